@@ -1,0 +1,249 @@
+//! Export and import of the raw log: JSON Lines (one canonical event per line) plus a manifest.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::command::SignedCommand;
+use crate::digest::Digest;
+use crate::error::{StoreError, VerifyFailure};
+use crate::event::{Cause, RecordedEvent};
+use crate::store::{CommandRecord, ExpectedHead, Store};
+use crate::verify::{Verifier, VerifySummary};
+
+/// Format version of the export manifest.
+pub const EXPORT_FORMAT: u32 = 1;
+
+/// The manifest written beside an export: `<events file>.manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`EXPORT_FORMAT`].
+    pub format: u32,
+    /// The ledger id (from genesis).
+    pub ledger_id: Uuid,
+    /// Number of events (lines).
+    pub count: u64,
+    /// Hash of the last event.
+    pub head: Digest,
+    /// blake3 of the whole events file.
+    pub events_blake3: Digest,
+}
+
+/// Why an export could not be written, read or imported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Reading or writing a file failed.
+    ///
+    /// ### Handling
+    /// Check the path and permissions.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest is missing, malformed, or disagrees with the events file.
+    ///
+    /// ### Handling
+    /// The export is incomplete or altered; do not import it.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// An event fails verification.
+    ///
+    /// ### Handling
+    /// The export is altered or corrupt at the reported event; do not import it.
+    #[error(transparent)]
+    Verify(#[from] VerifyFailure),
+    /// The store failed.
+    ///
+    /// ### Handling
+    /// See [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Import needs an empty ledger, or export a non-empty one.
+    ///
+    /// ### Handling
+    /// Import into a new ledger directory.
+    #[error("{0}")]
+    State(String),
+}
+
+/// The manifest path for an events file.
+pub fn manifest_path(events: &Path) -> PathBuf {
+    let mut s = events.as_os_str().to_owned();
+    s.push(".manifest.json");
+    PathBuf::from(s)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io { path: path.to_path_buf(), source }
+}
+
+/// Writes `path` atomically: a temporary file in the same directory, fsynced, then renamed.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile_in(dir, path)?;
+    tmp.1.write_all(bytes).map_err(io(path))?;
+    tmp.1.sync_all().map_err(io(path))?;
+    std::fs::rename(&tmp.0, path).map_err(io(path))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, std::fs::File), ExportError> {
+    let name = format!(
+        ".{}.{}.tmp",
+        target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    );
+    let p = dir.join(name);
+    let f = std::fs::File::create(&p).map_err(io(&p))?;
+    Ok((p, f))
+}
+
+/// Exports every event of `store` to `path` (JSON Lines) and its manifest beside it.
+/// The output is deterministic: the same ledger always exports to the same bytes.
+pub fn export(store: &Store, path: &Path) -> Result<Manifest, ExportError> {
+    let mut out = Vec::new();
+    let mut count = 0u64;
+    let mut head = None;
+    let mut ledger_id = None;
+    for ev in store.iter() {
+        let ev = ev?;
+        if ev.seq() == 0 {
+            ledger_id =
+                ev.event.payload.get("ledger_id").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
+        }
+        out.extend_from_slice(&ev.bytes);
+        out.push(b'\n');
+        count += 1;
+        head = Some(ev.hash);
+    }
+    let (Some(head), Some(ledger_id)) = (head, ledger_id) else {
+        return Err(ExportError::State("the ledger is empty: nothing to export".into()));
+    };
+    let manifest =
+        Manifest { format: EXPORT_FORMAT, ledger_id, count, head, events_blake3: Digest::of(&out) };
+    write_atomic(path, &out)?;
+    let mpath = manifest_path(path);
+    let mbytes = crate::canonical::to_vec(&manifest).map_err(|e| ExportError::Manifest(e.to_string()))?;
+    write_atomic(&mpath, &mbytes)?;
+    Ok(manifest)
+}
+
+/// Reads an export and its manifest.
+pub fn read_export(path: &Path) -> Result<(Manifest, Vec<u8>), ExportError> {
+    let mpath = manifest_path(path);
+    let mbytes = std::fs::read(&mpath).map_err(io(&mpath))?;
+    let manifest: Manifest = serde_json::from_slice(&mbytes)
+        .map_err(|e| ExportError::Manifest(format!("{}: {e}", mpath.display())))?;
+    if manifest.format != EXPORT_FORMAT {
+        return Err(ExportError::Manifest(format!("format {} is not supported", manifest.format)));
+    }
+    let data = std::fs::read(path).map_err(io(path))?;
+    Ok((manifest, data))
+}
+
+#[derive(Deserialize)]
+struct PrevOnly {
+    prev: Option<Digest>,
+}
+
+/// Verifies an export: every event (as [`crate::verify_store`] does), then the manifest's count,
+/// head, ledger id and file digest.
+pub fn verify_export(path: &Path) -> Result<(Manifest, VerifySummary), ExportError> {
+    let (manifest, data) = read_export(path)?;
+    let summary = verify_lines(&data, &manifest)?;
+    Ok((manifest, summary))
+}
+
+fn verify_lines(data: &[u8], manifest: &Manifest) -> Result<VerifySummary, ExportError> {
+    if !data.is_empty() && !data.ends_with(b"\n") {
+        return Err(ExportError::Manifest("the events file does not end with a newline (truncated?)".into()));
+    }
+    let lines: Vec<&[u8]> =
+        if data.is_empty() { vec![] } else { data[..data.len() - 1].split(|b| *b == b'\n').collect() };
+    // A hash is claimed for line k by line k+1's `prev` (or by the manifest for the last line).
+    // When that claim fails but line k+1 also disagrees with its own claim, line k+1 is the
+    // damaged one (its `prev` changed), so line k is not blamed.
+    let prevs: Vec<Option<Digest>> =
+        lines.iter().map(|l| serde_json::from_slice::<PrevOnly>(l).ok().and_then(|p| p.prev)).collect();
+    let claim = |k: usize| -> Option<Digest> {
+        if k + 1 < lines.len() {
+            prevs[k + 1]
+        } else {
+            Some(manifest.head)
+        }
+    };
+    let mut v = Verifier::new();
+    for (k, line) in lines.iter().enumerate() {
+        let mut c = claim(k);
+        if let Some(ck) = c {
+            if Digest::of(line) != ck && k + 1 < lines.len() {
+                let next_ok = claim(k + 1).is_some_and(|cn| cn == Digest::of(lines[k + 1]));
+                if !next_ok {
+                    c = None;
+                }
+            }
+        }
+        v.push(k as u64, line, c)?;
+    }
+    let summary = v.finish()?;
+    if summary.events != manifest.count {
+        return Err(ExportError::Manifest(format!(
+            "manifest says {} events, the file has {}",
+            manifest.count, summary.events
+        )));
+    }
+    if summary.head.map(|h| h.hash) != Some(manifest.head) {
+        return Err(ExportError::Manifest("the last event is not the manifest's head".into()));
+    }
+    if summary.ledger_id != Some(manifest.ledger_id) {
+        return Err(ExportError::Manifest("the manifest's ledger id is not the genesis ledger id".into()));
+    }
+    if Digest::of(data) != manifest.events_blake3 {
+        return Err(ExportError::Manifest("the events file's blake3 does not match the manifest".into()));
+    }
+    Ok(summary)
+}
+
+/// Imports a verified export into an empty store, in one atomic, durable commit.
+/// Everything is verified before anything is written.
+pub fn import(path: &Path, store: &Store) -> Result<VerifySummary, ExportError> {
+    if !store.is_empty() {
+        return Err(ExportError::State("import needs an empty ledger; this one already has events".into()));
+    }
+    let (manifest, data) = read_export(path)?;
+    let summary = verify_lines(&data, &manifest)?;
+    let mut events = Vec::with_capacity(summary.events as usize);
+    let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
+    for line in data[..data.len() - 1].split(|b| *b == b'\n') {
+        let ev = RecordedEvent::decode(line.to_vec()).map_err(|reason| VerifyFailure {
+            seq: events.len() as u64,
+            hash: None,
+            reason,
+        })?;
+        if let Cause::Command(env) = &ev.event.cause {
+            let cmd = SignedCommand::parse(env.clone()).map_err(ExportError::Manifest)?;
+            match records.last_mut() {
+                Some((id, rec))
+                    if *id == cmd.command.id && rec.first_seq + u64::from(rec.count) == ev.seq() =>
+                {
+                    rec.count += 1
+                }
+                _ => records.push((
+                    cmd.command.id,
+                    CommandRecord { digest: cmd.digest, first_seq: ev.seq(), count: 1 },
+                )),
+            }
+        }
+        events.push(ev);
+    }
+    store.commit(ExpectedHead::Empty, &events, &records)?;
+    Ok(summary)
+}

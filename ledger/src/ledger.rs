@@ -1,0 +1,267 @@
+//! The append path: parse, deduplicate, authenticate, authorize, decide, seal, commit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::canonical::{Clock, Timestamp};
+use crate::command::SignedCommand;
+use crate::digest::Digest;
+use crate::dsse::Envelope;
+use crate::error::{Refusal, Rejection, StoreError, SubmitError};
+use crate::event::{EventDraft, RecordedEvent};
+use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
+use crate::trust::{kinds, Actor, TrustState};
+
+/// What a decide step sees besides the command.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The authenticated signer.
+    pub actor: &'a Actor,
+    /// Keys, roles and the policy in force.
+    pub trust: &'a TrustState,
+    /// The time the events will be recorded at (or later, never earlier).
+    pub now: Timestamp,
+    /// The head before this command's events.
+    pub head: Option<Head>,
+}
+
+/// The domain plugged into the append path: decides the commands the ledger does not know and
+/// folds every event into its state. `decide` must be pure (no I/O, no clock but `ctx.now`).
+pub trait Domain {
+    /// Turns a command into events, or refuses it.
+    fn decide(&self, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal>;
+    /// Folds one event (of any kind, trust events included) into the state. No rules, no I/O.
+    fn apply(&mut self, event: &RecordedEvent);
+}
+
+/// A domain that knows no commands: the ledger accepts only trust commands.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDomain;
+
+impl Domain for NoDomain {
+    fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+        Err(Rejection::new(
+            "command.unknown_kind",
+            format!("no handler for command kind `{}`", cmd.command.kind),
+        )
+        .into())
+    }
+    fn apply(&mut self, _: &RecordedEvent) {}
+}
+
+/// The outcome of an accepted command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Receipt {
+    /// The events the command produced (the original ones for a duplicate).
+    pub events: Vec<RecordedEvent>,
+    /// True when the command had already been appended and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// A ledger open for reading and appending: the store plus the folded trust and domain state.
+pub struct Ledger<D: Domain = NoDomain> {
+    store: Store,
+    trust: TrustState,
+    domain: D,
+    clock: Arc<dyn Clock>,
+    poisoned: bool,
+}
+
+impl<D: Domain> std::fmt::Debug for Ledger<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+enum Decided {
+    New { events: Vec<RecordedEvent>, id: Uuid, record: CommandRecord },
+    Duplicate(Vec<RecordedEvent>),
+}
+
+impl<D: Domain> Ledger<D> {
+    /// Opens (or creates) the ledger in `dir`, folding every stored event into `domain`.
+    pub fn open(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, mut domain: D) -> Result<Self, StoreError> {
+        let store = Store::open(dir)?;
+        let mut trust = TrustState::default();
+        for ev in store.iter() {
+            let ev = ev?;
+            trust.apply(&ev).map_err(|reason| StoreError::Corrupt { seq: ev.seq(), reason })?;
+            domain.apply(&ev);
+        }
+        Ok(Ledger { store, trust, domain, clock, poisoned: false })
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Keys, roles and policy at the head.
+    pub fn trust(&self) -> &TrustState {
+        &self.trust
+    }
+
+    /// The domain state at the head.
+    pub fn domain(&self) -> &D {
+        &self.domain
+    }
+
+    /// The clock events are stamped with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Submits one signed command. On success its events are durable. On any error nothing
+    /// was written.
+    pub fn submit(&mut self, envelope: Envelope, expected: ExpectedHead) -> Result<Receipt, SubmitError> {
+        let mut results = self.submit_batch_expecting(vec![envelope], expected)?;
+        results.pop().expect("one result per command")
+    }
+
+    /// Submits many commands with one durable commit (group commit). Each command is decided
+    /// against the state left by the ones before it; refused ones are reported and skipped.
+    /// A storage error fails the whole batch and nothing is written.
+    pub fn submit_batch(
+        &mut self,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+        self.submit_batch_expecting(envelopes, ExpectedHead::Any)
+    }
+
+    fn submit_batch_expecting(
+        &mut self,
+        envelopes: Vec<Envelope>,
+        expected: ExpectedHead,
+    ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Discontinuous(
+                "an earlier append failed in storage; reopen the ledger before appending".into(),
+            ));
+        }
+        let base = self.store.head();
+        let base_ok = match expected {
+            ExpectedHead::Any => true,
+            ExpectedHead::Empty => base.is_none(),
+            ExpectedHead::At(h) => base.is_some_and(|b| b.hash == h),
+        };
+        if !base_ok {
+            // Let the store phrase the conflict; it writes nothing.
+            self.store.commit(expected, &[], &[])?;
+        }
+        let now = self.clock.now();
+        let mut cursor = ChainCursor::after(base.as_ref());
+        let mut staged = self.trust.clone();
+        let mut in_batch: HashMap<Uuid, (Digest, Vec<RecordedEvent>)> = HashMap::new();
+        let mut all_events = Vec::new();
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(envelopes.len());
+        for env in envelopes {
+            let outcome = self.decide_one(&staged, env, &mut cursor, now, &in_batch);
+            results.push(match outcome {
+                Ok(Decided::New { events, id, record }) => {
+                    for ev in &events {
+                        staged.apply(ev).map_err(|reason| StoreError::Corrupt { seq: ev.seq(), reason })?;
+                        self.domain.apply(ev);
+                    }
+                    in_batch.insert(id, (record.digest, events.clone()));
+                    records.push((id, record));
+                    all_events.extend(events.iter().cloned());
+                    Ok(Receipt { events, duplicate: false })
+                }
+                Ok(Decided::Duplicate(events)) => Ok(Receipt { events, duplicate: true }),
+                Err(e) => Err(e),
+            });
+        }
+        let expect = match base {
+            Some(h) => ExpectedHead::At(h.hash),
+            None => ExpectedHead::Empty,
+        };
+        if let Err(e) = self.store.commit(expect, &all_events, &records) {
+            // The domain state already folded the staged events; it no longer matches the disk.
+            self.poisoned = !all_events.is_empty();
+            return Err(e);
+        }
+        self.trust = staged;
+        Ok(results)
+    }
+
+    fn decide_one(
+        &self,
+        trust: &TrustState,
+        env: Envelope,
+        cursor: &mut ChainCursor,
+        now: Timestamp,
+        in_batch: &HashMap<Uuid, (Digest, Vec<RecordedEvent>)>,
+    ) -> Result<Decided, SubmitError> {
+        let cmd = SignedCommand::parse(env).map_err(SubmitError::Invalid)?;
+        let id = cmd.command.id;
+        let earlier = match in_batch.get(&id) {
+            Some((digest, events)) => Some((*digest, events.clone())),
+            None => match self.store.command(&id)? {
+                Some(rec) => Some((rec.digest, self.store.command_events(&rec)?)),
+                None => None,
+            },
+        };
+        if let Some((digest, events)) = earlier {
+            if digest != cmd.digest {
+                return Err(Rejection::new(
+                    "command.id_reused",
+                    format!(
+                        "command id `{id}` was already used for a different command (event {})",
+                        events[0].seq()
+                    ),
+                )
+                .into());
+            }
+            // Same bytes: a retry. The signature must still be genuine (the key may since have
+            // been revoked; it was valid when the command was first appended).
+            let genuine = trust
+                .key(&cmd.key_id)
+                .is_some_and(|k| k.public_key.verify_strict(&cmd.signed_bytes(), &cmd.signature));
+            if !genuine {
+                return Err(Rejection::new(
+                    "signature.invalid",
+                    "the signature on this resent command does not verify",
+                )
+                .into());
+            }
+            return Ok(Decided::Duplicate(events));
+        }
+        let actor = if cmd.command.kind == kinds::LEDGER_CREATE {
+            trust.authenticate_genesis(&cmd)?
+        } else {
+            let actor = trust.authenticate(&cmd)?;
+            trust.authorize(&actor, &cmd.command.kind)?;
+            actor
+        };
+        let drafts = match trust.decide(&cmd) {
+            Some(r) => r?,
+            None => {
+                let ctx = Context { actor: &actor, trust, now, head: cursor.head() };
+                self.domain.decide(&ctx, &cmd)?
+            }
+        };
+        if drafts.is_empty() {
+            return Err(Rejection::new(
+                "command.no_effect",
+                format!("`{}` changes nothing", cmd.command.kind),
+            )
+            .into());
+        }
+        let mut attempt = cursor.clone();
+        let events = attempt.seal(drafts, Some(&cmd.envelope), now).map_err(|e| match e {
+            StoreError::Encoding(m) => SubmitError::Invalid(m),
+            other => SubmitError::Store(other),
+        })?;
+        *cursor = attempt;
+        let record = CommandRecord {
+            digest: cmd.digest,
+            first_seq: events[0].seq(),
+            count: u32::try_from(events.len()).map_err(|_| SubmitError::Invalid("too many events".into()))?,
+        };
+        Ok(Decided::New { events, id, record })
+    }
+}

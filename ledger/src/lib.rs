@@ -1,0 +1,58 @@
+//! # ledger: Pledge's event format, signed commands, sled store and verification
+//!
+//! Every change to a Pledge ledger is a **signed command** (a DSSE envelope holding the exact
+//! command bytes, signed with ed25519) that the append path turns into **events**. Each event is
+//! canonical JSON (RFC 8785), identified by the blake3 hash of those bytes and linked to the
+//! previous event's hash. `docs/FORMAT.md` specifies the bytes; this crate produces and checks
+//! them.
+//!
+//! Main types:
+//! - [`Event`], [`RecordedEvent`]: the envelope and its canonical bytes and hash;
+//! - [`Command`], [`SignedCommand`], [`dsse::Envelope`]: what clients sign;
+//! - [`Store`]: the sled store (atomic, durable appends; lookups by seq, hash, subject, command);
+//! - [`Ledger`]: the append path (idempotency, authentication, authorization, decide, commit),
+//!   generic over a [`Domain`] that decides the commands this crate does not know;
+//! - [`TrustState`]: keys, roles and policy folded from the trust events;
+//! - [`Verifier`], [`verify_store`], [`export`]: verification and export/import.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ledger::{keys::SecretKey, canonical::{StepClock, Timestamp}, Command, ExpectedHead,
+//!              Ledger, NoDomain, trust::base_policy};
+//! use serde_json::json;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let t0 = Timestamp::parse_exact("2026-01-01T00:00:00.000000Z").unwrap();
+//! let mut ledger = Ledger::open(dir.path().join("l"), Arc::new(StepClock::new(t0, 1_000)), NoDomain).unwrap();
+//! let admin = SecretKey::from_seed([1; 32]);
+//! let ledger_id = uuid::Uuid::now_v7();
+//! let genesis = Command::new(ledger_id, t0, "ledger.create", json!({
+//!     "admins": [{"principal": "root", "public_key": admin.public().to_string()}],
+//!     "policy": base_policy(),
+//! }));
+//! let receipt = ledger.submit(genesis.sign(&admin).unwrap(), ExpectedHead::Empty).unwrap();
+//! assert_eq!(receipt.events[0].event.kind, "ledger.created");
+//! assert_eq!(ledger::verify_store(ledger.store()).unwrap().events, 1);
+//! ```
+
+pub mod canonical;
+pub mod command;
+pub mod digest;
+pub mod dsse;
+pub mod error;
+pub mod event;
+pub mod export;
+pub mod keys;
+pub mod ledger;
+pub mod store;
+pub mod trust;
+pub mod verify;
+
+pub use crate::command::{Command, SignedCommand};
+pub use crate::digest::Digest;
+pub use crate::error::{Refusal, Rejection, StoreError, SubmitError, VerifyFailure};
+pub use crate::event::{Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject};
+pub use crate::ledger::{Context, Domain, Ledger, NoDomain, Receipt};
+pub use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
+pub use crate::trust::{Actor, Role, TrustState};
+pub use crate::verify::{verify_store, Verifier, VerifySummary};

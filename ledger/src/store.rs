@@ -1,0 +1,500 @@
+//! The sled store: atomic, durable appends with indexes by sequence, hash, subject and command id.
+//!
+//! Layout (one sled tree, keys prefixed by one byte):
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` + seq (u64 BE) | event hash (32 bytes) + canonical event bytes |
+//! | `h` + hash (32 bytes) | seq (u64 BE) |
+//! | `s` + model + `\0` + segment (empty for whole-model) + `\0` + seq | empty |
+//! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
+//!
+//! An append writes all of its keys in one `sled::Batch` (atomic), then makes it durable with
+//! sled's `flush` followed by `fdatasync` of sled's data file (and `fsync` of any new blob file)
+//! before returning: see `docs/ARCHITECTURE.md`, "Durability".
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::canonical::Timestamp;
+use crate::digest::Digest;
+use crate::dsse::Envelope;
+use crate::error::StoreError;
+use crate::event::{
+    Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
+};
+
+const EVENT: u8 = b'e';
+const HASH: u8 = b'h';
+const SUBJECT: u8 = b's';
+const COMMAND: u8 = b'c';
+
+/// The last event of the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Head {
+    /// Its sequence number (the ledger holds `seq + 1` events).
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Digest,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+}
+
+/// What a writer believes the head is (optimistic concurrency).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedHead {
+    /// Append wherever the head is.
+    Any,
+    /// The ledger must be empty.
+    Empty,
+    /// The head must be the event with this hash.
+    At(Digest),
+}
+
+/// Where a command's events are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommandRecord {
+    /// blake3 of the command's payload bytes.
+    pub digest: Digest,
+    /// Sequence number of its first event.
+    pub first_seq: u64,
+    /// How many events it produced (contiguous).
+    pub count: u32,
+}
+
+/// Assigns sequence numbers, links, times and hashes to drafts, continuing from a head.
+#[derive(Clone, Debug)]
+pub struct ChainCursor {
+    next_seq: u64,
+    prev: Option<Digest>,
+    last_time: Option<Timestamp>,
+}
+
+impl ChainCursor {
+    /// A cursor continuing after `head` (or starting a new ledger).
+    pub fn after(head: Option<&Head>) -> ChainCursor {
+        ChainCursor {
+            next_seq: head.map_or(0, |h| h.seq + 1),
+            prev: head.map(|h| h.hash),
+            last_time: head.map(|h| h.recorded_at),
+        }
+    }
+
+    /// The head as it will be once the events sealed so far are committed.
+    pub fn head(&self) -> Option<Head> {
+        match (self.prev, self.last_time) {
+            (Some(hash), Some(recorded_at)) => Some(Head { seq: self.next_seq - 1, hash, recorded_at }),
+            _ => None,
+        }
+    }
+
+    /// Seals the drafts of one decision into events. `envelope` is the command they answer
+    /// (required when a draft's cause is [`DraftCause::ThisCommand`]). Recorded times never go
+    /// backwards: a clock reading earlier than the previous event's time is raised to it.
+    pub fn seal(
+        &mut self,
+        drafts: Vec<EventDraft>,
+        envelope: Option<&Envelope>,
+        now: Timestamp,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let recorded_at = match self.last_time {
+            Some(t) if t > now => t,
+            _ => now,
+        };
+        let mut out: Vec<RecordedEvent> = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            if let Some(s) = &d.subject {
+                s.validate().map_err(StoreError::Encoding)?;
+            }
+            let cause = match d.cause {
+                DraftCause::ThisCommand => Cause::Command(
+                    envelope
+                        .ok_or_else(|| {
+                            StoreError::Encoding("draft caused by a command, but no command given".into())
+                        })?
+                        .clone(),
+                ),
+                DraftCause::EarlierDraft(i) => Cause::Event(
+                    out.get(i)
+                        .ok_or_else(|| StoreError::Encoding(format!("draft refers to later draft {i}")))?
+                        .hash,
+                ),
+                DraftCause::Event(h) => Cause::Event(h),
+            };
+            let ev = Event {
+                format: FORMAT_VERSION,
+                seq: self.next_seq,
+                prev: self.prev,
+                kind: d.kind,
+                kind_version: d.kind_version,
+                recorded_at,
+                subject: d.subject,
+                cause,
+                payload: d.payload,
+            };
+            let rec = ev.seal().map_err(|e| StoreError::Encoding(e.to_string()))?;
+            if rec.bytes.len() > MAX_EVENT_BYTES {
+                return Err(StoreError::Encoding(format!(
+                    "`{}` event is {} bytes, the limit is {MAX_EVENT_BYTES}",
+                    rec.event.kind,
+                    rec.bytes.len()
+                )));
+            }
+            self.next_seq += 1;
+            self.prev = Some(rec.hash);
+            self.last_time = Some(recorded_at);
+            out.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+/// The event store. One process at a time may open a directory (sled locks it).
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+    data_file: File,
+    synced_blobs: Mutex<BTreeSet<OsString>>,
+    head: Mutex<Option<Head>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).field("head", &self.head()).finish()
+    }
+}
+
+fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn subject_prefix(model: &str, segment: Option<Option<&str>>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + model.len() + 16);
+    k.push(SUBJECT);
+    k.extend_from_slice(model.as_bytes());
+    k.push(0);
+    if let Some(seg) = segment {
+        k.extend_from_slice(seg.unwrap_or("").as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+fn seq_from(bytes: &[u8]) -> Option<u64> {
+    bytes.get(bytes.len().checked_sub(8)?..).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Splits a stored event value into the stored hash and the event bytes.
+pub(crate) fn split_value(seq: u64, v: &[u8]) -> Result<(Digest, &[u8]), StoreError> {
+    if v.len() < 32 {
+        return Err(StoreError::Corrupt { seq, reason: "stored value is shorter than a hash".into() });
+    }
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&v[..32]);
+    Ok((Digest(h), &v[32..]))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let db = sled::Config::new().path(&dir).open()?;
+        // sled writes its log to `<dir>/db`; this handle exists to fdatasync it.
+        let data_file = File::open(dir.join("db"))?;
+        sync_dir(&dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        let store =
+            Store { db, dir, data_file, synced_blobs: Mutex::new(BTreeSet::new()), head: Mutex::new(None) };
+        let head = store.read_head()?;
+        *store.head.lock().expect("head lock") = head;
+        Ok(store)
+    }
+
+    fn read_head(&self) -> Result<Option<Head>, StoreError> {
+        let Some(kv) = self.db.scan_prefix([EVENT]).next_back() else {
+            return Ok(None);
+        };
+        let (k, v) = kv?;
+        let seq = seq_from(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "bad event key".into() })?;
+        let ev = self.decode(seq, &v)?;
+        Ok(Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }))
+    }
+
+    /// The directory holding the store.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last event, `None` for an empty ledger.
+    pub fn head(&self) -> Option<Head> {
+        *self.head.lock().expect("head lock")
+    }
+
+    /// How many events the ledger holds.
+    pub fn len(&self) -> u64 {
+        self.head().map_or(0, |h| h.seq + 1)
+    }
+
+    /// True before genesis.
+    pub fn is_empty(&self) -> bool {
+        self.head().is_none()
+    }
+
+    /// Appends sealed events (and the command records they answer) atomically and durably.
+    ///
+    /// Fails with [`StoreError::Conflict`] if the head is not `expected`, and with
+    /// [`StoreError::Discontinuous`] if the events do not continue the chain or a command id is
+    /// already recorded; in both cases nothing is written. Returns only after `fdatasync`.
+    pub fn commit(
+        &self,
+        expected: ExpectedHead,
+        events: &[RecordedEvent],
+        commands: &[(Uuid, CommandRecord)],
+    ) -> Result<(), StoreError> {
+        let mut head = self.head.lock().expect("head lock");
+        let actual = *head;
+        let matches = match expected {
+            ExpectedHead::Any => true,
+            ExpectedHead::Empty => actual.is_none(),
+            ExpectedHead::At(h) => actual.is_some_and(|a| a.hash == h),
+        };
+        if !matches {
+            return Err(StoreError::Conflict {
+                expected: match expected {
+                    ExpectedHead::Any => "any".into(),
+                    ExpectedHead::Empty => "an empty ledger".into(),
+                    ExpectedHead::At(h) => h.to_string(),
+                },
+                actual: actual.map_or("an empty ledger".into(), |a| format!("{} (event {})", a.hash, a.seq)),
+            });
+        }
+        let Some(last) = events.last() else { return Ok(()) };
+        let mut expect_seq = actual.map_or(0, |a| a.seq + 1);
+        let mut expect_prev = actual.map(|a| a.hash);
+        let mut batch = sled::Batch::default();
+        for ev in events {
+            if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
+                return Err(StoreError::Discontinuous(format!(
+                    "event {} does not follow event {}",
+                    ev.event.seq,
+                    expect_seq.wrapping_sub(1)
+                )));
+            }
+            let mut value = Vec::with_capacity(32 + ev.bytes.len());
+            value.extend_from_slice(ev.hash.as_bytes());
+            value.extend_from_slice(&ev.bytes);
+            batch.insert(&seq_key(EVENT, ev.event.seq), value);
+            let mut hk = Vec::with_capacity(33);
+            hk.push(HASH);
+            hk.extend_from_slice(ev.hash.as_bytes());
+            batch.insert(hk, &ev.event.seq.to_be_bytes());
+            if let Some(s) = &ev.event.subject {
+                let mut sk = subject_prefix(&s.model, Some(s.segment.as_deref()));
+                sk.extend_from_slice(&ev.event.seq.to_be_bytes());
+                batch.insert(sk, &[]);
+            }
+            expect_seq += 1;
+            expect_prev = Some(ev.hash);
+        }
+        for (id, rec) in commands {
+            if self.command(id)?.is_some() {
+                return Err(StoreError::Discontinuous(format!("command `{id}` is already recorded")));
+            }
+            let mut v = Vec::with_capacity(44);
+            v.extend_from_slice(rec.digest.as_bytes());
+            v.extend_from_slice(&rec.first_seq.to_be_bytes());
+            v.extend_from_slice(&rec.count.to_be_bytes());
+            batch.insert(command_key(id).as_slice(), v);
+        }
+        self.db.apply_batch(batch)?;
+        self.sync()?;
+        *head = Some(Head { seq: last.event.seq, hash: last.hash, recorded_at: last.event.recorded_at });
+        Ok(())
+    }
+
+    /// The durability barrier: sled's flush writes its buffers to `<dir>/db` (and only
+    /// `sync_file_range`s them); `fdatasync` then makes them durable, including the file size.
+    /// Blob files (sled's out-of-line pages) are written without any sync by sled, so new ones
+    /// are fsynced here together with their directory.
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        let blobs = self.dir.join("blobs");
+        let mut synced = self.synced_blobs.lock().expect("blob lock");
+        let mut present = BTreeSet::new();
+        let mut new_any = false;
+        if let Ok(entries) = std::fs::read_dir(&blobs) {
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                if !synced.contains(&name) {
+                    File::open(entry.path())?.sync_all()?;
+                    new_any = true;
+                }
+                present.insert(name);
+            }
+        }
+        if new_any {
+            sync_dir(&blobs)?;
+        }
+        *synced = present;
+        Ok(())
+    }
+
+    fn decode(&self, seq: u64, v: &[u8]) -> Result<RecordedEvent, StoreError> {
+        let (_, bytes) = split_value(seq, v)?;
+        let event: Event = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
+        Ok(RecordedEvent { hash: Digest::of(bytes), event, bytes: bytes.to_vec() })
+    }
+
+    /// The event at `seq`.
+    pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        match self.db.get(seq_key(EVENT, seq))? {
+            Some(v) => self.decode(seq, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The event with this hash.
+    pub fn get_by_hash(&self, hash: &Digest) -> Result<Option<RecordedEvent>, StoreError> {
+        let mut k = Vec::with_capacity(33);
+        k.push(HASH);
+        k.extend_from_slice(hash.as_bytes());
+        match self.db.get(k)? {
+            Some(v) => {
+                let seq = seq_from(&v)
+                    .ok_or(StoreError::Corrupt { seq: 0, reason: "bad hash index entry".into() })?;
+                self.get(seq)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Events in `range` of sequence numbers, in order.
+    pub fn range(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> impl DoubleEndedIterator<Item = Result<RecordedEvent, StoreError>> + '_ {
+        use std::ops::Bound::*;
+        let lo = match range.start_bound() {
+            Included(&s) => seq_key(EVENT, s).to_vec(),
+            Excluded(&s) => seq_key(EVENT, s.saturating_add(1)).to_vec(),
+            Unbounded => vec![EVENT],
+        };
+        let hi = match range.end_bound() {
+            Included(&s) if s < u64::MAX => seq_key(EVENT, s + 1).to_vec(),
+            Excluded(&s) => seq_key(EVENT, s).to_vec(),
+            _ => vec![EVENT + 1],
+        };
+        self.db.range(lo..hi).map(move |kv| {
+            let (k, v) = kv?;
+            let seq = seq_from(&k).unwrap_or(0);
+            self.decode(seq, &v)
+        })
+    }
+
+    /// Every event, in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Result<RecordedEvent, StoreError>> + '_ {
+        self.range(..)
+    }
+
+    /// Raw stored entries, in key order: (seq from the key, stored hash, event bytes). Used by
+    /// verification, which trusts none of it.
+    pub fn raw(&self) -> impl Iterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
+        self.db.scan_prefix([EVENT]).map(|kv| {
+            let (k, v) = kv?;
+            let seq = seq_from(&k)
+                .filter(|_| k.len() == 9)
+                .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
+            let (h, bytes) = split_value(seq, &v)?;
+            Ok((seq, h, bytes.to_vec()))
+        })
+    }
+
+    /// Sequence numbers of events about `model`: all its subjects when `segment` is `None`,
+    /// otherwise only whole-model events (`Some(None)`) or one segment (`Some(Some(s))`).
+    pub fn seqs_by_subject(
+        &self,
+        model: &str,
+        segment: Option<Option<&str>>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let prefix = subject_prefix(model, segment);
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            out.push(
+                seq_from(&k)
+                    .ok_or(StoreError::Corrupt { seq: 0, reason: "bad subject index entry".into() })?,
+            );
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Events about exactly this subject (a segment, or whole-model events when the segment is
+    /// `None`), in order.
+    pub fn by_subject(&self, subject: &Subject) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.seqs_by_subject(&subject.model, Some(subject.segment.as_deref()))?
+            .into_iter()
+            .map(|s| {
+                self.get(s)?.ok_or(StoreError::Corrupt {
+                    seq: s,
+                    reason: "subject index names a missing event".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Where a command's events are, if the command was appended.
+    pub fn command(&self, id: &Uuid) -> Result<Option<CommandRecord>, StoreError> {
+        let Some(v) = self.db.get(command_key(id))? else { return Ok(None) };
+        if v.len() != 44 {
+            return Err(StoreError::Corrupt {
+                seq: 0,
+                reason: format!("command record for `{id}` is malformed"),
+            });
+        }
+        let mut d = [0u8; 32];
+        d.copy_from_slice(&v[..32]);
+        Ok(Some(CommandRecord {
+            digest: Digest(d),
+            first_seq: u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
+            count: u32::from_be_bytes(v[40..44].try_into().expect("4 bytes")),
+        }))
+    }
+
+    /// The events a command produced.
+    pub fn command_events(&self, rec: &CommandRecord) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.range(rec.first_seq..rec.first_seq + u64::from(rec.count)).collect()
+    }
+
+    /// A named sled tree beside the events, for data derived from them (projection
+    /// checkpoints). The event tree itself is never handed out: events are written only by
+    /// [`Store::commit`]. Writes to auxiliary trees are not fsynced by this crate; they must be
+    /// rebuildable from the events.
+    pub fn aux_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("aux:{name}"))?)
+    }
+}
+
+fn command_key(id: &Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = COMMAND;
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
