@@ -95,10 +95,13 @@ impl Event {
         canonical::to_vec(self)
     }
 
-    /// Computes canonical bytes and hash.
+    /// Computes canonical bytes and hash. The returned event is decoded back from those bytes,
+    /// so it is exactly what any later reader sees (JCS writes `1.0` as `1`, which decodes as
+    /// an integer: a fold must not see `1.0` on append and `1` on replay).
     pub fn seal(self) -> Result<RecordedEvent, serde_json::Error> {
         let bytes = self.canonical_bytes()?;
-        Ok(RecordedEvent { hash: Digest::of(&bytes), event: self, bytes })
+        let event = serde_json::from_slice(&bytes)?;
+        Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
     }
 
     /// The signed command envelope that caused this event, if any.
@@ -111,7 +114,7 @@ impl Event {
 }
 
 /// An event with its canonical bytes and hash.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RecordedEvent {
     /// The event id: blake3 of `bytes`.
     pub hash: Digest,
@@ -119,6 +122,17 @@ pub struct RecordedEvent {
     pub event: Event,
     /// The canonical bytes, exactly as stored.
     pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for RecordedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordedEvent")
+            .field("seq", &self.event.seq)
+            .field("kind", &self.event.kind)
+            .field("hash", &self.hash)
+            .field("bytes", &String::from_utf8_lossy(&self.bytes))
+            .finish()
+    }
 }
 
 impl RecordedEvent {

@@ -1,1 +1,4 @@
+//! Integration tests of the `ledger` crate (one test binary, one module per area).
 
+mod append;
+mod support;
