@@ -161,6 +161,9 @@ pub struct Store {
     data_file: File,
     synced_blobs: Mutex<BTreeSet<OsString>>,
     head: Mutex<Option<Head>>,
+    /// Set when the last stored event cannot be decoded: the store still opens (so that it can
+    /// be verified and exported), but refuses appends.
+    head_error: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -217,21 +220,32 @@ impl Store {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent)?;
         }
-        let store =
-            Store { db, dir, data_file, synced_blobs: Mutex::new(BTreeSet::new()), head: Mutex::new(None) };
-        let head = store.read_head()?;
+        let mut store = Store {
+            db,
+            dir,
+            data_file,
+            synced_blobs: Mutex::new(BTreeSet::new()),
+            head: Mutex::new(None),
+            head_error: None,
+        };
+        let head = match store.db.scan_prefix([EVENT]).next_back() {
+            None => None,
+            Some(kv) => {
+                let (k, v) = kv?;
+                let seq = seq_from(&k).unwrap_or(0);
+                match store.decode(seq, &v) {
+                    Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
+                    Err(e) => {
+                        store.head_error = Some(e.to_string());
+                        let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
+                        let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
+                        Some(Head { seq, hash, recorded_at: epoch })
+                    }
+                }
+            }
+        };
         *store.head.lock().expect("head lock") = head;
         Ok(store)
-    }
-
-    fn read_head(&self) -> Result<Option<Head>, StoreError> {
-        let Some(kv) = self.db.scan_prefix([EVENT]).next_back() else {
-            return Ok(None);
-        };
-        let (k, v) = kv?;
-        let seq = seq_from(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "bad event key".into() })?;
-        let ev = self.decode(seq, &v)?;
-        Ok(Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }))
     }
 
     /// The directory holding the store.
@@ -265,6 +279,9 @@ impl Store {
         events: &[RecordedEvent],
         commands: &[(Uuid, CommandRecord)],
     ) -> Result<(), StoreError> {
+        if let Some(reason) = &self.head_error {
+            return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason: reason.clone() });
+        }
         let mut head = self.head.lock().expect("head lock");
         let actual = *head;
         let matches = match expected {

@@ -29,6 +29,7 @@ pub struct VerifySummary {
 }
 
 /// The command whose events are being read (a command's events are contiguous).
+#[derive(Clone)]
 struct Run {
     id: Uuid,
     digest: Digest,
@@ -48,6 +49,9 @@ struct Run {
 /// let summary = v.finish().unwrap();
 /// assert_eq!(summary.events, 0);
 /// ```
+///
+/// A verifier can be cloned to check several continuations of the same prefix.
+#[derive(Clone)]
 pub struct Verifier {
     trust: TrustState,
     next_seq: u64,

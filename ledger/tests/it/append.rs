@@ -99,8 +99,7 @@ fn tampered_payload_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = setup(dir.path());
     let mut env = note(1, None, &key(2));
-    let mut cmd: serde_json::Value =
-        serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap();
+    let mut cmd: serde_json::Value = serde_json::from_slice(&env.payload_bytes().unwrap()).unwrap();
     cmd["body"]["count"] = json!(2);
     env.payload = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&cmd).unwrap());
     then_rejected(&mut l, env, "signature.invalid");
@@ -192,7 +191,11 @@ fn last_admin_cannot_be_removed() {
     let mut l = setup(dir.path());
     let revoke = signed("key.revoke", json!({"key_id": key(1).public().key_id(), "reason": "x"}), &key(1));
     then_rejected(&mut l, revoke, "admin.last");
-    then_rejected(&mut l, signed("role.revoke", json!({"principal": "root", "role": "admin"}), &key(1)), "admin.last");
+    then_rejected(
+        &mut l,
+        signed("role.revoke", json!({"principal": "root", "role": "admin"}), &key(1)),
+        "admin.last",
+    );
 }
 
 #[test]
@@ -256,8 +259,9 @@ fn batch_commits_accepted_commands_once_and_reports_each() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = setup(dir.path());
     let dup = note(2, None, &key(2));
-    let results =
-        l.submit_batch(vec![note(1, None, &key(2)), note(1, None, &key(9)), dup.clone(), dup.clone()]).unwrap();
+    let results = l
+        .submit_batch(vec![note(1, None, &key(2)), note(1, None, &key(9)), dup.clone(), dup.clone()])
+        .unwrap();
     assert!(results[0].is_ok());
     assert!(matches!(&results[1], Err(SubmitError::Rejected(r)) if r.rule == "key.unknown"));
     let third = results[2].as_ref().unwrap();

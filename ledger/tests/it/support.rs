@@ -9,8 +9,8 @@ use ledger::dsse::Envelope;
 use ledger::keys::SecretKey;
 use ledger::trust::base_policy;
 use ledger::{
-    Command, Context, DraftCause, Domain, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal, SignedCommand,
-    Subject,
+    Command, Context, Domain, DraftCause, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal,
+    SignedCommand, Subject,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;

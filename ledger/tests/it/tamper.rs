@@ -1,0 +1,175 @@
+//! Tamper evidence: flipping any single byte of any event, in the store or in an export, is
+//! detected, and the reported sequence number is the tampered event's.
+
+use ledger::export::{self, ExportError};
+use ledger::{Digest, ExpectedHead, Verifier, VerifyFailure};
+use serde_json::json;
+
+use crate::support::*;
+
+/// A small ledger with every trust event kind, command-caused and event-caused domain events.
+fn sample(dir: &std::path::Path) -> ledger::Ledger<Notes> {
+    let mut l = setup(dir);
+    l.submit(note(2, Some("toys"), &key(2)), ExpectedHead::Any).unwrap();
+    l.submit(
+        signed("key.revoke", json!({"key_id": key(3).public().key_id(), "reason": "left"}), &key(1)),
+        ExpectedHead::Any,
+    )
+    .unwrap();
+    let mut p = policy();
+    p["permissions"]["note.record"] = json!(["scientist", "service"]);
+    l.submit(signed("policy.set", json!({"policy": p}), &key(1)), ExpectedHead::Any).unwrap();
+    l.submit(note(1, None, &key(2)), ExpectedHead::Any).unwrap();
+    l
+}
+
+fn verify_raw(entries: &[(u64, Digest, Vec<u8>)]) -> Result<(), VerifyFailure> {
+    let mut v = Verifier::new();
+    for (seq, h, bytes) in entries {
+        v.push(*seq, bytes, Some(*h))?;
+    }
+    v.finish().map(|_| ())
+}
+
+const MASKS: [u8; 4] = [0x01, 0x20, 0x80, 0xff];
+
+#[test]
+fn every_flipped_byte_in_stored_events_is_detected_at_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample(dir.path());
+    let entries: Vec<_> = l.store().raw().collect::<Result<_, _>>().unwrap();
+    verify_raw(&entries).unwrap();
+    let mut checked = 0;
+    // `prefix` has verified events 0..k; each flip of event k is checked from there on.
+    let mut prefix = Verifier::new();
+    for k in 0..entries.len() {
+        // The stored value is hash ++ bytes: flip bytes of both parts.
+        let len = 32 + entries[k].2.len();
+        for pos in 0..len {
+            for mask in MASKS {
+                let mut e = entries[k..].to_vec();
+                if pos < 32 {
+                    e[0].1 .0[pos] ^= mask;
+                } else {
+                    e[0].2[pos - 32] ^= mask;
+                }
+                let mut v = prefix.clone();
+                let err = e
+                    .iter()
+                    .try_for_each(|(seq, h, b)| v.push(*seq, b, Some(*h)))
+                    .and_then(|_| v.finish().map(|_| ()))
+                    .expect_err("a flipped byte must be detected");
+                assert_eq!(err.seq, k as u64, "flip at byte {pos} of event {k} reported as {err:?}");
+                checked += 1;
+            }
+        }
+        let (seq, h, b) = &entries[k];
+        prefix.push(*seq, b, Some(*h)).unwrap();
+    }
+    assert!(checked > 10_000, "checked {checked} flips");
+}
+
+#[test]
+fn flipped_byte_in_sled_files_through_the_store_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let (n, lens) = {
+        let l = sample(&path);
+        let lens: Vec<usize> = l.store().raw().map(|r| r.unwrap().2.len()).collect();
+        (l.store().len(), lens)
+    };
+    // Tamper through sled itself (as someone with write access to the directory would), then
+    // reopen the store and verify.
+    for (k, pos) in [(0u64, 40usize), (3, 100), (n - 1, 33), (5, 32 + lens[5] - 1)] {
+        {
+            let db = sled::open(&path).unwrap();
+            let key = [&[b'e'][..], &k.to_be_bytes()].concat();
+            let mut v = db.get(&key).unwrap().unwrap().to_vec();
+            v[pos] ^= 0x04;
+            db.insert(key, v).unwrap();
+            db.flush().unwrap();
+        }
+        let store = ledger::Store::open(&path).unwrap();
+        let err = ledger::verify_store(&store).unwrap_err();
+        assert_eq!(err.seq, k, "{err}");
+        drop(store);
+        // Undo it for the next round.
+        let db = sled::open(&path).unwrap();
+        let key = [&[b'e'][..], &k.to_be_bytes()].concat();
+        let mut v = db.get(&key).unwrap().unwrap().to_vec();
+        v[pos] ^= 0x04;
+        db.insert(key, v).unwrap();
+        db.flush().unwrap();
+    }
+    let store = ledger::Store::open(&path).unwrap();
+    ledger::verify_store(&store).unwrap();
+}
+
+#[test]
+fn every_flipped_byte_in_an_export_is_detected_at_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample(&dir.path().join("l"));
+    let out = dir.path().join("ledger.jsonl");
+    let manifest = export::export(l.store(), &out).unwrap();
+    let data = std::fs::read(&out).unwrap();
+    export::verify_export_bytes(&data, &manifest).unwrap();
+    // Line k spans [starts[k], starts[k+1] - 1).
+    let mut starts = vec![0];
+    starts.extend(data.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
+    for k in 0..starts.len() - 1 {
+        for pos in starts[k]..starts[k + 1] - 1 {
+            for mask in MASKS {
+                let mut d = data.clone();
+                d[pos] ^= mask;
+                if d[pos] == b'\n' {
+                    continue; // that splits the line in two: not a flip inside one event
+                }
+                match export::verify_export_bytes(&d, &manifest) {
+                    Err(ExportError::Verify(f)) => {
+                        assert_eq!(f.seq, k as u64, "flip at byte {} of line {k}: {f}", pos - starts[k])
+                    }
+                    other => panic!(
+                        "flip at byte {} of line {k} not pinned to an event: {other:?}",
+                        pos - starts[k]
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn export_file_tampering_is_detected_on_disk_and_import_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample(&dir.path().join("l"));
+    let out = dir.path().join("ledger.jsonl");
+    export::export(l.store(), &out).unwrap();
+    let mut data = std::fs::read(&out).unwrap();
+    let second_line = data.iter().position(|b| *b == b'\n').unwrap() + 10;
+    data[second_line] ^= 0x01;
+    std::fs::write(&out, &data).unwrap();
+    match export::verify_export(&out) {
+        Err(ExportError::Verify(f)) => assert_eq!(f.seq, 1),
+        other => panic!("{other:?}"),
+    }
+    let target = ledger::Store::open(dir.path().join("imported")).unwrap();
+    assert!(export::import(&out, &target).is_err());
+    assert!(target.is_empty(), "a refused import writes nothing");
+}
+
+#[test]
+fn truncated_or_padded_exports_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample(&dir.path().join("l"));
+    let out = dir.path().join("ledger.jsonl");
+    let manifest = export::export(l.store(), &out).unwrap();
+    let data = std::fs::read(&out).unwrap();
+    // Drop the last line: the manifest's count and head catch it.
+    let cut = data[..data.len() - 1].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    assert!(matches!(export::verify_export_bytes(&data[..cut], &manifest), Err(ExportError::Manifest(_))));
+    // Cut mid-line.
+    assert!(export::verify_export_bytes(&data[..data.len() - 5], &manifest).is_err());
+    // Drop the first line: the chain no longer starts at genesis.
+    let first = data.iter().position(|b| *b == b'\n').unwrap() + 1;
+    assert!(export::verify_export_bytes(&data[first..], &manifest).is_err());
+}
