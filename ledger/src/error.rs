@@ -53,6 +53,12 @@ pub enum StoreError {
     /// Report it; if it says the database is locked, another `pledge` holds the ledger.
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
+    /// Another process has the ledger open (sled allows one process per directory).
+    ///
+    /// ### Handling
+    /// Stop the other `pledge` process (or use its server), then retry.
+    #[error("the ledger at `{}` is in use by another process", .0.display())]
+    Locked(std::path::PathBuf),
     /// An I/O error while making an append durable.
     ///
     /// ### Handling

@@ -205,6 +205,34 @@ pub(crate) fn split_value(seq: u64, v: &[u8]) -> Result<(Digest, &[u8]), StoreEr
     Ok((Digest(h), &v[32..]))
 }
 
+/// Opens sled, waiting briefly while its lock is contended.
+///
+/// sled 0.34 releases its `flock` from worker threads after `Db` is dropped, so a store closed
+/// and reopened by one process can find the lock still held for a few milliseconds (sled
+/// issues #1234, #1289). A lock held by another live process lasts far longer than the wait
+/// and is reported as [`StoreError::Locked`].
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(dir).flush_every_ms(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match config.open() {
+            // sled wraps the `EWOULDBLOCK` of `flock` in an `Other` error with this text.
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked(dir.to_path_buf()));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -213,7 +241,10 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let db = sled::Config::new().path(&dir).open()?;
+        // No background flusher: every commit flushes and fsyncs itself, and without the
+        // flusher thread (which holds the database open for up to one period after drop)
+        // a closed store can be reopened at once by the same process.
+        let db = open_sled(&dir)?;
         // sled writes its log to `<dir>/db`; this handle exists to fdatasync it.
         let data_file = File::open(dir.join("db"))?;
         sync_dir(&dir)?;

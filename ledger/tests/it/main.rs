@@ -3,6 +3,9 @@
 mod append;
 mod crash;
 mod export;
+mod floats;
 mod model;
+mod schemas;
 mod support;
 mod tamper;
+mod vectors;

@@ -1,0 +1,175 @@
+//! Test vectors in `schemas/vectors/`: canonical bytes and hashes of events, and a signed
+//! command with its key, PAE bytes and signature. An independent verifier can check itself
+//! against these files; this test checks the Rust code against them.
+//!
+//! `PLEDGE_WRITE_VECTORS=1` rewrites the files (only when the format deliberately changes).
+
+use base64::Engine;
+use ledger::canonical::{self, StepClock, Timestamp};
+use ledger::dsse::{pae, Envelope, COMMAND_PAYLOAD_TYPE};
+use ledger::keys::{PublicKey, SecretKey};
+use ledger::{Command, Digest, ExpectedHead, Ledger, NoDomain, RecordedEvent, SignedCommand, Verifier};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::schemas::schema_dir;
+
+fn vector_path(name: &str) -> std::path::PathBuf {
+    schema_dir().join("vectors").join(name)
+}
+
+/// Compares `value` with the stored vector (or writes it when asked to).
+#[track_caller]
+fn check_or_write(name: &str, value: &Value) {
+    let path = vector_path(name);
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var_os("PLEDGE_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(&stored, value, "{name} differs from what the code produces");
+}
+
+const SEED_HEX: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+fn vector_key() -> SecretKey {
+    let d: Digest = SEED_HEX.parse().unwrap();
+    SecretKey::from_seed(d.0)
+}
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse_exact(s).unwrap()
+}
+
+const LEDGER: &str = "019a4b2c-1d00-7000-8000-00000000000a";
+
+fn vector_command() -> Command {
+    Command {
+        id: Uuid::parse_str("019a4b2c-1d00-7a11-8000-000000000002").unwrap(),
+        ledger: Uuid::parse_str(LEDGER).unwrap(),
+        issued_at: t("2026-11-02T08:30:00.250000Z"),
+        kind: "role.grant".into(),
+        body: json!({"principal": "colby", "role": "approver"}),
+    }
+}
+
+/// A three-event ledger made with the vector key (root admin): genesis, enroll `colby`,
+/// grant `colby` approver.
+fn vector_ledger(dir: &std::path::Path) -> Vec<RecordedEvent> {
+    let clock = std::sync::Arc::new(StepClock::new(t("2026-11-02T08:30:01.000000Z"), 1_500_000));
+    let mut l = Ledger::open(dir, clock, NoDomain).unwrap();
+    let k = vector_key();
+    let colby = SecretKey::from_seed([0x42; 32]);
+    let lid = Uuid::parse_str(LEDGER).unwrap();
+    let genesis = Command {
+        id: Uuid::parse_str("019a4b2c-1d00-7a11-8000-000000000000").unwrap(),
+        ledger: lid,
+        issued_at: t("2026-11-02T08:29:59.000000Z"),
+        kind: "ledger.create".into(),
+        body: json!({"admins": [{"principal": "root", "public_key": k.public().to_string()}],
+                     "policy": ledger::trust::base_policy()}),
+    };
+    let enroll = Command {
+        id: Uuid::parse_str("019a4b2c-1d00-7a11-8000-000000000001").unwrap(),
+        ledger: lid,
+        issued_at: t("2026-11-02T08:30:00.000000Z"),
+        kind: "key.enroll".into(),
+        body: json!({"principal": "colby", "public_key": colby.public().to_string()}),
+    };
+    let mut out = vec![];
+    for (c, expected) in
+        [(genesis, ExpectedHead::Empty), (enroll, ExpectedHead::Any), (vector_command(), ExpectedHead::Any)]
+    {
+        out.extend(l.submit(c.sign(&k).unwrap(), expected).unwrap().events);
+    }
+    out
+}
+
+#[test]
+fn signed_command_vector() {
+    let k = vector_key();
+    let cmd = vector_command();
+    let payload = cmd.to_bytes().unwrap();
+    let pae_bytes = pae(COMMAND_PAYLOAD_TYPE, &payload);
+    let env = cmd.sign(&k).unwrap();
+    let v = json!({
+        "description": "A role.grant command signed by the RFC 8032 test key 1 seed. payload_canonical is the exact payload; pae is DSSE's pre-authentication encoding that the signature covers.",
+        "seed_hex": SEED_HEX,
+        "public_key_hex": k.public().to_string(),
+        "key_id": k.public().key_id(),
+        "payload_type": COMMAND_PAYLOAD_TYPE,
+        "command": serde_json::to_value(&cmd).unwrap(),
+        "payload_canonical": String::from_utf8(payload.clone()).unwrap(),
+        "pae": String::from_utf8(pae_bytes.clone()).unwrap(),
+        "signature_base64": env.signatures[0].sig,
+        "envelope": serde_json::to_value(&env).unwrap(),
+    });
+    check_or_write("signed-command.json", &v);
+
+    // Independent checks of the stored vector, as another implementation would do them.
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_path("signed-command.json")).unwrap()).unwrap();
+    // RFC 8032 section 7.1, test 1: this seed's public key.
+    assert_eq!(stored["public_key_hex"], "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let pk: PublicKey = stored["public_key_hex"].as_str().unwrap().parse().unwrap();
+    assert_eq!(Digest::of(pk.as_bytes()).to_string(), stored["key_id"].as_str().unwrap());
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(stored["signature_base64"].as_str().unwrap())
+        .unwrap();
+    assert!(pk.verify_strict(stored["pae"].as_str().unwrap().as_bytes(), &sig));
+    let env: Envelope = serde_json::from_value(stored["envelope"].clone()).unwrap();
+    let parsed = SignedCommand::parse(env).unwrap();
+    assert_eq!(parsed.payload, stored["payload_canonical"].as_str().unwrap().as_bytes());
+}
+
+#[test]
+fn event_chain_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = vector_ledger(dir.path());
+    let v = json!({
+        "description": "A three-event ledger (genesis, key.enrolled, role.granted). canonical is the exact stored/exported line; blake3 is the event id; each prev is the previous blake3.",
+        "events": events.iter().map(|e| json!({
+            "seq": e.seq(),
+            "canonical": String::from_utf8(e.bytes.clone()).unwrap(),
+            "blake3": e.hash,
+        })).collect::<Vec<_>>(),
+    });
+    check_or_write("event-chain.json", &v);
+
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_path("event-chain.json")).unwrap()).unwrap();
+    let mut verifier = Verifier::new();
+    let mut prev: Option<String> = None;
+    for (i, e) in stored["events"].as_array().unwrap().iter().enumerate() {
+        let bytes = e["canonical"].as_str().unwrap().as_bytes();
+        assert_eq!(Digest::of(bytes).to_string(), e["blake3"].as_str().unwrap());
+        let parsed: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(parsed["prev"].as_str().map(String::from), prev);
+        assert_eq!(canonical::to_vec(&parsed).unwrap(), bytes, "stored line is canonical");
+        verifier.push(i as u64, bytes, None).unwrap();
+        prev = Some(e["blake3"].as_str().unwrap().to_string());
+    }
+    assert_eq!(verifier.finish().unwrap().events, 3);
+}
+
+#[test]
+fn canonical_json_vector() {
+    // Inputs written the way people write JSON; outputs as RFC 8785 requires.
+    let cases = [
+        r#"{"b": 2, "a": 1, "c": {"z": [3, 2, 1], "y": null}}"#,
+        r#"{"numbers": [0.1, 1.0, -0.0, 1e21, 1e-7, 123456789012, 0.000001, 9007199254740991, 1.5e300, 5e-324]}"#,
+        r#"{"\u00e9": "caf\u00e9", "z": "\ud83d\ude00", "\ud83d\ude00": "smile", "a\tb": "line\nbreak \"quoted\" \\ /"}"#,
+        r#"{"mae": 12.8, "mape": 0.1845, "auc": 0.8675309, "threshold": 0.15}"#,
+    ];
+    let v = json!({
+        "description": "RFC 8785 canonicalisation: input JSON text and the exact canonical output (numbers in ECMAScript shortest form, keys sorted by UTF-16 code units, minimal string escaping).",
+        "cases": cases.iter().map(|input| {
+            let value: Value = serde_json::from_str(input).unwrap();
+            let out = canonical::to_vec(&value).unwrap();
+            json!({"input": input, "canonical": String::from_utf8(out.clone()).unwrap(), "blake3": Digest::of(&out)})
+        }).collect::<Vec<_>>(),
+    });
+    check_or_write("canonical-json.json", &v);
+}
