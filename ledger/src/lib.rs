@@ -47,6 +47,7 @@ pub mod ledger;
 pub mod store;
 pub mod trust;
 pub mod verify;
+mod wal;
 
 pub use crate::command::{Command, SignedCommand};
 pub use crate::digest::Digest;

@@ -9,9 +9,11 @@
 //! | `s` + model + `\0` + segment (empty for whole-model) + `\0` + seq | empty |
 //! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
 //!
-//! An append writes all of its keys in one `sled::Batch` (atomic), then makes it durable with
-//! sled's `flush` followed by `fdatasync` of sled's data file (and `fsync` of any new blob file)
-//! before returning: see `docs/ARCHITECTURE.md`, "Durability".
+//! An append first writes all of its keys as one record to the commit journal
+//! (`<dir>/pledge.wal`) and `fdatasync`s it, then applies them to sled in one `sled::Batch`
+//! (atomic). sled's own files are made durable at checkpoints (sled `flush`, `fdatasync` of its
+//! data file, `fsync` of new blob files), after which the journal is emptied. Opening the store
+//! re-applies whatever the journal still holds. See `docs/ARCHITECTURE.md`, "Durability".
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -25,6 +27,7 @@ use crate::canonical::Timestamp;
 use crate::digest::Digest;
 use crate::dsse::Envelope;
 use crate::error::StoreError;
+use crate::wal::{Record, Wal};
 use crate::event::{
     Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
 };
@@ -33,6 +36,9 @@ const EVENT: u8 = b'e';
 const HASH: u8 = b'h';
 const SUBJECT: u8 = b's';
 const COMMAND: u8 = b'c';
+
+/// Journal size past which a commit also checkpoints sled and empties the journal.
+const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The last event of the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -161,9 +167,11 @@ pub struct Store {
     data_file: File,
     synced_blobs: Mutex<BTreeSet<OsString>>,
     head: Mutex<Option<Head>>,
-    /// Set when the last stored event cannot be decoded: the store still opens (so that it can
-    /// be verified and exported), but refuses appends.
-    head_error: Option<String>,
+    wal: Mutex<Wal>,
+    /// Set when the store must not take appends: the last stored event cannot be decoded (the
+    /// store still opens, so that it can be verified and exported), or sled failed to apply a
+    /// durable commit (reopen to re-apply it from the journal).
+    poisoned: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -251,14 +259,23 @@ impl Store {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent)?;
         }
-        let mut store = Store {
+        let (wal, records) = Wal::open(&dir.join("pledge.wal"))?;
+        let store = Store {
             db,
             dir,
             data_file,
             synced_blobs: Mutex::new(BTreeSet::new()),
             head: Mutex::new(None),
-            head_error: None,
+            wal: Mutex::new(wal),
+            poisoned: Mutex::new(None),
         };
+        if !records.is_empty() {
+            // Commits acknowledged before a crash that sled had not made durable yet.
+            for record in records {
+                apply(&store.db, record)?;
+            }
+            store.checkpoint(&mut store.wal.lock().expect("wal lock"))?;
+        }
         let head = match store.db.scan_prefix([EVENT]).next_back() {
             None => None,
             Some(kv) => {
@@ -267,7 +284,7 @@ impl Store {
                 match store.decode(seq, &v) {
                     Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
                     Err(e) => {
-                        store.head_error = Some(e.to_string());
+                        *store.poisoned.lock().expect("poison lock") = Some(e.to_string());
                         let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
                         let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
                         Some(Head { seq, hash, recorded_at: epoch })
@@ -310,8 +327,8 @@ impl Store {
         events: &[RecordedEvent],
         commands: &[(Uuid, CommandRecord)],
     ) -> Result<(), StoreError> {
-        if let Some(reason) = &self.head_error {
-            return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason: reason.clone() });
+        if let Some(reason) = self.poisoned.lock().expect("poison lock").clone() {
+            return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason });
         }
         let mut head = self.head.lock().expect("head lock");
         let actual = *head;
@@ -333,7 +350,7 @@ impl Store {
         let Some(last) = events.last() else { return Ok(()) };
         let mut expect_seq = actual.map_or(0, |a| a.seq + 1);
         let mut expect_prev = actual.map(|a| a.hash);
-        let mut batch = sled::Batch::default();
+        let mut record: Record = Vec::with_capacity(events.len() * 3 + commands.len());
         for ev in events {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
@@ -345,15 +362,15 @@ impl Store {
             let mut value = Vec::with_capacity(32 + ev.bytes.len());
             value.extend_from_slice(ev.hash.as_bytes());
             value.extend_from_slice(&ev.bytes);
-            batch.insert(&seq_key(EVENT, ev.event.seq), value);
+            record.push((seq_key(EVENT, ev.event.seq).to_vec(), value));
             let mut hk = Vec::with_capacity(33);
             hk.push(HASH);
             hk.extend_from_slice(ev.hash.as_bytes());
-            batch.insert(hk, &ev.event.seq.to_be_bytes());
+            record.push((hk, ev.event.seq.to_be_bytes().to_vec()));
             if let Some(s) = &ev.event.subject {
                 let mut sk = subject_prefix(&s.model, Some(s.segment.as_deref()));
                 sk.extend_from_slice(&ev.event.seq.to_be_bytes());
-                batch.insert(sk, &[]);
+                record.push((sk, Vec::new()));
             }
             expect_seq += 1;
             expect_prev = Some(ev.hash);
@@ -366,19 +383,36 @@ impl Store {
             v.extend_from_slice(rec.digest.as_bytes());
             v.extend_from_slice(&rec.first_seq.to_be_bytes());
             v.extend_from_slice(&rec.count.to_be_bytes());
-            batch.insert(command_key(id).as_slice(), v);
+            record.push((command_key(id).to_vec(), v));
         }
-        self.db.apply_batch(batch)?;
-        self.sync()?;
+        let mut wal = self.wal.lock().expect("wal lock");
+        // The durability barrier: once this returns the commit survives a crash.
+        wal.append(&record)?;
+        // From here on the commit is durable; if sled fails to take it, it is re-applied from
+        // the journal at the next open, and until then this store refuses appends.
+        if let Err(e) = apply(&self.db, record) {
+            *self.poisoned.lock().expect("poison lock") = Some(format!("applying a durable commit failed: {e}"));
+            return Err(e.into());
+        }
+        if wal.len() > CHECKPOINT_BYTES {
+            self.checkpoint(&mut wal)?;
+        }
         *head = Some(Head { seq: last.event.seq, hash: last.hash, recorded_at: last.event.recorded_at });
         Ok(())
     }
 
-    /// The durability barrier: sled's flush writes its buffers to `<dir>/db` (and only
-    /// `sync_file_range`s them); `fdatasync` then makes them durable, including the file size.
-    /// Blob files (sled's out-of-line pages) are written without any sync by sled, so new ones
-    /// are fsynced here together with their directory.
-    fn sync(&self) -> Result<(), StoreError> {
+    /// Makes everything applied to sled durable, then empties the journal.
+    fn checkpoint(&self, wal: &mut Wal) -> Result<(), StoreError> {
+        self.sync_sled()?;
+        wal.reset()?;
+        Ok(())
+    }
+
+    /// sled's flush writes its buffers to `<dir>/db` (and only `sync_file_range`s them);
+    /// `fdatasync` then makes them durable, including the file size. Blob files (sled's
+    /// out-of-line pages) are written without any sync by sled, so new ones are fsynced here
+    /// together with their directory.
+    fn sync_sled(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         self.data_file.sync_data()?;
         let blobs = self.dir.join("blobs");
@@ -538,6 +572,29 @@ impl Store {
     pub fn aux_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(format!("aux:{name}"))?)
     }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A clean close leaves sled durable and the journal empty, so the next open has
+        // nothing to re-apply. Failure here loses nothing: the journal still holds the commits.
+        if let Ok(mut wal) = self.wal.lock() {
+            if wal.len() > 0 {
+                let _ = self.checkpoint(&mut wal);
+            }
+        }
+    }
+}
+
+/// Applies a journaled commit to sled. Atomicity comes from the journal, not from sled: a
+/// crash halfway through is repaired by re-applying the whole record at the next open, before
+/// anything is read. (A `sled::Batch` would also be atomic, but sled writes every batch to disk
+/// at once, competing with the journal's `fdatasync` for the device.)
+fn apply(db: &sled::Db, record: Record) -> Result<(), sled::Error> {
+    for (k, v) in record {
+        db.insert(k, v)?;
+    }
+    Ok(())
 }
 
 fn command_key(id: &Uuid) -> [u8; 17] {

@@ -507,6 +507,9 @@ impl TrustState {
     /// Folds one event into the state. Non-trust kinds are ignored. Fails when a trust event is
     /// inconsistent with the state (which only a forged or corrupted ledger can produce).
     pub fn apply(&mut self, ev: &RecordedEvent) -> Result<(), String> {
+        if !kinds::EVENTS.contains(&ev.event.kind.as_str()) {
+            return Ok(());
+        }
         let seq = ev.seq();
         let payload = ev.event.payload.clone();
         let parse_err = |e: serde_json::Error| format!("`{}` payload: {e}", ev.event.kind);
