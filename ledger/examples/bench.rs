@@ -18,7 +18,8 @@ use ledger::dsse::Envelope;
 use ledger::keys::SecretKey;
 use ledger::trust::base_policy;
 use ledger::{
-    Command, Context, Domain, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal, SignedCommand, Subject,
+    Command, Context, Domain, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal, SignedCommand,
+    Subject,
 };
 use serde_json::json;
 
@@ -28,7 +29,11 @@ struct Windows;
 impl Domain for Windows {
     fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
         let b = &cmd.command.body;
-        Ok(vec![EventDraft::new("backtest.window_recorded", Some(Subject::segment("demand", "electronics")), b.clone())])
+        Ok(vec![EventDraft::new(
+            "backtest.window_recorded",
+            Some(Subject::segment("demand", "electronics")),
+            b.clone(),
+        )])
     }
     fn apply(&mut self, _: &RecordedEvent) {}
 }
@@ -175,10 +180,29 @@ fn main() {
     } else {
         let r = &report;
         println!("ledger bench: {events} events, {} cores", r["cores"]);
-        println!("  raw fdatasync          p50 {:>8.1} us   p99 {:>8.1} us", r["raw_fdatasync"]["p50_us"].as_f64().unwrap(), r["raw_fdatasync"]["p99_us"].as_f64().unwrap());
-        println!("  durable single append  p50 {:>8.1} us   p99 {:>8.1} us   {:>9.0} /s", r["single_append"]["p50_us"].as_f64().unwrap(), r["single_append"]["p99_us"].as_f64().unwrap(), r["single_append"]["per_sec"].as_f64().unwrap());
-        println!("  batched append ({:>4})                                  {:>9.0} events/s", args.batch, r["batched_append"]["events_per_sec"].as_f64().unwrap());
-        println!("  verify                                                {:>9.0} events/s", r["verify"]["events_per_sec"].as_f64().unwrap());
-        println!("  scan                                                  {:>9.0} events/s", r["scan"]["events_per_sec"].as_f64().unwrap());
+        println!(
+            "  raw fdatasync          p50 {:>8.1} us   p99 {:>8.1} us",
+            r["raw_fdatasync"]["p50_us"].as_f64().unwrap(),
+            r["raw_fdatasync"]["p99_us"].as_f64().unwrap()
+        );
+        println!(
+            "  durable single append  p50 {:>8.1} us   p99 {:>8.1} us   {:>9.0} /s",
+            r["single_append"]["p50_us"].as_f64().unwrap(),
+            r["single_append"]["p99_us"].as_f64().unwrap(),
+            r["single_append"]["per_sec"].as_f64().unwrap()
+        );
+        println!(
+            "  batched append ({:>4})                                  {:>9.0} events/s",
+            args.batch,
+            r["batched_append"]["events_per_sec"].as_f64().unwrap()
+        );
+        println!(
+            "  verify                                                {:>9.0} events/s",
+            r["verify"]["events_per_sec"].as_f64().unwrap()
+        );
+        println!(
+            "  scan                                                  {:>9.0} events/s",
+            r["scan"]["events_per_sec"].as_f64().unwrap()
+        );
     }
 }

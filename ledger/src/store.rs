@@ -27,10 +27,10 @@ use crate::canonical::Timestamp;
 use crate::digest::Digest;
 use crate::dsse::Envelope;
 use crate::error::StoreError;
-use crate::wal::{Record, Wal};
 use crate::event::{
     Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
 };
+use crate::wal::{Record, Wal};
 
 const EVENT: u8 = b'e';
 const HASH: u8 = b'h';
@@ -391,7 +391,8 @@ impl Store {
         // From here on the commit is durable; if sled fails to take it, it is re-applied from
         // the journal at the next open, and until then this store refuses appends.
         if let Err(e) = apply(&self.db, record) {
-            *self.poisoned.lock().expect("poison lock") = Some(format!("applying a durable commit failed: {e}"));
+            *self.poisoned.lock().expect("poison lock") =
+                Some(format!("applying a durable commit failed: {e}"));
             return Err(e.into());
         }
         if wal.len() > CHECKPOINT_BYTES {

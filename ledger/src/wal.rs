@@ -54,13 +54,27 @@ impl Wal {
         let mut at = 0usize;
         while let Some(header) = data.get(at..at + HEADER) {
             let len = u32_at(header, 4).expect("header has a length") as usize;
-            let Some(body) = data.get(at + HEADER..at + HEADER + len) else { break };
-            if &header[..4] != MAGIC || blake3::hash(body).as_bytes() != &header[8..40] {
-                break;
+            let end = at + HEADER + len;
+            let rec = data
+                .get(at + HEADER..end)
+                .filter(|body| &header[..4] == MAGIC && blake3::hash(body).as_bytes() == &header[8..40])
+                .and_then(decode_body);
+            match rec {
+                Some(rec) => records.push(rec),
+                // The last record, cut short or half-written: a crash during its append.
+                None if end >= data.len() || &header[..4] != MAGIC && data[at..].iter().all(|b| *b == 0) => {
+                    break
+                }
+                // A damaged record with more after it is not a torn write: refusing to open
+                // is better than silently dropping the acknowledged commits that follow.
+                None => {
+                    return Err(io::Error::other(format!(
+                        "commit journal `{}` is damaged at byte {at}, before its end",
+                        path.display()
+                    )))
+                }
             }
-            let Some(rec) = decode_body(body) else { break };
-            records.push(rec);
-            at += HEADER + len;
+            at = end;
         }
         if at as u64 != data.len() as u64 {
             // The rest was being written when the process died: it was never acknowledged.
@@ -74,7 +88,8 @@ impl Wal {
     /// Appends one record and makes it durable. On failure the journal is cut back to where it
     /// was, so a half-written record never precedes a later one.
     pub(crate) fn append(&mut self, record: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
-        let mut body = Vec::with_capacity(4 + record.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
+        let mut body =
+            Vec::with_capacity(4 + record.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
         body.extend_from_slice(&(record.len() as u32).to_le_bytes());
         for (k, v) in record {
             body.extend_from_slice(&(k.len() as u32).to_le_bytes());
@@ -113,5 +128,72 @@ impl Wal {
 
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: u8) -> Record {
+        vec![(vec![b'k', n], vec![n; 10]), (vec![b'x', n], vec![])]
+    }
+
+    #[test]
+    fn records_survive_reopen_and_a_torn_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        {
+            let (mut w, recs) = Wal::open(&path).unwrap();
+            assert!(recs.is_empty());
+            w.append(&rec(1)).unwrap();
+            w.append(&rec(2)).unwrap();
+        }
+        let good = std::fs::metadata(&path).unwrap().len();
+        // A third record cut short, as a crash mid-write leaves it.
+        let (mut w, _) = Wal::open(&path).unwrap();
+        w.append(&rec(3)).unwrap();
+        drop(w);
+        let full = std::fs::read(&path).unwrap();
+        for cut in [good as usize + 1, good as usize + HEADER, full.len() - 1] {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let (w, recs) = Wal::open(&path).unwrap();
+            assert_eq!(recs, vec![rec(1), rec(2)], "cut at {cut}");
+            assert_eq!(w.len(), good);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_followed_by_others_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let (mut w, _) = Wal::open(&path).unwrap();
+        w.append(&rec(1)).unwrap();
+        let first = w.len() as usize;
+        w.append(&rec(2)).unwrap();
+        drop(w);
+        let clean = std::fs::read(&path).unwrap();
+        let mut data = clean.clone();
+        data[HEADER + 3] ^= 1;
+        std::fs::write(&path, &data).unwrap();
+        assert!(Wal::open(&path).is_err(), "acknowledged record 2 must not be dropped silently");
+        // Damage in the last record is a torn write: cut off.
+        let mut data = clean;
+        data[first + HEADER + 3] ^= 1;
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(Wal::open(&path).unwrap().1, vec![rec(1)]);
+    }
+
+    #[test]
+    fn reset_empties_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let (mut w, _) = Wal::open(&path).unwrap();
+        w.append(&rec(1)).unwrap();
+        w.reset().unwrap();
+        w.append(&rec(2)).unwrap();
+        drop(w);
+        assert_eq!(Wal::open(&path).unwrap().1, vec![rec(2)]);
     }
 }
