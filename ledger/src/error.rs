@@ -102,6 +102,13 @@ pub enum StoreError {
     Encoding(String),
 }
 
+impl StoreError {
+    /// True when the stored data itself is damaged (as opposed to I/O failing or a lock).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. } | StoreError::Sled(sled::Error::Corruption { .. }))
+    }
+}
+
 /// Why a submitted command was not appended. In every case nothing was written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

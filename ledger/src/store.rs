@@ -36,6 +36,9 @@ const EVENT: u8 = b'e';
 const HASH: u8 = b'h';
 const SUBJECT: u8 = b's';
 const COMMAND: u8 = b'c';
+/// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
+/// the journal after a checkpoint, so that sled losing its tail is detected on open.
+const ANCHOR: &[u8] = b"m:head";
 
 /// Journal size past which a commit also checkpoints sled and empties the journal.
 const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
@@ -269,11 +272,13 @@ impl Store {
             wal: Mutex::new(wal),
             poisoned: Mutex::new(None),
         };
-        if !records.is_empty() {
-            // Commits acknowledged before a crash that sled had not made durable yet.
-            for record in records {
-                apply(&store.db, record)?;
-            }
+        let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
+        // Commits acknowledged before a crash that sled had not made durable yet (and the
+        // head anchor the last checkpoint left in the journal).
+        for record in records {
+            apply(&store.db, record)?;
+        }
+        if replay {
             store.checkpoint(&mut store.wal.lock().expect("wal lock"))?;
         }
         let head = match store.db.scan_prefix([EVENT]).next_back() {
@@ -292,6 +297,14 @@ impl Store {
                 }
             }
         };
+        if let Some((seq, hash)) = store.anchor()? {
+            if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
+                *store.poisoned.lock().expect("poison lock") = Some(format!(
+                    "the last commit ended at event {seq} ({hash}), but the stored events end at {}",
+                    head.map_or("nothing".into(), |h| format!("event {} ({})", h.seq, h.hash))
+                ));
+            }
+        }
         *store.head.lock().expect("head lock") = head;
         Ok(store)
     }
@@ -385,6 +398,9 @@ impl Store {
             v.extend_from_slice(&rec.count.to_be_bytes());
             record.push((command_key(id).to_vec(), v));
         }
+        let mut anchor = last.event.seq.to_be_bytes().to_vec();
+        anchor.extend_from_slice(last.hash.as_bytes());
+        record.push((ANCHOR.to_vec(), anchor));
         let mut wal = self.wal.lock().expect("wal lock");
         // The durability barrier: once this returns the commit survives a crash.
         wal.append(&record)?;
@@ -406,7 +422,24 @@ impl Store {
     fn checkpoint(&self, wal: &mut Wal) -> Result<(), StoreError> {
         self.sync_sled()?;
         wal.reset()?;
+        // Keep the head outside sled: if sled ever loses its tail, the next open notices.
+        if let Some(anchor) = self.db.get(ANCHOR)? {
+            wal.append(&[(ANCHOR.to_vec(), anchor.to_vec())])?;
+        }
         Ok(())
+    }
+
+    /// The head recorded by the last commit (kept in the commit journal as well as in sled):
+    /// verification checks that the events reach it, so a store that lost its last events
+    /// does not verify as a shorter, valid ledger.
+    pub fn anchor(&self) -> Result<Option<(u64, Digest)>, StoreError> {
+        let Some(v) = self.db.get(ANCHOR)? else { return Ok(None) };
+        if v.len() != 40 {
+            return Err(StoreError::Corrupt { seq: 0, reason: "the head anchor is malformed".into() });
+        }
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&v[8..]);
+        Ok(Some((u64::from_be_bytes(v[..8].try_into().expect("8 bytes")), Digest(h))))
     }
 
     /// sled's flush writes its buffers to `<dir>/db` (and only `sync_file_range`s them);

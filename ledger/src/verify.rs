@@ -268,5 +268,21 @@ pub fn verify_store(store: &Store) -> Result<VerifySummary, VerifyFailure> {
         })?;
         v.push(seq, &bytes, Some(stored_hash))?;
     }
-    v.finish()
+    let anchor =
+        store.anchor().map_err(|e| VerifyFailure { seq: v.next_seq, hash: None, reason: e.to_string() })?;
+    let summary = v.finish()?;
+    if let Some((seq, hash)) = anchor {
+        let head = summary.head.map(|h| (h.seq, h.hash));
+        if head != Some((seq, hash)) {
+            return Err(VerifyFailure {
+                seq: head.map_or(0, |h| h.0 + 1).min(seq),
+                hash: None,
+                reason: format!(
+                    "the last commit ended at event {seq} ({hash}), but the stored events {}: events were lost or rewritten",
+                    head.map_or("are empty".into(), |h| format!("end at event {} ({})", h.0, h.1))
+                ),
+            });
+        }
+    }
+    Ok(summary)
 }

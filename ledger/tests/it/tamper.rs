@@ -173,3 +173,25 @@ fn truncated_or_padded_exports_are_refused() {
     let first = data.iter().position(|b| *b == b'\n').unwrap() + 1;
     assert!(export::verify_export_bytes(&data[first..], &manifest).is_err());
 }
+
+#[test]
+fn events_lost_from_the_end_of_the_store_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let n = sample(&path).store().len();
+    // Remove the last event as if sled had lost its tail: the chain that is left is valid on
+    // its own, so only the head anchor kept in the commit journal can tell.
+    {
+        let db = sled::open(&path).unwrap();
+        db.remove([&[b'e'][..], &(n - 1).to_be_bytes()].concat()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = ledger::Store::open(&path).unwrap();
+    let err = ledger::verify_store(&store).unwrap_err();
+    assert_eq!(err.seq, n - 1, "{err}");
+    assert!(err.reason.contains("were lost"), "{err}");
+    // And the damaged store refuses appends.
+    drop(store);
+    let mut l = ledger::Ledger::open(&path, clock(), Notes::default()).unwrap();
+    assert!(l.submit(note(1, None, &key(2)), ExpectedHead::Any).is_err());
+}

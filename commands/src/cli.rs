@@ -1,0 +1,62 @@
+//! Argument parsing and dispatch.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Failure;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  rejected by a rule or policy (nothing was written)
+  2  invalid input: bad flags, missing or malformed files (nothing was written)
+  3  integrity failure: verification found an altered or corrupt event
+  4  internal error
+
+Environment:
+  PLEDGE_LEDGER  the ledger directory (default ./.pledge)";
+
+/// Pledge: a signed, event-sourced promotion ledger for ML models.
+///
+/// Every hypothesis, training run, backtest, approval and promotion is an append-only,
+/// content-addressed (blake3), ed25519-signed event. `pledge verify` checks all of it offline.
+#[derive(Debug, Parser)]
+#[command(name = "pledge", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Demo(crate::demo::Args),
+    Verify(crate::verify::Args),
+}
+
+/// Parses `args`, runs the subcommand, prints errors, returns the exit code.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { crate::exit::INVALID_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result: Result<(), Failure> = match cli.command {
+        Command::Demo(a) => crate::demo::run(a),
+        Command::Verify(a) => crate::verify::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{f}");
+            ExitCode::from(f.code)
+        }
+    }
+}
