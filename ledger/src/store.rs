@@ -273,6 +273,9 @@ impl Store {
             poisoned: Mutex::new(None),
         };
         let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
+        if replay {
+            tracing::info!(records = records.len(), dir = %store.dir.display(), "re-applying journaled commits to sled");
+        }
         // Commits acknowledged before a crash that sled had not made durable yet (and the
         // head anchor the last checkpoint left in the journal).
         for record in records {
@@ -299,6 +302,7 @@ impl Store {
         };
         if let Some((seq, hash)) = store.anchor()? {
             if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
+                tracing::error!(anchor_seq = seq, "stored events do not reach the committed head");
                 *store.poisoned.lock().expect("poison lock") = Some(format!(
                     "the last commit ended at event {seq} ({hash}), but the stored events end at {}",
                     head.map_or("nothing".into(), |h| format!("event {} ({})", h.seq, h.hash))
@@ -361,10 +365,9 @@ impl Store {
             });
         }
         let Some(last) = events.last() else { return Ok(()) };
-        let mut expect_seq = actual.map_or(0, |a| a.seq + 1);
         let mut expect_prev = actual.map(|a| a.hash);
         let mut record: Record = Vec::with_capacity(events.len() * 3 + commands.len());
-        for ev in events {
+        for (expect_seq, ev) in (actual.map_or(0, |a| a.seq + 1)..).zip(events) {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
                     "event {} does not follow event {}",
@@ -385,7 +388,6 @@ impl Store {
                 sk.extend_from_slice(&ev.event.seq.to_be_bytes());
                 record.push((sk, Vec::new()));
             }
-            expect_seq += 1;
             expect_prev = Some(ev.hash);
         }
         for (id, rec) in commands {
@@ -420,6 +422,7 @@ impl Store {
 
     /// Makes everything applied to sled durable, then empties the journal.
     fn checkpoint(&self, wal: &mut Wal) -> Result<(), StoreError> {
+        tracing::debug!(journal_bytes = wal.len(), "checkpoint");
         self.sync_sled()?;
         wal.reset()?;
         // Keep the head outside sled: if sled ever loses its tail, the next open notices.

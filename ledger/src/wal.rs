@@ -78,6 +78,7 @@ impl Wal {
         }
         if at as u64 != data.len() as u64 {
             // The rest was being written when the process died: it was never acknowledged.
+            tracing::warn!(path = %path.display(), kept = at, dropped = data.len() - at, "cutting a torn journal tail");
             file.set_len(at as u64)?;
             file.sync_data()?;
         }

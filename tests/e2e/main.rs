@@ -1,0 +1,3 @@
+//! End-to-end tests: the real `pledge` binary, real ledgers in temporary directories.
+
+mod cli;
