@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p ledger --example bench -- [--json] [--events N] [--single N] [--batch N]
+//!                                                    [--events-per-command K]
 //! ```
 //!
 //! Everything runs in a fresh temporary directory. Commands are signed before timing starts
@@ -23,17 +24,25 @@ use ledger::{
 };
 use serde_json::json;
 
-/// One event per command, shaped like a backtest window.
+/// Each command records `windows` events shaped like backtest windows (a training run's
+/// backtest produces several).
 struct Windows;
 
 impl Domain for Windows {
     fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
         let b = &cmd.command.body;
-        Ok(vec![EventDraft::new(
-            "backtest.window_recorded",
-            Some(Subject::segment("demand", "electronics")),
-            b.clone(),
-        )])
+        let n = b["windows"].as_u64().unwrap_or(1);
+        Ok((0..n)
+            .map(|w| {
+                let mut payload = b.clone();
+                payload["window"] = json!(w);
+                EventDraft::new(
+                    "backtest.window_recorded",
+                    Some(Subject::segment("demand", "electronics")),
+                    payload,
+                )
+            })
+            .collect())
     }
     fn apply(&mut self, _: &RecordedEvent) {}
 }
@@ -43,10 +52,11 @@ struct Args {
     events: usize,
     single: usize,
     batch: usize,
+    per_command: usize,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { json: false, events: 100_000, single: 10_000, batch: 1_000 };
+    let mut a = Args { json: false, events: 100_000, single: 10_000, batch: 1_000, per_command: 1 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut num = |name: &str| -> usize {
@@ -60,8 +70,11 @@ fn parse_args() -> Args {
             "--events" => a.events = num("--events"),
             "--single" => a.single = num("--single"),
             "--batch" => a.batch = num("--batch").max(1),
+            "--events-per-command" => a.per_command = num("--events-per-command").clamp(1, 1000),
             "-h" | "--help" => {
-                println!("bench [--json] [--events N (100000)] [--single N (10000)] [--batch N (1000)]");
+                println!(
+                    "bench [--json] [--events N (100000)] [--single N (10000 commands)] [--batch N (1000 commands)] [--events-per-command K (1)]"
+                );
                 std::process::exit(0)
             }
             other => {
@@ -116,12 +129,14 @@ fn main() {
     for env in setup {
         l.submit(env, ExpectedHead::Any).unwrap();
     }
-    let total = args.events.saturating_sub(3);
+    let k = args.per_command;
+    let total = args.events.saturating_sub(3) / k;
     let sign_started = Instant::now();
     let envelopes: Vec<Envelope> = (0..total)
         .map(|i| {
             let body = json!({"version": 14, "window_start": "2026-10-01", "window_end": "2026-10-08",
-                "metrics": {"mae": 12.8 + i as f64 * 1e-4, "mape": 0.1845, "coverage": 0.91}, "rows": 1_000 + i});
+                "metrics": {"mae": 12.8 + i as f64 * 1e-4, "mape": 0.1845, "coverage": 0.91}, "rows": 1_000 + i,
+                "windows": k});
             Command::new(ledger_id, now(), "backtest.record", body).sign(&service).unwrap()
         })
         .collect();
@@ -172,9 +187,11 @@ fn main() {
         "events": events,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "raw_fdatasync": {"count": raw.len(), "p50_us": percentile(&raw, 0.5), "p99_us": percentile(&raw, 0.99)},
-        "single_append": {"count": single_n, "per_sec": single_n as f64 / single_secs,
+        "events_per_command": k,
+        "single_append": {"commands": single_n, "per_sec": single_n as f64 / single_secs,
             "p50_us": percentile(&lat, 0.5), "p99_us": percentile(&lat, 0.99)},
-        "batched_append": {"count": batched_n, "batch_size": args.batch, "events_per_sec": batched_n as f64 / batched_secs},
+        "batched_append": {"commands": batched_n, "batch_size": args.batch,
+            "commands_per_sec": batched_n as f64 / batched_secs, "events_per_sec": (batched_n * k) as f64 / batched_secs},
         "verify": {"events": events, "events_per_sec": events as f64 / verify_secs, "commands": summary.commands},
         "scan": {"events": scanned, "events_per_sec": scanned as f64 / scan_secs},
         "client_signing": {"commands_per_sec": total as f64 / sign_secs},
@@ -183,7 +200,7 @@ fn main() {
         println!("{}", serde_json::to_string_pretty(&report).unwrap());
     } else {
         let r = &report;
-        println!("ledger bench: {events} events, {} cores", r["cores"]);
+        println!("ledger bench: {events} events, {k} per command, {} cores", r["cores"]);
         println!(
             "  raw fdatasync          p50 {:>8.1} us   p99 {:>8.1} us",
             r["raw_fdatasync"]["p50_us"].as_f64().unwrap(),

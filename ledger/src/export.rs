@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{StoreError, VerifyFailure};
 use crate::event::{Cause, RecordedEvent};
 use crate::store::{CommandRecord, ExpectedHead, Store};
-use crate::verify::{Verifier, VerifySummary};
+use crate::verify::{verify_entries, VerifySummary};
 
 /// Format version of the export manifest.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -188,8 +188,7 @@ pub fn verify_export_bytes(data: &[u8], manifest: &Manifest) -> Result<VerifySum
             Some(manifest.head)
         }
     };
-    let mut v = Verifier::new();
-    for (k, line) in lines.iter().enumerate() {
+    let entries = lines.iter().enumerate().map(|(k, line)| {
         let mut c = claim(k);
         if let Some(ck) = c {
             if Digest::of(line) != ck && k + 1 < lines.len() {
@@ -199,9 +198,9 @@ pub fn verify_export_bytes(data: &[u8], manifest: &Manifest) -> Result<VerifySum
                 }
             }
         }
-        v.push(k as u64, line, c)?;
-    }
-    let summary = v.finish()?;
+        Ok((k as u64, line.to_vec(), c))
+    });
+    let summary = verify_entries(entries)?;
     if summary.head.map(|h| h.hash) != Some(manifest.head) {
         return Err(ExportError::Manifest("the last event is not the manifest's head".into()));
     }

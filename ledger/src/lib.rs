@@ -56,4 +56,4 @@ pub use crate::event::{Cause, DraftCause, Event, EventDraft, RecordedEvent, Subj
 pub use crate::ledger::{Context, Domain, Ledger, NoDomain, Receipt};
 pub use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 pub use crate::trust::{Actor, Role, TrustState};
-pub use crate::verify::{verify_store, Verifier, VerifySummary};
+pub use crate::verify::{verify_entries, verify_store, Verifier, VerifySummary};

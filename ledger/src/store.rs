@@ -41,7 +41,7 @@ const COMMAND: u8 = b'c';
 const ANCHOR: &[u8] = b"m:head";
 
 /// Journal size past which a commit also checkpoints sled and empties the journal.
-const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
+const CHECKPOINT_BYTES: u64 = 3 * 1024 * 1024;
 
 /// The last event of the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

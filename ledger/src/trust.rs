@@ -273,24 +273,34 @@ impl TrustState {
 
     /// Checks the envelope's signature against the ledger's keys as they are now.
     pub fn authenticate(&self, cmd: &SignedCommand) -> Result<Actor, Rejection> {
-        let ledger_id = self
-            .ledger_id
-            .ok_or_else(|| Rejection::new("ledger.not_created", "the ledger has no genesis event yet"))?;
-        let rec = self.keys.get(&cmd.key_id).ok_or_else(|| {
-            Rejection::new("key.unknown", format!("key `{}` is not enrolled in this ledger", cmd.key_id))
-        })?;
+        let rec = self.signing_key(cmd)?;
         if !rec.public_key.verify_strict(&cmd.signed_bytes(), &cmd.signature) {
-            return Err(Rejection::new(
-                "signature.invalid",
-                format!("the signature does not verify with key `{}` of `{}`", cmd.key_id, rec.principal),
-            ));
+            return Err(signature_invalid(cmd, &rec.principal));
         }
+        self.check_signer(cmd, rec)
+    }
+
+    /// The key a command claims to be signed with, if it is enrolled (revoked or not).
+    pub fn signing_key(&self, cmd: &SignedCommand) -> Result<&KeyRecord, Rejection> {
+        if self.ledger_id.is_none() {
+            return Err(Rejection::new("ledger.not_created", "the ledger has no genesis event yet"));
+        }
+        self.keys.get(&cmd.key_id).ok_or_else(|| {
+            Rejection::new("key.unknown", format!("key `{}` is not enrolled in this ledger", cmd.key_id))
+        })
+    }
+
+    /// Every check of [`TrustState::authenticate`] but the signature itself (which the
+    /// verifier checks later, in parallel): the key is not revoked and the command is for
+    /// this ledger.
+    pub fn check_signer(&self, cmd: &SignedCommand, rec: &KeyRecord) -> Result<Actor, Rejection> {
         if let Some(at) = rec.revoked_seq {
             return Err(Rejection::new(
                 "key.revoked",
                 format!("key `{}` of `{}` was revoked at event {at}", cmd.key_id, rec.principal),
             ));
         }
+        let ledger_id = self.ledger_id.unwrap_or_default();
         if cmd.command.ledger != ledger_id {
             return Err(Rejection::new(
                 "command.wrong_ledger",
@@ -594,6 +604,14 @@ impl TrustState {
         );
         Ok(())
     }
+}
+
+/// The rejection for a signature that does not verify.
+pub fn signature_invalid(cmd: &SignedCommand, principal: &str) -> Rejection {
+    Rejection::new(
+        "signature.invalid",
+        format!("the signature does not verify with key `{}` of `{principal}`", cmd.key_id),
+    )
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {

@@ -10,8 +10,9 @@ use crate::command::SignedCommand;
 use crate::digest::Digest;
 use crate::error::{Refusal, VerifyFailure};
 use crate::event::{Cause, Event, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
+use crate::keys::PublicKey;
 use crate::store::{Head, Store};
-use crate::trust::{kinds, TrustState};
+use crate::trust::{kinds, signature_invalid, TrustState};
 
 /// What a successful verification saw.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -87,17 +88,19 @@ impl Verifier {
     /// export has the next event's `prev`), used to point at the damaged event rather than its
     /// successor.
     pub fn push(&mut self, pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<(), VerifyFailure> {
-        let hash = Digest::of(bytes);
+        let prepared = prepare(pos, bytes, claimed)?;
+        let mut jobs = Vec::new();
+        self.push_prepared(prepared, &mut jobs)?;
+        jobs.iter().try_for_each(SigJob::check)
+    }
+
+    /// The sequential part of verification, for an event whose bytes [`prepare`] checked.
+    /// Signature checks are appended to `jobs` instead of being done here, so that they can run
+    /// in parallel; the caller must run them (see [`verify_entries`]).
+    fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<SigJob>) -> Result<(), VerifyFailure> {
+        let Prepared { pos, rec, command } = p;
+        let hash = rec.hash;
         let fail = |reason: String| VerifyFailure { seq: pos, hash: Some(hash), reason };
-        if bytes.len() > MAX_EVENT_BYTES {
-            return Err(fail(format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len())));
-        }
-        let rec = RecordedEvent::decode(bytes.to_vec()).map_err(fail)?;
-        if let Some(c) = claimed {
-            if c != hash {
-                return Err(fail(format!("the event's bytes hash to {hash}, but {c} was recorded for it")));
-            }
-        }
         let ev = &rec.event;
         if pos != self.next_seq {
             return Err(fail(format!("expected event {} at this position", self.next_seq)));
@@ -131,7 +134,7 @@ impl Verifier {
         if pos == 0 && ev.kind != "ledger.created" {
             return Err(fail(format!("the first event must be `ledger.created`, found `{}`", ev.kind)));
         }
-        self.check_cause(&rec).map_err(fail)?;
+        self.check_cause(&rec, command, jobs).map_err(fail)?;
         self.trust.apply(&rec).map_err(fail)?;
         if pos == 0 {
             self.summary.ledger_id = self.trust.ledger_id();
@@ -144,7 +147,12 @@ impl Verifier {
         Ok(())
     }
 
-    fn check_cause(&mut self, rec: &RecordedEvent) -> Result<(), String> {
+    fn check_cause(
+        &mut self,
+        rec: &RecordedEvent,
+        command: Option<SignedCommand>,
+        jobs: &mut Vec<SigJob>,
+    ) -> Result<(), String> {
         let ev = &rec.event;
         let is_trust_event = kinds::EVENTS.contains(&ev.kind.as_str());
         match &ev.cause {
@@ -158,8 +166,8 @@ impl Verifier {
                 }
                 self.summary.system_events += 1;
             }
-            Cause::Command(env) => {
-                let cmd = SignedCommand::parse(env.clone()).map_err(|e| format!("embedded command: {e}"))?;
+            Cause::Command(_) => {
+                let cmd = command.ok_or("embedded command was not prepared")?;
                 let continues = self.run.as_ref().is_some_and(|r| r.id == cmd.command.id);
                 if continues {
                     let run = self.run.as_mut().expect("checked");
@@ -177,7 +185,7 @@ impl Verifier {
                             cmd.command.id
                         ));
                     }
-                    self.start_run(&cmd, ev)?;
+                    self.start_run(&cmd, ev, rec.hash, jobs)?;
                 }
                 let run = self.run.as_mut().expect("a run is open");
                 if let Some(expected) = &run.expected {
@@ -209,7 +217,13 @@ impl Verifier {
         Ok(())
     }
 
-    fn start_run(&mut self, cmd: &SignedCommand, ev: &Event) -> Result<(), String> {
+    fn start_run(
+        &mut self,
+        cmd: &SignedCommand,
+        ev: &Event,
+        hash: Digest,
+        jobs: &mut Vec<SigJob>,
+    ) -> Result<(), String> {
         let refusal = |r: Refusal| r.to_string();
         if cmd.command.kind == kinds::LEDGER_CREATE {
             if ev.seq != 0 {
@@ -217,7 +231,15 @@ impl Verifier {
             }
             self.trust.authenticate_genesis(cmd).map_err(refusal)?;
         } else {
-            let actor = self.trust.authenticate(cmd).map_err(|r| r.to_string())?;
+            let key = self.trust.signing_key(cmd).map_err(|r| r.to_string())?;
+            jobs.push(SigJob {
+                pos: ev.seq,
+                hash,
+                key: key.public_key,
+                principal: key.principal.clone(),
+                command: cmd.clone(),
+            });
+            let actor = self.trust.check_signer(cmd, key).map_err(|r| r.to_string())?;
             self.trust.authorize(&actor, &cmd.command.kind).map_err(|r| r.to_string())?;
         }
         let expected = self.trust.decide(cmd).transpose().map_err(refusal)?;
@@ -257,19 +279,142 @@ impl Verifier {
     }
 }
 
-/// Verifies a whole store from its raw event bytes.
+/// An event whose bytes have been checked on their own (size, canonical form, claimed hash)
+/// and whose embedded command has been parsed: the part of verification that needs no state,
+/// done in parallel.
+pub struct Prepared {
+    pos: u64,
+    rec: RecordedEvent,
+    command: Option<SignedCommand>,
+}
+
+/// Checks one event's bytes on their own (see [`Prepared`]).
+pub fn prepare(pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<Prepared, VerifyFailure> {
+    let hash = Digest::of(bytes);
+    let fail = |reason: String| VerifyFailure { seq: pos, hash: Some(hash), reason };
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(fail(format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len())));
+    }
+    let rec = RecordedEvent::decode(bytes.to_vec()).map_err(fail)?;
+    if let Some(c) = claimed {
+        if c != hash {
+            return Err(fail(format!("the event's bytes hash to {hash}, but {c} was recorded for it")));
+        }
+    }
+    let command = match &rec.event.cause {
+        Cause::Command(env) => {
+            Some(SignedCommand::parse(env.clone()).map_err(|e| fail(format!("embedded command: {e}")))?)
+        }
+        Cause::Event(_) => None,
+    };
+    Ok(Prepared { pos, rec, command })
+}
+
+/// A deferred signature check: the first event of a command run.
+struct SigJob {
+    pos: u64,
+    hash: Digest,
+    key: PublicKey,
+    principal: String,
+    command: SignedCommand,
+}
+
+impl SigJob {
+    fn check(&self) -> Result<(), VerifyFailure> {
+        if self.key.verify_strict(&self.command.signed_bytes(), &self.command.signature) {
+            Ok(())
+        } else {
+            Err(VerifyFailure {
+                seq: self.pos,
+                hash: Some(self.hash),
+                reason: signature_invalid(&self.command, &self.principal).to_string(),
+            })
+        }
+    }
+}
+
+/// Runs `f` over `items` on every core, keeping order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            items.chunks(per).map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("verification worker panicked")).collect()
+    })
+}
+
+/// Events are verified in chunks of this many: decoding and signature checks run on every
+/// core, the chain and trust checks in between run in order.
+const CHUNK: usize = 4096;
+
+/// Verifies a sequence of `(position, bytes, claimed hash)` entries from genesis on, using
+/// every core. Reports the same first failure as feeding them to [`Verifier::push`] one by one.
+pub fn verify_entries<I>(entries: I) -> Result<VerifySummary, VerifyFailure>
+where
+    I: IntoIterator<Item = Result<(u64, Vec<u8>, Option<Digest>), VerifyFailure>>,
+{
+    verify_entries_with(Verifier::new(), entries)?.finish()
+}
+
+fn verify_entries_with<I>(mut v: Verifier, entries: I) -> Result<Verifier, VerifyFailure>
+where
+    I: IntoIterator<Item = Result<(u64, Vec<u8>, Option<Digest>), VerifyFailure>>,
+{
+    let mut entries = entries.into_iter();
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut read_error = None;
+        for item in entries.by_ref() {
+            match item {
+                Ok(e) => chunk.push(e),
+                Err(f) => {
+                    read_error = Some(f);
+                    break;
+                }
+            }
+            if chunk.len() == CHUNK {
+                break;
+            }
+        }
+        if chunk.is_empty() && read_error.is_none() {
+            return Ok(v);
+        }
+        let prepared = par_map(&chunk, |(pos, bytes, claimed)| prepare(*pos, bytes, *claimed));
+        drop(chunk);
+        let mut jobs = Vec::new();
+        let mut first_failure = None;
+        for p in prepared {
+            if let Err(f) = p.and_then(|p| v.push_prepared(p, &mut jobs)) {
+                first_failure = Some(f);
+                break;
+            }
+        }
+        // Every deferred signature belongs to an event before the first other failure.
+        let sig_failure = par_map(&jobs, SigJob::check).into_iter().find_map(Result::err);
+        if let Some(f) = sig_failure.or(first_failure).or(read_error) {
+            return Err(f);
+        }
+    }
+}
+
+/// Verifies a whole store from its raw event bytes, then checks that they reach the head the
+/// last commit recorded (so a store that lost its last events does not verify).
 pub fn verify_store(store: &Store) -> Result<VerifySummary, VerifyFailure> {
-    let mut v = Verifier::new();
-    for item in store.raw() {
-        let (seq, stored_hash, bytes) = item.map_err(|e| VerifyFailure {
-            seq: v.next_seq,
+    let entries = store.raw().map(|item| {
+        item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash))).map_err(|e| VerifyFailure {
+            seq: 0,
             hash: None,
             reason: format!("cannot read stored event: {e}"),
-        })?;
-        v.push(seq, &bytes, Some(stored_hash))?;
-    }
+        })
+    });
+    let v = verify_entries_with(Verifier::new(), entries)?;
+    let next = v.next_seq;
     let anchor =
-        store.anchor().map_err(|e| VerifyFailure { seq: v.next_seq, hash: None, reason: e.to_string() })?;
+        store.anchor().map_err(|e| VerifyFailure { seq: next, hash: None, reason: e.to_string() })?;
     let summary = v.finish()?;
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
