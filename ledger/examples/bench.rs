@@ -9,6 +9,9 @@
 //! (signing happens on the client). Figures are medians or throughputs of one run; run it a few
 //! times on a quiet machine before quoting them.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
