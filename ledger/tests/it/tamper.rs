@@ -33,6 +33,32 @@ fn verify_raw(entries: &[(u64, Digest, Vec<u8>)]) -> Result<(), VerifyFailure> {
 
 const MASKS: [u8; 4] = [0x01, 0x20, 0x80, 0xff];
 
+/// Opens the sled database under a closed store directly, as someone with write access to the
+/// directory could. sled releases its file lock from worker threads shortly after a database
+/// is dropped, so the open is retried while the lock is still held.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("sled lock on {} never released", path.display())
+}
+
+/// XORs byte `pos` of the stored value of event `k` (hash ++ canonical bytes).
+fn flip_stored_byte(path: &std::path::Path, k: u64, pos: usize) {
+    let db = raw_sled(path);
+    let key = [&[b'e'][..], &k.to_be_bytes()].concat();
+    let mut v = db.get(&key).unwrap().unwrap().to_vec();
+    v[pos] ^= 0x04;
+    db.insert(key, v).unwrap();
+    db.flush().unwrap();
+}
+
 #[test]
 fn every_flipped_byte_in_stored_events_is_detected_at_its_event() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,25 +107,12 @@ fn flipped_byte_in_sled_files_through_the_store_is_detected() {
     // Tamper through sled itself (as someone with write access to the directory would), then
     // reopen the store and verify.
     for (k, pos) in [(0u64, 40usize), (3, 100), (n - 1, 33), (5, 32 + lens[5] - 1)] {
-        {
-            let db = sled::open(&path).unwrap();
-            let key = [&[b'e'][..], &k.to_be_bytes()].concat();
-            let mut v = db.get(&key).unwrap().unwrap().to_vec();
-            v[pos] ^= 0x04;
-            db.insert(key, v).unwrap();
-            db.flush().unwrap();
-        }
+        flip_stored_byte(&path, k, pos);
         let store = ledger::Store::open(&path).unwrap();
         let err = ledger::verify_store(&store).unwrap_err();
         assert_eq!(err.seq, k, "{err}");
         drop(store);
-        // Undo it for the next round.
-        let db = sled::open(&path).unwrap();
-        let key = [&[b'e'][..], &k.to_be_bytes()].concat();
-        let mut v = db.get(&key).unwrap().unwrap().to_vec();
-        v[pos] ^= 0x04;
-        db.insert(key, v).unwrap();
-        db.flush().unwrap();
+        flip_stored_byte(&path, k, pos); // undo it for the next round
     }
     let store = ledger::Store::open(&path).unwrap();
     ledger::verify_store(&store).unwrap();
@@ -182,7 +195,7 @@ fn events_lost_from_the_end_of_the_store_are_detected() {
     // Remove the last event as if sled had lost its tail: the chain that is left is valid on
     // its own, so only the head anchor kept in the commit journal can tell.
     {
-        let db = sled::open(&path).unwrap();
+        let db = raw_sled(&path);
         db.remove([&[b'e'][..], &(n - 1).to_be_bytes()].concat()).unwrap();
         db.flush().unwrap();
     }
