@@ -11,5 +11,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod domain;
 pub mod exit;
+pub mod policy;
 pub mod verify;

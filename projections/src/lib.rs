@@ -1,6 +1,12 @@
-//! # projections: read models rebuilt from Pledge's events
+//! # projections: the domain's event vocabulary and read models
 //!
-//! This crate will hold the projectors (champion per model and segment, alert inbox,
-//! experiment status, lineage, timeline, model health), their checkpoints in the store's
-//! auxiliary trees, and as-of queries. Each projector is a fold over `ledger::RecordedEvent`s
-//! with no I/O inside. It is empty until the domain's event vocabulary lands.
+//! - [`events`]: one payload type per domain event kind (the decide step in `commands` builds
+//!   them; JSON Schemas in `schemas/events/` are generated from them);
+//! - [`State`]: every read model (models with versions, champions and routing; experiments;
+//!   runs; proposals; the alert inbox; datasets; the policy in force) as one fold over
+//!   events, with no I/O and no rules inside, and a [`State::digest`] to compare replays.
+
+pub mod events;
+pub mod state;
+
+pub use state::{seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo};

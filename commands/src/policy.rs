@@ -1,0 +1,171 @@
+//! The domain policy: promotion gates, drift and backtest thresholds, and who may issue what.
+//! It lives in the ledger (genesis, then `policy.set`); every decision records its version.
+
+use serde_json::{json, Value};
+
+use projections::events::{GateResult, Metrics, Trigger};
+
+/// Which way a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Lower is better (MAE, MAPE, log-loss).
+    Lower,
+    /// Higher is better (AUC, coverage).
+    Higher,
+}
+
+/// One promotion gate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gate {
+    /// Metric name.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Required relative improvement (0.05 = 5%).
+    pub margin: f64,
+    /// Strictly better than the threshold (`<`/`>`), or not worse (`<=`/`>=`).
+    pub strict: bool,
+}
+
+impl Gate {
+    /// Evaluates the gate: lower-is-better passes when `candidate < champion * (1 - margin)`
+    /// (`<=` when not strict); higher-is-better when `candidate > champion * (1 + margin)`.
+    pub fn evaluate(&self, candidate: f64, champion: f64) -> GateResult {
+        let (threshold, passed) = match self.direction {
+            Direction::Lower => {
+                let t = champion * (1.0 - self.margin);
+                (t, if self.strict { candidate < t } else { candidate <= t })
+            }
+            Direction::Higher => {
+                let t = champion * (1.0 + self.margin);
+                (t, if self.strict { candidate > t } else { candidate >= t })
+            }
+        };
+        GateResult {
+            metric: self.metric.clone(),
+            direction: match self.direction {
+                Direction::Lower => "lower",
+                Direction::Higher => "higher",
+            }
+            .into(),
+            margin: self.margin,
+            strict: self.strict,
+            candidate,
+            champion,
+            threshold,
+            passed,
+        }
+    }
+}
+
+/// The domain sections of a policy document, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Promotion gates (all must pass).
+    pub gates: Vec<Gate>,
+    /// Triggers whose candidates may be promoted without a person.
+    pub auto_promote: Vec<Trigger>,
+    /// Drift: the metric compared, lower-is-better.
+    pub drift_metric: String,
+    /// Drift: degradation above this percentage raises a critical alert.
+    pub drift_max_pct: f64,
+    /// Drift: any feature PSI above this raises a critical alert.
+    pub psi_threshold: f64,
+    /// Backtest: a window this many percent worse than the version's own metric is degraded.
+    pub backtest_max_pct: f64,
+    /// Shadow test length in windows, unless an experiment says otherwise.
+    pub shadow_windows: u32,
+}
+
+/// The default policy document: the seeds' rule (MAE and MAPE each at least 5% better than the
+/// champion's, coverage not lower), drift above 15% is critical, and the permission table.
+pub fn default_policy() -> Value {
+    json!({
+        "permissions": {
+            "key.enroll": ["admin"], "key.revoke": ["admin"], "role.grant": ["admin"],
+            "role.revoke": ["admin"], "policy.set": ["admin"],
+            "dataset.register": ["scientist", "service"],
+            "hypothesis.propose": ["scientist"],
+            "experiment.approve": ["approver"],
+            "experiment.reject": ["approver"],
+            "experiment.start": ["scientist"],
+            "experiment.shadow": ["scientist"],
+            "experiment.complete": ["scientist", "approver"],
+            "run.record": ["scientist", "service"],
+            "backtest.record": ["scientist", "service"],
+            "shadow.record": ["scientist", "service"],
+            "drift.record": ["scientist", "service"],
+            "champion.bootstrap": ["approver"],
+            "arena.propose": ["scientist", "service"],
+            "arena.approve": ["approver"],
+            "arena.reject": ["approver", "scientist"],
+            "rollback": ["approver"],
+            "alert.read": ["admin", "approver", "scientist", "service"],
+            "alert.action": ["approver", "scientist"]
+        },
+        "promotion": {
+            "gates": [
+                {"metric": "mae", "direction": "lower", "margin": 0.05, "strict": true},
+                {"metric": "mape", "direction": "lower", "margin": 0.05, "strict": true},
+                {"metric": "coverage", "direction": "higher", "margin": 0.0, "strict": false}
+            ],
+            "auto_promote_triggers": ["scheduled", "manual"]
+        },
+        "drift": {"metric": "mae", "max_degradation_pct": 15.0, "psi_threshold": 0.2},
+        "backtest": {"max_degradation_pct": 15.0},
+        "shadow": {"planned_windows": 14}
+    })
+}
+
+fn num(v: &Value, path: &str) -> Result<f64, String> {
+    v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| format!("policy `{path}` must be a number"))
+}
+
+impl Policy {
+    /// Parses the domain sections of a policy document.
+    pub fn from_document(doc: &Value) -> Result<Policy, String> {
+        let p = &doc["promotion"];
+        let gates = p["gates"]
+            .as_array()
+            .ok_or("policy `promotion.gates` must be a list")?
+            .iter()
+            .map(|g| {
+                Ok(Gate {
+                    metric: g["metric"].as_str().ok_or("a gate needs a `metric`")?.to_string(),
+                    direction: match g["direction"].as_str() {
+                        Some("lower") => Direction::Lower,
+                        Some("higher") => Direction::Higher,
+                        _ => return Err("a gate's `direction` must be `lower` or `higher`".to_string()),
+                    },
+                    margin: num(&g["margin"], "promotion.gates[].margin")?,
+                    strict: g["strict"].as_bool().unwrap_or(true),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let auto_promote = p["auto_promote_triggers"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| serde_json::from_value(t.clone()).ok()).collect())
+            .unwrap_or_default();
+        Ok(Policy {
+            gates,
+            auto_promote,
+            drift_metric: doc["drift"]["metric"].as_str().unwrap_or("mae").to_string(),
+            drift_max_pct: num(&doc["drift"]["max_degradation_pct"], "drift.max_degradation_pct")?,
+            psi_threshold: num(&doc["drift"]["psi_threshold"], "drift.psi_threshold")?,
+            backtest_max_pct: num(&doc["backtest"]["max_degradation_pct"], "backtest.max_degradation_pct")?,
+            shadow_windows: doc["shadow"]["planned_windows"].as_u64().unwrap_or(14) as u32,
+        })
+    }
+
+    /// Evaluates every gate; a metric missing on either side is an error naming it.
+    pub fn evaluate(&self, candidate: &Metrics, champion: &Metrics) -> Result<Vec<GateResult>, String> {
+        self.gates
+            .iter()
+            .map(|g| {
+                let c = candidate.get(&g.metric).ok_or_else(|| format!("the candidate has no `{}` metric, which a policy gate needs", g.metric))?;
+                let h = champion.get(&g.metric).ok_or_else(|| format!("the champion has no `{}` metric, which a policy gate needs", g.metric))?;
+                Ok(g.evaluate(*c, *h))
+            })
+            .collect()
+    }
+}
