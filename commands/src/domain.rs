@@ -35,6 +35,11 @@ fn body<T: DeserializeOwned>(cmd: &SignedCommand) -> Result<T, Refusal> {
         .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command.kind)))
 }
 
+/// The snake_case name of a status enum, as it is written in events and read models.
+fn name<T: Serialize>(status: &T) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 fn reject(rule: &str, message: impl Into<String>) -> Refusal {
     Rejection::new(rule, message).into()
 }
@@ -238,7 +243,7 @@ fn experiment_review(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resul
     if x.status != ExperimentStatus::Proposed {
         return Err(reject(
             "experiment.already_reviewed",
-            format!("experiment `{}` is {:?}, not awaiting review", b.hypothesis_id, x.status).to_lowercase(),
+            format!("experiment `{}` is {}, not awaiting review", b.hypothesis_id, name(&x.status)),
         ));
     }
     if x.hypothesis.proposed_by == actor.principal {
@@ -278,7 +283,7 @@ fn experiment_step(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<
     };
     if x.status != need {
         let rule = if matches!(x.status, ExperimentStatus::Proposed | ExperimentStatus::Rejected) { "experiment.not_approved" } else { "experiment.state" };
-        return Err(reject(rule, format!("experiment `{}` is {:?}; `{}` needs it {:?}", b.hypothesis_id, x.status, cmd.command.kind, need).to_lowercase()));
+        return Err(reject(rule, format!("experiment `{}` is {}; `{}` needs it {}", b.hypothesis_id, name(&x.status), cmd.command.kind, name(&need))));
     }
     let planned = if start { None } else { Some(b.planned_windows.unwrap_or(policy(state)?.shadow_windows).max(1)) };
     let subj = subject(&x.model, None)?;
@@ -304,8 +309,11 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
     let x = experiment(state, &b.hypothesis_id)?;
     match x.status {
         ExperimentStatus::InProgress | ExperimentStatus::ShadowTesting => {}
-        ExperimentStatus::Proposed | ExperimentStatus::Rejected | ExperimentStatus::Approved => {
-            return Err(reject("experiment.not_approved", format!("experiment `{}` was never approved and started", b.hypothesis_id)))
+        ExperimentStatus::Proposed | ExperimentStatus::Rejected => {
+            return Err(reject("experiment.not_approved", format!("experiment `{}` was never approved", b.hypothesis_id)))
+        }
+        ExperimentStatus::Approved => {
+            return Err(reject("experiment.not_started", format!("experiment `{}` was approved but never started", b.hypothesis_id)))
         }
         ExperimentStatus::Completed => return Err(reject("experiment.completed", format!("experiment `{}` is already completed", b.hypothesis_id))),
     }
@@ -433,7 +441,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
             let id = b.hypothesis_id.as_deref().ok_or_else(|| invalid("an `experiment` run needs `hypothesis_id`"))?;
             let x = experiment(state, id)?;
             if !matches!(x.status, ExperimentStatus::Approved | ExperimentStatus::InProgress | ExperimentStatus::ShadowTesting) {
-                return Err(reject("experiment.not_approved", format!("experiment `{id}` is {:?}; it must be approved before it trains", x.status).to_lowercase()));
+                return Err(reject("experiment.not_approved", format!("experiment `{id}` is {}; it must be approved before it trains", name(&x.status))));
             }
             if x.model != b.model {
                 return Err(reject("experiment.model", format!("experiment `{id}` is about `{}`, not `{}`", x.model, b.model)));
@@ -736,7 +744,7 @@ fn arena_propose(state: &State, actor: &Actor, cmd: &SignedCommand, next_seq: u6
         return Err(reject("version.segment", format!("v{} does not serve this segment", challenger.version)));
     }
     if !matches!(challenger.status, VersionStatus::Challenger | VersionStatus::Candidate) {
-        return Err(reject("version.status", format!("v{} is {:?}, not a challenger", challenger.version, challenger.status).to_lowercase()));
+        return Err(reject("version.status", format!("v{} is {}, not a challenger", challenger.version, name(&challenger.status))));
     }
     if state.proposals.values().any(|p| p.status == "pending" && p.proposed.challenger == challenger.version && p.subject.model == b.model) {
         return Err(reject("proposal.pending", format!("v{} already has a pending proposal", challenger.version)));
@@ -861,7 +869,7 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
     let b: AlertActionBody = body(cmd)?;
     let a = state.alerts.get(&b.alert_id).ok_or_else(|| reject("alert.unknown", format!("no alert `{}`", b.alert_id)))?;
     if !matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
-        return Err(reject("alert.closed", format!("alert `{}` is already {:?}", b.alert_id, a.status).to_lowercase()));
+        return Err(reject("alert.closed", format!("alert `{}` is already {}", b.alert_id, name(&a.status))));
     }
     let actioned = |notes: String| {
         EventDraft::new(

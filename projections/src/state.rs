@@ -211,6 +211,11 @@ pub struct State {
     pub last_seq: Option<u64>,
 }
 
+/// The snake_case name of a status enum, as written in events.
+pub fn name<T: Serialize>(status: &T) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 fn parse<T: serde::de::DeserializeOwned>(ev: &RecordedEvent) -> Option<T> {
     serde_json::from_value(ev.event.payload.clone()).ok()
 }
@@ -245,7 +250,7 @@ impl State {
         for a in self.alerts.values_mut().filter(|a| pred(a)) {
             if matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
                 a.status = status;
-                a.history.push((format!("{status:?}").to_lowercase(), by.into(), notes.into(), seq));
+                a.history.push((name(&status), by.into(), notes.into(), seq));
             }
         }
     }
@@ -321,7 +326,7 @@ impl State {
             }
             "experiment.completed" => {
                 let Some(p) = parse::<ExperimentCompleted>(ev) else { return };
-                let msg = format!("experiment `{}` completed: {:?}", p.hypothesis_id, p.decision).to_lowercase();
+                let msg = format!("experiment `{}` completed: {}", p.hypothesis_id, name(&p.decision));
                 if let Some(x) = self.experiments.get_mut(&p.hypothesis_id) {
                     x.status = ExperimentStatus::Completed;
                     x.transitions.push((x.status, seq, at));

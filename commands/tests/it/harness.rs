@@ -1,0 +1,143 @@
+//! Given / when / then harness: a ledger with the default policy and a small team, fixed keys,
+//! a fixed clock and fixed command ids.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use commands::domain::PledgeDomain;
+use commands::policy::default_policy;
+use ledger::canonical::{StepClock, Timestamp};
+use ledger::keys::SecretKey;
+use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
+use projections::State;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const T0: &str = "2026-02-15T02:00:00.000000Z";
+
+/// The team: `root` admin, `maya` scientist, `colby` approver, `ana` approver and scientist,
+/// `scheduler` service.
+pub fn key(who: &str) -> SecretKey {
+    let n = match who {
+        "root" => 1,
+        "maya" => 2,
+        "colby" => 3,
+        "ana" => 4,
+        "scheduler" => 5,
+        _ => 99,
+    };
+    SecretKey::from_seed([n; 32])
+}
+
+pub fn ledger_id() -> Uuid {
+    Uuid::parse_str("019c5e00-0000-7000-8000-0000000000aa").unwrap()
+}
+
+pub struct World {
+    pub ledger: Ledger<PledgeDomain>,
+    _dir: tempfile::TempDir,
+    next: AtomicU64,
+}
+
+impl World {
+    /// Given: genesis with the default policy and the team enrolled with their roles.
+    pub fn new() -> World {
+        World::with_policy(default_policy())
+    }
+
+    pub fn with_policy(policy: Value) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(StepClock::new(Timestamp::parse_exact(T0).unwrap(), 60_000_000));
+        let ledger = Ledger::open(dir.path().join("l"), clock, PledgeDomain::default()).unwrap();
+        let mut w = World { ledger, _dir: dir, next: AtomicU64::new(1) };
+        w.ok("root", "ledger.create", json!({"admins": [{"principal": "root", "public_key": key("root").public().to_string()}], "policy": policy}));
+        for (who, roles) in [("maya", &["scientist"][..]), ("colby", &["approver"]), ("ana", &["approver", "scientist"]), ("scheduler", &["service"])] {
+            w.ok("root", "key.enroll", json!({"principal": who, "public_key": key(who).public().to_string()}));
+            for r in roles {
+                w.ok("root", "role.grant", json!({"principal": who, "role": r}));
+            }
+        }
+        w
+    }
+
+    fn id(&self) -> Uuid {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut b = *Uuid::parse_str("019c5e00-0000-7000-8000-000000000000").unwrap().as_bytes();
+        b[8..16].copy_from_slice(&(0x8000_0000_0000_0000u64 | n).to_be_bytes());
+        Uuid::from_bytes(b)
+    }
+
+    /// When: `who` signs and submits a command.
+    pub fn submit(&mut self, who: &str, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, SubmitError> {
+        let cmd = Command { id: self.id(), ledger: ledger_id(), issued_at: Timestamp::parse_exact(T0).unwrap(), kind: kind.into(), body };
+        self.ledger.submit(cmd.sign(&key(who)).unwrap(), ExpectedHead::Any).map(|r| r.events)
+    }
+
+    /// Then: accepted; returns the events.
+    #[track_caller]
+    pub fn ok(&mut self, who: &str, kind: &str, body: Value) -> Vec<RecordedEvent> {
+        match self.submit(who, kind, body) {
+            Ok(e) => e,
+            Err(e) => panic!("`{kind}` by `{who}` was refused: {e}"),
+        }
+    }
+
+    /// Then: rejected by `rule`, and nothing was written.
+    #[track_caller]
+    pub fn rejected(&mut self, who: &str, kind: &str, body: Value, rule: &str) -> String {
+        let head = self.ledger.store().head();
+        match self.submit(who, kind, body) {
+            Err(SubmitError::Rejected(r)) => {
+                assert_eq!(r.rule, rule, "`{kind}` by `{who}` rejected by another rule: {}", r.message);
+                assert_eq!(self.ledger.store().head(), head, "a rejected command must append nothing");
+                r.message
+            }
+            other => panic!("`{kind}` by `{who}` should be rejected by `{rule}`, got {other:?}"),
+        }
+    }
+
+    /// Then: refused as invalid input, and nothing was written.
+    #[track_caller]
+    pub fn invalid(&mut self, who: &str, kind: &str, body: Value) -> String {
+        let head = self.ledger.store().head();
+        match self.submit(who, kind, body) {
+            Err(SubmitError::Invalid(m)) => {
+                assert_eq!(self.ledger.store().head(), head);
+                m
+            }
+            other => panic!("`{kind}` should be invalid, got {other:?}"),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.ledger.domain().state
+    }
+
+    pub fn champion(&self, model: &str, segment: Option<&str>) -> Option<u64> {
+        self.state().model(model).and_then(|m| m.champions.get(&projections::seg_key(segment)).copied())
+    }
+}
+
+pub fn kinds(events: &[RecordedEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event.kind.as_str()).collect()
+}
+
+pub const DIGEST: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+/// A run body: one global model with these metrics.
+pub fn run(run_id: &str, trigger: &str, mae: f64, mape: f64, coverage: f64) -> Value {
+    json!({
+        "run_id": run_id, "model": "demand", "trigger": trigger,
+        "dataset_digest": DIGEST, "dataset_version": "20260215", "trainer": "external:lightgbm-4.3",
+        "params": {"num_leaves": 31}, "metrics": {"mae": mae, "mape": mape, "coverage": coverage},
+        "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": {"mae": mae, "mape": mape, "coverage": coverage}}],
+    })
+}
+
+/// Given: model `demand` with champion v1 (MAE 12.3, MAPE 0.20, coverage 0.90), bootstrapped.
+pub fn with_champion() -> World {
+    let mut w = World::new();
+    w.ok("maya", "run.record", run("r1", "manual", 12.3, 0.20, 0.90));
+    w.ok("colby", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1, "reason": "first production model"}));
+    w
+}
