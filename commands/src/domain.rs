@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Actor, Context, DraftCause, EventDraft, RecordedEvent, Refusal, Rejection, Role, SignedCommand, Subject};
+use ledger::{
+    Actor, Context, DraftCause, EventDraft, RecordedEvent, Refusal, Rejection, Role, SignedCommand, Subject,
+};
 use projections::events::*;
 use projections::{seg_key, AlertStatus, ExperimentStatus, State, VersionInfo};
 use serde::de::DeserializeOwned;
@@ -49,7 +51,11 @@ fn invalid(message: impl Into<String>) -> Refusal {
 }
 
 fn draft<T: Serialize>(kind: &str, subject: &Subject, payload: &T) -> EventDraft {
-    EventDraft::new(kind, Some(subject.clone()), serde_json::to_value(payload).expect("payloads are plain data"))
+    EventDraft::new(
+        kind,
+        Some(subject.clone()),
+        serde_json::to_value(payload).expect("payloads are plain data"),
+    )
 }
 
 fn subject(model: &str, segment: Option<&str>) -> Result<Subject, Refusal> {
@@ -77,7 +83,10 @@ fn require_role(actor: &Actor, role: Role, what: &str) -> Result<(), Refusal> {
     if actor.roles.contains(&role) {
         Ok(())
     } else {
-        Err(reject("role.not_allowed", format!("`{}` may not {what}: it needs the `{}` role", actor.principal, role.as_str())))
+        Err(reject(
+            "role.not_allowed",
+            format!("`{}` may not {what}: it needs the `{}` role", actor.principal, role.as_str()),
+        ))
     }
 }
 
@@ -102,9 +111,10 @@ fn promote(
     by: &str,
     reason: Option<String>,
     cause: DraftCause,
-    policy_version: u32,
 ) -> Vec<EventDraft> {
-    let from = state.model(&subj.model).and_then(|m| m.champions.get(&seg_key(subj.segment.as_deref())).copied());
+    let policy_version = state.policy_version;
+    let from =
+        state.model(&subj.model).and_then(|m| m.champions.get(&seg_key(subj.segment.as_deref())).copied());
     let mut out = vec![];
     let mut change = draft(
         "champion.changed",
@@ -129,6 +139,53 @@ fn promote(
     }
     out
 }
+
+/// The JSON Schema of a domain command's body, `None` for a kind this module does not decide.
+pub fn command_schema(kind: &str) -> Option<Value> {
+    use schemars::schema_for;
+    let s = match kind {
+        "dataset.register" => schema_for!(DatasetBody),
+        "hypothesis.propose" => schema_for!(HypothesisBody),
+        "experiment.approve" | "experiment.reject" => schema_for!(ReviewBody),
+        "experiment.start" | "experiment.shadow" => schema_for!(StepBody),
+        "experiment.complete" => schema_for!(CompleteBody),
+        "run.record" => schema_for!(RunBody),
+        "backtest.record" => schema_for!(BacktestBody),
+        "shadow.record" => schema_for!(ShadowBody),
+        "drift.record" => schema_for!(DriftBody),
+        "champion.bootstrap" => schema_for!(BootstrapBody),
+        "arena.propose" => schema_for!(ProposeBody),
+        "arena.approve" => schema_for!(ArenaDecision),
+        "arena.reject" => schema_for!(ArenaRejectBody),
+        "rollback" => schema_for!(RollbackBody),
+        "alert.read" => schema_for!(AlertReadBody),
+        "alert.action" => schema_for!(AlertActionBody),
+        _ => return None,
+    };
+    Some(serde_json::to_value(s).expect("schemas are JSON"))
+}
+
+/// Every command kind the domain decides.
+pub const COMMAND_KINDS: [&str; 18] = [
+    "dataset.register",
+    "hypothesis.propose",
+    "experiment.approve",
+    "experiment.reject",
+    "experiment.start",
+    "experiment.shadow",
+    "experiment.complete",
+    "run.record",
+    "backtest.record",
+    "shadow.record",
+    "drift.record",
+    "champion.bootstrap",
+    "arena.propose",
+    "arena.approve",
+    "arena.reject",
+    "rollback",
+    "alert.read",
+    "alert.action",
+];
 
 /// Decides one domain command.
 pub fn decide(state: &State, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
@@ -158,7 +215,7 @@ pub fn decide(state: &State, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<V
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DatasetBody {
     dataset: String,
@@ -177,11 +234,17 @@ fn dataset_register(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft
     if state.datasets.contains_key(&key) {
         return Err(reject("dataset.exists", format!("dataset `{key}` is already registered")));
     }
-    let p = DatasetRegistered { dataset: b.dataset, version: b.version, digest: b.digest, rows: b.rows, description: b.description };
+    let p = DatasetRegistered {
+        dataset: b.dataset,
+        version: b.version,
+        digest: b.digest,
+        rows: b.rows,
+        description: b.description,
+    };
     Ok(vec![EventDraft::new("dataset.registered", None, serde_json::to_value(&p).expect("plain data"))])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HypothesisBody {
     hypothesis_id: String,
@@ -223,7 +286,7 @@ fn hypothesis_propose(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resu
     Ok(vec![draft("hypothesis.proposed", &subj, &p)])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewBody {
     hypothesis_id: String,
@@ -247,25 +310,37 @@ fn experiment_review(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resul
         ));
     }
     if x.hypothesis.proposed_by == actor.principal {
-        return Err(reject("four_eyes", format!("`{}` proposed `{}` and cannot review it", actor.principal, b.hypothesis_id)));
+        return Err(reject(
+            "four_eyes",
+            format!("`{}` proposed `{}` and cannot review it", actor.principal, b.hypothesis_id),
+        ));
     }
     let subj = subject(&x.model, None)?;
     Ok(vec![if cmd.command.kind == "experiment.approve" {
         draft(
             "experiment.approved",
             &subj,
-            &ExperimentApproved { hypothesis_id: b.hypothesis_id, approved_by: actor.principal.clone(), rationale: b.rationale, constraints: b.constraints },
+            &ExperimentApproved {
+                hypothesis_id: b.hypothesis_id,
+                approved_by: actor.principal.clone(),
+                rationale: b.rationale,
+                constraints: b.constraints,
+            },
         )
     } else {
         draft(
             "experiment.rejected",
             &subj,
-            &ExperimentRejected { hypothesis_id: b.hypothesis_id, rejected_by: actor.principal.clone(), rationale: b.rationale },
+            &ExperimentRejected {
+                hypothesis_id: b.hypothesis_id,
+                rejected_by: actor.principal.clone(),
+                rationale: b.rationale,
+            },
         )
     }])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StepBody {
     hypothesis_id: String,
@@ -282,15 +357,37 @@ fn experiment_step(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<
         (ExperimentStatus::InProgress, "experiment.shadow_started")
     };
     if x.status != need {
-        let rule = if matches!(x.status, ExperimentStatus::Proposed | ExperimentStatus::Rejected) { "experiment.not_approved" } else { "experiment.state" };
-        return Err(reject(rule, format!("experiment `{}` is {}; `{}` needs it {}", b.hypothesis_id, name(&x.status), cmd.command.kind, name(&need))));
+        let rule = if matches!(x.status, ExperimentStatus::Proposed | ExperimentStatus::Rejected) {
+            "experiment.not_approved"
+        } else {
+            "experiment.state"
+        };
+        return Err(reject(
+            rule,
+            format!(
+                "experiment `{}` is {}; `{}` needs it {}",
+                b.hypothesis_id,
+                name(&x.status),
+                cmd.command.kind,
+                name(&need)
+            ),
+        ));
     }
-    let planned = if start { None } else { Some(b.planned_windows.unwrap_or(policy(state)?.shadow_windows).max(1)) };
+    let planned =
+        if start { None } else { Some(b.planned_windows.unwrap_or(policy(state)?.shadow_windows).max(1)) };
     let subj = subject(&x.model, None)?;
-    Ok(vec![draft(kind, &subj, &ExperimentStep { hypothesis_id: b.hypothesis_id, by: actor.principal.clone(), planned_windows: planned })])
+    Ok(vec![draft(
+        kind,
+        &subj,
+        &ExperimentStep {
+            hypothesis_id: b.hypothesis_id,
+            by: actor.principal.clone(),
+            planned_windows: planned,
+        },
+    )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CompleteBody {
     hypothesis_id: String,
@@ -302,7 +399,11 @@ struct CompleteBody {
     rationale: String,
 }
 
-fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+fn experiment_complete(
+    state: &State,
+    actor: &Actor,
+    cmd: &SignedCommand,
+) -> Result<Vec<EventDraft>, Refusal> {
     let b: CompleteBody = body(cmd)?;
     nonempty("rationale", &b.rationale)?;
     check_metrics("result", &b.results)?;
@@ -310,17 +411,32 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
     match x.status {
         ExperimentStatus::InProgress | ExperimentStatus::ShadowTesting => {}
         ExperimentStatus::Proposed | ExperimentStatus::Rejected => {
-            return Err(reject("experiment.not_approved", format!("experiment `{}` was never approved", b.hypothesis_id)))
+            return Err(reject(
+                "experiment.not_approved",
+                format!("experiment `{}` was never approved", b.hypothesis_id),
+            ))
         }
         ExperimentStatus::Approved => {
-            return Err(reject("experiment.not_started", format!("experiment `{}` was approved but never started", b.hypothesis_id)))
+            return Err(reject(
+                "experiment.not_started",
+                format!("experiment `{}` was approved but never started", b.hypothesis_id),
+            ))
         }
-        ExperimentStatus::Completed => return Err(reject("experiment.completed", format!("experiment `{}` is already completed", b.hypothesis_id))),
+        ExperimentStatus::Completed => {
+            return Err(reject(
+                "experiment.completed",
+                format!("experiment `{}` is already completed", b.hypothesis_id),
+            ))
+        }
     }
     let model = state.model(&x.model);
-    let versions: Vec<&VersionInfo> = x.versions.iter().filter_map(|v| model.and_then(|m| m.versions.get(v))).collect();
+    let versions: Vec<&VersionInfo> =
+        x.versions.iter().filter_map(|v| model.and_then(|m| m.versions.get(v))).collect();
     if b.decision != Decision::Reject && versions.is_empty() {
-        return Err(reject("experiment.no_versions", format!("experiment `{}` produced no model version to adopt", b.hypothesis_id)));
+        return Err(reject(
+            "experiment.no_versions",
+            format!("experiment `{}` produced no model version to adopt", b.hypothesis_id),
+        ));
     }
     if b.decision == Decision::PartialAdopt {
         if b.adopt_segments.is_empty() {
@@ -328,7 +444,14 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
         }
         for s in &b.adopt_segments {
             if !versions.iter().any(|v| &v.segment == s) {
-                return Err(reject("experiment.segment", format!("experiment `{}` has no version for segment `{}`", b.hypothesis_id, s.as_deref().unwrap_or("(global)"))));
+                return Err(reject(
+                    "experiment.segment",
+                    format!(
+                        "experiment `{}` has no version for segment `{}`",
+                        b.hypothesis_id,
+                        s.as_deref().unwrap_or("(global)")
+                    ),
+                ));
             }
         }
     } else if !b.adopt_segments.is_empty() {
@@ -339,9 +462,10 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
         Decision::Reject => false,
         Decision::PartialAdopt => b.adopt_segments.contains(&v.segment),
     };
-    let outcomes: Vec<SegmentOutcome> =
-        versions.iter().map(|v| SegmentOutcome { segment: v.segment.clone(), version: v.version, adopted: adopted(v) }).collect();
-    let pv = state.policy_version;
+    let outcomes: Vec<SegmentOutcome> = versions
+        .iter()
+        .map(|v| SegmentOutcome { segment: v.segment.clone(), version: v.version, adopted: adopted(v) })
+        .collect();
     let subj = subject(&x.model, None)?;
     let mut out = vec![draft(
         "experiment.completed",
@@ -358,12 +482,25 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
     for v in versions {
         let vs = subject(&x.model, v.segment.as_deref())?;
         if adopted(v) {
-            out.extend(promote(state, &vs, v.version, ChampionCause::Experiment, &actor.principal, Some(b.rationale.clone()), DraftCause::EarlierDraft(0), pv));
+            out.extend(promote(
+                state,
+                &vs,
+                v.version,
+                ChampionCause::Experiment,
+                &actor.principal,
+                Some(b.rationale.clone()),
+                DraftCause::EarlierDraft(0),
+            ));
         } else {
             let mut d = draft(
                 "version.status_changed",
                 &vs,
-                &VersionStatusChanged { version: v.version, from: v.status, to: VersionStatus::Archived, reason: format!("not adopted by `{}`", b.hypothesis_id) },
+                &VersionStatusChanged {
+                    version: v.version,
+                    from: v.status,
+                    to: VersionStatus::Archived,
+                    reason: format!("not adopted by `{}`", b.hypothesis_id),
+                },
             );
             d.cause = DraftCause::EarlierDraft(0);
             out.push(d);
@@ -372,7 +509,7 @@ fn experiment_complete(state: &State, actor: &Actor, cmd: &SignedCommand) -> Res
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunModel {
     segment: Option<String>,
@@ -380,7 +517,7 @@ struct RunModel {
     metrics: Metrics,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunBacktest {
     segment: Option<String>,
@@ -390,7 +527,7 @@ struct RunBacktest {
     rows: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
     run_id: String,
@@ -431,6 +568,11 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     if b.models.is_empty() {
         return Err(invalid("a run must list at least one model in `models`"));
     }
+    let params = match b.params {
+        Value::Null => Value::Object(Default::default()),
+        p @ Value::Object(_) => p,
+        _ => return Err(invalid("`params` must be an object of hyper-parameters")),
+    };
     if state.runs.contains_key(&b.run_id) {
         return Err(reject("run.exists", format!("run `{}` is already recorded", b.run_id)));
     }
@@ -438,18 +580,37 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     // Trigger rules.
     match b.trigger {
         Trigger::Experiment => {
-            let id = b.hypothesis_id.as_deref().ok_or_else(|| invalid("an `experiment` run needs `hypothesis_id`"))?;
+            let id = b
+                .hypothesis_id
+                .as_deref()
+                .ok_or_else(|| invalid("an `experiment` run needs `hypothesis_id`"))?;
             let x = experiment(state, id)?;
-            if !matches!(x.status, ExperimentStatus::Approved | ExperimentStatus::InProgress | ExperimentStatus::ShadowTesting) {
-                return Err(reject("experiment.not_approved", format!("experiment `{id}` is {}; it must be approved before it trains", name(&x.status))));
+            if !matches!(
+                x.status,
+                ExperimentStatus::Approved | ExperimentStatus::InProgress | ExperimentStatus::ShadowTesting
+            ) {
+                return Err(reject(
+                    "experiment.not_approved",
+                    format!("experiment `{id}` is {}; it must be approved before it trains", name(&x.status)),
+                ));
             }
             if x.model != b.model {
-                return Err(reject("experiment.model", format!("experiment `{id}` is about `{}`, not `{}`", x.model, b.model)));
+                return Err(reject(
+                    "experiment.model",
+                    format!("experiment `{id}` is about `{}`, not `{}`", x.model, b.model),
+                ));
             }
         }
         Trigger::DriftDetected => {
-            let id = b.drift_alert_id.as_deref().ok_or_else(|| invalid("a `drift_detected` run needs `drift_alert_id`"))?;
-            let a = state.alerts.get(id).filter(|a| a.alert_type == "drift_detected").ok_or_else(|| reject("alert.unknown", format!("no drift alert `{id}`")))?;
+            let id = b
+                .drift_alert_id
+                .as_deref()
+                .ok_or_else(|| invalid("a `drift_detected` run needs `drift_alert_id`"))?;
+            let a = state
+                .alerts
+                .get(id)
+                .filter(|a| a.alert_type == "drift_detected")
+                .ok_or_else(|| reject("alert.unknown", format!("no drift alert `{id}`")))?;
             if a.subject.as_ref().map(|s| s.model.as_str()) != Some(b.model.as_str()) {
                 return Err(reject("alert.model", format!("drift alert `{id}` is not about `{}`", b.model)));
             }
@@ -460,9 +621,14 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     let mut segments = std::collections::BTreeSet::new();
     for m in &b.models {
         check_metrics("model", &m.metrics)?;
-        m.artifact_digest.parse::<ledger::Digest>().map_err(|e| invalid(format!("`artifact_digest`: {e}")))?;
+        m.artifact_digest
+            .parse::<ledger::Digest>()
+            .map_err(|e| invalid(format!("`artifact_digest`: {e}")))?;
         if !segments.insert(m.segment.clone()) {
-            return Err(invalid(format!("segment `{}` is listed twice in `models`", m.segment.as_deref().unwrap_or("(global)"))));
+            return Err(invalid(format!(
+                "segment `{}` is listed twice in `models`",
+                m.segment.as_deref().unwrap_or("(global)")
+            )));
         }
     }
     let mut out = vec![draft(
@@ -479,7 +645,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
             config_digest: b.config_digest,
             code_version: b.code_version,
             trainer: b.trainer,
-            params: b.params,
+            params,
             metrics: b.metrics,
             recorded_by: actor.principal.clone(),
             started_at: b.started_at,
@@ -498,7 +664,13 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
         let mut reg = draft(
             "version.registered",
             &vs,
-            &VersionRegistered { version: v, run_id: b.run_id.clone(), artifact_digest: m.artifact_digest.clone(), status: initial, metrics: m.metrics.clone() },
+            &VersionRegistered {
+                version: v,
+                run_id: b.run_id.clone(),
+                artifact_digest: m.artifact_digest.clone(),
+                status: initial,
+                metrics: m.metrics.clone(),
+            },
         );
         reg.cause = DraftCause::EarlierDraft(0);
         out.push(reg);
@@ -524,23 +696,43 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
             continue;
         }
         // Judge the candidate against the segment's champion (none yet: it waits for a bootstrap).
-        let Some(champ) = state.model(&b.model).and_then(|mm| mm.champions.get(&seg_key(m.segment.as_deref()))).and_then(|c| state.model(&b.model)?.versions.get(c)) else {
+        let Some(champ) = state
+            .model(&b.model)
+            .and_then(|mm| mm.champions.get(&seg_key(m.segment.as_deref())))
+            .and_then(|c| state.model(&b.model)?.versions.get(c))
+        else {
             continue;
         };
-        let gates = policy.evaluate(&m.metrics, &champ.metrics).map_err(|e| reject("promotion.missing_metric", e))?;
+        let gates =
+            policy.evaluate(&m.metrics, &champ.metrics).map_err(|e| reject("promotion.missing_metric", e))?;
         let passed = gates.iter().all(|g| g.passed);
         let allowed = policy.auto_promote.contains(&b.trigger);
         let eval_index = out.len();
         let mut eval = draft(
             "promotion.evaluated",
             &vs,
-            &PromotionEvaluated { candidate: v, champion: Some(champ.version), gates, passed, auto_promote_allowed: allowed, policy_version: state.policy_version },
+            &PromotionEvaluated {
+                candidate: v,
+                champion: Some(champ.version),
+                gates,
+                passed,
+                auto_promote_allowed: allowed,
+                policy_version: state.policy_version,
+            },
         );
         eval.cause = DraftCause::EarlierDraft(0);
         out.push(eval);
         if passed && allowed {
             // Promoted in the same atomic append that records the evaluation.
-            out.extend(promote(state, &vs, v, ChampionCause::Policy, "policy", None, DraftCause::EarlierDraft(eval_index), state.policy_version));
+            out.extend(promote(
+                state,
+                &vs,
+                v,
+                ChampionCause::Policy,
+                "policy",
+                None,
+                DraftCause::EarlierDraft(eval_index),
+            ));
         } else {
             let mut d = draft(
                 "version.status_changed",
@@ -549,7 +741,11 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                     version: v,
                     from: VersionStatus::Candidate,
                     to: VersionStatus::Challenger,
-                    reason: if passed { format!("`{}` runs are not auto-promoted", b.trigger.as_str()) } else { "did not pass the promotion gates".into() },
+                    reason: if passed {
+                        format!("`{}` runs are not auto-promoted", b.trigger.as_str())
+                    } else {
+                        "did not pass the promotion gates".into()
+                    },
                 },
             );
             d.cause = DraftCause::EarlierDraft(eval_index);
@@ -559,7 +755,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BacktestBody {
     model: String,
@@ -591,7 +787,7 @@ fn backtest_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>
     )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ShadowBody {
     model: String,
@@ -645,7 +841,7 @@ fn shadow_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, 
     )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DriftBody {
     model: String,
@@ -686,7 +882,7 @@ fn drift_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, R
     )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BootstrapBody {
     model: String,
@@ -699,20 +895,34 @@ fn bootstrap(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Ev
     let b: BootstrapBody = body(cmd)?;
     let v = version(state, &b.model, b.version)?;
     if v.segment != b.segment {
-        return Err(reject("version.segment", format!("v{} serves segment `{}`", b.version, v.segment.as_deref().unwrap_or("(global)"))));
+        return Err(reject(
+            "version.segment",
+            format!("v{} serves segment `{}`", b.version, v.segment.as_deref().unwrap_or("(global)")),
+        ));
     }
     if v.status == VersionStatus::Archived {
         return Err(reject("version.archived", format!("v{} is archived", b.version)));
     }
     let key = seg_key(b.segment.as_deref());
     if let Some(c) = state.model(&b.model).and_then(|m| m.champions.get(&key)) {
-        return Err(reject("champion.exists", format!("`{}` already has champion v{c} there; use a proposal or a rollback", b.model)));
+        return Err(reject(
+            "champion.exists",
+            format!("`{}` already has champion v{c} there; use a proposal or a rollback", b.model),
+        ));
     }
     let vs = subject(&b.model, b.segment.as_deref())?;
-    Ok(promote(state, &vs, b.version, ChampionCause::Bootstrap, &actor.principal, b.reason, DraftCause::ThisCommand, state.policy_version))
+    Ok(promote(
+        state,
+        &vs,
+        b.version,
+        ChampionCause::Bootstrap,
+        &actor.principal,
+        b.reason,
+        DraftCause::ThisCommand,
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProposeBody {
     model: String,
@@ -720,11 +930,20 @@ struct ProposeBody {
     challenger: Option<u64>,
 }
 
-fn arena_propose(state: &State, actor: &Actor, cmd: &SignedCommand, next_seq: u64) -> Result<Vec<EventDraft>, Refusal> {
+fn arena_propose(
+    state: &State,
+    actor: &Actor,
+    cmd: &SignedCommand,
+    next_seq: u64,
+) -> Result<Vec<EventDraft>, Refusal> {
     let b: ProposeBody = body(cmd)?;
-    let model = state.model(&b.model).ok_or_else(|| reject("model.unknown", format!("no model `{}`", b.model)))?;
+    let model =
+        state.model(&b.model).ok_or_else(|| reject("model.unknown", format!("no model `{}`", b.model)))?;
     let champ_v = model.champions.get(&seg_key(b.segment.as_deref())).copied().ok_or_else(|| {
-        reject("champion.none", format!("`{}` has no champion for this segment; bootstrap one first", b.model))
+        reject(
+            "champion.none",
+            format!("`{}` has no champion for this segment; bootstrap one first", b.model),
+        )
     })?;
     let policy = policy(state)?;
     let first_metric = policy.gates.first().map(|g| g.metric.clone()).unwrap_or_default();
@@ -733,24 +952,42 @@ fn arena_propose(state: &State, actor: &Actor, cmd: &SignedCommand, next_seq: u6
         None => model
             .versions
             .values()
-            .filter(|v| v.segment == b.segment && matches!(v.status, VersionStatus::Challenger | VersionStatus::Candidate))
+            .filter(|v| {
+                v.segment == b.segment
+                    && matches!(v.status, VersionStatus::Challenger | VersionStatus::Candidate)
+            })
             .min_by(|a, c| {
                 let (x, y) = (a.metrics.get(&first_metric), c.metrics.get(&first_metric));
                 x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
             })
-            .ok_or_else(|| reject("challenger.none", format!("`{}` has no challenger for this segment", b.model)))?,
+            .ok_or_else(|| {
+                reject("challenger.none", format!("`{}` has no challenger for this segment", b.model))
+            })?,
     };
     if challenger.segment != b.segment {
-        return Err(reject("version.segment", format!("v{} does not serve this segment", challenger.version)));
+        return Err(reject(
+            "version.segment",
+            format!("v{} does not serve this segment", challenger.version),
+        ));
     }
     if !matches!(challenger.status, VersionStatus::Challenger | VersionStatus::Candidate) {
-        return Err(reject("version.status", format!("v{} is {}, not a challenger", challenger.version, name(&challenger.status))));
+        return Err(reject(
+            "version.status",
+            format!("v{} is {}, not a challenger", challenger.version, name(&challenger.status)),
+        ));
     }
-    if state.proposals.values().any(|p| p.status == "pending" && p.proposed.challenger == challenger.version && p.subject.model == b.model) {
-        return Err(reject("proposal.pending", format!("v{} already has a pending proposal", challenger.version)));
+    if state.proposals.values().any(|p| {
+        p.status == "pending" && p.proposed.challenger == challenger.version && p.subject.model == b.model
+    }) {
+        return Err(reject(
+            "proposal.pending",
+            format!("v{} already has a pending proposal", challenger.version),
+        ));
     }
     let champ = version(state, &b.model, champ_v)?;
-    let gates = policy.evaluate(&challenger.metrics, &champ.metrics).map_err(|e| reject("promotion.missing_metric", e))?;
+    let gates = policy
+        .evaluate(&challenger.metrics, &champ.metrics)
+        .map_err(|e| reject("promotion.missing_metric", e))?;
     let passed = gates.iter().all(|g| g.passed);
     let vs = subject(&b.model, b.segment.as_deref())?;
     Ok(vec![draft(
@@ -768,7 +1005,7 @@ fn arena_propose(state: &State, actor: &Actor, cmd: &SignedCommand, next_seq: u6
     )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ArenaDecision {
     proposal_id: String,
@@ -776,30 +1013,66 @@ struct ArenaDecision {
 }
 
 /// Approves a pending proposal (from `arena.approve`, or from acting on its alert).
-fn approve_proposal(state: &State, actor: &Actor, id: &str, notes: String, alert: Option<&str>) -> Result<Vec<EventDraft>, Refusal> {
-    let p = state.proposals.get(id).ok_or_else(|| reject("proposal.unknown", format!("no proposal `{id}`")))?;
+fn approve_proposal(
+    state: &State,
+    actor: &Actor,
+    id: &str,
+    notes: String,
+    alert: Option<&str>,
+) -> Result<Vec<EventDraft>, Refusal> {
+    let p =
+        state.proposals.get(id).ok_or_else(|| reject("proposal.unknown", format!("no proposal `{id}`")))?;
     if p.status != "pending" {
         return Err(reject("proposal.decided", format!("proposal `{id}` is already {}", p.status)));
     }
     if p.proposed.proposed_by == actor.principal {
-        return Err(reject("four_eyes", format!("`{}` proposed `{id}` and cannot approve it; another approver must", actor.principal)));
+        return Err(reject(
+            "four_eyes",
+            format!("`{}` proposed `{id}` and cannot approve it; another approver must", actor.principal),
+        ));
     }
-    let current = state.model(&p.subject.model).and_then(|m| m.champions.get(&seg_key(p.subject.segment.as_deref())).copied());
+    let current = state
+        .model(&p.subject.model)
+        .and_then(|m| m.champions.get(&seg_key(p.subject.segment.as_deref())).copied());
     if current != p.proposed.champion {
-        return Err(reject("proposal.stale", format!("the champion changed since `{id}` was proposed; propose again")));
+        return Err(reject(
+            "proposal.stale",
+            format!("the champion changed since `{id}` was proposed; propose again"),
+        ));
     }
     let mut out = vec![];
     if let Some(a) = alert {
-        out.push(draft("alert.actioned", &p.subject, &AlertActioned { alert_id: a.into(), action: "approve".into(), notes: notes.clone(), by: actor.principal.clone() }));
+        out.push(draft(
+            "alert.actioned",
+            &p.subject,
+            &AlertActioned {
+                alert_id: a.into(),
+                action: "approve".into(),
+                notes: notes.clone(),
+                by: actor.principal.clone(),
+            },
+        ));
     }
     let at = out.len();
-    out.push(draft("promotion.approved", &p.subject, &PromotionDecided { proposal_id: id.into(), by: actor.principal.clone(), notes: notes.clone() }));
+    out.push(draft(
+        "promotion.approved",
+        &p.subject,
+        &PromotionDecided { proposal_id: id.into(), by: actor.principal.clone(), notes: notes.clone() },
+    ));
     let reason = if notes.is_empty() { None } else { Some(notes) };
-    out.extend(promote(state, &p.subject, p.proposed.challenger, ChampionCause::Approval, &actor.principal, reason, DraftCause::EarlierDraft(at), state.policy_version));
+    out.extend(promote(
+        state,
+        &p.subject,
+        p.proposed.challenger,
+        ChampionCause::Approval,
+        &actor.principal,
+        reason,
+        DraftCause::EarlierDraft(at),
+    ));
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ArenaRejectBody {
     proposal_id: String,
@@ -809,14 +1082,24 @@ struct ArenaRejectBody {
 fn arena_reject(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
     let b: ArenaRejectBody = body(cmd)?;
     nonempty("reason", &b.reason)?;
-    let p = state.proposals.get(&b.proposal_id).ok_or_else(|| reject("proposal.unknown", format!("no proposal `{}`", b.proposal_id)))?;
+    let p = state
+        .proposals
+        .get(&b.proposal_id)
+        .ok_or_else(|| reject("proposal.unknown", format!("no proposal `{}`", b.proposal_id)))?;
     if p.status != "pending" {
-        return Err(reject("proposal.decided", format!("proposal `{}` is already {}", b.proposal_id, p.status)));
+        return Err(reject(
+            "proposal.decided",
+            format!("proposal `{}` is already {}", b.proposal_id, p.status),
+        ));
     }
-    Ok(vec![draft("promotion.rejected", &p.subject, &PromotionDecided { proposal_id: b.proposal_id, by: actor.principal.clone(), notes: b.reason })])
+    Ok(vec![draft(
+        "promotion.rejected",
+        &p.subject,
+        &PromotionDecided { proposal_id: b.proposal_id, by: actor.principal.clone(), notes: b.reason },
+    )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RollbackBody {
     model: String,
@@ -830,20 +1113,32 @@ fn rollback(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Eve
     nonempty("reason", &b.reason)?;
     let v = version(state, &b.model, b.version)?;
     if !v.served {
-        return Err(reject("rollback.never_served", format!("v{} never served as champion; a rollback restores a previous champion", b.version)));
+        return Err(reject(
+            "rollback.never_served",
+            format!("v{} never served as champion; a rollback restores a previous champion", b.version),
+        ));
     }
     if v.segment != b.segment {
         return Err(reject("version.segment", format!("v{} served another segment", b.version)));
     }
-    let current = state.model(&b.model).and_then(|m| m.champions.get(&seg_key(b.segment.as_deref())).copied());
+    let current =
+        state.model(&b.model).and_then(|m| m.champions.get(&seg_key(b.segment.as_deref())).copied());
     if current == Some(b.version) {
         return Err(reject("rollback.current", format!("v{} is already the champion", b.version)));
     }
     let vs = subject(&b.model, b.segment.as_deref())?;
-    Ok(promote(state, &vs, b.version, ChampionCause::Rollback, &actor.principal, Some(b.reason), DraftCause::ThisCommand, state.policy_version))
+    Ok(promote(
+        state,
+        &vs,
+        b.version,
+        ChampionCause::Rollback,
+        &actor.principal,
+        Some(b.reason),
+        DraftCause::ThisCommand,
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertReadBody {
     alert_id: String,
@@ -851,12 +1146,20 @@ struct AlertReadBody {
 
 fn alert_read(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
     let b: AlertReadBody = body(cmd)?;
-    let a = state.alerts.get(&b.alert_id).ok_or_else(|| reject("alert.unknown", format!("no alert `{}`", b.alert_id)))?;
+    let a = state
+        .alerts
+        .get(&b.alert_id)
+        .ok_or_else(|| reject("alert.unknown", format!("no alert `{}`", b.alert_id)))?;
     let subj = a.subject.clone();
-    Ok(vec![EventDraft::new("alert.read", subj, serde_json::to_value(AlertRead { alert_id: b.alert_id, by: actor.principal.clone() }).expect("plain data"))])
+    Ok(vec![EventDraft::new(
+        "alert.read",
+        subj,
+        serde_json::to_value(AlertRead { alert_id: b.alert_id, by: actor.principal.clone() })
+            .expect("plain data"),
+    )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertActionBody {
     alert_id: String,
@@ -867,7 +1170,10 @@ struct AlertActionBody {
 
 fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
     let b: AlertActionBody = body(cmd)?;
-    let a = state.alerts.get(&b.alert_id).ok_or_else(|| reject("alert.unknown", format!("no alert `{}`", b.alert_id)))?;
+    let a = state
+        .alerts
+        .get(&b.alert_id)
+        .ok_or_else(|| reject("alert.unknown", format!("no alert `{}`", b.alert_id)))?;
     if !matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
         return Err(reject("alert.closed", format!("alert `{}` is already {}", b.alert_id, name(&a.status))));
     }
@@ -875,7 +1181,13 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
         EventDraft::new(
             "alert.actioned",
             a.subject.clone(),
-            serde_json::to_value(AlertActioned { alert_id: b.alert_id.clone(), action: b.action.clone(), notes, by: actor.principal.clone() }).expect("plain data"),
+            serde_json::to_value(AlertActioned {
+                alert_id: b.alert_id.clone(),
+                action: b.action.clone(),
+                notes,
+                by: actor.principal.clone(),
+            })
+            .expect("plain data"),
         )
     };
     match b.action.as_str() {
@@ -894,9 +1206,20 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
                         .values()
                         .filter(|r| r.run.drift_event.as_deref() == Some(b.alert_id.as_str()))
                         .max_by_key(|r| r.seq)
-                        .ok_or_else(|| reject("alert.nothing_to_approve", format!("no retrain answers drift alert `{}` yet", b.alert_id)))?;
+                        .ok_or_else(|| {
+                            reject(
+                                "alert.nothing_to_approve",
+                                format!("no retrain answers drift alert `{}` yet", b.alert_id),
+                            )
+                        })?;
                     if run.run.recorded_by == actor.principal {
-                        return Err(reject("four_eyes", format!("`{}` recorded the retrain `{}` and cannot approve it", actor.principal, run.run.run_id)));
+                        return Err(reject(
+                            "four_eyes",
+                            format!(
+                                "`{}` recorded the retrain `{}` and cannot approve it",
+                                actor.principal, run.run.run_id
+                            ),
+                        ));
                     }
                     let model = state.model(&run.model).expect("a run's model exists");
                     let mut out = vec![actioned(b.notes.clone())];
@@ -906,10 +1229,21 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
                             continue;
                         }
                         let vs = subject(&run.model, info.segment.as_deref())?;
-                        out.extend(promote(state, &vs, *v, ChampionCause::Approval, &actor.principal, Some(b.notes.clone()), DraftCause::EarlierDraft(0), state.policy_version));
+                        out.extend(promote(
+                            state,
+                            &vs,
+                            *v,
+                            ChampionCause::Approval,
+                            &actor.principal,
+                            Some(b.notes.clone()),
+                            DraftCause::EarlierDraft(0),
+                        ));
                     }
                     if out.len() == 1 {
-                        return Err(reject("alert.nothing_to_approve", format!("the retrain for `{}` left no challenger to promote", b.alert_id)));
+                        return Err(reject(
+                            "alert.nothing_to_approve",
+                            format!("the retrain for `{}` left no challenger to promote", b.alert_id),
+                        ));
                     }
                     Ok(out)
                 }

@@ -162,8 +162,12 @@ impl Policy {
         self.gates
             .iter()
             .map(|g| {
-                let c = candidate.get(&g.metric).ok_or_else(|| format!("the candidate has no `{}` metric, which a policy gate needs", g.metric))?;
-                let h = champion.get(&g.metric).ok_or_else(|| format!("the champion has no `{}` metric, which a policy gate needs", g.metric))?;
+                let c = candidate.get(&g.metric).ok_or_else(|| {
+                    format!("the candidate has no `{}` metric, which a policy gate needs", g.metric)
+                })?;
+                let h = champion.get(&g.metric).ok_or_else(|| {
+                    format!("the champion has no `{}` metric, which a policy gate needs", g.metric)
+                })?;
                 Ok(g.evaluate(*c, *h))
             })
             .collect()

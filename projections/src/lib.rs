@@ -9,4 +9,6 @@
 pub mod events;
 pub mod state;
 
-pub use state::{seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo};
+pub use state::{
+    seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo,
+};

@@ -226,7 +226,15 @@ impl State {
         self.models.entry(name.to_string()).or_default()
     }
 
-    fn raise(&mut self, ev: &RecordedEvent, alert_type: &str, severity: &str, message: String, version: Option<u64>, proposal_id: Option<String>) {
+    fn raise(
+        &mut self,
+        ev: &RecordedEvent,
+        alert_type: &str,
+        severity: &str,
+        message: String,
+        version: Option<u64>,
+        proposal_id: Option<String>,
+    ) {
         let id = format!("A-{}", ev.hash.short());
         self.alerts.insert(
             id.clone(),
@@ -246,7 +254,14 @@ impl State {
         );
     }
 
-    fn set_alert_status(&mut self, pred: impl Fn(&Alert) -> bool, status: AlertStatus, by: &str, notes: &str, seq: u64) {
+    fn set_alert_status(
+        &mut self,
+        pred: impl Fn(&Alert) -> bool,
+        status: AlertStatus,
+        by: &str,
+        notes: &str,
+        seq: u64,
+    ) {
         for a in self.alerts.values_mut().filter(|a| pred(a)) {
             if matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
                 a.status = status;
@@ -413,7 +428,10 @@ impl State {
                     x.shadow_windows = p.window_index;
                 }
                 if p.complete {
-                    let msg = format!("shadow test of v{} against v{} reached its planned length", p.challenger, p.champion);
+                    let msg = format!(
+                        "shadow test of v{} against v{} reached its planned length",
+                        p.challenger, p.champion
+                    );
                     self.raise(ev, "shadow_test_complete", "info", msg, Some(p.challenger), None);
                 }
             }
@@ -429,10 +447,15 @@ impl State {
             }
             "promotion.proposed" => {
                 let Some(p) = parse::<PromotionProposed>(ev) else { return };
-                let msg = format!("v{} proposed to replace {} for `{model}`", p.challenger, p.champion.map_or("nothing".into(), |c| format!("v{c}")));
+                let msg = format!(
+                    "v{} proposed to replace {} for `{model}`",
+                    p.challenger,
+                    p.champion.map_or("nothing".into(), |c| format!("v{c}"))
+                );
                 let (id, challenger) = (p.proposal_id.clone(), p.challenger);
                 let subject = subject.clone().unwrap_or_else(|| Subject::model(&model));
-                self.proposals.insert(id.clone(), Proposal { proposed: p, subject, status: "pending".into(), seq });
+                self.proposals
+                    .insert(id.clone(), Proposal { proposed: p, subject, status: "pending".into(), seq });
                 self.raise(ev, "promotion_pending", "warning", msg, Some(challenger), Some(id));
             }
             "promotion.approved" | "promotion.rejected" => {
@@ -443,7 +466,13 @@ impl State {
                 }
                 let status = if approved { AlertStatus::Actioned } else { AlertStatus::Dismissed };
                 let id = p.proposal_id.clone();
-                self.set_alert_status(|a| a.proposal_id.as_deref() == Some(&id) || a.id == id, status, &p.by, &p.notes, seq);
+                self.set_alert_status(
+                    |a| a.proposal_id.as_deref() == Some(&id) || a.id == id,
+                    status,
+                    &p.by,
+                    &p.notes,
+                    seq,
+                );
             }
             "alert.read" => {
                 let Some(p) = parse::<AlertRead>(ev) else { return };
@@ -456,7 +485,8 @@ impl State {
             }
             "alert.actioned" => {
                 let Some(p) = parse::<AlertActioned>(ev) else { return };
-                let status = if p.action == "approve" { AlertStatus::Actioned } else { AlertStatus::Dismissed };
+                let status =
+                    if p.action == "approve" { AlertStatus::Actioned } else { AlertStatus::Dismissed };
                 let id = p.alert_id.clone();
                 self.set_alert_status(|a| a.id == id, status, &p.by, &p.notes, seq);
             }

@@ -11,10 +11,20 @@ fn first_champion_needs_a_bootstrap_by_an_approver() {
     let ev = w.ok("maya", "run.record", run("r1", "manual", 12.3, 0.2, 0.9));
     assert_eq!(kinds(&ev), ["run.recorded", "version.registered"], "no champion: nothing to judge against");
     assert_eq!(w.state().model("demand").unwrap().versions[&1].status, VersionStatus::Candidate);
-    w.rejected("maya", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1}), "role.not_allowed");
+    w.rejected(
+        "maya",
+        "champion.bootstrap",
+        json!({"model": "demand", "segment": null, "version": 1}),
+        "role.not_allowed",
+    );
     let ev = w.ok("colby", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1}));
     assert_eq!(ev[0].event.payload["cause"], "bootstrap");
-    w.rejected("colby", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1}), "champion.exists");
+    w.rejected(
+        "colby",
+        "champion.bootstrap",
+        json!({"model": "demand", "segment": null, "version": 1}),
+        "champion.exists",
+    );
 }
 
 #[test]
@@ -24,23 +34,46 @@ fn promoting_a_version_of_another_model_is_rejected() {
     body["model"] = json!("returns");
     w.ok("maya", "run.record", body);
     // `returns` has v1 only; `demand` v2 does not exist.
-    w.rejected("colby", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 2}), "version.unknown");
-    w.rejected("colby", "rollback", json!({"model": "returns", "segment": null, "version": 7, "reason": "x"}), "version.unknown");
+    w.rejected(
+        "colby",
+        "champion.bootstrap",
+        json!({"model": "demand", "segment": null, "version": 2}),
+        "version.unknown",
+    );
+    w.rejected(
+        "colby",
+        "rollback",
+        json!({"model": "returns", "segment": null, "version": 7, "reason": "x"}),
+        "version.unknown",
+    );
 }
 
 #[test]
 fn arena_proposal_records_gates_and_needs_another_approver() {
     let mut w = with_champion();
     w.ok("scheduler", "run.record", run("r2", "new_data", 11.0, 0.17, 0.9));
-    assert_eq!(w.state().model("demand").unwrap().versions[&2].status, VersionStatus::Challenger, "new_data is not auto-promoted");
+    assert_eq!(
+        w.state().model("demand").unwrap().versions[&2].status,
+        VersionStatus::Challenger,
+        "new_data is not auto-promoted"
+    );
     let ev = w.ok("ana", "arena.propose", json!({"model": "demand", "segment": null}));
     let p = &ev[0].event.payload;
     assert_eq!(p["challenger"], 2);
     assert_eq!(p["passed"], true);
     assert_eq!(p["gates"].as_array().unwrap().len(), 3);
     let id = p["proposal_id"].as_str().unwrap().to_string();
-    assert!(w.state().alerts.values().any(|a| a.alert_type == "promotion_pending" && a.severity == "warning"));
-    w.rejected("ana", "arena.propose", json!({"model": "demand", "segment": null, "challenger": 2}), "proposal.pending");
+    assert!(w
+        .state()
+        .alerts
+        .values()
+        .any(|a| a.alert_type == "promotion_pending" && a.severity == "warning"));
+    w.rejected(
+        "ana",
+        "arena.propose",
+        json!({"model": "demand", "segment": null, "challenger": 2}),
+        "proposal.pending",
+    );
     w.rejected("ana", "arena.approve", json!({"proposal_id": id}), "four_eyes");
     w.rejected("maya", "arena.approve", json!({"proposal_id": id}), "role.not_allowed");
     let ev = w.ok("colby", "arena.approve", json!({"proposal_id": id, "notes": "gates green"}));
@@ -50,7 +83,11 @@ fn arena_proposal_records_gates_and_needs_another_approver() {
     w.rejected("colby", "arena.reject", json!({"proposal_id": id, "reason": "late"}), "proposal.decided");
     w.rejected("colby", "arena.approve", json!({"proposal_id": "P-999"}), "proposal.unknown");
     // The pending alert was actioned by the approval.
-    assert!(w.state().alerts.values().all(|a| a.alert_type != "promotion_pending" || a.status == projections::AlertStatus::Actioned));
+    assert!(w
+        .state()
+        .alerts
+        .values()
+        .all(|a| a.alert_type != "promotion_pending" || a.status == projections::AlertStatus::Actioned));
 }
 
 #[test]
@@ -71,10 +108,29 @@ fn rollback_restores_only_a_version_that_served() {
     w.ok("scheduler", "run.record", run("r2", "scheduled", 11.0, 0.17, 0.91));
     w.ok("scheduler", "run.record", run("r3", "scheduled", 11.0, 0.17, 0.91));
     assert_eq!(w.champion("demand", None), Some(2));
-    w.rejected("colby", "rollback", json!({"model": "demand", "segment": null, "version": 3, "reason": "x"}), "rollback.never_served");
-    w.rejected("colby", "rollback", json!({"model": "demand", "segment": null, "version": 2, "reason": "x"}), "rollback.current");
-    w.rejected("maya", "rollback", json!({"model": "demand", "segment": null, "version": 1, "reason": "x"}), "role.not_allowed");
-    let ev = w.ok("colby", "rollback", json!({"model": "demand", "segment": null, "version": 1, "reason": "v2 misbehaves on holidays"}));
+    w.rejected(
+        "colby",
+        "rollback",
+        json!({"model": "demand", "segment": null, "version": 3, "reason": "x"}),
+        "rollback.never_served",
+    );
+    w.rejected(
+        "colby",
+        "rollback",
+        json!({"model": "demand", "segment": null, "version": 2, "reason": "x"}),
+        "rollback.current",
+    );
+    w.rejected(
+        "maya",
+        "rollback",
+        json!({"model": "demand", "segment": null, "version": 1, "reason": "x"}),
+        "role.not_allowed",
+    );
+    let ev = w.ok(
+        "colby",
+        "rollback",
+        json!({"model": "demand", "segment": null, "version": 1, "reason": "v2 misbehaves on holidays"}),
+    );
     assert_eq!(ev[0].event.payload["cause"], "rollback");
     assert_eq!(w.champion("demand", None), Some(1));
 }
@@ -93,12 +149,21 @@ fn experiment_state_machine_rules() {
     exp_run["hypothesis_id"] = json!("H-1");
     w.rejected("maya", "run.record", exp_run.clone(), "experiment.not_approved");
     w.ok("colby", "experiment.approve", json!({"hypothesis_id": "H-1", "rationale": "ok"}));
-    w.rejected("colby", "experiment.reject", json!({"hypothesis_id": "H-1", "rationale": "no"}), "experiment.already_reviewed");
+    w.rejected(
+        "colby",
+        "experiment.reject",
+        json!({"hypothesis_id": "H-1", "rationale": "no"}),
+        "experiment.already_reviewed",
+    );
     w.rejected("maya", "experiment.complete", complete.clone(), "experiment.not_started");
     w.rejected("maya", "experiment.shadow", json!({"hypothesis_id": "H-1"}), "experiment.state");
     w.ok("maya", "experiment.start", json!({"hypothesis_id": "H-1"}));
     w.ok("maya", "run.record", exp_run);
-    assert_eq!(w.state().model("demand").unwrap().versions[&2].status, VersionStatus::Experimental, "experimental until completion");
+    assert_eq!(
+        w.state().model("demand").unwrap().versions[&2].status,
+        VersionStatus::Experimental,
+        "experimental until completion"
+    );
     assert_eq!(w.champion("demand", None), Some(1));
     w.ok("maya", "experiment.complete", complete.clone());
     assert_eq!(w.champion("demand", None), Some(2));
@@ -108,9 +173,18 @@ fn experiment_state_machine_rules() {
 #[test]
 fn four_eyes_on_experiment_review() {
     let mut w = with_champion();
-    w.ok("ana", "hypothesis.propose", json!({"hypothesis_id": "H-2", "model": "demand", "statement": "s", "change_type": "data",
-        "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "ana"}));
-    w.rejected("ana", "experiment.approve", json!({"hypothesis_id": "H-2", "rationale": "mine"}), "four_eyes");
+    w.ok(
+        "ana",
+        "hypothesis.propose",
+        json!({"hypothesis_id": "H-2", "model": "demand", "statement": "s", "change_type": "data",
+        "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "ana"}),
+    );
+    w.rejected(
+        "ana",
+        "experiment.approve",
+        json!({"hypothesis_id": "H-2", "rationale": "mine"}),
+        "four_eyes",
+    );
 }
 
 #[test]
@@ -120,7 +194,11 @@ fn drift_below_threshold_raises_nothing() {
     assert_eq!(ev[0].event.payload["exceeded"], false);
     assert!(w.state().alerts.is_empty());
     // Feature drift alone (PSI above 0.2) is enough.
-    let ev = w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 12.9, "psi": {"weekday": 0.31}}));
+    let ev = w.ok(
+        "scheduler",
+        "drift.record",
+        json!({"model": "demand", "baseline": 12.8, "recent": 12.9, "psi": {"weekday": 0.31}}),
+    );
     assert_eq!(ev[0].event.payload["exceeded"], true);
 }
 
@@ -162,10 +240,13 @@ fn missing_gate_metric_is_named() {
 #[test]
 fn higher_is_better_gates_work_for_auc() {
     let mut policy = commands::policy::default_policy();
-    policy["promotion"]["gates"] = json!([{"metric": "auc", "direction": "higher", "margin": 0.01, "strict": true}]);
+    policy["promotion"]["gates"] =
+        json!([{"metric": "auc", "direction": "higher", "margin": 0.01, "strict": true}]);
     let mut w = World::with_policy(policy);
-    let body = |id: &str, auc: f64| json!({"run_id": id, "model": "churn", "trigger": "scheduled", "dataset_digest": DIGEST,
-        "trainer": "pledge-trainer", "metrics": {"auc": auc}, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": {"auc": auc}}]});
+    let body = |id: &str, auc: f64| {
+        json!({"run_id": id, "model": "churn", "trigger": "scheduled", "dataset_digest": DIGEST,
+        "trainer": "pledge-trainer", "metrics": {"auc": auc}, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": {"auc": auc}}]})
+    };
     w.ok("scheduler", "run.record", body("a", 0.80));
     w.ok("colby", "champion.bootstrap", json!({"model": "churn", "segment": null, "version": 1}));
     w.ok("scheduler", "run.record", body("b", 0.805)); // +0.6%: not enough
@@ -177,10 +258,19 @@ fn higher_is_better_gates_work_for_auc() {
 #[test]
 fn alerts_can_be_read_and_dismissed_by_anyone_allowed() {
     let mut w = with_champion();
-    let ev = w.ok("scheduler", "dataset.register", json!({"dataset": "transactions", "version": "20260301", "digest": DIGEST, "rows": 120000}));
+    let ev = w.ok(
+        "scheduler",
+        "dataset.register",
+        json!({"dataset": "transactions", "version": "20260301", "digest": DIGEST, "rows": 120000}),
+    );
     let id = format!("A-{}", ev[0].hash.short());
     assert_eq!(w.state().alerts[&id].alert_type, "new_data_source_ready");
-    w.rejected("scheduler", "dataset.register", json!({"dataset": "transactions", "version": "20260301", "digest": DIGEST}), "dataset.exists");
+    w.rejected(
+        "scheduler",
+        "dataset.register",
+        json!({"dataset": "transactions", "version": "20260301", "digest": DIGEST}),
+        "dataset.exists",
+    );
     w.invalid("colby", "alert.action", json!({"alert_id": id, "action": "snooze"}));
     w.ok("maya", "alert.action", json!({"alert_id": id, "action": "dismiss", "notes": "schema checked"}));
     assert_eq!(w.state().alerts[&id].status, projections::AlertStatus::Dismissed);
@@ -196,6 +286,10 @@ fn backtest_degradation_of_the_champion_raises_a_warning() {
     assert_eq!(ok[0].event.payload["degraded"], false);
     let bad = w.ok("scheduler", "backtest.record", json!({"model": "demand", "version": 1, "window_start": "2026-02-08", "window_end": "2026-02-15", "metrics": {"mae": 15.1}, "rows": 5000}));
     assert_eq!(bad[0].event.payload["degraded"], true);
-    assert!(w.state().alerts.values().any(|a| a.alert_type == "backtest_degradation" && a.severity == "warning"));
+    assert!(w
+        .state()
+        .alerts
+        .values()
+        .any(|a| a.alert_type == "backtest_degradation" && a.severity == "warning"));
     assert_eq!(w.state().model("demand").unwrap().versions[&1].backtests.len(), 2);
 }

@@ -51,8 +51,17 @@ impl World {
         let ledger = Ledger::open(dir.path().join("l"), clock, PledgeDomain::default()).unwrap();
         let mut w = World { ledger, _dir: dir, next: AtomicU64::new(1) };
         w.ok("root", "ledger.create", json!({"admins": [{"principal": "root", "public_key": key("root").public().to_string()}], "policy": policy}));
-        for (who, roles) in [("maya", &["scientist"][..]), ("colby", &["approver"]), ("ana", &["approver", "scientist"]), ("scheduler", &["service"])] {
-            w.ok("root", "key.enroll", json!({"principal": who, "public_key": key(who).public().to_string()}));
+        for (who, roles) in [
+            ("maya", &["scientist"][..]),
+            ("colby", &["approver"]),
+            ("ana", &["approver", "scientist"]),
+            ("scheduler", &["service"]),
+        ] {
+            w.ok(
+                "root",
+                "key.enroll",
+                json!({"principal": who, "public_key": key(who).public().to_string()}),
+            );
             for r in roles {
                 w.ok("root", "role.grant", json!({"principal": who, "role": r}));
             }
@@ -69,7 +78,13 @@ impl World {
 
     /// When: `who` signs and submits a command.
     pub fn submit(&mut self, who: &str, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, SubmitError> {
-        let cmd = Command { id: self.id(), ledger: ledger_id(), issued_at: Timestamp::parse_exact(T0).unwrap(), kind: kind.into(), body };
+        let cmd = Command {
+            id: self.id(),
+            ledger: ledger_id(),
+            issued_at: Timestamp::parse_exact(T0).unwrap(),
+            kind: kind.into(),
+            body,
+        };
         self.ledger.submit(cmd.sign(&key(who)).unwrap(), ExpectedHead::Any).map(|r| r.events)
     }
 
@@ -77,7 +92,10 @@ impl World {
     #[track_caller]
     pub fn ok(&mut self, who: &str, kind: &str, body: Value) -> Vec<RecordedEvent> {
         match self.submit(who, kind, body) {
-            Ok(e) => e,
+            Ok(e) => {
+                crate::schemas::check(&e);
+                e
+            }
             Err(e) => panic!("`{kind}` by `{who}` was refused: {e}"),
         }
     }
@@ -138,6 +156,10 @@ pub fn run(run_id: &str, trigger: &str, mae: f64, mape: f64, coverage: f64) -> V
 pub fn with_champion() -> World {
     let mut w = World::new();
     w.ok("maya", "run.record", run("r1", "manual", 12.3, 0.20, 0.90));
-    w.ok("colby", "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1, "reason": "first production model"}));
+    w.ok(
+        "colby",
+        "champion.bootstrap",
+        json!({"model": "demand", "segment": null, "version": 1, "reason": "first production model"}),
+    );
     w
 }

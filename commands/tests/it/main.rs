@@ -5,3 +5,4 @@ mod domain;
 mod harness;
 mod help;
 mod scenarios;
+mod schemas;

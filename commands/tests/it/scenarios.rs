@@ -1,7 +1,7 @@
 //! The three seed workflows, end to end at library level, with golden snapshots of the state.
 
-use projections::{AlertStatus, ExperimentStatus};
 use projections::events::{ChampionCause, VersionStatus};
+use projections::{AlertStatus, ExperimentStatus};
 use serde_json::json;
 
 use crate::harness::*;
@@ -16,19 +16,32 @@ fn scheduled_retrain_auto_promotes_then_misses_the_margin() {
     let events = w.ok("scheduler", "run.record", run("r2", "scheduled", 11.5, 0.18, 0.91));
     assert_eq!(
         kinds(&events),
-        ["run.recorded", "version.registered", "promotion.evaluated", "champion.changed", "version.status_changed"]
+        [
+            "run.recorded",
+            "version.registered",
+            "promotion.evaluated",
+            "champion.changed",
+            "version.status_changed"
+        ]
     );
     let eval = &events[2].event.payload;
     assert_eq!(eval["passed"], true);
     assert_eq!(eval["policy_version"], 1);
     assert_eq!(events[3].event.payload["cause"], "policy");
-    assert_eq!(events[3].event.cause, ledger::Cause::Event(events[2].hash), "the promotion is explained by the evaluation");
+    assert_eq!(
+        events[3].event.cause,
+        ledger::Cause::Event(events[2].hash),
+        "the promotion is explained by the evaluation"
+    );
     assert_eq!(w.champion("demand", None), Some(2));
     assert_eq!(w.state().model("demand").unwrap().versions[&1].status, VersionStatus::Archived);
 
     // MAE 11.2 vs 11.5 is only 2.6% better: stays challenger.
     let events = w.ok("scheduler", "run.record", run("r3", "scheduled", 11.2, 0.17, 0.91));
-    assert_eq!(kinds(&events), ["run.recorded", "version.registered", "promotion.evaluated", "version.status_changed"]);
+    assert_eq!(
+        kinds(&events),
+        ["run.recorded", "version.registered", "promotion.evaluated", "version.status_changed"]
+    );
     assert_eq!(events[2].event.payload["passed"], false);
     assert_eq!(events[2].event.payload["gates"][0]["passed"], false);
     assert_eq!(w.champion("demand", None), Some(2));
@@ -43,7 +56,11 @@ fn scheduled_retrain_auto_promotes_then_misses_the_margin() {
 #[test]
 fn drift_raises_a_critical_alert_and_a_human_promotes_the_retrain() {
     let mut w = with_champion();
-    let ev = w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5, "psi": {"price": 0.08}}));
+    let ev = w.ok(
+        "scheduler",
+        "drift.record",
+        json!({"model": "demand", "baseline": 12.8, "recent": 18.5, "psi": {"price": 0.08}}),
+    );
     assert_eq!(ev[0].event.payload["exceeded"], true);
     let alert_id = format!("A-{}", ev[0].hash.short());
     let alert = &w.state().alerts[&alert_id];
@@ -61,9 +78,23 @@ fn drift_raises_a_critical_alert_and_a_human_promotes_the_retrain() {
     w.ok("colby", "alert.read", json!({"alert_id": alert_id}));
     assert_eq!(w.state().alerts[&alert_id].status, AlertStatus::Read);
     // ana recorded the retrain: she may not approve it (four eyes), the service may not at all.
-    w.rejected("ana", "alert.action", json!({"alert_id": alert_id, "action": "approve", "notes": "mine"}), "four_eyes");
-    w.rejected("scheduler", "alert.action", json!({"alert_id": alert_id, "action": "approve"}), "role.not_allowed");
-    let events = w.ok("colby", "alert.action", json!({"alert_id": alert_id, "action": "approve", "notes": "Reviewed backtest, promotion approved"}));
+    w.rejected(
+        "ana",
+        "alert.action",
+        json!({"alert_id": alert_id, "action": "approve", "notes": "mine"}),
+        "four_eyes",
+    );
+    w.rejected(
+        "scheduler",
+        "alert.action",
+        json!({"alert_id": alert_id, "action": "approve"}),
+        "role.not_allowed",
+    );
+    let events = w.ok(
+        "colby",
+        "alert.action",
+        json!({"alert_id": alert_id, "action": "approve", "notes": "Reviewed backtest, promotion approved"}),
+    );
     assert_eq!(kinds(&events), ["alert.actioned", "champion.changed", "version.status_changed"]);
     assert_eq!(events[1].event.payload["cause"], "approval");
     assert_eq!(events[1].event.payload["by"], "colby");
@@ -87,9 +118,19 @@ fn department_tiered_experiment_partially_adopts_electronics() {
                "change_type": "architecture", "change_summary": "one model per department", "target_metric": "mae",
                "expected_improvement_pct": 12.0, "owner": "maya", "dataset_version": "20260215", "feature_set_version": "v2.0"}),
     );
-    w.rejected("maya", "experiment.approve", json!({"hypothesis_id": h, "rationale": "mine"}), "role.not_allowed");
+    w.rejected(
+        "maya",
+        "experiment.approve",
+        json!({"hypothesis_id": h, "rationale": "mine"}),
+        "role.not_allowed",
+    );
     w.ok("colby", "experiment.approve", json!({"hypothesis_id": h, "rationale": "Electronics has high variability.", "constraints": ["top 500 SKUs"]}));
-    w.rejected("ana", "experiment.approve", json!({"hypothesis_id": h, "rationale": "again"}), "experiment.already_reviewed");
+    w.rejected(
+        "ana",
+        "experiment.approve",
+        json!({"hypothesis_id": h, "rationale": "again"}),
+        "experiment.already_reviewed",
+    );
     w.ok("maya", "experiment.start", json!({"hypothesis_id": h}));
     let body = json!({
         "run_id": "r-seg", "model": "demand", "trigger": "experiment", "hypothesis_id": h,
@@ -101,7 +142,10 @@ fn department_tiered_experiment_partially_adopts_electronics() {
         ],
     });
     let events = w.ok("maya", "run.record", body);
-    assert_eq!(kinds(&events), ["run.recorded", "version.registered", "version.registered", "version.registered"]);
+    assert_eq!(
+        kinds(&events),
+        ["run.recorded", "version.registered", "version.registered", "version.registered"]
+    );
     let versions = &w.state().model("demand").unwrap().versions;
     assert!([2, 3, 4].iter().all(|v| versions[v].status == VersionStatus::Experimental));
 
@@ -125,7 +169,10 @@ fn department_tiered_experiment_partially_adopts_electronics() {
                "results": {"baseline_mae": 12.8, "electronics_mae": 14.2, "grocery_mae": 12.1, "apparel_mae": 13.5, "improvement_electronics_pct": 22.0},
                "rationale": "Electronics improved 22%; grocery marginal; apparel none."}),
     );
-    assert_eq!(kinds(&events), ["experiment.completed", "champion.changed", "version.status_changed", "version.status_changed"]);
+    assert_eq!(
+        kinds(&events),
+        ["experiment.completed", "champion.changed", "version.status_changed", "version.status_changed"]
+    );
     assert_eq!(events[1].event.payload["cause"], "experiment");
     let m = w.state().model("demand").unwrap();
     assert_eq!(m.route(Some("electronics")), Some(2));
