@@ -14,4 +14,5 @@ pub mod demo;
 pub mod domain;
 pub mod exit;
 pub mod policy;
+pub mod replay;
 pub mod verify;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ledger::{RecordedEvent, Subject};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::events::*;
@@ -16,7 +16,7 @@ pub fn seg_key(segment: Option<&str>) -> String {
 }
 
 /// One model version.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
     /// Version number.
     pub version: u64,
@@ -38,10 +38,12 @@ pub struct VersionInfo {
     pub served: bool,
     /// Backtest windows recorded for it.
     pub backtests: Vec<BacktestWindow>,
+    /// Every event about this version after its registration: (seq, kind).
+    pub history: Vec<(u64, String)>,
 }
 
 /// One backtest window.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BacktestWindow {
     /// Window start.
     pub window_start: String,
@@ -58,7 +60,7 @@ pub struct BacktestWindow {
 }
 
 /// A model: its versions and the champion per segment.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelState {
     /// Versions by number.
     pub versions: BTreeMap<u64, VersionInfo>,
@@ -81,7 +83,7 @@ impl ModelState {
 }
 
 /// Experiment status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
     /// Hypothesis proposed, awaiting approval.
@@ -99,7 +101,7 @@ pub enum ExperimentStatus {
 }
 
 /// A hypothesis and the experiment that tests it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
     /// The hypothesis as proposed.
     pub hypothesis: HypothesisProposed,
@@ -122,7 +124,7 @@ pub struct Experiment {
 }
 
 /// Alert status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// New.
@@ -136,7 +138,7 @@ pub enum AlertStatus {
 }
 
 /// An alert, derived from an event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Stable id: `A-` and the first 12 hex characters of the raising event's hash.
     pub id: String,
@@ -163,7 +165,7 @@ pub struct Alert {
 }
 
 /// An arena proposal.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// The proposal as recorded.
     pub proposed: PromotionProposed,
@@ -176,7 +178,7 @@ pub struct Proposal {
 }
 
 /// A training run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// As recorded.
     pub run: RunRecorded,
@@ -189,7 +191,7 @@ pub struct Run {
 }
 
 /// The whole domain state.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Models by name.
     pub models: BTreeMap<String, ModelState>,
@@ -270,8 +272,41 @@ impl State {
         }
     }
 
+    fn mention(&mut self, model: &str, version: Option<u64>, seq: u64, kind: &str) {
+        if let Some(v) = version.and_then(|v| self.models.get_mut(model)?.versions.get_mut(&v)) {
+            if v.history.last().map(|h| h.0) != Some(seq) {
+                v.history.push((seq, kind.to_string()));
+            }
+        }
+    }
+
     /// Folds one event (of any kind) into the state.
     pub fn apply(&mut self, ev: &RecordedEvent) {
+        self.apply_inner(ev);
+        // Lineage: which versions this event concerns.
+        let p = &ev.event.payload;
+        let model = ev.event.subject.as_ref().map(|s| s.model.as_str()).unwrap_or("");
+        let kind = ev.event.kind.as_str();
+        let mentioned: &[&str] = match kind {
+            "version.status_changed" | "backtest.recorded" | "drift.recorded" => &["version"],
+            "champion.changed" => &["from", "to"],
+            "shadow.recorded" => &["champion", "challenger"],
+            "promotion.evaluated" => &["candidate", "champion"],
+            "promotion.proposed" => &["challenger", "champion"],
+            _ => &[],
+        };
+        for field in mentioned {
+            self.mention(model, p[*field].as_u64(), ev.seq(), kind);
+        }
+        if let "promotion.approved" | "promotion.rejected" = kind {
+            if let Some(pr) = p["proposal_id"].as_str().and_then(|id| self.proposals.get(id)) {
+                let (m, c) = (pr.subject.model.clone(), pr.proposed.challenger);
+                self.mention(&m, Some(c), ev.seq(), kind);
+            }
+        }
+    }
+
+    fn apply_inner(&mut self, ev: &RecordedEvent) {
         let seq = ev.seq();
         let at = ev.event.recorded_at.to_string();
         let subject = ev.event.subject.clone();
@@ -378,6 +413,7 @@ impl State {
                         registered_seq: seq,
                         served: false,
                         backtests: vec![],
+                        history: vec![],
                     },
                 );
             }

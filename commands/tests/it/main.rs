@@ -4,5 +4,6 @@
 mod domain;
 mod harness;
 mod help;
+mod queries;
 mod scenarios;
 mod schemas;

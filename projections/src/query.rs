@@ -1,0 +1,356 @@
+//! Questions asked of the read models: the timeline of how a champion got there, the lineage
+//! of a version, and model health.
+
+use ledger::{Cause, RecordedEvent, SignedCommand, Store, StoreError, TrustState};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::events::{ChampionCause, Metrics};
+use crate::{seg_key, State};
+
+/// One event of a timeline or a lineage, with who did it under which policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event id.
+    pub hash: String,
+    /// When it was recorded.
+    pub recorded_at: String,
+    /// Event kind.
+    pub kind: String,
+    /// The principal whose signed command caused it (directly or through earlier events).
+    pub actor: Option<String>,
+    /// The key that signed that command.
+    pub key_id: Option<String>,
+    /// Policy version the decision used, when the event records one.
+    pub policy_version: Option<u64>,
+    /// One line for a person.
+    pub summary: String,
+    /// The evidence: the event's payload.
+    pub payload: Value,
+}
+
+/// Resolves who caused `ev`: its command's signer, or the signer of the command behind the
+/// event that caused it.
+fn signer(
+    store: &Store,
+    trust: &TrustState,
+    ev: &RecordedEvent,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    let mut cur = ev.clone();
+    for _ in 0..16 {
+        match &cur.event.cause {
+            Cause::Command(env) => {
+                let Ok(cmd) = SignedCommand::parse(env.clone()) else { return Ok((None, None)) };
+                let who = trust.key(&cmd.key_id).map(|k| k.principal.clone());
+                return Ok((who, Some(cmd.key_id.to_string())));
+            }
+            Cause::Event(h) => match store.get_by_hash(h)? {
+                Some(e) => cur = e,
+                None => return Ok((None, None)),
+            },
+        }
+    }
+    Ok((None, None))
+}
+
+fn v(p: &Value, f: &str) -> String {
+    match &p[f] {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A one-line description of an event.
+pub fn summarize(ev: &RecordedEvent) -> String {
+    let p = &ev.event.payload;
+    match ev.event.kind.as_str() {
+        "ledger.created" => "ledger created".into(),
+        "hypothesis.proposed" => {
+            format!("hypothesis {} proposed: {}", v(p, "hypothesis_id"), v(p, "statement"))
+        }
+        "experiment.approved" => format!(
+            "experiment {} approved by {}: {}",
+            v(p, "hypothesis_id"),
+            v(p, "approved_by"),
+            v(p, "rationale")
+        ),
+        "experiment.rejected" => {
+            format!("experiment {} rejected by {}", v(p, "hypothesis_id"), v(p, "rejected_by"))
+        }
+        "experiment.started" => format!("experiment {} started", v(p, "hypothesis_id")),
+        "experiment.shadow_started" => format!(
+            "experiment {} shadow testing ({} windows)",
+            v(p, "hypothesis_id"),
+            v(p, "planned_windows")
+        ),
+        "experiment.completed" => {
+            format!("experiment {} completed: {}", v(p, "hypothesis_id"), v(p, "decision"))
+        }
+        "run.recorded" => format!(
+            "run {} ({}) on dataset {}",
+            v(p, "run_id"),
+            v(p, "trigger"),
+            &v(p, "dataset_digest")[..12.min(v(p, "dataset_digest").len())]
+        ),
+        "version.registered" => format!(
+            "v{} registered as {} (artifact {})",
+            v(p, "version"),
+            v(p, "status"),
+            &v(p, "artifact_digest")[..12.min(v(p, "artifact_digest").len())]
+        ),
+        "version.status_changed" => {
+            format!("v{} {} -> {}: {}", v(p, "version"), v(p, "from"), v(p, "to"), v(p, "reason"))
+        }
+        "promotion.evaluated" => format!(
+            "v{} vs champion v{}: gates {} (policy v{})",
+            v(p, "candidate"),
+            v(p, "champion"),
+            if p["passed"] == true { "passed" } else { "failed" },
+            v(p, "policy_version")
+        ),
+        "promotion.proposed" => format!(
+            "{} proposes v{} over v{}: gates {}",
+            v(p, "proposal_id"),
+            v(p, "challenger"),
+            v(p, "champion"),
+            if p["passed"] == true { "passed" } else { "failed" }
+        ),
+        "promotion.approved" => format!("{} approved by {}", v(p, "proposal_id"), v(p, "by")),
+        "promotion.rejected" => {
+            format!("{} rejected by {}: {}", v(p, "proposal_id"), v(p, "by"), v(p, "notes"))
+        }
+        "champion.changed" => {
+            format!("champion v{} -> v{} ({}, by {})", v(p, "from"), v(p, "to"), v(p, "cause"), v(p, "by"))
+        }
+        "drift.recorded" => format!(
+            "drift {} {} -> {} ({:.1}%){}",
+            v(p, "metric"),
+            v(p, "baseline"),
+            v(p, "recent"),
+            p["drift_pct"].as_f64().unwrap_or(0.0),
+            if p["exceeded"] == true { ": exceeds policy" } else { "" }
+        ),
+        "backtest.recorded" => format!(
+            "backtest v{} {}..{}{}",
+            v(p, "version"),
+            v(p, "window_start"),
+            v(p, "window_end"),
+            if p["degraded"] == true { " (degraded)" } else { "" }
+        ),
+        "shadow.recorded" => format!(
+            "shadow v{} vs v{} {}..{} ({} samples)",
+            v(p, "challenger"),
+            v(p, "champion"),
+            v(p, "window_start"),
+            v(p, "window_end"),
+            v(p, "samples")
+        ),
+        "alert.actioned" => {
+            format!("alert {} {} by {}: {}", v(p, "alert_id"), v(p, "action"), v(p, "by"), v(p, "notes"))
+        }
+        "alert.read" => format!("alert {} read by {}", v(p, "alert_id"), v(p, "by")),
+        "dataset.registered" => format!("dataset {}@{} registered", v(p, "dataset"), v(p, "version")),
+        other => other.to_string(),
+    }
+}
+
+fn entry(store: &Store, trust: &TrustState, ev: &RecordedEvent) -> Result<Entry, StoreError> {
+    let (actor, key_id) = signer(store, trust, ev)?;
+    Ok(Entry {
+        seq: ev.seq(),
+        hash: ev.hash.to_string(),
+        recorded_at: ev.event.recorded_at.to_string(),
+        kind: ev.event.kind.clone(),
+        actor,
+        key_id,
+        policy_version: ev.event.payload["policy_version"].as_u64(),
+        summary: summarize(ev),
+        payload: ev.event.payload.clone(),
+    })
+}
+
+fn entries(store: &Store, trust: &TrustState, mut seqs: Vec<u64>) -> Result<Vec<Entry>, StoreError> {
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs.into_iter()
+        .map(|s| {
+            let ev = store.get(s)?.ok_or(StoreError::Corrupt {
+                seq: s,
+                reason: "event named by a read model is missing".into(),
+            })?;
+            entry(store, trust, &ev)
+        })
+        .collect()
+}
+
+/// The events that explain how `version` came to exist: its run, the hypothesis and approval
+/// behind an experiment run, the drift signal behind a drift retrain.
+fn provenance(state: &State, model: &str, version: u64) -> Vec<u64> {
+    let mut seqs = vec![];
+    let Some(info) = state.model(model).and_then(|m| m.versions.get(&version)) else { return seqs };
+    seqs.push(info.registered_seq);
+    if let Some(run) = state.runs.get(&info.run_id) {
+        seqs.push(run.seq);
+        if let Some(x) = run.run.hypothesis_id.as_ref().and_then(|h| state.experiments.get(h)) {
+            seqs.extend(x.transitions.iter().map(|t| t.1));
+        }
+        if let Some(a) = run.run.drift_event.as_ref().and_then(|a| state.alerts.get(a)) {
+            seqs.push(a.raised_seq);
+            seqs.extend(a.history.iter().map(|h| h.3));
+        }
+    }
+    seqs
+}
+
+/// The auditor's "how did we get here": for `model` and `segment` (in `state`, typically as of
+/// some point), every champion change that led to the serving version, each with the decision
+/// that caused it (evaluation, proposal and approval, experiment, rollback, bootstrap) and the
+/// provenance of the version it installed, in ledger order.
+pub fn timeline(
+    store: &Store,
+    trust: &TrustState,
+    state: &State,
+    model: &str,
+    segment: Option<&str>,
+) -> Result<Vec<Entry>, StoreError> {
+    let Some(m) = state.model(model) else { return Ok(vec![]) };
+    // A segment without its own champion is served by the global one: its story is the global one.
+    let key =
+        if segment.is_some_and(|s| m.champions.contains_key(s)) { seg_key(segment) } else { seg_key(None) };
+    let mut seqs = vec![];
+    for (seq, version, cause) in m.champion_history.get(&key).into_iter().flatten() {
+        seqs.push(*seq);
+        seqs.extend(provenance(state, model, *version));
+        let Some(ev) = store.get(*seq)? else { continue };
+        // The decision behind the change, and what that decision rests on.
+        if let Cause::Event(h) = &ev.event.cause {
+            if let Some(decision) = store.get_by_hash(h)? {
+                seqs.push(decision.seq());
+                let p = &decision.event.payload;
+                if let Some(pr) = p["proposal_id"].as_str().and_then(|id| state.proposals.get(id)) {
+                    seqs.push(pr.seq);
+                }
+                if let Some(x) = p["hypothesis_id"].as_str().and_then(|h| state.experiments.get(h)) {
+                    seqs.extend(x.transitions.iter().map(|t| t.1));
+                }
+                if *cause == ChampionCause::Approval {
+                    if let Some(a) = p["alert_id"].as_str().and_then(|a| state.alerts.get(a)) {
+                        seqs.push(a.raised_seq);
+                    }
+                }
+            }
+        }
+    }
+    entries(store, trust, seqs)
+}
+
+/// Lineage of a version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Lineage {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: u64,
+    /// Where it came from: hypothesis, approval, run (dataset, config, code, artifact), drift.
+    pub upstream: Vec<Entry>,
+    /// What happened to it: backtests, shadow windows, evaluations, proposals, approvals,
+    /// promotions, archiving.
+    pub downstream: Vec<Entry>,
+}
+
+/// The lineage of `model` version `version`, or `None` if there is no such version.
+pub fn lineage(
+    store: &Store,
+    trust: &TrustState,
+    state: &State,
+    model: &str,
+    version: u64,
+) -> Result<Option<Lineage>, StoreError> {
+    let Some(info) = state.model(model).and_then(|m| m.versions.get(&version)) else { return Ok(None) };
+    let up = provenance(state, model, version);
+    let mut down: Vec<u64> = info.history.iter().map(|h| h.0).collect();
+    down.extend(info.backtests.iter().map(|b| b.seq));
+    Ok(Some(Lineage {
+        model: model.into(),
+        version,
+        upstream: entries(store, trust, up)?,
+        downstream: entries(store, trust, down)?,
+    }))
+}
+
+/// Health of a serving version, from its backtest windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Health {
+    /// Model.
+    pub model: String,
+    /// Segment key (`""` = global).
+    pub segment: String,
+    /// The serving version.
+    pub champion: u64,
+    /// The metric followed (the policy's drift metric).
+    pub metric: String,
+    /// Latest window's value (the seeds' 7-day figure).
+    pub recent: Option<f64>,
+    /// Mean of up to four windows before it (the seeds' 30-day figure).
+    pub baseline: Option<f64>,
+    /// `improving`, `stable`, `degrading`, or `unknown` (fewer than two windows).
+    pub trend: String,
+    /// Windows recorded.
+    pub windows: usize,
+    /// The best challenger for the segment, if any, by the metric.
+    pub best_challenger: Option<u64>,
+    /// That challenger's metrics.
+    pub challenger_metrics: Option<Metrics>,
+}
+
+/// Health of every champion of every model. `metric` is lower-is-better (MAE by default).
+pub fn health(state: &State, metric: &str) -> Vec<Health> {
+    let mut out = vec![];
+    for (name, m) in &state.models {
+        for (key, champ) in &m.champions {
+            let Some(info) = m.versions.get(champ) else { continue };
+            let values: Vec<f64> =
+                info.backtests.iter().filter_map(|b| b.metrics.get(metric).copied()).collect();
+            let recent = values.last().copied();
+            let before = &values[..values.len().saturating_sub(1)];
+            let tail = &before[before.len().saturating_sub(4)..];
+            let baseline = (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64);
+            let trend = match (recent, baseline) {
+                (Some(r), Some(b)) if r < b * 0.98 => "improving",
+                (Some(r), Some(b)) if r > b * 1.02 => "degrading",
+                (Some(_), Some(_)) => "stable",
+                _ => "unknown",
+            };
+            let seg = (!key.is_empty()).then_some(key.as_str());
+            let best = m
+                .versions
+                .values()
+                .filter(|v| {
+                    v.segment.as_deref() == seg
+                        && matches!(
+                            v.status,
+                            crate::events::VersionStatus::Challenger
+                                | crate::events::VersionStatus::Candidate
+                        )
+                })
+                .filter(|v| v.metrics.contains_key(metric))
+                .min_by(|a, b| a.metrics[metric].total_cmp(&b.metrics[metric]));
+            out.push(Health {
+                model: name.clone(),
+                segment: key.clone(),
+                champion: *champ,
+                metric: metric.into(),
+                recent,
+                baseline,
+                trend: trend.into(),
+                windows: values.len(),
+                best_challenger: best.map(|b| b.version),
+                challenger_metrics: best.map(|b| b.metrics.clone()),
+            });
+        }
+    }
+    out
+}
