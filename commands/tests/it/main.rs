@@ -4,6 +4,7 @@
 mod domain;
 mod harness;
 mod help;
+mod properties;
 mod queries;
 mod scenarios;
 mod schemas;
