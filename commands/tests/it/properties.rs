@@ -88,7 +88,7 @@ fn play(w: &mut World, op: &Op, n: usize) {
                 .values()
                 .filter(|a| a.alert_type == "drift_detected")
                 .map(|a| a.id.clone())
-                .last();
+                .next_back();
             let Some(alert) = alert else { return };
             let mut body = run(&format!("d{n}"), "drift_detected", *mae, 0.2, 0.9);
             body["drift_alert_id"] = json!(alert);
