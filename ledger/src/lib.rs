@@ -44,6 +44,7 @@ pub mod event;
 pub mod export;
 pub mod keys;
 pub mod ledger;
+pub mod par;
 pub mod store;
 pub mod trust;
 pub mod verify;

@@ -535,7 +535,15 @@ impl Store {
     /// Raw stored entries, in key order: (seq from the key, stored hash, event bytes). Used by
     /// verification, which trusts none of it.
     pub fn raw(&self) -> impl Iterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
-        self.db.scan_prefix([EVENT]).map(|kv| {
+        self.raw_from(0)
+    }
+
+    /// Raw stored entries from sequence number `from` on.
+    pub fn raw_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
+        self.db.range(seq_key(EVENT, from).to_vec()..vec![EVENT + 1]).map(|kv| {
             let (k, v) = kv?;
             let seq = seq_from(&k)
                 .filter(|_| k.len() == 9)

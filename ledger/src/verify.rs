@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Refusal, VerifyFailure};
 use crate::event::{Cause, Event, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
 use crate::keys::PublicKey;
+use crate::par::par_map;
 use crate::store::{Head, Store};
 use crate::trust::{kinds, signature_invalid, TrustState};
 
@@ -331,20 +332,6 @@ impl SigJob {
             })
         }
     }
-}
-
-/// Runs `f` over `items` on every core, keeping order.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || items.len() < 64 {
-        return items.iter().map(&f).collect();
-    }
-    let per = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            items.chunks(per).map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("verification worker panicked")).collect()
-    })
 }
 
 /// Events are verified in chunks of this many: decoding and signature checks run on every

@@ -219,7 +219,8 @@ pub fn name<T: Serialize>(status: &T) -> String {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(ev: &RecordedEvent) -> Option<T> {
-    serde_json::from_value(ev.event.payload.clone()).ok()
+    // Deserialising from a reference avoids cloning the payload tree.
+    T::deserialize(&ev.event.payload).ok()
 }
 
 impl State {

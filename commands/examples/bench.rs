@@ -1,0 +1,162 @@
+//! Domain benchmark: builds a ledger with the scenario generator through the real append path
+//! (signed commands, group commits), then rebuilds every projection from genesis.
+//!
+//! ```text
+//! cargo run --release -p commands --example bench -- [--json] [--events N]
+//! ```
+//!
+//! The generator plays scheduled retrains of several models and segments (each: the run, its
+//! version, 8 backtest windows, the evaluation against the champion and the promotion or
+//! demotion), drift checks and the occasional arena proposal and approval.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use commands::domain::PledgeDomain;
+use commands::policy::default_policy;
+use ledger::canonical::{SystemClock, Timestamp};
+use ledger::keys::SecretKey;
+use ledger::{Command, ExpectedHead, Ledger};
+use projections::replay::{self, AsOf};
+use serde_json::json;
+
+fn main() {
+    let mut json_out = false;
+    let mut events: u64 = 1_000_000;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--json" => json_out = true,
+            "--events" => events = args.next().and_then(|v| v.parse().ok()).expect("--events N"),
+            "-h" | "--help" => {
+                println!("bench [--json] [--events N (1000000)]");
+                return;
+            }
+            other => {
+                eprintln!("error: unknown argument `{other}`");
+                std::process::exit(2);
+            }
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    let id = uuid::Uuid::now_v7();
+    let now = || Timestamp::from_datetime(chrono::Utc::now());
+    let keys: Vec<SecretKey> = (1..=4u8).map(|n| SecretKey::from_seed([n; 32])).collect();
+    let (root, sched, maya, colby) = (&keys[0], &keys[1], &keys[2], &keys[3]);
+    let cmd = |kind: &str, body: serde_json::Value, k: &SecretKey| {
+        Command::new(id, now(), kind, body).sign(k).unwrap()
+    };
+    let mut l = Ledger::open(&dir, Arc::new(SystemClock), PledgeDomain::default()).unwrap();
+    let genesis = json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": default_policy()});
+    l.submit(cmd("ledger.create", genesis, root), ExpectedHead::Empty).unwrap();
+    for (who, k, role) in
+        [("scheduler", sched, "service"), ("maya", maya, "scientist"), ("colby", colby, "approver")]
+    {
+        l.submit(
+            cmd("key.enroll", json!({"principal": who, "public_key": k.public().to_string()}), root),
+            ExpectedHead::Any,
+        )
+        .unwrap();
+        l.submit(cmd("role.grant", json!({"principal": who, "role": role}), root), ExpectedHead::Any)
+            .unwrap();
+    }
+    let digest = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let models = ["demand", "returns", "churn", "margin"];
+    let segments = [None, Some("electronics"), Some("grocery")];
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut batch = Vec::new();
+    let mut commands = 0u64;
+    while l.store().len() < events {
+        n += 1;
+        let model = models[(n % 4) as usize];
+        let segment = segments[((n / 4) % 3) as usize];
+        let wobble = ((n * 7919) % 1000) as f64 / 1000.0;
+        let mae = 12.0 - wobble * 1.5;
+        let windows: Vec<_> = (0..8)
+            .map(|w| json!({"segment": segment, "window_start": format!("2026-01-{:02}", w + 1), "window_end": format!("2026-01-{:02}", w + 2),
+                            "metrics": {"mae": mae + w as f64 * 0.01, "mape": 0.2}, "rows": 5000}))
+            .collect();
+        let body = json!({"run_id": format!("r{n}"), "model": model, "trigger": "scheduled", "dataset_digest": digest,
+            "trainer": "bench", "params": {"seed": n}, "metrics": {"mae": mae, "mape": 0.2 - wobble * 0.03, "coverage": 0.9},
+            "models": [{"segment": segment, "artifact_digest": digest, "metrics": {"mae": mae, "mape": 0.2 - wobble * 0.03, "coverage": 0.9}}],
+            "backtests": windows});
+        batch.push(cmd("run.record", body, sched));
+        if n % 50 == 0 {
+            batch.push(cmd(
+                "drift.record",
+                json!({"model": model, "segment": segment, "baseline": 12.0, "recent": 12.0 + wobble * 3.0}),
+                sched,
+            ));
+        }
+        if batch.len() >= 200 {
+            let done = l.submit_batch(std::mem::take(&mut batch)).unwrap();
+            commands += done.len() as u64;
+            // First champions: bootstrap whatever is still unserved.
+            if n <= 400 {
+                for m in models {
+                    for s in segments {
+                        let key = projections::seg_key(s);
+                        let state = &l.domain().state;
+                        let Some(ms) = state.model(m) else { continue };
+                        if ms.champions.contains_key(&key) {
+                            continue;
+                        }
+                        if let Some(v) = ms.versions.values().find(|v| v.segment.as_deref() == s) {
+                            let b = json!({"model": m, "segment": s, "version": v.version});
+                            let _ = l.submit(cmd("champion.bootstrap", b, colby), ExpectedHead::Any);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        commands += l.submit_batch(batch).unwrap().len() as u64;
+    }
+    let append_secs = started.elapsed().as_secs_f64();
+    let total = l.store().len();
+    let live_digest = l.domain().state.digest();
+
+    let started = Instant::now();
+    let rebuilt = replay::replay(l.store(), AsOf::Head).unwrap();
+    let rebuild_secs = started.elapsed().as_secs_f64();
+    assert_eq!(rebuilt.digest(), live_digest, "rebuilt state differs from the incremental one");
+
+    let started = Instant::now();
+    replay::save_checkpoint(l.store(), &rebuilt).unwrap();
+    let checkpoint_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (resumed, _) = replay::resume(l.store()).unwrap();
+    let resume_secs = started.elapsed().as_secs_f64();
+    assert_eq!(resumed.digest(), live_digest);
+
+    let report = json!({
+        "events": total,
+        "commands": commands,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "append": {"events_per_sec": total as f64 / append_secs, "secs": append_secs},
+        "rebuild": {"events_per_sec": total as f64 / rebuild_secs, "secs": rebuild_secs},
+        "checkpoint_save_secs": checkpoint_secs,
+        "resume_from_checkpoint_secs": resume_secs,
+        "state_digest": live_digest,
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    } else {
+        println!("domain bench: {total} events from {commands} commands");
+        println!(
+            "  append (group commits of 200)  {:>10.0} events/s",
+            report["append"]["events_per_sec"].as_f64().unwrap()
+        );
+        println!(
+            "  rebuild all projections        {:>10.0} events/s",
+            report["rebuild"]["events_per_sec"].as_f64().unwrap()
+        );
+        println!("  checkpoint save {checkpoint_secs:.3} s, resume {resume_secs:.3} s");
+    }
+}
