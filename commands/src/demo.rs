@@ -1,7 +1,11 @@
 //! `pledge demo`: the README's main job. A real ledger, end to end, through the same append
-//! path as every other command: genesis, people and a service enrolled and given roles,
-//! commands that the trust rules reject (and that change nothing), an idempotent resend, a key
-//! rotation, an export, and verification of the ledger, the export and a tampered copy.
+//! path and decide step as every other command: a team with their own keys, the trust rules
+//! refusing what they must, then the three seed workflows (a scheduled retrain promoted by
+//! policy, a drift retrain promoted by a human via its alert, a department-tiered experiment
+//! partially adopted), an export, verification, and the timeline of how the champion got there.
+//!
+//! The training runs are recorded as external runs with the seeds' figures; once the trainer
+//! lands, the demo trains on the repository's real data instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,24 +14,29 @@ use ledger::canonical::{SystemClock, Timestamp};
 use ledger::dsse::Envelope;
 use ledger::export;
 use ledger::keys::SecretKey;
-use ledger::trust::base_policy;
-use ledger::{Command, ExpectedHead, Ledger, NoDomain, RecordedEvent, SubmitError};
+use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
+use projections::query;
 use serde_json::{json, Value};
 
+use crate::domain::PledgeDomain;
 use crate::exit::{Failure, INTERNAL};
+use crate::policy::default_policy;
 
-/// Run the end-to-end scenario on a fresh ledger and print how it went.
+/// Run the seed workflows end to end on a fresh ledger and print how it went.
 ///
-/// Creates a ledger (in a temporary directory unless `--ledger` names a new one), signs
-/// every command with its own ed25519 key (admin, scientist, approver, service), shows the
-/// trust rules rejecting an unenrolled key, a wrong role, a tampered payload and a reused
-/// command id, resends a command idempotently, rotates a key, exports the ledger and verifies
-/// the ledger, the export and a tampered copy of the export.
+/// Creates a ledger (in a temporary directory unless `--ledger` names a new one) and signs
+/// every command with its own ed25519 key: `root` (admin), `maya` (scientist), `colby`
+/// (approver), `scheduler` (service). Shows the trust rules refusing an unenrolled key, a
+/// wrong role, a swapped payload, a reused command id and four-eyes violations; plays a
+/// scheduled retrain (auto-promoted by policy, then one that misses the margin), a drift
+/// retrain approved through its critical alert, and a department-tiered experiment adopted for
+/// Electronics only; exports and verifies the ledger and a tampered copy; ends with the
+/// routing table and the timeline of how the current champions got there.
 ///
 /// Examples:
 ///   pledge demo
 ///   pledge demo --ledger ./demo-ledger
-///   pledge demo --json | jq .verify
+///   pledge demo --json | jq .timeline
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -39,57 +48,63 @@ pub struct Args {
     pub json: bool,
 }
 
-struct Keys {
-    root: SecretKey,
-    maya: SecretKey,
-    colby: SecretKey,
-    colby_new: SecretKey,
-    scheduler: SecretKey,
-    mallory: SecretKey,
-}
-
 struct Demo {
-    ledger: Ledger<NoDomain>,
+    ledger: Ledger<PledgeDomain>,
     id: uuid::Uuid,
-    rejections: Vec<Value>,
+    keys: Vec<(&'static str, SecretKey)>,
+    refusals: Vec<Value>,
+    steps: Vec<Value>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {
     Failure::new(INTERNAL, e.to_string())
 }
 
+const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b";
+
 impl Demo {
-    fn cmd(&self, kind: &str, body: Value, key: &SecretKey) -> Result<Envelope, Failure> {
-        let now = Timestamp::from_datetime(chrono::Utc::now());
-        Command::new(self.id, now, kind, body).sign(key).map_err(internal)
+    fn key(&self, who: &str) -> &SecretKey {
+        &self.keys.iter().find(|(n, _)| *n == who).expect("a demo identity").1
     }
 
-    fn accept(&mut self, env: Envelope) -> Result<Vec<RecordedEvent>, Failure> {
+    fn cmd(&self, who: &str, kind: &str, body: Value) -> Result<Envelope, Failure> {
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        Command::new(self.id, now, kind, body).sign(self.key(who)).map_err(internal)
+    }
+
+    /// A step that must be accepted; records what it produced.
+    fn step(
+        &mut self,
+        workflow: &str,
+        who: &str,
+        kind: &str,
+        body: Value,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
+        let env = self.cmd(who, kind, body)?;
         match self.ledger.submit(env, ExpectedHead::Any) {
-            Ok(r) => Ok(r.events),
-            Err(e) => Err(internal(format!("the demo expected this command to be accepted: {e}"))),
+            Ok(r) => {
+                self.steps.push(json!({"workflow": workflow, "by": who, "command": kind,
+                    "events": r.events.iter().map(|e| json!({"seq": e.seq(), "kind": e.event.kind, "summary": query::summarize(e)})).collect::<Vec<_>>()}));
+                Ok(r.events)
+            }
+            Err(e) => Err(internal(format!("the demo expected `{kind}` by `{who}` to be accepted: {e}"))),
         }
     }
 
-    /// Submits a command that must be rejected, and checks nothing was appended.
-    fn expect_rejected(&mut self, attempt: &str, env: Envelope) -> Result<(), Failure> {
+    /// A command that must be refused; checks that nothing was appended.
+    fn refused(&mut self, attempt: &str, env: Envelope) -> Result<(), Failure> {
         let before = self.ledger.store().head();
         let (rule, message) = match self.ledger.submit(env, ExpectedHead::Any) {
             Err(SubmitError::Rejected(r)) => (r.rule, r.message),
             Err(SubmitError::Invalid(m)) => ("invalid".to_string(), m),
-            other => return Err(internal(format!("`{attempt}` should have been rejected, got {other:?}"))),
+            other => return Err(internal(format!("`{attempt}` should have been refused, got {other:?}"))),
         };
         if self.ledger.store().head() != before {
-            return Err(internal(format!("`{attempt}` was rejected but the head moved")));
+            return Err(internal(format!("`{attempt}` was refused but the head moved")));
         }
-        self.rejections.push(json!({"attempt": attempt, "rule": rule, "message": message}));
+        self.refusals.push(json!({"attempt": attempt, "rule": rule, "message": message}));
         Ok(())
     }
-}
-
-fn keys() -> Result<Keys, Failure> {
-    let k = || SecretKey::generate().map_err(internal);
-    Ok(Keys { root: k()?, maya: k()?, colby: k()?, colby_new: k()?, scheduler: k()?, mallory: k()? })
 }
 
 /// Runs `pledge demo`.
@@ -114,82 +129,145 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
+fn run_body(run_id: &str, trigger: &str, metrics: Value) -> Value {
+    json!({"run_id": run_id, "model": "demand", "trigger": trigger, "dataset_digest": DIGEST, "dataset_version": "20260215",
+           "trainer": "external:lightgbm-4.3", "params": {"num_leaves": 31, "learning_rate": 0.05},
+           "metrics": metrics.clone(), "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": metrics}]})
+}
+
 fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
-    let k = keys()?;
+    let mut keys = vec![];
+    for who in ["root", "maya", "colby", "scheduler", "mallory"] {
+        keys.push((who, SecretKey::generate().map_err(internal)?));
+    }
     let mut d = Demo {
-        ledger: Ledger::open(dir, Arc::new(SystemClock), NoDomain)?,
+        ledger: Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?,
         id: uuid::Uuid::now_v7(),
-        rejections: vec![],
+        keys,
+        refusals: vec![],
+        steps: vec![],
     };
-    let pk = |s: &SecretKey| s.public().to_string();
+    let pk = |d: &Demo, who: &str| d.key(who).public().to_string();
 
-    // Genesis: the ledger names its admin and its policy, signed by that admin.
-    let genesis = d.cmd(
-        "ledger.create",
-        json!({"admins": [{"principal": "root", "public_key": pk(&k.root)}], "policy": base_policy()}),
-        &k.root,
-    )?;
-    match d.ledger.submit(genesis, ExpectedHead::Empty) {
-        Ok(_) => {}
-        Err(e) => return Err(internal(format!("genesis: {e}"))),
-    }
-    // People and a service, each with their own key and role.
-    for (who, key, role) in [
-        ("maya", &k.maya, "scientist"),
-        ("colby", &k.colby, "approver"),
-        ("scheduler", &k.scheduler, "service"),
-    ] {
-        let enroll = d.cmd("key.enroll", json!({"principal": who, "public_key": pk(key)}), &k.root)?;
-        d.accept(enroll)?;
-        let grant = d.cmd("role.grant", json!({"principal": who, "role": role}), &k.root)?;
-        d.accept(grant)?;
+    // The team: genesis names the admin and the policy; each person and the scheduler get a
+    // key and a role.
+    let genesis =
+        json!({"admins": [{"principal": "root", "public_key": pk(&d, "root")}], "policy": default_policy()});
+    d.step("setup", "root", "ledger.create", genesis)?;
+    for (who, role) in [("maya", "scientist"), ("colby", "approver"), ("scheduler", "service")] {
+        let k = pk(&d, who);
+        d.step("setup", "root", "key.enroll", json!({"principal": who, "public_key": k}))?;
+        d.step("setup", "root", "role.grant", json!({"principal": who, "role": role}))?;
     }
 
-    // What the trust rules refuse; none of it is written.
+    // The trust rules.
     let env =
-        d.cmd("key.enroll", json!({"principal": "mallory", "public_key": pk(&k.mallory)}), &k.mallory)?;
-    d.expect_rejected("mallory (never enrolled) enrolls herself", env)?;
-    let env = d.cmd("role.grant", json!({"principal": "maya", "role": "approver"}), &k.maya)?;
-    d.expect_rejected("maya (scientist) grants herself `approver`", env)?;
-    let mut env = d.cmd("role.grant", json!({"principal": "scheduler", "role": "scientist"}), &k.root)?;
-    let forged = d.cmd("role.grant", json!({"principal": "scheduler", "role": "admin"}), &k.root)?.payload;
-    env.payload = forged; // root's signature, someone else's payload
-    d.expect_rejected("root's signature on a swapped payload", env)?;
+        d.cmd("mallory", "key.enroll", json!({"principal": "mallory", "public_key": pk(&d, "mallory")}))?;
+    d.refused("mallory (never enrolled) enrolls herself", env)?;
+    let env = d.cmd("maya", "role.grant", json!({"principal": "maya", "role": "approver"}))?;
+    d.refused("maya (scientist) grants herself `approver`", env)?;
+    let mut env = d.cmd("root", "role.grant", json!({"principal": "scheduler", "role": "scientist"}))?;
+    env.payload = d.cmd("root", "role.grant", json!({"principal": "scheduler", "role": "admin"}))?.payload;
+    d.refused("root's signature on a swapped payload", env)?;
     let first = d.ledger.store().get(1)?.ok_or_else(|| internal("event 1 missing"))?;
     let original =
         first.event.command_envelope().cloned().ok_or_else(|| internal("event 1 has no command"))?;
-    let original_cmd = ledger::SignedCommand::parse(original.clone()).map_err(internal)?.command;
-    let mut reused = original_cmd.clone();
-    reused.body = json!({"principal": "mallory", "public_key": pk(&k.mallory)});
-    let env = reused.sign(&k.root).map_err(internal)?;
-    d.expect_rejected("an old command id reused for new content", env)?;
-
-    // Resending a command is harmless: the original events come back, nothing is added.
-    let head_before = d.ledger.store().head();
+    let mut reused = ledger::SignedCommand::parse(original.clone()).map_err(internal)?.command;
+    reused.body = json!({"principal": "mallory", "public_key": pk(&d, "mallory")});
+    let env = reused.sign(d.key("root")).map_err(internal)?;
+    d.refused("an old command id reused for new content", env)?;
+    let head = d.ledger.store().head();
     let resent = d.ledger.submit(original, ExpectedHead::Any).map_err(internal)?;
     let resend = json!({"duplicate": resent.duplicate, "events": resent.events.iter().map(|e| e.seq()).collect::<Vec<_>>(),
-                        "head_unchanged": d.ledger.store().head() == head_before});
+                        "head_unchanged": d.ledger.store().head() == head});
 
-    // Key rotation: colby's new key is enrolled, the old one revoked, and then refused.
-    let env = d.cmd("key.enroll", json!({"principal": "colby", "public_key": pk(&k.colby_new)}), &k.root)?;
-    d.accept(env)?;
-    let env = d.cmd(
-        "key.revoke",
-        json!({"key_id": k.colby.public().key_id(), "reason": "rotated: laptop replaced"}),
-        &k.root,
+    // (a) Scheduled retrain: the first champion is bootstrapped by an approver; a retrain that
+    // beats it by the policy's margin is promoted by policy in the same append; the next one
+    // misses the margin and stays challenger.
+    d.step(
+        "scheduled",
+        "maya",
+        "run.record",
+        run_body("r-0210", "manual", json!({"mae": 12.3, "mape": 0.2, "coverage": 0.9})),
     )?;
-    d.accept(env)?;
-    let env = d.cmd("role.grant", json!({"principal": "maya", "role": "approver"}), &k.colby)?;
-    d.expect_rejected("colby signs with the revoked key", env)?;
+    d.step(
+        "scheduled",
+        "colby",
+        "champion.bootstrap",
+        json!({"model": "demand", "segment": null, "version": 1, "reason": "first production model"}),
+    )?;
+    d.step(
+        "scheduled",
+        "scheduler",
+        "run.record",
+        run_body("r-0216", "scheduled", json!({"mae": 11.5, "mape": 0.18, "coverage": 0.91})),
+    )?;
+    d.step(
+        "scheduled",
+        "scheduler",
+        "run.record",
+        run_body("r-0223", "scheduled", json!({"mae": 11.2, "mape": 0.175, "coverage": 0.91})),
+    )?;
 
-    // Export, then verify the ledger, the export, and a copy of the export with one byte flipped.
+    // (b) Drift: 12.8 -> 18.5 MAE raises a critical alert; the retrain becomes a challenger
+    // and waits for a person; the service may not approve; an approver does, via the alert.
+    let ev = d.step(
+        "drift",
+        "scheduler",
+        "drift.record",
+        json!({"model": "demand", "baseline": 12.8, "recent": 18.5, "psi": {"promo_flag": 0.27}}),
+    )?;
+    let alert = format!("A-{}", ev[0].hash.short());
+    let mut body =
+        run_body("r-0301-drift", "drift_detected", json!({"mae": 10.9, "mape": 0.15, "coverage": 0.92}));
+    body["drift_alert_id"] = json!(alert);
+    d.step("drift", "scheduler", "run.record", body)?;
+    let env = d.cmd(
+        "scheduler",
+        "alert.action",
+        json!({"alert_id": alert, "action": "approve", "notes": "looks fine"}),
+    )?;
+    d.refused("the scheduler approves its own drift retrain", env)?;
+    d.step("drift", "colby", "alert.read", json!({"alert_id": alert}))?;
+    d.step("drift", "colby", "alert.action", json!({"alert_id": alert, "action": "approve", "notes": "Drift is real (promotions); backtests of v4 reviewed."}))?;
+
+    // (c) Department-tiered experiment.
+    let h = "H-SEG-001";
+    d.step("experiment", "maya", "hypothesis.propose", json!({"hypothesis_id": h, "model": "demand",
+        "statement": "Department-tiered models will improve Electronics MAE by 12-15%", "change_type": "architecture",
+        "change_summary": "one model per department", "target_metric": "mae", "expected_improvement_pct": 12.0,
+        "owner": "maya", "dataset_version": "20260215", "feature_set_version": "v2.0"}))?;
+    let env = d.cmd("maya", "experiment.approve", json!({"hypothesis_id": h, "rationale": "I like it"}))?;
+    d.refused("maya approves her own experiment", env)?;
+    d.step("experiment", "colby", "experiment.approve", json!({"hypothesis_id": h, "rationale": "Electronics has high variability (promotions, tech cycles).", "constraints": ["shadow test 2 windows before adoption"]}))?;
+    d.step("experiment", "maya", "experiment.start", json!({"hypothesis_id": h}))?;
+    let seg_model = |s: &str, mae: f64| json!({"segment": s, "artifact_digest": DIGEST, "metrics": {"mae": mae, "mape": 0.19, "coverage": 0.9}});
+    d.step("experiment", "maya", "run.record", json!({"run_id": "r-seg", "model": "demand", "trigger": "experiment", "hypothesis_id": h,
+        "dataset_digest": DIGEST, "trainer": "external:lightgbm-4.3", "metrics": {"mae": 12.6, "mape": 0.19, "coverage": 0.9},
+        "models": [seg_model("electronics", 14.2), seg_model("grocery", 12.1), seg_model("apparel", 13.5)]}))?;
+    d.step("experiment", "maya", "experiment.shadow", json!({"hypothesis_id": h, "planned_windows": 2}))?;
+    for end in ["2026-03-08", "2026-03-15"] {
+        d.step(
+            "experiment",
+            "scheduler",
+            "shadow.record",
+            json!({"model": "demand", "segment": "electronics", "hypothesis_id": h,
+            "champion": 4, "challenger": 5, "window_start": "2026-03-01", "window_end": end,
+            "champion_metrics": {"mae": 18.2}, "challenger_metrics": {"mae": 14.2}, "samples": 23911}),
+        )?;
+    }
+    d.step("experiment", "maya", "experiment.complete", json!({"hypothesis_id": h, "decision": "partial_adopt", "adopt_segments": ["electronics"],
+        "results": {"baseline_mae": 18.2, "electronics_mae": 14.2, "grocery_mae": 12.1, "apparel_mae": 13.5, "improvement_electronics_pct": 22.0},
+        "rationale": "Electronics improved 22%; grocery marginal; apparel none. Adopt Electronics only."}))?;
+
+    // Export, verify, and show that a flipped byte is caught.
     let out = dir.with_extension("jsonl");
     let manifest = export::export(d.ledger.store(), &out).map_err(internal)?;
     let store_summary = ledger::verify_store(d.ledger.store()).map_err(internal)?;
     let (_, export_summary) = export::verify_export(&out).map_err(internal)?;
     let tampered = scratch.join("tampered.jsonl");
     let mut bytes = std::fs::read(&out).map_err(internal)?;
-    let line = 3usize;
+    let line = 20usize;
     let start =
         bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(line - 1).map(|(i, _)| i + 1).unwrap_or(0);
     bytes[start + 40] ^= 0x01;
@@ -201,97 +279,112 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
         Ok(_) => return Err(internal("a tampered export verified")),
     };
 
-    let trust = d.ledger.trust();
-    let events: Vec<Value> = d
-        .ledger
-        .store()
+    let state = &d.ledger.domain().state;
+    let model = state.model("demand").ok_or_else(|| internal("no model"))?;
+    let routing: Vec<Value> = ["electronics", "grocery", "apparel"]
         .iter()
-        .map(|e| {
-            let e = e?;
-            let actor = e
-                .event
-                .command_envelope()
-                .and_then(|env| ledger::SignedCommand::parse(env.clone()).ok())
-                .and_then(|c| trust.key(&c.key_id).map(|k| k.principal.clone()));
-            Ok(json!({"seq": e.seq(), "hash": e.hash, "kind": e.event.kind, "actor": actor,
-                      "recorded_at": e.event.recorded_at, "payload": e.event.payload}))
-        })
-        .collect::<Result<_, ledger::StoreError>>()?;
+        .map(|s| json!({"segment": s, "version": model.route(Some(s)), "own_champion": model.champions.contains_key(*s)}))
+        .chain(std::iter::once(json!({"segment": null, "version": model.route(None), "own_champion": true})))
+        .collect();
+    let alerts: Vec<Value> = state.alerts.values().map(|a| json!({"id": a.id, "type": a.alert_type, "severity": a.severity, "status": a.status, "message": a.message})).collect();
+    let trust = d.ledger.trust();
+    let timeline = query::timeline(d.ledger.store(), trust, state, "demand", Some("electronics"))?;
+    let timeline_global = query::timeline(d.ledger.store(), trust, state, "demand", None)?;
     Ok(json!({
-        "ledger": dir, "ledger_id": d.id, "events": events, "rejections": d.rejections,
-        "idempotent_resend": resend,
+        "ledger": dir, "ledger_id": d.id, "events": d.ledger.store().len(),
+        "refusals": d.refusals, "idempotent_resend": resend, "steps": d.steps,
+        "routing": routing, "alerts": alerts,
+        "timeline": {"model": "demand", "segment": "electronics", "entries": timeline},
+        "timeline_global": {"model": "demand", "segment": null, "entries": timeline_global},
         "export": {"path": out, "count": manifest.count, "head": manifest.head},
         "verify": {"ledger": store_summary, "export": export_summary},
         "tamper_check": {"flipped_line_index": line, "result": detected},
     }))
 }
 
-fn describe(e: &Value) -> String {
-    let p = &e["payload"];
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    match e["kind"].as_str().unwrap_or("") {
-        "ledger.created" => format!("admins: {}; policy v1", p["admins"].as_array().map_or(0, Vec::len)),
-        "key.enrolled" => format!("{} key {}", s(&p["principal"]), &s(&p["key_id"])[..12]),
-        "key.revoked" => {
-            format!("{} key {}: {}", s(&p["principal"]), &s(&p["key_id"])[..12], s(&p["reason"]))
-        }
-        "role.granted" | "role.revoked" => format!("{} -> {}", s(&p["principal"]), s(&p["role"])),
-        "policy.changed" => format!("policy v{}", p["version"]),
-        _ => String::new(),
-    }
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
 fn print_human(r: &Value, temporary: bool) {
-    println!(
-        "Pledge demo: ledger {} at {}",
-        r["ledger_id"].as_str().unwrap_or(""),
-        r["ledger"].as_str().unwrap_or("")
-    );
-    println!();
-    println!("{:>4}  {:<15} {:<8} {:<12}  what", "seq", "event", "by", "hash");
-    for e in r["events"].as_array().into_iter().flatten() {
-        println!(
-            "{:>4}  {:<15} {:<8} {:<12}  {}",
-            e["seq"].as_u64().unwrap_or(0),
-            e["kind"].as_str().unwrap_or(""),
-            e["actor"].as_str().unwrap_or("-"),
-            &e["hash"].as_str().unwrap_or("")[..12],
-            describe(e)
-        );
+    println!("Pledge demo: ledger {} at {}", s(&r["ledger_id"]), s(&r["ledger"]));
+    let mut last = "";
+    for step in r["steps"].as_array().into_iter().flatten() {
+        let wf = s(&step["workflow"]);
+        if wf != last {
+            println!();
+            println!(
+                "== {}",
+                match wf {
+                    "setup" => "setup: genesis, keys and roles",
+                    "scheduled" => "workflow 1: scheduled retrain",
+                    "drift" => "workflow 2: drift-triggered retrain",
+                    _ => "workflow 3: hypothesis-driven experiment",
+                }
+            );
+            last = wf;
+        }
+        for e in step["events"].as_array().into_iter().flatten() {
+            println!("  #{:<3} {:<10} {}", e["seq"].as_u64().unwrap_or(0), s(&step["by"]), s(&e["summary"]));
+        }
     }
     println!();
-    println!("Refused by the trust rules (nothing written):");
-    for x in r["rejections"].as_array().into_iter().flatten() {
-        println!(
-            "  - {}\n      rule `{}`: {}",
-            x["attempt"].as_str().unwrap_or(""),
-            x["rule"].as_str().unwrap_or(""),
-            x["message"].as_str().unwrap_or("")
-        );
+    println!("== refused (nothing written)");
+    for x in r["refusals"].as_array().into_iter().flatten() {
+        println!("  - {}: rule `{}`: {}", s(&x["attempt"]), s(&x["rule"]), s(&x["message"]));
     }
     let rs = &r["idempotent_resend"];
-    println!();
     println!(
-        "Resent an earlier command: duplicate={}, same events {}, head unchanged={}",
+        "  - an earlier command resent: duplicate={}, same events {}, head unchanged={}",
         rs["duplicate"], rs["events"], rs["head_unchanged"]
     );
-    println!(
-        "Exported {} events to {} (head {})",
-        r["export"]["count"],
-        r["export"]["path"].as_str().unwrap_or(""),
-        &r["export"]["head"].as_str().unwrap_or("")[..12]
-    );
+    println!();
+    println!("== routing for `demand`");
+    for x in r["routing"].as_array().into_iter().flatten() {
+        let seg = x["segment"].as_str().unwrap_or("(global)");
+        let via = if x["own_champion"] == true { "own champion" } else { "global champion" };
+        println!("  {seg:<12} -> v{} ({via})", x["version"]);
+    }
+    println!();
+    println!("== alerts");
+    for a in r["alerts"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {:<8} {:<22} {:<9} {}",
+            s(&a["id"]),
+            s(&a["severity"]),
+            s(&a["type"]),
+            s(&a["status"]),
+            s(&a["message"])
+        );
+    }
+    for (title, key) in [
+        ("how `demand` got its global champion (timeline)", "timeline_global"),
+        ("how `demand` / electronics got its champion (timeline)", "timeline"),
+    ] {
+        println!();
+        println!("== {title}");
+        for e in r[key]["entries"].as_array().into_iter().flatten() {
+            let pv = e["policy_version"].as_u64().map(|v| format!(" [policy v{v}]")).unwrap_or_default();
+            let at = s(&e["recorded_at"]);
+            println!(
+                "  #{:<3} {}  {:<10} {}{}",
+                e["seq"].as_u64().unwrap_or(0),
+                &at[..19.min(at.len())],
+                e["actor"].as_str().unwrap_or("-"),
+                s(&e["summary"]),
+                pv
+            );
+        }
+    }
+    println!();
     let v = &r["verify"]["ledger"];
-    println!(
-        "Verify ledger: ok, {} events, {} signed commands checked; export: ok, {} events",
-        v["events"], v["commands"], r["verify"]["export"]["events"]
-    );
+    println!("== verify");
+    println!("  ledger: ok, {} events, {} signed commands checked", v["events"], v["commands"]);
+    println!("  export: ok, {} events in {}", r["verify"]["export"]["events"], s(&r["export"]["path"]));
     let t = &r["tamper_check"];
     println!(
-        "Tampered export (one byte flipped in line {}): detected at event {}: {}",
-        t["flipped_line_index"],
-        t["result"]["seq"],
-        t["result"]["reason"].as_str().unwrap_or("")
+        "  tampered export (one byte flipped in line {}): detected at event {}",
+        t["flipped_line_index"], t["result"]["seq"]
     );
     if temporary {
         println!();

@@ -67,7 +67,21 @@ fn v(p: &Value, f: &str) -> String {
 pub fn summarize(ev: &RecordedEvent) -> String {
     let p = &ev.event.payload;
     match ev.event.kind.as_str() {
-        "ledger.created" => "ledger created".into(),
+        "ledger.created" => format!("ledger created; policy v{}", v(p, "policy_version")),
+        "key.enrolled" => format!(
+            "key {} enrolled for {}",
+            &v(p, "key_id")[..12.min(v(p, "key_id").len())],
+            v(p, "principal")
+        ),
+        "key.revoked" => format!(
+            "key {} of {} revoked: {}",
+            &v(p, "key_id")[..12.min(v(p, "key_id").len())],
+            v(p, "principal"),
+            v(p, "reason")
+        ),
+        "role.granted" => format!("{} granted `{}`", v(p, "principal"), v(p, "role")),
+        "role.revoked" => format!("{} lost `{}`", v(p, "principal"), v(p, "role")),
+        "policy.changed" => format!("policy v{} in force", v(p, "version")),
         "hypothesis.proposed" => {
             format!("hypothesis {} proposed: {}", v(p, "hypothesis_id"), v(p, "statement"))
         }

@@ -17,27 +17,59 @@ fn demo_into(dir: &Path) -> Value {
 }
 
 #[test]
-fn demo_plays_the_trust_scenario_and_verifies() {
+fn demo_plays_the_seed_workflows_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let r = demo_into(&tmp.path().join("l"));
-    let kinds: Vec<&str> =
-        r["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds[0], "ledger.created");
-    assert_eq!(kinds.iter().filter(|k| **k == "key.enrolled").count(), 4);
-    assert_eq!(kinds.iter().filter(|k| **k == "role.granted").count(), 3);
-    assert_eq!(kinds.last(), Some(&"key.revoked"));
     let rules: Vec<&str> =
-        r["rejections"].as_array().unwrap().iter().map(|x| x["rule"].as_str().unwrap()).collect();
+        r["refusals"].as_array().unwrap().iter().map(|x| x["rule"].as_str().unwrap()).collect();
     assert_eq!(
         rules,
-        ["key.unknown", "role.not_allowed", "signature.invalid", "command.id_reused", "key.revoked"]
+        [
+            "key.unknown",
+            "role.not_allowed",
+            "signature.invalid",
+            "command.id_reused",
+            "role.not_allowed",
+            "role.not_allowed"
+        ]
     );
     assert_eq!(r["idempotent_resend"]["duplicate"], true);
     assert_eq!(r["idempotent_resend"]["head_unchanged"], true);
+    // The three workflows ran through the decide step.
+    let kinds: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()))
+        .collect();
+    for k in [
+        "promotion.evaluated",
+        "champion.changed",
+        "drift.recorded",
+        "alert.actioned",
+        "experiment.completed",
+        "shadow.recorded",
+    ] {
+        assert!(kinds.contains(&k), "no `{k}` in the demo");
+    }
+    // Routing: Electronics goes to the experiment's version, the rest to the global champion.
+    let routing = r["routing"].as_array().unwrap();
+    assert_eq!(routing[0]["segment"], "electronics");
+    assert_eq!(routing[0]["own_champion"], true);
+    assert_eq!(routing[1]["version"], routing[3]["version"], "grocery falls back to the global champion");
+    // Alerts: the critical drift alert was actioned.
+    let drift = r["alerts"].as_array().unwrap().iter().find(|a| a["type"] == "drift_detected").unwrap();
+    assert_eq!((drift["severity"].as_str(), drift["status"].as_str()), (Some("critical"), Some("actioned")));
+    // The timelines explain the champions with actors.
+    let t = r["timeline"]["entries"].as_array().unwrap();
+    assert!(t.iter().any(|e| e["kind"] == "champion.changed" && e["payload"]["cause"] == "experiment"));
+    let g = r["timeline_global"]["entries"].as_array().unwrap();
+    assert!(g.iter().any(|e| e["kind"] == "champion.changed"
+        && e["actor"] == "colby"
+        && e["payload"]["cause"] == "approval"));
+    assert!(g.iter().any(|e| e["kind"] == "promotion.evaluated" && e["policy_version"] == 1));
     assert_eq!(r["verify"]["ledger"]["events"], r["export"]["count"]);
     assert_eq!(r["tamper_check"]["result"]["seq"], r["tamper_check"]["flipped_line_index"]);
-    // Actors come from the signing keys.
-    assert!(r["events"].as_array().unwrap().iter().all(|e| e["actor"] == "root"));
 }
 
 #[test]
@@ -47,12 +79,21 @@ fn demo_human_output_reads_as_a_report() {
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "Pledge demo: ledger",
-        "ledger.created",
-        "Refused by the trust rules (nothing written):",
+        "== workflow 1: scheduled retrain",
+        "gates passed (policy v1)",
+        "champion v1 -> v2 (policy, by policy)",
+        "== workflow 2: drift-triggered retrain",
+        "(approval, by colby)",
+        "== workflow 3: hypothesis-driven experiment",
+        "completed: partial_adopt",
+        "== refused (nothing written)",
         "rule `key.unknown`",
-        "Resent an earlier command: duplicate=true",
-        "Verify ledger: ok, 9 events, 9 signed commands checked",
-        "Tampered export (one byte flipped in line 3): detected at event 3",
+        "electronics  -> v5 (own champion)",
+        "grocery      -> v4 (global champion)",
+        "critical drift_detected",
+        "== how `demand` / electronics got its champion (timeline)",
+        "ledger: ok, 40 events, 23 signed commands checked",
+        "tampered export (one byte flipped in line 20): detected at event 20",
     ] {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }
