@@ -136,9 +136,13 @@ pub fn summarize(ev: &RecordedEvent) -> String {
         "promotion.rejected" => {
             format!("{} rejected by {}: {}", v(p, "proposal_id"), v(p, "by"), v(p, "notes"))
         }
-        "champion.changed" => {
-            format!("champion v{} -> v{} ({}, by {})", v(p, "from"), v(p, "to"), v(p, "cause"), v(p, "by"))
-        }
+        "champion.changed" => format!(
+            "champion {} -> v{} ({}, by {})",
+            p["from"].as_u64().map_or("(none)".to_string(), |f| format!("v{f}")),
+            v(p, "to"),
+            v(p, "cause"),
+            v(p, "by")
+        ),
         "drift.recorded" => format!(
             "drift {} {} -> {} ({:.1}%){}",
             v(p, "metric"),
