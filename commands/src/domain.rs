@@ -160,13 +160,14 @@ pub fn command_schema(kind: &str) -> Option<Value> {
         "rollback" => schema_for!(RollbackBody),
         "alert.read" => schema_for!(AlertReadBody),
         "alert.action" => schema_for!(AlertActionBody),
+        "release.decide" => schema_for!(ReleaseBody),
         _ => return None,
     };
     Some(serde_json::to_value(s).expect("schemas are JSON"))
 }
 
 /// Every command kind the domain decides.
-pub const COMMAND_KINDS: [&str; 18] = [
+pub const COMMAND_KINDS: [&str; 19] = [
     "dataset.register",
     "hypothesis.propose",
     "experiment.approve",
@@ -185,6 +186,7 @@ pub const COMMAND_KINDS: [&str; 18] = [
     "rollback",
     "alert.read",
     "alert.action",
+    "release.decide",
 ];
 
 /// Decides one domain command.
@@ -211,6 +213,7 @@ pub fn decide(state: &State, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<V
         "rollback" => rollback(state, actor, cmd),
         "alert.read" => alert_read(state, actor, cmd),
         "alert.action" => alert_action(state, actor, cmd),
+        "release.decide" => release_decide(state, actor, cmd),
         other => Err(reject("command.unknown_kind", format!("no handler for command kind `{other}`"))),
     }
 }
@@ -1252,4 +1255,47 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
         }
         other => Err(invalid(format!("alert action `{other}` is not `approve` or `dismiss`"))),
     }
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    model: String,
+    decision: String,
+    #[serde(default)]
+    notes: String,
+}
+
+fn release_decide(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+    let b: ReleaseBody = body(cmd)?;
+    if state.model(&b.model).is_none() {
+        return Err(reject("model.unknown", format!("no model `{}`", b.model)));
+    }
+    let gates = state.release_gates(&b.model);
+    let green = gates.iter().all(|g| g.passed);
+    match b.decision.as_str() {
+        "release" if !green => {
+            let red: Vec<String> =
+                gates.iter().filter(|g| !g.passed).map(|g| format!("`{}` ({})", g.gate, g.detail)).collect();
+            return Err(reject(
+                "release.gates_red",
+                format!("cannot release `{}`: {}", b.model, red.join("; ")),
+            ));
+        }
+        "release" | "hold" => {}
+        other => return Err(invalid(format!("release decision `{other}` is not `release` or `hold`"))),
+    }
+    let subj = subject(&b.model, None)?;
+    Ok(vec![draft(
+        "release.decided",
+        &subj,
+        &ReleaseDecided {
+            decision: b.decision,
+            gates,
+            green,
+            by: actor.principal.clone(),
+            notes: b.notes,
+            policy_version: state.policy_version,
+        },
+    )])
 }

@@ -101,7 +101,8 @@ pub fn default_policy() -> Value {
             "arena.reject": ["approver", "scientist"],
             "rollback": ["approver"],
             "alert.read": ["admin", "approver", "scientist", "service"],
-            "alert.action": ["approver", "scientist"]
+            "alert.action": ["approver", "scientist"],
+            "release.decide": ["approver"]
         },
         "promotion": {
             "gates": [

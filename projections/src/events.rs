@@ -465,8 +465,38 @@ pub struct AlertActioned {
     pub by: String,
 }
 
+/// One production gate of a release check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseGate {
+    /// Gate name, e.g. `champion_present`.
+    pub gate: String,
+    /// Whether it is green.
+    pub passed: bool,
+    /// What was checked, for a person.
+    pub detail: String,
+}
+
+/// `release.decided`: a release decision with the production gates as they stood.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseDecided {
+    /// `release` or `hold`.
+    pub decision: String,
+    /// Every gate.
+    pub gates: Vec<ReleaseGate>,
+    /// All gates green.
+    pub green: bool,
+    /// Who decided (signer).
+    pub by: String,
+    /// Notes.
+    pub notes: String,
+    /// Policy version in force.
+    pub policy_version: u32,
+}
+
 /// Every domain event kind and its payload type, for schema generation and checks.
-pub const KINDS: [&str; 20] = [
+pub const KINDS: [&str; 21] = [
     "dataset.registered",
     "hypothesis.proposed",
     "experiment.approved",
@@ -487,6 +517,7 @@ pub const KINDS: [&str; 20] = [
     "promotion.rejected",
     "alert.read",
     "alert.actioned",
+    "release.decided",
 ];
 
 /// The JSON Schema of a domain event kind's payload (v1), `None` for an unknown kind.
@@ -511,6 +542,7 @@ pub fn schema_of(kind: &str) -> Option<Value> {
         "promotion.approved" | "promotion.rejected" => schema_for!(PromotionDecided),
         "alert.read" => schema_for!(AlertRead),
         "alert.actioned" => schema_for!(AlertActioned),
+        "release.decided" => schema_for!(ReleaseDecided),
         _ => return None,
     };
     Some(serde_json::to_value(s).expect("schemas are JSON"))

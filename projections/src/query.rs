@@ -170,6 +170,12 @@ pub fn summarize(ev: &RecordedEvent) -> String {
             format!("alert {} {} by {}: {}", v(p, "alert_id"), v(p, "action"), v(p, "by"), v(p, "notes"))
         }
         "alert.read" => format!("alert {} read by {}", v(p, "alert_id"), v(p, "by")),
+        "release.decided" => format!(
+            "release {}: {} by {}",
+            if p["green"] == true { "gates green" } else { "gates red" },
+            v(p, "decision"),
+            v(p, "by")
+        ),
         "dataset.registered" => format!("dataset {}@{} registered", v(p, "dataset"), v(p, "version")),
         other => other.to_string(),
     }

@@ -190,6 +190,15 @@ pub struct Run {
     pub seq: u64,
 }
 
+/// Alert counts for the inbox badge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AlertCounts {
+    /// Open alerts (unread or read) by severity.
+    pub open_by_severity: BTreeMap<String, usize>,
+    /// All alerts by status.
+    pub by_status: BTreeMap<String, usize>,
+}
+
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -209,6 +218,8 @@ pub struct State {
     pub policy_version: u32,
     /// Policy document in force.
     pub policy: Value,
+    /// Release decisions per model: (seq, decision).
+    pub releases: BTreeMap<String, Vec<(u64, ReleaseDecided)>>,
     /// Last event applied.
     pub last_seq: Option<u64>,
 }
@@ -511,6 +522,10 @@ impl State {
                     seq,
                 );
             }
+            "release.decided" => {
+                let Some(p) = parse::<ReleaseDecided>(ev) else { return };
+                self.releases.entry(model).or_default().push((seq, p));
+            }
             "alert.read" => {
                 let Some(p) = parse::<AlertRead>(ev) else { return };
                 if let Some(a) = self.alerts.get_mut(&p.alert_id) {
@@ -540,5 +555,84 @@ impl State {
     /// The model, if known.
     pub fn model(&self, name: &str) -> Option<&ModelState> {
         self.models.get(name)
+    }
+
+    /// Open (unread or read) alerts by severity, and every alert by status.
+    pub fn alert_counts(&self) -> AlertCounts {
+        let mut c = AlertCounts::default();
+        for a in self.alerts.values() {
+            let open = matches!(a.status, AlertStatus::Unread | AlertStatus::Read);
+            if open {
+                *c.open_by_severity.entry(a.severity.clone()).or_default() += 1;
+            }
+            *c.by_status.entry(name(&a.status)).or_default() += 1;
+        }
+        c
+    }
+
+    /// Production gates for releasing `model`: every segment with a champion has a serving
+    /// version that is not archived, no critical alert about the model is open, no champion's
+    /// latest backtest window is degraded, and no promotion proposal is pending.
+    pub fn release_gates(&self, model: &str) -> Vec<ReleaseGate> {
+        let m = self.model(model);
+        let champions = m.map_or(0, |m| m.champions.len());
+        let open = |a: &&Alert| {
+            matches!(a.status, AlertStatus::Unread | AlertStatus::Read)
+                && a.subject.as_ref().is_some_and(|s| s.model == model)
+        };
+        let critical: Vec<&str> = self
+            .alerts
+            .values()
+            .filter(open)
+            .filter(|a| a.severity == "critical")
+            .map(|a| a.id.as_str())
+            .collect();
+        let degraded: Vec<String> = m
+            .into_iter()
+            .flat_map(|m| m.champions.values().filter_map(|v| m.versions.get(v)))
+            .filter(|v| v.backtests.last().is_some_and(|b| b.degraded))
+            .map(|v| format!("v{}", v.version))
+            .collect();
+        let pending: Vec<&str> = self
+            .proposals
+            .values()
+            .filter(|p| p.status == "pending" && p.subject.model == model)
+            .map(|p| p.proposed.proposal_id.as_str())
+            .collect();
+        let list = |v: &[&str]| v.join(", ");
+        vec![
+            ReleaseGate {
+                gate: "champion_present".into(),
+                passed: champions > 0,
+                detail: format!("{champions} segment(s) with a champion"),
+            },
+            ReleaseGate {
+                gate: "no_open_critical_alert".into(),
+                passed: critical.is_empty(),
+                detail: if critical.is_empty() {
+                    "none open".into()
+                } else {
+                    format!("open: {}", list(&critical))
+                },
+            },
+            ReleaseGate {
+                gate: "latest_backtest_healthy".into(),
+                passed: degraded.is_empty(),
+                detail: if degraded.is_empty() {
+                    "no champion's latest window is degraded".into()
+                } else {
+                    format!("degraded: {}", degraded.join(", "))
+                },
+            },
+            ReleaseGate {
+                gate: "no_pending_proposal".into(),
+                passed: pending.is_empty(),
+                detail: if pending.is_empty() {
+                    "none pending".into()
+                } else {
+                    format!("pending: {}", list(&pending))
+                },
+            },
+        ]
     }
 }

@@ -293,3 +293,34 @@ fn backtest_degradation_of_the_champion_raises_a_warning() {
         .any(|a| a.alert_type == "backtest_degradation" && a.severity == "warning"));
     assert_eq!(w.state().model("demand").unwrap().versions[&1].backtests.len(), 2);
 }
+
+#[test]
+fn release_needs_green_production_gates() {
+    let mut w = with_champion();
+    let ev = w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+    let alert = format!("A-{}", ev[0].hash.short());
+    let counts = w.state().alert_counts();
+    assert_eq!(counts.open_by_severity.get("critical"), Some(&1));
+    let m = w.rejected(
+        "colby",
+        "release.decide",
+        json!({"model": "demand", "decision": "release"}),
+        "release.gates_red",
+    );
+    assert!(m.contains("no_open_critical_alert") && m.contains(&alert), "{m}");
+    w.rejected("maya", "release.decide", json!({"model": "demand", "decision": "hold"}), "role.not_allowed");
+    let hold = w.ok(
+        "colby",
+        "release.decide",
+        json!({"model": "demand", "decision": "hold", "notes": "drift under review"}),
+    );
+    assert_eq!(hold[0].event.payload["green"], false);
+    w.ok("colby", "alert.action", json!({"alert_id": alert, "action": "dismiss", "notes": "data glitch"}));
+    assert!(w.state().alert_counts().open_by_severity.is_empty());
+    let ev = w.ok("colby", "release.decide", json!({"model": "demand", "decision": "release"}));
+    assert_eq!(ev[0].event.payload["green"], true);
+    assert_eq!(ev[0].event.payload["gates"].as_array().unwrap().len(), 4);
+    assert_eq!(w.state().releases["demand"].len(), 2);
+    w.invalid("colby", "release.decide", json!({"model": "demand", "decision": "ship-it"}));
+    w.rejected("colby", "release.decide", json!({"model": "nope", "decision": "hold"}), "model.unknown");
+}
