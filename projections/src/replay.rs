@@ -2,9 +2,10 @@
 //! incrementally from a checkpoint kept in the store's auxiliary tree.
 
 use ledger::canonical::Timestamp;
-use ledger::{Digest, RecordedEvent, Store, StoreError};
+use ledger::{Digest, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
 
+use crate::state::EventView;
 use crate::State;
 
 /// A point in the ledger's history.
@@ -29,11 +30,11 @@ impl AsOf {
         Ok(AsOf::Time(Timestamp::from_datetime(t.with_timezone(&chrono::Utc))))
     }
 
-    fn includes(&self, ev: &ledger::RecordedEvent) -> bool {
+    fn includes(&self, seq: u64, recorded_at: Timestamp) -> bool {
         match self {
             AsOf::Head => true,
-            AsOf::Seq(n) => ev.seq() <= *n,
-            AsOf::Time(t) => ev.event.recorded_at <= *t,
+            AsOf::Seq(n) => seq <= *n,
+            AsOf::Time(t) => recorded_at <= *t,
         }
     }
 }
@@ -47,12 +48,22 @@ fn read_chunk(raw: &mut impl Iterator<Item = Result<Raw, StoreError>>) -> Result
     raw.take(CHUNK).collect()
 }
 
-fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<RecordedEvent, StoreError>> {
+/// The part of an event a fold reads; the cause and the rest are skipped while parsing.
+#[derive(serde::Deserialize)]
+struct Lite {
+    seq: u64,
+    kind: String,
+    subject: Option<Subject>,
+    recorded_at: Timestamp,
+    payload: serde_json::Value,
+}
+
+fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<(Digest, Lite), StoreError>> {
     ledger::par::par_map_owned(chunk, |(seq, hash, bytes)| {
-        let event = serde_json::from_slice(&bytes)
+        let lite: Lite = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
         // Reads trust the stored hash; `pledge verify` is what checks it against the bytes.
-        Ok(RecordedEvent { hash, event, bytes })
+        Ok((hash, lite))
     })
 }
 
@@ -69,11 +80,18 @@ fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<()
             for ev in decoded {
                 match ev {
                     // Sequence and time both grow along the chain: the first excluded event ends it.
-                    Ok(ev) if !at.includes(&ev) => {
+                    Ok((_, lite)) if !at.includes(lite.seq, lite.recorded_at) => {
                         done = Ok(true);
                         break;
                     }
-                    Ok(ev) => state.apply(&ev),
+                    Ok((hash, lite)) => state.apply_view(&EventView {
+                        seq: lite.seq,
+                        hash,
+                        kind: &lite.kind,
+                        subject: lite.subject.as_ref(),
+                        recorded_at: lite.recorded_at,
+                        payload: &lite.payload,
+                    }),
                     Err(e) => {
                         done = Err(e);
                         break;

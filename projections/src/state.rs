@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{RecordedEvent, Subject};
+use ledger::canonical::Timestamp;
+use ledger::{Digest, RecordedEvent, Subject};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -229,9 +230,40 @@ pub fn name<T: Serialize>(status: &T) -> String {
     serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(ev: &RecordedEvent) -> Option<T> {
+/// What a fold reads of an event: everything but its cause and its bytes. Rebuilds decode
+/// only this much, which is cheaper than the whole event (the cause repeats the command).
+#[derive(Clone, Copy, Debug)]
+pub struct EventView<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event id.
+    pub hash: Digest,
+    /// Kind.
+    pub kind: &'a str,
+    /// Model and segment.
+    pub subject: Option<&'a Subject>,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Payload.
+    pub payload: &'a Value,
+}
+
+impl<'a> From<&'a RecordedEvent> for EventView<'a> {
+    fn from(ev: &'a RecordedEvent) -> Self {
+        EventView {
+            seq: ev.seq(),
+            hash: ev.hash,
+            kind: &ev.event.kind,
+            subject: ev.event.subject.as_ref(),
+            recorded_at: ev.event.recorded_at,
+            payload: &ev.event.payload,
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(ev: &EventView<'_>) -> Option<T> {
     // Deserialising from a reference avoids cloning the payload tree.
-    T::deserialize(&ev.event.payload).ok()
+    T::deserialize(ev.payload).ok()
 }
 
 impl State {
@@ -242,7 +274,7 @@ impl State {
 
     fn raise(
         &mut self,
-        ev: &RecordedEvent,
+        ev: &EventView<'_>,
         alert_type: &str,
         severity: &str,
         message: String,
@@ -257,12 +289,12 @@ impl State {
                 alert_type: alert_type.into(),
                 severity: severity.into(),
                 status: AlertStatus::Unread,
-                subject: ev.event.subject.clone(),
+                subject: ev.subject.cloned(),
                 message,
                 version,
                 proposal_id,
-                raised_seq: ev.seq(),
-                raised_at: ev.event.recorded_at.to_string(),
+                raised_seq: ev.seq,
+                raised_at: ev.recorded_at.to_string(),
                 history: vec![],
             },
         );
@@ -294,11 +326,16 @@ impl State {
 
     /// Folds one event (of any kind) into the state.
     pub fn apply(&mut self, ev: &RecordedEvent) {
+        self.apply_view(&EventView::from(ev));
+    }
+
+    /// Folds what a read model needs of an event (see [`EventView`]).
+    pub fn apply_view(&mut self, ev: &EventView<'_>) {
         self.apply_inner(ev);
         // Lineage: which versions this event concerns.
-        let p = &ev.event.payload;
-        let model = ev.event.subject.as_ref().map(|s| s.model.as_str()).unwrap_or("");
-        let kind = ev.event.kind.as_str();
+        let p = &ev.payload;
+        let model = ev.subject.map(|s| s.model.as_str()).unwrap_or("");
+        let kind = ev.kind;
         let mentioned: &[&str] = match kind {
             "version.status_changed" | "backtest.recorded" | "drift.recorded" => &["version"],
             "champion.changed" => &["from", "to"],
@@ -308,31 +345,31 @@ impl State {
             _ => &[],
         };
         for field in mentioned {
-            self.mention(model, p[*field].as_u64(), ev.seq(), kind);
+            self.mention(model, p[*field].as_u64(), ev.seq, kind);
         }
         if let "promotion.approved" | "promotion.rejected" = kind {
             if let Some(pr) = p["proposal_id"].as_str().and_then(|id| self.proposals.get(id)) {
                 let (m, c) = (pr.subject.model.clone(), pr.proposed.challenger);
-                self.mention(&m, Some(c), ev.seq(), kind);
+                self.mention(&m, Some(c), ev.seq, kind);
             }
         }
     }
 
-    fn apply_inner(&mut self, ev: &RecordedEvent) {
-        let seq = ev.seq();
-        let at = ev.event.recorded_at.to_string();
-        let subject = ev.event.subject.clone();
+    fn apply_inner(&mut self, ev: &EventView<'_>) {
+        let seq = ev.seq;
+        let at = ev.recorded_at.to_string();
+        let subject = ev.subject.cloned();
         let model = subject.as_ref().map(|s| s.model.clone()).unwrap_or_default();
         let segment = subject.as_ref().and_then(|s| s.segment.clone());
         self.last_seq = Some(seq);
-        match ev.event.kind.as_str() {
+        match ev.kind {
             "ledger.created" => {
                 self.policy_version = 1;
-                self.policy = ev.event.payload["policy"].clone();
+                self.policy = ev.payload["policy"].clone();
             }
             "policy.changed" => {
-                self.policy_version = ev.event.payload["version"].as_u64().unwrap_or(0) as u32;
-                self.policy = ev.event.payload["policy"].clone();
+                self.policy_version = ev.payload["version"].as_u64().unwrap_or(0) as u32;
+                self.policy = ev.payload["policy"].clone();
             }
             "dataset.registered" => {
                 if let Some(p) = parse::<DatasetRegistered>(ev) {
@@ -360,7 +397,7 @@ impl State {
                 }
             }
             "experiment.approved" | "experiment.rejected" => {
-                let approved = ev.event.kind == "experiment.approved";
+                let approved = ev.kind == "experiment.approved";
                 let (id, review) = if approved {
                     let Some(p) = parse::<ExperimentApproved>(ev) else { return };
                     (p.hypothesis_id, (p.approved_by, p.rationale, p.constraints))
@@ -377,7 +414,7 @@ impl State {
             "experiment.started" | "experiment.shadow_started" => {
                 let Some(p) = parse::<ExperimentStep>(ev) else { return };
                 if let Some(x) = self.experiments.get_mut(&p.hypothesis_id) {
-                    if ev.event.kind == "experiment.started" {
+                    if ev.kind == "experiment.started" {
                         x.status = ExperimentStatus::InProgress;
                     } else {
                         x.status = ExperimentStatus::ShadowTesting;
@@ -508,7 +545,7 @@ impl State {
             }
             "promotion.approved" | "promotion.rejected" => {
                 let Some(p) = parse::<PromotionDecided>(ev) else { return };
-                let approved = ev.event.kind == "promotion.approved";
+                let approved = ev.kind == "promotion.approved";
                 if let Some(pr) = self.proposals.get_mut(&p.proposal_id) {
                     pr.status = if approved { "approved" } else { "rejected" }.into();
                 }
