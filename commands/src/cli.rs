@@ -15,7 +15,9 @@ Exit codes:
   4  internal error
 
 Environment:
-  PLEDGE_LEDGER  the ledger directory (default ./.pledge)";
+  PLEDGE_LEDGER    the ledger directory (default ./.pledge)
+  PLEDGE_IDENTITY  who signs (a key name in PLEDGE_HOME)
+  PLEDGE_HOME      where private keys live (default ~/.config/pledge)";
 
 /// Pledge: a signed, event-sourced promotion ledger for ML models.
 ///
@@ -31,6 +33,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Demo(crate::demo::Args),
+    Init(crate::keys::InitArgs),
+    Keys(crate::keys::KeysArgs),
+    Submit(crate::reads::SubmitArgs),
+    Champion(crate::reads::ChampionArgs),
+    Alerts(crate::reads::AlertsArgs),
+    Timeline(crate::reads::TimelineArgs),
+    Log(crate::reads::LogArgs),
+    Show(crate::reads::ShowArgs),
     Verify(crate::verify::Args),
 }
 
@@ -50,6 +60,14 @@ where
     };
     let result: Result<(), Failure> = match cli.command {
         Command::Demo(a) => crate::demo::run(a),
+        Command::Init(a) => crate::keys::init(a),
+        Command::Keys(a) => crate::keys::keys(a),
+        Command::Submit(a) => crate::reads::submit(a),
+        Command::Champion(a) => crate::reads::champion(a),
+        Command::Alerts(a) => crate::reads::alerts(a),
+        Command::Timeline(a) => crate::reads::timeline(a),
+        Command::Log(a) => crate::reads::log(a),
+        Command::Show(a) => crate::reads::show(a),
         Command::Verify(a) => crate::verify::run(a),
     };
     match result {

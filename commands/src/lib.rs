@@ -5,14 +5,17 @@
 //! ([`exit::Failure`]). Subcommands print human output by default and a stable JSON document
 //! with `--json`.
 //!
-//! Subcommands so far: `demo` (the README's main job: a real ledger end to end) and `verify`
-//! (a stored ledger or an export). The domain's decide step, policies and the rest of the
-//! command line build on the `ledger` crate's append path.
+//! Subcommands so far: `demo` (the README's main job), `init`, `keys`, `submit` (any signed
+//! command), `champion`, `alerts`, `timeline`, `log`, `show`, `verify`. The domain's decide
+//! step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here too.
 
 pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod exit;
+pub mod keys;
 pub mod policy;
+pub mod reads;
 pub mod replay;
+pub mod session;
 pub mod verify;

@@ -1,3 +1,4 @@
 //! End-to-end tests: the real `pledge` binary, real ledgers in temporary directories.
 
 mod cli;
+mod workflow;

@@ -1,0 +1,169 @@
+//! A team using `pledge` from the terminal: init, keys, signed commands, reads, and every kind
+//! of refusal (exit code, message, and an unchanged ledger head).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+
+struct Team {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    ledger: PathBuf,
+}
+
+const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b";
+
+impl Team {
+    fn pledge(&self) -> Command {
+        let mut c = Command::cargo_bin("pledge").expect("built by `cargo test --workspace`");
+        c.env("PLEDGE_HOME", &self.home).env("PLEDGE_LEDGER", &self.ledger).env_remove("PLEDGE_IDENTITY");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let out = self.pledge().args(args).arg("--json").output().unwrap();
+        assert!(out.status.success(), "pledge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("pledge {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn head(&self) -> Value {
+        self.ok(&["verify"])["summary"]["head"].clone()
+    }
+
+    /// Runs a command that must fail with `code`, leave the head where it was, and say `needle`.
+    fn fails(&self, args: &[&str], code: i32, needle: &str) -> String {
+        let before = self.head();
+        let out = self.pledge().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "pledge {args:?}: {err}");
+        assert!(err.contains(needle), "pledge {args:?}: `{needle}` not in: {err}");
+        assert!(err.starts_with("error:") || err.contains("error:"), "{err}");
+        assert_eq!(self.head(), before, "a refused command must change nothing");
+        err
+    }
+}
+
+fn team() -> Team {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = Team { home: tmp.path().join("home"), ledger: tmp.path().join("ledger"), _tmp: tmp };
+    t.ok(&["init", "--as", "root"]);
+    for (who, role) in [("maya", "scientist"), ("colby", "approver"), ("ana", "approver")] {
+        t.ok(&["keys", "new", who]);
+        t.ok(&["keys", "enroll", who, "--role", role, "--as", "root"]);
+    }
+    t.ok(&["keys", "grant", "ana", "scientist", "--as", "root"]);
+    t
+}
+
+fn run(id: &str, trigger: &str, mae: f64) -> String {
+    let m = json!({"mae": mae, "mape": mae / 60.0, "coverage": 0.9});
+    json!({"run_id": id, "model": "demand", "trigger": trigger, "dataset_digest": DIGEST, "trainer": "external",
+           "metrics": m, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": m}]})
+    .to_string()
+}
+
+#[test]
+fn a_team_records_promotes_and_audits_from_the_terminal() {
+    let t = team();
+    let keys = t.ok(&["keys", "list"]);
+    assert_eq!(keys["local"], json!(["ana", "colby", "maya", "root"]));
+    assert_eq!(keys["enrolled"].as_array().unwrap().len(), 4);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(t.home.join("keys/maya.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "private keys are readable by their owner only");
+    }
+    let ev = t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    assert_eq!(ev["events"][1]["kind"], "version.registered");
+    t.ok(&[
+        "submit",
+        "champion.bootstrap",
+        r#"{"model":"demand","segment":null,"version":1}"#,
+        "--as",
+        "colby",
+    ]);
+    let ev = t.ok(&["submit", "run.record", &run("r2", "scheduled", 11.0), "--as", "maya"]);
+    let kinds: Vec<&str> =
+        ev["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"champion.changed"), "{kinds:?}");
+    let champs = t.ok(&["champion", "demand"]);
+    assert_eq!(champs["champions"][0]["version"], 2);
+    let tl = t.ok(&["timeline", "demand"]);
+    let actors: Vec<&str> =
+        tl["entries"].as_array().unwrap().iter().filter_map(|e| e["actor"].as_str()).collect();
+    assert!(actors.contains(&"colby") && actors.contains(&"maya"));
+    let past = t.ok(&["timeline", "demand", "--as-of", &tl["entries"][2]["seq"].to_string()]);
+    assert!(past["entries"].as_array().unwrap().len() < tl["entries"].as_array().unwrap().len());
+    let log = t.ok(&["log", "--kind", "champion.changed"]);
+    assert_eq!(log["events"].as_array().unwrap().len(), 2);
+    let shown = t.ok(&["show", "0"]);
+    assert_eq!(shown["event"]["kind"], "ledger.created");
+    let stats = t.ok(&["alerts", "stats"]);
+    assert_eq!(stats["open_by_severity"], json!({}));
+
+    // Human output reads as a table.
+    let out = t.pledge().args(["champion"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("model") && text.contains("demand") && text.contains("v2"), "{text}");
+}
+
+#[test]
+fn refusals_have_their_exit_codes_messages_and_change_nothing() {
+    let t = team();
+    t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    // Unknown local identity: invalid input.
+    t.fails(&["submit", "alert.read", r#"{"alert_id":"A-x"}"#, "--as", "nobody"], 2, "no key `nobody`");
+    // A key that exists locally but is not enrolled: rejected, with the admin's next step.
+    t.ok(&["keys", "new", "eve"]);
+    let err = t.fails(
+        &["submit", "alert.read", r#"{"alert_id":"A-x"}"#, "--as", "eve"],
+        1,
+        "key `eve` is not enrolled",
+    );
+    assert!(err.contains("hint: an admin runs `pledge keys enroll eve"), "{err}");
+    // Wrong role.
+    t.fails(
+        &["submit", "champion.bootstrap", r#"{"model":"demand","segment":null,"version":1}"#, "--as", "maya"],
+        1,
+        "role.not_allowed",
+    );
+    // Four eyes: ana proposes, ana may not approve.
+    t.ok(&[
+        "submit",
+        "champion.bootstrap",
+        r#"{"model":"demand","segment":null,"version":1}"#,
+        "--as",
+        "colby",
+    ]);
+    t.ok(&["submit", "run.record", &run("r2", "new_data", 11.0), "--as", "maya"]);
+    let p = t.ok(&["submit", "arena.propose", r#"{"model":"demand","segment":null}"#, "--as", "ana"]);
+    let id = p["events"][0]["payload"]["proposal_id"].as_str().unwrap().to_string();
+    t.fails(
+        &["submit", "arena.approve", &json!({"proposal_id": id}).to_string(), "--as", "ana"],
+        1,
+        "four_eyes",
+    );
+    // Malformed input: bad JSON, a missing file, unknown fields, bad flags.
+    t.fails(&["submit", "run.record", "{not json", "--as", "maya"], 2, "not JSON");
+    t.fails(&["submit", "run.record", "@/nonexistent/run.json", "--as", "maya"], 2, "cannot read");
+    t.fails(&["submit", "run.record", r#"{"run_id":"x","surprise":1}"#, "--as", "maya"], 2, "unknown field");
+    t.fails(&["champion", "--frobnicate"], 2, "unexpected argument");
+    t.fails(&["keys", "grant", "maya", "overlord", "--as", "root"], 2, "not a role");
+    // And the approver can approve.
+    t.ok(&["submit", "arena.approve", &json!({"proposal_id": id}).to_string(), "--as", "colby"]);
+    assert_eq!(t.ok(&["champion"])["champions"][0]["version"], 2);
+}
+
+#[test]
+fn init_refuses_an_existing_ledger_and_reads_refuse_a_missing_one() {
+    let t = team();
+    let out = t.pledge().args(["init", "--as", "root"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let missing: &Path = &t.home; // a directory that is not a ledger
+    let out = t.pledge().args(["champion", "--ledger"]).arg(missing).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pledge init"));
+}
