@@ -41,6 +41,11 @@ enum Command {
     Timeline(crate::reads::TimelineArgs),
     Log(crate::reads::LogArgs),
     Show(crate::reads::ShowArgs),
+    Policy(crate::audit::PolicyArgs),
+    Export(crate::audit::ExportArgs),
+    Replay(crate::audit::ReplayArgs),
+    ReleaseCheck(crate::audit::ReleaseArgs),
+    Daily(crate::audit::DailyArgs),
     Verify(crate::verify::Args),
 }
 
@@ -68,6 +73,11 @@ where
         Command::Timeline(a) => crate::reads::timeline(a),
         Command::Log(a) => crate::reads::log(a),
         Command::Show(a) => crate::reads::show(a),
+        Command::Policy(a) => crate::audit::policy(a),
+        Command::Export(a) => crate::audit::export(a),
+        Command::Replay(a) => crate::audit::replay(a),
+        Command::ReleaseCheck(a) => crate::audit::release_check(a),
+        Command::Daily(a) => crate::audit::daily(a),
         Command::Verify(a) => crate::verify::run(a),
     };
     match result {

@@ -9,6 +9,7 @@
 //! command), `champion`, `alerts`, `timeline`, `log`, `show`, `verify`. The domain's decide
 //! step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here too.
 
+pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod domain;

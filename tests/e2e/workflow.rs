@@ -167,3 +167,59 @@ fn init_refuses_an_existing_ledger_and_reads_refuse_a_missing_one() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pledge init"));
 }
+
+#[test]
+fn auditors_and_release_managers_get_their_answers() {
+    let t = team();
+    t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    t.ok(&[
+        "submit",
+        "champion.bootstrap",
+        r#"{"model":"demand","segment":null,"version":1}"#,
+        "--as",
+        "colby",
+    ]);
+    t.ok(&["submit", "run.record", &run("r2", "scheduled", 11.5), "--as", "maya"]); // 6.5% better: promoted
+    let policy = t.ok(&["policy", "show"]);
+    assert_eq!(policy["version"], 1);
+
+    // Counterfactual: at an 8% margin v2 would have stayed challenger.
+    let mut alt = policy["policy"].clone();
+    alt["promotion"]["gates"][0]["margin"] = json!(0.08);
+    let alt_file = t.home.join("alt.json");
+    std::fs::create_dir_all(&t.home).unwrap();
+    std::fs::write(&alt_file, alt.to_string()).unwrap();
+    let head = t.head();
+    let report = t.ok(&["replay", "--policy", alt_file.to_str().unwrap()]);
+    assert_eq!(report["differences"].as_array().unwrap().len(), 1);
+    assert!(report["differences"][0]["explanation"].as_str().unwrap().contains("kept as challenger"));
+    assert_eq!(t.head(), head, "replay writes nothing");
+
+    // Release: green now; red while a critical drift alert is open.
+    let rc = t.ok(&["release-check", "demand"]);
+    assert_eq!(rc["green"], true);
+    t.ok(&["submit", "drift.record", r#"{"model":"demand","baseline":12.8,"recent":18.5}"#, "--as", "maya"]);
+    let out = t.pledge().args(["release-check", "demand"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RED") && text.contains("no_open_critical_alert"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not green: no_open_critical_alert"));
+    let daily = t.ok(&["daily"]);
+    assert_eq!(daily["alerts"]["open_by_severity"]["critical"], 1);
+    assert_eq!(daily["health"][0]["champion"], 2);
+
+    // Export and verify it offline.
+    let file = t.home.join("ledger.jsonl");
+    let ex = t.ok(&["export", file.to_str().unwrap()]);
+    assert_eq!(ex["count"], t.head()["seq"].as_u64().unwrap() + 1);
+    let v = t.ok(&["verify", "--export", file.to_str().unwrap()]);
+    assert_eq!(v["ok"], true);
+
+    // Policy change by an admin; a scientist may not.
+    t.fails(&["policy", "set", alt_file.to_str().unwrap(), "--as", "maya"], 1, "role.not_allowed");
+    t.ok(&["policy", "set", alt_file.to_str().unwrap(), "--as", "root"]);
+    assert_eq!(t.ok(&["policy", "show"])["version"], 2);
+    let bad = t.home.join("bad.json");
+    std::fs::write(&bad, r#"{"permissions": {}}"#).unwrap();
+    t.fails(&["policy", "set", bad.to_str().unwrap(), "--as", "root"], 2, "bad.json");
+}

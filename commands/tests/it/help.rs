@@ -12,7 +12,23 @@ fn every_subcommand_has_help_with_an_example() {
     assert!(top.status.success());
     let text = String::from_utf8(top.stdout).unwrap();
     assert!(text.contains("Exit codes:"), "{text}");
-    for sub in ["demo", "verify", "init", "keys", "submit", "champion", "alerts", "timeline", "log", "show"] {
+    for sub in [
+        "demo",
+        "verify",
+        "init",
+        "keys",
+        "submit",
+        "champion",
+        "alerts",
+        "timeline",
+        "log",
+        "show",
+        "policy",
+        "export",
+        "replay",
+        "release-check",
+        "daily",
+    ] {
         let out = pledge().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help failed");
         let text = String::from_utf8(out.stdout).unwrap();

@@ -1,0 +1,285 @@
+//! Auditor and release subcommands: `policy`, `export`, `replay` (counterfactual),
+//! `release-check`, `daily`.
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::exit::{Failure, INVALID_INPUT, REJECTED};
+use crate::session::{self, Common};
+
+/// Show or replace the policy in force (gates, thresholds, permissions).
+///
+/// `set` reads a whole policy document (JSON) and is signed by an admin; it becomes the next
+/// version, and every later decision records that version.
+///
+/// Examples:
+///   pledge policy show
+///   pledge policy set stricter.json --as root
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the policy in force and its version.
+    Show,
+    /// Replace the policy with the document in FILE.
+    Set {
+        /// A JSON policy document.
+        file: std::path::PathBuf,
+    },
+}
+
+fn read_policy(file: &std::path::Path) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read `{}`: {e}", file.display())))?;
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}` is not JSON: {e}", file.display())))?;
+    crate::policy::Policy::from_document(&doc)
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}`: {e}", file.display())))?;
+    Ok(doc)
+}
+
+/// Runs `pledge policy`.
+pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
+    match args.command {
+        PolicyCommand::Show => {
+            let l = args.common.open()?;
+            let t = l.trust();
+            if args.common.json {
+                println!("{}", json!({"version": t.policy_version(), "policy": t.policy()}));
+            } else {
+                println!("policy v{}", t.policy_version());
+                println!("{}", serde_json::to_string_pretty(t.policy()).map_err(Failure::internal)?);
+            }
+            Ok(())
+        }
+        PolicyCommand::Set { file } => {
+            let doc = read_policy(&file)?;
+            let events = session::submit(&args.common, "policy.set", json!({"policy": doc}))?;
+            session::print_events(&args.common, &events);
+            Ok(())
+        }
+    }
+}
+
+/// Export the raw log: JSON Lines (one canonical event per line) and FILE.manifest.json.
+///
+/// The export is deterministic and verifiable offline: `pledge verify --export FILE`.
+///
+/// Examples:
+///   pledge export ledger.jsonl
+///   pledge export /audit/2026-q1.jsonl --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ExportArgs {
+    /// Where to write the events (the manifest goes beside it).
+    file: std::path::PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge export`.
+pub fn export(args: ExportArgs) -> Result<(), Failure> {
+    let l = args.common.open()?;
+    let m = ledger::export::export(l.store(), &args.file)
+        .map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
+    if args.common.json {
+        println!(
+            "{}",
+            json!({"ok": true, "file": args.file, "manifest": ledger::export::manifest_path(&args.file), "count": m.count, "head": m.head})
+        );
+    } else {
+        println!(
+            "exported {} events to {} (head {}; manifest {})",
+            m.count,
+            args.file.display(),
+            m.head,
+            ledger::export::manifest_path(&args.file).display()
+        );
+    }
+    Ok(())
+}
+
+/// Counterfactual replay: which recorded decisions would have differed under another policy?
+///
+/// Re-judges every promotion evaluation, proposal, drift check and champion backtest on the
+/// evidence recorded for it. Nothing is written.
+///
+/// Examples:
+///   pledge replay --policy margin-8pct.json
+///   pledge replay --policy strict.json --json | jq '.differences[].explanation'
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ReplayArgs {
+    /// The alternative policy document (JSON).
+    #[arg(long, value_name = "FILE")]
+    policy: std::path::PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge replay`.
+pub fn replay(args: ReplayArgs) -> Result<(), Failure> {
+    let doc = read_policy(&args.policy)?;
+    let l = args.common.open()?;
+    let report =
+        crate::replay::counterfactual(l.store(), &doc)?.map_err(|e| Failure::new(INVALID_INPUT, e))?;
+    if args.common.json {
+        println!("{}", json!(report));
+    } else {
+        println!(
+            "{} policy decisions re-judged; {} would have differed",
+            report.decisions,
+            report.differences.len()
+        );
+        for d in &report.differences {
+            println!("  #{:<5} {:<20} {}", d.seq, d.subject, d.explanation);
+        }
+    }
+    Ok(())
+}
+
+/// Are the production gates green for MODEL? Exit 0 only if they are; otherwise exit 1 and
+/// say which gate is not. `--record` signs the decision into the ledger (an approver).
+///
+/// Examples:
+///   pledge release-check demand
+///   pledge release-check demand --record --as colby --notes "weekly release"
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ReleaseArgs {
+    /// The model.
+    model: String,
+    /// Record a `release` decision (refused while a gate is red).
+    #[arg(long)]
+    record: bool,
+    /// Notes for the recorded decision.
+    #[arg(long, default_value = "")]
+    notes: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge release-check`.
+pub fn release_check(args: ReleaseArgs) -> Result<(), Failure> {
+    let l = args.common.open()?;
+    let state = &l.domain().state;
+    if state.model(&args.model).is_none() {
+        return Err(Failure::new(INVALID_INPUT, format!("no model `{}` in this ledger", args.model)));
+    }
+    let gates = state.release_gates(&args.model);
+    let green = gates.iter().all(|g| g.passed);
+    drop(l);
+    if args.record && green {
+        let events = session::submit(
+            &args.common,
+            "release.decide",
+            json!({"model": args.model, "decision": "release", "notes": args.notes}),
+        )?;
+        if !args.common.json {
+            session::print_events(&args.common, &events);
+        }
+    }
+    if args.common.json {
+        println!("{}", json!({"model": args.model, "green": green, "gates": gates}));
+    } else {
+        for g in &gates {
+            println!("  [{}] {:<26} {}", if g.passed { "green" } else { " RED " }, g.gate, g.detail);
+        }
+    }
+    if green {
+        Ok(())
+    } else {
+        let red: Vec<&str> = gates.iter().filter(|g| !g.passed).map(|g| g.gate.as_str()).collect();
+        Err(Failure::new(
+            REJECTED,
+            format!("release gates for `{}` are not green: {}", args.model, red.join(", ")),
+        ))
+    }
+}
+
+/// The daily health check: champions, open alerts by severity, arena status, stale backtests.
+///
+/// Examples:
+///   pledge daily
+///   pledge daily --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct DailyArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge daily`.
+pub fn daily(args: DailyArgs) -> Result<(), Failure> {
+    let l = args.common.open()?;
+    let state = &l.domain().state;
+    let metric = crate::policy::Policy::from_document(&state.policy)
+        .map(|p| p.drift_metric)
+        .unwrap_or_else(|_| "mae".into());
+    let health = projections::query::health(state, &metric);
+    let alerts = state.alert_counts();
+    let pending: Vec<&str> = state
+        .proposals
+        .values()
+        .filter(|p| p.status == "pending")
+        .map(|p| p.proposed.proposal_id.as_str())
+        .collect();
+    let stale: Vec<String> = health
+        .iter()
+        .filter(|h| h.windows == 0)
+        .map(|h| {
+            format!(
+                "{}/{} v{}",
+                h.model,
+                if h.segment.is_empty() { "(global)" } else { &h.segment },
+                h.champion
+            )
+        })
+        .collect();
+    if args.common.json {
+        println!(
+            "{}",
+            json!({"health": health, "alerts": alerts, "pending_proposals": pending, "champions_without_backtests": stale})
+        );
+        return Ok(());
+    }
+    println!("champions:");
+    for h in &health {
+        println!(
+            "  {:<10} {:<12} v{:<4} {} recent {} baseline {} ({}){}",
+            h.model,
+            if h.segment.is_empty() { "(global)" } else { &h.segment },
+            h.champion,
+            h.metric,
+            h.recent.map_or("-".into(), |v| format!("{v:.3}")),
+            h.baseline.map_or("-".into(), |v| format!("{v:.3}")),
+            h.trend,
+            h.best_challenger.map(|c| format!("; best challenger v{c}")).unwrap_or_default()
+        );
+    }
+    println!(
+        "open alerts: {}",
+        if alerts.open_by_severity.is_empty() {
+            "none".into()
+        } else {
+            alerts.open_by_severity.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+        }
+    );
+    println!(
+        "arena: {}",
+        if pending.is_empty() {
+            "no pending proposal".into()
+        } else {
+            format!("pending {}", pending.join(", "))
+        }
+    );
+    println!("stale backtests: {}", if stale.is_empty() { "none".into() } else { stale.join(", ") });
+    Ok(())
+}
