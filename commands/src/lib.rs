@@ -19,4 +19,5 @@ pub mod policy;
 pub mod reads;
 pub mod replay;
 pub mod session;
+pub mod verbs;
 pub mod verify;

@@ -66,12 +66,14 @@ pub fn champion(args: ChampionArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Read the alert inbox (derived from events): list, one alert, counts.
+/// The alert inbox (derived from events): list, one alert, counts; read and act (signed).
 ///
 /// Examples:
 ///   pledge alerts list --status unread
 ///   pledge alerts list --severity critical --json
 ///   pledge alerts stats
+///   pledge alerts read A-5eeb233fee7f --as colby
+///   pledge alerts action A-5eeb233fee7f approve --notes "backtests reviewed" --as colby
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct AlertsArgs {
@@ -99,10 +101,43 @@ enum AlertsCommand {
     },
     /// Open alerts by severity, all alerts by status.
     Stats,
+    /// Mark an alert read (signed).
+    Read {
+        /// Alert id.
+        id: String,
+    },
+    /// Act on an alert: `approve` (an approver; for drift and pending-promotion alerts this
+    /// promotes the challenger) or `dismiss`, with notes (signed).
+    Action {
+        /// Alert id.
+        id: String,
+        /// approve or dismiss.
+        action: String,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
 }
 
 /// Runs `pledge alerts`.
 pub fn alerts(args: AlertsArgs) -> Result<(), Failure> {
+    match &args.command {
+        AlertsCommand::Read { id } => {
+            let events = session::submit(&args.common, "alert.read", json!({"alert_id": id}))?;
+            session::print_events(&args.common, &events);
+            return Ok(());
+        }
+        AlertsCommand::Action { id, action, notes } => {
+            let events = session::submit(
+                &args.common,
+                "alert.action",
+                json!({"alert_id": id, "action": action, "notes": notes}),
+            )?;
+            session::print_events(&args.common, &events);
+            return Ok(());
+        }
+        _ => {}
+    }
     let l = args.common.open()?;
     let state = &l.domain().state;
     let json_out = args.common.json;
@@ -162,6 +197,7 @@ pub fn alerts(args: AlertsArgs) -> Result<(), Failure> {
                 println!("all:  {}", fmt_counts(&c.by_status));
             }
         }
+        AlertsCommand::Read { .. } | AlertsCommand::Action { .. } => {}
     }
     Ok(())
 }

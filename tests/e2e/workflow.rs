@@ -223,3 +223,105 @@ fn auditors_and_release_managers_get_their_answers() {
     std::fs::write(&bad, r#"{"permissions": {}}"#).unwrap();
     t.fails(&["policy", "set", bad.to_str().unwrap(), "--as", "root"], 2, "bad.json");
 }
+
+#[test]
+fn the_seed_verbs_drive_the_drift_workflow() {
+    let t = team();
+    let dir = t.home.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m1.json"), r#"{"mae": 12.3, "mape": 0.2, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("m2.json"), r#"{"mae": 10.9, "mape": 0.15, "coverage": 0.92}"#).unwrap();
+    std::fs::write(dir.join("model.bin"), b"weights").unwrap();
+    std::fs::write(dir.join("train.csv"), b"a,b\n1,2\n").unwrap();
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let rec = |id: &str, trigger: &str, m: &str, extra: &[&str]| {
+        let mut args = vec!["record", "run", "demand", "--run-id", id, "--trigger", trigger];
+        let (mf, af, df) = (f(m), f("model.bin"), f("train.csv"));
+        let owned = [mf, af, df];
+        args.extend([
+            "--metrics",
+            &owned[0],
+            "--artifact",
+            &owned[1],
+            "--dataset",
+            &owned[2],
+            "--trainer",
+            "lightgbm-4.3",
+            "--as",
+            "maya",
+        ]);
+        args.extend(extra);
+        t.ok(&args)
+    };
+    let ev = rec("r1", "manual", "m1.json", &[]);
+    assert_eq!(ev["events"][0]["payload"]["dataset_digest"], ledger::Digest::of(b"a,b\n1,2\n").to_string());
+    assert_eq!(ev["events"][1]["payload"]["artifact_digest"], ledger::Digest::of(b"weights").to_string());
+    t.ok(&["bootstrap-champion", "demand", "1", "--as", "colby", "--reason", "first"]);
+    let d = t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "18.5", "--as", "maya"]);
+    assert_eq!(d["events"][0]["payload"]["exceeded"], true);
+    let alerts = t.ok(&["alerts", "list", "--severity", "critical"]);
+    let id = alerts["alerts"][0]["id"].as_str().unwrap().to_string();
+    rec("r2", "drift_detected", "m2.json", &["--drift-alert-id", &id]);
+    t.ok(&["alerts", "read", &id, "--as", "colby"]);
+    let a = t.ok(&["alerts", "action", &id, "approve", "--notes", "reviewed", "--as", "colby"]);
+    assert_eq!(a["events"][1]["payload"]["cause"], "approval");
+    assert_eq!(t.ok(&["champion"])["champions"][0]["version"], 2);
+    let lin = t.ok(&["lineage", "demand", "2", "--up"]);
+    assert!(lin["downstream"].is_null());
+    let up: Vec<&str> =
+        lin["upstream"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(up.contains(&"drift.recorded") && up.contains(&"run.recorded"), "{up:?}");
+    t.ok(&["rollback", "demand", "1", "--reason", "v2 misbehaves", "--as", "colby"]);
+    assert_eq!(t.ok(&["champion"])["champions"][0]["version"], 1);
+    // Arena: a new challenger, proposed by ana; she may not approve her own proposal.
+    rec("r3", "new_data", "m2.json", &[]);
+    let p = t.ok(&["arena", "propose", "demand", "--as", "ana"]);
+    assert_eq!(p["events"][0]["payload"]["challenger"], 3);
+    let pid = p["events"][0]["payload"]["proposal_id"].as_str().unwrap().to_string();
+    t.fails(&["arena", "approve", &pid, "--as", "ana"], 1, "four_eyes");
+    let status = t.ok(&["arena", "status"]);
+    assert_eq!(status["proposals"][0]["status"], "pending");
+    t.ok(&["arena", "reject", &pid, "--reason", "wait for next week", "--as", "colby"]);
+    // Malformed metrics files are invalid input, and nothing is written.
+    std::fs::write(dir.join("bad.json"), r#"{"mae": "high"}"#).unwrap();
+    t.fails(
+        &[
+            "record",
+            "backtest",
+            "demand",
+            "1",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--metrics",
+            &f("bad.json"),
+            "--rows",
+            "1",
+            "--as",
+            "maya",
+        ],
+        2,
+        "not a finite number",
+    );
+    t.fails(
+        &[
+            "record",
+            "backtest",
+            "demand",
+            "1",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--metrics",
+            &f("missing.json"),
+            "--rows",
+            "1",
+            "--as",
+            "maya",
+        ],
+        2,
+        "cannot read metrics file",
+    );
+}

@@ -1,0 +1,419 @@
+//! The seed workflow verbs (seed 000's `ds_workflow.sh`), each a thin shell over one signed
+//! command: `bootstrap-champion`, `arena`, `rollback`, `run record`, `drift record`,
+//! `backtest record`, and `lineage`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::exit::{Failure, INVALID_INPUT};
+use crate::session::{self, Common};
+
+fn read_json(path: &Path, what: &str) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read {what} `{}`: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::new(INVALID_INPUT, format!("{what} `{}` is not valid JSON: {e}", path.display()))
+    })
+}
+
+fn metrics_file(path: &Path) -> Result<BTreeMap<String, f64>, Failure> {
+    let v = read_json(path, "metrics file")?;
+    let obj = v.as_object().ok_or_else(|| {
+        Failure::new(
+            INVALID_INPUT,
+            format!("metrics file `{}` must be an object of metric -> number", path.display()),
+        )
+    })?;
+    obj.iter()
+        .map(|(k, x)| {
+            x.as_f64().filter(|f| f.is_finite()).map(|f| (k.clone(), f)).ok_or_else(|| {
+                Failure::new(
+                    INVALID_INPUT,
+                    format!("metric `{k}` in `{}` is not a finite number", path.display()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// blake3 of a file's bytes, hex.
+fn file_digest(path: &Path, what: &str) -> Result<String, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read {what} `{}`: {e}", path.display())))?;
+    Ok(ledger::Digest::of(&bytes).to_string())
+}
+
+fn done(common: &Common, events: &[ledger::RecordedEvent]) -> Result<(), Failure> {
+    session::print_events(common, events);
+    Ok(())
+}
+
+/// Set the first champion of a model (or segment): a signed approval by an approver.
+///
+/// Examples:
+///   pledge bootstrap-champion demand 1 --as colby --reason "first production model"
+///   pledge bootstrap-champion demand 5 --segment electronics --as colby
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct BootstrapArgs {
+    /// The model.
+    model: String,
+    /// The version number.
+    version: u64,
+    /// The segment (default: the whole model).
+    #[arg(long)]
+    segment: Option<String>,
+    /// Why.
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge bootstrap-champion`.
+pub fn bootstrap(a: BootstrapArgs) -> Result<(), Failure> {
+    let body = json!({"model": a.model, "segment": a.segment, "version": a.version, "reason": a.reason});
+    done(&a.common, &session::submit(&a.common, "champion.bootstrap", body)?)
+}
+
+/// Restore a previous champion, with a reason (an approver).
+///
+/// Examples:
+///   pledge rollback demand 12 --reason "v13 misbehaves on holidays" --as colby
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RollbackArgs {
+    /// The model.
+    model: String,
+    /// The version to restore (it must have served before).
+    version: u64,
+    /// The segment (default: the whole model).
+    #[arg(long)]
+    segment: Option<String>,
+    /// Why.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge rollback`.
+pub fn rollback(a: RollbackArgs) -> Result<(), Failure> {
+    let body = json!({"model": a.model, "segment": a.segment, "version": a.version, "reason": a.reason});
+    done(&a.common, &session::submit(&a.common, "rollback", body)?)
+}
+
+/// The promotion arena: propose a challenger against the champion (every gate evaluated and
+/// recorded), see pending proposals, approve or reject them (four eyes: not your own).
+///
+/// Examples:
+///   pledge arena propose demand --as maya
+///   pledge arena status
+///   pledge arena approve P-42 --notes "gates green" --as colby
+///   pledge arena reject P-42 --reason "segment regression" --as colby
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ArenaArgs {
+    #[command(subcommand)]
+    command: ArenaCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArenaCommand {
+    /// Propose the best challenger (or `--challenger N`) for MODEL.
+    Propose {
+        /// The model.
+        model: String,
+        /// The segment (default: the whole model).
+        #[arg(long)]
+        segment: Option<String>,
+        /// A specific challenger version.
+        #[arg(long)]
+        challenger: Option<u64>,
+    },
+    /// List proposals and their gates.
+    Status,
+    /// Approve a proposal: the challenger becomes champion.
+    Approve {
+        /// Proposal id (`P-...`).
+        proposal_id: String,
+        /// Notes.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Reject a proposal, with a reason.
+    Reject {
+        /// Proposal id.
+        proposal_id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Runs `pledge arena`.
+pub fn arena(a: ArenaArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    match a.command {
+        ArenaCommand::Propose { model, segment, challenger } => done(
+            c,
+            &session::submit(
+                c,
+                "arena.propose",
+                json!({"model": model, "segment": segment, "challenger": challenger}),
+            )?,
+        ),
+        ArenaCommand::Approve { proposal_id, notes } => done(
+            c,
+            &session::submit(c, "arena.approve", json!({"proposal_id": proposal_id, "notes": notes}))?,
+        ),
+        ArenaCommand::Reject { proposal_id, reason } => done(
+            c,
+            &session::submit(c, "arena.reject", json!({"proposal_id": proposal_id, "reason": reason}))?,
+        ),
+        ArenaCommand::Status => {
+            let l = c.open()?;
+            let proposals: Vec<_> = l.domain().state.proposals.values().collect();
+            if c.json {
+                println!("{}", json!({"proposals": proposals}));
+                return Ok(());
+            }
+            for p in &proposals {
+                let gates: Vec<String> = p
+                    .proposed
+                    .gates
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{} {} ({} vs {})",
+                            g.metric,
+                            if g.passed { "ok" } else { "FAIL" },
+                            g.candidate,
+                            g.champion
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{:<8} {:<9} {} v{} over {} by {}: {}",
+                    p.proposed.proposal_id,
+                    p.status,
+                    p.subject.model,
+                    p.proposed.challenger,
+                    p.proposed.champion.map_or("(none)".into(), |c| format!("v{c}")),
+                    p.proposed.proposed_by,
+                    gates.join("; ")
+                );
+            }
+            if proposals.is_empty() {
+                println!("no proposals");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Record evidence: an external training run, a drift check, a backtest window.
+///
+/// Examples:
+///   pledge record run demand --run-id r-0216 --trigger scheduled --metrics m.json \
+///       --artifact model.bin --dataset train.csv --trainer lightgbm-4.3 --as scheduler
+///   pledge record drift demand --baseline 12.8 --recent 18.5 --as scheduler
+///   pledge record backtest demand 2 --from 2026-02-01 --to 2026-02-08 --metrics w.json --rows 5000 --as scheduler
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    command: RecordCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordCommand {
+    /// A training run made elsewhere: its metrics, its artifact (hashed) and its dataset (hashed).
+    Run {
+        /// The model.
+        model: String,
+        /// A unique run id.
+        #[arg(long)]
+        run_id: String,
+        /// scheduled, manual, drift_detected, experiment or new_data.
+        #[arg(long)]
+        trigger: String,
+        /// Metrics JSON file (metric -> number).
+        #[arg(long, value_name = "FILE")]
+        metrics: PathBuf,
+        /// The model artifact file (its blake3 is recorded).
+        #[arg(long, value_name = "FILE")]
+        artifact: PathBuf,
+        /// The training data file (its blake3 is recorded).
+        #[arg(long, value_name = "FILE")]
+        dataset: PathBuf,
+        /// Trainer name and version.
+        #[arg(long)]
+        trainer: String,
+        /// Segment the model serves (default: the whole model).
+        #[arg(long)]
+        segment: Option<String>,
+        /// Hypothesis (experiment runs).
+        #[arg(long)]
+        hypothesis_id: Option<String>,
+        /// Drift alert (drift retrains).
+        #[arg(long)]
+        drift_alert_id: Option<String>,
+        /// Hyper-parameters JSON file.
+        #[arg(long, value_name = "FILE")]
+        params: Option<PathBuf>,
+        /// Code version (commit).
+        #[arg(long)]
+        code_version: Option<String>,
+    },
+    /// A drift check: recent vs baseline metric (and optional per-feature PSI JSON file).
+    Drift {
+        /// The model.
+        model: String,
+        /// Baseline value (e.g. 30-day MAE).
+        #[arg(long)]
+        baseline: f64,
+        /// Recent value (e.g. 7-day MAE).
+        #[arg(long)]
+        recent: f64,
+        /// Segment.
+        #[arg(long)]
+        segment: Option<String>,
+        /// PSI per feature, JSON file (feature -> number).
+        #[arg(long, value_name = "FILE")]
+        psi: Option<PathBuf>,
+    },
+    /// One backtest window of a version.
+    Backtest {
+        /// The model.
+        model: String,
+        /// The version.
+        version: u64,
+        /// Window start.
+        #[arg(long)]
+        from: String,
+        /// Window end.
+        #[arg(long)]
+        to: String,
+        /// Metrics JSON file.
+        #[arg(long, value_name = "FILE")]
+        metrics: PathBuf,
+        /// Rows in the window.
+        #[arg(long)]
+        rows: u64,
+    },
+}
+
+/// Runs `pledge record`.
+pub fn record(a: RecordArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    let (kind, body) = match a.command {
+        RecordCommand::Run {
+            model,
+            run_id,
+            trigger,
+            metrics,
+            artifact,
+            dataset,
+            trainer,
+            segment,
+            hypothesis_id,
+            drift_alert_id,
+            params,
+            code_version,
+        } => {
+            let m = metrics_file(&metrics)?;
+            let params = match params {
+                Some(p) => read_json(&p, "params file")?,
+                None => json!({}),
+            };
+            (
+                "run.record",
+                json!({
+                    "run_id": run_id, "model": model, "trigger": trigger, "hypothesis_id": hypothesis_id,
+                    "drift_alert_id": drift_alert_id, "dataset_digest": file_digest(&dataset, "dataset")?,
+                    "trainer": trainer, "params": params, "metrics": m, "code_version": code_version,
+                    "models": [{"segment": segment, "artifact_digest": file_digest(&artifact, "artifact")?, "metrics": m}],
+                }),
+            )
+        }
+        RecordCommand::Drift { model, baseline, recent, segment, psi } => {
+            let psi = match psi {
+                Some(p) => json!(metrics_file(&p)?),
+                None => json!({}),
+            };
+            (
+                "drift.record",
+                json!({"model": model, "segment": segment, "baseline": baseline, "recent": recent, "psi": psi}),
+            )
+        }
+        RecordCommand::Backtest { model, version, from, to, metrics, rows } => (
+            "backtest.record",
+            json!({"model": model, "version": version, "window_start": from, "window_end": to, "metrics": metrics_file(&metrics)?, "rows": rows}),
+        ),
+    };
+    done(c, &session::submit(c, kind, body)?)
+}
+
+/// Where a version came from (`--up`: hypothesis, approval, run, dataset, drift) and what
+/// happened to it (`--down`: backtests, shadow windows, proposals, promotions). Both by default.
+///
+/// Examples:
+///   pledge lineage demand 13
+///   pledge lineage demand 13 --up --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct LineageArgs {
+    /// The model.
+    model: String,
+    /// The version.
+    version: u64,
+    /// Only upstream.
+    #[arg(long, conflicts_with = "down")]
+    up: bool,
+    /// Only downstream.
+    #[arg(long)]
+    down: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge lineage`.
+pub fn lineage(a: LineageArgs) -> Result<(), Failure> {
+    let l = a.common.open()?;
+    let lin = projections::query::lineage(l.store(), l.trust(), &l.domain().state, &a.model, a.version)?
+        .ok_or_else(|| {
+            Failure::new(INVALID_INPUT, format!("model `{}` has no version v{}", a.model, a.version))
+        })?;
+    let (show_up, show_down) = (!a.down || a.up, !a.up || a.down);
+    if a.common.json {
+        let mut v = json!({"model": lin.model, "version": lin.version});
+        if show_up {
+            v["upstream"] = json!(lin.upstream);
+        }
+        if show_down {
+            v["downstream"] = json!(lin.downstream);
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    for (title, list, on) in
+        [("upstream", &lin.upstream, show_up), ("downstream", &lin.downstream, show_down)]
+    {
+        if !on {
+            continue;
+        }
+        println!("{title} of {} v{}:", lin.model, lin.version);
+        for e in list {
+            println!("  #{:<5} {:<10} {}", e.seq, e.actor.as_deref().unwrap_or("-"), e.summary);
+        }
+    }
+    Ok(())
+}
