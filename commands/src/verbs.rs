@@ -417,3 +417,261 @@ pub fn lineage(a: LineageArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Hypotheses: propose one (the start of an experiment), list them, show one.
+///
+/// Examples:
+///   pledge hypothesis propose H-101 demand --statement "Segmented sqft interactions cut MAE 8%" \
+///       --change-type feature --target-metric mae --expected-improvement 8 --owner colby --as maya
+///   pledge hypothesis list
+///   pledge hypothesis show H-101 --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct HypothesisArgs {
+    #[command(subcommand)]
+    command: HypothesisCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum HypothesisCommand {
+    /// Propose a hypothesis for MODEL.
+    Propose {
+        /// Hypothesis id (e.g. H-101).
+        id: String,
+        /// The model.
+        model: String,
+        /// What is being tested.
+        #[arg(long)]
+        statement: String,
+        /// feature, objective, data, tuning or architecture.
+        #[arg(long)]
+        change_type: String,
+        /// Short description of the change.
+        #[arg(long)]
+        change_summary: Option<String>,
+        /// The metric expected to improve.
+        #[arg(long)]
+        target_metric: String,
+        /// Expected improvement, percent.
+        #[arg(long)]
+        expected_improvement: f64,
+        /// Owner.
+        #[arg(long)]
+        owner: String,
+        /// Dataset version.
+        #[arg(long)]
+        dataset_version: Option<String>,
+        /// Feature-set version.
+        #[arg(long)]
+        feature_set_version: Option<String>,
+    },
+    /// List hypotheses and their experiment status.
+    List,
+    /// One hypothesis with its experiment.
+    Show {
+        /// Hypothesis id.
+        id: String,
+    },
+}
+
+/// Runs `pledge hypothesis`.
+pub fn hypothesis(a: HypothesisArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    match a.command {
+        HypothesisCommand::Propose {
+            id,
+            model,
+            statement,
+            change_type,
+            change_summary,
+            target_metric,
+            expected_improvement,
+            owner,
+            dataset_version,
+            feature_set_version,
+        } => {
+            let body = json!({"hypothesis_id": id, "model": model, "statement": statement, "change_type": change_type,
+                "change_summary": change_summary, "target_metric": target_metric, "expected_improvement_pct": expected_improvement,
+                "owner": owner, "dataset_version": dataset_version, "feature_set_version": feature_set_version});
+            done(c, &session::submit(c, "hypothesis.propose", body)?)
+        }
+        HypothesisCommand::List => list_experiments(c),
+        HypothesisCommand::Show { id } => show_experiment(c, &id),
+    }
+}
+
+fn list_experiments(c: &Common) -> Result<(), Failure> {
+    let l = c.open()?;
+    let xs: Vec<_> = l.domain().state.experiments.values().collect();
+    if c.json {
+        println!("{}", json!({"experiments": xs}));
+        return Ok(());
+    }
+    for x in &xs {
+        println!(
+            "{:<12} {:<10} {:<15} {}",
+            x.hypothesis.hypothesis_id,
+            x.model,
+            projections::state::name(&x.status),
+            x.hypothesis.statement
+        );
+    }
+    if xs.is_empty() {
+        println!("no hypotheses");
+    }
+    Ok(())
+}
+
+fn show_experiment(c: &Common, id: &str) -> Result<(), Failure> {
+    let l = c.open()?;
+    let x = l.domain().state.experiments.get(id).ok_or_else(|| {
+        Failure::new(INVALID_INPUT, format!("no hypothesis `{id}`"))
+            .hint("list them with `pledge hypothesis list`")
+    })?;
+    if c.json {
+        println!("{}", json!(x));
+        return Ok(());
+    }
+    println!("{} ({}) on `{}`: {}", id, projections::state::name(&x.status), x.model, x.hypothesis.statement);
+    println!(
+        "  proposed by {}; target {} {:+}%",
+        x.hypothesis.proposed_by, x.hypothesis.target_metric, x.hypothesis.expected_improvement_pct
+    );
+    for (status, seq, at) in &x.transitions {
+        println!("  #{seq:<5} {}  {}", &at[..19.min(at.len())], projections::state::name(status));
+    }
+    if let Some((by, why, constraints)) = &x.review {
+        println!(
+            "  reviewed by {by}: {why}{}",
+            if constraints.is_empty() {
+                String::new()
+            } else {
+                format!(" (constraints: {})", constraints.join("; "))
+            }
+        );
+    }
+    if !x.versions.is_empty() {
+        println!("  versions: {}", x.versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(done) = &x.completion {
+        println!(
+            "  decision: {} by {}: {}",
+            projections::state::name(&done.decision),
+            done.completed_by,
+            done.rationale
+        );
+    }
+    Ok(())
+}
+
+/// Experiments: approve or reject a hypothesis (an approver, not its proposer), start it,
+/// shadow test it, complete it with a decision; list and show.
+///
+/// Examples:
+///   pledge experiment approve H-101 --rationale "worth a week" --constraint "top 500 SKUs" --as colby
+///   pledge experiment start H-101 --as maya
+///   pledge experiment shadow H-101 --windows 14 --as maya
+///   pledge experiment complete H-101 --decision partial_adopt --adopt-segment electronics \
+///       --results results.json --rationale "Electronics only" --as maya
+///   pledge experiment list
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ExperimentArgs {
+    #[command(subcommand)]
+    command: ExperimentCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExperimentCommand {
+    /// Approve a proposed hypothesis.
+    Approve {
+        /// Hypothesis id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        rationale: String,
+        /// Conditions (repeatable).
+        #[arg(long = "constraint")]
+        constraints: Vec<String>,
+    },
+    /// Reject a proposed hypothesis.
+    Reject {
+        /// Hypothesis id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        rationale: String,
+    },
+    /// Start an approved experiment.
+    Start {
+        /// Hypothesis id.
+        id: String,
+    },
+    /// Start shadow testing.
+    Shadow {
+        /// Hypothesis id.
+        id: String,
+        /// Planned shadow windows (default: the policy's).
+        #[arg(long)]
+        windows: Option<u32>,
+    },
+    /// Complete with a decision: adopt, reject or partial_adopt (with --adopt-segment).
+    Complete {
+        /// Hypothesis id.
+        id: String,
+        /// adopt, reject or partial_adopt.
+        #[arg(long)]
+        decision: String,
+        /// Segments to adopt (partial_adopt; repeatable).
+        #[arg(long = "adopt-segment")]
+        adopt_segments: Vec<String>,
+        /// Results JSON file (name -> number).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// Why.
+        #[arg(long)]
+        rationale: String,
+    },
+    /// List experiments.
+    List,
+    /// One experiment.
+    Show {
+        /// Hypothesis id.
+        id: String,
+    },
+}
+
+/// Runs `pledge experiment`.
+pub fn experiment(a: ExperimentArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    let (kind, body) = match a.command {
+        ExperimentCommand::List => return list_experiments(c),
+        ExperimentCommand::Show { id } => return show_experiment(c, &id),
+        ExperimentCommand::Approve { id, rationale, constraints } => (
+            "experiment.approve",
+            json!({"hypothesis_id": id, "rationale": rationale, "constraints": constraints}),
+        ),
+        ExperimentCommand::Reject { id, rationale } => {
+            ("experiment.reject", json!({"hypothesis_id": id, "rationale": rationale}))
+        }
+        ExperimentCommand::Start { id } => ("experiment.start", json!({"hypothesis_id": id})),
+        ExperimentCommand::Shadow { id, windows } => {
+            ("experiment.shadow", json!({"hypothesis_id": id, "planned_windows": windows}))
+        }
+        ExperimentCommand::Complete { id, decision, adopt_segments, results, rationale } => {
+            let results = match results {
+                Some(p) => json!(metrics_file(&p)?),
+                None => json!({}),
+            };
+            (
+                "experiment.complete",
+                json!({"hypothesis_id": id, "decision": decision, "adopt_segments": adopt_segments, "results": results, "rationale": rationale}),
+            )
+        }
+    };
+    done(c, &session::submit(c, kind, body)?)
+}

@@ -325,3 +325,127 @@ fn the_seed_verbs_drive_the_drift_workflow() {
         "cannot read metrics file",
     );
 }
+
+#[test]
+fn an_experiment_from_hypothesis_to_partial_adoption() {
+    let t = team();
+    let dir = t.home.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.json"), r#"{"mae": 12.8, "mape": 0.2, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("e.json"), r#"{"mae": 14.2, "mape": 0.21, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("g.json"), r#"{"mae": 12.1, "mape": 0.18, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("a.bin"), b"m").unwrap();
+    std::fs::write(dir.join("results.json"), r#"{"improvement_electronics_pct": 22.0}"#).unwrap();
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let (m, a) = (f("m.json"), f("a.bin"));
+    t.ok(&[
+        "record",
+        "run",
+        "demand",
+        "--run-id",
+        "r1",
+        "--trigger",
+        "manual",
+        "--metrics",
+        &m,
+        "--artifact",
+        &a,
+        "--dataset",
+        &a,
+        "--trainer",
+        "x",
+        "--as",
+        "maya",
+    ]);
+    t.ok(&["bootstrap-champion", "demand", "1", "--as", "colby"]);
+    t.ok(&[
+        "hypothesis",
+        "propose",
+        "H-SEG-001",
+        "demand",
+        "--statement",
+        "Department models help Electronics",
+        "--change-type",
+        "architecture",
+        "--target-metric",
+        "mae",
+        "--expected-improvement",
+        "12",
+        "--owner",
+        "maya",
+        "--as",
+        "maya",
+    ]);
+    t.fails(&["experiment", "start", "H-SEG-001", "--as", "maya"], 1, "experiment.not_approved");
+    t.ok(&[
+        "experiment",
+        "approve",
+        "H-SEG-001",
+        "--rationale",
+        "high variability",
+        "--constraint",
+        "2 windows",
+        "--as",
+        "colby",
+    ]);
+    t.ok(&["experiment", "start", "H-SEG-001", "--as", "maya"]);
+    for (seg, file) in [("electronics", "e.json"), ("grocery", "g.json")] {
+        let mf = f(file);
+        t.ok(&[
+            "record",
+            "run",
+            "demand",
+            "--run-id",
+            &format!("r-{seg}"),
+            "--trigger",
+            "experiment",
+            "--hypothesis-id",
+            "H-SEG-001",
+            "--segment",
+            seg,
+            "--metrics",
+            &mf,
+            "--artifact",
+            &a,
+            "--dataset",
+            &a,
+            "--trainer",
+            "x",
+            "--as",
+            "maya",
+        ]);
+    }
+    t.ok(&["experiment", "shadow", "H-SEG-001", "--windows", "2", "--as", "maya"]);
+    let rf = f("results.json");
+    t.ok(&[
+        "experiment",
+        "complete",
+        "H-SEG-001",
+        "--decision",
+        "partial_adopt",
+        "--adopt-segment",
+        "electronics",
+        "--results",
+        &rf,
+        "--rationale",
+        "Electronics only",
+        "--as",
+        "maya",
+    ]);
+    let x = t.ok(&["experiment", "show", "H-SEG-001"]);
+    assert_eq!(x["status"], "completed");
+    assert_eq!(x["versions"], json!([2, 3]));
+    let list = t.ok(&["hypothesis", "list"]);
+    assert_eq!(list["experiments"].as_array().unwrap().len(), 1);
+    let champs = t.ok(&["champion", "demand"]);
+    let segs: Vec<(Value, Value)> = champs["champions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["segment"].clone(), c["version"].clone()))
+        .collect();
+    assert_eq!(segs, vec![(Value::Null, json!(1)), (json!("electronics"), json!(2))]);
+    let out = t.pledge().args(["experiment", "show", "H-SEG-001"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("decision: partial_adopt by maya"), "{text}");
+}
