@@ -217,13 +217,15 @@ pub fn arena(a: ArenaArgs) -> Result<(), Failure> {
     }
 }
 
-/// Record evidence: an external training run, a drift check, a backtest window.
+/// Record evidence: an external training run, a drift check, a shadow window, a backtest window.
 ///
 /// Examples:
 ///   pledge record run demand --run-id r-0216 --trigger scheduled --metrics m.json \
 ///       --artifact model.bin --dataset train.csv --trainer lightgbm-4.3 --as scheduler
 ///   pledge record drift demand --baseline 12.8 --recent 18.5 --as scheduler
 ///   pledge record backtest demand 2 --from 2026-02-01 --to 2026-02-08 --metrics w.json --rows 5000 --as scheduler
+///   pledge record shadow demand --champion 4 --challenger 5 --from 2026-03-01 --to 2026-03-08 \
+///       --champion-metrics c.json --challenger-metrics x.json --samples 23911 --hypothesis-id H-SEG-001 --as scheduler
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct RecordArgs {
@@ -290,6 +292,38 @@ enum RecordCommand {
         #[arg(long, value_name = "FILE")]
         psi: Option<PathBuf>,
     },
+    /// One shadow window: champion and challenger on the same actuals.
+    Shadow {
+        /// The model.
+        model: String,
+        /// Champion version.
+        #[arg(long)]
+        champion: u64,
+        /// Challenger version.
+        #[arg(long)]
+        challenger: u64,
+        /// Window start.
+        #[arg(long)]
+        from: String,
+        /// Window end.
+        #[arg(long)]
+        to: String,
+        /// Champion's metrics, JSON file.
+        #[arg(long, value_name = "FILE")]
+        champion_metrics: PathBuf,
+        /// Challenger's metrics, JSON file.
+        #[arg(long, value_name = "FILE")]
+        challenger_metrics: PathBuf,
+        /// Compared samples.
+        #[arg(long)]
+        samples: u64,
+        /// Segment.
+        #[arg(long)]
+        segment: Option<String>,
+        /// The experiment it belongs to.
+        #[arg(long)]
+        hypothesis_id: Option<String>,
+    },
     /// One backtest window of a version.
     Backtest {
         /// The model.
@@ -354,6 +388,23 @@ pub fn record(a: RecordArgs) -> Result<(), Failure> {
                 json!({"model": model, "segment": segment, "baseline": baseline, "recent": recent, "psi": psi}),
             )
         }
+        RecordCommand::Shadow {
+            model,
+            champion,
+            challenger,
+            from,
+            to,
+            champion_metrics,
+            challenger_metrics,
+            samples,
+            segment,
+            hypothesis_id,
+        } => (
+            "shadow.record",
+            json!({"model": model, "segment": segment, "hypothesis_id": hypothesis_id, "champion": champion, "challenger": challenger,
+                   "window_start": from, "window_end": to, "champion_metrics": metrics_file(&champion_metrics)?,
+                   "challenger_metrics": metrics_file(&challenger_metrics)?, "samples": samples}),
+        ),
         RecordCommand::Backtest { model, version, from, to, metrics, rows } => (
             "backtest.record",
             json!({"model": model, "version": version, "window_start": from, "window_end": to, "metrics": metrics_file(&metrics)?, "rows": rows}),

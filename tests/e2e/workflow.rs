@@ -416,6 +416,40 @@ fn an_experiment_from_hypothesis_to_partial_adoption() {
         ]);
     }
     t.ok(&["experiment", "shadow", "H-SEG-001", "--windows", "2", "--as", "maya"]);
+    let (cm, em) = (f("m.json"), f("e.json"));
+    for end in ["2026-03-08", "2026-03-15"] {
+        t.ok(&[
+            "record",
+            "shadow",
+            "demand",
+            "--champion",
+            "1",
+            "--challenger",
+            "2",
+            "--from",
+            "2026-03-01",
+            "--to",
+            end,
+            "--champion-metrics",
+            &cm,
+            "--challenger-metrics",
+            &em,
+            "--samples",
+            "23911",
+            "--segment",
+            "electronics",
+            "--hypothesis-id",
+            "H-SEG-001",
+            "--as",
+            "maya",
+        ]);
+    }
+    let shadow_done = t.ok(&["alerts", "list"]);
+    assert!(shadow_done["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["alert_type"] == "shadow_test_complete"));
     let rf = f("results.json");
     t.ok(&[
         "experiment",
