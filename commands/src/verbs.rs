@@ -726,3 +726,96 @@ pub fn experiment(a: ExperimentArgs) -> Result<(), Failure> {
     };
     done(c, &session::submit(c, kind, body)?)
 }
+
+/// Register a candidate from a training run, with the hypothesis metadata seed 000's
+/// `ds_workflow.sh train-candidate` asks for.
+///
+/// Until the built-in trainer lands, this records an external run: its metrics file, and the
+/// blake3 of its artifact and dataset files. The candidate is judged against the champion by
+/// the policy's gates in the same append (promoted if `--trigger` allows it and it passes).
+///
+/// Examples:
+///   pledge train-candidate demand --hypothesis-id H-101 --change-type feature \
+///       --change-summary "Added segmented sqft interactions by property type" --owner colby \
+///       --feature-set-version v2.0 --dataset-version 20260211 --strategy segmented_router \
+///       --router-mode segment_only --min-segment-rows 2000 \
+///       --metrics metrics.json --artifact model.bin --dataset train.csv --as maya
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct TrainCandidateArgs {
+    /// The model.
+    model: String,
+    /// The hypothesis this candidate tests.
+    #[arg(long)]
+    hypothesis_id: String,
+    /// feature, objective, data, tuning or architecture.
+    #[arg(long)]
+    change_type: String,
+    /// What changed.
+    #[arg(long)]
+    change_summary: String,
+    /// Who owns the change.
+    #[arg(long)]
+    owner: String,
+    /// Feature-set version.
+    #[arg(long)]
+    feature_set_version: String,
+    /// Dataset version.
+    #[arg(long)]
+    dataset_version: String,
+    /// Training strategy (e.g. `global`, `segmented_router`).
+    #[arg(long, default_value = "global")]
+    strategy: String,
+    /// Router mode for a segmented router (e.g. `segment_only`).
+    #[arg(long)]
+    router_mode: Option<String>,
+    /// Minimum training rows for a segment to get its own model.
+    #[arg(long)]
+    min_segment_rows: Option<u64>,
+    /// Why it ran: manual (default) or scheduled, new_data.
+    #[arg(long, default_value = "manual")]
+    trigger: String,
+    /// Metrics JSON file of the external run.
+    #[arg(long, value_name = "FILE")]
+    metrics: PathBuf,
+    /// The model artifact file (hashed).
+    #[arg(long, value_name = "FILE")]
+    artifact: PathBuf,
+    /// The training data file (hashed).
+    #[arg(long, value_name = "FILE")]
+    dataset: PathBuf,
+    /// Trainer name and version.
+    #[arg(long, default_value = "external")]
+    trainer: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge train-candidate`.
+pub fn train_candidate(a: TrainCandidateArgs) -> Result<(), Failure> {
+    let change_type: projections::events::ChangeType =
+        serde_json::from_value(json!(a.change_type)).map_err(|_| {
+            Failure::new(
+                INVALID_INPUT,
+                format!(
+                    "`{}` is not a change type (feature, objective, data, tuning, architecture)",
+                    a.change_type
+                ),
+            )
+        })?;
+    let m = metrics_file(&a.metrics)?;
+    let run_id =
+        format!("{}-{}-{}", a.hypothesis_id, a.dataset_version, &file_digest(&a.artifact, "artifact")?[..8]);
+    let params = json!({
+        "change_type": change_type, "change_summary": a.change_summary,
+        "owner": a.owner, "strategy": a.strategy, "router_mode": a.router_mode, "min_segment_rows": a.min_segment_rows,
+    });
+    let body = json!({
+        "run_id": run_id, "model": a.model, "trigger": a.trigger, "hypothesis_id": a.hypothesis_id,
+        "dataset_digest": file_digest(&a.dataset, "dataset")?,
+        "dataset_version": a.dataset_version, "feature_set": a.feature_set_version, "trainer": a.trainer,
+        "params": params, "metrics": m,
+        "models": [{"segment": null, "artifact_digest": file_digest(&a.artifact, "artifact")?, "metrics": m}],
+    });
+    done(&a.common, &session::submit(&a.common, "run.record", body)?)
+}

@@ -483,3 +483,86 @@ fn an_experiment_from_hypothesis_to_partial_adoption() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("decision: partial_adopt by maya"), "{text}");
 }
+
+#[test]
+fn train_candidate_takes_the_seed_flags_and_is_judged_by_the_gates() {
+    let t = team();
+    let dir = t.home.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m1.json"), r#"{"mae": 12.3, "mape": 0.2, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("m2.json"), r#"{"mae": 11.0, "mape": 0.17, "coverage": 0.9}"#).unwrap();
+    std::fs::write(dir.join("a1.bin"), b"one").unwrap();
+    std::fs::write(dir.join("a2.bin"), b"two").unwrap();
+    std::fs::write(dir.join("train.csv"), b"x\n").unwrap();
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let train = |metrics: &str, artifact: &str| {
+        let (m, a, d) = (f(metrics), f(artifact), f("train.csv"));
+        t.ok(&[
+            "train-candidate",
+            "demand",
+            "--hypothesis-id",
+            "H-101",
+            "--change-type",
+            "feature",
+            "--change-summary",
+            "Added segmented sqft interactions by property type",
+            "--owner",
+            "colby",
+            "--feature-set-version",
+            "v2.0",
+            "--dataset-version",
+            "20260211",
+            "--strategy",
+            "segmented_router",
+            "--router-mode",
+            "segment_only",
+            "--min-segment-rows",
+            "2000",
+            "--metrics",
+            &m,
+            "--artifact",
+            &a,
+            "--dataset",
+            &d,
+            "--as",
+            "maya",
+        ])
+    };
+    let first = train("m1.json", "a1.bin");
+    assert_eq!(first["events"][0]["payload"]["params"]["router_mode"], "segment_only");
+    assert_eq!(first["events"][0]["payload"]["feature_set"], "v2.0");
+    t.ok(&["bootstrap-champion", "demand", "1", "--as", "colby"]);
+    let second = train("m2.json", "a2.bin");
+    let kinds: Vec<&str> =
+        second["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"promotion.evaluated") && kinds.contains(&"champion.changed"), "{kinds:?}");
+    let (m, a, d) = (f("m1.json"), f("a1.bin"), f("train.csv"));
+    t.fails(
+        &[
+            "train-candidate",
+            "demand",
+            "--hypothesis-id",
+            "H-1",
+            "--change-type",
+            "vibes",
+            "--change-summary",
+            "s",
+            "--owner",
+            "o",
+            "--feature-set-version",
+            "v",
+            "--dataset-version",
+            "d",
+            "--metrics",
+            &m,
+            "--artifact",
+            &a,
+            "--dataset",
+            &d,
+            "--as",
+            "maya",
+        ],
+        2,
+        "not a change type",
+    );
+}
