@@ -8,6 +8,7 @@ use ledger::{
     Actor, Context, DraftCause, EventDraft, RecordedEvent, Refusal, Rejection, Role, SignedCommand, Subject,
 };
 use projections::events::*;
+use projections::state::name;
 use projections::{seg_key, AlertStatus, ExperimentStatus, State, VersionInfo};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,11 +36,6 @@ impl ledger::Domain for PledgeDomain {
 fn body<T: DeserializeOwned>(cmd: &SignedCommand) -> Result<T, Refusal> {
     serde_json::from_value(cmd.command.body.clone())
         .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command.kind)))
-}
-
-/// The snake_case name of a status enum, as it is written in events and read models.
-fn name<T: Serialize>(status: &T) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
 fn reject(rule: &str, message: impl Into<String>) -> Refusal {

@@ -153,11 +153,9 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
             for r in &roles {
                 r.parse::<ledger::Role>().map_err(|e| Failure::new(INVALID_INPUT, e))?;
             }
-            let mut events =
-                session::submit(c, "key.enroll", json!({"principal": name, "public_key": pk.to_string()}))?;
-            for r in roles {
-                events.extend(session::submit(c, "role.grant", json!({"principal": name, "role": r}))?);
-            }
+            let mut commands = vec![("key.enroll", json!({"principal": name, "public_key": pk.to_string()}))];
+            commands.extend(roles.into_iter().map(|r| ("role.grant", json!({"principal": name, "role": r}))));
+            let events = session::submit_all(c, commands)?;
             session::print_events(c, &events);
             Ok(())
         }

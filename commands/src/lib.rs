@@ -5,9 +5,11 @@
 //! ([`exit::Failure`]). Subcommands print human output by default and a stable JSON document
 //! with `--json`.
 //!
-//! Subcommands so far: `demo` (the README's main job), `init`, `keys`, `submit` (any signed
-//! command), `champion`, `alerts`, `timeline`, `log`, `show`, `verify`. The domain's decide
-//! step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here too.
+//! The modules: `demo` (the README's main job), `keys` (`init`, `keys`), `verbs` (the seed
+//! workflow verbs), `reads` (`submit` and the read commands), `audit` (`policy`, `export`,
+//! `replay`, `release-check`, `daily`), `verify`; `session` holds what they share. The domain's
+//! decide step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here
+//! too.
 
 pub mod audit;
 pub mod cli;

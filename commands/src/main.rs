@@ -6,5 +6,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Libraries only emit events (journal replays, torn tails, lost tails); RUST_LOG selects
+    // them, on stderr so that `--json` output on stdout stays clean. Default: warnings.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().init();
     commands::cli::run(std::env::args_os())
 }

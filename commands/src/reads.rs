@@ -301,7 +301,7 @@ pub struct LogArgs {
 
 /// Runs `pledge log`.
 pub fn log(args: LogArgs) -> Result<(), Failure> {
-    let store = ledger::Store::open(&args.common.ledger)?;
+    let store = args.common.store()?;
     let mut out = vec![];
     for ev in store.iter().rev() {
         let ev = ev?;
@@ -337,10 +337,7 @@ pub struct ShowArgs {
 
 /// Runs `pledge show`.
 pub fn show(args: ShowArgs) -> Result<(), Failure> {
-    if !args.common.ledger.join("db").exists() {
-        return Err(Failure::new(INVALID_INPUT, format!("no ledger at `{}`", args.common.ledger.display())));
-    }
-    let store = ledger::Store::open(&args.common.ledger)?;
+    let store = args.common.store()?;
     let ev = match args.id.parse::<u64>() {
         Ok(seq) => store.get(seq)?,
         Err(_) => {

@@ -50,14 +50,26 @@ impl Common {
         })
     }
 
-    /// Opens an existing ledger (never creates one).
+    /// Opens an existing ledger with its read models (never creates one).
     pub fn open(&self) -> Result<Ledger<PledgeDomain>, Failure> {
-        if !self.ledger.join("db").exists() {
-            return Err(Failure::new(INVALID_INPUT, format!("no ledger at `{}`", self.ledger.display()))
-                .hint("create one with `pledge init`, or pass `--ledger PATH` / set PLEDGE_LEDGER"));
-        }
+        require_ledger(&self.ledger)?;
         Ok(Ledger::open(&self.ledger, Arc::new(SystemClock), PledgeDomain::default())?)
     }
+
+    /// Opens an existing ledger's store for reading raw events (never creates one).
+    pub fn store(&self) -> Result<ledger::Store, Failure> {
+        require_ledger(&self.ledger)?;
+        Ok(ledger::Store::open(&self.ledger)?)
+    }
+}
+
+/// Fails with exit 2 unless `dir` holds a ledger, so that a mistyped path is never created.
+pub fn require_ledger(dir: &Path) -> Result<(), Failure> {
+    if dir.join("db").exists() {
+        return Ok(());
+    }
+    Err(Failure::new(INVALID_INPUT, format!("no ledger at `{}`", dir.display()))
+        .hint("create one with `pledge init`, or pass `--ledger PATH` / set PLEDGE_LEDGER"))
 }
 
 /// A principal or key name: the same rules as the ledger's principals.
@@ -128,6 +140,12 @@ pub fn list_keys(home: &Path) -> Vec<String> {
 /// Signs `kind` + `body` as the session's identity and appends it; maps refusals to exit codes
 /// with a hint.
 pub fn submit(common: &Common, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, Failure> {
+    submit_all(common, vec![(kind, body)])
+}
+
+/// Signs and appends several commands in order with one open of the ledger, stopping at the
+/// first refusal (the commands before it stay appended, each being its own signed command).
+pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<RecordedEvent>, Failure> {
     let mut ledger = common.open()?;
     let who = common.identity()?;
     let key = load_key(&common.home()?, who)?;
@@ -137,17 +155,21 @@ pub fn submit(common: &Common, kind: &str, body: Value) -> Result<Vec<RecordedEv
         return Err(Failure::new(REJECTED, format!("key `{who}` is not enrolled in this ledger"))
             .hint(format!("an admin runs `pledge keys enroll {who} --public-key {}`", key.public())));
     }
-    let cmd = Command::new(ledger_id, Timestamp::from_datetime(chrono::Utc::now()), kind, body);
-    let env = cmd.sign(&key).map_err(Failure::internal)?;
-    match ledger.submit(env, ExpectedHead::Any) {
-        Ok(r) => Ok(r.events),
-        Err(SubmitError::Rejected(r)) => {
-            Err(Failure::new(REJECTED, format!("{} (rule `{}`)", r.message, r.rule)))
+    let mut events = vec![];
+    for (kind, body) in commands {
+        let cmd = Command::new(ledger_id, Timestamp::from_datetime(chrono::Utc::now()), kind, body);
+        let env = cmd.sign(&key).map_err(Failure::internal)?;
+        match ledger.submit(env, ExpectedHead::Any) {
+            Ok(r) => events.extend(r.events),
+            Err(SubmitError::Rejected(r)) => {
+                return Err(Failure::new(REJECTED, format!("{} (rule `{}`)", r.message, r.rule)))
+            }
+            Err(SubmitError::Invalid(m)) => return Err(Failure::new(INVALID_INPUT, m)),
+            Err(SubmitError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(Failure::internal(e)),
         }
-        Err(SubmitError::Invalid(m)) => Err(Failure::new(INVALID_INPUT, m)),
-        Err(SubmitError::Store(e)) => Err(e.into()),
-        Err(e) => Err(Failure::internal(e)),
     }
+    Ok(events)
 }
 
 /// Prints appended events: one line each, or a JSON document.

@@ -42,10 +42,7 @@ pub enum Outcome {
 
 /// Verifies a ledger directory without creating it.
 pub fn verify_ledger(dir: &Path) -> Result<Outcome, Failure> {
-    if !dir.join("db").exists() {
-        return Err(Failure::new(INVALID_INPUT, format!("no ledger at `{}`", dir.display()))
-            .hint("pass `--ledger PATH` or set PLEDGE_LEDGER"));
-    }
+    crate::session::require_ledger(dir)?;
     let store = Store::open(dir)?;
     Ok(match ledger::verify_store(&store) {
         Ok(s) => Outcome::Ok(s),

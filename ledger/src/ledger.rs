@@ -141,16 +141,8 @@ impl<D: Domain> Ledger<D> {
                 "an earlier append failed in storage; reopen the ledger before appending".into(),
             ));
         }
+        self.store.check_head(expected)?;
         let base = self.store.head();
-        let base_ok = match expected {
-            ExpectedHead::Any => true,
-            ExpectedHead::Empty => base.is_none(),
-            ExpectedHead::At(h) => base.is_some_and(|b| b.hash == h),
-        };
-        if !base_ok {
-            // Let the store phrase the conflict; it writes nothing.
-            self.store.commit(expected, &[], &[])?;
-        }
         let now = self.clock.now();
         let mut cursor = ChainCursor::after(base.as_ref());
         let mut staged = self.trust.clone();

@@ -8,6 +8,7 @@
 //! | `h` + hash (32 bytes) | seq (u64 BE) |
 //! | `s` + model + `\0` + segment (empty for whole-model) + `\0` + seq | empty |
 //! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
+//! | `m:head` | seq (u64 BE) + hash of the last committed event (the head anchor) |
 //!
 //! An append first writes all of its keys as one record to the commit journal
 //! (`<dir>/pledge.wal`) and `fdatasync`s it, then applies them to sled in one `sled::Batch`
@@ -183,6 +184,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn check_expected(expected: ExpectedHead, actual: Option<Head>) -> Result<(), StoreError> {
+    let matches = match expected {
+        ExpectedHead::Any => true,
+        ExpectedHead::Empty => actual.is_none(),
+        ExpectedHead::At(h) => actual.is_some_and(|a| a.hash == h),
+    };
+    if matches {
+        return Ok(());
+    }
+    Err(StoreError::Conflict {
+        expected: match expected {
+            ExpectedHead::Any => "any".into(),
+            ExpectedHead::Empty => "an empty ledger".into(),
+            ExpectedHead::At(h) => h.to_string(),
+        },
+        actual: actual.map_or("an empty ledger".into(), |a| format!("{} (event {})", a.hash, a.seq)),
+    })
+}
+
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = prefix;
@@ -333,6 +353,11 @@ impl Store {
         self.head().is_none()
     }
 
+    /// Fails with [`StoreError::Conflict`] unless the head is `expected`.
+    pub fn check_head(&self, expected: ExpectedHead) -> Result<(), StoreError> {
+        check_expected(expected, self.head())
+    }
+
     /// Appends sealed events (and the command records they answer) atomically and durably.
     ///
     /// Fails with [`StoreError::Conflict`] if the head is not `expected`, and with
@@ -348,22 +373,8 @@ impl Store {
             return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason });
         }
         let mut head = self.head.lock().expect("head lock");
+        check_expected(expected, *head)?;
         let actual = *head;
-        let matches = match expected {
-            ExpectedHead::Any => true,
-            ExpectedHead::Empty => actual.is_none(),
-            ExpectedHead::At(h) => actual.is_some_and(|a| a.hash == h),
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                expected: match expected {
-                    ExpectedHead::Any => "any".into(),
-                    ExpectedHead::Empty => "an empty ledger".into(),
-                    ExpectedHead::At(h) => h.to_string(),
-                },
-                actual: actual.map_or("an empty ledger".into(), |a| format!("{} (event {})", a.hash, a.seq)),
-            });
-        }
         let Some(last) = events.last() else { return Ok(()) };
         let mut expect_prev = actual.map(|a| a.hash);
         let mut record: Record = Vec::with_capacity(events.len() * 3 + commands.len());

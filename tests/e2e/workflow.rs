@@ -166,6 +166,18 @@ fn init_refuses_an_existing_ledger_and_reads_refuse_a_missing_one() {
     let out = t.pledge().args(["champion", "--ledger"]).arg(missing).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pledge init"));
+    // Reads of raw events never create a ledger at a mistyped path.
+    let typo = t.home.join("ledgr");
+    for sub in ["log", "show"] {
+        let mut cmd = t.pledge();
+        cmd.arg(sub);
+        if sub == "show" {
+            cmd.arg("0");
+        }
+        let out = cmd.arg("--ledger").arg(&typo).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert!(!typo.exists(), "`pledge {sub}` created `{}`", typo.display());
+    }
 }
 
 #[test]
