@@ -1,6 +1,31 @@
 //! # trainer: real data in, evidence out
 //!
-//! This crate will hold dataset loading and validation (polars), feature pipelines,
-//! linfa-logistic training, walk-forward backtests, drift statistics and content-addressed
-//! model artifacts. It must not depend on clap or axum. It is empty until the trainer issue
-//! lands; until then `pledge` records the evidence of runs made elsewhere.
+//! Loads a CSV or Parquet file against a declared [`spec::DatasetSpec`] (polars for the
+//! reading, this crate for every check), fits a feature [`features::Pipeline`] and a
+//! linfa-logistic model on the training split only, evaluates with scikit-learn's metric
+//! definitions ([`metrics`]), backtests walk-forward over a time axis ([`train::walk_forward`]),
+//! measures drift ([`drift`]) and stores each fitted model as a content-addressed
+//! [`artifact::Artifact`]. No clap, no axum: the `pledge` CLI wires it to the ledger.
+//!
+//! Determinism: the same file bytes, spec and parameters give the same artifact bytes (and
+//! digest) on every run: seeded portable splits, single-threaded fitting from a zero start,
+//! sorted category orders, shortest round-trip float formatting.
+
+pub mod artifact;
+pub mod data;
+pub mod drift;
+pub mod error;
+pub mod features;
+pub mod leakage;
+pub mod metrics;
+pub mod model;
+pub mod progress;
+pub mod spec;
+pub mod train;
+
+pub use artifact::{Artifact, Candidate};
+pub use data::{load, Table};
+pub use error::TrainError;
+pub use metrics::Metrics;
+pub use spec::{DatasetSpec, TrainParams};
+pub use train::{train, TrainOutput};

@@ -1,0 +1,150 @@
+//! Model artifacts: one fitted model (pipeline + coefficients) with the spec, parameters and
+//! digests that made it, stored as JSON in a file named by the blake3 digest of its bytes.
+//!
+//! The bytes are `serde_json`'s compact form of [`Artifact`] (fields in declaration order,
+//! floats in shortest round-trip form), so the same data, spec and parameters give the same
+//! bytes and the same digest on every run. Loading re-hashes the file and refuses a mismatch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Table;
+use crate::error::TrainError;
+use crate::features::Pipeline;
+use crate::model::Logistic;
+use crate::spec::{DatasetSpec, TrainParams};
+
+/// The artifact format tag.
+pub const FORMAT: &str = "pledge.model.v1";
+
+/// One fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The segment this model serves (`None`: the global model).
+    pub segment: Option<String>,
+    /// The dataset spec.
+    pub spec: DatasetSpec,
+    /// The training parameters.
+    pub params: TrainParams,
+    /// blake3 of the training file.
+    pub dataset_digest: String,
+    /// Which rows it learnt from (`periods Jan..Mar`, `seeded split 42, 75%`).
+    pub trained_on: String,
+    /// Training rows.
+    pub train_rows: usize,
+    /// The fitted pipeline.
+    pub pipeline: Pipeline,
+    /// The fitted coefficients.
+    pub logistic: Logistic,
+}
+
+impl Artifact {
+    /// The artifact's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an artifact always serialises")
+    }
+
+    /// `blake3:<hex>` of the bytes.
+    pub fn digest(&self) -> String {
+        crate::data::digest_bytes(&self.to_bytes())
+    }
+
+    /// Scores every row of `table` with this model.
+    pub fn score(&self, table: &Table) -> Result<Vec<f64>, TrainError> {
+        Ok(self.logistic.predict(&self.pipeline.transform(table)?))
+    }
+
+    /// Writes the artifact to `dir/<hex>.json` (atomically; an existing identical file is kept).
+    /// Returns its digest and path.
+    pub fn save(&self, dir: &Path) -> Result<(String, PathBuf), TrainError> {
+        let bytes = self.to_bytes();
+        let digest = crate::data::digest_bytes(&bytes);
+        let path = path_of(dir, &digest)?;
+        let cannot =
+            |e: std::io::Error| TrainError::Artifact(format!("cannot write {}: {e}", path.display()));
+        if path.exists() {
+            return Ok((digest, path));
+        }
+        std::fs::create_dir_all(dir).map_err(cannot)?;
+        let tmp = dir.join(format!(".{}.tmp", &digest["blake3:".len()..]));
+        std::fs::write(&tmp, &bytes).map_err(cannot)?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(cannot)?;
+        std::fs::rename(&tmp, &path).map_err(cannot)?;
+        Ok((digest, path))
+    }
+
+    /// Loads the artifact with `digest` from `dir`, checking its bytes hash to the digest.
+    pub fn load(dir: &Path, digest: &str) -> Result<Artifact, TrainError> {
+        let path = path_of(dir, digest)?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            TrainError::Artifact(format!(
+                "cannot read {} ({e}); artifacts live in the ledger's `artifacts` directory",
+                path.display()
+            ))
+        })?;
+        let actual = crate::data::digest_bytes(&bytes);
+        if actual != digest {
+            return Err(TrainError::Artifact(format!(
+                "{} is damaged: its bytes hash to {actual}, not {digest}",
+                path.display()
+            )));
+        }
+        let a: Artifact = serde_json::from_slice(&bytes)
+            .map_err(|e| TrainError::Artifact(format!("{} is not a model artifact: {e}", path.display())))?;
+        if a.format != FORMAT {
+            return Err(TrainError::Artifact(format!("unknown artifact format `{}`", a.format)));
+        }
+        Ok(a)
+    }
+}
+
+fn path_of(dir: &Path, digest: &str) -> Result<PathBuf, TrainError> {
+    let hex = digest
+        .strip_prefix("blake3:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .ok_or_else(|| {
+            TrainError::Artifact(format!("`{digest}` is not a blake3 digest (blake3:<64 hex>)"))
+        })?;
+    Ok(dir.join(format!("{hex}.json")))
+}
+
+/// A candidate: the global model and, for a segmented router, the segment models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The global model (every row a segment model does not take).
+    pub global: Artifact,
+    /// Segment models by segment.
+    pub segments: BTreeMap<String, Artifact>,
+    /// Segments without their own model, and why.
+    pub skipped: BTreeMap<String, String>,
+}
+
+impl Candidate {
+    /// Scores `table`, routing each row to its segment's model if there is one (segment_only).
+    pub fn score(&self, table: &Table) -> Result<Vec<f64>, TrainError> {
+        let mut out = self.global.score(table)?;
+        if let (Some(seg), false) = (&table.segment, self.segments.is_empty()) {
+            for (name, model) in &self.segments {
+                let rows: Vec<usize> = (0..table.len()).filter(|&i| &seg[i] == name).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let p = model.score(&table.select(&rows))?;
+                for (&i, p) in rows.iter().zip(p) {
+                    out[i] = p;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every artifact: the global one first, then segments in order.
+    pub fn artifacts(&self) -> impl Iterator<Item = &Artifact> {
+        std::iter::once(&self.global).chain(self.segments.values())
+    }
+}
