@@ -575,7 +575,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     if state.runs.contains_key(&b.run_id) {
         return Err(reject("run.exists", format!("run `{}` is already recorded", b.run_id)));
     }
-    let policy = policy(state)?;
+    let policy = policy(state)?.for_model(&b.model);
     // Trigger rules.
     match b.trigger {
         Trigger::Experiment => {
@@ -629,6 +629,12 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                 m.segment.as_deref().unwrap_or("(global)")
             )));
         }
+    }
+    if let Some(w) = b.backtests.iter().find(|w| !segments.contains(&w.segment)) {
+        return Err(invalid(format!(
+            "a backtest window is for segment `{}`, which has no model in `models`",
+            w.segment.as_deref().unwrap_or("(global)")
+        )));
     }
     let mut out = vec![draft(
         "run.recorded",
@@ -769,7 +775,7 @@ fn backtest_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>
     let b: BacktestBody = body(cmd)?;
     check_metrics("backtest", &b.metrics)?;
     let v = version(state, &b.model, b.version)?;
-    let policy = policy(state)?;
+    let policy = policy(state)?.for_model(&b.model);
     let vs = subject(&b.model, v.segment.as_deref())?;
     Ok(vec![draft(
         "backtest.recorded",
@@ -858,7 +864,7 @@ fn drift_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, R
         return Err(invalid("`baseline` must be a positive number and `recent` a finite one"));
     }
     check_metrics("psi", &b.psi)?;
-    let policy = policy(state)?;
+    let policy = policy(state)?.for_model(&b.model);
     let drift_pct = (b.recent - b.baseline) / b.baseline * 100.0;
     let exceeded = drift_pct > policy.drift_max_pct || b.psi.values().any(|p| *p > policy.psi_threshold);
     let champion = state.model(&b.model).and_then(|m| m.route(b.segment.as_deref()));
@@ -944,7 +950,7 @@ fn arena_propose(
             format!("`{}` has no champion for this segment; bootstrap one first", b.model),
         )
     })?;
-    let policy = policy(state)?;
+    let policy = policy(state)?.for_model(&b.model);
     let first_metric = policy.gates.first().map(|g| g.metric.clone()).unwrap_or_default();
     let challenger = match b.challenger {
         Some(c) => version(state, &b.model, c)?,

@@ -7,7 +7,8 @@
 //!
 //! The modules: `demo` (the README's main job), `keys` (`init`, `keys`), `verbs` (the seed
 //! workflow verbs), `reads` (`submit` and the read commands), `audit` (`policy`, `export`,
-//! `replay`, `release-check`, `daily`), `verify`; `session` holds what they share. The domain's
+//! `replay`, `release-check`, `daily`), `training` (`train-candidate --data`, `drift check`,
+//! `predict`: the built-in trainer), `verify`; `session` holds what they share. The domain's
 //! decide step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here
 //! too.
 
@@ -21,5 +22,6 @@ pub mod policy;
 pub mod reads;
 pub mod replay;
 pub mod session;
+pub mod training;
 pub mod verbs;
 pub mod verify;

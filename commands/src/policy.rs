@@ -75,6 +75,18 @@ pub struct Policy {
     pub backtest_max_pct: f64,
     /// Shadow test length in windows, unless an experiment says otherwise.
     pub shadow_windows: u32,
+    /// Per-model rules (`models.<name>` in the document): gates and drift metric for models
+    /// whose metrics differ from the ledger-wide rule (a classifier beside a forecaster).
+    pub models: std::collections::BTreeMap<String, ModelRules>,
+}
+
+/// A model's own promotion gates and drift metric, replacing the ledger-wide ones.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ModelRules {
+    /// Gates replacing `promotion.gates`.
+    pub gates: Option<Vec<Gate>>,
+    /// Metric replacing `drift.metric`.
+    pub drift_metric: Option<String>,
 }
 
 /// The default policy document: the seeds' rule (MAE and MAPE each at least 5% better than the
@@ -126,23 +138,35 @@ impl Policy {
     /// Parses the domain sections of a policy document.
     pub fn from_document(doc: &Value) -> Result<Policy, String> {
         let p = &doc["promotion"];
-        let gates = p["gates"]
-            .as_array()
-            .ok_or("policy `promotion.gates` must be a list")?
-            .iter()
-            .map(|g| {
-                Ok(Gate {
-                    metric: g["metric"].as_str().ok_or("a gate needs a `metric`")?.to_string(),
-                    direction: match g["direction"].as_str() {
-                        Some("lower") => Direction::Lower,
-                        Some("higher") => Direction::Higher,
-                        _ => return Err("a gate's `direction` must be `lower` or `higher`".to_string()),
-                    },
-                    margin: num(&g["margin"], "promotion.gates[].margin")?,
-                    strict: g["strict"].as_bool().unwrap_or(true),
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
+        let gates = parse_gates(&p["gates"], "promotion.gates")?;
+        let mut models = std::collections::BTreeMap::new();
+        if let Some(m) = doc.get("models") {
+            let m = m.as_object().ok_or("policy `models` must be an object of model names")?;
+            for (name, rules) in m {
+                let r =
+                    rules.as_object().ok_or_else(|| format!("policy `models.{name}` must be an object"))?;
+                if let Some(k) = r.keys().find(|k| !matches!(k.as_str(), "gates" | "drift_metric")) {
+                    return Err(format!(
+                        "policy `models.{name}` has an unknown key `{k}` (gates, drift_metric)"
+                    ));
+                }
+                let gates = match r.get("gates") {
+                    Some(g) => Some(parse_gates(g, &format!("models.{name}.gates"))?),
+                    None => None,
+                };
+                let drift_metric = match r.get("drift_metric") {
+                    Some(v) => Some(
+                        v.as_str()
+                            .ok_or_else(|| {
+                                format!("policy `models.{name}.drift_metric` must be a metric name")
+                            })?
+                            .to_string(),
+                    ),
+                    None => None,
+                };
+                models.insert(name.clone(), ModelRules { gates, drift_metric });
+            }
+        }
         let auto_promote = p["auto_promote_triggers"]
             .as_array()
             .map(|a| a.iter().filter_map(|t| serde_json::from_value(t.clone()).ok()).collect())
@@ -155,9 +179,46 @@ impl Policy {
             psi_threshold: num(&doc["drift"]["psi_threshold"], "drift.psi_threshold")?,
             backtest_max_pct: num(&doc["backtest"]["max_degradation_pct"], "backtest.max_degradation_pct")?,
             shadow_windows: doc["shadow"]["planned_windows"].as_u64().unwrap_or(14) as u32,
+            models,
         })
     }
 
+    /// The rules that apply to `model`: its own gates and drift metric where the policy has
+    /// them, the ledger-wide ones otherwise.
+    pub fn for_model(&self, model: &str) -> Policy {
+        let mut p = self.clone();
+        if let Some(r) = self.models.get(model) {
+            if let Some(g) = &r.gates {
+                p.gates = g.clone();
+            }
+            if let Some(m) = &r.drift_metric {
+                p.drift_metric = m.clone();
+            }
+        }
+        p
+    }
+}
+
+fn parse_gates(v: &Value, path: &str) -> Result<Vec<Gate>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("policy `{path}` must be a list"))?
+        .iter()
+        .map(|g| {
+            Ok(Gate {
+                metric: g["metric"].as_str().ok_or("a gate needs a `metric`")?.to_string(),
+                direction: match g["direction"].as_str() {
+                    Some("lower") => Direction::Lower,
+                    Some("higher") => Direction::Higher,
+                    _ => return Err("a gate's `direction` must be `lower` or `higher`".to_string()),
+                },
+                margin: num(&g["margin"], &format!("{path}[].margin"))?,
+                strict: g["strict"].as_bool().unwrap_or(true),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+}
+
+impl Policy {
     /// Evaluates every gate; a metric missing on either side is an error naming it.
     pub fn evaluate(&self, candidate: &Metrics, champion: &Metrics) -> Result<Vec<GateResult>, String> {
         self.gates

@@ -90,8 +90,11 @@ pub fn counterfactual(store: &Store, alternative: &Value) -> Result<Result<Repor
                     .and_then(|m| m.versions.get(&p.candidate))
                     .map_or(Trigger::Manual, |v| v.trigger);
                 let recorded = p.passed && p.auto_promote_allowed;
-                let alt_passed =
-                    alt.evaluate(&cand, &champ).map(|g| g.iter().all(|g| g.passed)).unwrap_or(false);
+                let alt_passed = alt
+                    .for_model(&model)
+                    .evaluate(&cand, &champ)
+                    .map(|g| g.iter().all(|g| g.passed))
+                    .unwrap_or(false);
                 let alt_promoted = alt_passed && alt.auto_promote.contains(&trigger);
                 if alt_promoted != recorded {
                     let says = |promoted: bool| {
@@ -124,8 +127,11 @@ pub fn counterfactual(store: &Store, alternative: &Value) -> Result<Result<Repor
                     continue;
                 };
                 report.decisions += 1;
-                let alt_passed =
-                    alt.evaluate(&cand, &champ).map(|g| g.iter().all(|g| g.passed)).unwrap_or(false);
+                let alt_passed = alt
+                    .for_model(&model)
+                    .evaluate(&cand, &champ)
+                    .map(|g| g.iter().all(|g| g.passed))
+                    .unwrap_or(false);
                 if alt_passed != p.passed {
                     let says = |b: bool| if b { "gates passed" } else { "gates failed" }.to_string();
                     diff(

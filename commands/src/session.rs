@@ -175,14 +175,18 @@ pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<R
 /// Prints appended events: one line each, or a JSON document.
 pub fn print_events(common: &Common, events: &[RecordedEvent]) {
     if common.json {
-        let v: Vec<Value> = events
-            .iter()
-            .map(|e| json!({"seq": e.seq(), "hash": e.hash, "kind": e.event.kind, "subject": e.event.subject, "payload": e.event.payload}))
-            .collect();
-        println!("{}", json!({"ok": true, "events": v}));
+        println!("{}", json!({"ok": true, "events": events_json(events)}));
     } else {
         for e in events {
             println!("#{:<5} {:<24} {}", e.seq(), e.event.kind, projections::query::summarize(e));
         }
     }
+}
+
+/// Appended events as JSON: seq, hash, kind, subject, payload.
+pub fn events_json(events: &[RecordedEvent]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| json!({"seq": e.seq(), "hash": e.hash, "kind": e.event.kind, "subject": e.event.subject, "payload": e.event.payload}))
+        .collect()
 }

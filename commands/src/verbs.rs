@@ -727,68 +727,87 @@ pub fn experiment(a: ExperimentArgs) -> Result<(), Failure> {
     done(c, &session::submit(c, kind, body)?)
 }
 
-/// Register a candidate from a training run, with the hypothesis metadata seed 000's
+/// Train a candidate and register it, with the hypothesis metadata seed 000's
 /// `ds_workflow.sh train-candidate` asks for.
 ///
-/// Until the built-in trainer lands, this records an external run: its metrics file, and the
-/// blake3 of its artifact and dataset files. The candidate is judged against the champion by
-/// the policy's gates in the same append (promoted if `--trigger` allows it and it passes).
+/// With `--data FILE --spec SPEC` the built-in trainer validates the file against the spec,
+/// splits it (by time when the spec has a time axis, else seeded), fits the feature pipeline
+/// and a logistic model on the training rows only (one per segment with `--strategy
+/// segmented_router`), evaluates on the held-out rows, backtests walk-forward over the time
+/// axis, stores each model as a content-addressed artifact under `<ledger>/artifacts/`, and
+/// records the run, its model version(s) and backtest windows as one signed command. The
+/// candidate is judged against the champion by the policy's gates in the same append.
+///
+/// With `--metrics --artifact --dataset` it records a run made elsewhere instead (its metrics
+/// file, and the blake3 of its artifact and dataset files).
 ///
 /// Examples:
+///   pledge train-candidate taxi-tip --hypothesis-id H-201 --change-type architecture \
+///       --change-summary "One model per company" --owner maya --feature-set-version v1 \
+///       --dataset-version 2026-04 --strategy segmented_router --router-mode segment_only \
+///       --min-segment-rows 1000 --data taxi.csv --spec taxi.spec.json --as maya
 ///   pledge train-candidate demand --hypothesis-id H-101 --change-type feature \
 ///       --change-summary "Added segmented sqft interactions by property type" --owner colby \
-///       --feature-set-version v2.0 --dataset-version 20260211 --strategy segmented_router \
-///       --router-mode segment_only --min-segment-rows 2000 \
+///       --feature-set-version v2.0 --dataset-version 20260211 \
 ///       --metrics metrics.json --artifact model.bin --dataset train.csv --as maya
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct TrainCandidateArgs {
     /// The model.
-    model: String,
+    pub(crate) model: String,
     /// The hypothesis this candidate tests.
     #[arg(long)]
-    hypothesis_id: String,
+    pub(crate) hypothesis_id: String,
     /// feature, objective, data, tuning or architecture.
     #[arg(long)]
-    change_type: String,
+    pub(crate) change_type: String,
     /// What changed.
     #[arg(long)]
-    change_summary: String,
+    pub(crate) change_summary: String,
     /// Who owns the change.
     #[arg(long)]
-    owner: String,
+    pub(crate) owner: String,
     /// Feature-set version.
     #[arg(long)]
-    feature_set_version: String,
+    pub(crate) feature_set_version: String,
     /// Dataset version.
     #[arg(long)]
-    dataset_version: String,
+    pub(crate) dataset_version: String,
     /// Training strategy (e.g. `global`, `segmented_router`).
     #[arg(long, default_value = "global")]
-    strategy: String,
+    pub(crate) strategy: String,
     /// Router mode for a segmented router (e.g. `segment_only`).
     #[arg(long)]
-    router_mode: Option<String>,
+    pub(crate) router_mode: Option<String>,
     /// Minimum training rows for a segment to get its own model.
     #[arg(long)]
-    min_segment_rows: Option<u64>,
+    pub(crate) min_segment_rows: Option<u64>,
     /// Why it ran: manual (default) or scheduled, new_data.
     #[arg(long, default_value = "manual")]
-    trigger: String,
-    /// Metrics JSON file of the external run.
+    pub(crate) trigger: String,
+    /// Train with the built-in trainer on this CSV or Parquet file.
+    #[arg(long, value_name = "FILE", requires = "spec", conflicts_with_all = ["metrics", "artifact", "dataset"])]
+    pub(crate) data: Option<PathBuf>,
+    /// The dataset spec (JSON) for `--data`: target, features, time axis, segment, missing-value policy.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub(crate) spec: Option<PathBuf>,
+    /// Training parameters (JSON) for `--data`: alpha, max_iterations, tolerance, backtest, train_windows.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub(crate) params: Option<PathBuf>,
+    /// External run: its metrics JSON file.
+    #[arg(long, value_name = "FILE", required_unless_present = "data", requires_all = ["artifact", "dataset"])]
+    pub(crate) metrics: Option<PathBuf>,
+    /// External run: the model artifact file (hashed).
     #[arg(long, value_name = "FILE")]
-    metrics: PathBuf,
-    /// The model artifact file (hashed).
+    pub(crate) artifact: Option<PathBuf>,
+    /// External run: the training data file (hashed).
     #[arg(long, value_name = "FILE")]
-    artifact: PathBuf,
-    /// The training data file (hashed).
-    #[arg(long, value_name = "FILE")]
-    dataset: PathBuf,
-    /// Trainer name and version.
+    pub(crate) dataset: Option<PathBuf>,
+    /// External run: trainer name and version.
     #[arg(long, default_value = "external")]
-    trainer: String,
+    pub(crate) trainer: String,
     #[command(flatten)]
-    common: Common,
+    pub(crate) common: Common,
 }
 
 /// Runs `pledge train-candidate`.
@@ -803,19 +822,25 @@ pub fn train_candidate(a: TrainCandidateArgs) -> Result<(), Failure> {
                 ),
             )
         })?;
-    let m = metrics_file(&a.metrics)?;
+    if a.data.is_some() {
+        return crate::training::train_candidate(&a, change_type);
+    }
+    let (Some(metrics), Some(artifact), Some(dataset)) = (&a.metrics, &a.artifact, &a.dataset) else {
+        return Err(Failure::new(INVALID_INPUT, "give `--data FILE --spec FILE` (built-in trainer) or `--metrics --artifact --dataset` (an external run)"));
+    };
+    let m = metrics_file(metrics)?;
     let run_id =
-        format!("{}-{}-{}", a.hypothesis_id, a.dataset_version, &file_digest(&a.artifact, "artifact")?[..8]);
+        format!("{}-{}-{}", a.hypothesis_id, a.dataset_version, &file_digest(artifact, "artifact")?[..8]);
     let params = json!({
         "change_type": change_type, "change_summary": a.change_summary,
         "owner": a.owner, "strategy": a.strategy, "router_mode": a.router_mode, "min_segment_rows": a.min_segment_rows,
     });
     let body = json!({
         "run_id": run_id, "model": a.model, "trigger": a.trigger, "hypothesis_id": a.hypothesis_id,
-        "dataset_digest": file_digest(&a.dataset, "dataset")?,
+        "dataset_digest": file_digest(dataset, "dataset")?,
         "dataset_version": a.dataset_version, "feature_set": a.feature_set_version, "trainer": a.trainer,
         "params": params, "metrics": m,
-        "models": [{"segment": null, "artifact_digest": file_digest(&a.artifact, "artifact")?, "metrics": m}],
+        "models": [{"segment": null, "artifact_digest": file_digest(artifact, "artifact")?, "metrics": m}],
     });
     done(&a.common, &session::submit(&a.common, "run.record", body)?)
 }

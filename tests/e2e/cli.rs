@@ -92,7 +92,10 @@ fn demo_human_output_reads_as_a_report() {
         "grocery      -> v4 (global champion)",
         "critical drift_detected",
         "== how `demand` / electronics got its champion (timeline)",
-        "ledger: ok, 40 events, 23 signed commands checked",
+        "== workflow 4: real data (taxi.csv) through the built-in trainer",
+        "global            time split: train Jan..Mar, test Apr: roc_auc 0.5856",
+        "walk-forward roc_auc: Feb 0.600, Mar 0.582, Apr 0.586",
+        "ledger: ok, 61 events, 28 signed commands checked",
         "tampered export (one byte flipped in line 20): detected at event 20",
     ] {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");

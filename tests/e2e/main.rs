@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `pledge` binary, real ledgers in temporary directories.
 
 mod cli;
+mod training;
 mod workflow;

@@ -6,34 +6,34 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
-struct Team {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    ledger: PathBuf,
+pub(crate) struct Team {
+    pub(crate) _tmp: tempfile::TempDir,
+    pub(crate) home: PathBuf,
+    pub(crate) ledger: PathBuf,
 }
 
 const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b";
 
 impl Team {
-    fn pledge(&self) -> Command {
+    pub(crate) fn pledge(&self) -> Command {
         let mut c = Command::cargo_bin("pledge").expect("built by `cargo test --workspace`");
         c.env("PLEDGE_HOME", &self.home).env("PLEDGE_LEDGER", &self.ledger).env_remove("PLEDGE_IDENTITY");
         c
     }
 
-    fn ok(&self, args: &[&str]) -> Value {
+    pub(crate) fn ok(&self, args: &[&str]) -> Value {
         let out = self.pledge().args(args).arg("--json").output().unwrap();
         assert!(out.status.success(), "pledge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("pledge {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
-    fn head(&self) -> Value {
+    pub(crate) fn head(&self) -> Value {
         self.ok(&["verify"])["summary"]["head"].clone()
     }
 
     /// Runs a command that must fail with `code`, leave the head where it was, and say `needle`.
-    fn fails(&self, args: &[&str], code: i32, needle: &str) -> String {
+    pub(crate) fn fails(&self, args: &[&str], code: i32, needle: &str) -> String {
         let before = self.head();
         let out = self.pledge().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -45,7 +45,7 @@ impl Team {
     }
 }
 
-fn team() -> Team {
+pub(crate) fn team() -> Team {
     let tmp = tempfile::tempdir().unwrap();
     let t = Team { home: tmp.path().join("home"), ledger: tmp.path().join("ledger"), _tmp: tmp };
     t.ok(&["init", "--as", "root"]);

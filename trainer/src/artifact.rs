@@ -49,7 +49,7 @@ impl Artifact {
         serde_json::to_vec(self).expect("an artifact always serialises")
     }
 
-    /// `blake3:<hex>` of the bytes.
+    /// blake3 of the bytes (64 lowercase hex characters).
     pub fn digest(&self) -> String {
         crate::data::digest_bytes(&self.to_bytes())
     }
@@ -71,7 +71,7 @@ impl Artifact {
             return Ok((digest, path));
         }
         std::fs::create_dir_all(dir).map_err(cannot)?;
-        let tmp = dir.join(format!(".{}.tmp", &digest["blake3:".len()..]));
+        let tmp = dir.join(format!(".{}.tmp", &digest));
         std::fs::write(&tmp, &bytes).map_err(cannot)?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(cannot)?;
         std::fs::rename(&tmp, &path).map_err(cannot)?;
@@ -105,10 +105,10 @@ impl Artifact {
 
 fn path_of(dir: &Path, digest: &str) -> Result<PathBuf, TrainError> {
     let hex = digest
-        .strip_prefix("blake3:")
+        .get(..)
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
         .ok_or_else(|| {
-            TrainError::Artifact(format!("`{digest}` is not a blake3 digest (blake3:<64 hex>)"))
+            TrainError::Artifact(format!("`{digest}` is not a blake3 digest (64 lowercase hex characters)"))
         })?;
     Ok(dir.join(format!("{hex}.json")))
 }

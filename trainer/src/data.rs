@@ -102,9 +102,9 @@ impl Table {
     }
 }
 
-/// blake3 of a file's bytes, as `blake3:<hex>` (the ledger's digest form).
+/// blake3 of bytes as 64 lowercase hex characters (the ledger's digest form).
 pub fn digest_bytes(bytes: &[u8]) -> String {
-    format!("blake3:{}", blake3::hash(bytes).to_hex())
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// Reads a CSV or Parquet file (by extension: `.parquet`/`.pq` is Parquet, anything else CSV).
@@ -252,81 +252,40 @@ fn as_numbers(name: &str, c: Cells) -> Result<Vec<Option<f64>>, TrainError> {
 
 /// Validates a frame against a spec and applies the missing-value policy.
 pub fn validate(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainError> {
+    validate_inner(frame, spec, true)
+}
+
+/// Loads a file to be scored: the spec's features (and segment column, if the file has it),
+/// no target or time axis needed. Labels in the table are all `false`.
+pub fn load_unlabelled(path: &Path, spec: &DatasetSpec) -> Result<(Table, String), TrainError> {
+    let (frame, digest) = read_frame(path)?;
+    let mut s = spec.clone();
+    s.time = None;
+    if s.segment.as_ref().is_some_and(|c| frame.column(c).is_err()) {
+        s.segment = None;
+    }
+    Ok((validate_inner(&frame, &s, false)?, digest))
+}
+
+fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Result<Table, TrainError> {
     spec.check()?;
     let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
-    let missing: Vec<String> =
-        spec.columns().into_iter().filter(|c| !names.iter().any(|n| n == c)).map(str::to_string).collect();
+    let missing: Vec<String> = spec
+        .columns()
+        .into_iter()
+        .filter(|c| labelled || *c != spec.target.column)
+        .filter(|c| !names.iter().any(|n| n == c))
+        .map(str::to_string)
+        .collect();
     if !missing.is_empty() {
         return Err(TrainError::MissingColumns(missing));
     }
     let n = frame.height();
     let mut report =
         LoadReport { rows_read: n, missing_policy: policy_name(spec.missing), ..Default::default() };
-
-    // Target.
+    let target = if labelled { read_target(frame, spec, &mut report)? } else { vec![false; n] };
     let tc = &spec.target.column;
-    let labels = as_labels(cells(frame, tc)?);
-    let empty: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
-    if !empty.is_empty() {
-        return Err(TrainError::EmptyTarget { column: tc.clone(), rows: Rows::from_indices(empty) });
-    }
     let pos = spec.target.positive.as_str();
-    let negative = match &spec.target.negative {
-        Some(neg) => neg.clone(),
-        None => {
-            let others: std::collections::BTreeSet<&str> =
-                labels.iter().flatten().map(String::as_str).filter(|l| *l != pos).collect();
-            match others.len() {
-                0 => {
-                    return Err(TrainError::SingleClass {
-                        column: tc.clone(),
-                        class: pos.to_string(),
-                        scope: "the file".into(),
-                    })
-                }
-                1 => others.into_iter().next().unwrap_or_default().to_string(),
-                _ => {
-                    // The rarest surprising value is the likely error; name the second value seen.
-                    let first_other =
-                        labels.iter().flatten().find(|l| *l != pos).cloned().unwrap_or_default();
-                    let third = labels.iter().flatten().find(|l| *l != pos && **l != first_other).cloned();
-                    let value = third.unwrap_or_default();
-                    let rows = Rows::from_indices((0..n).filter(|&i| labels[i].as_deref() == Some(&value)));
-                    return Err(TrainError::UnknownLabel(Box::new(UnknownLabel {
-                        column: tc.clone(),
-                        value,
-                        rows,
-                        positive: pos.to_string(),
-                        negative: first_other,
-                    })));
-                }
-            }
-        }
-    };
-    let mut target = Vec::with_capacity(n);
-    for (i, l) in labels.iter().enumerate() {
-        let l = l.as_deref().unwrap_or_default();
-        if l == pos {
-            target.push(true);
-        } else if l == negative {
-            target.push(false);
-        } else {
-            let rows = Rows::from_indices((0..n).skip(i).filter(|&j| labels[j].as_deref() == Some(l)));
-            return Err(TrainError::UnknownLabel(Box::new(UnknownLabel {
-                column: tc.clone(),
-                value: l.to_string(),
-                rows,
-                positive: pos.to_string(),
-                negative,
-            })));
-        }
-    }
-    if !target.iter().any(|&t| t) || target.iter().all(|&t| t) {
-        let class = if target.first().copied().unwrap_or(false) { pos.to_string() } else { negative.clone() };
-        return Err(TrainError::SingleClass { column: tc.clone(), class, scope: "the file".into() });
-    }
-    report.negative_label = negative;
-
     // Features.
     let mut features = Vec::with_capacity(spec.features.len());
     for f in &spec.features {
@@ -420,7 +379,7 @@ pub fn validate(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainErr
             return Err(TrainError::AllNull { column: f.column.clone() });
         }
     }
-    if !table.target.iter().any(|&t| t) || table.target.iter().all(|&t| t) {
+    if labelled && (!table.target.iter().any(|&t| t) || table.target.iter().all(|&t| t)) {
         return Err(TrainError::SingleClass {
             column: tc.clone(),
             class: if table.target[0] { pos.to_string() } else { table.report.negative_label.clone() },
@@ -428,6 +387,77 @@ pub fn validate(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainErr
         });
     }
     Ok(table)
+}
+
+fn read_target(
+    frame: &DataFrame,
+    spec: &DatasetSpec,
+    report: &mut LoadReport,
+) -> Result<Vec<bool>, TrainError> {
+    let n = frame.height();
+    let tc = &spec.target.column;
+    let labels = as_labels(cells(frame, tc)?);
+    let empty: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
+    if !empty.is_empty() {
+        return Err(TrainError::EmptyTarget { column: tc.clone(), rows: Rows::from_indices(empty) });
+    }
+    let pos = spec.target.positive.as_str();
+    let negative = match &spec.target.negative {
+        Some(neg) => neg.clone(),
+        None => {
+            let others: std::collections::BTreeSet<&str> =
+                labels.iter().flatten().map(String::as_str).filter(|l| *l != pos).collect();
+            match others.len() {
+                0 => {
+                    return Err(TrainError::SingleClass {
+                        column: tc.clone(),
+                        class: pos.to_string(),
+                        scope: "the file".into(),
+                    })
+                }
+                1 => others.into_iter().next().unwrap_or_default().to_string(),
+                _ => {
+                    // The rarest surprising value is the likely error; name the second value seen.
+                    let first_other =
+                        labels.iter().flatten().find(|l| *l != pos).cloned().unwrap_or_default();
+                    let third = labels.iter().flatten().find(|l| *l != pos && **l != first_other).cloned();
+                    let value = third.unwrap_or_default();
+                    let rows = Rows::from_indices((0..n).filter(|&i| labels[i].as_deref() == Some(&value)));
+                    return Err(TrainError::UnknownLabel(Box::new(UnknownLabel {
+                        column: tc.clone(),
+                        value,
+                        rows,
+                        positive: pos.to_string(),
+                        negative: first_other,
+                    })));
+                }
+            }
+        }
+    };
+    let mut target = Vec::with_capacity(n);
+    for (i, l) in labels.iter().enumerate() {
+        let l = l.as_deref().unwrap_or_default();
+        if l == pos {
+            target.push(true);
+        } else if l == negative {
+            target.push(false);
+        } else {
+            let rows = Rows::from_indices((0..n).skip(i).filter(|&j| labels[j].as_deref() == Some(l)));
+            return Err(TrainError::UnknownLabel(Box::new(UnknownLabel {
+                column: tc.clone(),
+                value: l.to_string(),
+                rows,
+                positive: pos.to_string(),
+                negative,
+            })));
+        }
+    }
+    if !target.iter().any(|&t| t) || target.iter().all(|&t| t) {
+        let class = if target.first().copied().unwrap_or(false) { pos.to_string() } else { negative.clone() };
+        return Err(TrainError::SingleClass { column: tc.clone(), class, scope: "the file".into() });
+    }
+    report.negative_label = negative;
+    Ok(target)
 }
 
 /// Empty segment or time cells: refused unless the policy drops rows (they are never imputed).

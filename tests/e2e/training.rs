@@ -1,0 +1,190 @@
+//! The built-in trainer from the terminal: `train-candidate --data --spec` on the real taxi
+//! data, the classifier's own gates, `predict`, `drift check`, and refusals that leave neither
+//! an event nor an artifact behind.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::workflow::team;
+
+fn data(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../trainer/data").join(name).display().to_string()
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn artifacts(t: &crate::workflow::Team) -> usize {
+    std::fs::read_dir(t.ledger.join("artifacts")).map_or(0, |d| d.count())
+}
+
+const TRAIN: &[&str] = &[
+    "train-candidate",
+    "taxi-tip",
+    "--hypothesis-id",
+    "H-TAXI-1",
+    "--change-type",
+    "architecture",
+    "--change-summary",
+    "logistic baseline",
+    "--owner",
+    "maya",
+    "--feature-set-version",
+    "v1",
+    "--dataset-version",
+    "2026-04",
+    "--as",
+    "maya",
+];
+
+#[test]
+fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
+    let t = team();
+    let (csv, spec) = (data("taxi.csv"), data("taxi.spec.json"));
+    let mut args = TRAIN.to_vec();
+    args.extend(["--data", &csv, "--spec", &spec]);
+    let out = t.ok(&args);
+    let tr = &out["training"];
+    assert_eq!(tr["split"], "time split: train Jan..Mar, test Apr");
+    let auc = tr["metrics"]["roc_auc"].as_f64().unwrap();
+    assert!((auc - 0.5857).abs() < 0.001, "{auc}");
+    let kinds: Vec<&str> =
+        tr["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["run.recorded", "version.registered", "backtest.recorded", "backtest.recorded", "backtest.recorded"]
+    );
+    let run = &tr["events"][0]["payload"];
+    assert_eq!(run["dataset_digest"], blake3::hash(&std::fs::read(&csv).unwrap()).to_hex().as_str());
+    assert!(run["trainer"].as_str().unwrap().starts_with("pledge-trainer"));
+    assert_eq!(run["params"]["missing_policy"], "refuse");
+    let artifact = tr["models"][0]["artifact_digest"].as_str().unwrap().to_string();
+    assert!(t.ledger.join("artifacts").join(format!("{artifact}.json")).exists());
+    assert_eq!(artifacts(&t), 1);
+
+    // Training the same data twice gives the same artifact (content-addressed, reproducible),
+    // but the run id is taken: refused, and nothing is left behind.
+    t.fails(&args, 1, "is already recorded");
+    assert_eq!(artifacts(&t), 1);
+
+    t.ok(&["bootstrap-champion", "taxi-tip", "1", "--as", "colby", "--reason", "baseline"]);
+
+    // The ledger-wide gates judge MAE; a classifier has none: refused by rule, nothing written,
+    // and the new artifacts are removed again.
+    let mut seg = TRAIN.to_vec();
+    seg.extend([
+        "--data",
+        &csv,
+        "--spec",
+        &spec,
+        "--strategy",
+        "segmented_router",
+        "--min-segment-rows",
+        "1000",
+    ]);
+    seg[3] = "H-TAXI-2";
+    t.fails(&seg, 1, "has no `mae` metric");
+    assert_eq!(artifacts(&t), 1);
+
+    // The admin gives the classifier its own gates; the segmented router is then judged by them.
+    let policy = t.ok(&["policy", "show"])["policy"].clone();
+    let mut policy = policy;
+    policy["models"] = json!({"taxi-tip": {"gates": [
+        {"metric": "roc_auc", "direction": "higher", "margin": 0.0, "strict": false}],
+        "drift_metric": "log_loss"}});
+    let file = t.ledger.parent().unwrap().join("policy.json");
+    std::fs::write(&file, policy.to_string()).unwrap();
+    t.ok(&["policy", "set", file.to_str().unwrap(), "--as", "root"]);
+    let out = t.ok(&seg);
+    let segs: Vec<&str> =
+        out["training"]["models"].as_array().unwrap().iter().filter_map(|m| m["segment"].as_str()).collect();
+    assert!(!segs.is_empty());
+    assert!(artifacts(&t) > 1);
+
+    // predict: the champion scores a file without labels; rows are numbered from 1.
+    let unlabelled = t.ledger.parent().unwrap().join("new.csv");
+    std::fs::write(
+        &unlabelled,
+        "distance,company,local,dow,month,hour\n1.5,Flash Cab,yes,Mon,Apr,9\n20,other,no,Sat,Apr,23\n",
+    )
+    .unwrap();
+    let p = t.ok(&["predict", "--model", "taxi-tip", unlabelled.to_str().unwrap()]);
+    let preds = p["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 2);
+    assert_eq!(preds[0]["row"], 1);
+    assert!(preds.iter().all(|r| (0.0..=1.0).contains(&r["probability"].as_f64().unwrap())));
+    let human = t
+        .pledge()
+        .args(["predict", "--model", "taxi-tip", "--version", "v1", unlabelled.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.starts_with("row,version,probability\n1,v1,"), "{text}");
+
+    // drift check: the champion's metric and every feature's PSI, recorded as a signed signal.
+    let d = t.ok(&[
+        "drift",
+        "check",
+        "--model",
+        "taxi-tip",
+        "--baseline",
+        &csv,
+        "--recent",
+        &csv,
+        "--as",
+        "maya",
+    ]);
+    assert_eq!(d["metric"], "log_loss");
+    let ev = &d["events"][0]["payload"];
+    assert_eq!(ev["drift_pct"], 0.0);
+    assert!(ev["psi"].as_object().unwrap().values().all(|v| v.as_f64().unwrap().abs() < 1e-12));
+    assert_eq!(ev["exceeded"], false);
+}
+
+#[test]
+fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
+    let t = team();
+    let dir = t.ledger.parent().unwrap().to_path_buf();
+    let spec = data("taxi.spec.json");
+    let run = |extra: &[&str]| {
+        let mut a = TRAIN.to_vec();
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    // Missing data file.
+    let a = run(&["--data", "/nonexistent.csv", "--spec", &spec]);
+    t.fails(&refs(&a), 2, "cannot read `/nonexistent.csv`");
+    // Malformed spec (unknown key).
+    let bad_spec = dir.join("bad.spec.json");
+    std::fs::write(
+        &bad_spec,
+        r#"{"name":"x","target":{"column":"tip","positive":"yes"},"features":[],"segmnet":"company"}"#,
+    )
+    .unwrap();
+    let a = run(&["--data", &data("taxi.csv"), "--spec", bad_spec.to_str().unwrap()]);
+    t.fails(&refs(&a), 2, "unknown field `segmnet`");
+    // A file with an unparseable number names the column and row.
+    let dirty = dir.join("dirty.csv");
+    let mut text = std::fs::read_to_string(data("taxi.csv")).unwrap();
+    text = text.replacen("\nyes,0.88,", "\nyes,0.8.8,", 1);
+    std::fs::write(&dirty, text).unwrap();
+    let a = run(&["--data", dirty.to_str().unwrap(), "--spec", &spec]);
+    t.fails(&refs(&a), 2, "column `distance`: row 2 cannot be read as numbers");
+    // A target-derived routing column.
+    let leak = dir.join("leak.spec.json");
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+    s["target_derived"] = json!(["company"]);
+    std::fs::write(&leak, s.to_string()).unwrap();
+    let a = run(&["--data", &data("taxi.csv"), "--spec", leak.to_str().unwrap()]);
+    t.fails(&refs(&a), 2, "leakage guard: `company` is declared target-derived");
+    // Bad flags: --data without --spec, an unknown strategy.
+    let a = run(&["--data", &data("taxi.csv")]);
+    t.fails(&refs(&a), 2, "--spec");
+    let a = run(&["--data", &data("taxi.csv"), "--spec", &spec, "--strategy", "forest"]);
+    t.fails(&refs(&a), 2, "`--strategy forest` is not a strategy");
+    // predict and drift check on a model the ledger does not have.
+    t.fails(&["predict", "--model", "nope", &data("taxi.csv")], 2, "no model `nope`");
+    assert_eq!(artifacts(&t), 0);
+}
