@@ -154,3 +154,21 @@ fn drift_between_months_is_small_and_between_companies_large() {
     let r = trainer::drift::check(&spec, &table, &long, None).unwrap();
     assert!(r.psi()["distance"] > 0.2, "{:?}", r.psi());
 }
+
+#[test]
+fn parquet_gives_the_same_table_and_model_as_csv() {
+    use polars::prelude::*;
+    let spec = spec("taxi.spec.json");
+    let (mut frame, _) = trainer::data::read_frame(&data("taxi.csv")).unwrap();
+    // Typed columns, as a Parquet file from elsewhere would have them.
+    for c in ["distance", "hour"] {
+        let typed = frame.column(c).unwrap().cast(&DataType::Float64).unwrap();
+        frame.with_column(typed).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("taxi.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut frame).unwrap();
+    let (from_parquet, _) = load(&path, &spec).unwrap();
+    let (from_csv, _) = load(&data("taxi.csv"), &spec).unwrap();
+    assert_eq!(from_parquet, from_csv);
+}
