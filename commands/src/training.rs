@@ -160,9 +160,8 @@ pub fn save_candidate(ledger: &Path, candidate: &trainer::Candidate) -> Result<V
     let dir = artifact_dir(ledger);
     let mut created = Vec::new();
     for a in candidate.artifacts() {
-        let existed = dir.join(format!("{}.json", a.digest())).exists();
-        let (_, path) = a.save(&dir).map_err(failure)?;
-        if !existed {
+        let (_, path, created_now) = a.save(&dir).map_err(failure)?;
+        if created_now {
             created.push(path);
         }
     }
@@ -498,14 +497,11 @@ pub fn predict(a: PredictArgs) -> Result<(), Failure> {
         let (own, _) = trainer::data::load_unlabelled(&a.file, &art.spec).map_err(failure)?;
         let index: BTreeMap<usize, usize> =
             own.row_numbers.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-        let pick: Vec<usize> =
-            rows.iter().filter_map(|&i| index.get(&table.row_numbers[i]).copied()).collect();
+        // (row in `own`, version) for each routed row the artifact's own spec kept.
+        let (pick, versions): (Vec<usize>, Vec<u64>) =
+            rows.iter().filter_map(|&i| index.get(&table.row_numbers[i]).map(|&j| (j, assign[i].0))).unzip();
         let p = art.score(&own.select(&pick)).map_err(failure)?;
-        for (&i, p) in pick.iter().zip(p) {
-            let v = rows
-                .iter()
-                .find(|&&r| table.row_numbers[r] == own.row_numbers[i])
-                .map_or(default.0, |&r| assign[r].0);
+        for ((&i, v), p) in pick.iter().zip(versions).zip(p) {
             out.push((own.row_numbers[i], v, p));
         }
     }

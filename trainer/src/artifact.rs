@@ -60,22 +60,22 @@ impl Artifact {
     }
 
     /// Writes the artifact to `dir/<hex>.json` (atomically; an existing identical file is kept).
-    /// Returns its digest and path.
-    pub fn save(&self, dir: &Path) -> Result<(String, PathBuf), TrainError> {
+    /// Returns its digest, its path, and whether this call created the file.
+    pub fn save(&self, dir: &Path) -> Result<(String, PathBuf, bool), TrainError> {
         let bytes = self.to_bytes();
         let digest = crate::data::digest_bytes(&bytes);
         let path = path_of(dir, &digest)?;
         let cannot =
             |e: std::io::Error| TrainError::Artifact(format!("cannot write {}: {e}", path.display()));
         if path.exists() {
-            return Ok((digest, path));
+            return Ok((digest, path, false));
         }
         std::fs::create_dir_all(dir).map_err(cannot)?;
         let tmp = dir.join(format!(".{}.tmp", &digest));
         std::fs::write(&tmp, &bytes).map_err(cannot)?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(cannot)?;
         std::fs::rename(&tmp, &path).map_err(cannot)?;
-        Ok((digest, path))
+        Ok((digest, path, true))
     }
 
     /// Loads the artifact with `digest` from `dir`, checking its bytes hash to the digest.

@@ -120,7 +120,9 @@ fn churn_segmented_router_by_contract() {
 fn artifacts_round_trip_through_their_digest() {
     let out = run("taxi", &TrainParams::default());
     let dir = tempfile::tempdir().unwrap();
-    let (digest, path) = out.candidate.global.save(dir.path()).unwrap();
+    let (digest, path, created) = out.candidate.global.save(dir.path()).unwrap();
+    assert!(created);
+    assert!(!out.candidate.global.save(dir.path()).unwrap().2, "an identical file is kept");
     assert_eq!(digest, out.candidate.global.digest());
     let back = trainer::Artifact::load(dir.path(), &digest).unwrap();
     assert_eq!(back, out.candidate.global);
