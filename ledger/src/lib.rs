@@ -35,6 +35,7 @@
 //! assert_eq!(ledger::verify_store(ledger.store()).unwrap().events, 1);
 //! ```
 
+pub mod bench;
 pub mod canonical;
 pub mod command;
 pub mod digest;

@@ -1,0 +1,206 @@
+//! The ledger benchmark, shared by `cargo run -p ledger --example bench` and `pledge bench`:
+//! durable single appends (against a raw `fdatasync` on the same disk), batched appends, full
+//! verification and scans, in a directory the caller provides.
+//!
+//! Commands are signed before timing starts (signing happens on the client). Figures are
+//! medians or throughputs of one run; run it a few times on a quiet machine before quoting them.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::canonical::{SystemClock, Timestamp};
+use crate::dsse::Envelope;
+use crate::keys::SecretKey;
+use crate::trust::base_policy;
+use crate::{
+    Command, Context, Domain, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal, SignedCommand,
+    StoreError, Subject,
+};
+
+/// What to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Events in the ledger at the end (setup included).
+    pub events: usize,
+    /// Commands appended one durable commit each (latency figures).
+    pub single: usize,
+    /// Commands per group commit for the rest.
+    pub batch: usize,
+    /// Events each command produces (1..=1000).
+    pub per_command: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { events: 100_000, single: 10_000, batch: 1_000, per_command: 1 }
+    }
+}
+
+/// Each command records `windows` events shaped like backtest windows (a training run's
+/// backtest produces several).
+struct Windows;
+
+impl Domain for Windows {
+    fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+        let b = &cmd.command.body;
+        let n = b["windows"].as_u64().unwrap_or(1);
+        Ok((0..n)
+            .map(|w| {
+                let mut payload = b.clone();
+                payload["window"] = json!(w);
+                EventDraft::new(
+                    "backtest.window_recorded",
+                    Some(Subject::segment("demand", "electronics")),
+                    payload,
+                )
+            })
+            .collect())
+    }
+    fn apply(&mut self, _: &RecordedEvent) {}
+}
+
+/// The `p` quantile of sorted durations, in microseconds.
+pub fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn fdatasync_baseline(dir: &Path, n: usize) -> std::io::Result<Vec<Duration>> {
+    let mut f = OpenOptions::new().create(true).append(true).open(dir.join("raw"))?;
+    let buf = [7u8; 512];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f.write_all(&buf)?;
+        f.sync_data()?;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn expect<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Encoding(format!("bench: {what}: {e}")))
+}
+
+/// Runs the benchmark in `dir` (which should be empty; the ledger goes in `dir/ledger`) and
+/// returns the figures as a JSON document (see the README's Benchmarks section).
+pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
+    let per_command = cfg.per_command.clamp(1, 1000);
+    let batch = cfg.batch.max(1);
+    let raw = fdatasync_baseline(dir, 2_000)?;
+
+    let admin = SecretKey::from_seed([1; 32]);
+    let service = SecretKey::from_seed([2; 32]);
+    let ledger_id = uuid::Uuid::now_v7();
+    let now = || Timestamp::from_datetime(chrono::Utc::now());
+    let mut policy = base_policy();
+    policy["permissions"]["backtest.record"] = json!(["service"]);
+    let mut l = Ledger::open(dir.join("ledger"), Arc::new(SystemClock), Windows)?;
+    let setup = [
+        Command::new(ledger_id, now(), "ledger.create", json!({"admins": [{"principal": "root", "public_key": admin.public().to_string()}], "policy": policy})).sign(&admin),
+        Command::new(ledger_id, now(), "key.enroll", json!({"principal": "scheduler", "public_key": service.public().to_string()})).sign(&admin),
+        Command::new(ledger_id, now(), "role.grant", json!({"principal": "scheduler", "role": "service"})).sign(&admin),
+    ];
+    for env in setup {
+        expect(l.submit(expect(env, "signing")?, ExpectedHead::Any), "setup")?;
+    }
+    let total = cfg.events.saturating_sub(3) / per_command;
+    let sign_started = Instant::now();
+    let envelopes: Vec<Envelope> = (0..total)
+        .map(|i| {
+            let body = json!({"version": 14, "window_start": "2026-10-01", "window_end": "2026-10-08",
+                "metrics": {"mae": 12.8 + i as f64 * 1e-4, "mape": 0.1845, "coverage": 0.91}, "rows": 1_000 + i,
+                "windows": per_command});
+            expect(Command::new(ledger_id, now(), "backtest.record", body).sign(&service), "signing")
+        })
+        .collect::<Result<_, _>>()?;
+    let sign_secs = sign_started.elapsed().as_secs_f64();
+    let mut envelopes = envelopes.into_iter();
+
+    let single_n = cfg.single.min(total);
+    let mut lat = Vec::with_capacity(single_n);
+    let started = Instant::now();
+    for env in envelopes.by_ref().take(single_n) {
+        let t = Instant::now();
+        expect(l.submit(env, ExpectedHead::Any), "single append")?;
+        lat.push(t.elapsed());
+    }
+    let single_secs = started.elapsed().as_secs_f64();
+    lat.sort();
+
+    let rest: Vec<Envelope> = envelopes.collect();
+    let batched_n = rest.len();
+    let started = Instant::now();
+    let mut rest = rest.into_iter();
+    loop {
+        let chunk: Vec<Envelope> = rest.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        for r in l.submit_batch(chunk)? {
+            expect(r, "batched append")?;
+        }
+    }
+    let batched_secs = started.elapsed().as_secs_f64();
+
+    let events = l.store().len();
+    let started = Instant::now();
+    let summary = expect(crate::verify_store(l.store()), "verify")?;
+    let verify_secs = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut scanned = 0usize;
+    for e in l.store().iter() {
+        std::hint::black_box(e?.bytes.len());
+        scanned += 1;
+    }
+    let scan_secs = started.elapsed().as_secs_f64();
+
+    Ok(json!({
+        "events": events,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "raw_fdatasync": {"count": raw.len(), "p50_us": percentile_us(&raw, 0.5), "p99_us": percentile_us(&raw, 0.99)},
+        "events_per_command": per_command,
+        "single_append": {"commands": single_n, "per_sec": single_n as f64 / single_secs,
+            "p50_us": percentile_us(&lat, 0.5), "p99_us": percentile_us(&lat, 0.99)},
+        "batched_append": {"commands": batched_n, "batch_size": batch,
+            "commands_per_sec": batched_n as f64 / batched_secs, "events_per_sec": (batched_n * per_command) as f64 / batched_secs},
+        "verify": {"events": summary.events, "events_per_sec": summary.events as f64 / verify_secs, "commands": summary.commands},
+        "scan": {"events": scanned, "events_per_sec": scanned as f64 / scan_secs},
+        "client_signing": {"commands_per_sec": total as f64 / sign_secs},
+    }))
+}
+
+/// The figures of [`run`] as the human-readable lines both front ends print.
+pub fn render(r: &Value) -> String {
+    let f = |a: &str, b: &str| r[a][b].as_f64().unwrap_or(0.0);
+    format!(
+        "ledger: {} events, {} per command, {} cores\n\
+         \x20 raw fdatasync          p50 {:>8.1} us   p99 {:>8.1} us\n\
+         \x20 durable single append  p50 {:>8.1} us   p99 {:>8.1} us   {:>9.0} /s\n\
+         \x20 batched append ({:>4})                                  {:>9.0} events/s\n\
+         \x20 verify                                                {:>9.0} events/s\n\
+         \x20 scan                                                  {:>9.0} events/s",
+        r["events"],
+        r["events_per_command"],
+        r["cores"],
+        f("raw_fdatasync", "p50_us"),
+        f("raw_fdatasync", "p99_us"),
+        f("single_append", "p50_us"),
+        f("single_append", "p99_us"),
+        f("single_append", "per_sec"),
+        r["batched_append"]["batch_size"],
+        f("batched_append", "events_per_sec"),
+        f("verify", "events_per_sec"),
+        f("scan", "events_per_sec"),
+    )
+}
