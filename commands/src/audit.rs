@@ -49,13 +49,12 @@ fn read_policy(file: &std::path::Path) -> Result<Value, Failure> {
 pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
     match args.command {
         PolicyCommand::Show => {
-            let l = args.common.open()?;
-            let t = l.trust();
+            let doc = session::ask(&args.common, "/api/v1/policy", |v| v.policy())?;
             if args.common.json {
-                println!("{}", json!({"version": t.policy_version(), "policy": t.policy()}));
+                println!("{doc}");
             } else {
-                println!("policy v{}", t.policy_version());
-                println!("{}", serde_json::to_string_pretty(t.policy()).map_err(Failure::internal)?);
+                println!("policy v{}", doc["version"]);
+                println!("{}", serde_json::to_string_pretty(&doc["policy"]).map_err(Failure::internal)?);
             }
             Ok(())
         }
@@ -168,14 +167,9 @@ pub struct ReleaseArgs {
 
 /// Runs `pledge release-check`.
 pub fn release_check(args: ReleaseArgs) -> Result<(), Failure> {
-    let l = args.common.open()?;
-    let state = &l.domain().state;
-    if state.model(&args.model).is_none() {
-        return Err(Failure::new(INVALID_INPUT, format!("no model `{}` in this ledger", args.model)));
-    }
-    let gates = state.release_gates(&args.model);
-    let green = gates.iter().all(|g| g.passed);
-    drop(l);
+    let path = format!("/api/v1/models/{}/release", session::enc(&args.model));
+    let doc = session::ask(&args.common, &path, |v| v.release(&args.model))?;
+    let green = doc["green"] == true;
     if args.record && green {
         let events = session::submit(
             &args.common,
@@ -186,17 +180,28 @@ pub fn release_check(args: ReleaseArgs) -> Result<(), Failure> {
             session::print_events(&args.common, &events);
         }
     }
+    let gates = doc["gates"].as_array().cloned().unwrap_or_default();
     if args.common.json {
-        println!("{}", json!({"model": args.model, "green": green, "gates": gates}));
+        println!("{doc}");
     } else {
         for g in &gates {
-            println!("  [{}] {:<26} {}", if g.passed { "green" } else { " RED " }, g.gate, g.detail);
+            let mark = if g["passed"] == true {
+                session::paint("green", session::Paint::Green)
+            } else {
+                session::paint(" RED ", session::Paint::Red)
+            };
+            println!(
+                "  [{mark}] {:<26} {}",
+                g["gate"].as_str().unwrap_or(""),
+                g["detail"].as_str().unwrap_or("")
+            );
         }
     }
     if green {
         Ok(())
     } else {
-        let red: Vec<&str> = gates.iter().filter(|g| !g.passed).map(|g| g.gate.as_str()).collect();
+        let red: Vec<&str> =
+            gates.iter().filter(|g| g["passed"] != true).filter_map(|g| g["gate"].as_str()).collect();
         Err(Failure::new(
             REJECTED,
             format!("release gates for `{}` are not green: {}", args.model, red.join(", ")),
@@ -218,38 +223,13 @@ pub struct DailyArgs {
 
 /// Runs `pledge daily`.
 pub fn daily(args: DailyArgs) -> Result<(), Failure> {
-    let l = args.common.open()?;
-    let state = &l.domain().state;
-    let metric = crate::policy::Policy::from_document(&state.policy)
-        .map(|p| p.drift_metric)
-        .unwrap_or_else(|_| "mae".into());
-    let health = projections::query::health(state, &metric);
-    let alerts = state.alert_counts();
-    let pending: Vec<&str> = state
-        .proposals
-        .values()
-        .filter(|p| p.status == "pending")
-        .map(|p| p.proposed.proposal_id.as_str())
-        .collect();
-    let stale: Vec<String> = health
-        .iter()
-        .filter(|h| h.windows == 0)
-        .map(|h| {
-            format!(
-                "{}/{} v{}",
-                h.model,
-                if h.segment.is_empty() { "(global)" } else { &h.segment },
-                h.champion
-            )
-        })
-        .collect();
+    let doc = session::ask(&args.common, "/api/v1/models/health", |v| v.health())?;
     if args.common.json {
-        println!(
-            "{}",
-            json!({"health": health, "alerts": alerts, "pending_proposals": pending, "champions_without_backtests": stale})
-        );
+        println!("{doc}");
         return Ok(());
     }
+    let health: Vec<projections::query::Health> =
+        serde_json::from_value(doc["health"].clone()).map_err(Failure::internal)?;
     println!("champions:");
     for h in &health {
         println!(
@@ -264,14 +244,9 @@ pub fn daily(args: DailyArgs) -> Result<(), Failure> {
             h.best_challenger.map(|c| format!("; best challenger v{c}")).unwrap_or_default()
         );
     }
-    println!(
-        "open alerts: {}",
-        if alerts.open_by_severity.is_empty() {
-            "none".into()
-        } else {
-            alerts.open_by_severity.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
-        }
-    );
+    println!("open alerts: {}", crate::reads::fmt_counts(&doc["alerts"]["open_by_severity"]));
+    let pending: Vec<&str> =
+        doc["pending_proposals"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
     println!(
         "arena: {}",
         if pending.is_empty() {
@@ -280,6 +255,12 @@ pub fn daily(args: DailyArgs) -> Result<(), Failure> {
             format!("pending {}", pending.join(", "))
         }
     );
+    let stale: Vec<&str> = doc["champions_without_backtests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .collect();
     println!("stale backtests: {}", if stale.is_empty() { "none".into() } else { stale.join(", ") });
     Ok(())
 }

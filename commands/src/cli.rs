@@ -17,7 +17,9 @@ Exit codes:
 Environment:
   PLEDGE_LEDGER    the ledger directory (default ./.pledge)
   PLEDGE_IDENTITY  who signs (a key name in PLEDGE_HOME)
-  PLEDGE_HOME      where private keys live (default ~/.config/pledge)";
+  PLEDGE_HOME      where private keys live (default ~/.config/pledge)
+  PLEDGE_SERVER    send commands and reads to this `pledge serve` instead of opening the ledger
+  PLEDGE_READ_TOKEN  the server's read token, if it has one";
 
 /// Pledge: a signed, event-sourced promotion ledger for ML models.
 ///
@@ -57,6 +59,8 @@ enum Command {
     ReleaseCheck(crate::audit::ReleaseArgs),
     Daily(crate::audit::DailyArgs),
     Verify(crate::verify::Args),
+    Bench(crate::bench::Args),
+    Serve(crate::serve::Args),
 }
 
 /// Parses `args`, runs the subcommand, prints errors, returns the exit code.
@@ -99,11 +103,13 @@ where
         Command::ReleaseCheck(a) => crate::audit::release_check(a),
         Command::Daily(a) => crate::audit::daily(a),
         Command::Verify(a) => crate::verify::run(a),
+        Command::Bench(a) => crate::bench::run(a),
+        Command::Serve(a) => crate::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("{f}");
+            eprintln!("{}", f.render());
             ExitCode::from(f.code)
         }
     }

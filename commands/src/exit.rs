@@ -50,6 +50,18 @@ impl fmt::Display for Failure {
     }
 }
 
+impl Failure {
+    /// The failure as printed on standard error: `error:` and `hint:` coloured on a terminal.
+    pub fn render(&self) -> String {
+        use crate::session::{paint_err, Paint};
+        let mut out = format!("{} {}", paint_err("error:", Paint::Red), self.message);
+        if let Some(h) = &self.hint {
+            out.push_str(&format!("\n{} {h}", paint_err("hint:", Paint::Yellow)));
+        }
+        out
+    }
+}
+
 impl From<ledger::StoreError> for Failure {
     fn from(e: ledger::StoreError) -> Failure {
         match e {

@@ -1,13 +1,10 @@
 //! `pledge init` and `pledge keys`: creating a ledger, keys, enrollment, revocation, roles.
 
-use std::sync::Arc;
-
 use clap::Subcommand;
-use ledger::canonical::{SystemClock, Timestamp};
-use ledger::{Command, ExpectedHead, Ledger};
+use ledger::canonical::Timestamp;
+use ledger::{Command, ExpectedHead};
 use serde_json::json;
 
-use crate::domain::PledgeDomain;
 use crate::exit::{Failure, INVALID_INPUT};
 use crate::session::{self, Common};
 
@@ -29,6 +26,7 @@ pub struct InitArgs {
 /// Runs `pledge init`.
 pub fn init(args: InitArgs) -> Result<(), Failure> {
     let c = &args.common;
+    c.local_only()?;
     if c.ledger.exists() {
         return Err(Failure::new(INVALID_INPUT, format!("`{}` already exists", c.ledger.display()))
             .hint("a ledger is created once; use `--ledger` to name a new directory"));
@@ -39,12 +37,21 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
         Ok(k) => (k, false),
         Err(_) => (session::create_key(&home, &name)?, true),
     };
-    let ledger_id = uuid::Uuid::now_v7();
     let body = json!({"admins": [{"principal": name, "public_key": key.public().to_string()}], "policy": crate::policy::default_policy()});
-    let env = Command::new(ledger_id, Timestamp::from_datetime(chrono::Utc::now()), "ledger.create", body)
-        .sign(&key)
-        .map_err(Failure::internal)?;
-    let mut l = Ledger::open(&c.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
+    let (ledger_id, command) = match session::Reproducible::from_env()? {
+        None => {
+            let id = uuid::Uuid::now_v7();
+            (id, Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), "ledger.create", body))
+        }
+        Some(r) => {
+            let at = ledger::canonical::Clock::now(&*r);
+            let id = session::Reproducible::uuid(at, &[b"ledger", key.public().as_bytes()]);
+            let cid = session::Reproducible::uuid(at, &[b"genesis", key.public().as_bytes()]);
+            (id, Command { id: cid, ledger: id, issued_at: at, kind: "ledger.create".into(), body })
+        }
+    };
+    let env = command.sign(&key).map_err(Failure::internal)?;
+    let mut l = session::open_ledger(&c.ledger)?;
     l.submit(env, ExpectedHead::Empty).map_err(Failure::internal)?;
     if c.json {
         println!(
@@ -179,19 +186,13 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
 
 fn list(c: &Common, home: &std::path::Path) -> Result<(), Failure> {
     let local = session::list_keys(home);
-    let ledger = if c.ledger.join("db").exists() { Some(c.open()?) } else { None };
-    let enrolled: Vec<serde_json::Value> = ledger
-        .as_ref()
-        .map(|l| {
-            let t = l.trust();
-            t.keys()
-                .map(|k| {
-                    json!({"principal": k.principal, "key_id": k.key_id, "enrolled_seq": k.enrolled_seq, "revoked_seq": k.revoked_seq,
-                           "roles": t.roles_of(&k.principal).iter().map(|r| r.as_str()).collect::<Vec<_>>()})
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let has_ledger = c.server.is_some() || c.ledger.join("db").exists();
+    let enrolled: Vec<serde_json::Value> = if has_ledger {
+        let doc = session::ask(c, "/api/v1/keys", |v| v.keys())?;
+        doc["enrolled"].as_array().cloned().unwrap_or_default()
+    } else {
+        vec![]
+    };
     if c.json {
         println!("{}", json!({"local": local, "enrolled": enrolled}));
         return Ok(());
@@ -201,7 +202,7 @@ fn list(c: &Common, home: &std::path::Path) -> Result<(), Failure> {
         home.join("keys").display(),
         if local.is_empty() { "none".into() } else { local.join(", ") }
     );
-    if ledger.is_some() {
+    if has_ledger {
         println!("{:<12} {:<14} {:<9} roles", "principal", "key", "status");
         for k in &enrolled {
             let status = if k["revoked_seq"].is_null() {

@@ -8,11 +8,13 @@
 //! The modules: `demo` (the README's main job), `keys` (`init`, `keys`), `verbs` (the seed
 //! workflow verbs), `reads` (`submit` and the read commands), `audit` (`policy`, `export`,
 //! `replay`, `release-check`, `daily`), `training` (`train-candidate --data`, `drift check`,
-//! `predict`: the built-in trainer), `verify`; `session` holds what they share. The domain's
+//! `predict`: the built-in trainer), `verify`, `bench`; `session` holds what they share. The domain's
 //! decide step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here
 //! too.
 
+pub mod api;
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod domain;
@@ -21,7 +23,9 @@ pub mod keys;
 pub mod policy;
 pub mod reads;
 pub mod replay;
+pub mod serve;
 pub mod session;
 pub mod training;
 pub mod verbs;
 pub mod verify;
+pub mod views;

@@ -3,7 +3,6 @@
 
 use clap::Subcommand;
 use projections::query;
-use projections::replay::{self, AsOf};
 use serde_json::{json, Value};
 
 use crate::exit::{Failure, INVALID_INPUT};
@@ -25,28 +24,16 @@ pub struct ChampionArgs {
 
 /// Runs `pledge champion`.
 pub fn champion(args: ChampionArgs) -> Result<(), Failure> {
-    let l = args.common.open()?;
-    let state = &l.domain().state;
-    let mut rows = vec![];
-    for (name, m) in &state.models {
-        if args.model.as_ref().is_some_and(|x| x != name) {
-            continue;
-        }
-        for (seg, v) in &m.champions {
-            let info = &m.versions[v];
-            rows.push(json!({"model": name, "segment": if seg.is_empty() { Value::Null } else { json!(seg) }, "version": v,
-                             "metrics": info.metrics, "challengers": m.versions.values().filter(|x| x.segment == info.segment && x.status == projections::events::VersionStatus::Challenger).map(|x| x.version).collect::<Vec<_>>()}));
-        }
-    }
-    if let Some(m) = &args.model {
-        if !state.models.contains_key(m) {
-            return Err(Failure::new(INVALID_INPUT, format!("no model `{m}` in this ledger")));
-        }
-    }
+    let path = match &args.model {
+        Some(m) => format!("/api/v1/champions?model={}", session::enc(m)),
+        None => "/api/v1/champions".into(),
+    };
+    let doc = session::ask(&args.common, &path, |v| v.champions(args.model.as_deref()))?;
     if args.common.json {
-        println!("{}", json!({"champions": rows}));
+        println!("{doc}");
         return Ok(());
     }
+    let rows = doc["champions"].as_array().cloned().unwrap_or_default();
     println!("{:<12} {:<14} {:<8} {:<14} metrics", "model", "segment", "version", "challengers");
     for r in &rows {
         let ch: Vec<String> =
@@ -55,13 +42,15 @@ pub fn champion(args: ChampionArgs) -> Result<(), Failure> {
             "{:<12} {:<14} v{:<7} {:<14} {}",
             r["model"].as_str().unwrap_or(""),
             r["segment"].as_str().unwrap_or("(global)"),
-            r["version"],
+            r["version"].as_u64().unwrap_or(0),
             if ch.is_empty() { "-".into() } else { ch.join(",") },
             r["metrics"]
         );
     }
     if rows.is_empty() {
-        println!("(no champion yet: `pledge submit champion.bootstrap` by an approver sets the first one)");
+        println!(
+            "(no champion yet: `pledge bootstrap-champion MODEL VERSION` by an approver sets the first one)"
+        );
     }
     Ok(())
 }
@@ -138,63 +127,63 @@ pub fn alerts(args: AlertsArgs) -> Result<(), Failure> {
         }
         _ => {}
     }
-    let l = args.common.open()?;
-    let state = &l.domain().state;
     let json_out = args.common.json;
     match args.command {
         AlertsCommand::List { status, severity } => {
-            let mut list: Vec<_> = state
-                .alerts
-                .values()
-                .filter(|a| status.as_ref().is_none_or(|s| projections::state::name(&a.status) == *s))
-                .filter(|a| severity.as_ref().is_none_or(|s| a.severity == *s))
-                .collect();
-            list.sort_by_key(|a| std::cmp::Reverse(a.raised_seq));
+            let mut q = vec![];
+            if let Some(s) = &status {
+                q.push(format!("status={}", session::enc(s)));
+            }
+            if let Some(s) = &severity {
+                q.push(format!("severity={}", session::enc(s)));
+            }
+            let path = format!("/api/v1/ml-alerts?{}", q.join("&"));
+            let doc =
+                session::ask(&args.common, &path, |v| v.alerts(status.as_deref(), severity.as_deref()))?;
             if json_out {
-                println!("{}", json!({"alerts": list}));
+                println!("{doc}");
             } else {
-                for a in list {
+                for a in doc["alerts"].as_array().into_iter().flatten() {
                     println!(
-                        "{} {:<8} {:<22} {:<9} {}",
-                        a.id,
-                        a.severity,
-                        a.alert_type,
-                        projections::state::name(&a.status),
-                        a.message
+                        "{} {} {:<22} {:<9} {}",
+                        s(&a["id"]),
+                        session::severity(s(&a["severity"]), 8),
+                        s(&a["alert_type"]),
+                        s(&a["status"]),
+                        s(&a["message"])
                     );
                 }
             }
         }
         AlertsCommand::Show { id } => {
-            let a = state.alerts.get(&id).ok_or_else(|| {
-                Failure::new(INVALID_INPUT, format!("no alert `{id}`"))
-                    .hint("list them with `pledge alerts list`")
+            let a = session::ask(&args.common, &format!("/api/v1/ml-alerts/{}", session::enc(&id)), |v| {
+                v.alert(&id)
             })?;
             if json_out {
-                println!("{}", json!(a));
+                println!("{a}");
             } else {
                 println!(
                     "{} {} {} ({})\n  {}\n  raised at #{} {}",
-                    a.id,
-                    a.severity,
-                    a.alert_type,
-                    projections::state::name(&a.status),
-                    a.message,
-                    a.raised_seq,
-                    a.raised_at
+                    s(&a["id"]),
+                    s(&a["severity"]),
+                    s(&a["alert_type"]),
+                    s(&a["status"]),
+                    s(&a["message"]),
+                    a["raised_seq"],
+                    s(&a["raised_at"])
                 );
-                for (action, by, notes, seq) in &a.history {
-                    println!("  #{seq} {action} by {by} {notes}");
+                for h in a["history"].as_array().into_iter().flatten() {
+                    println!("  #{} {} by {} {}", h[3], s(&h[0]), s(&h[1]), s(&h[2]));
                 }
             }
         }
         AlertsCommand::Stats => {
-            let c = state.alert_counts();
+            let c = session::ask(&args.common, "/api/v1/ml-alerts/stats", |v| v.alert_stats())?;
             if json_out {
-                println!("{}", json!(c));
+                println!("{c}");
             } else {
-                println!("open: {}", fmt_counts(&c.open_by_severity));
-                println!("all:  {}", fmt_counts(&c.by_status));
+                println!("open: {}", fmt_counts(&c["open_by_severity"]));
+                println!("all:  {}", fmt_counts(&c["by_status"]));
             }
         }
         AlertsCommand::Read { .. } | AlertsCommand::Action { .. } => {}
@@ -202,10 +191,14 @@ pub fn alerts(args: AlertsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn fmt_counts(m: &std::collections::BTreeMap<String, usize>) -> String {
-    if m.is_empty() {
-        return "none".into();
-    }
+/// A JSON string field as text (`""` when absent).
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// `{"critical": 1, "warning": 2}` as `1 critical, 2 warning` (`none` when empty).
+pub fn fmt_counts(m: &Value) -> String {
+    let Some(m) = m.as_object().filter(|m| !m.is_empty()) else { return "none".into() };
     m.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -233,38 +226,30 @@ pub struct TimelineArgs {
 
 /// Runs `pledge timeline`.
 pub fn timeline(args: TimelineArgs) -> Result<(), Failure> {
-    let l = args.common.open()?;
-    let at = match &args.as_of {
-        Some(s) => AsOf::parse(s).map_err(|e| Failure::new(INVALID_INPUT, e))?,
-        None => AsOf::Head,
-    };
-    let state = if at == AsOf::Head { l.domain().state.clone() } else { replay::replay(l.store(), at)? };
-    if state.model(&args.model).is_none() {
-        return Err(Failure::new(
-            INVALID_INPUT,
-            format!(
-                "no model `{}` in this ledger{}",
-                args.model,
-                if at == AsOf::Head { "" } else { " at that point" }
-            ),
-        ));
+    let mut q = vec![];
+    if let Some(seg) = &args.segment {
+        q.push(format!("segment={}", session::enc(seg)));
     }
-    let entries = query::timeline(l.store(), l.trust(), &state, &args.model, args.segment.as_deref())?;
+    if let Some(at) = &args.as_of {
+        q.push(format!("as_of={}", session::enc(at)));
+    }
+    let path = format!("/api/v1/models/{}/timeline?{}", session::enc(&args.model), q.join("&"));
+    let doc = session::ask(&args.common, &path, |v| {
+        v.timeline(&args.model, args.segment.as_deref(), args.as_of.as_deref())
+    })?;
     if args.common.json {
-        println!(
-            "{}",
-            json!({"model": args.model, "segment": args.segment, "as_of": args.as_of, "entries": entries})
-        );
+        println!("{doc}");
         return Ok(());
     }
+    let entries = doc["entries"].as_array().cloned().unwrap_or_default();
     for e in &entries {
-        let pv = e.policy_version.map(|v| format!(" [policy v{v}]")).unwrap_or_default();
+        let pv = e["policy_version"].as_u64().map(|v| format!(" [policy v{v}]")).unwrap_or_default();
         println!(
             "#{:<5} {}  {:<10} {}{}",
-            e.seq,
-            &e.recorded_at[..19],
-            e.actor.as_deref().unwrap_or("-"),
-            e.summary,
+            e["seq"].as_u64().unwrap_or(0),
+            &s(&e["recorded_at"])[..19.min(s(&e["recorded_at"]).len())],
+            e["actor"].as_str().unwrap_or("-"),
+            s(&e["summary"]),
             pv
         );
     }
@@ -278,11 +263,15 @@ pub fn timeline(args: TimelineArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// List events, filtered by kind, model or actor.
+/// List events, filtered by kind, model, segment, actor or time.
+///
+/// The actor of an event is the principal whose signed command caused it, directly or through
+/// the events that led to it (a promotion decided by policy belongs to whoever recorded the run).
 ///
 /// Examples:
 ///   pledge log --kind champion.changed
-///   pledge log --model demand --limit 20 --json
+///   pledge log --model demand --segment electronics --limit 20 --json
+///   pledge log --actor colby --since 2026-03-01T00:00:00Z --until 2026-04-01T00:00:00Z
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct LogArgs {
@@ -292,6 +281,18 @@ pub struct LogArgs {
     /// Only events about this model.
     #[arg(long)]
     model: Option<String>,
+    /// Only events about this segment of the model ("" for the whole model).
+    #[arg(long, requires = "model")]
+    segment: Option<String>,
+    /// Only events caused by this principal's commands.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only events recorded at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only events recorded before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
     /// Only the last N matching events.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -301,23 +302,31 @@ pub struct LogArgs {
 
 /// Runs `pledge log`.
 pub fn log(args: LogArgs) -> Result<(), Failure> {
-    let store = args.common.store()?;
-    let mut out = vec![];
-    for ev in store.iter().rev() {
-        let ev = ev?;
-        if args.kind.as_ref().is_some_and(|k| *k != ev.event.kind) {
-            continue;
-        }
-        if args.model.as_ref().is_some_and(|m| ev.event.subject.as_ref().is_none_or(|s| s.model != *m)) {
-            continue;
-        }
-        out.push(ev);
-        if out.len() == args.limit {
-            break;
+    let filter = query::EventFilter {
+        kind: args.kind.clone(),
+        model: args.model.clone(),
+        segment: args.segment.clone(),
+        actor: args.actor.clone(),
+        since: args.since.as_deref().map(|t| crate::views::parse_time("--since", t)).transpose()?,
+        until: args.until.as_deref().map(|t| crate::views::parse_time("--until", t)).transpose()?,
+    };
+    let mut q = vec![format!("last={}", args.limit)];
+    for (k, v) in [
+        ("kind", &args.kind),
+        ("model", &args.model),
+        ("segment", &args.segment),
+        ("actor", &args.actor),
+        ("since", &args.since),
+        ("until", &args.until),
+    ] {
+        if let Some(v) = v {
+            q.push(format!("{k}={}", session::enc(v)));
         }
     }
-    out.reverse();
-    session::print_events(&args.common, &out);
+    let doc = session::ask(&args.common, &format!("/api/v1/events?{}", q.join("&")), |v| {
+        v.last_events(&filter, args.limit)
+    })?;
+    session::print_event_doc(&args.common, &doc);
     Ok(())
 }
 
@@ -337,23 +346,15 @@ pub struct ShowArgs {
 
 /// Runs `pledge show`.
 pub fn show(args: ShowArgs) -> Result<(), Failure> {
-    let store = args.common.store()?;
-    let ev = match args.id.parse::<u64>() {
-        Ok(seq) => store.get(seq)?,
-        Err(_) => {
-            let h =
-                args.id.parse::<ledger::Digest>().map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
-            store.get_by_hash(&h)?
-        }
-    };
-    let ev = ev.ok_or_else(|| Failure::new(INVALID_INPUT, format!("no event `{}`", args.id)))?;
+    let doc = session::ask(&args.common, &format!("/api/v1/events/{}", session::enc(&args.id)), |v| {
+        v.event(&args.id)
+    })?;
     if args.common.json {
-        let v: Value = serde_json::from_slice(&ev.bytes).map_err(Failure::internal)?;
-        println!("{}", json!({"seq": ev.seq(), "hash": ev.hash, "event": v}));
+        println!("{doc}");
     } else {
-        println!("#{} {} {}", ev.seq(), ev.hash, ev.event.kind);
-        println!("{}", projections::query::summarize(&ev));
-        println!("{}", String::from_utf8_lossy(&ev.bytes));
+        println!("#{} {} {}", doc["seq"], s(&doc["hash"]), s(&doc["event"]["kind"]));
+        println!("{}", s(&doc["summary"]));
+        println!("{}", s(&doc["canonical"]));
     }
     Ok(())
 }

@@ -173,6 +173,7 @@ pub fn train_candidate(
     a: &TrainCandidateArgs,
     change_type: projections::events::ChangeType,
 ) -> Result<(), Failure> {
+    a.common.local_only()?;
     session::require_ledger(&a.common.ledger)?;
     let (Some(data), Some(spec_path)) = (&a.data, &a.spec) else {
         return Err(Failure::new(INVALID_INPUT, "`--data` needs `--spec`"));
@@ -218,7 +219,7 @@ pub fn train_candidate(
                 "window_start": w.window_start, "window_end": w.window_end, "train_start": w.train_start,
                 "train_end": w.train_end, "train_rows": w.train_rows, "metrics": w.metrics.to_map(),
             })).collect::<Vec<_>>(),
-            "events": session::events_json(&events),
+            "events": crate::views::events_json(&events),
         });
         println!("{}", json!({"ok": true, "training": report}));
         return Ok(());
@@ -405,7 +406,7 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
     if a.common.json {
         println!(
             "{}",
-            json!({"ok": true, "version": version, "metric": metric, "report": report, "events": session::events_json(&events)})
+            json!({"ok": true, "version": version, "metric": metric, "report": report, "events": crate::views::events_json(&events)})
         );
         return Ok(());
     }

@@ -177,12 +177,13 @@ pub fn arena(a: ArenaArgs) -> Result<(), Failure> {
             &session::submit(c, "arena.reject", json!({"proposal_id": proposal_id, "reason": reason}))?,
         ),
         ArenaCommand::Status => {
-            let l = c.open()?;
-            let proposals: Vec<_> = l.domain().state.proposals.values().collect();
+            let doc = session::ask(c, "/api/v1/arena/proposals", |v| v.proposals())?;
             if c.json {
-                println!("{}", json!({"proposals": proposals}));
+                println!("{doc}");
                 return Ok(());
             }
+            let proposals: Vec<projections::state::Proposal> =
+                serde_json::from_value(doc["proposals"].clone()).map_err(Failure::internal)?;
             for p in &proposals {
                 let gates: Vec<String> = p
                     .proposed
@@ -438,32 +439,29 @@ pub struct LineageArgs {
 
 /// Runs `pledge lineage`.
 pub fn lineage(a: LineageArgs) -> Result<(), Failure> {
-    let l = a.common.open()?;
-    let lin = projections::query::lineage(l.store(), l.trust(), &l.domain().state, &a.model, a.version)?
-        .ok_or_else(|| {
-            Failure::new(INVALID_INPUT, format!("model `{}` has no version v{}", a.model, a.version))
-        })?;
-    let (show_up, show_down) = (!a.down || a.up, !a.up || a.down);
+    let dir = if a.up {
+        "?direction=up"
+    } else if a.down {
+        "?direction=down"
+    } else {
+        ""
+    };
+    let path = format!("/api/v1/models/{}/versions/{}/lineage{dir}", session::enc(&a.model), a.version);
+    let doc = session::ask(&a.common, &path, |v| v.lineage(&a.model, a.version, a.up, a.down))?;
     if a.common.json {
-        let mut v = json!({"model": lin.model, "version": lin.version});
-        if show_up {
-            v["upstream"] = json!(lin.upstream);
-        }
-        if show_down {
-            v["downstream"] = json!(lin.downstream);
-        }
-        println!("{v}");
+        println!("{doc}");
         return Ok(());
     }
-    for (title, list, on) in
-        [("upstream", &lin.upstream, show_up), ("downstream", &lin.downstream, show_down)]
-    {
-        if !on {
-            continue;
-        }
-        println!("{title} of {} v{}:", lin.model, lin.version);
+    for title in ["upstream", "downstream"] {
+        let Some(list) = doc[title].as_array() else { continue };
+        println!("{title} of {} v{}:", a.model, a.version);
         for e in list {
-            println!("  #{:<5} {:<10} {}", e.seq, e.actor.as_deref().unwrap_or("-"), e.summary);
+            println!(
+                "  #{:<5} {:<10} {}",
+                e["seq"].as_u64().unwrap_or(0),
+                e["actor"].as_str().unwrap_or("-"),
+                e["summary"].as_str().unwrap_or("")
+            );
         }
     }
     Ok(())
@@ -554,12 +552,13 @@ pub fn hypothesis(a: HypothesisArgs) -> Result<(), Failure> {
 }
 
 fn list_experiments(c: &Common) -> Result<(), Failure> {
-    let l = c.open()?;
-    let xs: Vec<_> = l.domain().state.experiments.values().collect();
+    let doc = session::ask(c, "/api/v1/experiments", |v| v.experiments())?;
     if c.json {
-        println!("{}", json!({"experiments": xs}));
+        println!("{doc}");
         return Ok(());
     }
+    let xs: Vec<projections::state::Experiment> =
+        serde_json::from_value(doc["experiments"].clone()).map_err(Failure::internal)?;
     for x in &xs {
         println!(
             "{:<12} {:<10} {:<15} {}",
@@ -576,15 +575,12 @@ fn list_experiments(c: &Common) -> Result<(), Failure> {
 }
 
 fn show_experiment(c: &Common, id: &str) -> Result<(), Failure> {
-    let l = c.open()?;
-    let x = l.domain().state.experiments.get(id).ok_or_else(|| {
-        Failure::new(INVALID_INPUT, format!("no hypothesis `{id}`"))
-            .hint("list them with `pledge hypothesis list`")
-    })?;
+    let doc = session::ask(c, &format!("/api/v1/experiments/{}", session::enc(id)), |v| v.experiment(id))?;
     if c.json {
-        println!("{}", json!(x));
+        println!("{doc}");
         return Ok(());
     }
+    let x: projections::state::Experiment = serde_json::from_value(doc).map_err(Failure::internal)?;
     println!("{} ({}) on `{}`: {}", id, projections::state::name(&x.status), x.model, x.hypothesis.statement);
     println!(
         "  proposed by {}; target {} {:+}%",

@@ -30,6 +30,12 @@ pub struct Args {
     /// Print a JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Ask a `pledge serve` at this address to verify its ledger instead.
+    #[arg(long, env = "PLEDGE_SERVER", value_name = "URL", conflicts_with = "export")]
+    pub server: Option<String>,
+    /// The API's read token, for `--server`.
+    #[arg(long, env = "PLEDGE_READ_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
 }
 
 /// What `verify` reports, in both output modes.
@@ -66,9 +72,19 @@ pub fn verify_export_file(file: &Path) -> Result<Outcome, Failure> {
 
 /// Runs `pledge verify`.
 pub fn run(args: Args) -> Result<(), Failure> {
-    let (what, outcome) = match &args.export {
-        Some(f) => (format!("export `{}`", f.display()), verify_export_file(f)?),
-        None => (format!("ledger `{}`", args.ledger.display()), verify_ledger(&args.ledger)?),
+    let (what, outcome) = match (&args.export, &args.server) {
+        (Some(f), _) => (format!("export `{}`", f.display()), verify_export_file(f)?),
+        (None, Some(url)) => {
+            let client = crate::api::client::Client::new(url, args.read_token.clone())?;
+            let doc = client.get("/api/v1/verify")?;
+            let outcome = if doc["ok"] == true {
+                Outcome::Ok(serde_json::from_value(doc["summary"].clone()).map_err(Failure::internal)?)
+            } else {
+                Outcome::Failed(serde_json::from_value(doc["failure"].clone()).map_err(Failure::internal)?)
+            };
+            (format!("the ledger served at `{url}`"), outcome)
+        }
+        (None, None) => (format!("ledger `{}`", args.ledger.display()), verify_ledger(&args.ledger)?),
     };
     match outcome {
         Outcome::Ok(s) => {

@@ -149,7 +149,7 @@ impl From<Rejection> for SubmitError {
 }
 
 /// The first problem found by verification.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("event {seq} ({}) fails verification: {reason}", hash.map(|h| h.to_string()).unwrap_or_else(|| "unreadable".into()))]
 pub struct VerifyFailure {
     /// Sequence number of the first bad event (its position in the store or export).

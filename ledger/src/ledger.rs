@@ -63,7 +63,7 @@ pub struct Receipt {
 
 /// A ledger open for reading and appending: the store plus the folded trust and domain state.
 pub struct Ledger<D: Domain = NoDomain> {
-    store: Store,
+    store: Arc<Store>,
     trust: TrustState,
     domain: D,
     clock: Arc<dyn Clock>,
@@ -91,12 +91,19 @@ impl<D: Domain> Ledger<D> {
             trust.apply(&ev).map_err(|reason| StoreError::Corrupt { seq: ev.seq(), reason })?;
             domain.apply(&ev);
         }
-        Ok(Ledger { store, trust, domain, clock, poisoned: false })
+        Ok(Ledger { store: Arc::new(store), trust, domain, clock, poisoned: false })
     }
 
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A handle on the store that outlives this borrow, for readers on other threads (sled
+    /// serves concurrent reads while this ledger appends). The store closes when the last
+    /// handle is dropped.
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
     }
 
     /// Keys, roles and policy at the head.

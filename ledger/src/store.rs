@@ -45,7 +45,7 @@ const ANCHOR: &[u8] = b"m:head";
 const CHECKPOINT_BYTES: u64 = 3 * 1024 * 1024;
 
 /// The last event of the ledger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Head {
     /// Its sequence number (the ledger holds `seq + 1` events).
     pub seq: u64,

@@ -16,7 +16,7 @@ use crate::store::{Head, Store};
 use crate::trust::{kinds, signature_invalid, TrustState};
 
 /// What a successful verification saw.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifySummary {
     /// Events checked.
     pub events: u64,

@@ -33,7 +33,7 @@ pub struct Entry {
 
 /// Resolves who caused `ev`: its command's signer, or the signer of the command behind the
 /// event that caused it.
-fn signer(
+pub fn signer(
     store: &Store,
     trust: &TrustState,
     ev: &RecordedEvent,
@@ -65,8 +65,12 @@ fn v(p: &Value, f: &str) -> String {
 
 /// A one-line description of an event.
 pub fn summarize(ev: &RecordedEvent) -> String {
-    let p = &ev.event.payload;
-    match ev.event.kind.as_str() {
+    summarize_parts(&ev.event.kind, &ev.event.payload)
+}
+
+/// A one-line description of an event of `kind` with `payload`.
+pub fn summarize_parts(kind: &str, p: &Value) -> String {
+    match kind {
         "ledger.created" => format!("ledger created; policy v{}", v(p, "policy_version")),
         "key.enrolled" => format!(
             "key {} enrolled for {}",
@@ -306,7 +310,7 @@ pub fn lineage(
 }
 
 /// Health of a serving version, from its backtest windows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Health {
     /// Model.
     pub model: String,
@@ -377,4 +381,92 @@ pub fn health(state: &State, metric: &str) -> Vec<Health> {
         }
     }
     out
+}
+
+/// Which events a log or an event page shows. Every field narrows; the default matches all.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only this event kind.
+    pub kind: Option<String>,
+    /// Only events whose subject is this model.
+    pub model: Option<String>,
+    /// Only events whose subject is this segment of the model (`""` for the whole model).
+    pub segment: Option<String>,
+    /// Only events caused (directly or through earlier events) by this principal's command.
+    pub actor: Option<String>,
+    /// Only events recorded at or after this time.
+    pub since: Option<ledger::canonical::Timestamp>,
+    /// Only events recorded before this time.
+    pub until: Option<ledger::canonical::Timestamp>,
+}
+
+impl EventFilter {
+    /// Whether `ev` passes. Resolving the actor reads the causing events from `store`.
+    pub fn matches(&self, store: &Store, trust: &TrustState, ev: &RecordedEvent) -> Result<bool, StoreError> {
+        if self.kind.as_ref().is_some_and(|k| *k != ev.event.kind) {
+            return Ok(false);
+        }
+        let subject = ev.event.subject.as_ref();
+        if self.model.as_ref().is_some_and(|m| subject.is_none_or(|s| s.model != *m)) {
+            return Ok(false);
+        }
+        if let Some(seg) = &self.segment {
+            if subject.is_none_or(|s| s.segment.as_deref().unwrap_or("") != seg) {
+                return Ok(false);
+            }
+        }
+        if self.since.is_some_and(|t| ev.event.recorded_at < t)
+            || self.until.is_some_and(|t| ev.event.recorded_at >= t)
+        {
+            return Ok(false);
+        }
+        if let Some(actor) = &self.actor {
+            return Ok(signer(store, trust, ev)?.0.as_deref() == Some(actor.as_str()));
+        }
+        Ok(true)
+    }
+
+    /// Up to `limit` matching events in ledger order, starting after sequence number `after`
+    /// (from genesis when `None`), and the sequence number to continue from when more remain.
+    pub fn page(
+        &self,
+        store: &Store,
+        trust: &TrustState,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<RecordedEvent>, Option<u64>), StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for ev in store.range(start..) {
+            let ev = ev?;
+            if out.len() == limit {
+                return Ok((out, Some(ev.seq() - 1)));
+            }
+            if self.matches(store, trust, &ev)? {
+                out.push(ev);
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// The last `limit` matching events, in ledger order.
+    pub fn last(
+        &self,
+        store: &Store,
+        trust: &TrustState,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::new();
+        for ev in store.iter().rev() {
+            if out.len() == limit {
+                break;
+            }
+            let ev = ev?;
+            if self.matches(store, trust, &ev)? {
+                out.push(ev);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
 }

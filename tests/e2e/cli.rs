@@ -170,3 +170,19 @@ fn bad_input_gets_exit_2_and_a_hint() {
     let out = pledge().args(["demo", "--ledger"]).arg(tmp.path().join("taken")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The README's first two commands are what CI runs, verbatim (CI runs them on a clean clone;
+/// this test keeps the README and `.ci/run` from drifting apart).
+#[test]
+fn ci_runs_the_readme_commands_verbatim() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let block = readme.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
+    let commands: Vec<&str> = block.lines().filter(|l| l.starts_with("cargo ")).collect();
+    assert_eq!(commands.len(), 2, "the README opens with two commands: {commands:?}");
+    assert!(commands[0].contains("demo") && commands[1].contains("test"), "{commands:?}");
+    for c in commands {
+        assert!(ci.lines().any(|l| l.trim() == c), "`.ci/run` does not run `{c}` verbatim");
+    }
+}

@@ -57,7 +57,7 @@ pub(crate) fn team() -> Team {
     t
 }
 
-fn run(id: &str, trigger: &str, mae: f64) -> String {
+pub(crate) fn run_body(id: &str, trigger: &str, mae: f64) -> String {
     let m = json!({"mae": mae, "mape": mae / 60.0, "coverage": 0.9});
     json!({"run_id": id, "model": "demand", "trigger": trigger, "dataset_digest": DIGEST, "trainer": "external",
            "metrics": m, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": m}]})
@@ -76,7 +76,7 @@ fn a_team_records_promotes_and_audits_from_the_terminal() {
         let mode = std::fs::metadata(t.home.join("keys/maya.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "private keys are readable by their owner only");
     }
-    let ev = t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    let ev = t.ok(&["submit", "run.record", &run_body("r1", "manual", 12.3), "--as", "maya"]);
     assert_eq!(ev["events"][1]["kind"], "version.registered");
     t.ok(&[
         "submit",
@@ -85,7 +85,7 @@ fn a_team_records_promotes_and_audits_from_the_terminal() {
         "--as",
         "colby",
     ]);
-    let ev = t.ok(&["submit", "run.record", &run("r2", "scheduled", 11.0), "--as", "maya"]);
+    let ev = t.ok(&["submit", "run.record", &run_body("r2", "scheduled", 11.0), "--as", "maya"]);
     let kinds: Vec<&str> =
         ev["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"champion.changed"), "{kinds:?}");
@@ -113,7 +113,7 @@ fn a_team_records_promotes_and_audits_from_the_terminal() {
 #[test]
 fn refusals_have_their_exit_codes_messages_and_change_nothing() {
     let t = team();
-    t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    t.ok(&["submit", "run.record", &run_body("r1", "manual", 12.3), "--as", "maya"]);
     // Unknown local identity: invalid input.
     t.fails(&["submit", "alert.read", r#"{"alert_id":"A-x"}"#, "--as", "nobody"], 2, "no key `nobody`");
     // A key that exists locally but is not enrolled: rejected, with the admin's next step.
@@ -138,7 +138,7 @@ fn refusals_have_their_exit_codes_messages_and_change_nothing() {
         "--as",
         "colby",
     ]);
-    t.ok(&["submit", "run.record", &run("r2", "new_data", 11.0), "--as", "maya"]);
+    t.ok(&["submit", "run.record", &run_body("r2", "new_data", 11.0), "--as", "maya"]);
     let p = t.ok(&["submit", "arena.propose", r#"{"model":"demand","segment":null}"#, "--as", "ana"]);
     let id = p["events"][0]["payload"]["proposal_id"].as_str().unwrap().to_string();
     t.fails(
@@ -183,7 +183,7 @@ fn init_refuses_an_existing_ledger_and_reads_refuse_a_missing_one() {
 #[test]
 fn auditors_and_release_managers_get_their_answers() {
     let t = team();
-    t.ok(&["submit", "run.record", &run("r1", "manual", 12.3), "--as", "maya"]);
+    t.ok(&["submit", "run.record", &run_body("r1", "manual", 12.3), "--as", "maya"]);
     t.ok(&[
         "submit",
         "champion.bootstrap",
@@ -191,7 +191,7 @@ fn auditors_and_release_managers_get_their_answers() {
         "--as",
         "colby",
     ]);
-    t.ok(&["submit", "run.record", &run("r2", "scheduled", 11.5), "--as", "maya"]); // 6.5% better: promoted
+    t.ok(&["submit", "run.record", &run_body("r2", "scheduled", 11.5), "--as", "maya"]); // 6.5% better: promoted
     let policy = t.ok(&["policy", "show"]);
     assert_eq!(policy["version"], 1);
 

@@ -33,6 +33,30 @@ pub fn ledger_id() -> Uuid {
     Uuid::parse_str("019c5e00-0000-7000-8000-0000000000aa").unwrap()
 }
 
+/// Fixed command ids, continuing a world's sequence after it is handed over.
+pub struct Ids(AtomicU64);
+
+impl Ids {
+    /// A command signed by `who` with the next fixed id.
+    pub fn envelope(&self, who: &str, kind: &str, body: Value) -> ledger::dsse::Envelope {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        let cmd = Command {
+            id: fixed_id(n),
+            ledger: ledger_id(),
+            issued_at: Timestamp::parse_exact(T0).unwrap(),
+            kind: kind.into(),
+            body,
+        };
+        cmd.sign(&key(who)).unwrap()
+    }
+}
+
+fn fixed_id(n: u64) -> Uuid {
+    let mut b = *Uuid::parse_str("019c5e00-0000-7000-8000-000000000000").unwrap().as_bytes();
+    b[8..16].copy_from_slice(&(0x8000_0000_0000_0000u64 | n).to_be_bytes());
+    Uuid::from_bytes(b)
+}
+
 pub struct World {
     pub ledger: Ledger<PledgeDomain>,
     _dir: tempfile::TempDir,
@@ -70,14 +94,11 @@ impl World {
     }
 
     fn id(&self) -> Uuid {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut b = *Uuid::parse_str("019c5e00-0000-7000-8000-000000000000").unwrap().as_bytes();
-        b[8..16].copy_from_slice(&(0x8000_0000_0000_0000u64 | n).to_be_bytes());
-        Uuid::from_bytes(b)
+        fixed_id(self.next.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// When: `who` signs and submits a command.
-    pub fn submit(&mut self, who: &str, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, SubmitError> {
+    /// A command signed by `who`, with the next fixed id.
+    pub fn envelope(&self, who: &str, kind: &str, body: Value) -> ledger::dsse::Envelope {
         let cmd = Command {
             id: self.id(),
             ledger: ledger_id(),
@@ -85,7 +106,18 @@ impl World {
             kind: kind.into(),
             body,
         };
-        self.ledger.submit(cmd.sign(&key(who)).unwrap(), ExpectedHead::Any).map(|r| r.events)
+        cmd.sign(&key(who)).unwrap()
+    }
+
+    /// When: `who` signs and submits a command.
+    pub fn submit(&mut self, who: &str, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, SubmitError> {
+        let env = self.envelope(who, kind, body);
+        self.ledger.submit(env, ExpectedHead::Any).map(|r| r.events)
+    }
+
+    /// Hands the ledger over (to a server), with the directory that holds it and the id source.
+    pub fn into_parts(self) -> (Ledger<PledgeDomain>, tempfile::TempDir, Ids) {
+        (self.ledger, self._dir, Ids(self.next))
     }
 
     /// Then: accepted; returns the events.

@@ -1,6 +1,7 @@
 //! Integration tests of the `commands` crate: the domain's rules (given / when / then), the
 //! seed scenarios end to end at library level, schemas of every domain event, and the CLI.
 
+mod api;
 mod domain;
 mod harness;
 mod help;

@@ -1,0 +1,250 @@
+//! The HTTP API (`pledge serve`): reads from the projections, writes as signed commands through
+//! the same decide step as the CLI, a live tail of events, and the OpenAPI document.
+//!
+//! [`app`] builds the `Router` from an [`AppState`]; tests drive it with
+//! `tower::ServiceExt::oneshot`, no socket. [`AppState::open`] starts the one writer thread
+//! that owns the ledger (sled is single-process): requests queue their envelopes, the writer
+//! drains the queue into one group commit (many commands, one `fdatasync`), folds the new
+//! events into the read model, and only then answers each request. No request is
+//! acknowledged before its events are durable.
+//!
+//! Reads take the read model's lock for the time one answer takes; replays as of a past point,
+//! event pages and verification read the store without it. The commit path (decide, journal
+//! `fdatasync`) never waits for readers.
+
+pub mod client;
+pub mod openapi;
+mod routes;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger::{Ledger, Store, SubmitError, TrustState};
+use projections::State;
+use serde_json::json;
+
+use crate::domain::PledgeDomain;
+use crate::exit::Failure;
+
+pub use routes::{app, ROUTES, STREAM_PATH};
+
+/// Limits and options of a server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bearer token required on every read route, if set.
+    pub read_token: Option<String>,
+    /// Largest request body accepted (bytes).
+    pub body_limit: usize,
+    /// Time a request may take before it is answered 408 (the live tail excepted).
+    pub request_timeout: std::time::Duration,
+    /// Most commands the writer puts in one group commit.
+    pub max_batch: usize,
+    /// Commands that may wait for the writer before senders are slowed down.
+    pub queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            read_token: None,
+            body_limit: 4 << 20,
+            request_timeout: std::time::Duration::from_secs(30),
+            max_batch: 2048,
+            queue: 16_384,
+        }
+    }
+}
+
+/// What readers see: the trust and domain state folded from every committed event.
+#[derive(Debug, Default)]
+pub struct ReadModel {
+    /// Keys, roles, policy (shared: readers take a handle and release the lock).
+    pub trust: Arc<TrustState>,
+    /// The domain read models.
+    pub state: State,
+}
+
+/// The server's shared state: a `Clone` handle on `Arc`s.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    store: Arc<Store>,
+    read: RwLock<ReadModel>,
+    /// Events committed and folded into the read model (head seq + 1; 0 for an empty ledger).
+    committed: tokio::sync::watch::Sender<u64>,
+    /// Set when the server stops: live tails end so that shutdown can finish.
+    stopping: tokio::sync::watch::Sender<bool>,
+    writer: writer::Handle,
+    options: Options,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.0.store).finish_non_exhaustive()
+    }
+}
+
+/// The writer thread; joining it waits for the last commit and closes the ledger.
+#[derive(Debug)]
+pub struct Writer(std::thread::JoinHandle<()>);
+
+impl Writer {
+    /// Waits for the writer to finish (after every [`AppState`] clone is dropped).
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+impl AppState {
+    /// Opens the ledger in `dir` (which must exist) and starts its writer thread.
+    pub fn open(dir: &Path, options: Options) -> Result<(AppState, Writer), Failure> {
+        crate::session::require_ledger(dir)?;
+        AppState::new(crate::session::open_ledger(dir)?, options)
+    }
+
+    /// Serves an open ledger (tests hand over one with a fixed clock); starts its writer.
+    pub fn new(ledger: Ledger<PledgeDomain>, options: Options) -> Result<(AppState, Writer), Failure> {
+        let model =
+            ReadModel { trust: Arc::new(ledger.trust().clone()), state: ledger.domain().state.clone() };
+        let committed = ledger.store().head().map_or(0, |h| h.seq + 1);
+        let store = ledger.shared_store();
+        let (handle, rx) = writer::channel(options.queue);
+        let shared = Arc::new(Shared {
+            store,
+            read: RwLock::new(model),
+            committed: tokio::sync::watch::Sender::new(committed),
+            stopping: tokio::sync::watch::Sender::new(false),
+            writer: handle,
+            options,
+        });
+        let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared))?;
+        Ok((AppState(shared), Writer(thread)))
+    }
+
+    /// Ends live tails (called when the server starts shutting down).
+    pub fn stop_streams(&self) {
+        self.0.stopping.send_replace(true);
+    }
+
+    /// Events committed and visible to readers (head seq + 1).
+    pub fn committed(&self) -> u64 {
+        *self.0.committed.borrow()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ReadModel> {
+        // A panic while folding would poison the lock; the fold has no rules and does not
+        // panic on events the ledger accepted, and a poisoned model is still the best answer.
+        self.0.read.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An API error: a status and a JSON body `{"error": {"code", "message", "rule"?}}`. Client
+/// errors say what was wrong; internal errors say nothing about internals (they are logged).
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`, `rejected`,
+    /// `forbidden`, `conflict`, `integrity`, `unavailable`, `internal`.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+    /// The rule that refused a command.
+    pub rule: Option<String>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), rule: None }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500, with the details logged, not sent.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    /// A storage failure: 500, or 503 `integrity` when the ledger is damaged.
+    pub fn storage(e: &ledger::StoreError) -> ApiError {
+        if e.is_corruption() {
+            tracing::error!(error = %e, "ledger storage is damaged");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "integrity",
+                "the ledger's storage failed verification; the server refuses writes until it is restored",
+            );
+        }
+        ApiError::internal(e)
+    }
+
+    /// The refusal of a submitted command: 403 when the signer may not (unknown or revoked key,
+    /// bad signature, wrong role, four eyes), 409 when the ledger's state says no, 400 when the
+    /// command is malformed.
+    pub fn from_submit(e: &SubmitError) -> ApiError {
+        match e {
+            SubmitError::Rejected(r) => {
+                let forbidden = matches!(
+                    r.rule.as_str(),
+                    "key.unknown"
+                        | "key.revoked"
+                        | "signature.invalid"
+                        | "role.not_allowed"
+                        | "four_eyes"
+                        | "genesis.signer"
+                        | "command.wrong_ledger"
+                );
+                let (status, code) = if forbidden {
+                    (StatusCode::FORBIDDEN, "forbidden")
+                } else {
+                    (StatusCode::CONFLICT, "rejected")
+                };
+                ApiError { status, code, message: r.message.clone(), rule: Some(r.rule.clone()) }
+            }
+            SubmitError::Invalid(m) => ApiError::bad_request(m.clone()),
+            SubmitError::Store(e) => ApiError::storage(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::views::ViewError> for ApiError {
+    fn from(e: crate::views::ViewError) -> ApiError {
+        match e {
+            crate::views::ViewError::NotFound(m, _) => ApiError::not_found(m),
+            crate::views::ViewError::BadParam(m) => ApiError::bad_request(m),
+            crate::views::ViewError::Store(e) => ApiError::storage(&e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(rule) = &self.rule {
+            body["rule"] = json!(rule);
+        }
+        (self.status, Json(json!({"error": body}))).into_response()
+    }
+}

@@ -1,0 +1,555 @@
+//! The routes: every read answers with a [`crate::views`] document (the same function and JSON
+//! as `pledge ... --json`), every write is a signed command envelope.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use ledger::dsse::Envelope;
+use ledger::{SignedCommand, TrustState};
+use projections::query::EventFilter;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+use crate::views::{self, View};
+
+/// Declares the routes once: the router is built from this table and [`ROUTES`] lists it, so
+/// the OpenAPI test compares the document with what is really served.
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:ident ),* $(,)?) => {
+        /// Every route the API serves: (method, path), the live tail included.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)* ("get", STREAM_PATH)];
+        fn timed_routes() -> Router<AppState> {
+            Router::new()$(.route($path, $method($handler)))*
+        }
+    };
+}
+
+/// The live tail's path (it has no request timeout).
+pub const STREAM_PATH: &str = "/api/v1/events/stream";
+
+routes! {
+    get "/api/v1/ledger" => ledger_info,
+    get "/api/v1/verify" => verify,
+    get "/api/v1/policy" => policy,
+    get "/api/v1/keys" => keys,
+    get "/api/v1/champions" => champions,
+    get "/api/v1/models/health" => health,
+    get "/api/v1/models/{model}/champion" => model_champion,
+    get "/api/v1/models/{model}/versions" => versions,
+    get "/api/v1/models/{model}/versions/{version}/backtests" => backtests,
+    get "/api/v1/models/{model}/versions/{version}/lineage" => lineage,
+    get "/api/v1/models/{model}/timeline" => timeline,
+    get "/api/v1/models/{model}/release" => release,
+    get "/api/v1/ml-alerts" => alerts,
+    get "/api/v1/ml-alerts/stats" => alert_stats,
+    get "/api/v1/ml-alerts/{id}" => alert,
+    patch "/api/v1/ml-alerts/{id}/read" => alert_read,
+    patch "/api/v1/ml-alerts/{id}/action" => alert_action,
+    get "/api/v1/experiments" => experiments,
+    post "/api/v1/experiments" => experiment_propose,
+    get "/api/v1/experiments/{id}" => experiment,
+    get "/api/v1/experiments/{id}/results" => experiment_results,
+    patch "/api/v1/experiments/{id}/approve" => experiment_approve,
+    patch "/api/v1/experiments/{id}/reject" => experiment_reject,
+    post "/api/v1/experiments/{id}/complete" => experiment_complete,
+    get "/api/v1/arena/proposals" => proposals,
+    get "/api/v1/events" => events,
+    get "/api/v1/events/{id}" => event,
+    post "/api/v1/commands" => command,
+    get "/api/v1/openapi.json" => openapi,
+}
+
+/// The API's router. Reads need the read token when one is set; the live tail has no timeout.
+pub fn app(state: AppState) -> Router {
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.0.options.request_timeout,
+    );
+    let limit = state.0.options.body_limit;
+    let live = Router::new().route(STREAM_PATH, get(stream));
+    timed_routes()
+        .layer(timeout)
+        .merge(live)
+        .fallback(|| async {
+            ApiError::not_found("no such route; the API is described at /api/v1/openapi.json")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), read_token))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Reads need `Authorization: Bearer TOKEN` when the server has a read token. Writes are
+/// authenticated by their signatures instead.
+async fn read_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &s.0.options.read_token {
+        if req.method() == Method::GET {
+            let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let ok =
+                given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token));
+            if !ok {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "reads need `Authorization: Bearer <read token>`",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// Extractors whose rejections are `ApiError`s (JSON bodies naming the problem).
+
+/// Query parameters; unknown or malformed ones are a 400.
+struct Q<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Q(q.0)).map_err(
+            |e: QueryRejection| ApiError::bad_request(format!("query parameters: {}", e.body_text())),
+        )
+    }
+}
+
+/// Path parameters; malformed ones (a version that is not a number) are a 400.
+struct P<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| P(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request(format!("path: {}", e.body_text())))
+    }
+}
+
+/// A JSON body; a malformed one is a 400, a too large one a 413.
+struct J<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state).await.map(|j| J(j.0)).map_err(|e: JsonRejection| {
+            // axum says 415 (no JSON content type), 422 (JSON of the wrong shape) or 400;
+            // they are all a malformed request here, and 413 stays 413.
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body: {}", e.body_text()))
+            } else {
+                ApiError::bad_request(format!("body: {}", e.body_text()))
+            }
+        })
+    }
+}
+
+/// Answers from the read model under its read lock.
+fn answer(s: &AppState, f: impl FnOnce(&View<'_>) -> views::Answer) -> Result<Json<Value>, ApiError> {
+    let model = s.read();
+    let view = View { store: &s.0.store, trust: &model.trust, state: &model.state };
+    Ok(Json(f(&view)?))
+}
+
+/// Answers questions that read many events (as-of replays, event pages) without the read
+/// model's lock: they need the trust state only.
+fn answer_unlocked(
+    s: &AppState,
+    f: impl FnOnce(&ledger::Store, &TrustState) -> views::Answer,
+) -> Result<Json<Value>, ApiError> {
+    let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
+    Ok(Json(f(&s.0.store, &trust)?))
+}
+
+async fn ledger_info(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let model = s.read();
+    let head = s.0.store.head();
+    Ok(Json(json!({
+        "ledger_id": model.trust.ledger_id(),
+        "head": head.map(|h| json!({"seq": h.seq, "hash": h.hash, "recorded_at": h.recorded_at})),
+        "events": s.committed(),
+        "projection": {"last_seq": model.state.last_seq, "digest": model.state.digest()},
+        "policy_version": model.trust.policy_version(),
+    })))
+}
+
+async fn verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = Arc::clone(&s.0.store);
+    let outcome = tokio::task::spawn_blocking(move || ledger::verify_store(&store))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(match outcome {
+        Ok(summary) => json!({"ok": true, "summary": summary}),
+        Err(failure) => json!({"ok": false, "failure": failure}),
+    }))
+}
+
+async fn policy(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.policy())
+}
+
+async fn keys(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.keys())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelParam {
+    model: Option<String>,
+}
+
+async fn champions(State(s): State<AppState>, Q(q): Q<ModelParam>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.champions(q.model.as_deref()))
+}
+
+async fn model_champion(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.champions(Some(&model)))
+}
+
+async fn health(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.health())
+}
+
+async fn versions(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.versions(&model))
+}
+
+async fn backtests(
+    State(s): State<AppState>,
+    P((model, version)): P<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.backtests(&model, version))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineageParams {
+    direction: Option<String>,
+}
+
+async fn lineage(
+    State(s): State<AppState>,
+    P((model, version)): P<(String, u64)>,
+    Q(q): Q<LineageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let (up, down) = match q.direction.as_deref() {
+        None | Some("both") => (false, false),
+        Some("up") => (true, false),
+        Some("down") => (false, true),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("`direction={other}`: expected up, down or both")))
+        }
+    };
+    answer(&s, |v| v.lineage(&model, version, up, down))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineParams {
+    segment: Option<String>,
+    as_of: Option<String>,
+}
+
+async fn timeline(
+    State(s): State<AppState>,
+    P(model): P<String>,
+    Q(q): Q<TimelineParams>,
+) -> Result<Json<Value>, ApiError> {
+    if q.as_of.is_none() {
+        return answer(&s, |v| v.timeline(&model, q.segment.as_deref(), None));
+    }
+    // A replay to a past point reads the store, not the read model: no lock while it runs.
+    let store = Arc::clone(&s.0.store);
+    let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
+    tokio::task::spawn_blocking(move || {
+        let empty = projections::State::default();
+        let view = View { store: &store, trust: &trust, state: &empty };
+        view.timeline(&model, q.segment.as_deref(), q.as_of.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map(Json)
+    .map_err(ApiError::from)
+}
+
+async fn release(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.release(&model))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertParams {
+    status: Option<String>,
+    severity: Option<String>,
+}
+
+async fn alerts(State(s): State<AppState>, Q(q): Q<AlertParams>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.alerts(q.status.as_deref(), q.severity.as_deref()))
+}
+
+async fn alert_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.alert_stats())
+}
+
+async fn alert(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.alert(&id))
+}
+
+async fn experiments(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.experiments())
+}
+
+async fn experiment(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.experiment(&id))
+}
+
+async fn experiment_results(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.experiment_results(&id))
+}
+
+async fn proposals(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    answer(&s, |v| v.proposals())
+}
+
+/// Event pages: `after` (a sequence number) and `limit` page forward in ledger order;
+/// `last=N` gives the last N matches instead.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventParams {
+    after: Option<u64>,
+    limit: Option<usize>,
+    last: Option<usize>,
+    kind: Option<String>,
+    model: Option<String>,
+    segment: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+const MAX_PAGE: usize = 1000;
+
+async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<Value>, ApiError> {
+    let filter = EventFilter {
+        kind: q.kind,
+        model: q.model,
+        segment: q.segment,
+        actor: q.actor,
+        since: q.since.as_deref().map(|t| views::parse_time("since", t)).transpose()?,
+        until: q.until.as_deref().map(|t| views::parse_time("until", t)).transpose()?,
+    };
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE || q.last.is_some_and(|l| l == 0 || l > MAX_PAGE) {
+        return Err(ApiError::bad_request(format!("`limit` and `last` are between 1 and {MAX_PAGE}")));
+    }
+    if q.last.is_some() && q.after.is_some() {
+        return Err(ApiError::bad_request("`last` and `after` do not go together"));
+    }
+    answer_unlocked(&s, |store, trust| {
+        let empty = projections::State::default();
+        let view = View { store, trust, state: &empty };
+        match q.last {
+            Some(n) => view.last_events(&filter, n),
+            None => view.events(&filter, q.after, limit),
+        }
+    })
+}
+
+async fn event(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
+    answer_unlocked(&s, |store, trust| {
+        let empty = projections::State::default();
+        View { store, trust, state: &empty }.event(&id)
+    })
+}
+
+async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    after: Option<u64>,
+}
+
+/// The live tail: every event after `after` (or the `Last-Event-ID` header a reconnecting
+/// `EventSource` sends; from genesis when neither), then each new one as it is committed.
+/// Each SSE message has the sequence number as `id`, the kind as `event`, and the event as
+/// `data` (the shape of `/api/v1/events`).
+async fn stream(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Q(q): Q<StreamParams>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let last_id = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("`Last-Event-ID` is not a sequence number"))?,
+        ),
+        None => None,
+    };
+    let next = match q.after.or(last_id) {
+        Some(a) => a.saturating_add(1),
+        None => 0,
+    };
+    struct Tail {
+        state: AppState,
+        next: u64,
+        buffer: VecDeque<SseEvent>,
+        committed: tokio::sync::watch::Receiver<u64>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    }
+    let tail = Tail {
+        committed: s.0.committed.subscribe(),
+        stopping: s.0.stopping.subscribe(),
+        state: s,
+        next,
+        buffer: VecDeque::new(),
+    };
+    let events = futures_util::stream::unfold(tail, |mut t| async move {
+        loop {
+            if let Some(ev) = t.buffer.pop_front() {
+                return Some((Ok(ev), t));
+            }
+            if *t.stopping.borrow() {
+                return None;
+            }
+            let upto = *t.committed.borrow_and_update();
+            if t.next < upto {
+                let end = upto.min(t.next + 256);
+                for ev in t.state.0.store.range(t.next..end) {
+                    match ev {
+                        Ok(ev) => {
+                            let data = views::events_json(std::slice::from_ref(&ev)).remove(0);
+                            t.buffer.push_back(
+                                SseEvent::default()
+                                    .id(ev.seq().to_string())
+                                    .event(ev.event.kind.clone())
+                                    .data(data.to_string()),
+                            );
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "live tail cannot read the store");
+                            return None;
+                        }
+                    }
+                }
+                t.next = end;
+                continue;
+            }
+            tokio::select! {
+                changed = t.committed.changed() => if changed.is_err() { return None },
+                _ = t.stopping.changed() => {}
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// `POST /api/v1/commands`: a signed command envelope (DSSE). 201 with the events it appended,
+/// 200 with the original events when it was already appended (a resend), or the refusal.
+async fn command(State(s): State<AppState>, J(env): J<Envelope>) -> Result<Response, ApiError> {
+    submit(&s, env).await
+}
+
+async fn submit(s: &AppState, env: Envelope) -> Result<Response, ApiError> {
+    let receipt = s.0.writer.submit(env).await?;
+    let status = if receipt.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let events: Vec<Value> = receipt
+        .events
+        .iter()
+        .zip(views::events_json(&receipt.events))
+        .map(|(ev, mut v)| {
+            v["canonical"] = json!(String::from_utf8_lossy(&ev.bytes));
+            v
+        })
+        .collect();
+    Ok((status, Json(json!({"ok": true, "duplicate": receipt.duplicate, "events": events}))).into_response())
+}
+
+/// A convenience route: the envelope must hold a command of `kind` whose body's `field` (if
+/// given) names the resource in the path; then it is submitted like any other.
+async fn submit_for(
+    s: &AppState,
+    env: Envelope,
+    kind: &str,
+    field: Option<(&str, &str)>,
+) -> Result<Response, ApiError> {
+    let cmd = SignedCommand::parse(env.clone()).map_err(ApiError::bad_request)?;
+    if cmd.command.kind != kind {
+        return Err(ApiError::bad_request(format!(
+            "this route takes a signed `{kind}` command, not `{}`",
+            cmd.command.kind
+        )));
+    }
+    if let Some((name, id)) = field {
+        if cmd.command.body[name].as_str() != Some(id) {
+            return Err(ApiError::bad_request(format!("the command's `{name}` is not `{id}`, the path's")));
+        }
+    }
+    submit(s, env).await
+}
+
+async fn alert_read(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    J(env): J<Envelope>,
+) -> Result<Response, ApiError> {
+    submit_for(&s, env, "alert.read", Some(("alert_id", &id))).await
+}
+
+async fn alert_action(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    J(env): J<Envelope>,
+) -> Result<Response, ApiError> {
+    submit_for(&s, env, "alert.action", Some(("alert_id", &id))).await
+}
+
+async fn experiment_propose(State(s): State<AppState>, J(env): J<Envelope>) -> Result<Response, ApiError> {
+    submit_for(&s, env, "hypothesis.propose", None).await
+}
+
+async fn experiment_approve(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    J(env): J<Envelope>,
+) -> Result<Response, ApiError> {
+    submit_for(&s, env, "experiment.approve", Some(("hypothesis_id", &id))).await
+}
+
+async fn experiment_reject(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    J(env): J<Envelope>,
+) -> Result<Response, ApiError> {
+    submit_for(&s, env, "experiment.reject", Some(("hypothesis_id", &id))).await
+}
+
+async fn experiment_complete(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    J(env): J<Envelope>,
+) -> Result<Response, ApiError> {
+    submit_for(&s, env, "experiment.complete", Some(("hypothesis_id", &id))).await
+}

@@ -1,0 +1,113 @@
+//! The one writer: a thread that owns the ledger and turns queued commands into group commits.
+
+use std::sync::{Arc, Weak};
+
+use ledger::dsse::Envelope;
+use ledger::{Ledger, Receipt, RecordedEvent};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ApiError, Shared};
+use crate::domain::PledgeDomain;
+use crate::exit::Failure;
+
+/// A command waiting for the writer, and where to send its outcome.
+struct Job {
+    envelope: Envelope,
+    reply: oneshot::Sender<Result<Receipt, ApiError>>,
+}
+
+/// The senders' side of the writer's queue.
+#[derive(Clone, Debug)]
+pub(super) struct Handle(mpsc::Sender<Job>);
+
+pub(super) struct Queue(mpsc::Receiver<Job>);
+
+/// A bounded queue: when it is full, senders wait (backpressure), nothing is dropped.
+pub(super) fn channel(capacity: usize) -> (Handle, Queue) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (Handle(tx), Queue(rx))
+}
+
+impl Handle {
+    /// Queues `envelope` and waits until it is committed durably (or refused).
+    pub(super) async fn submit(&self, envelope: Envelope) -> Result<Receipt, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.0.send(Job { envelope, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> ApiError {
+    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down")
+}
+
+/// Starts the writer thread. It runs until every [`Handle`] is dropped, then closes the ledger.
+pub(super) fn spawn(
+    ledger: Ledger<PledgeDomain>,
+    queue: Queue,
+    shared: Weak<Shared>,
+) -> Result<std::thread::JoinHandle<()>, Failure> {
+    let max_batch = shared.upgrade().map_or(1, |s| s.options.max_batch.max(1));
+    std::thread::Builder::new()
+        .name("pledge-writer".into())
+        .spawn(move || run(ledger, queue, shared, max_batch))
+        .map_err(Failure::internal)
+}
+
+fn run(mut ledger: Ledger<PledgeDomain>, Queue(mut rx): Queue, shared: Weak<Shared>, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let (envelopes, replies): (Vec<Envelope>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.envelope, j.reply)).unzip();
+        let size = envelopes.len();
+        match ledger.submit_batch(envelopes) {
+            Ok(results) => {
+                let fresh: Vec<&RecordedEvent> = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .filter(|r| !r.duplicate)
+                    .flat_map(|r| r.events.iter())
+                    .collect();
+                if let Some(shared) = shared.upgrade() {
+                    publish(&shared, &fresh);
+                }
+                tracing::debug!(commands = size, events = fresh.len(), "group commit");
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(r.map_err(|e| ApiError::from_submit(&e)));
+                }
+            }
+            Err(e) => {
+                let err = ApiError::storage(&e);
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+    tracing::info!("writer stopped; closing the ledger");
+}
+
+/// Folds freshly committed events into the read model, then tells live tails.
+fn publish(shared: &Arc<Shared>, fresh: &[&RecordedEvent]) {
+    let Some(last) = fresh.last() else { return };
+    {
+        let mut model = shared.read.write().unwrap_or_else(|e| e.into_inner());
+        for ev in fresh {
+            // Only trust events change the trust state; copying it (readers may hold the old
+            // one) is left to those.
+            if ledger::trust::kinds::EVENTS.contains(&ev.event.kind.as_str()) {
+                if let Err(reason) = Arc::make_mut(&mut model.trust).apply(ev) {
+                    tracing::error!(seq = ev.seq(), %reason, "committed trust event does not fold");
+                }
+            }
+            model.state.apply(ev);
+        }
+    }
+    shared.committed.send_replace(last.seq() + 1);
+}

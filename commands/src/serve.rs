@@ -1,0 +1,135 @@
+//! `pledge serve`: the HTTP API over one ledger.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::api::{self, AppState, Options};
+use crate::exit::{Failure, INVALID_INPUT};
+use crate::session::Common;
+
+/// Serve the ledger over HTTP: reads from the projections, signed commands, a live tail.
+///
+/// One process owns the ledger (sled is single-process); every writer goes through this server.
+/// Commands arriving together are group-committed (one fdatasync), and none is acknowledged
+/// before it is durable. Reads answer with the same JSON documents as `pledge ... --json`;
+/// `/api/v1/openapi.json` describes every route. The server listens on loopback by default; to
+/// listen elsewhere, set a read token (clients send it as `Authorization: Bearer TOKEN`) or
+/// pass `--public` to let anyone who can reach it read. Writes always need a signature from an
+/// enrolled key. Ctrl-C or SIGTERM stops it after in-flight commits finish.
+///
+/// The first line printed is the address (with `--addr 127.0.0.1:0` the system picks a port).
+///
+/// Examples:
+///   pledge serve --ledger /srv/pledge
+///   pledge serve --addr 0.0.0.0:7400 --read-token "$(cat /etc/pledge/token)"
+///   PLEDGE_SERVER=http://127.0.0.1:7400 pledge champion     # any command, remotely
+///   curl -N http://127.0.0.1:7400/api/v1/events/stream       # the live tail
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    addr: SocketAddr,
+    /// Serve reads without a token on a non-loopback address.
+    #[arg(long)]
+    public: bool,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
+    body_limit: usize,
+    /// Seconds a request may take (the live tail excepted).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge serve`.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let c = &args.common;
+    if c.server.is_some() {
+        return Err(Failure::new(
+            INVALID_INPUT,
+            "`pledge serve` serves a local ledger; drop --server / PLEDGE_SERVER",
+        ));
+    }
+    if !args.addr.ip().is_loopback() && c.read_token.is_none() && !args.public {
+        return Err(Failure::new(
+            INVALID_INPUT,
+            format!("`{}` is not a loopback address and no read token is set", args.addr),
+        )
+        .hint("pass --read-token TOKEN (or PLEDGE_READ_TOKEN), or --public to serve reads to anyone who can connect"));
+    }
+    if c.read_token.as_deref().is_some_and(|t| t.len() < 16) {
+        return Err(Failure::new(INVALID_INPUT, "the read token is shorter than 16 characters"));
+    }
+    if args.timeout == 0 || args.body_limit < 1024 {
+        return Err(Failure::new(
+            INVALID_INPUT,
+            "--timeout must be at least 1 second and --body-limit at least 1024 bytes",
+        ));
+    }
+    let options = Options {
+        read_token: c.read_token.clone(),
+        body_limit: args.body_limit,
+        request_timeout: Duration::from_secs(args.timeout),
+        ..Options::default()
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().map_err(Failure::internal)?;
+    let (state, writer) = AppState::open(&c.ledger, options)?;
+    let result = rt.block_on(serve(state, args.addr, c.json));
+    writer.join();
+    result
+}
+
+async fn serve(state: AppState, addr: SocketAddr, json_out: bool) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot listen on `{addr}`: {e}")))?;
+    let bound = listener.local_addr().map_err(Failure::internal)?;
+    if json_out {
+        println!("{}", json!({"listening": format!("http://{bound}"), "events": state.committed()}));
+    } else {
+        println!("listening on http://{bound} ({} events)", state.committed());
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let stopper = state.clone();
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopper.stop_streams();
+        })
+        .await
+        .map_err(Failure::internal)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
