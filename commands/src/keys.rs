@@ -44,7 +44,7 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
             (id, Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), "ledger.create", body))
         }
         Some(r) => {
-            let at = ledger::canonical::Clock::now(&*r);
+            let at = r.peek();
             let id = session::Reproducible::uuid(at, &[b"ledger", key.public().as_bytes()]);
             let cid = session::Reproducible::uuid(at, &[b"genesis", key.public().as_bytes()]);
             (id, Command { id: cid, ledger: id, issued_at: at, kind: "ledger.create".into(), body })

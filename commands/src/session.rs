@@ -100,6 +100,7 @@ pub const FIXED_TIME_ENV: &str = "PLEDGE_FIXED_TIME";
 /// become predictable and times fictitious (verification still holds; nothing else changes).
 #[derive(Debug)]
 pub struct Reproducible {
+    start: i64,
     next: std::sync::atomic::AtomicI64,
 }
 
@@ -113,14 +114,31 @@ impl Reproducible {
                 .hint(format!("unset {FIXED_TIME_ENV}, or write it like 2026-01-01T00:00:00Z"))
         })?;
         let micros = Timestamp::from_datetime(t.with_timezone(&chrono::Utc)).micros();
-        Ok(Some(Arc::new(Reproducible { next: std::sync::atomic::AtomicI64::new(micros) })))
+        Ok(Some(Arc::new(Reproducible { start: micros, next: std::sync::atomic::AtomicI64::new(micros) })))
     }
 
-    /// Moves the clock past `head`, so that successive invocations read increasing times.
+    /// The time the next reading will return, without advancing (a command's `issued_at`, so
+    /// that it and the event recording it carry the same time).
+    pub fn peek(&self) -> Timestamp {
+        let m = self.next.load(std::sync::atomic::Ordering::SeqCst);
+        Timestamp::from_datetime(chrono::DateTime::from_timestamp_micros(m).unwrap_or_default())
+    }
+
+    /// Moves the clock to one second after `head` if it is behind that: every process that
+    /// appends to the ledger (an invocation, a server before each commit) reads the same time
+    /// for the same head.
     pub fn follow(&self, head: Option<ledger::Head>) {
         if let Some(h) = head {
             self.next.fetch_max(h.recorded_at.micros() + 1_000_000, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// Sets the clock as a new invocation would find it for `head`: the fixed start, or one
+    /// second after the head if that is later. A server calls it before each commit, so that a
+    /// refused command (which read the clock) leaves no trace in later times.
+    pub fn restart(&self, head: Option<ledger::Head>) {
+        let after = head.map_or(self.start, |h| h.recorded_at.micros() + 1_000_000);
+        self.next.store(after.max(self.start), std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A UUID v7 at `at` whose random bits are derived from `parts`.
@@ -147,12 +165,19 @@ impl Clock for Reproducible {
 
 /// Opens (or creates) the ledger in `dir` with the session's clock (see [`Reproducible`]).
 pub fn open_ledger(dir: &Path) -> Result<Ledger<PledgeDomain>, Failure> {
+    Ok(open_ledger_reproducible(dir)?.0)
+}
+
+/// [`open_ledger`], and the reproducible clock when `PLEDGE_FIXED_TIME` is set.
+pub fn open_ledger_reproducible(
+    dir: &Path,
+) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
     match Reproducible::from_env()? {
-        None => Ok(Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?),
+        None => Ok((Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
         Some(r) => {
             let l = Ledger::open(dir, r.clone(), PledgeDomain::default())?;
             r.follow(l.store().head());
-            Ok(l)
+            Ok((l, Some(r)))
         }
     }
 }
@@ -163,14 +188,14 @@ pub fn open_ledger(dir: &Path) -> Result<Ledger<PledgeDomain>, Failure> {
 pub fn new_command(
     id: uuid::Uuid,
     head: Option<ledger::Digest>,
-    clock: Option<&dyn Clock>,
+    clock: Option<&Reproducible>,
     kind: &str,
     body: Value,
 ) -> Result<Command, Failure> {
     let Some(clock) = clock else {
         return Ok(Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), kind, body));
     };
-    let at = clock.now();
+    let at = clock.peek();
     let head = head.map(|h| h.0).unwrap_or([0; 32]);
     let body_bytes = serde_json::to_vec(&body).map_err(Failure::internal)?;
     let cid = Reproducible::uuid(at, &[id.as_bytes(), &head, kind.as_bytes(), &body_bytes]);
@@ -263,12 +288,13 @@ pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<R
     if let Some(client) = common.client()? {
         return submit_remote(common, &client, commands);
     }
-    let mut ledger = common.open()?;
+    common.local_only()?;
+    require_ledger(&common.ledger)?;
+    let (mut ledger, repro) = open_ledger_reproducible(&common.ledger)?;
     let who = common.identity()?;
     let key = load_key(&common.home()?, who)?;
     let ledger_id =
         ledger.trust().ledger_id().ok_or_else(|| Failure::new(INVALID_INPUT, "the ledger has no genesis"))?;
-    let repro = std::env::var_os(FIXED_TIME_ENV).is_some();
     if ledger.trust().key(&key.public().key_id()).is_none() {
         return Err(Failure::new(REJECTED, format!("key `{who}` is not enrolled in this ledger"))
             .hint(format!("an admin runs `pledge keys enroll {who} --public-key {}`", key.public())));
@@ -276,8 +302,7 @@ pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<R
     let mut events = vec![];
     for (kind, body) in commands {
         let head = ledger.store().head().map(|h| h.hash);
-        let clock = if repro { Some(&**ledger.clock()) } else { None };
-        let cmd = new_command(ledger_id, head, clock, kind, body)?;
+        let cmd = new_command(ledger_id, head, repro.as_deref(), kind, body)?;
         let env = cmd.sign(&key).map_err(Failure::internal)?;
         match ledger.submit(env, ExpectedHead::Any) {
             Ok(r) => events.extend(r.events),
@@ -321,8 +346,9 @@ fn submit_remote(
     }
     let mut events = vec![];
     for (kind, body) in commands {
-        let clock = repro.as_deref().map(|r| r as &dyn Clock);
-        let env = new_command(ledger_id, head, clock, kind, body)?.sign(&key).map_err(Failure::internal)?;
+        let env = new_command(ledger_id, head, repro.as_deref(), kind, body)?
+            .sign(&key)
+            .map_err(Failure::internal)?;
         let answer =
             client.post("/api/v1/commands", &serde_json::to_value(&env).map_err(Failure::internal)?)?;
         for e in answer["events"].as_array().into_iter().flatten() {
@@ -337,6 +363,13 @@ fn submit_remote(
                 ));
             }
             head = Some(ev.hash);
+            if let Some(r) = &repro {
+                r.follow(Some(ledger::Head {
+                    seq: ev.seq(),
+                    hash: ev.hash,
+                    recorded_at: ev.event.recorded_at,
+                }));
+            }
             events.push(ev);
         }
     }

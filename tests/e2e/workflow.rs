@@ -10,6 +10,8 @@ pub(crate) struct Team {
     pub(crate) _tmp: tempfile::TempDir,
     pub(crate) home: PathBuf,
     pub(crate) ledger: PathBuf,
+    /// Extra environment for every invocation (`PLEDGE_SERVER`, `PLEDGE_FIXED_TIME`).
+    pub(crate) env: std::cell::RefCell<Vec<(&'static str, String)>>,
 }
 
 const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b";
@@ -17,7 +19,14 @@ const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758
 impl Team {
     pub(crate) fn pledge(&self) -> Command {
         let mut c = Command::cargo_bin("pledge").expect("built by `cargo test --workspace`");
-        c.env("PLEDGE_HOME", &self.home).env("PLEDGE_LEDGER", &self.ledger).env_remove("PLEDGE_IDENTITY");
+        c.env("PLEDGE_HOME", &self.home)
+            .env("PLEDGE_LEDGER", &self.ledger)
+            .env_remove("PLEDGE_IDENTITY")
+            .env_remove("PLEDGE_SERVER")
+            .env_remove("PLEDGE_FIXED_TIME");
+        for (k, v) in self.env.borrow().iter() {
+            c.env(k, v);
+        }
         c
     }
 
@@ -45,12 +54,44 @@ impl Team {
     }
 }
 
+/// root (admin), maya (scientist), colby (approver), ana (approver and scientist), with new keys.
 pub(crate) fn team() -> Team {
+    team_with(false)
+}
+
+/// The same team with fixed keys and `PLEDGE_FIXED_TIME`: the same commands give the same ledger,
+/// byte for byte.
+pub(crate) fn fixed_team() -> Team {
+    team_with(true)
+}
+
+fn team_with(fixed: bool) -> Team {
     let tmp = tempfile::tempdir().unwrap();
-    let t = Team { home: tmp.path().join("home"), ledger: tmp.path().join("ledger"), _tmp: tmp };
+    let t = Team {
+        home: tmp.path().join("home"),
+        ledger: tmp.path().join("ledger"),
+        _tmp: tmp,
+        env: Default::default(),
+    };
+    if fixed {
+        std::fs::create_dir_all(t.home.join("keys")).unwrap();
+        for (i, who) in ["root", "maya", "colby", "ana"].iter().enumerate() {
+            let seed = format!("{:02x}", i + 1).repeat(32);
+            let file = t.home.join(format!("keys/{who}.key"));
+            std::fs::write(&file, format!("{seed}\n")).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+        t.env.borrow_mut().push(("PLEDGE_FIXED_TIME", "2026-03-02T09:00:00Z".into()));
+    }
     t.ok(&["init", "--as", "root"]);
     for (who, role) in [("maya", "scientist"), ("colby", "approver"), ("ana", "approver")] {
-        t.ok(&["keys", "new", who]);
+        if !fixed {
+            t.ok(&["keys", "new", who]);
+        }
         t.ok(&["keys", "enroll", who, "--role", role, "--as", "root"]);
     }
     t.ok(&["keys", "grant", "ana", "scientist", "--as", "root"]);
@@ -66,7 +107,11 @@ pub(crate) fn run_body(id: &str, trigger: &str, mae: f64) -> String {
 
 #[test]
 fn a_team_records_promotes_and_audits_from_the_terminal() {
-    let t = team();
+    retrain_workflow(&team());
+}
+
+/// Seed 002's scheduled retrain: a run, a bootstrap, a better retrain promoted by policy.
+pub(crate) fn retrain_workflow(t: &Team) {
     let keys = t.ok(&["keys", "list"]);
     assert_eq!(keys["local"], json!(["ana", "colby", "maya", "root"]));
     assert_eq!(keys["enrolled"].as_array().unwrap().len(), 4);
@@ -238,7 +283,12 @@ fn auditors_and_release_managers_get_their_answers() {
 
 #[test]
 fn the_seed_verbs_drive_the_drift_workflow() {
-    let t = team();
+    drift_workflow(&team());
+}
+
+/// Seed 001's drift workflow through the verbs: drift alert, drift retrain approved through the
+/// alert, rollback, an arena proposal refused to its proposer, malformed files.
+pub(crate) fn drift_workflow(t: &Team) {
     let dir = t.home.join("files");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m1.json"), r#"{"mae": 12.3, "mape": 0.2, "coverage": 0.9}"#).unwrap();
@@ -340,7 +390,12 @@ fn the_seed_verbs_drive_the_drift_workflow() {
 
 #[test]
 fn an_experiment_from_hypothesis_to_partial_adoption() {
-    let t = team();
+    experiment_workflow(&team());
+}
+
+/// Seed 003's experiment: hypothesis, approval, department models, shadow windows, partial
+/// adoption for Electronics.
+pub(crate) fn experiment_workflow(t: &Team) {
     let dir = t.home.join("files");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m.json"), r#"{"mae": 12.8, "mape": 0.2, "coverage": 0.9}"#).unwrap();

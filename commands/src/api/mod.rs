@@ -45,6 +45,9 @@ pub struct Options {
     pub max_batch: usize,
     /// Commands that may wait for the writer before senders are slowed down.
     pub queue: usize,
+    /// The reproducible clock of a `PLEDGE_FIXED_TIME` run: the writer moves it past the head
+    /// before each commit, as each CLI invocation does when it opens the ledger.
+    pub reproducible: Option<Arc<crate::session::Reproducible>>,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             request_timeout: std::time::Duration::from_secs(30),
             max_batch: 2048,
             queue: 16_384,
+            reproducible: None,
         }
     }
 }
@@ -106,7 +110,8 @@ impl AppState {
     /// Opens the ledger in `dir` (which must exist) and starts its writer thread.
     pub fn open(dir: &Path, options: Options) -> Result<(AppState, Writer), Failure> {
         crate::session::require_ledger(dir)?;
-        AppState::new(crate::session::open_ledger(dir)?, options)
+        let (ledger, reproducible) = crate::session::open_ledger_reproducible(dir)?;
+        AppState::new(ledger, Options { reproducible, ..options })
     }
 
     /// Serves an open ledger (tests hand over one with a fixed clock); starts its writer.

@@ -47,14 +47,21 @@ pub(super) fn spawn(
     queue: Queue,
     shared: Weak<Shared>,
 ) -> Result<std::thread::JoinHandle<()>, Failure> {
-    let max_batch = shared.upgrade().map_or(1, |s| s.options.max_batch.max(1));
+    let (max_batch, repro) =
+        shared.upgrade().map_or((1, None), |s| (s.options.max_batch.max(1), s.options.reproducible.clone()));
     std::thread::Builder::new()
         .name("pledge-writer".into())
-        .spawn(move || run(ledger, queue, shared, max_batch))
+        .spawn(move || run(ledger, queue, shared, max_batch, repro))
         .map_err(Failure::internal)
 }
 
-fn run(mut ledger: Ledger<PledgeDomain>, Queue(mut rx): Queue, shared: Weak<Shared>, max_batch: usize) {
+fn run(
+    mut ledger: Ledger<PledgeDomain>,
+    Queue(mut rx): Queue,
+    shared: Weak<Shared>,
+    max_batch: usize,
+    repro: Option<Arc<crate::session::Reproducible>>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
@@ -66,6 +73,9 @@ fn run(mut ledger: Ledger<PledgeDomain>, Queue(mut rx): Queue, shared: Weak<Shar
         let (envelopes, replies): (Vec<Envelope>, Vec<_>) =
             jobs.into_iter().map(|j| (j.envelope, j.reply)).unzip();
         let size = envelopes.len();
+        if let Some(r) = &repro {
+            r.restart(ledger.store().head());
+        }
         match ledger.submit_batch(envelopes) {
             Ok(results) => {
                 let fresh: Vec<&RecordedEvent> = results

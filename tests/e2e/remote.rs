@@ -1,0 +1,131 @@
+//! The seed workflows over HTTP: the CLI in remote mode (`PLEDGE_SERVER`) against a real
+//! `pledge serve` on a random loopback port gives the same ledger, byte for byte, as the same
+//! commands run against the ledger directly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use serde_json::Value;
+
+use crate::workflow::{drift_workflow, experiment_workflow, fixed_team, retrain_workflow, Team};
+
+/// A `pledge serve` child process on the team's ledger.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    /// Starts the server on a port the system picks and waits for its address line.
+    fn start(t: &Team) -> Server {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("pledge"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"]).arg(&t.ledger);
+        for (k, v) in t.env.borrow().iter() {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
+        Server { child, url: v["listening"].as_str().unwrap().to_string() }
+    }
+
+    /// SIGTERM, then the exit status: a graceful shutdown exits 0.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    /// A failed test does not leave its server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn documents(t: &Team) -> Vec<Value> {
+    vec![
+        t.ok(&["log", "--limit", "1000"]),
+        t.ok(&["verify"])["summary"].clone(),
+        t.ok(&["champion"]),
+        t.ok(&["alerts", "list"]),
+        t.ok(&["timeline", "demand"]),
+        t.ok(&["hypothesis", "list"]),
+        t.ok(&["daily"]),
+    ]
+}
+
+#[test]
+fn the_seed_workflows_over_http_give_the_same_ledger_as_local_mode() {
+    for (name, workflow) in [
+        ("retrain", retrain_workflow as fn(&Team)),
+        ("drift", drift_workflow),
+        ("experiment", experiment_workflow),
+    ] {
+        let local = fixed_team();
+        workflow(&local);
+
+        let remote = fixed_team();
+        let server = Server::start(&remote);
+        remote.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
+        workflow(&remote);
+        let over_http = documents(&remote);
+        if let Some(d) =
+            first_difference("", &Value::from(over_http.clone()), &Value::from(documents(&local)))
+        {
+            panic!("{name}: the remote run differs from the local one at {d}");
+        }
+
+        assert!(server.stop().success(), "{name}: the server stops cleanly");
+        remote.env.borrow_mut().retain(|(k, _)| *k != "PLEDGE_SERVER");
+        assert_eq!(documents(&remote), over_http, "{name}: what the server wrote is what it served");
+    }
+}
+
+#[test]
+fn remote_mode_refuses_what_needs_the_ledger_directory_and_reports_an_absent_server() {
+    let t = fixed_team();
+    let server = Server::start(&t);
+    t.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
+    let out = t.pledge().args(["export", "x.jsonl"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs the ledger's directory"));
+    // An unenrolled key is refused before anything is sent, with the admin's next step.
+    t.ok(&["keys", "new", "eve"]);
+    let out = t.pledge().args(["hypothesis", "list", "--as", "eve"]).output().unwrap();
+    assert!(out.status.success(), "reads need no key");
+    t.fails(&["submit", "alert.read", r#"{"alert_id":"A-x"}"#, "--as", "eve"], 1, "pledge keys enroll eve");
+    // A signed refusal comes back with the server's rule and exit code 1.
+    t.fails(&["bootstrap-champion", "demand", "1", "--as", "maya"], 1, "role.not_allowed");
+    assert!(server.stop().success());
+    let out = t.pledge().args(["champion"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"));
+}
+
+/// Where two documents first differ: a JSON pointer and both values.
+fn first_difference(at: &str, a: &Value, b: &Value) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                first_difference(
+                    &format!("{at}/{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                )
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (p, q))| first_difference(&format!("{at}/{i}"), p, q))
+        }
+        _ if a == b => None,
+        _ => Some(format!("{at}: remote {a} vs local {b}")),
+    }
+}
