@@ -42,6 +42,12 @@ pub struct Args {
     /// Signed commands sent through the CLI's code path.
     #[arg(long, default_value_t = 200)]
     cli_commands: usize,
+    /// Signed commands sent over loopback HTTP at each concurrency (1, 8, 64 clients).
+    #[arg(long, default_value_t = 4_000)]
+    http_commands: usize,
+    /// Champion queries sent over loopback HTTP by 64 clients.
+    #[arg(long, default_value_t = 20_000)]
+    http_queries: usize,
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -65,7 +71,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     std::fs::create_dir(tmp.path().join("ledger-bench")).map_err(Failure::internal)?;
     let ledger_figures = ledger::bench::run(&tmp.path().join("ledger-bench"), cfg)?;
     let cli = cli_path(&tmp.path().join("cli"), args.cli_commands)?;
-    let report = json!({"ledger": ledger_figures, "cli": cli});
+    let http = http_path(&tmp.path().join("http"), args.http_commands.max(64), args.http_queries.max(64))?;
+    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http});
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
@@ -77,12 +84,28 @@ pub fn run(args: Args) -> Result<(), Failure> {
             cli["p99_us"].as_f64().unwrap_or(0.0),
             cli["commands_per_sec"].as_f64().unwrap_or(0.0)
         );
+        println!("http (loopback, pledge serve):");
+        for c in http["commands"].as_array().into_iter().flatten() {
+            println!(
+                "  signed commands, {:>2} clients                                {:>9.0} /s",
+                c["clients"].as_u64().unwrap_or(0),
+                c["commands_per_sec"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let q = &http["champion_query"];
+        println!(
+            "  champion query, {:>2} clients  p50 {:>8.1} us   p99 {:>8.1} us   {:>9.0} /s",
+            q["clients"].as_u64().unwrap_or(0),
+            q["p50_us"].as_f64().unwrap_or(0.0),
+            q["p99_us"].as_f64().unwrap_or(0.0),
+            q["requests_per_sec"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(())
 }
 
-/// Signed commands through `session::submit`, one invocation's work each.
-fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
+/// A ledger with `root` (admin) and `maya` (scientist) keys in `dir/home`.
+fn setup(dir: &std::path::Path) -> Result<Common, Failure> {
     let common = Common {
         ledger: dir.join("ledger"),
         identity: Some("maya".into()),
@@ -111,12 +134,22 @@ fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
             l.submit(env, ExpectedHead::Any).map_err(Failure::internal)?;
         }
     }
+    Ok(common)
+}
+
+fn hypothesis(i: usize) -> Value {
+    json!({"hypothesis_id": format!("H-{i}"), "model": "demand", "statement": "segment interactions cut MAE",
+        "change_type": "feature", "change_summary": null, "target_metric": "mae", "expected_improvement_pct": 5.0,
+        "owner": "maya", "dataset_version": null, "feature_set_version": null})
+}
+
+/// Signed commands through `session::submit`, one invocation's work each.
+fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
+    let common = setup(dir)?;
     let mut lat: Vec<Duration> = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n {
-        let body = json!({"hypothesis_id": format!("H-{i}"), "model": "demand", "statement": "segment interactions cut MAE",
-            "change_type": "feature", "change_summary": null, "target_metric": "mae", "expected_improvement_pct": 5.0,
-            "owner": "maya", "dataset_version": null, "feature_set_version": null});
+        let body = hypothesis(i);
         let t = Instant::now();
         session::submit(&common, "hypothesis.propose", body)?;
         lat.push(t.elapsed());
@@ -125,4 +158,134 @@ fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
     lat.sort();
     Ok(json!({"commands": n, "commands_per_sec": n as f64 / secs,
               "p50_us": ledger::bench::percentile_us(&lat, 0.5), "p99_us": ledger::bench::percentile_us(&lat, 0.99)}))
+}
+
+/// `pledge serve`'s figures over loopback: signed commands per second with 1, 8 and 64
+/// concurrent clients (each sends its share one request at a time; the writer group-commits
+/// what arrives together), then champion queries from 64 clients. Commands are signed before
+/// timing starts, as a client would.
+fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<Value, Failure> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+
+    let common = setup(dir)?;
+    let key = session::load_key(&common.home()?, "maya")?;
+    let (state, writer) = crate::api::AppState::open(&common.ledger, crate::api::Options::default())?;
+    let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
+    let addr = listener.local_addr().map_err(Failure::internal)?;
+    let app = crate::api::app(state.clone());
+    let server = rt.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut next = 0usize;
+    let mut levels = vec![];
+    for clients in [1usize, 8, 64] {
+        let per = (commands / clients).max(1);
+        let mut batches = vec![];
+        for _ in 0..clients {
+            let mut bodies = Vec::with_capacity(per);
+            for _ in 0..per {
+                let cmd = Command::new(
+                    ledger_id,
+                    Timestamp::from_datetime(chrono::Utc::now()),
+                    "hypothesis.propose",
+                    hypothesis(next),
+                );
+                next += 1;
+                let env = cmd.sign(&key).map_err(Failure::internal)?;
+                bodies.push(Bytes::from(serde_json::to_vec(&env).map_err(Failure::internal)?));
+            }
+            batches.push(bodies);
+        }
+        let started = Instant::now();
+        let results: Vec<Result<(), String>> = rt.block_on(async {
+            let tasks: Vec<_> = batches
+                .into_iter()
+                .map(|bodies| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        for body in bodies {
+                            let req = hyper::Request::post(format!("http://{addr}/api/v1/commands"))
+                                .header("content-type", "application/json")
+                                .body(Full::new(body))
+                                .map_err(|e| e.to_string())?;
+                            let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                            let status = resp.status();
+                            let _ = resp.into_body().collect().await;
+                            if status != hyper::StatusCode::CREATED {
+                                return Err(format!("command answered {status}"));
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let mut out = vec![];
+            for t in tasks {
+                out.push(t.await.map_err(|e| e.to_string()).and_then(|r| r));
+            }
+            out
+        });
+        let secs = started.elapsed().as_secs_f64();
+        for r in results {
+            r.map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
+        }
+        levels.push(json!({"clients": clients, "commands": per * clients, "commands_per_sec": (per * clients) as f64 / secs}));
+    }
+    let clients = 64usize;
+    let per = (queries / clients).max(1);
+    let started = Instant::now();
+    let lat: Result<Vec<Duration>, String> = rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per);
+                    for _ in 0..per {
+                        let t = Instant::now();
+                        let req = hyper::Request::get(format!("http://{addr}/api/v1/champions"))
+                            .body(Full::new(Bytes::new()))
+                            .map_err(|e| e.to_string())?;
+                        let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                        let ok = resp.status().is_success();
+                        let _ = resp.into_body().collect().await;
+                        if !ok {
+                            return Err("a champion query failed".to_string());
+                        }
+                        lat.push(t.elapsed());
+                    }
+                    Ok::<_, String>(lat)
+                })
+            })
+            .collect();
+        let mut all = vec![];
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        Ok(all)
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let mut lat = lat.map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
+    lat.sort();
+    let _ = stop_tx.send(());
+    state.stop_streams();
+    let _ = rt.block_on(server);
+    drop(state);
+    drop(client);
+    drop(rt);
+    writer.join();
+    Ok(json!({
+        "commands": levels,
+        "champion_query": {"clients": clients, "requests": lat.len(), "requests_per_sec": lat.len() as f64 / secs,
+                           "p50_us": ledger::bench::percentile_us(&lat, 0.5), "p99_us": ledger::bench::percentile_us(&lat, 0.99)},
+    }))
 }

@@ -186,3 +186,26 @@ fn ci_runs_the_readme_commands_verbatim() {
         assert!(ci.lines().any(|l| l.trim() == c), "`.ci/run` does not run `{c}` verbatim");
     }
 }
+
+/// `pledge bench` runs every part (small sizes; figures are not asserted, only their presence).
+#[test]
+fn bench_reports_ledger_cli_and_http_figures() {
+    let out = Command::cargo_bin("pledge")
+        .unwrap()
+        .args(["bench", "--events", "200", "--single", "20", "--cli-commands", "3"])
+        .args(["--http-commands", "64", "--http-queries", "64", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for pointer in [
+        "/ledger/single_append/p50_us",
+        "/ledger/verify/events_per_sec",
+        "/cli/commands_per_sec",
+        "/http/commands/2/commands_per_sec",
+        "/http/champion_query/p99_us",
+    ] {
+        assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
+    }
+    assert_eq!(v["http"]["commands"][2]["clients"], 64);
+}

@@ -138,6 +138,11 @@ impl AppState {
         self.0.stopping.send_replace(true);
     }
 
+    /// The ledger's id (from genesis).
+    pub fn ledger_id(&self) -> Option<uuid::Uuid> {
+        self.read().trust.ledger_id()
+    }
+
     /// Events committed and visible to readers (head seq + 1).
     pub fn committed(&self) -> u64 {
         *self.0.committed.borrow()
