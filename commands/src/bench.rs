@@ -104,8 +104,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A ledger with `root` (admin) and `maya` (scientist) keys in `dir/home`.
-fn setup(dir: &std::path::Path) -> Result<Common, Failure> {
+/// A ledger with `root` (admin) and `maya` (scientist) keys in `dir/home`; with `champion`,
+/// root is also an approver and model `demand` has a champion, so that champion queries answer
+/// with a real routing table.
+fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
     let common = Common {
         ledger: dir.join("ledger"),
         identity: Some("maya".into()),
@@ -117,22 +119,36 @@ fn setup(dir: &std::path::Path) -> Result<Common, Failure> {
     let home = common.home()?;
     let root = session::create_key(&home, "root")?;
     let maya = session::create_key(&home, "maya")?;
-    {
-        let id = uuid::Uuid::now_v7();
-        let now = || Timestamp::from_datetime(chrono::Utc::now());
-        let mut l = Ledger::open(&common.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
-        let setup = [
+    let id = uuid::Uuid::now_v7();
+    let mut l = Ledger::open(&common.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
+    let mut commands = vec![
+        (
+            &root,
+            "ledger.create",
+            json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": crate::policy::default_policy()}),
+        ),
+        (&root, "key.enroll", json!({"principal": "maya", "public_key": maya.public().to_string()})),
+        (&root, "role.grant", json!({"principal": "maya", "role": "scientist"})),
+    ];
+    if champion {
+        let digest = ledger::Digest::of(b"bench").to_string();
+        let metrics = json!({"mae": 12.3, "mape": 0.2, "coverage": 0.9});
+        commands.extend([
+            (&root, "role.grant", json!({"principal": "root", "role": "approver"})),
             (
-                "ledger.create",
-                json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": crate::policy::default_policy()}),
+                &maya,
+                "run.record",
+                json!({"run_id": "r1", "model": "demand", "trigger": "manual", "dataset_digest": digest, "trainer": "external",
+                       "metrics": metrics, "models": [{"segment": null, "artifact_digest": digest, "metrics": metrics}]}),
             ),
-            ("key.enroll", json!({"principal": "maya", "public_key": maya.public().to_string()})),
-            ("role.grant", json!({"principal": "maya", "role": "scientist"})),
-        ];
-        for (kind, body) in setup {
-            let env = Command::new(id, now(), kind, body).sign(&root).map_err(Failure::internal)?;
-            l.submit(env, ExpectedHead::Any).map_err(Failure::internal)?;
-        }
+            (&root, "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1})),
+        ]);
+    }
+    for (key, kind, body) in commands {
+        let env = Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), kind, body)
+            .sign(key)
+            .map_err(Failure::internal)?;
+        l.submit(env, ExpectedHead::Any).map_err(Failure::internal)?;
     }
     Ok(common)
 }
@@ -145,7 +161,7 @@ fn hypothesis(i: usize) -> Value {
 
 /// Signed commands through `session::submit`, one invocation's work each.
 fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
-    let common = setup(dir)?;
+    let common = setup(dir, false)?;
     let mut lat: Vec<Duration> = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n {
@@ -162,13 +178,14 @@ fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
 
 /// `pledge serve`'s figures over loopback: signed commands per second with 1, 8 and 64
 /// concurrent clients (each sends its share one request at a time; the writer group-commits
-/// what arrives together), then champion queries from 64 clients. Commands are signed before
+/// what arrives together), then champion queries (a model with a champion) from 64 clients.
+/// Commands are signed before
 /// timing starts, as a client would.
 fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<Value, Failure> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
 
-    let common = setup(dir)?;
+    let common = setup(dir, true)?;
     let key = session::load_key(&common.home()?, "maya")?;
     let (state, writer) = crate::api::AppState::open(&common.ledger, crate::api::Options::default())?;
     let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;

@@ -124,20 +124,13 @@ impl Reproducible {
         Timestamp::from_datetime(chrono::DateTime::from_timestamp_micros(m).unwrap_or_default())
     }
 
-    /// Moves the clock to one second after `head` if it is behind that: every process that
-    /// appends to the ledger (an invocation, a server before each commit) reads the same time
-    /// for the same head.
-    pub fn follow(&self, head: Option<ledger::Head>) {
-        if let Some(h) = head {
-            self.next.fetch_max(h.recorded_at.micros() + 1_000_000, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    /// Sets the clock as a new invocation would find it for `head`: the fixed start, or one
-    /// second after the head if that is later. A server calls it before each commit, so that a
-    /// refused command (which read the clock) leaves no trace in later times.
-    pub fn restart(&self, head: Option<ledger::Head>) {
-        let after = head.map_or(self.start, |h| h.recorded_at.micros() + 1_000_000);
+    /// Sets the clock as a new invocation finds it for a head recorded at `head_at`: the fixed
+    /// start, or one second after the head if that is later. Every process that appends (an
+    /// invocation when it opens the ledger, a remote client after each answer, a server before
+    /// each commit, so that a refused command leaves no trace) reads the same time for the
+    /// same head.
+    pub fn restart(&self, head_at: Option<Timestamp>) {
+        let after = head_at.map_or(self.start, |t| t.micros() + 1_000_000);
         self.next.store(after.max(self.start), std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -176,7 +169,7 @@ pub fn open_ledger_reproducible(
         None => Ok((Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
         Some(r) => {
             let l = Ledger::open(dir, r.clone(), PledgeDomain::default())?;
-            r.follow(l.store().head());
+            r.restart(l.store().head().map(|h| h.recorded_at));
             Ok((l, Some(r)))
         }
     }
@@ -339,10 +332,8 @@ fn submit_remote(
     }
     let repro = Reproducible::from_env()?;
     let mut head: Option<ledger::Digest> = info["head"]["hash"].as_str().and_then(|h| h.parse().ok());
-    if let (Some(r), Some(t)) = (&repro, info["head"]["recorded_at"].as_str()) {
-        if let Ok(t) = Timestamp::parse_exact(t) {
-            r.follow(Some(ledger::Head { seq: 0, hash: ledger::Digest([0; 32]), recorded_at: t }));
-        }
+    if let Some(r) = &repro {
+        r.restart(info["head"]["recorded_at"].as_str().and_then(|t| Timestamp::parse_exact(t).ok()));
     }
     let mut events = vec![];
     for (kind, body) in commands {
@@ -364,11 +355,7 @@ fn submit_remote(
             }
             head = Some(ev.hash);
             if let Some(r) = &repro {
-                r.follow(Some(ledger::Head {
-                    seq: ev.seq(),
-                    hash: ev.hash,
-                    recorded_at: ev.event.recorded_at,
-                }));
+                r.restart(Some(ev.event.recorded_at));
             }
             events.push(ev);
         }

@@ -191,20 +191,23 @@ impl View<'_> {
         Ok(json!({"experiments": xs}))
     }
 
-    /// One hypothesis and its experiment.
-    pub fn experiment(&self, id: &str) -> Answer {
-        let x = self.state.experiments.get(id).ok_or_else(|| {
+    fn find_experiment(&self, id: &str) -> Result<&projections::state::Experiment, ViewError> {
+        self.state.experiments.get(id).ok_or_else(|| {
             ViewError::NotFound(
                 format!("no hypothesis `{id}`"),
                 Some("list them with `pledge hypothesis list`".into()),
             )
-        })?;
-        Ok(json!(x))
+        })
+    }
+
+    /// One hypothesis and its experiment.
+    pub fn experiment(&self, id: &str) -> Answer {
+        Ok(json!(self.find_experiment(id)?))
     }
 
     /// An experiment's results: its versions with their metrics, shadow windows and decision.
     pub fn experiment_results(&self, id: &str) -> Answer {
-        let x = self.state.experiments.get(id).ok_or_else(|| not_found(format!("no hypothesis `{id}`")))?;
+        let x = self.find_experiment(id)?;
         let versions: Vec<Value> = x
             .versions
             .iter()

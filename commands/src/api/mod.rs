@@ -129,7 +129,7 @@ impl AppState {
             writer: handle,
             options,
         });
-        let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared))?;
+        let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
     }
 

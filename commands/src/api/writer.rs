@@ -46,9 +46,9 @@ pub(super) fn spawn(
     ledger: Ledger<PledgeDomain>,
     queue: Queue,
     shared: Weak<Shared>,
+    options: &super::Options,
 ) -> Result<std::thread::JoinHandle<()>, Failure> {
-    let (max_batch, repro) =
-        shared.upgrade().map_or((1, None), |s| (s.options.max_batch.max(1), s.options.reproducible.clone()));
+    let (max_batch, repro) = (options.max_batch.max(1), options.reproducible.clone());
     std::thread::Builder::new()
         .name("pledge-writer".into())
         .spawn(move || run(ledger, queue, shared, max_batch, repro))
@@ -74,7 +74,7 @@ fn run(
             jobs.into_iter().map(|j| (j.envelope, j.reply)).unzip();
         let size = envelopes.len();
         if let Some(r) = &repro {
-            r.restart(ledger.store().head());
+            r.restart(ledger.store().head().map(|h| h.recorded_at));
         }
         match ledger.submit_batch(envelopes) {
             Ok(results) => {
