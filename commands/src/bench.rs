@@ -45,9 +45,13 @@ pub struct Args {
     /// Signed commands sent over loopback HTTP at each concurrency (1, 8, 64 clients).
     #[arg(long, default_value_t = 4_000)]
     http_commands: usize,
-    /// Champion queries sent over loopback HTTP by 64 clients.
+    /// Champion queries sent over loopback HTTP by 64 clients (closed loop: throughput), and
+    /// again at the fixed rate of --query-rate (open loop: latency at that load).
     #[arg(long, default_value_t = 20_000)]
     http_queries: usize,
+    /// Requests per second of the open-loop champion-query run.
+    #[arg(long, default_value_t = 10_000)]
+    query_rate: u32,
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -55,10 +59,10 @@ pub struct Args {
 
 /// Runs `pledge bench`.
 pub fn run(args: Args) -> Result<(), Failure> {
-    if args.events < 10 || args.cli_commands == 0 || args.batch == 0 {
+    if args.events < 10 || args.cli_commands == 0 || args.batch == 0 || args.query_rate == 0 {
         return Err(Failure::new(
             INVALID_INPUT,
-            "--events must be at least 10, --cli-commands and --batch at least 1",
+            "--events must be at least 10, --cli-commands, --batch and --query-rate at least 1",
         ));
     }
     let tmp = tempfile::tempdir().map_err(Failure::internal)?;
@@ -71,7 +75,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
     std::fs::create_dir(tmp.path().join("ledger-bench")).map_err(Failure::internal)?;
     let ledger_figures = ledger::bench::run(&tmp.path().join("ledger-bench"), cfg)?;
     let cli = cli_path(&tmp.path().join("cli"), args.cli_commands)?;
-    let http = http_path(&tmp.path().join("http"), args.http_commands.max(64), args.http_queries.max(64))?;
+    let http = http_path(
+        &tmp.path().join("http"),
+        args.http_commands.max(64),
+        args.http_queries.max(64),
+        args.query_rate,
+    )?;
     let report = json!({"ledger": ledger_figures, "cli": cli, "http": http});
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
@@ -99,6 +108,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
             q["p50_us"].as_f64().unwrap_or(0.0),
             q["p99_us"].as_f64().unwrap_or(0.0),
             q["requests_per_sec"].as_f64().unwrap_or(0.0)
+        );
+        let o = &http["champion_query_open_loop"];
+        println!(
+            "  champion query at {:>6.0}/s   p50 {:>8.1} us   p99 {:>8.1} us   (open loop, from the scheduled send time)",
+            o["achieved_per_sec"].as_f64().unwrap_or(0.0),
+            o["p50_us"].as_f64().unwrap_or(0.0),
+            o["p99_us"].as_f64().unwrap_or(0.0)
         );
     }
     Ok(())
@@ -178,10 +194,10 @@ fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
 
 /// `pledge serve`'s figures over loopback: signed commands per second with 1, 8 and 64
 /// concurrent clients (each sends its share one request at a time; the writer group-commits
-/// what arrives together), then champion queries (a model with a champion) from 64 clients.
-/// Commands are signed before
-/// timing starts, as a client would.
-fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<Value, Failure> {
+/// what arrives together), then champion queries (a model with a champion): from 64 clients
+/// as fast as they go (throughput), and at a fixed rate (latency under that load). Commands
+/// are signed before timing starts, as a client would.
+fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) -> Result<Value, Failure> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
 
@@ -201,7 +217,7 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<V
             })
             .await
     });
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+    let client: BenchClient =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let mut next = 0usize;
     let mut levels = vec![];
@@ -293,6 +309,10 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<V
     let secs = started.elapsed().as_secs_f64();
     let mut lat = lat.map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     lat.sort();
+    let champion_url: hyper::Uri =
+        format!("http://{addr}/api/v1/champions").parse().map_err(Failure::internal)?;
+    let open_loop = open_loop(&rt, &client, &champion_url, rate, queries)
+        .map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     let _ = stop_tx.send(());
     state.stop_streams();
     let _ = rt.block_on(server);
@@ -304,5 +324,80 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize) -> Result<V
         "commands": levels,
         "champion_query": {"clients": clients, "requests": lat.len(), "requests_per_sec": lat.len() as f64 / secs,
                            "p50_us": ledger::bench::percentile_us(&lat, 0.5), "p99_us": ledger::bench::percentile_us(&lat, 0.99)},
+        "champion_query_open_loop": open_loop,
+    }))
+}
+
+type BenchClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+/// GET `url` at a fixed `rate` (requests per second), `n` times, whatever the answers' pace
+/// (open loop, as independent dashboards and services send), after a warm-up of a tenth as
+/// many. Each latency is measured from the request's *scheduled* send time, so a server (or a
+/// pacer) that falls behind shows up in the figures instead of slowing the load down
+/// ("coordinated omission"); `service_*` are measured from the actual send, for comparison.
+///
+/// The pacer is a plain thread: it sleeps until the next request is due, or sends at once if
+/// it is late (thread sleeps overshoot by tens of microseconds, so requests then leave in
+/// pairs; the rate holds on average and the lateness counts against the latency).
+fn open_loop(
+    rt: &tokio::runtime::Runtime,
+    client: &BenchClient,
+    url: &hyper::Uri,
+    rate: u32,
+    n: usize,
+) -> Result<Value, String> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let run = |n: usize| -> Result<(Vec<Duration>, Vec<Duration>, f64), String> {
+        let start = Instant::now() + Duration::from_millis(5);
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let due = start + period * u32::try_from(i).map_err(|e| e.to_string())?;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            let (client, url) = (client.clone(), url.clone());
+            tasks.push(rt.spawn(async move {
+                let sent = Instant::now();
+                let req =
+                    hyper::Request::get(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+                let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                let ok = resp.status().is_success();
+                let _ = resp.into_body().collect().await;
+                if !ok {
+                    return Err("a champion query failed".to_string());
+                }
+                let done = Instant::now();
+                Ok::<_, String>((done - due.min(sent), done - sent))
+            }));
+        }
+        let sent_secs = (Instant::now() - start).as_secs_f64();
+        let (mut total, mut service) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        rt.block_on(async {
+            for t in tasks {
+                let (a, b) = t.await.map_err(|e| e.to_string())??;
+                total.push(a);
+                service.push(b);
+            }
+            Ok::<_, String>(())
+        })?;
+        Ok((total, service, n as f64 / sent_secs))
+    };
+    run((n / 10).max(1))?;
+    let (mut total, mut service, achieved) = run(n)?;
+    total.sort();
+    service.sort();
+    let pct = ledger::bench::percentile_us;
+    Ok(json!({
+        "target_per_sec": rate, "achieved_per_sec": achieved, "requests": n,
+        "p50_us": pct(&total, 0.5), "p99_us": pct(&total, 0.99), "p999_us": pct(&total, 0.999),
+        "max_us": total.last().map_or(0.0, |d| d.as_secs_f64() * 1e6),
+        "service_p50_us": pct(&service, 0.5), "service_p99_us": pct(&service, 0.99),
     }))
 }

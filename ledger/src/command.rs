@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::canonical::{self, Timestamp};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, COMMAND_PAYLOAD_TYPE};
-use crate::keys::{KeyId, SecretKey};
+use crate::keys::{KeyId, PublicKey, SecretKey};
 
 /// The bytes inside a command envelope's payload (canonical JSON when Pledge makes them; any
 /// JSON of this shape is accepted, and the bytes are kept verbatim).
@@ -59,6 +59,11 @@ impl Command {
 
 /// A command envelope that is well formed (its signature is not yet checked: that needs the
 /// ledger's keys, see [`crate::TrustState::authenticate`]).
+///
+/// The signature may be checked ahead of the append path, on another thread, with
+/// [`SignedCommand::check_signature`]; the command then remembers the key it verified with,
+/// and the append path does not verify it again if the ledger's key for `key_id` is that same
+/// key. Nothing else can mark a command checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SignedCommand {
     /// The envelope exactly as received; events embed it verbatim.
@@ -73,6 +78,8 @@ pub struct SignedCommand {
     pub key_id: KeyId,
     /// The signature bytes.
     pub signature: Vec<u8>,
+    /// The key the signature was found valid with, by [`SignedCommand::check_signature`].
+    checked_with: Option<PublicKey>,
 }
 
 impl SignedCommand {
@@ -95,11 +102,28 @@ impl SignedCommand {
             return Err("command kind must be 1 to 64 characters".into());
         }
         let digest = Digest::of(&payload);
-        Ok(SignedCommand { envelope, command, payload, digest, key_id, signature })
+        Ok(SignedCommand { envelope, command, payload, digest, key_id, signature, checked_with: None })
     }
 
     /// The bytes the signature covers (DSSE PAE of the payload).
     pub fn signed_bytes(&self) -> Vec<u8> {
         crate::dsse::pae(&self.envelope.payload_type, &self.payload)
+    }
+
+    /// Verifies the signature with `key` (RFC 8032 strict rules) and, if it holds, remembers
+    /// that it did, so that [`SignedCommand::signature_valid`] with the same key costs nothing.
+    /// Lets servers verify signatures in parallel before the one writer takes the command.
+    /// `key` should be the ledger's key for `key_id`; a check with any other key is ignored
+    /// by the append path, which then verifies again.
+    pub fn check_signature(&mut self, key: &PublicKey) -> bool {
+        let valid = key.verify_strict(&self.signed_bytes(), &self.signature);
+        self.checked_with = valid.then_some(*key);
+        valid
+    }
+
+    /// True if the signature is valid for `key`: checked earlier with that very key, or
+    /// verified now.
+    pub fn signature_valid(&self, key: &PublicKey) -> bool {
+        self.checked_with.as_ref() == Some(key) || key.verify_strict(&self.signed_bytes(), &self.signature)
     }
 }

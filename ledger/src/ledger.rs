@@ -124,7 +124,7 @@ impl<D: Domain> Ledger<D> {
     /// Submits one signed command. On success its events are durable. On any error nothing
     /// was written.
     pub fn submit(&mut self, envelope: Envelope, expected: ExpectedHead) -> Result<Receipt, SubmitError> {
-        let mut results = self.submit_batch_expecting(vec![envelope], expected)?;
+        let mut results = self.submit_batch_expecting(vec![SignedCommand::parse(envelope)], expected)?;
         results.pop().expect("one result per command")
     }
 
@@ -135,12 +135,26 @@ impl<D: Domain> Ledger<D> {
         &mut self,
         envelopes: Vec<Envelope>,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
-        self.submit_batch_expecting(envelopes, ExpectedHead::Any)
+        self.submit_batch_expecting(
+            envelopes.into_iter().map(SignedCommand::parse).collect(),
+            ExpectedHead::Any,
+        )
+    }
+
+    /// [`Ledger::submit_batch`] for commands already parsed, some perhaps with their signature
+    /// checked already ([`SignedCommand::check_signature`], e.g. by a server's request
+    /// handlers in parallel): those are not verified again. Every other check is made here,
+    /// against the state at the moment each command is decided.
+    pub fn submit_commands(
+        &mut self,
+        commands: Vec<SignedCommand>,
+    ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+        self.submit_batch_expecting(commands.into_iter().map(Ok).collect(), ExpectedHead::Any)
     }
 
     fn submit_batch_expecting(
         &mut self,
-        envelopes: Vec<Envelope>,
+        envelopes: Vec<Result<SignedCommand, String>>,
         expected: ExpectedHead,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
         if self.poisoned {
@@ -190,12 +204,12 @@ impl<D: Domain> Ledger<D> {
     fn decide_one(
         &self,
         trust: &TrustState,
-        env: Envelope,
+        parsed: Result<SignedCommand, String>,
         cursor: &mut ChainCursor,
         now: Timestamp,
         in_batch: &HashMap<Uuid, (Digest, Vec<RecordedEvent>)>,
     ) -> Result<Decided, SubmitError> {
-        let cmd = SignedCommand::parse(env).map_err(SubmitError::Invalid)?;
+        let cmd = parsed.map_err(SubmitError::Invalid)?;
         let id = cmd.command.id;
         let earlier = match in_batch.get(&id) {
             Some((digest, events)) => Some((*digest, events.clone())),
@@ -217,9 +231,7 @@ impl<D: Domain> Ledger<D> {
             }
             // Same bytes: a retry. The signature must still be genuine (the key may since have
             // been revoked; it was valid when the command was first appended).
-            let genuine = trust
-                .key(&cmd.key_id)
-                .is_some_and(|k| k.public_key.verify_strict(&cmd.signed_bytes(), &cmd.signature));
+            let genuine = trust.key(&cmd.key_id).is_some_and(|k| cmd.signature_valid(&k.public_key));
             if !genuine {
                 return Err(Rejection::new(
                     "signature.invalid",

@@ -274,7 +274,7 @@ impl TrustState {
     /// Checks the envelope's signature against the ledger's keys as they are now.
     pub fn authenticate(&self, cmd: &SignedCommand) -> Result<Actor, Rejection> {
         let rec = self.signing_key(cmd)?;
-        if !rec.public_key.verify_strict(&cmd.signed_bytes(), &cmd.signature) {
+        if !cmd.signature_valid(&rec.public_key) {
             return Err(signature_invalid(cmd, &rec.principal));
         }
         self.check_signer(cmd, rec)
@@ -354,7 +354,7 @@ impl TrustState {
         let admin = body.admins.iter().find(|a| a.public_key.key_id() == cmd.key_id).ok_or_else(|| {
             Rejection::new("genesis.signer", "genesis must be signed by one of the admin keys it names")
         })?;
-        if !admin.public_key.verify_strict(&cmd.signed_bytes(), &cmd.signature) {
+        if !cmd.signature_valid(&admin.public_key) {
             return Err(Rejection::new("signature.invalid", "the genesis signature does not verify").into());
         }
         Ok(Actor { principal: admin.principal.clone(), key_id: cmd.key_id, roles: [Role::Admin].into() })

@@ -2,8 +2,7 @@
 
 use std::sync::{Arc, Weak};
 
-use ledger::dsse::Envelope;
-use ledger::{Ledger, Receipt, RecordedEvent};
+use ledger::{Ledger, Receipt, RecordedEvent, SignedCommand};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiError, Shared};
@@ -12,7 +11,7 @@ use crate::exit::Failure;
 
 /// A command waiting for the writer, and where to send its outcome.
 struct Job {
-    envelope: Envelope,
+    command: SignedCommand,
     reply: oneshot::Sender<Result<Receipt, ApiError>>,
 }
 
@@ -29,10 +28,10 @@ pub(super) fn channel(capacity: usize) -> (Handle, Queue) {
 }
 
 impl Handle {
-    /// Queues `envelope` and waits until it is committed durably (or refused).
-    pub(super) async fn submit(&self, envelope: Envelope) -> Result<Receipt, ApiError> {
+    /// Queues `command` and waits until it is committed durably (or refused).
+    pub(super) async fn submit(&self, command: SignedCommand) -> Result<Receipt, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.0.send(Job { envelope, reply }).await.map_err(|_| stopped())?;
+        self.0.send(Job { command, reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -70,13 +69,13 @@ fn run(
                 Err(_) => break,
             }
         }
-        let (envelopes, replies): (Vec<Envelope>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.envelope, j.reply)).unzip();
-        let size = envelopes.len();
+        let (commands, replies): (Vec<SignedCommand>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
+        let size = commands.len();
         if let Some(r) = &repro {
             r.restart(ledger.store().head().map(|h| h.recorded_at));
         }
-        match ledger.submit_batch(envelopes) {
+        match ledger.submit_commands(commands) {
             Ok(results) => {
                 let fresh: Vec<&RecordedEvent> = results
                     .iter()

@@ -81,6 +81,61 @@ fn signature_by_another_key_is_rejected() {
     then_rejected(&mut l, env, "signature.invalid");
 }
 
+/// Given a command whose signature a server checked ahead of the append path,
+/// when it is submitted, then it is appended as its envelope would be: the events embed the
+/// envelope, the chain verifies, and the envelope sent afterwards is the same command.
+#[test]
+fn prechecked_signature_is_accepted_like_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = setup(dir.path());
+    let env = note(2, Some("toys"), &key(2));
+    let mut cmd = ledger::SignedCommand::parse(env.clone()).unwrap();
+    assert!(cmd.check_signature(&key(2).public()));
+    let receipt = l.submit_commands(vec![cmd]).unwrap().pop().unwrap().unwrap();
+    assert!(!receipt.duplicate);
+    assert_eq!(receipt.events.len(), 2);
+    assert_eq!(receipt.events[0].event.cause, ledger::Cause::Command(env.clone()));
+    ledger::verify_store(l.store()).unwrap();
+    let again = l.submit(env, ExpectedHead::Any).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.events, receipt.events);
+}
+
+/// Given a command claiming sci's key but signed by key 9, and "checked" with key 9 (the key
+/// that did sign it), when it is submitted, then the ledger verifies with sci's enrolled key
+/// and refuses it: a check with any key but the enrolled one counts for nothing.
+#[test]
+fn signature_checked_with_another_key_is_verified_again_and_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = setup(dir.path());
+    let mut env = note(1, None, &key(9));
+    env.signatures[0].keyid = key(2).public().key_id();
+    let mut cmd = ledger::SignedCommand::parse(env).unwrap();
+    assert!(cmd.check_signature(&key(9).public()), "key 9 did sign it");
+    assert!(!cmd.signature_valid(&key(2).public()));
+    let head = l.store().head();
+    match l.submit_commands(vec![cmd]).unwrap().pop().unwrap() {
+        Err(SubmitError::Rejected(r)) => assert_eq!(r.rule, "signature.invalid"),
+        other => panic!("expected signature.invalid, got {other:?}"),
+    }
+    assert_eq!(l.store().head(), head);
+}
+
+/// A failed check leaves nothing behind: the ledger verifies (and refuses) as usual.
+#[test]
+fn failed_signature_check_is_not_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = setup(dir.path());
+    let mut env = note(1, None, &key(9));
+    env.signatures[0].keyid = key(2).public().key_id();
+    let mut cmd = ledger::SignedCommand::parse(env).unwrap();
+    assert!(!cmd.check_signature(&key(2).public()));
+    match l.submit_commands(vec![cmd]).unwrap().pop().unwrap() {
+        Err(SubmitError::Rejected(r)) => assert_eq!(r.rule, "signature.invalid"),
+        other => panic!("expected signature.invalid, got {other:?}"),
+    }
+}
+
 #[test]
 fn revoked_key_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
