@@ -209,16 +209,12 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
     let addr = listener.local_addr().map_err(Failure::internal)?;
-    let app = crate::api::app(state.clone());
-    let server = rt.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
     let client: BenchClient =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(crate::api::connector());
     let mut next = 0usize;
     let mut levels = vec![];
     for clients in [1usize, 8, 64] {
@@ -314,7 +310,6 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     let open_loop = open_loop(&rt, &client, &champion_url, rate, queries)
         .map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     let _ = stop_tx.send(());
-    state.stop_streams();
     let _ = rt.block_on(server);
     drop(state);
     drop(client);

@@ -102,15 +102,7 @@ async fn serve(state: AppState, addr: SocketAddr, json_out: bool) -> Result<(), 
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let stopper = state.clone();
-    axum::serve(listener, api::app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            stopper.stop_streams();
-        })
-        .await
-        .map_err(Failure::internal)
+    api::serve_on(listener, state, shutdown_signal()).await.map_err(Failure::internal)
 }
 
 async fn shutdown_signal() {

@@ -29,7 +29,8 @@ impl Client {
         }
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::internal)?;
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        let http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(super::connector());
         Ok(Client { base, token, runtime, http })
     }
 

@@ -32,6 +32,37 @@ use crate::exit::Failure;
 
 pub use routes::{app, ROUTES, STREAM_PATH};
 
+/// Serves `state` on `listener` until `shutdown` completes, then ends live tails and lets
+/// in-flight requests finish. Accepted connections get `TCP_NODELAY`: an answer leaves when it
+/// is written, not after the peer's delayed acknowledgement of the previous one.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
+    let stopper = state.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopper.stop_streams();
+        })
+        .await
+}
+
+/// An HTTP client connector with `TCP_NODELAY`, for remote mode and the bench.
+pub(crate) fn connector() -> hyper_util::client::legacy::connect::HttpConnector {
+    let mut c = hyper_util::client::legacy::connect::HttpConnector::new();
+    c.set_nodelay(true);
+    c
+}
+
 /// Limits and options of a server.
 #[derive(Debug, Clone)]
 pub struct Options {
