@@ -64,7 +64,7 @@ impl Command {
 /// [`SignedCommand::check_signature`]; the command then remembers the key it verified with,
 /// and the append path does not verify it again if the ledger's key for `key_id` is that same
 /// key. Nothing else can mark a command checked.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct SignedCommand {
     /// The envelope exactly as received; events embed it verbatim.
     pub envelope: Envelope,
@@ -80,6 +80,14 @@ pub struct SignedCommand {
     pub signature: Vec<u8>,
     /// The key the signature was found valid with, by [`SignedCommand::check_signature`].
     checked_with: Option<PublicKey>,
+}
+
+/// Two commands are equal when their envelopes are (everything else is decoded from it),
+/// whether or not either signature has been checked yet.
+impl PartialEq for SignedCommand {
+    fn eq(&self, other: &Self) -> bool {
+        self.envelope == other.envelope
+    }
 }
 
 impl SignedCommand {

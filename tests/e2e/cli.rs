@@ -193,7 +193,7 @@ fn bench_reports_ledger_cli_and_http_figures() {
     let out = Command::cargo_bin("pledge")
         .unwrap()
         .args(["bench", "--events", "200", "--single", "20", "--cli-commands", "3"])
-        .args(["--http-commands", "64", "--http-queries", "64", "--json"])
+        .args(["--http-commands", "64", "--http-queries", "64", "--query-rate", "2000", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -204,6 +204,9 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/cli/commands_per_sec",
         "/http/commands/2/commands_per_sec",
         "/http/champion_query/p99_us",
+        "/http/champion_query_open_loop/p99_us",
+        "/http/champion_query_open_loop/service_p99_us",
+        "/http/champion_query_open_loop/achieved_per_sec",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }
