@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::harness::{run, with_champion, Ids, World};
+use crate::harness::{key, run, with_champion, Ids, World};
 
 struct Api {
     app: Router,
@@ -197,6 +197,36 @@ async fn unknown_things_are_404_and_bad_parameters_400() {
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {v}");
     }
     api.close().await;
+}
+
+/// Handlers check signatures against the read model's keys before queueing; the writer still
+/// judges each command on the state it decides on. Given a key revoked by an earlier command,
+/// its valid signature is refused (403 `key.revoked`). Given a key enrolled, granted a role and
+/// used by three commands queued back to back (the read model may not know the key when the
+/// third is checked), all three are appended, in order.
+#[tokio::test]
+async fn keys_revoked_or_enrolled_in_flight_are_judged_by_the_writer() {
+    let api = Api::new(world());
+    let revoke = json!({"key_id": key("colby").public().key_id(), "reason": "left the team"});
+    let (s, v) = api.command("root", "key.revoke", revoke).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    api.refused("colby", "alert.read", json!({"alert_id": "A-x"}), StatusCode::FORBIDDEN, "key.revoked")
+        .await;
+
+    let enroll = json!({"principal": "eve", "public_key": key("eve").public().to_string()});
+    let grant = json!({"principal": "eve", "role": "scientist"});
+    let (a, b, c) = tokio::join!(
+        api.command("root", "key.enroll", enroll),
+        api.command("root", "role.grant", grant),
+        api.command("eve", "hypothesis.propose", hypothesis("H-eve")),
+    );
+    for (s, v) in [&a, &b, &c] {
+        assert_eq!(*s, StatusCode::CREATED, "{v}");
+    }
+    let seq = |v: &Value| v["events"][0]["seq"].as_u64().unwrap();
+    assert!(seq(&a.1) < seq(&b.1) && seq(&b.1) < seq(&c.1), "queued order is commit order");
+    let (s, x) = api.get("/api/v1/experiments/H-eve").await;
+    assert_eq!((s, x["status"].as_str()), (StatusCode::OK, Some("proposed")), "{x}");
 }
 
 #[tokio::test]
