@@ -12,8 +12,8 @@ use crate::domain::PledgeDomain;
 use crate::exit::{Failure, INVALID_INPUT};
 use crate::session::{self, Common};
 
-/// Measure this machine: durable appends, group commits, verification, scans, and signed
-/// commands per second through the same path as `pledge hypothesis propose`.
+/// Measure this machine: durable appends, group commits, verification, scans, signed
+/// commands per second through the CLI's path and over HTTP, champion-query latency.
 ///
 /// Everything runs in a fresh temporary directory that is removed afterwards; the ledger named
 /// by `--ledger` is not touched. Figures are from one run: repeat on a quiet machine before
@@ -23,10 +23,17 @@ use crate::session::{self, Common};
 /// ledger (replaying its events), load the signer's key from PLEDGE_HOME, sign, decide, append
 /// durably, close. It grows with the ledger, as real invocations do.
 ///
+/// The HTTP figures run `pledge serve`'s code on a loopback port, with the clients in this
+/// process (on the same cores): signed commands per second with 1, 8 and 64 clients (each
+/// waits for its answer, so commands group-commit), champion queries from 64 clients as fast
+/// as they go (throughput), and champion queries at a fixed --query-rate (open loop: latency
+/// from each request's scheduled send time, and from its actual send as service_*).
+///
 /// Examples:
 ///   pledge bench
 ///   pledge bench --events 100000 --json
 ///   pledge bench --cli-commands 500
+///   pledge bench --query-rate 5000 --http-queries 50000
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
