@@ -277,26 +277,20 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
         }
         levels.push(json!({"clients": clients, "commands": per * clients, "commands_per_sec": (per * clients) as f64 / secs}));
     }
+    let champion_url: hyper::Uri =
+        format!("http://{addr}/api/v1/champions").parse().map_err(Failure::internal)?;
     let clients = 64usize;
     let per = (queries / clients).max(1);
     let started = Instant::now();
     let lat: Result<Vec<Duration>, String> = rt.block_on(async {
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
-                let client = client.clone();
+                let (client, url) = (client.clone(), champion_url.clone());
                 tokio::spawn(async move {
                     let mut lat = Vec::with_capacity(per);
                     for _ in 0..per {
                         let t = Instant::now();
-                        let req = hyper::Request::get(format!("http://{addr}/api/v1/champions"))
-                            .body(Full::new(Bytes::new()))
-                            .map_err(|e| e.to_string())?;
-                        let resp = client.request(req).await.map_err(|e| e.to_string())?;
-                        let ok = resp.status().is_success();
-                        let _ = resp.into_body().collect().await;
-                        if !ok {
-                            return Err("a champion query failed".to_string());
-                        }
+                        get_ok(&client, url.clone()).await?;
                         lat.push(t.elapsed());
                     }
                     Ok::<_, String>(lat)
@@ -312,8 +306,6 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     let secs = started.elapsed().as_secs_f64();
     let mut lat = lat.map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     lat.sort();
-    let champion_url: hyper::Uri =
-        format!("http://{addr}/api/v1/champions").parse().map_err(Failure::internal)?;
     let open_loop = open_loop(&rt, &client, &champion_url, rate, queries)
         .map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     let _ = stop_tx.send(());
@@ -328,6 +320,18 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
                            "p50_us": ledger::bench::percentile_us(&lat, 0.5), "p99_us": ledger::bench::percentile_us(&lat, 0.99)},
         "champion_query_open_loop": open_loop,
     }))
+}
+
+/// GETs `url` and reads the whole answer; an error unless it is a success.
+async fn get_ok(client: &BenchClient, url: hyper::Uri) -> Result<(), String> {
+    use http_body_util::{BodyExt, Full};
+    let path = url.path().to_string();
+    let req =
+        hyper::Request::get(url).body(Full::new(hyper::body::Bytes::new())).map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    status.is_success().then_some(()).ok_or_else(|| format!("GET {path} answered {status}"))
 }
 
 type BenchClient = hyper_util::client::legacy::Client<
@@ -351,9 +355,6 @@ fn open_loop(
     rate: u32,
     n: usize,
 ) -> Result<Value, String> {
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Bytes;
-
     let period = Duration::from_secs_f64(1.0 / f64::from(rate));
     let run = |n: usize| -> Result<(Vec<Duration>, Vec<Duration>, f64), String> {
         let start = Instant::now() + Duration::from_millis(5);
@@ -367,14 +368,7 @@ fn open_loop(
             let (client, url) = (client.clone(), url.clone());
             tasks.push(rt.spawn(async move {
                 let sent = Instant::now();
-                let req =
-                    hyper::Request::get(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
-                let resp = client.request(req).await.map_err(|e| e.to_string())?;
-                let ok = resp.status().is_success();
-                let _ = resp.into_body().collect().await;
-                if !ok {
-                    return Err("a champion query failed".to_string());
-                }
+                get_ok(&client, url).await?;
                 let done = Instant::now();
                 Ok::<_, String>((done - due.min(sent), done - sent))
             }));

@@ -173,7 +173,7 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     let first = d.ledger.store().get(1)?.ok_or_else(|| internal("event 1 missing"))?;
     let original =
         first.event.command_envelope().cloned().ok_or_else(|| internal("event 1 has no command"))?;
-    let mut reused = ledger::SignedCommand::parse(original.clone()).map_err(internal)?.command;
+    let mut reused = ledger::SignedCommand::parse(original.clone()).map_err(internal)?.into_command();
     reused.body = json!({"principal": "mallory", "public_key": pk(&d, "mallory")});
     let env = reused.sign(d.key("root")).map_err(internal)?;
     d.refused("an old command id reused for new content", env)?;

@@ -34,8 +34,8 @@ impl ledger::Domain for PledgeDomain {
 }
 
 fn body<T: DeserializeOwned>(cmd: &SignedCommand) -> Result<T, Refusal> {
-    serde_json::from_value(cmd.command.body.clone())
-        .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command.kind)))
+    serde_json::from_value(cmd.command().body.clone())
+        .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command().kind)))
 }
 
 fn reject(rule: &str, message: impl Into<String>) -> Refusal {
@@ -189,7 +189,7 @@ pub const COMMAND_KINDS: [&str; 19] = [
 pub fn decide(state: &State, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
     let actor = ctx.actor;
     let next_seq = ctx.head.map_or(0, |h| h.seq + 1);
-    match cmd.command.kind.as_str() {
+    match cmd.command().kind.as_str() {
         "dataset.register" => dataset_register(state, cmd),
         "hypothesis.propose" => hypothesis_propose(state, actor, cmd),
         "experiment.approve" | "experiment.reject" => experiment_review(state, actor, cmd),
@@ -315,7 +315,7 @@ fn experiment_review(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resul
         ));
     }
     let subj = subject(&x.model, None)?;
-    Ok(vec![if cmd.command.kind == "experiment.approve" {
+    Ok(vec![if cmd.command().kind == "experiment.approve" {
         draft(
             "experiment.approved",
             &subj,
@@ -349,7 +349,7 @@ struct StepBody {
 fn experiment_step(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
     let b: StepBody = body(cmd)?;
     let x = experiment(state, &b.hypothesis_id)?;
-    let start = cmd.command.kind == "experiment.start";
+    let start = cmd.command().kind == "experiment.start";
     let (need, kind) = if start {
         (ExperimentStatus::Approved, "experiment.started")
     } else {
@@ -367,7 +367,7 @@ fn experiment_step(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<
                 "experiment `{}` is {}; `{}` needs it {}",
                 b.hypothesis_id,
                 name(&x.status),
-                cmd.command.kind,
+                cmd.command().kind,
                 name(&need)
             ),
         ));

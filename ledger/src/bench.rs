@@ -47,7 +47,7 @@ struct Windows;
 
 impl Domain for Windows {
     fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
-        let b = &cmd.command.body;
+        let b = &cmd.command().body;
         let n = b["windows"].as_u64().unwrap_or(1);
         Ok((0..n)
             .map(|w| {

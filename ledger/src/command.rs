@@ -50,7 +50,7 @@ impl Command {
     ///     serde_json::json!({"principal": "ana", "role": "approver"}));
     /// let env = cmd.sign(&key).unwrap();
     /// let parsed = ledger::SignedCommand::parse(env).unwrap();
-    /// assert_eq!(parsed.command, cmd);
+    /// assert_eq!(parsed.command(), &cmd);
     /// ```
     pub fn sign(&self, key: &SecretKey) -> Result<Envelope, serde_json::Error> {
         Ok(Envelope::sign(COMMAND_PAYLOAD_TYPE, &self.to_bytes()?, key))
@@ -65,19 +65,16 @@ impl Command {
 /// and the append path does not verify it again if the ledger's key for `key_id` is that same
 /// key. Nothing else can mark a command checked.
 #[derive(Clone, Debug)]
+///
+/// Its parts are read-only: each is decoded from the envelope by [`SignedCommand::parse`], so
+/// they always agree with it (the append path decides on `command()` and records `envelope()`).
 pub struct SignedCommand {
-    /// The envelope exactly as received; events embed it verbatim.
-    pub envelope: Envelope,
-    /// The decoded command.
-    pub command: Command,
-    /// The exact payload bytes the signature covers.
-    pub payload: Vec<u8>,
-    /// blake3 of `payload`: what "the same command" means for idempotency.
-    pub digest: Digest,
-    /// The key that claims to have signed it.
-    pub key_id: KeyId,
-    /// The signature bytes.
-    pub signature: Vec<u8>,
+    envelope: Envelope,
+    command: Command,
+    payload: Vec<u8>,
+    digest: Digest,
+    key_id: KeyId,
+    signature: Vec<u8>,
     /// The key the signature was found valid with, by [`SignedCommand::check_signature`].
     checked_with: Option<PublicKey>,
 }
@@ -111,6 +108,41 @@ impl SignedCommand {
         }
         let digest = Digest::of(&payload);
         Ok(SignedCommand { envelope, command, payload, digest, key_id, signature, checked_with: None })
+    }
+
+    /// The envelope exactly as received; events embed it verbatim.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The decoded command.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// The decoded command, taking it out of the envelope.
+    pub fn into_command(self) -> Command {
+        self.command
+    }
+
+    /// The exact payload bytes the signature covers.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// blake3 of the payload: what "the same command" means for idempotency.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The key that claims to have signed it.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
     }
 
     /// The bytes the signature covers (DSSE PAE of the payload).

@@ -233,13 +233,13 @@ pub fn import(path: &Path, store: &Store) -> Result<VerifySummary, ExportError> 
             let cmd = SignedCommand::parse(env.clone()).map_err(ExportError::Manifest)?;
             match records.last_mut() {
                 Some((id, rec))
-                    if *id == cmd.command.id && rec.first_seq + u64::from(rec.count) == ev.seq() =>
+                    if *id == cmd.command().id && rec.first_seq + u64::from(rec.count) == ev.seq() =>
                 {
                     rec.count += 1
                 }
                 _ => records.push((
-                    cmd.command.id,
-                    CommandRecord { digest: cmd.digest, first_seq: ev.seq(), count: 1 },
+                    cmd.command().id,
+                    CommandRecord { digest: cmd.digest(), first_seq: ev.seq(), count: 1 },
                 )),
             }
         }

@@ -45,7 +45,7 @@ impl Domain for NoDomain {
     fn decide(&self, _: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
         Err(Rejection::new(
             "command.unknown_kind",
-            format!("no handler for command kind `{}`", cmd.command.kind),
+            format!("no handler for command kind `{}`", cmd.command().kind),
         )
         .into())
     }
@@ -210,7 +210,7 @@ impl<D: Domain> Ledger<D> {
         in_batch: &HashMap<Uuid, (Digest, Vec<RecordedEvent>)>,
     ) -> Result<Decided, SubmitError> {
         let cmd = parsed.map_err(SubmitError::Invalid)?;
-        let id = cmd.command.id;
+        let id = cmd.command().id;
         let earlier = match in_batch.get(&id) {
             Some((digest, events)) => Some((*digest, events.clone())),
             None => match self.store.command(&id)? {
@@ -219,7 +219,7 @@ impl<D: Domain> Ledger<D> {
             },
         };
         if let Some((digest, events)) = earlier {
-            if digest != cmd.digest {
+            if digest != cmd.digest() {
                 return Err(Rejection::new(
                     "command.id_reused",
                     format!(
@@ -231,7 +231,7 @@ impl<D: Domain> Ledger<D> {
             }
             // Same bytes: a retry. The signature must still be genuine (the key may since have
             // been revoked; it was valid when the command was first appended).
-            let genuine = trust.key(&cmd.key_id).is_some_and(|k| cmd.signature_valid(&k.public_key));
+            let genuine = trust.key(&cmd.key_id()).is_some_and(|k| cmd.signature_valid(&k.public_key));
             if !genuine {
                 return Err(Rejection::new(
                     "signature.invalid",
@@ -241,11 +241,11 @@ impl<D: Domain> Ledger<D> {
             }
             return Ok(Decided::Duplicate(events));
         }
-        let actor = if cmd.command.kind == kinds::LEDGER_CREATE {
+        let actor = if cmd.command().kind == kinds::LEDGER_CREATE {
             trust.authenticate_genesis(&cmd)?
         } else {
             let actor = trust.authenticate(&cmd)?;
-            trust.authorize(&actor, &cmd.command.kind)?;
+            trust.authorize(&actor, &cmd.command().kind)?;
             actor
         };
         let drafts = match trust.decide(&cmd) {
@@ -258,18 +258,18 @@ impl<D: Domain> Ledger<D> {
         if drafts.is_empty() {
             return Err(Rejection::new(
                 "command.no_effect",
-                format!("`{}` changes nothing", cmd.command.kind),
+                format!("`{}` changes nothing", cmd.command().kind),
             )
             .into());
         }
         let mut attempt = cursor.clone();
-        let events = attempt.seal(drafts, Some(&cmd.envelope), now).map_err(|e| match e {
+        let events = attempt.seal(drafts, Some(cmd.envelope()), now).map_err(|e| match e {
             StoreError::Encoding(m) => SubmitError::Invalid(m),
             other => SubmitError::Store(other),
         })?;
         *cursor = attempt;
         let record = CommandRecord {
-            digest: cmd.digest,
+            digest: cmd.digest(),
             first_seq: events[0].seq(),
             count: u32::try_from(events.len()).map_err(|_| SubmitError::Invalid("too many events".into()))?,
         };

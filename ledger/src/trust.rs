@@ -174,8 +174,8 @@ struct PolicyChanged {
 }
 
 fn body<T: serde::de::DeserializeOwned>(cmd: &SignedCommand) -> Result<T, Refusal> {
-    serde_json::from_value(cmd.command.body.clone())
-        .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command.kind)))
+    serde_json::from_value(cmd.command().body.clone())
+        .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command().kind)))
 }
 
 /// Checks a principal name: 1-64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -285,8 +285,8 @@ impl TrustState {
         if self.ledger_id.is_none() {
             return Err(Rejection::new("ledger.not_created", "the ledger has no genesis event yet"));
         }
-        self.keys.get(&cmd.key_id).ok_or_else(|| {
-            Rejection::new("key.unknown", format!("key `{}` is not enrolled in this ledger", cmd.key_id))
+        self.keys.get(&cmd.key_id()).ok_or_else(|| {
+            Rejection::new("key.unknown", format!("key `{}` is not enrolled in this ledger", cmd.key_id()))
         })
     }
 
@@ -297,19 +297,19 @@ impl TrustState {
         if let Some(at) = rec.revoked_seq {
             return Err(Rejection::new(
                 "key.revoked",
-                format!("key `{}` of `{}` was revoked at event {at}", cmd.key_id, rec.principal),
+                format!("key `{}` of `{}` was revoked at event {at}", cmd.key_id(), rec.principal),
             ));
         }
         let ledger_id = self.ledger_id.unwrap_or_default();
-        if cmd.command.ledger != ledger_id {
+        if cmd.command().ledger != ledger_id {
             return Err(Rejection::new(
                 "command.wrong_ledger",
-                format!("command is for ledger `{}`, this is ledger `{ledger_id}`", cmd.command.ledger),
+                format!("command is for ledger `{}`, this is ledger `{ledger_id}`", cmd.command().ledger),
             ));
         }
         Ok(Actor {
             principal: rec.principal.clone(),
-            key_id: cmd.key_id,
+            key_id: cmd.key_id(),
             roles: self.roles_of(&rec.principal),
         })
     }
@@ -351,19 +351,19 @@ impl TrustState {
             return Err(Rejection::new("ledger.exists", "this ledger already has a genesis event").into());
         }
         let body: GenesisBody = body(cmd)?;
-        let admin = body.admins.iter().find(|a| a.public_key.key_id() == cmd.key_id).ok_or_else(|| {
+        let admin = body.admins.iter().find(|a| a.public_key.key_id() == cmd.key_id()).ok_or_else(|| {
             Rejection::new("genesis.signer", "genesis must be signed by one of the admin keys it names")
         })?;
         if !cmd.signature_valid(&admin.public_key) {
             return Err(Rejection::new("signature.invalid", "the genesis signature does not verify").into());
         }
-        Ok(Actor { principal: admin.principal.clone(), key_id: cmd.key_id, roles: [Role::Admin].into() })
+        Ok(Actor { principal: admin.principal.clone(), key_id: cmd.key_id(), roles: [Role::Admin].into() })
     }
 
     /// Decides a trust command (`ledger.create`, `key.*`, `role.*`, `policy.set`). Returns
     /// `None` for any other kind. The caller has authenticated and authorized the signer.
     pub fn decide(&self, cmd: &SignedCommand) -> Option<Result<Vec<EventDraft>, Refusal>> {
-        let out = match cmd.command.kind.as_str() {
+        let out = match cmd.command().kind.as_str() {
             kinds::LEDGER_CREATE => self.decide_genesis(cmd),
             kinds::KEY_ENROLL => self.decide_enroll(cmd),
             kinds::KEY_REVOKE => self.decide_revoke(cmd),
@@ -391,7 +391,7 @@ impl TrustState {
         }
         parse_permissions(&body.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
         let payload = LedgerCreated {
-            ledger_id: cmd.command.ledger,
+            ledger_id: cmd.command().ledger,
             admins: body
                 .admins
                 .iter()
@@ -464,7 +464,7 @@ impl TrustState {
             .into());
         }
         let has = self.roles_of(&b.principal).contains(&b.role);
-        let granting = cmd.command.kind == kinds::ROLE_GRANT;
+        let granting = cmd.command().kind == kinds::ROLE_GRANT;
         if granting && has {
             return Err(Rejection::new(
                 "role.already_granted",
@@ -610,7 +610,7 @@ impl TrustState {
 pub fn signature_invalid(cmd: &SignedCommand, principal: &str) -> Rejection {
     Rejection::new(
         "signature.invalid",
-        format!("the signature does not verify with key `{}` of `{principal}`", cmd.key_id),
+        format!("the signature does not verify with key `{}` of `{principal}`", cmd.key_id()),
     )
 }
 

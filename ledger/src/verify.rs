@@ -169,21 +169,21 @@ impl Verifier {
             }
             Cause::Command(_) => {
                 let cmd = command.ok_or("embedded command was not prepared")?;
-                let continues = self.run.as_ref().is_some_and(|r| r.id == cmd.command.id);
+                let continues = self.run.as_ref().is_some_and(|r| r.id == cmd.command().id);
                 if continues {
                     let run = self.run.as_mut().expect("checked");
-                    if run.digest != cmd.digest || run.signature != cmd.signature {
+                    if run.digest != cmd.digest() || run.signature != cmd.signature() {
                         return Err(format!(
                             "command `{}` differs from the one in the previous event",
-                            cmd.command.id
+                            cmd.command().id
                         ));
                     }
                 } else {
                     self.close_run()?;
-                    if let Some(first) = self.commands.get(&cmd.command.id) {
+                    if let Some(first) = self.commands.get(&cmd.command().id) {
                         return Err(format!(
                             "command id `{}` was already used at event {first} (a replayed or reused command)",
-                            cmd.command.id
+                            cmd.command().id
                         ));
                     }
                     self.start_run(&cmd, ev, rec.hash, jobs)?;
@@ -193,7 +193,7 @@ impl Verifier {
                     let want = expected.get(run.seen).ok_or_else(|| {
                         format!(
                             "command `{}` produced more events than the ledger's rules give",
-                            cmd.command.id
+                            cmd.command().id
                         )
                     })?;
                     if want.kind != ev.kind
@@ -203,13 +203,15 @@ impl Verifier {
                     {
                         return Err(format!(
                             "`{}` does not match what `{}` decides from the state before it",
-                            ev.kind, cmd.command.kind
+                            ev.kind,
+                            cmd.command().kind
                         ));
                     }
                 } else if is_trust_event {
                     return Err(format!(
                         "`{}` caused by `{}`, which is not a trust command",
-                        ev.kind, cmd.command.kind
+                        ev.kind,
+                        cmd.command().kind
                     ));
                 }
                 run.seen += 1;
@@ -226,7 +228,7 @@ impl Verifier {
         jobs: &mut Vec<SigJob>,
     ) -> Result<(), String> {
         let refusal = |r: Refusal| r.to_string();
-        if cmd.command.kind == kinds::LEDGER_CREATE {
+        if cmd.command().kind == kinds::LEDGER_CREATE {
             if ev.seq != 0 {
                 return Err("`ledger.create` may only cause the first event".into());
             }
@@ -241,15 +243,15 @@ impl Verifier {
                 command: cmd.clone(),
             });
             let actor = self.trust.check_signer(cmd, key).map_err(|r| r.to_string())?;
-            self.trust.authorize(&actor, &cmd.command.kind).map_err(|r| r.to_string())?;
+            self.trust.authorize(&actor, &cmd.command().kind).map_err(|r| r.to_string())?;
         }
         let expected = self.trust.decide(cmd).transpose().map_err(refusal)?;
-        self.commands.insert(cmd.command.id, ev.seq);
+        self.commands.insert(cmd.command().id, ev.seq);
         self.summary.commands += 1;
         self.run = Some(Run {
-            id: cmd.command.id,
-            digest: cmd.digest,
-            signature: cmd.signature.clone(),
+            id: cmd.command().id,
+            digest: cmd.digest(),
+            signature: cmd.signature().to_vec(),
             expected,
             seen: 0,
         });
@@ -322,7 +324,7 @@ struct SigJob {
 
 impl SigJob {
     fn check(&self) -> Result<(), VerifyFailure> {
-        if self.key.verify_strict(&self.command.signed_bytes(), &self.command.signature) {
+        if self.key.verify_strict(&self.command.signed_bytes(), self.command.signature()) {
             Ok(())
         } else {
             Err(VerifyFailure {

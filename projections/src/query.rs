@@ -43,8 +43,8 @@ pub fn signer(
         match &cur.event.cause {
             Cause::Command(env) => {
                 let Ok(cmd) = SignedCommand::parse(env.clone()) else { return Ok((None, None)) };
-                let who = trust.key(&cmd.key_id).map(|k| k.principal.clone());
-                return Ok((who, Some(cmd.key_id.to_string())));
+                let who = trust.key(&cmd.key_id()).map(|k| k.principal.clone());
+                return Ok((who, Some(cmd.key_id().to_string())));
             }
             Cause::Event(h) => match store.get_by_hash(h)? {
                 Some(e) => cur = e,

@@ -478,7 +478,8 @@ async fn command(State(s): State<AppState>, J(env): J<Envelope>) -> Result<Respo
 /// revoked, role, rules) against the state it decides on, and verifies again only if the key
 /// it finds is not the one checked here (a key this read model did not know yet).
 async fn submit(s: &AppState, mut cmd: SignedCommand) -> Result<Response, ApiError> {
-    let key = s.0.read.read().unwrap_or_else(|e| e.into_inner()).trust.key(&cmd.key_id).map(|k| k.public_key);
+    let key =
+        s.0.read.read().unwrap_or_else(|e| e.into_inner()).trust.key(&cmd.key_id()).map(|k| k.public_key);
     if let Some(key) = key {
         // A signature that does not verify is refused by the writer, in order, with its rule.
         cmd.check_signature(&key);
@@ -506,14 +507,14 @@ async fn submit_for(
     field: Option<(&str, &str)>,
 ) -> Result<Response, ApiError> {
     let cmd = SignedCommand::parse(env).map_err(ApiError::bad_request)?;
-    if cmd.command.kind != kind {
+    if cmd.command().kind != kind {
         return Err(ApiError::bad_request(format!(
             "this route takes a signed `{kind}` command, not `{}`",
-            cmd.command.kind
+            cmd.command().kind
         )));
     }
     if let Some((name, id)) = field {
-        if cmd.command.body[name].as_str() != Some(id) {
+        if cmd.command().body[name].as_str() != Some(id) {
             return Err(ApiError::bad_request(format!("the command's `{name}` is not `{id}`, the path's")));
         }
     }

@@ -157,7 +157,7 @@ fn explained(w: &World, ev: &ledger::RecordedEvent) -> Result<(), String> {
         }
     };
     let command_kind = || match &ev.event.cause {
-        Cause::Command(env) => SignedCommand::parse(env.clone()).unwrap().command.kind,
+        Cause::Command(env) => SignedCommand::parse(env.clone()).unwrap().into_command().kind,
         Cause::Event(_) => String::new(),
     };
     match p["cause"].as_str().unwrap() {

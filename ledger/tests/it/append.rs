@@ -101,24 +101,34 @@ fn prechecked_signature_is_accepted_like_the_envelope() {
     assert_eq!(again.events, receipt.events);
 }
 
-/// Given a command claiming sci's key but signed by key 9, and "checked" with key 9 (the key
-/// that did sign it), when it is submitted, then the ledger verifies with sci's enrolled key
-/// and refuses it: a check with any key but the enrolled one counts for nothing.
+/// A note claiming sci's key but signed by key 9.
+fn forged_as_sci() -> ledger::SignedCommand {
+    let mut env = note(1, None, &key(9));
+    env.signatures[0].keyid = key(2).public().key_id();
+    ledger::SignedCommand::parse(env).unwrap()
+}
+
+#[track_caller]
+fn then_command_rejected(l: &mut Ledger<Notes>, cmd: ledger::SignedCommand, rule: &str) {
+    let head = l.store().head();
+    match l.submit_commands(vec![cmd]).unwrap().pop().unwrap() {
+        Err(SubmitError::Rejected(r)) => assert_eq!(r.rule, rule, "wrong rule: {r}"),
+        other => panic!("expected rejection by `{rule}`, got {other:?}"),
+    }
+    assert_eq!(l.store().head(), head, "a rejected command must append nothing");
+}
+
+/// Given a forged command "checked" with key 9 (the key that did sign it), when it is
+/// submitted, then the ledger verifies with sci's enrolled key and refuses it: a check with any
+/// key but the enrolled one counts for nothing.
 #[test]
 fn signature_checked_with_another_key_is_verified_again_and_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = setup(dir.path());
-    let mut env = note(1, None, &key(9));
-    env.signatures[0].keyid = key(2).public().key_id();
-    let mut cmd = ledger::SignedCommand::parse(env).unwrap();
+    let mut cmd = forged_as_sci();
     assert!(cmd.check_signature(&key(9).public()), "key 9 did sign it");
     assert!(!cmd.signature_valid(&key(2).public()));
-    let head = l.store().head();
-    match l.submit_commands(vec![cmd]).unwrap().pop().unwrap() {
-        Err(SubmitError::Rejected(r)) => assert_eq!(r.rule, "signature.invalid"),
-        other => panic!("expected signature.invalid, got {other:?}"),
-    }
-    assert_eq!(l.store().head(), head);
+    then_command_rejected(&mut l, cmd, "signature.invalid");
 }
 
 /// A failed check leaves nothing behind: the ledger verifies (and refuses) as usual.
@@ -126,14 +136,9 @@ fn signature_checked_with_another_key_is_verified_again_and_rejected() {
 fn failed_signature_check_is_not_remembered() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = setup(dir.path());
-    let mut env = note(1, None, &key(9));
-    env.signatures[0].keyid = key(2).public().key_id();
-    let mut cmd = ledger::SignedCommand::parse(env).unwrap();
+    let mut cmd = forged_as_sci();
     assert!(!cmd.check_signature(&key(2).public()));
-    match l.submit_commands(vec![cmd]).unwrap().pop().unwrap() {
-        Err(SubmitError::Rejected(r)) => assert_eq!(r.rule, "signature.invalid"),
-        other => panic!("expected signature.invalid, got {other:?}"),
-    }
+    then_command_rejected(&mut l, cmd, "signature.invalid");
 }
 
 #[test]

@@ -105,7 +105,7 @@ fn killed_writer_loses_no_acknowledged_append() {
             let ev = ev.unwrap();
             if let Some(env) = ev.event.command_envelope() {
                 let cmd = ledger::SignedCommand::parse(env.clone()).unwrap();
-                let rec = store.command(&cmd.command.id).unwrap().expect("every command is indexed");
+                let rec = store.command(&cmd.command().id).unwrap().expect("every command is indexed");
                 assert!(rec.first_seq <= ev.seq() && ev.seq() < rec.first_seq + u64::from(rec.count));
                 assert!(
                     rec.first_seq + u64::from(rec.count) <= store.len(),

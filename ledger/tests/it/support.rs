@@ -88,14 +88,14 @@ pub struct Notes {
 
 impl Domain for Notes {
     fn decide(&self, _ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
-        if cmd.command.kind != "note.record" {
+        if cmd.command().kind != "note.record" {
             return Err(ledger::Rejection::new("command.unknown_kind", "not a note").into());
         }
-        let count = cmd.command.body["count"].as_u64().ok_or(Refusal::Invalid("count".into()))?;
+        let count = cmd.command().body["count"].as_u64().ok_or(Refusal::Invalid("count".into()))?;
         if count == 0 || count > 20 {
             return Err(ledger::Rejection::new("note.count", "count must be 1..=20").into());
         }
-        let subject = match cmd.command.body["segment"].as_str() {
+        let subject = match cmd.command().body["segment"].as_str() {
             Some(s) => Subject::segment("m", s),
             None => Subject::model("m"),
         };

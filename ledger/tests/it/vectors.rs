@@ -121,7 +121,7 @@ fn signed_command_vector() {
     assert!(pk.verify_strict(stored["pae"].as_str().unwrap().as_bytes(), &sig));
     let env: Envelope = serde_json::from_value(stored["envelope"].clone()).unwrap();
     let parsed = SignedCommand::parse(env).unwrap();
-    assert_eq!(parsed.payload, stored["payload_canonical"].as_str().unwrap().as_bytes());
+    assert_eq!(parsed.payload(), stored["payload_canonical"].as_str().unwrap().as_bytes());
 }
 
 #[test]
