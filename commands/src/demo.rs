@@ -267,8 +267,9 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     // Export, verify, and show that a flipped byte is caught.
     let out = dir.with_extension("jsonl");
     let manifest = export::export(d.ledger.store(), &out).map_err(internal)?;
-    let store_summary = ledger::verify_store(d.ledger.store()).map_err(internal)?;
-    let (_, export_summary) = export::verify_export(&out).map_err(internal)?;
+    let store_summary =
+        ledger::verify_store(d.ledger.store(), crate::verify::verifier(None)).map_err(internal)?;
+    let (_, export_summary) = export::verify_export(&out, crate::verify::verifier(None)).map_err(internal)?;
     let tampered = scratch.join("tampered.jsonl");
     let mut bytes = std::fs::read(&out).map_err(internal)?;
     let line = 20usize;
@@ -277,7 +278,7 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     bytes[start + 40] ^= 0x01;
     std::fs::write(&tampered, &bytes).map_err(internal)?;
     std::fs::copy(export::manifest_path(&out), export::manifest_path(&tampered)).map_err(internal)?;
-    let detected = match export::verify_export(&tampered) {
+    let detected = match export::verify_export(&tampered, crate::verify::verifier(None)) {
         Err(export::ExportError::Verify(f)) => json!({"detected": true, "seq": f.seq, "reason": f.reason}),
         Err(e) => json!({"detected": true, "seq": null, "reason": e.to_string()}),
         Ok(_) => return Err(internal("a tampered export verified")),

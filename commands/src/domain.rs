@@ -46,12 +46,14 @@ fn invalid(message: impl Into<String>) -> Refusal {
     Refusal::Invalid(message.into())
 }
 
-fn draft<T: Serialize>(kind: &str, subject: &Subject, payload: &T) -> EventDraft {
-    EventDraft::new(
-        kind,
-        Some(subject.clone()),
-        serde_json::to_value(payload).expect("payloads are plain data"),
-    )
+fn draft<T: Serialize>(kind: &str, subject: &Subject, payload: &T) -> Result<EventDraft, Refusal> {
+    Ok(EventDraft::new(kind, Some(subject.clone()), value(payload)?))
+}
+
+/// A payload as JSON. Payloads are plain data, so this fails only on a bug; the decide step
+/// reports it as invalid input rather than panicking on the writer thread.
+fn value<T: Serialize>(payload: &T) -> Result<Value, Refusal> {
+    serde_json::to_value(payload).map_err(|e| invalid(format!("payload cannot be encoded: {e}")))
 }
 
 fn subject(model: &str, segment: Option<&str>) -> Result<Subject, Refusal> {
@@ -97,8 +99,9 @@ fn version<'a>(state: &'a State, model: &str, v: u64) -> Result<&'a VersionInfo,
         .ok_or_else(|| reject("version.unknown", format!("model `{model}` has no version v{v}")))
 }
 
-/// Drafts that make `to` the champion of `subject`: the change itself and the old champion's
-/// archiving, both caused by `cause`.
+/// Drafts that make `to` the champion of `subject`: the change itself, caused by `cause`, and
+/// the old champion's archiving, caused by the same event, or by the change when the change is
+/// the run's first event (`cause` is the command, which only the first event of a run names).
 fn promote(
     state: &State,
     subj: &Subject,
@@ -107,7 +110,7 @@ fn promote(
     by: &str,
     reason: Option<String>,
     cause: DraftCause,
-) -> Vec<EventDraft> {
+) -> Result<Vec<EventDraft>, Refusal> {
     let policy_version = state.policy_version;
     let from =
         state.model(&subj.model).and_then(|m| m.champions.get(&seg_key(subj.segment.as_deref())).copied());
@@ -116,7 +119,7 @@ fn promote(
         "champion.changed",
         subj,
         &ChampionChanged { from, to, cause: why, by: by.to_string(), reason, policy_version },
-    );
+    )?;
     change.cause = cause.clone();
     out.push(change);
     if let Some(old) = from.filter(|f| *f != to) {
@@ -129,11 +132,14 @@ fn promote(
                 to: VersionStatus::Archived,
                 reason: format!("replaced by v{to}"),
             },
-        );
-        archive.cause = cause;
+        )?;
+        archive.cause = match cause {
+            DraftCause::ThisCommand => DraftCause::EarlierDraft(0),
+            earlier => earlier,
+        };
         out.push(archive);
     }
-    out
+    Ok(out)
 }
 
 /// The JSON Schema of a domain command's body, `None` for a kind this module does not decide.
@@ -240,7 +246,7 @@ fn dataset_register(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft
         rows: b.rows,
         description: b.description,
     };
-    Ok(vec![EventDraft::new("dataset.registered", None, serde_json::to_value(&p).expect("plain data"))])
+    Ok(vec![EventDraft::new("dataset.registered", None, value(&p)?)])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -282,7 +288,7 @@ fn hypothesis_propose(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resu
         dataset_version: b.dataset_version,
         feature_set_version: b.feature_set_version,
     };
-    Ok(vec![draft("hypothesis.proposed", &subj, &p)])
+    Ok(vec![draft("hypothesis.proposed", &subj, &p)?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -325,7 +331,7 @@ fn experiment_review(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resul
                 rationale: b.rationale,
                 constraints: b.constraints,
             },
-        )
+        )?
     } else {
         draft(
             "experiment.rejected",
@@ -335,7 +341,7 @@ fn experiment_review(state: &State, actor: &Actor, cmd: &SignedCommand) -> Resul
                 rejected_by: actor.principal.clone(),
                 rationale: b.rationale,
             },
-        )
+        )?
     }])
 }
 
@@ -383,7 +389,7 @@ fn experiment_step(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<
             by: actor.principal.clone(),
             planned_windows: planned,
         },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -477,7 +483,7 @@ fn experiment_complete(
             results: b.results,
             rationale: b.rationale.clone(),
         },
-    )];
+    )?];
     for v in versions {
         let vs = subject(&x.model, v.segment.as_deref())?;
         if adopted(v) {
@@ -489,7 +495,7 @@ fn experiment_complete(
                 &actor.principal,
                 Some(b.rationale.clone()),
                 DraftCause::EarlierDraft(0),
-            ));
+            )?);
         } else {
             let mut d = draft(
                 "version.status_changed",
@@ -500,7 +506,7 @@ fn experiment_complete(
                     to: VersionStatus::Archived,
                     reason: format!("not adopted by `{}`", b.hypothesis_id),
                 },
-            );
+            )?;
             d.cause = DraftCause::EarlierDraft(0);
             out.push(d);
         }
@@ -656,7 +662,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
             started_at: b.started_at,
             finished_at: b.finished_at,
         },
-    )];
+    )?];
     let first = state.model(&b.model).map_or(1, |m| m.next_version());
     let initial = match b.trigger {
         Trigger::Experiment => VersionStatus::Experimental,
@@ -676,7 +682,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                 status: initial,
                 metrics: m.metrics.clone(),
             },
-        );
+        )?;
         reg.cause = DraftCause::EarlierDraft(0);
         out.push(reg);
         for w in b.backtests.iter().filter(|w| w.segment == m.segment) {
@@ -693,7 +699,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                     degraded: degraded(&policy, &m.metrics, &w.metrics),
                     policy_version: state.policy_version,
                 },
-            );
+            )?;
             d.cause = DraftCause::EarlierDraft(0);
             out.push(d);
         }
@@ -724,7 +730,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                 auto_promote_allowed: allowed,
                 policy_version: state.policy_version,
             },
-        );
+        )?;
         eval.cause = DraftCause::EarlierDraft(0);
         out.push(eval);
         if passed && allowed {
@@ -737,7 +743,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                 "policy",
                 None,
                 DraftCause::EarlierDraft(eval_index),
-            ));
+            )?);
         } else {
             let mut d = draft(
                 "version.status_changed",
@@ -752,7 +758,7 @@ fn run_record(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
                         "did not pass the promotion gates".into()
                     },
                 },
-            );
+            )?;
             d.cause = DraftCause::EarlierDraft(eval_index);
             out.push(d);
         }
@@ -789,7 +795,7 @@ fn backtest_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>
             rows: b.rows,
             policy_version: state.policy_version,
         },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -843,7 +849,7 @@ fn shadow_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, 
             window_index: index,
             complete,
         },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -884,7 +890,7 @@ fn drift_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, R
             exceeded,
             policy_version: state.policy_version,
         },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -916,7 +922,7 @@ fn bootstrap(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Ev
         ));
     }
     let vs = subject(&b.model, b.segment.as_deref())?;
-    Ok(promote(
+    promote(
         state,
         &vs,
         b.version,
@@ -924,7 +930,7 @@ fn bootstrap(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Ev
         &actor.principal,
         b.reason,
         DraftCause::ThisCommand,
-    ))
+    )
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -1007,7 +1013,7 @@ fn arena_propose(
             proposed_by: actor.principal.clone(),
             policy_version: state.policy_version,
         },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -1056,14 +1062,14 @@ fn approve_proposal(
                 notes: notes.clone(),
                 by: actor.principal.clone(),
             },
-        ));
+        )?);
     }
     let at = out.len();
     out.push(draft(
         "promotion.approved",
         &p.subject,
         &PromotionDecided { proposal_id: id.into(), by: actor.principal.clone(), notes: notes.clone() },
-    ));
+    )?);
     let reason = if notes.is_empty() { None } else { Some(notes) };
     out.extend(promote(
         state,
@@ -1073,7 +1079,7 @@ fn approve_proposal(
         &actor.principal,
         reason,
         DraftCause::EarlierDraft(at),
-    ));
+    )?);
     Ok(out)
 }
 
@@ -1101,7 +1107,7 @@ fn arena_reject(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
         "promotion.rejected",
         &p.subject,
         &PromotionDecided { proposal_id: b.proposal_id, by: actor.principal.clone(), notes: b.reason },
-    )])
+    )?])
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -1132,7 +1138,7 @@ fn rollback(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Eve
         return Err(reject("rollback.current", format!("v{} is already the champion", b.version)));
     }
     let vs = subject(&b.model, b.segment.as_deref())?;
-    Ok(promote(
+    promote(
         state,
         &vs,
         b.version,
@@ -1140,7 +1146,7 @@ fn rollback(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<Eve
         &actor.principal,
         Some(b.reason),
         DraftCause::ThisCommand,
-    ))
+    )
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -1159,8 +1165,7 @@ fn alert_read(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec<E
     Ok(vec![EventDraft::new(
         "alert.read",
         subj,
-        serde_json::to_value(AlertRead { alert_id: b.alert_id, by: actor.principal.clone() })
-            .expect("plain data"),
+        value(&AlertRead { alert_id: b.alert_id, by: actor.principal.clone() })?,
     )])
 }
 
@@ -1182,21 +1187,20 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
     if !matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
         return Err(reject("alert.closed", format!("alert `{}` is already {}", b.alert_id, name(&a.status))));
     }
-    let actioned = |notes: String| {
-        EventDraft::new(
+    let actioned = |notes: String| -> Result<EventDraft, Refusal> {
+        Ok(EventDraft::new(
             "alert.actioned",
             a.subject.clone(),
-            serde_json::to_value(AlertActioned {
+            value(&AlertActioned {
                 alert_id: b.alert_id.clone(),
                 action: b.action.clone(),
                 notes,
                 by: actor.principal.clone(),
-            })
-            .expect("plain data"),
-        )
+            })?,
+        ))
     };
     match b.action.as_str() {
-        "dismiss" => Ok(vec![actioned(b.notes)]),
+        "dismiss" => Ok(vec![actioned(b.notes)?]),
         "approve" => {
             require_role(actor, Role::Approver, "approve an alert")?;
             match a.alert_type.as_str() {
@@ -1226,10 +1230,9 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
                             ),
                         ));
                     }
-                    let model = state.model(&run.model).expect("a run's model exists");
-                    let mut out = vec![actioned(b.notes.clone())];
+                    let mut out = vec![actioned(b.notes.clone())?];
                     for v in &run.versions {
-                        let info = &model.versions[v];
+                        let info = version(state, &run.model, *v)?;
                         if info.status != VersionStatus::Challenger {
                             continue;
                         }
@@ -1242,7 +1245,7 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
                             &actor.principal,
                             Some(b.notes.clone()),
                             DraftCause::EarlierDraft(0),
-                        ));
+                        )?);
                     }
                     if out.len() == 1 {
                         return Err(reject(
@@ -1252,7 +1255,7 @@ fn alert_action(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<Vec
                     }
                     Ok(out)
                 }
-                _ => Ok(vec![actioned(b.notes)]),
+                _ => Ok(vec![actioned(b.notes)?]),
             }
         }
         other => Err(invalid(format!("alert action `{other}` is not `approve` or `dismiss`"))),
@@ -1299,5 +1302,5 @@ fn release_decide(state: &State, actor: &Actor, cmd: &SignedCommand) -> Result<V
             notes: b.notes,
             policy_version: state.policy_version,
         },
-    )])
+    )?])
 }

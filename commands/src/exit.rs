@@ -67,10 +67,9 @@ impl From<ledger::StoreError> for Failure {
         match e {
             ledger::StoreError::Locked(_) => Failure::new(INTERNAL, e.to_string())
                 .hint("another `pledge` process has this ledger open; stop it or wait for it to finish"),
-            e if e.is_corruption() => {
-                Failure::new(INTEGRITY, format!("the ledger's storage is damaged: {e}"))
-                    .hint("restore the ledger from a verified export (`pledge verify --export FILE`)")
-            }
+            e if e.is_corruption() => Failure::new(INTEGRITY, e.to_string()).hint(
+                "a damaged ledger is never served or extended; `pledge verify` shows the damage, `pledge show` and `pledge export` still read it; restore the ledger from a verified export",
+            ),
             other => Failure::internal(other),
         }
     }

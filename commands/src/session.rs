@@ -65,6 +65,14 @@ impl Common {
         open_ledger(&self.ledger)
     }
 
+    /// Opens an existing ledger's store without folding it, for the commands that must run on
+    /// a damaged ledger too (`verify`, `show`, `export`). Refused in remote mode.
+    pub fn open_store(&self) -> Result<ledger::Store, Failure> {
+        self.local_only()?;
+        require_ledger(&self.ledger)?;
+        Ok(ledger::Store::open(&self.ledger)?)
+    }
+
     /// Fails in remote mode, for the few commands that need the ledger's directory itself
     /// (model artifacts, exports, replays of the raw log).
     pub fn local_only(&self) -> Result<(), Failure> {

@@ -277,22 +277,9 @@ impl View<'_> {
         Ok(json!({"events": events_json(&events)}))
     }
 
-    /// One event, by sequence number or hash, with its canonical bytes decoded.
+    /// One event by sequence number or hash (see [`event`]).
     pub fn event(&self, id: &str) -> Answer {
-        let ev = match id.parse::<u64>() {
-            Ok(seq) => self.store.get(seq)?,
-            Err(_) => {
-                let h = id.parse::<ledger::Digest>().map_err(|e| {
-                    ViewError::BadParam(format!("`{id}` is neither a sequence number nor an event hash: {e}"))
-                })?;
-                self.store.get_by_hash(&h)?
-            }
-        };
-        let ev = ev.ok_or_else(|| not_found(format!("no event `{id}`")))?;
-        let v: Value = serde_json::from_slice(&ev.bytes)
-            .map_err(|e| ViewError::Store(StoreError::Corrupt { seq: ev.seq(), reason: e.to_string() }))?;
-        Ok(json!({"seq": ev.seq(), "hash": ev.hash, "summary": query::summarize(&ev), "event": v,
-                  "canonical": String::from_utf8_lossy(&ev.bytes)}))
+        event(self.store, id)
     }
 
     /// The daily health check: champions with their backtest trend, open alerts by severity,
@@ -350,4 +337,24 @@ impl View<'_> {
             .collect();
         Ok(json!({"enrolled": enrolled}))
     }
+}
+
+/// One event by sequence number or hash: its canonical bytes, the decoded event and a summary.
+/// Reads the store alone, so that it answers on a damaged ledger too (`pledge show`, which an
+/// auditor uses to look at the damage).
+pub fn event(store: &Store, id: &str) -> Answer {
+    let ev = match id.parse::<u64>() {
+        Ok(seq) => store.get(seq)?,
+        Err(_) => {
+            let h = id.parse::<ledger::Digest>().map_err(|e| {
+                ViewError::BadParam(format!("`{id}` is neither a sequence number nor an event hash: {e}"))
+            })?;
+            store.get_by_hash(&h)?
+        }
+    };
+    let ev = ev.ok_or_else(|| not_found(format!("no event `{id}`")))?;
+    let v: Value = serde_json::from_slice(&ev.bytes)
+        .map_err(|e| ViewError::Store(StoreError::Corrupt { seq: ev.seq(), reason: e.to_string() }))?;
+    Ok(json!({"seq": ev.seq(), "hash": ev.hash, "summary": query::summarize(&ev), "event": v,
+              "canonical": String::from_utf8_lossy(&ev.bytes)}))
 }

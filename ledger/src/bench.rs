@@ -18,8 +18,8 @@ use crate::dsse::Envelope;
 use crate::keys::SecretKey;
 use crate::trust::base_policy;
 use crate::{
-    Command, Context, Domain, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal, SignedCommand,
-    StoreError, Subject,
+    Command, Context, Domain, DraftCause, EventDraft, ExpectedHead, Ledger, RecordedEvent, Refusal,
+    SignedCommand, StoreError, Subject,
 };
 
 /// What to measure.
@@ -42,7 +42,8 @@ impl Default for Config {
 }
 
 /// Each command records `windows` events shaped like backtest windows (a training run's
-/// backtest produces several).
+/// backtest produces several): a run whose later events are caused by its first.
+#[derive(Clone)]
 struct Windows;
 
 impl Domain for Windows {
@@ -53,11 +54,15 @@ impl Domain for Windows {
             .map(|w| {
                 let mut payload = b.clone();
                 payload["window"] = json!(w);
-                EventDraft::new(
+                let mut d = EventDraft::new(
                     "backtest.window_recorded",
                     Some(Subject::segment("demand", "electronics")),
                     payload,
-                )
+                );
+                if w > 0 {
+                    d.cause = DraftCause::EarlierDraft(0);
+                }
+                d
             })
             .collect())
     }
@@ -154,7 +159,7 @@ pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
 
     let events = l.store().len();
     let started = Instant::now();
-    let summary = expect(crate::verify_store(l.store()), "verify")?;
+    let summary = expect(crate::verify_store(l.store(), crate::Verifier::with_domain(Windows)), "verify")?;
     let verify_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();

@@ -81,13 +81,22 @@ pub enum StoreError {
     ///
     /// ### Handling
     /// Run `pledge verify`; restore from an export if it fails.
-    #[error("stored event {seq} is unreadable: {reason}")]
+    #[error("the ledger is damaged at event {seq}: {reason}")]
     Corrupt {
         /// The sequence number concerned.
         seq: u64,
         /// What is wrong.
         reason: String,
     },
+    /// An earlier commit failed in a way that leaves the store needing a reopen: sled could not
+    /// apply a commit the journal made durable, or a failed journal append could not be wiped.
+    /// Nothing was written by this call.
+    ///
+    /// ### Handling
+    /// Close and reopen the ledger (the journal re-applies or cuts what it holds); check the
+    /// disk if it happens again.
+    #[error("the store needs to be reopened: {0}")]
+    Poisoned(String),
     /// The events handed to the store do not continue its chain (a caller bug).
     ///
     /// ### Handling
@@ -152,10 +161,60 @@ impl From<Rejection> for SubmitError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("event {seq} ({}) fails verification: {reason}", hash.map(|h| h.to_string()).unwrap_or_else(|| "unreadable".into()))]
 pub struct VerifyFailure {
-    /// Sequence number of the first bad event (its position in the store or export).
+    /// Sequence number of the first bad event (its position in the store or export; one past
+    /// the last event when something is missing at the end).
     pub seq: u64,
     /// The blake3 hash of that event's bytes as found, if they could be read.
     pub hash: Option<Digest>,
     /// What is wrong.
     pub reason: String,
+    /// When the event is not what its command re-derives: the first member that differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<Box<Mismatch>>,
+}
+
+impl VerifyFailure {
+    /// A failure at `seq`.
+    pub fn new(seq: u64, hash: Option<Digest>, reason: impl Into<String>) -> VerifyFailure {
+        VerifyFailure { seq, hash, reason: reason.into(), mismatch: None }
+    }
+
+    /// The same failure, with the member that differs from the re-derived event.
+    pub fn with_mismatch(mut self, mismatch: Option<Mismatch>) -> VerifyFailure {
+        self.mismatch = mismatch.map(Box::new);
+        self
+    }
+}
+
+/// Where a recorded event differs from the event its command re-derives.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mismatch {
+    /// The path of the first differing member, e.g. `payload.gates[0].candidate` (empty when
+    /// the whole event is missing).
+    pub member: String,
+    /// Its value in the ledger (`None`: absent).
+    pub recorded: Option<serde_json::Value>,
+    /// Its value when the command is decided again (`None`: absent).
+    pub derived: Option<serde_json::Value>,
+}
+
+impl Mismatch {
+    /// `` `member` is X in the ledger, Y when re-derived ``.
+    pub fn describe(&self) -> String {
+        let show = |v: &Option<serde_json::Value>| {
+            v.as_ref().map_or("absent".to_string(), |v| {
+                let s = v.to_string();
+                match s.char_indices().nth(200) {
+                    Some((cut, _)) => format!("{}…", &s[..cut]),
+                    None => s,
+                }
+            })
+        };
+        format!(
+            "`{}` is {} in the ledger, {} when re-derived",
+            self.member,
+            show(&self.recorded),
+            show(&self.derived)
+        )
+    }
 }

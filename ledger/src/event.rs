@@ -152,6 +152,15 @@ impl RecordedEvent {
     }
 }
 
+impl RecordedEvent {
+    /// Decodes stored bytes and hashes them, without checking that they are canonical (which
+    /// costs a re-encoding): for reads of a store whose hashes and links are checked anyway.
+    pub fn decode_unchecked(bytes: Vec<u8>) -> Result<RecordedEvent, String> {
+        let event: Event = serde_json::from_slice(&bytes).map_err(|e| format!("event is not valid: {e}"))?;
+        Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
+    }
+}
+
 /// What a decide step produces: an event without its position, time and hash, which the
 /// store assigns when it appends.
 #[derive(Clone, Debug, PartialEq)]
@@ -168,16 +177,15 @@ pub struct EventDraft {
     pub payload: Value,
 }
 
-/// The cause of a draft.
+/// The cause of a draft. A decision's drafts form one **run** (`docs/FORMAT.md`, section 3):
+/// the first is caused by the command, every later one by an earlier draft of the same run.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DraftCause {
-    /// The command being decided.
+    /// The command being decided: the first draft, and only the first.
     ThisCommand,
     /// An earlier draft of the same decision, by index (e.g. a promotion caused by the
     /// evaluation recorded just before it, in the same atomic append).
     EarlierDraft(usize),
-    /// An event already in the ledger.
-    Event(Digest),
 }
 
 impl EventDraft {

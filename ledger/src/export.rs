@@ -10,8 +10,9 @@ use crate::command::SignedCommand;
 use crate::digest::Digest;
 use crate::error::{StoreError, VerifyFailure};
 use crate::event::{Cause, RecordedEvent};
+use crate::ledger::Domain;
 use crate::store::{CommandRecord, ExpectedHead, Store};
-use crate::verify::{verify_entries, VerifySummary};
+use crate::verify::{verify_entries, Verifier, VerifySummary};
 
 /// Format version of the export manifest.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -154,16 +155,24 @@ struct PrevOnly {
     prev: Option<Digest>,
 }
 
-/// Verifies an export: every event (as [`crate::verify_store`] does), then the manifest's count,
-/// head, ledger id and file digest.
-pub fn verify_export(path: &Path) -> Result<(Manifest, VerifySummary), ExportError> {
+/// Verifies an export with `verifier`: every event (as [`crate::verify_store`] does,
+/// re-deriving with the verifier's domain), then the manifest's count, head, ledger id and
+/// file digest.
+pub fn verify_export<D: Domain>(
+    path: &Path,
+    verifier: Verifier<D>,
+) -> Result<(Manifest, VerifySummary), ExportError> {
     let (manifest, data) = read_export(path)?;
-    let summary = verify_export_bytes(&data, &manifest)?;
+    let summary = verify_export_bytes(&data, &manifest, verifier)?;
     Ok((manifest, summary))
 }
 
 /// Verifies export bytes (the events file's content) against its manifest.
-pub fn verify_export_bytes(data: &[u8], manifest: &Manifest) -> Result<VerifySummary, ExportError> {
+pub fn verify_export_bytes<D: Domain>(
+    data: &[u8],
+    manifest: &Manifest,
+    verifier: Verifier<D>,
+) -> Result<VerifySummary, ExportError> {
     if !data.is_empty() && !data.ends_with(b"\n") {
         return Err(ExportError::Manifest("the events file does not end with a newline (truncated?)".into()));
     }
@@ -200,7 +209,7 @@ pub fn verify_export_bytes(data: &[u8], manifest: &Manifest) -> Result<VerifySum
         }
         Ok((k as u64, line.to_vec(), c))
     });
-    let summary = verify_entries(entries)?;
+    let summary = verify_entries(verifier, entries)?;
     if summary.head.map(|h| h.hash) != Some(manifest.head) {
         return Err(ExportError::Manifest("the last event is not the manifest's head".into()));
     }
@@ -214,33 +223,37 @@ pub fn verify_export_bytes(data: &[u8], manifest: &Manifest) -> Result<VerifySum
 }
 
 /// Imports a verified export into an empty store, in one atomic, durable commit.
-/// Everything is verified before anything is written.
-pub fn import(path: &Path, store: &Store) -> Result<VerifySummary, ExportError> {
+/// Everything is verified (with `verifier`, re-deriving with its domain) before anything is
+/// written.
+pub fn import<D: Domain>(
+    path: &Path,
+    store: &Store,
+    verifier: Verifier<D>,
+) -> Result<VerifySummary, ExportError> {
     if !store.is_empty() {
         return Err(ExportError::State("import needs an empty ledger; this one already has events".into()));
     }
     let (manifest, data) = read_export(path)?;
-    let summary = verify_export_bytes(&data, &manifest)?;
+    let summary = verify_export_bytes(&data, &manifest, verifier)?;
     let mut events = Vec::with_capacity(summary.events as usize);
     let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
     for line in data[..data.len() - 1].split(|b| *b == b'\n') {
-        let ev = RecordedEvent::decode(line.to_vec()).map_err(|reason| VerifyFailure {
-            seq: events.len() as u64,
-            hash: None,
-            reason,
-        })?;
-        if let Cause::Command(env) = &ev.event.cause {
-            let cmd = SignedCommand::parse(env.clone()).map_err(ExportError::Manifest)?;
-            match records.last_mut() {
-                Some((id, rec))
-                    if *id == cmd.command().id && rec.first_seq + u64::from(rec.count) == ev.seq() =>
-                {
-                    rec.count += 1
-                }
-                _ => records.push((
+        let ev = RecordedEvent::decode(line.to_vec())
+            .map_err(|reason| VerifyFailure::new(events.len() as u64, None, reason))?;
+        // Verified: each run starts with the event that embeds its command, and every later
+        // event of the run is caused by an earlier one (`docs/FORMAT.md`, section 3).
+        match &ev.event.cause {
+            Cause::Command(env) => {
+                let cmd = SignedCommand::parse(env.clone()).map_err(ExportError::Manifest)?;
+                records.push((
                     cmd.command().id,
                     CommandRecord { digest: cmd.digest(), first_seq: ev.seq(), count: 1 },
-                )),
+                ));
+            }
+            Cause::Event(_) => {
+                if let Some((_, rec)) = records.last_mut() {
+                    rec.count += 1;
+                }
             }
         }
         events.push(ev);

@@ -15,22 +15,30 @@ use crate::event::{EventDraft, RecordedEvent};
 use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 use crate::trust::{kinds, Actor, TrustState};
 
-/// What a decide step sees besides the command.
+/// What a decide step sees besides the command. Verification rebuilds the same context from
+/// the recorded events (the signer, the trust state before the command, the run's
+/// `recorded_at`, the event before it), so that it can re-run the decide step.
 #[derive(Debug)]
 pub struct Context<'a> {
     /// The authenticated signer.
     pub actor: &'a Actor,
     /// Keys, roles and the policy in force.
     pub trust: &'a TrustState,
-    /// The time the events will be recorded at (or later, never earlier).
+    /// The time the events will be recorded at, exactly.
     pub now: Timestamp,
     /// The head before this command's events.
     pub head: Option<Head>,
 }
 
 /// The domain plugged into the append path: decides the commands the ledger does not know and
-/// folds every event into its state. `decide` must be pure (no I/O, no clock but `ctx.now`).
-pub trait Domain {
+/// folds every event into its state.
+///
+/// `decide` must be a pure function of the state, the context and the command: no I/O, no
+/// clock but `ctx.now`, no randomness, no dependence on hash-map iteration order, no panics.
+/// Verification re-runs it on every recorded command and requires the same bytes, so anything
+/// else makes honest ledgers fail to verify. The state is cloned when verification or the
+/// append path needs a copy (e.g. to start again after a failed commit).
+pub trait Domain: Clone {
     /// Turns a command into events, or refuses it.
     fn decide(&self, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal>;
     /// Folds one event (of any kind, trust events included) into the state. No rules, no I/O.
@@ -66,8 +74,10 @@ pub struct Ledger<D: Domain = NoDomain> {
     store: Arc<Store>,
     trust: TrustState,
     domain: D,
+    /// The domain as handed to [`Ledger::open`], before any event: what [`Ledger::reload`]
+    /// folds the store into again.
+    pristine: D,
     clock: Arc<dyn Clock>,
-    poisoned: bool,
 }
 
 impl<D: Domain> std::fmt::Debug for Ledger<D> {
@@ -83,15 +93,27 @@ enum Decided {
 
 impl<D: Domain> Ledger<D> {
     /// Opens (or creates) the ledger in `dir`, folding every stored event into `domain`.
-    pub fn open(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, mut domain: D) -> Result<Self, StoreError> {
+    ///
+    /// While folding, every stored event's bytes are checked against the hash stored beside
+    /// them and its `prev` against the event before it, and the events must reach the head
+    /// the last commit recorded. A store that fails any of these (or whose commit journal is
+    /// damaged) is refused with [`StoreError::Corrupt`] naming the event: it is never served
+    /// or extended. Open it with [`Store::open`] to verify or export it.
+    pub fn open(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, domain: D) -> Result<Self, StoreError> {
         let store = Store::open(dir)?;
-        let mut trust = TrustState::default();
-        for ev in store.iter() {
-            let ev = ev?;
-            trust.apply(&ev).map_err(|reason| StoreError::Corrupt { seq: ev.seq(), reason })?;
-            domain.apply(&ev);
-        }
-        Ok(Ledger { store: Arc::new(store), trust, domain, clock, poisoned: false })
+        let pristine = domain.clone();
+        let (trust, domain) = fold(&store, domain)?;
+        Ok(Ledger { store: Arc::new(store), trust, domain, pristine, clock })
+    }
+
+    /// Folds the store into the state again, from genesis. The append path does this itself
+    /// when a commit fails; a caller that caught a panic out of [`Ledger::submit`] (a bug in a
+    /// decide step) calls it before appending again.
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        let (trust, domain) = fold(&self.store, self.pristine.clone())?;
+        self.trust = trust;
+        self.domain = domain;
+        Ok(())
     }
 
     /// The store, for reads.
@@ -157,26 +179,29 @@ impl<D: Domain> Ledger<D> {
         envelopes: Vec<Result<SignedCommand, String>>,
         expected: ExpectedHead,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
-        if self.poisoned {
-            return Err(StoreError::Discontinuous(
-                "an earlier append failed in storage; reopen the ledger before appending".into(),
-            ));
-        }
+        self.store.check_writable()?;
         self.store.check_head(expected)?;
         let base = self.store.head();
-        let now = self.clock.now();
         let mut cursor = ChainCursor::after(base.as_ref());
+        // Every run of this commit is recorded at this time, and the decide step sees exactly
+        // it: verification re-runs the decide step at the recorded time.
+        let now = cursor.time_after(self.clock.now());
         let mut staged = self.trust.clone();
         let mut in_batch: HashMap<Uuid, (Digest, Vec<RecordedEvent>)> = HashMap::new();
         let mut all_events = Vec::new();
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(envelopes.len());
+        let mut folded = false;
         for env in envelopes {
             let outcome = self.decide_one(&staged, env, &mut cursor, now, &in_batch);
             results.push(match outcome {
                 Ok(Decided::New { events, id, record }) => {
+                    folded = true;
                     for ev in &events {
-                        staged.apply(ev).map_err(|reason| StoreError::Corrupt { seq: ev.seq(), reason })?;
+                        if let Err(reason) = staged.apply(ev) {
+                            self.reload()?;
+                            return Err(StoreError::Corrupt { seq: ev.seq(), reason });
+                        }
                         self.domain.apply(ev);
                     }
                     in_batch.insert(id, (record.digest, events.clone()));
@@ -193,8 +218,13 @@ impl<D: Domain> Ledger<D> {
             None => ExpectedHead::Empty,
         };
         if let Err(e) = self.store.commit(expect, &all_events, &records) {
-            // The domain state already folded the staged events; it no longer matches the disk.
-            self.poisoned = !all_events.is_empty();
+            // The domain state already folded the staged events, which are not in the store:
+            // fold the store again so that the state never runs ahead of it. (If the store
+            // took the commit but sled could not apply it, the store refuses appends until it
+            // is reopened; the fold then shows the store as it is.)
+            if folded {
+                self.reload()?;
+            }
             return Err(e);
         }
         self.trust = staged;
@@ -248,6 +278,7 @@ impl<D: Domain> Ledger<D> {
             trust.authorize(&actor, &cmd.command().kind)?;
             actor
         };
+        trust.check_fresh(&cmd, now)?;
         let drafts = match trust.decide(&cmd) {
             Some(r) => r?,
             None => {
@@ -263,7 +294,7 @@ impl<D: Domain> Ledger<D> {
             .into());
         }
         let mut attempt = cursor.clone();
-        let events = attempt.seal(drafts, Some(cmd.envelope()), now).map_err(|e| match e {
+        let events = attempt.seal(drafts, cmd.envelope(), now).map_err(|e| match e {
             StoreError::Encoding(m) => SubmitError::Invalid(m),
             other => SubmitError::Store(other),
         })?;
@@ -275,4 +306,52 @@ impl<D: Domain> Ledger<D> {
         };
         Ok(Decided::New { events, id, record })
     }
+}
+
+/// Folds every stored event into the trust state and `domain`, checking on the way what can be
+/// checked without signatures: each event's bytes against the hash stored beside them, its
+/// position, its link to the event before, and that the events reach the committed head.
+fn fold<D: Domain>(store: &Store, mut domain: D) -> Result<(TrustState, D), StoreError> {
+    if let Some(reason) = store.damage() {
+        return Err(StoreError::Corrupt { seq: store.len().saturating_sub(1), reason: reason.to_string() });
+    }
+    let mut trust = TrustState::default();
+    let mut prev: Option<Digest> = None;
+    let mut next = 0u64;
+    for item in store.raw() {
+        let (seq, stored, bytes) = item?;
+        let damaged = |reason: String| StoreError::Corrupt { seq, reason };
+        if seq != next {
+            return Err(damaged(format!("event {next} is missing (the next stored event is {seq})")));
+        }
+        let ev = RecordedEvent::decode_unchecked(bytes).map_err(damaged)?;
+        if ev.hash != stored {
+            return Err(damaged(format!(
+                "its bytes hash to {}, but {stored} was recorded for it: the event was altered",
+                ev.hash
+            )));
+        }
+        if ev.event.seq != seq || ev.event.prev != prev {
+            return Err(damaged(format!(
+                "it does not follow event {} (its `seq` or `prev` was altered)",
+                seq.wrapping_sub(1)
+            )));
+        }
+        trust.apply(&ev).map_err(damaged)?;
+        domain.apply(&ev);
+        prev = Some(ev.hash);
+        next += 1;
+    }
+    if let Some((seq, hash)) = store.anchor()? {
+        if next != seq + 1 || prev != Some(hash) {
+            return Err(StoreError::Corrupt {
+                seq: next.min(seq),
+                reason: format!(
+                    "the last commit ended at event {seq} ({hash}), but the stored events end at {}: events were lost or rewritten",
+                    prev.map_or("nothing".into(), |p| format!("event {} ({p})", next - 1))
+                ),
+            });
+        }
+    }
+    Ok((trust, domain))
 }

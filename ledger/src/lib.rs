@@ -13,7 +13,8 @@
 //! - [`Ledger`]: the append path (idempotency, authentication, authorization, decide, commit),
 //!   generic over a [`Domain`] that decides the commands this crate does not know;
 //! - [`TrustState`]: keys, roles and policy folded from the trust events;
-//! - [`Verifier`], [`verify_store`], [`export`]: verification and export/import.
+//! - [`Verifier`], [`verify_store`], [`export`]: verification (which re-runs every command's
+//!   decide step and requires the recorded events byte for byte) and export/import.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,7 +33,8 @@
 //! }));
 //! let receipt = ledger.submit(genesis.sign(&admin).unwrap(), ExpectedHead::Empty).unwrap();
 //! assert_eq!(receipt.events[0].event.kind, "ledger.created");
-//! assert_eq!(ledger::verify_store(ledger.store()).unwrap().events, 1);
+//! let summary = ledger::verify_store(ledger.store(), ledger::Verifier::new()).unwrap();
+//! assert_eq!(summary.events, 1);
 //! ```
 
 pub mod bench;
@@ -43,6 +45,7 @@ pub mod dsse;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod forge;
 pub mod keys;
 pub mod ledger;
 pub mod par;
@@ -53,9 +56,9 @@ mod wal;
 
 pub use crate::command::{Command, SignedCommand};
 pub use crate::digest::Digest;
-pub use crate::error::{Refusal, Rejection, StoreError, SubmitError, VerifyFailure};
+pub use crate::error::{Mismatch, Refusal, Rejection, StoreError, SubmitError, VerifyFailure};
 pub use crate::event::{Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject};
 pub use crate::ledger::{Context, Domain, Ledger, NoDomain, Receipt};
 pub use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 pub use crate::trust::{Actor, Role, TrustState};
-pub use crate::verify::{verify_entries, verify_store, Verifier, VerifySummary};
+pub use crate::verify::{verify_entries, verify_store, Entry, Verifier, VerifySummary};

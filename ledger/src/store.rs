@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Mutex;
 
 use uuid::Uuid;
@@ -103,38 +104,70 @@ impl ChainCursor {
         }
     }
 
-    /// Seals the drafts of one decision into events. `envelope` is the command they answer
-    /// (required when a draft's cause is [`DraftCause::ThisCommand`]). Recorded times never go
-    /// backwards: a clock reading earlier than the previous event's time is raised to it.
+    /// Seals the drafts of one decision (one command's **run**) into events. `envelope` is
+    /// the command they answer. The drafts must have the shape of a run (`docs/FORMAT.md`,
+    /// section 3): the first caused by the command, every later one by an earlier draft.
+    /// Every event of the run is recorded at `now`, raised to the previous event's time if the
+    /// clock reads earlier (the append path passes that raised time to the decide step too).
     pub fn seal(
         &mut self,
         drafts: Vec<EventDraft>,
-        envelope: Option<&Envelope>,
+        envelope: &Envelope,
         now: Timestamp,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let recorded_at = match self.last_time {
-            Some(t) if t > now => t,
-            _ => now,
-        };
         let mut out: Vec<RecordedEvent> = Vec::with_capacity(drafts.len());
-        for d in drafts {
+        self.seal_with(drafts, envelope, now, |_, hash, bytes| {
+            // Decoded back from its bytes, so that a fold sees on append exactly what it sees
+            // on replay (JCS writes `1.0` as `1`, which decodes as an integer).
+            let event = serde_json::from_slice(&bytes).map_err(|e| StoreError::Encoding(e.to_string()))?;
+            out.push(RecordedEvent { hash, event, bytes });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The canonical bytes and ids the drafts of one run would be recorded as after this
+    /// cursor, without decoding them back: what verification compares with the recorded bytes.
+    pub fn encode(
+        &mut self,
+        drafts: Vec<EventDraft>,
+        envelope: &Envelope,
+        now: Timestamp,
+    ) -> Result<Vec<(Digest, Vec<u8>)>, StoreError> {
+        let mut out = Vec::with_capacity(drafts.len());
+        self.seal_with(drafts, envelope, now, |_, hash, bytes| {
+            out.push((hash, bytes));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn seal_with(
+        &mut self,
+        drafts: Vec<EventDraft>,
+        envelope: &Envelope,
+        now: Timestamp,
+        mut sealed: impl FnMut(Event, Digest, Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let recorded_at = self.time_after(now);
+        let mut hashes: Vec<Digest> = Vec::with_capacity(drafts.len());
+        for (i, d) in drafts.into_iter().enumerate() {
             if let Some(s) = &d.subject {
                 s.validate().map_err(StoreError::Encoding)?;
             }
-            let cause = match d.cause {
-                DraftCause::ThisCommand => Cause::Command(
-                    envelope
-                        .ok_or_else(|| {
-                            StoreError::Encoding("draft caused by a command, but no command given".into())
-                        })?
-                        .clone(),
-                ),
-                DraftCause::EarlierDraft(i) => Cause::Event(
-                    out.get(i)
-                        .ok_or_else(|| StoreError::Encoding(format!("draft refers to later draft {i}")))?
-                        .hash,
-                ),
-                DraftCause::Event(h) => Cause::Event(h),
+            let cause = match (i, d.cause) {
+                (0, DraftCause::ThisCommand) => Cause::Command(envelope.clone()),
+                (0, DraftCause::EarlierDraft(_)) => {
+                    return Err(StoreError::Encoding("the first event of a run must be caused by its command".into()))
+                }
+                (_, DraftCause::ThisCommand) => {
+                    return Err(StoreError::Encoding(format!(
+                        "event {i} of a run names the command; only the first may (later ones name an earlier event of the run)"
+                    )))
+                }
+                (_, DraftCause::EarlierDraft(j)) => Cause::Event(*hashes.get(j).ok_or_else(|| {
+                    StoreError::Encoding(format!("event {i} of a run names event {j}, which is not earlier"))
+                })?),
             };
             let ev = Event {
                 format: FORMAT_VERSION,
@@ -147,20 +180,31 @@ impl ChainCursor {
                 cause,
                 payload: d.payload,
             };
-            let rec = ev.seal().map_err(|e| StoreError::Encoding(e.to_string()))?;
-            if rec.bytes.len() > MAX_EVENT_BYTES {
+            let bytes = ev.canonical_bytes().map_err(|e| StoreError::Encoding(e.to_string()))?;
+            if bytes.len() > MAX_EVENT_BYTES {
                 return Err(StoreError::Encoding(format!(
                     "`{}` event is {} bytes, the limit is {MAX_EVENT_BYTES}",
-                    rec.event.kind,
-                    rec.bytes.len()
+                    ev.kind,
+                    bytes.len()
                 )));
             }
+            let hash = Digest::of(&bytes);
             self.next_seq += 1;
-            self.prev = Some(rec.hash);
+            self.prev = Some(hash);
             self.last_time = Some(recorded_at);
-            out.push(rec);
+            hashes.push(hash);
+            sealed(ev, hash, bytes)?;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The time the next run is recorded at when the clock reads `now`: never earlier than
+    /// the previous event's.
+    pub fn time_after(&self, now: Timestamp) -> Timestamp {
+        match self.last_time {
+            Some(t) if t > now => t,
+            _ => now,
+        }
     }
 }
 
@@ -172,10 +216,16 @@ pub struct Store {
     synced_blobs: Mutex<BTreeSet<OsString>>,
     head: Mutex<Option<Head>>,
     wal: Mutex<Wal>,
-    /// Set when the store must not take appends: the last stored event cannot be decoded (the
-    /// store still opens, so that it can be verified and exported), or sled failed to apply a
-    /// durable commit (reopen to re-apply it from the journal).
+    /// Damage found when the store was opened: the last stored event cannot be decoded, the
+    /// events do not reach the committed head, or the commit journal holds an acknowledged
+    /// commit it cannot read. The store still opens, so that it can be verified and exported,
+    /// but it takes no appends and [`crate::Ledger::open`] refuses it.
+    damage: Option<String>,
+    /// Set when sled failed to apply a durable commit: the store takes no appends until it is
+    /// reopened (which re-applies the commit from the journal).
     poisoned: Mutex<Option<String>>,
+    /// Commits still to fail on purpose (see [`Store::fail_next_commits`]).
+    failing: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for Store {
@@ -282,15 +332,17 @@ impl Store {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent)?;
         }
-        let (wal, records) = Wal::open(&dir.join("pledge.wal"))?;
-        let store = Store {
+        let (wal, records, journal_damage) = Wal::open(&dir.join("pledge.wal"))?;
+        let mut store = Store {
             db,
             dir,
             data_file,
             synced_blobs: Mutex::new(BTreeSet::new()),
             head: Mutex::new(None),
             wal: Mutex::new(wal),
+            damage: journal_damage.map(|d| d.reason),
             poisoned: Mutex::new(None),
+            failing: std::sync::atomic::AtomicU32::new(0),
         };
         let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
         if replay {
@@ -301,7 +353,7 @@ impl Store {
         for record in records {
             apply(&store.db, record)?;
         }
-        if replay {
+        if replay && store.damage.is_none() {
             store.checkpoint(&mut store.wal.lock().expect("wal lock"))?;
         }
         let head = match store.db.scan_prefix([EVENT]).next_back() {
@@ -312,7 +364,7 @@ impl Store {
                 match store.decode(seq, &v) {
                     Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
                     Err(e) => {
-                        *store.poisoned.lock().expect("poison lock") = Some(e.to_string());
+                        store.damage.get_or_insert(e.to_string());
                         let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
                         let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
                         Some(Head { seq, hash, recorded_at: epoch })
@@ -323,8 +375,8 @@ impl Store {
         if let Some((seq, hash)) = store.anchor()? {
             if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
                 tracing::error!(anchor_seq = seq, "stored events do not reach the committed head");
-                *store.poisoned.lock().expect("poison lock") = Some(format!(
-                    "the last commit ended at event {seq} ({hash}), but the stored events end at {}",
+                store.damage.get_or_insert(format!(
+                    "the last commit ended at event {seq} ({hash}), but the stored events end at {}: events were lost or rewritten",
                     head.map_or("nothing".into(), |h| format!("event {} ({})", h.seq, h.hash))
                 ));
             }
@@ -353,6 +405,35 @@ impl Store {
         self.head().is_none()
     }
 
+    /// Makes the next `n` commits fail as a full disk makes them fail: with an I/O error from
+    /// the journal, nothing written. For tests of what the append path and the server do when
+    /// storage fails; nothing in Pledge calls it.
+    #[doc(hidden)]
+    pub fn fail_next_commits(&self, n: u32) {
+        self.failing.store(n, SeqCst);
+    }
+
+    /// The damage found when the store was opened, if any (see [`crate::Ledger::open`]): such
+    /// a store can be read, verified and exported, never extended.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
+    }
+
+    /// Fails unless the store takes appends: it is not damaged, no earlier commit left it
+    /// needing a reopen, and its journal takes appends.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(reason) = &self.damage {
+            return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason: reason.clone() });
+        }
+        if let Some(reason) = self.poisoned.lock().expect("poison lock").clone() {
+            return Err(StoreError::Poisoned(reason));
+        }
+        if let Some(reason) = self.wal.lock().expect("wal lock").frozen() {
+            return Err(StoreError::Poisoned(reason.to_string()));
+        }
+        Ok(())
+    }
+
     /// Fails with [`StoreError::Conflict`] unless the head is `expected`.
     pub fn check_head(&self, expected: ExpectedHead) -> Result<(), StoreError> {
         check_expected(expected, self.head())
@@ -369,9 +450,7 @@ impl Store {
         events: &[RecordedEvent],
         commands: &[(Uuid, CommandRecord)],
     ) -> Result<(), StoreError> {
-        if let Some(reason) = self.poisoned.lock().expect("poison lock").clone() {
-            return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason });
-        }
+        self.check_writable()?;
         let mut head = self.head.lock().expect("head lock");
         check_expected(expected, *head)?;
         let actual = *head;
@@ -415,6 +494,13 @@ impl Store {
         anchor.extend_from_slice(last.hash.as_bytes());
         record.push((ANCHOR.to_vec(), anchor));
         let mut wal = self.wal.lock().expect("wal lock");
+        let inject = self.failing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok();
+        if inject {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (injected by Store::fail_next_commits)",
+            )));
+        }
         // The durability barrier: once this returns the commit survives a crash.
         wal.append(&record)?;
         // From here on the commit is durable; if sled fails to take it, it is re-applied from
@@ -635,7 +721,7 @@ impl Drop for Store {
         // A clean close leaves sled durable and the journal empty, so the next open has
         // nothing to re-apply. Failure here loses nothing: the journal still holds the commits.
         if let Ok(mut wal) = self.wal.lock() {
-            if wal.len() > 0 {
+            if wal.len() > 0 && wal.frozen().is_none() {
                 let _ = self.checkpoint(&mut wal);
             }
         }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::canonical::Timestamp;
 use crate::command::SignedCommand;
 use crate::error::{Refusal, Rejection};
 use crate::event::{EventDraft, RecordedEvent};
@@ -219,6 +220,111 @@ pub fn parse_permissions(policy: &Value) -> Result<BTreeMap<String, BTreeSet<Rol
     Ok(out)
 }
 
+/// How far a command's `issued_at` may lie from the time the ledger records it: the policy's
+/// optional `freshness` section (`docs/FORMAT.md`, section 6). A command signed for later
+/// (`command.from_future`) or signed long ago and sent only now (`command.stale`) is refused,
+/// so that a signature cannot be kept and played back years later, and clocks that disagree
+/// show up at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Freshness {
+    /// Largest lead of `issued_at` over the recording time, in seconds (clock skew).
+    pub max_future_seconds: u64,
+    /// Largest age of `issued_at` at the recording time, in seconds (signing offline).
+    pub max_age_seconds: u64,
+}
+
+impl Freshness {
+    /// Five minutes of clock skew; a week for an approver who signs offline.
+    pub const DEFAULT: Freshness = Freshness { max_future_seconds: 300, max_age_seconds: 7 * 24 * 3600 };
+    /// The largest `max_future_seconds` a policy may set (one day).
+    pub const MAX_FUTURE_LIMIT: u64 = 24 * 3600;
+    /// The largest `max_age_seconds` a policy may set (366 days).
+    pub const MAX_AGE_LIMIT: u64 = 366 * 24 * 3600;
+
+    /// Checks `issued_at` against `now`, the time the command's events are recorded at.
+    pub fn check(&self, cmd: &SignedCommand, now: Timestamp, policy_version: u32) -> Result<(), Rejection> {
+        let issued = cmd.command().issued_at;
+        let lead = issued.micros() - now.micros();
+        let allowed_lead = self.max_future_seconds as i64 * 1_000_000;
+        if lead > allowed_lead {
+            return Err(Rejection::new(
+                "command.from_future",
+                format!(
+                    "command `{}` was issued at {issued}, {} after the ledger's time {now}; policy v{policy_version} allows {} of clock skew",
+                    cmd.command().id,
+                    duration(lead),
+                    duration(allowed_lead)
+                ),
+            ));
+        }
+        let age = -lead;
+        let allowed_age = self.max_age_seconds as i64 * 1_000_000;
+        if age > allowed_age {
+            return Err(Rejection::new(
+                "command.stale",
+                format!(
+                    "command `{}` was issued at {issued}, {} before the ledger's time {now}; policy v{policy_version} accepts commands up to {} old: sign it again",
+                    cmd.command().id,
+                    duration(age),
+                    duration(allowed_age)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness::DEFAULT
+    }
+}
+
+/// A duration in microseconds as people read it: `90 s`, `3.5 h`, `12.0 days`.
+fn duration(micros: i64) -> String {
+    let s = micros as f64 / 1e6;
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 2.0 * 86400.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86400.0)
+    }
+}
+
+/// Parses the policy's optional `freshness` section: `{"max_future_seconds": integer,
+/// "max_age_seconds": integer}`, each optional (defaults: [`Freshness::DEFAULT`]), no other keys.
+pub fn parse_freshness(policy: &Value) -> Result<Freshness, String> {
+    let Some(section) = policy.get("freshness") else { return Ok(Freshness::DEFAULT) };
+    let table = section
+        .as_object()
+        .ok_or("`freshness` must be an object {max_future_seconds, max_age_seconds}".to_string())?;
+    if let Some(k) = table.keys().find(|k| !matches!(k.as_str(), "max_future_seconds" | "max_age_seconds")) {
+        return Err(format!("`freshness` has an unknown key `{k}` (max_future_seconds, max_age_seconds)"));
+    }
+    let mut out = Freshness::DEFAULT;
+    for (name, limit, lowest, slot) in [
+        ("max_future_seconds", Freshness::MAX_FUTURE_LIMIT, 0, &mut out.max_future_seconds),
+        ("max_age_seconds", Freshness::MAX_AGE_LIMIT, 60, &mut out.max_age_seconds),
+    ] {
+        if let Some(v) = table.get(name) {
+            let n = v.as_u64().filter(|n| (lowest..=limit).contains(n)).ok_or_else(|| {
+                format!("`freshness.{name}` must be a whole number of seconds from {lowest} to {limit}")
+            })?;
+            *slot = n;
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the ledger's sections of a policy document: the permission table and freshness.
+pub fn check_policy(policy: &Value) -> Result<(BTreeMap<String, BTreeSet<Role>>, Freshness), String> {
+    if !policy.is_object() {
+        return Err("a policy must be a JSON object".into());
+    }
+    Ok((parse_permissions(policy)?, parse_freshness(policy)?))
+}
+
 /// Keys, roles and policy, as of some point in the ledger.
 #[derive(Clone, Debug, Default)]
 pub struct TrustState {
@@ -228,6 +334,7 @@ pub struct TrustState {
     policy_version: u32,
     policy: Value,
     permissions: BTreeMap<String, BTreeSet<Role>>,
+    freshness: Freshness,
 }
 
 impl TrustState {
@@ -264,6 +371,27 @@ impl TrustState {
     /// The policy document in force.
     pub fn policy(&self) -> &Value {
         &self.policy
+    }
+
+    /// How old or early a command's `issued_at` may be under the policy in force.
+    pub fn freshness(&self) -> Freshness {
+        self.freshness
+    }
+
+    /// Refuses a command issued too far from `now`, the time its events are recorded at
+    /// (rules `command.from_future` and `command.stale`). Genesis is judged by the policy it
+    /// creates.
+    pub fn check_fresh(&self, cmd: &SignedCommand, now: Timestamp) -> Result<(), Rejection> {
+        if cmd.command().kind == kinds::LEDGER_CREATE && self.ledger_id.is_none() {
+            let f = cmd
+                .command()
+                .body
+                .get("policy")
+                .and_then(|p| parse_freshness(p).ok())
+                .unwrap_or(Freshness::DEFAULT);
+            return f.check(cmd, now, 1);
+        }
+        self.freshness.check(cmd, now, self.policy_version)
     }
 
     /// True if `principal` has at least one enrolled key (active or not).
@@ -389,7 +517,7 @@ impl TrustState {
                 )));
             }
         }
-        parse_permissions(&body.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
+        check_policy(&body.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
         let payload = LedgerCreated {
             ledger_id: cmd.command().ledger,
             admins: body
@@ -404,7 +532,7 @@ impl TrustState {
             policy_version: 1,
             policy: body.policy,
         };
-        Ok(vec![EventDraft::new("ledger.created", None, to_value(&payload))])
+        Ok(vec![EventDraft::new("ledger.created", None, to_value(&payload)?)])
     }
 
     fn decide_enroll(&self, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
@@ -419,7 +547,7 @@ impl TrustState {
             return Err(Rejection::new("key.already_enrolled", format!("key `{id}` {state}")).into());
         }
         let payload = EnrolledKey { principal: b.principal, public_key: b.public_key, key_id: id };
-        Ok(vec![EventDraft::new("key.enrolled", None, to_value(&payload))])
+        Ok(vec![EventDraft::new("key.enrolled", None, to_value(&payload)?)])
     }
 
     fn decide_revoke(&self, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
@@ -451,7 +579,7 @@ impl TrustState {
             .into());
         }
         let payload = KeyRevoked { key_id: b.key_id, principal: rec.principal.clone(), reason: b.reason };
-        Ok(vec![EventDraft::new("key.revoked", None, to_value(&payload))])
+        Ok(vec![EventDraft::new("key.revoked", None, to_value(&payload)?)])
     }
 
     fn decide_role(&self, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
@@ -497,12 +625,12 @@ impl TrustState {
             }
         }
         let kind = if granting { "role.granted" } else { "role.revoked" };
-        Ok(vec![EventDraft::new(kind, None, to_value(&b))])
+        Ok(vec![EventDraft::new(kind, None, to_value(&b)?)])
     }
 
     fn decide_policy(&self, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
         let b: PolicySetBody = body(cmd)?;
-        parse_permissions(&b.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
+        check_policy(&b.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
         if b.policy == self.policy {
             return Err(Rejection::new(
                 "policy.unchanged",
@@ -511,7 +639,7 @@ impl TrustState {
             .into());
         }
         let payload = PolicyChanged { version: self.policy_version + 1, policy: b.policy };
-        Ok(vec![EventDraft::new("policy.changed", None, to_value(&payload))])
+        Ok(vec![EventDraft::new("policy.changed", None, to_value(&payload)?)])
     }
 
     /// Folds one event into the state. Non-trust kinds are ignored. Fails when a trust event is
@@ -532,7 +660,7 @@ impl TrustState {
                 if p.policy_version != 1 {
                     return Err("genesis policy_version must be 1".into());
                 }
-                self.permissions = parse_permissions(&p.policy)?;
+                (self.permissions, self.freshness) = check_policy(&p.policy)?;
                 for a in p.admins {
                     let principal = a.principal.clone();
                     self.insert_key(a, seq)?;
@@ -575,7 +703,7 @@ impl TrustState {
                         p.version, self.policy_version
                     ));
                 }
-                self.permissions = parse_permissions(&p.policy)?;
+                (self.permissions, self.freshness) = check_policy(&p.policy)?;
                 self.policy_version = p.version;
                 self.policy = p.policy;
             }
@@ -614,6 +742,6 @@ pub fn signature_invalid(cmd: &SignedCommand, principal: &str) -> Rejection {
     )
 }
 
-fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).expect("trust payloads are plain data")
+fn to_value<T: Serialize>(v: &T) -> Result<Value, Refusal> {
+    serde_json::to_value(v).map_err(|e| Refusal::Invalid(format!("payload cannot be encoded: {e}")))
 }

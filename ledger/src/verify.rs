@@ -1,18 +1,22 @@
 //! Verification: recompute every hash, link, sequence number, signature and key validity from
-//! the event bytes alone, trusting no index.
+//! the event bytes alone, trusting no index, and **re-derive** every event: each command is
+//! decided again, against the state before it and at its recorded time, and the events it
+//! produces must equal the recorded ones byte for byte (`docs/FORMAT.md`, section 7).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::canonical::Timestamp;
 use crate::command::SignedCommand;
 use crate::digest::Digest;
-use crate::error::{Refusal, VerifyFailure};
-use crate::event::{Cause, Event, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
+use crate::error::{Mismatch, Refusal, VerifyFailure};
+use crate::event::{Cause, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
 use crate::keys::PublicKey;
+use crate::ledger::{Context, Domain, NoDomain};
 use crate::par::par_map;
-use crate::store::{Head, Store};
+use crate::store::{ChainCursor, Head, Store};
 use crate::trust::{kinds, signature_invalid, TrustState};
 
 /// What a successful verification saw.
@@ -24,25 +28,36 @@ pub struct VerifySummary {
     pub head: Option<Head>,
     /// The ledger id from genesis.
     pub ledger_id: Option<Uuid>,
-    /// Distinct signed commands (one signature check each).
+    /// Distinct signed commands (one signature check each): one per run.
     pub commands: u64,
-    /// Events caused by another event rather than a command.
+    /// Events after the first of their run: caused by an earlier event of the run, derived
+    /// by the decide step rather than signed themselves.
     pub system_events: u64,
+    /// True when every run was re-derived from its command (false only for
+    /// [`Verifier::without_rederivation`]).
+    #[serde(default)]
+    pub rederived: bool,
 }
 
-/// The command whose events are being read (a command's events are contiguous).
+/// The command whose events are being read (a command's events are contiguous: its run).
 #[derive(Clone)]
 struct Run {
     id: Uuid,
-    digest: Digest,
-    signature: Vec<u8>,
-    /// For trust commands: the events the ledger's own decide step produces for it.
-    expected: Option<Vec<EventDraft>>,
-    seen: usize,
+    kind: String,
+    first_seq: u64,
+    /// What the decide step produces for the command at that point: `(id, bytes)` of each
+    /// event. `None` only when not re-deriving, for a domain command.
+    expected: Option<Vec<(Digest, Vec<u8>)>>,
+    /// Ids of the events of the run seen so far.
+    seen: Vec<Digest>,
 }
 
 /// Checks events one at a time, in order. Feed it with [`Verifier::push`], then call
 /// [`Verifier::finish`].
+///
+/// It folds the events into the trust state and into a [`Domain`], and re-derives every run
+/// with that domain's decide step: a ledger can only be verified with the rules that wrote it.
+/// [`Verifier::new`] knows only the trust commands.
 ///
 /// # Examples
 ///
@@ -54,34 +69,80 @@ struct Run {
 ///
 /// A verifier can be cloned to check several continuations of the same prefix.
 #[derive(Clone)]
-pub struct Verifier {
+pub struct Verifier<D: Domain = NoDomain> {
     trust: TrustState,
+    domain: D,
+    rederive: bool,
     next_seq: u64,
     prev: Option<(Digest, Timestamp)>,
-    seen_hashes: HashSet<Digest>,
     commands: HashMap<Uuid, u64>,
     run: Option<Run>,
+    /// The last run closed: `(command id, kind, first event)`, for messages.
+    last_run: Option<(Uuid, String, u64)>,
+    expect_head: Option<(Digest, bool)>,
     summary: VerifySummary,
 }
 
-impl Default for Verifier {
+impl Default for Verifier<NoDomain> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Verifier {
-    /// A verifier expecting genesis first.
-    pub fn new() -> Verifier {
+impl Verifier<NoDomain> {
+    /// A verifier for ledgers of trust commands only, expecting genesis first.
+    pub fn new() -> Verifier<NoDomain> {
+        Verifier::with_domain(NoDomain)
+    }
+}
+
+impl<D: Domain> Verifier<D> {
+    /// A verifier that re-derives domain commands with `domain` (given empty: the state before
+    /// genesis), expecting genesis first.
+    pub fn with_domain(domain: D) -> Verifier<D> {
         Verifier {
             trust: TrustState::default(),
+            domain,
+            rederive: true,
             next_seq: 0,
             prev: None,
-            seen_hashes: HashSet::new(),
             commands: HashMap::new(),
             run: None,
-            summary: VerifySummary { events: 0, head: None, ledger_id: None, commands: 0, system_events: 0 },
+            last_run: None,
+            expect_head: None,
+            summary: VerifySummary {
+                events: 0,
+                head: None,
+                ledger_id: None,
+                commands: 0,
+                system_events: 0,
+                rederived: true,
+            },
         }
+    }
+
+    /// Checks everything but the domain's derived events: bytes, chain, signatures, trust
+    /// events, freshness and the shape of each run, as the verifier did before re-derivation.
+    /// It does **not** detect a forged or altered derived event (a gate, a promotion by
+    /// policy, a version number); it exists to measure what re-derivation costs and for tools
+    /// that do not have the domain's rules. Never use it to accept a ledger.
+    pub fn without_rederivation(mut self) -> Verifier<D> {
+        self.rederive = false;
+        self.summary.rederived = false;
+        self
+    }
+
+    /// Also requires the ledger to contain the event `hash` (a head seen earlier, e.g. in an
+    /// auditor's notes or a checkpoint): catches a ledger truncated, rolled back to an older
+    /// copy, or replaced by another one, which verify as valid ledgers on their own.
+    pub fn expect_head(mut self, hash: Digest) -> Verifier<D> {
+        self.expect_head = Some((hash, false));
+        self
+    }
+
+    /// The domain state folded so far.
+    pub fn domain(&self) -> &D {
+        &self.domain
     }
 
     /// Checks the next event. `pos` is its position (the store key or the export line, from 0);
@@ -101,7 +162,7 @@ impl Verifier {
     fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<SigJob>) -> Result<(), VerifyFailure> {
         let Prepared { pos, rec, command } = p;
         let hash = rec.hash;
-        let fail = |reason: String| VerifyFailure { seq: pos, hash: Some(hash), reason };
+        let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
         let ev = &rec.event;
         if pos != self.next_seq {
             return Err(fail(format!("expected event {} at this position", self.next_seq)));
@@ -135,12 +196,26 @@ impl Verifier {
         if pos == 0 && ev.kind != "ledger.created" {
             return Err(fail(format!("the first event must be `ledger.created`, found `{}`", ev.kind)));
         }
-        self.check_cause(&rec, command, jobs).map_err(fail)?;
+        let in_run = match &self.run {
+            Some(r) => match &r.expected {
+                Some(expected) => r.seen.len() < expected.len(),
+                None => matches!(ev.cause, Cause::Event(_)),
+            },
+            None => false,
+        };
+        if !in_run {
+            self.close_run().map_err(|(reason, m)| fail(reason).with_mismatch(m))?;
+            self.start_run(&rec, command, jobs)?;
+        }
+        self.check_in_run(&rec)?;
         self.trust.apply(&rec).map_err(fail)?;
+        self.domain.apply(&rec);
         if pos == 0 {
             self.summary.ledger_id = self.trust.ledger_id();
         }
-        self.seen_hashes.insert(hash);
+        if let Some((h, seen)) = &mut self.expect_head {
+            *seen |= *h == hash;
+        }
         self.prev = Some((hash, ev.recorded_at));
         self.next_seq += 1;
         self.summary.events += 1;
@@ -148,137 +223,236 @@ impl Verifier {
         Ok(())
     }
 
-    fn check_cause(
+    /// Opens the run of the command that caused `rec`: authenticates and authorizes its signer
+    /// as of the state before it, checks its freshness, and decides it again.
+    fn start_run(
         &mut self,
         rec: &RecordedEvent,
         command: Option<SignedCommand>,
         jobs: &mut Vec<SigJob>,
-    ) -> Result<(), String> {
+    ) -> Result<(), VerifyFailure> {
         let ev = &rec.event;
-        let is_trust_event = kinds::EVENTS.contains(&ev.kind.as_str());
-        match &ev.cause {
-            Cause::Event(h) => {
-                self.close_run()?;
-                if !self.seen_hashes.contains(h) {
-                    return Err(format!("caused by event {h}, which is not an earlier event of this ledger"));
-                }
-                if is_trust_event {
-                    return Err(format!("`{}` must be caused by a signed command", ev.kind));
-                }
-                self.summary.system_events += 1;
+        let fail = |reason: String| VerifyFailure::new(ev.seq, Some(rec.hash), reason);
+        let cmd = match (&ev.cause, command) {
+            (Cause::Command(_), Some(cmd)) => cmd,
+            (Cause::Event(h), _) => {
+                return Err(fail(match &self.last_run {
+                    Some((id, kind, first)) => format!(
+                        "`{}` names event {h} as its cause, but no command produces it: the run of command `{id}` (`{kind}`, event {first}) ended before it",
+                        ev.kind
+                    ),
+                    None => format!("`{}` names event {h} as its cause, but no command produces it", ev.kind),
+                }))
             }
-            Cause::Command(_) => {
-                let cmd = command.ok_or("embedded command was not prepared")?;
-                let continues = self.run.as_ref().is_some_and(|r| r.id == cmd.command().id);
-                if continues {
-                    let run = self.run.as_mut().expect("checked");
-                    if run.digest != cmd.digest() || run.signature != cmd.signature() {
-                        return Err(format!(
-                            "command `{}` differs from the one in the previous event",
-                            cmd.command().id
-                        ));
-                    }
-                } else {
-                    self.close_run()?;
-                    if let Some(first) = self.commands.get(&cmd.command().id) {
-                        return Err(format!(
-                            "command id `{}` was already used at event {first} (a replayed or reused command)",
-                            cmd.command().id
-                        ));
-                    }
-                    self.start_run(&cmd, ev, rec.hash, jobs)?;
-                }
-                let run = self.run.as_mut().expect("a run is open");
-                if let Some(expected) = &run.expected {
-                    let want = expected.get(run.seen).ok_or_else(|| {
-                        format!(
-                            "command `{}` produced more events than the ledger's rules give",
-                            cmd.command().id
-                        )
-                    })?;
-                    if want.kind != ev.kind
-                        || want.kind_version != ev.kind_version
-                        || want.subject != ev.subject
-                        || want.payload != ev.payload
-                    {
-                        return Err(format!(
-                            "`{}` does not match what `{}` decides from the state before it",
-                            ev.kind,
-                            cmd.command().kind
-                        ));
-                    }
-                } else if is_trust_event {
-                    return Err(format!(
-                        "`{}` caused by `{}`, which is not a trust command",
-                        ev.kind,
-                        cmd.command().kind
-                    ));
-                }
-                run.seen += 1;
-            }
+            (Cause::Command(_), None) => return Err(fail("embedded command was not prepared".into())),
+        };
+        let id = cmd.command().id;
+        if let Some(first) = self.commands.get(&id) {
+            return Err(fail(format!(
+                "command id `{id}` was already used at event {first} (a replayed or reused command)"
+            )));
         }
-        Ok(())
-    }
-
-    fn start_run(
-        &mut self,
-        cmd: &SignedCommand,
-        ev: &Event,
-        hash: Digest,
-        jobs: &mut Vec<SigJob>,
-    ) -> Result<(), String> {
-        let refusal = |r: Refusal| r.to_string();
-        if cmd.command().kind == kinds::LEDGER_CREATE {
+        let kind = cmd.command().kind.clone();
+        let actor = if kind == kinds::LEDGER_CREATE {
             if ev.seq != 0 {
-                return Err("`ledger.create` may only cause the first event".into());
+                return Err(fail("`ledger.create` may only cause the first event".into()));
             }
-            self.trust.authenticate_genesis(cmd).map_err(refusal)?;
+            self.trust.authenticate_genesis(&cmd).map_err(|r| fail(r.to_string()))?
         } else {
-            let key = self.trust.signing_key(cmd).map_err(|r| r.to_string())?;
+            let key = self.trust.signing_key(&cmd).map_err(|r| fail(r.to_string()))?;
             jobs.push(SigJob {
                 pos: ev.seq,
-                hash,
+                hash: rec.hash,
                 key: key.public_key,
                 principal: key.principal.clone(),
                 command: cmd.clone(),
             });
-            let actor = self.trust.check_signer(cmd, key).map_err(|r| r.to_string())?;
-            self.trust.authorize(&actor, &cmd.command().kind).map_err(|r| r.to_string())?;
-        }
-        let expected = self.trust.decide(cmd).transpose().map_err(refusal)?;
-        self.commands.insert(cmd.command().id, ev.seq);
+            let actor = self.trust.check_signer(&cmd, key).map_err(|r| fail(r.to_string()))?;
+            self.trust.authorize(&actor, &kind).map_err(|r| fail(r.to_string()))?;
+            actor
+        };
+        self.trust.check_fresh(&cmd, ev.recorded_at).map_err(|r| fail(r.to_string()))?;
+        let head = self.prev.map(|(hash, recorded_at)| Head { seq: ev.seq - 1, hash, recorded_at });
+        let drafts = match self.trust.decide(&cmd) {
+            Some(decided) => Some(decided),
+            None if self.rederive => {
+                let ctx = Context { actor: &actor, trust: &self.trust, now: ev.recorded_at, head };
+                Some(self.domain.decide(&ctx, &cmd))
+            }
+            None => None,
+        };
+        let expected = match drafts {
+            None => None,
+            Some(Err(refusal)) => {
+                let why = match refusal {
+                    Refusal::Rejected(r) => format!("rule `{}` refuses it: {}", r.rule, r.message),
+                    Refusal::Invalid(m) => format!("it is invalid: {m}"),
+                };
+                return Err(fail(format!(
+                    "command `{id}` (`{kind}`) could not have been appended here: decided again against the state before it, {why}"
+                )));
+            }
+            Some(Ok(drafts)) if drafts.is_empty() => {
+                return Err(fail(format!("command `{id}` (`{kind}`) changes nothing, yet it was recorded")))
+            }
+            Some(Ok(drafts)) => {
+                let mut cursor = ChainCursor::after(head.as_ref());
+                let encoded = cursor.encode(drafts, cmd.envelope(), ev.recorded_at).map_err(|e| {
+                    fail(format!("command `{id}` (`{kind}`) decides events that cannot be encoded: {e}"))
+                })?;
+                Some(encoded)
+            }
+        };
+        self.commands.insert(id, ev.seq);
         self.summary.commands += 1;
-        self.run = Some(Run {
-            id: cmd.command().id,
-            digest: cmd.digest(),
-            signature: cmd.signature().to_vec(),
-            expected,
-            seen: 0,
-        });
+        self.run = Some(Run { id, kind, first_seq: ev.seq, expected, seen: Vec::new() });
         Ok(())
     }
 
-    fn close_run(&mut self) -> Result<(), String> {
-        if let Some(run) = self.run.take() {
-            if let Some(expected) = run.expected {
-                if run.seen != expected.len() {
-                    return Err(format!(
-                        "command `{}` is missing {} of its events",
-                        run.id,
-                        expected.len() - run.seen
-                    ));
+    /// Checks `rec` as the next event of the open run: byte for byte what the decide step
+    /// produced, or (without re-derivation) the shape of a run.
+    fn check_in_run(&mut self, rec: &RecordedEvent) -> Result<(), VerifyFailure> {
+        let ev = &rec.event;
+        let fail = |reason: String| VerifyFailure::new(ev.seq, Some(rec.hash), reason);
+        let run = self.run.as_mut().ok_or_else(|| fail("no command's run is open".into()))?;
+        let index = run.seen.len();
+        match &run.expected {
+            Some(expected) => {
+                let Some((want_hash, want)) = expected.get(index) else {
+                    return Err(fail(format!("command `{}` re-derives no event {index}", run.id)));
+                };
+                if *want_hash != rec.hash {
+                    let m = mismatch(&rec.bytes, want);
+                    let reason = match &ev.cause {
+                        Cause::Command(_) if index > 0 => format!(
+                            "command `{}` (`{}`, event {}) re-derives {} events, but only {index} are recorded before this one: `{}` is missing",
+                            run.id,
+                            run.kind,
+                            run.first_seq,
+                            expected.len(),
+                            kind_of(want)
+                        ),
+                        _ => format!(
+                            "`{}` is not what command `{}` (`{}`, event {}) decides from the state before it: {}",
+                            ev.kind,
+                            run.id,
+                            run.kind,
+                            run.first_seq,
+                            m.describe()
+                        ),
+                    };
+                    return Err(fail(reason).with_mismatch(Some(m)));
+                }
+            }
+            None => {
+                if index > 0 {
+                    match &ev.cause {
+                        Cause::Event(h) if run.seen.contains(h) => {}
+                        Cause::Event(h) => {
+                            return Err(fail(format!(
+                                "caused by event {h}, which is not an earlier event of its run"
+                            )))
+                        }
+                        Cause::Command(_) => {
+                            return Err(fail("only the first event of a run embeds its command".into()))
+                        }
+                    }
+                }
+                if kinds::EVENTS.contains(&ev.kind.as_str()) {
+                    return Err(fail(format!(
+                        "`{}` caused by `{}`, which is not a trust command",
+                        ev.kind, run.kind
+                    )));
                 }
             }
         }
+        if index > 0 {
+            self.summary.system_events += 1;
+        }
+        run.seen.push(rec.hash);
         Ok(())
+    }
+
+    /// Ends the open run: a run that re-derives more events than follow it is incomplete.
+    fn close_run(&mut self) -> Result<(), (String, Option<Mismatch>)> {
+        let Some(run) = self.run.take() else { return Ok(()) };
+        self.last_run = Some((run.id, run.kind.clone(), run.first_seq));
+        let Some(expected) = run.expected else { return Ok(()) };
+        match expected.get(run.seen.len()) {
+            None => Ok(()),
+            Some((_, missing)) => Err((
+                format!(
+                    "the events end inside the run of command `{}` (`{}`, event {}): it re-derives {} events, {} are recorded; `{}` is missing",
+                    run.id,
+                    run.kind,
+                    run.first_seq,
+                    expected.len(),
+                    run.seen.len(),
+                    kind_of(missing)
+                ),
+                serde_json::from_slice::<Value>(missing)
+                    .ok()
+                    .map(|v| Mismatch { member: String::new(), recorded: None, derived: Some(v) }),
+            )),
+        }
     }
 
     /// Ends verification.
     pub fn finish(mut self) -> Result<VerifySummary, VerifyFailure> {
-        let seq = self.next_seq.saturating_sub(1);
-        let hash = self.prev.map(|p| p.0);
-        self.close_run().map_err(|reason| VerifyFailure { seq, hash, reason })?;
+        let end = self.next_seq;
+        self.close_run().map_err(|(reason, m)| VerifyFailure::new(end, None, reason).with_mismatch(m))?;
+        if let Some((hash, false)) = self.expect_head {
+            return Err(VerifyFailure::new(
+                end,
+                None,
+                format!(
+                    "the expected head {hash} is not among these {end} events: the ledger was truncated, rolled back to an older copy, or is another ledger"
+                ),
+            ));
+        }
         Ok(self.summary)
+    }
+}
+
+/// The `kind` of encoded event bytes, for messages.
+fn kind_of(bytes: &[u8]) -> String {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| "(unreadable)".into())
+}
+
+/// The first member in which the recorded event differs from the re-derived one, in the
+/// envelope's order of importance (`kind`, `subject`, `payload`, `cause`, ...), depth first.
+fn mismatch(recorded: &[u8], derived: &[u8]) -> Mismatch {
+    let (Ok(r), Ok(d)) =
+        (serde_json::from_slice::<Value>(recorded), serde_json::from_slice::<Value>(derived))
+    else {
+        return Mismatch { member: String::new(), recorded: None, derived: None };
+    };
+    const ORDER: [&str; 9] =
+        ["kind", "kind_version", "subject", "payload", "cause", "recorded_at", "seq", "prev", "format"];
+    for member in ORDER {
+        if let Some(m) = first_difference(member.to_string(), r.get(member), d.get(member)) {
+            return m;
+        }
+    }
+    // The same members in another spelling cannot happen with canonical bytes on both sides.
+    Mismatch { member: String::new(), recorded: Some(r), derived: Some(d) }
+}
+
+fn first_difference(path: String, r: Option<&Value>, d: Option<&Value>) -> Option<Mismatch> {
+    match (r, d) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+            names.sort();
+            names.dedup();
+            names.into_iter().find_map(|k| first_difference(format!("{path}.{k}"), a.get(k), b.get(k)))
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) => (0..a.len().max(b.len()))
+            .find_map(|i| first_difference(format!("{path}[{i}]"), a.get(i), b.get(i))),
+        (a, b) if a == b => None,
+        (a, b) => Some(Mismatch { member: path, recorded: a.cloned(), derived: b.cloned() }),
     }
 }
 
@@ -294,7 +468,7 @@ pub struct Prepared {
 /// Checks one event's bytes on their own (see [`Prepared`]).
 pub fn prepare(pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<Prepared, VerifyFailure> {
     let hash = Digest::of(bytes);
-    let fail = |reason: String| VerifyFailure { seq: pos, hash: Some(hash), reason };
+    let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(fail(format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len())));
     }
@@ -327,31 +501,36 @@ impl SigJob {
         if self.key.verify_strict(&self.command.signed_bytes(), self.command.signature()) {
             Ok(())
         } else {
-            Err(VerifyFailure {
-                seq: self.pos,
-                hash: Some(self.hash),
-                reason: signature_invalid(&self.command, &self.principal).to_string(),
-            })
+            Err(VerifyFailure::new(
+                self.pos,
+                Some(self.hash),
+                signature_invalid(&self.command, &self.principal).to_string(),
+            ))
         }
     }
 }
 
 /// Events are verified in chunks of this many: decoding and signature checks run on every
-/// core, the chain and trust checks in between run in order.
+/// core, the chain, trust and re-derivation checks in between run in order.
 const CHUNK: usize = 4096;
 
-/// Verifies a sequence of `(position, bytes, claimed hash)` entries from genesis on, using
-/// every core. Reports the same first failure as feeding them to [`Verifier::push`] one by one.
-pub fn verify_entries<I>(entries: I) -> Result<VerifySummary, VerifyFailure>
+/// One entry to verify: `(position, bytes, claimed hash)`.
+pub type Entry = (u64, Vec<u8>, Option<Digest>);
+
+/// Verifies a sequence of entries from genesis on with `verifier`, using every core. Reports
+/// the same first failure as feeding them to [`Verifier::push`] one by one.
+pub fn verify_entries<D, I>(verifier: Verifier<D>, entries: I) -> Result<VerifySummary, VerifyFailure>
 where
-    I: IntoIterator<Item = Result<(u64, Vec<u8>, Option<Digest>), VerifyFailure>>,
+    D: Domain,
+    I: IntoIterator<Item = Result<Entry, VerifyFailure>>,
 {
-    verify_entries_with(Verifier::new(), entries)?.finish()
+    verify_entries_with(verifier, entries)?.finish()
 }
 
-fn verify_entries_with<I>(mut v: Verifier, entries: I) -> Result<Verifier, VerifyFailure>
+fn verify_entries_with<D, I>(mut v: Verifier<D>, entries: I) -> Result<Verifier<D>, VerifyFailure>
 where
-    I: IntoIterator<Item = Result<(u64, Vec<u8>, Option<Digest>), VerifyFailure>>,
+    D: Domain,
+    I: IntoIterator<Item = Result<Entry, VerifyFailure>>,
 {
     let mut entries = entries.into_iter();
     loop {
@@ -390,33 +569,33 @@ where
     }
 }
 
-/// Verifies a whole store from its raw event bytes, then checks that they reach the head the
-/// last commit recorded (so a store that lost its last events does not verify).
-pub fn verify_store(store: &Store) -> Result<VerifySummary, VerifyFailure> {
+/// Verifies a whole store from its raw event bytes with `verifier` (re-deriving with its
+/// domain), then checks that the events reach the head the last commit recorded (so a store
+/// that lost its last events does not verify) and that the commit journal lost nothing.
+pub fn verify_store<D: Domain>(store: &Store, verifier: Verifier<D>) -> Result<VerifySummary, VerifyFailure> {
     let entries = store.raw().map(|item| {
-        item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash))).map_err(|e| VerifyFailure {
-            seq: 0,
-            hash: None,
-            reason: format!("cannot read stored event: {e}"),
-        })
+        item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash)))
+            .map_err(|e| VerifyFailure::new(0, None, format!("cannot read stored event: {e}")))
     });
-    let v = verify_entries_with(Verifier::new(), entries)?;
+    let v = verify_entries_with(verifier, entries)?;
     let next = v.next_seq;
-    let anchor =
-        store.anchor().map_err(|e| VerifyFailure { seq: next, hash: None, reason: e.to_string() })?;
+    let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
     let summary = v.finish()?;
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
         if head != Some((seq, hash)) {
-            return Err(VerifyFailure {
-                seq: head.map_or(0, |h| h.0 + 1).min(seq),
-                hash: None,
-                reason: format!(
+            return Err(VerifyFailure::new(
+                head.map_or(0, |h| h.0 + 1).min(seq),
+                None,
+                format!(
                     "the last commit ended at event {seq} ({hash}), but the stored events {}: events were lost or rewritten",
                     head.map_or("are empty".into(), |h| format!("end at event {} ({})", h.0, h.1))
                 ),
-            });
+            ));
         }
+    }
+    if let Some(damage) = store.damage() {
+        return Err(VerifyFailure::new(next, None, damage.to_string()));
     }
     Ok(summary)
 }

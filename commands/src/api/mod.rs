@@ -227,8 +227,17 @@ impl ApiError {
         )
     }
 
-    /// A storage failure: 500, or 503 `integrity` when the ledger is damaged.
+    /// A storage failure: 500, 503 `integrity` when the ledger is damaged, 503 `unavailable`
+    /// when the store needs a restart of the server.
     pub fn storage(e: &ledger::StoreError) -> ApiError {
+        if let ledger::StoreError::Poisoned(why) = e {
+            tracing::error!(error = %why, "the store needs to be reopened");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a commit failed in storage; the server takes no writes until it is restarted",
+            );
+        }
         if e.is_corruption() {
             tracing::error!(error = %e, "ledger storage is damaged");
             return ApiError::new(

@@ -193,9 +193,10 @@ async fn ledger_info(State(s): State<AppState>) -> Result<Json<Value>, ApiError>
 
 async fn verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = Arc::clone(&s.0.store);
-    let outcome = tokio::task::spawn_blocking(move || ledger::verify_store(&store))
-        .await
-        .map_err(ApiError::internal)?;
+    let outcome =
+        tokio::task::spawn_blocking(move || ledger::verify_store(&store, crate::verify::verifier(None)))
+            .await
+            .map_err(ApiError::internal)?;
     Ok(Json(match outcome {
         Ok(summary) => json!({"ok": true, "summary": summary}),
         Err(failure) => json!({"ok": false, "failure": failure}),

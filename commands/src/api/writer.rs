@@ -75,7 +75,30 @@ fn run(
         if let Some(r) = &repro {
             r.restart(ledger.store().head().map(|h| h.recorded_at));
         }
-        match ledger.submit_commands(commands) {
+        // A panic in the decide step would be a bug; it must not take the writer down (every
+        // later write would then fail). The batch is answered with an internal error and the
+        // ledger folds the store again, since the panic may have left its state half-folded.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ledger.submit_commands(commands)));
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let err = ApiError::internal(format!("the decide step panicked: {what}"));
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+                if let Err(e) = ledger.reload() {
+                    tracing::error!(error = %e, "cannot fold the ledger again after a panic");
+                }
+                continue;
+            }
+        };
+        match outcome {
             Ok(results) => {
                 let fresh: Vec<&RecordedEvent> = results
                     .iter()

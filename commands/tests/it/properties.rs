@@ -213,6 +213,6 @@ proptest! {
             }
         }
         prop_assert_eq!(folded.digest(), w.state().digest());
-        ledger::verify_store(store).unwrap();
+        ledger::verify_store(store, commands::verify::verifier(None)).unwrap();
     }
 }

@@ -40,7 +40,7 @@ fn genesis_and_trust_commands_are_appended_and_verify() {
     let dir = tempfile::tempdir().unwrap();
     let l = setup(dir.path());
     assert_eq!(l.store().len(), 5);
-    let s = ledger::verify_store(l.store()).unwrap();
+    let s = ledger::verify_store(l.store(), verifier()).unwrap();
     assert_eq!(s.events, 5);
     assert_eq!(s.commands, 5);
     assert_eq!(s.ledger_id, Some(ledger_id()));
@@ -60,7 +60,7 @@ fn domain_command_produces_events_caused_by_command_and_by_event() {
     assert_eq!(l.domain().applied, vec![0, 1, 2, 3, 4, 5, 6, 7]);
     let by_subject = l.store().by_subject(&ledger::Subject::segment("m", "electronics")).unwrap();
     assert_eq!(by_subject.len(), 3);
-    ledger::verify_store(l.store()).unwrap();
+    ledger::verify_store(l.store(), verifier()).unwrap();
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn prechecked_signature_is_accepted_like_the_envelope() {
     assert!(!receipt.duplicate);
     assert_eq!(receipt.events.len(), 2);
     assert_eq!(receipt.events[0].event.cause, ledger::Cause::Command(env.clone()));
-    ledger::verify_store(l.store()).unwrap();
+    ledger::verify_store(l.store(), verifier()).unwrap();
     let again = l.submit(env, ExpectedHead::Any).unwrap();
     assert!(again.duplicate);
     assert_eq!(again.events, receipt.events);
@@ -329,7 +329,7 @@ fn batch_commits_accepted_commands_once_and_reports_each() {
     assert!(!third.duplicate && fourth.duplicate);
     assert_eq!(third.events, fourth.events);
     assert_eq!(l.store().len(), 5 + 1 + 2);
-    ledger::verify_store(l.store()).unwrap();
+    ledger::verify_store(l.store(), verifier()).unwrap();
 }
 
 #[test]

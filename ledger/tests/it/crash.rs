@@ -88,7 +88,7 @@ fn killed_writer_loses_no_acknowledged_append() {
         let status = child.wait().unwrap();
         assert_eq!(status.signal(), Some(9), "round {round}: child was not killed by us: {status}");
         let store = ledger::Store::open(&dir).unwrap();
-        let summary = ledger::verify_store(&store)
+        let summary = ledger::verify_store(&store, verifier())
             .unwrap_or_else(|f| panic!("round {round}: ledger does not verify after SIGKILL: {f}"));
         let acked = acked.unwrap_or_else(|| panic!("round {round}: the child acknowledged nothing"));
         {

@@ -14,12 +14,12 @@ fn export_import_round_trip_is_byte_identical_and_deterministic() {
     let manifest = export::export(l.store(), &out).unwrap();
     assert_eq!(manifest.count, 8);
     assert_eq!(manifest.ledger_id, ledger_id());
-    let (m2, summary) = export::verify_export(&out).unwrap();
+    let (m2, summary) = export::verify_export(&out, verifier()).unwrap();
     assert_eq!(m2, manifest);
     assert_eq!(summary.events, 8);
 
     let b = ledger::Store::open(dir.path().join("b")).unwrap();
-    export::import(&out, &b).unwrap();
+    export::import(&out, &b, verifier()).unwrap();
     assert_eq!(b.head(), l.store().head());
     let out2 = dir.path().join("b.jsonl");
     export::export(&b, &out2).unwrap();
@@ -34,7 +34,7 @@ fn export_import_round_trip_is_byte_identical_and_deterministic() {
     let again = lb.submit(genesis_resend(&l), ExpectedHead::Any).unwrap();
     assert!(again.duplicate);
     // Importing into a non-empty ledger is refused.
-    assert!(export::import(&out, lb.store()).is_err());
+    assert!(export::import(&out, lb.store(), verifier()).is_err());
 }
 
 /// The genesis envelope exactly as stored in `l`.

@@ -2,6 +2,7 @@
 
 mod append;
 mod crash;
+mod derive;
 mod export;
 mod floats;
 mod model;

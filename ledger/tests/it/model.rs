@@ -238,6 +238,6 @@ proptest! {
             }
             m.check_store(&l);
         }
-        ledger::verify_store(l.store()).unwrap();
+        ledger::verify_store(l.store(), verifier()).unwrap();
     }
 }

@@ -130,3 +130,8 @@ pub fn setup(dir: &Path) -> Ledger<Notes> {
     }
     l
 }
+
+/// A verifier that re-derives with the test domain.
+pub fn verifier() -> ledger::Verifier<Notes> {
+    ledger::Verifier::with_domain(Notes::default())
+}

@@ -2,7 +2,7 @@
 //! detected, and the reported sequence number is the tampered event's.
 
 use ledger::export::{self, ExportError};
-use ledger::{Digest, ExpectedHead, Verifier, VerifyFailure};
+use ledger::{Digest, ExpectedHead, VerifyFailure};
 use serde_json::json;
 
 use crate::support::*;
@@ -24,7 +24,7 @@ fn sample(dir: &std::path::Path) -> ledger::Ledger<Notes> {
 }
 
 fn verify_raw(entries: &[(u64, Digest, Vec<u8>)]) -> Result<(), VerifyFailure> {
-    let mut v = Verifier::new();
+    let mut v = verifier();
     for (seq, h, bytes) in entries {
         v.push(*seq, bytes, Some(*h))?;
     }
@@ -67,7 +67,7 @@ fn every_flipped_byte_in_stored_events_is_detected_at_its_event() {
     verify_raw(&entries).unwrap();
     let mut checked = 0;
     // `prefix` has verified events 0..k; each flip of event k is checked from there on.
-    let mut prefix = Verifier::new();
+    let mut prefix = verifier();
     for k in 0..entries.len() {
         // The stored value is hash ++ bytes: flip bytes of both parts.
         let len = 32 + entries[k].2.len();
@@ -109,13 +109,13 @@ fn flipped_byte_in_sled_files_through_the_store_is_detected() {
     for (k, pos) in [(0u64, 40usize), (3, 100), (n - 1, 33), (5, 32 + lens[5] - 1)] {
         flip_stored_byte(&path, k, pos);
         let store = ledger::Store::open(&path).unwrap();
-        let err = ledger::verify_store(&store).unwrap_err();
+        let err = ledger::verify_store(&store, verifier()).unwrap_err();
         assert_eq!(err.seq, k, "{err}");
         drop(store);
         flip_stored_byte(&path, k, pos); // undo it for the next round
     }
     let store = ledger::Store::open(&path).unwrap();
-    ledger::verify_store(&store).unwrap();
+    ledger::verify_store(&store, verifier()).unwrap();
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn every_flipped_byte_in_an_export_is_detected_at_its_event() {
     let out = dir.path().join("ledger.jsonl");
     let manifest = export::export(l.store(), &out).unwrap();
     let data = std::fs::read(&out).unwrap();
-    export::verify_export_bytes(&data, &manifest).unwrap();
+    export::verify_export_bytes(&data, &manifest, verifier()).unwrap();
     // Line k spans [starts[k], starts[k+1] - 1).
     let mut starts = vec![0];
     starts.extend(data.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
@@ -137,7 +137,7 @@ fn every_flipped_byte_in_an_export_is_detected_at_its_event() {
                 if d[pos] == b'\n' {
                     continue; // that splits the line in two: not a flip inside one event
                 }
-                match export::verify_export_bytes(&d, &manifest) {
+                match export::verify_export_bytes(&d, &manifest, verifier()) {
                     Err(ExportError::Verify(f)) => {
                         assert_eq!(f.seq, k as u64, "flip at byte {} of line {k}: {f}", pos - starts[k])
                     }
@@ -161,12 +161,12 @@ fn export_file_tampering_is_detected_on_disk_and_import_refuses_it() {
     let second_line = data.iter().position(|b| *b == b'\n').unwrap() + 10;
     data[second_line] ^= 0x01;
     std::fs::write(&out, &data).unwrap();
-    match export::verify_export(&out) {
+    match export::verify_export(&out, verifier()) {
         Err(ExportError::Verify(f)) => assert_eq!(f.seq, 1),
         other => panic!("{other:?}"),
     }
     let target = ledger::Store::open(dir.path().join("imported")).unwrap();
-    assert!(export::import(&out, &target).is_err());
+    assert!(export::import(&out, &target, verifier()).is_err());
     assert!(target.is_empty(), "a refused import writes nothing");
 }
 
@@ -179,12 +179,15 @@ fn truncated_or_padded_exports_are_refused() {
     let data = std::fs::read(&out).unwrap();
     // Drop the last line: the manifest's count and head catch it.
     let cut = data[..data.len() - 1].iter().rposition(|b| *b == b'\n').unwrap() + 1;
-    assert!(matches!(export::verify_export_bytes(&data[..cut], &manifest), Err(ExportError::Manifest(_))));
+    assert!(matches!(
+        export::verify_export_bytes(&data[..cut], &manifest, verifier()),
+        Err(ExportError::Manifest(_))
+    ));
     // Cut mid-line.
-    assert!(export::verify_export_bytes(&data[..data.len() - 5], &manifest).is_err());
+    assert!(export::verify_export_bytes(&data[..data.len() - 5], &manifest, verifier()).is_err());
     // Drop the first line: the chain no longer starts at genesis.
     let first = data.iter().position(|b| *b == b'\n').unwrap() + 1;
-    assert!(export::verify_export_bytes(&data[first..], &manifest).is_err());
+    assert!(export::verify_export_bytes(&data[first..], &manifest, verifier()).is_err());
 }
 
 #[test]
@@ -200,13 +203,16 @@ fn events_lost_from_the_end_of_the_store_are_detected() {
         db.flush().unwrap();
     }
     let store = ledger::Store::open(&path).unwrap();
-    let err = ledger::verify_store(&store).unwrap_err();
+    let err = ledger::verify_store(&store, verifier()).unwrap_err();
     assert_eq!(err.seq, n - 1, "{err}");
     assert!(err.reason.contains("were lost"), "{err}");
-    // And the damaged store refuses appends.
+    // And the damaged store is never served or extended: the ledger refuses to open on it.
     drop(store);
-    let mut l = ledger::Ledger::open(&path, clock(), Notes::default()).unwrap();
-    assert!(l.submit(note(1, None, &key(2)), ExpectedHead::Any).is_err());
+    match ledger::Ledger::open(&path, clock(), Notes::default()) {
+        Err(e @ ledger::StoreError::Corrupt { .. }) => assert!(e.to_string().contains("were lost"), "{e}"),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a ledger that lost its last event must not open"),
+    }
 }
 
 /// The parallel verifier (chunks, deferred signature checks) reports exactly what the
@@ -225,7 +231,7 @@ fn parallel_verification_agrees_with_sequential() {
     assert!(entries.len() > 4096 + 100);
     let sequential = |e: &[(u64, Digest, Vec<u8>)]| verify_raw(e).map_err(|f| f.seq);
     let parallel = |e: &[(u64, Digest, Vec<u8>)]| {
-        ledger::verify_entries(e.iter().map(|(s, h, b)| Ok((*s, b.clone(), Some(*h)))))
+        ledger::verify_entries(verifier(), e.iter().map(|(s, h, b)| Ok((*s, b.clone(), Some(*h)))))
             .map(|_| ())
             .map_err(|f| f.seq)
     };
