@@ -24,7 +24,10 @@ Environment:
 /// Pledge: a signed, event-sourced promotion ledger for ML models.
 ///
 /// Every hypothesis, training run, backtest, approval and promotion is an append-only,
-/// content-addressed (blake3), ed25519-signed event. `pledge verify` checks all of it offline.
+/// content-addressed (blake3) event: the first event of each change embeds the command its
+/// author signed with ed25519, and the events derived from it (gate evaluations, promotions by
+/// policy, archivals, version numbers) follow from that command by rules. `pledge verify`
+/// checks all of it offline, re-deriving every derived event byte for byte.
 #[derive(Debug, Parser)]
 #[command(name = "pledge", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
@@ -38,6 +41,7 @@ enum Command {
     Init(crate::keys::InitArgs),
     Keys(crate::keys::KeysArgs),
     Submit(crate::reads::SubmitArgs),
+    Sign(crate::reads::SignArgs),
     Champion(crate::reads::ChampionArgs),
     Alerts(crate::reads::AlertsArgs),
     Timeline(crate::reads::TimelineArgs),
@@ -82,6 +86,7 @@ where
         Command::Init(a) => crate::keys::init(a),
         Command::Keys(a) => crate::keys::keys(a),
         Command::Submit(a) => crate::reads::submit(a),
+        Command::Sign(a) => crate::reads::sign(a),
         Command::Champion(a) => crate::reads::champion(a),
         Command::Alerts(a) => crate::reads::alerts(a),
         Command::Timeline(a) => crate::reads::timeline(a),

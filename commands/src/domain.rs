@@ -1065,11 +1065,16 @@ fn approve_proposal(
         )?);
     }
     let at = out.len();
-    out.push(draft(
+    let mut approved = draft(
         "promotion.approved",
         &p.subject,
         &PromotionDecided { proposal_id: id.into(), by: actor.principal.clone(), notes: notes.clone() },
-    )?);
+    )?;
+    if at > 0 {
+        // Approved through its alert: the alert's action comes first and explains it.
+        approved.cause = DraftCause::EarlierDraft(0);
+    }
+    out.push(approved);
     let reason = if notes.is_empty() { None } else { Some(notes) };
     out.extend(promote(
         state,

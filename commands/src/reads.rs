@@ -365,32 +365,136 @@ pub fn show(args: ShowArgs) -> Result<(), Failure> {
 ///
 /// The building block under every write: the body is the command's `body` as specified in
 /// `schemas/commands/KIND.schema.json`. Exit 1 when a rule refuses it, 2 when it is malformed;
-/// either way nothing is written.
+/// either way nothing is written. With `--envelope FILE`, appends a command signed earlier
+/// with `pledge sign` (or by any DSSE signer) instead: the ledger checks it exactly as if it
+/// had been signed now, and refuses it once it is older than the policy's freshness window.
 ///
 /// Examples:
 ///   pledge submit champion.bootstrap '{"model":"demand","segment":null,"version":1}' --as colby
 ///   pledge submit run.record @run.json --as scheduler --json
+///   pledge submit --envelope approve-p17.json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct SubmitArgs {
     /// The command kind, e.g. `drift.record`.
-    kind: String,
+    #[arg(required_unless_present = "envelope")]
+    kind: Option<String>,
     /// The body: JSON, or `@FILE` to read it from a file.
-    body: String,
+    #[arg(required_unless_present = "envelope")]
+    body: Option<String>,
+    /// Append this signed command (a DSSE envelope, JSON) instead of signing one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "body"])]
+    envelope: Option<std::path::PathBuf>,
     #[command(flatten)]
     common: Common,
 }
 
-/// Runs `pledge submit`.
-pub fn submit(args: SubmitArgs) -> Result<(), Failure> {
-    let text = match args.body.strip_prefix('@') {
+/// A command body given as JSON or `@FILE`.
+fn read_body(arg: &str) -> Result<Value, Failure> {
+    let text = match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read `{path}`: {e}")))?,
-        None => args.body.clone(),
+        None => arg.to_string(),
     };
-    let body: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::new(INVALID_INPUT, format!("the body is not JSON: {e}")))?;
-    let events = session::submit(&args.common, &args.kind, body)?;
+    serde_json::from_str(&text).map_err(|e| Failure::new(INVALID_INPUT, format!("the body is not JSON: {e}")))
+}
+
+/// Runs `pledge submit`.
+pub fn submit(args: SubmitArgs) -> Result<(), Failure> {
+    let events = match (&args.envelope, &args.kind, &args.body) {
+        (Some(file), _, _) => {
+            let text = std::fs::read(file)
+                .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read `{}`: {e}", file.display())))?;
+            let envelope: ledger::dsse::Envelope = serde_json::from_slice(&text).map_err(|e| {
+                Failure::new(INVALID_INPUT, format!("`{}` is not a DSSE envelope: {e}", file.display()))
+                    .hint("`pledge sign` writes one")
+            })?;
+            session::submit_signed(&args.common, envelope)?
+        }
+        (None, Some(kind), Some(body)) => session::submit(&args.common, kind, read_body(body)?)?,
+        _ => return Err(Failure::new(INVALID_INPUT, "give KIND and BODY, or --envelope FILE")),
+    };
     session::print_events(&args.common, &events);
+    Ok(())
+}
+
+/// Sign a command without appending it, for an approver who signs offline.
+///
+/// Writes the signed command (a DSSE envelope: the exact bytes an auditor will later find in
+/// the ledger) to FILE, or to standard output. Anyone can append it later with `pledge submit
+/// --envelope FILE`; the ledger checks the signer's key and role then, and accepts the command
+/// only while it is fresh: by default up to 7 days after it was signed and never more than 5
+/// minutes before (the policy's `freshness` section). The ledger id comes from `--ledger-id`,
+/// or from the ledger (or server) when it is reachable.
+///
+/// Examples:
+///   pledge sign arena.approve '{"proposal_id":"P-17","notes":"ok"}' --as colby --out p17.json
+///   pledge sign alert.action @action.json --ledger-id 019c5e00-... --as colby > action.dsse.json
+///   pledge submit --envelope p17.json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct SignArgs {
+    /// The command kind, e.g. `arena.approve`.
+    kind: String,
+    /// The body: JSON, or `@FILE` to read it from a file.
+    body: String,
+    /// Write the envelope here instead of to standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+    /// The ledger the command is for (default: read from the ledger or the server).
+    #[arg(long, value_name = "UUID")]
+    ledger_id: Option<uuid::Uuid>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge sign`.
+pub fn sign(args: SignArgs) -> Result<(), Failure> {
+    let body = read_body(&args.body)?;
+    let ledger_id = match (args.ledger_id, args.common.client()?) {
+        (Some(id), _) => id,
+        (None, Some(client)) => serde_json::from_value(client.get("/api/v1/ledger")?["ledger_id"].clone())
+            .map_err(|_| {
+                Failure::new(INVALID_INPUT, format!("the server `{}` serves no ledger", client.base()))
+            })?,
+        (None, None) => {
+            let store = args.common.open_store().map_err(|f| f.hint("or pass --ledger-id UUID"))?;
+            let genesis =
+                store.get(0)?.ok_or_else(|| Failure::new(INVALID_INPUT, "the ledger has no genesis"))?;
+            serde_json::from_value(genesis.event.payload["ledger_id"].clone()).map_err(Failure::internal)?
+        }
+    };
+    let who = args.common.identity()?;
+    let key = session::load_key(&args.common.home()?, who)?;
+    let clock = session::Reproducible::from_env()?;
+    let cmd = session::new_command(ledger_id, None, clock.as_deref(), &args.kind, body)?;
+    let envelope = cmd.sign(&key).map_err(Failure::internal)?;
+    let envelope_json = serde_json::to_value(&envelope).map_err(Failure::internal)?;
+    let about = json!({"id": cmd.id, "kind": cmd.kind, "ledger": cmd.ledger, "issued_at": cmd.issued_at,
+                       "key_id": key.public().key_id(), "signer": who});
+    match &args.out {
+        Some(file) => {
+            std::fs::write(file, format!("{envelope_json}\n")).map_err(|e| {
+                Failure::new(INVALID_INPUT, format!("cannot write `{}`: {e}", file.display()))
+            })?;
+            if args.common.json {
+                println!("{}", json!({"ok": true, "file": file, "command": about}));
+            } else {
+                println!(
+                    "signed `{}` {} as {who} for ledger {}, issued {}: {}\nappend it with `pledge submit --envelope {}` while it is fresh",
+                    cmd.kind,
+                    cmd.id,
+                    cmd.ledger,
+                    cmd.issued_at,
+                    file.display(),
+                    file.display()
+                );
+            }
+        }
+        None if args.common.json => {
+            println!("{}", json!({"ok": true, "envelope": envelope_json, "command": about}))
+        }
+        None => println!("{envelope_json}"),
+    }
     Ok(())
 }

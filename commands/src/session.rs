@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledger::canonical::{Clock, SystemClock, Timestamp};
+use ledger::dsse::Envelope;
 use ledger::keys::SecretKey;
 use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
 use serde_json::{json, Value};
@@ -305,15 +306,50 @@ pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<R
         let head = ledger.store().head().map(|h| h.hash);
         let cmd = new_command(ledger_id, head, repro.as_deref(), kind, body)?;
         let env = cmd.sign(&key).map_err(Failure::internal)?;
-        match ledger.submit(env, ExpectedHead::Any) {
-            Ok(r) => events.extend(r.events),
-            Err(SubmitError::Rejected(r)) => {
-                return Err(Failure::new(REJECTED, format!("{} (rule `{}`)", r.message, r.rule)))
-            }
-            Err(SubmitError::Invalid(m)) => return Err(Failure::new(INVALID_INPUT, m)),
-            Err(SubmitError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(Failure::internal(e)),
+        events.extend(ledger.submit(env, ExpectedHead::Any).map_err(refused)?.events);
+    }
+    Ok(events)
+}
+
+/// The failure (and exit code) for a command the append path did not take.
+fn refused(e: SubmitError) -> Failure {
+    match e {
+        SubmitError::Rejected(r) => Failure::new(REJECTED, format!("{} (rule `{}`)", r.message, r.rule)),
+        SubmitError::Invalid(m) => Failure::new(INVALID_INPUT, m),
+        SubmitError::Store(e) => e.into(),
+        e => Failure::internal(e),
+    }
+}
+
+/// Appends a command signed elsewhere (`pledge sign`, another tool), through the same checks,
+/// locally or through the server. A resend of an appended command answers its events again.
+pub fn submit_signed(common: &Common, envelope: Envelope) -> Result<Vec<RecordedEvent>, Failure> {
+    if let Some(client) = common.client()? {
+        let answer =
+            client.post("/api/v1/commands", &serde_json::to_value(&envelope).map_err(Failure::internal)?)?;
+        return remote_events(&answer);
+    }
+    common.local_only()?;
+    require_ledger(&common.ledger)?;
+    let mut ledger = open_ledger(&common.ledger)?;
+    Ok(ledger.submit(envelope, ExpectedHead::Any).map_err(refused)?.events)
+}
+
+/// The events of a server's answer to a command, each checked against its hash.
+fn remote_events(answer: &Value) -> Result<Vec<RecordedEvent>, Failure> {
+    let mut events = vec![];
+    for e in answer["events"].as_array().into_iter().flatten() {
+        let bytes = e["canonical"].as_str().unwrap_or("").as_bytes().to_vec();
+        let ev = RecordedEvent::decode(bytes).map_err(|m| {
+            Failure::new(INTEGRITY, format!("the server sent an event that does not decode: {m}"))
+        })?;
+        if e["hash"].as_str() != Some(ev.hash.to_string().as_str()) {
+            return Err(Failure::new(
+                INTEGRITY,
+                format!("the server sent event {} with a hash that is not its bytes'", ev.seq()),
+            ));
         }
+        events.push(ev);
     }
     Ok(events)
 }
@@ -350,17 +386,7 @@ fn submit_remote(
             .map_err(Failure::internal)?;
         let answer =
             client.post("/api/v1/commands", &serde_json::to_value(&env).map_err(Failure::internal)?)?;
-        for e in answer["events"].as_array().into_iter().flatten() {
-            let bytes = e["canonical"].as_str().unwrap_or("").as_bytes().to_vec();
-            let ev = RecordedEvent::decode(bytes).map_err(|m| {
-                Failure::new(INTEGRITY, format!("the server sent an event that does not decode: {m}"))
-            })?;
-            if e["hash"].as_str() != Some(ev.hash.to_string().as_str()) {
-                return Err(Failure::new(
-                    INTEGRITY,
-                    format!("the server sent event {} with a hash that is not its bytes'", ev.seq()),
-                ));
-            }
+        for ev in remote_events(&answer)? {
             head = Some(ev.hash);
             if let Some(r) = &repro {
                 r.restart(Some(ev.event.recorded_at));

@@ -19,6 +19,90 @@ pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     serde_json_canonicalizer::to_vec(value)
 }
 
+/// The largest integer a JSON number holds exactly once it is read as an IEEE-754 double,
+/// which RFC 8785 requires: 2^53 - 1.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Checks that `bytes` are JSON that reads the same in every parser: no member name twice in
+/// one object (parsers disagree on which one counts), and no integer beyond
+/// ±[`MAX_SAFE_INTEGER`] (canonical JSON writes numbers as doubles, so it would not survive).
+/// Signed command payloads must pass it (`docs/FORMAT.md`, section 5).
+///
+/// # Examples
+///
+/// ```
+/// use ledger::canonical::check_unambiguous;
+/// assert!(check_unambiguous(br#"{"a": {"b": 1, "c": [2, 3.5]}}"#).is_ok());
+/// assert!(check_unambiguous(br#"{"a": 1, "a": 2}"#).unwrap_err().contains("`a`"));
+/// assert!(check_unambiguous(b"9007199254740993").is_err());
+/// ```
+pub fn check_unambiguous(bytes: &[u8]) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde::de::Deserializer::deserialize_any(&mut de, Unambiguous).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
+struct Unambiguous;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unambiguous {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unambiguous {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        if v.unsigned_abs() > MAX_SAFE_INTEGER {
+            return Err(E::custom(format!(
+                "the integer {v} is beyond ±(2^53 - 1), which canonical JSON cannot hold exactly"
+            )));
+        }
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        if v > MAX_SAFE_INTEGER {
+            return Err(E::custom(format!(
+                "the integer {v} is beyond 2^53 - 1, which canonical JSON cannot hold exactly"
+            )));
+        }
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Unambiguous)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut names = std::collections::BTreeSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if !names.insert(name.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the member `{name}` appears twice in one object"
+                )));
+            }
+            map.next_value_seed(Unambiguous)?;
+        }
+        Ok(())
+    }
+}
+
 /// A UTC instant with microsecond precision, serialised as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 ///
 /// One fixed width and precision means the textual order of timestamps is their time order

@@ -97,13 +97,14 @@ impl SignedCommand {
             ));
         }
         let payload = envelope.payload_bytes()?;
+        crate::canonical::check_unambiguous(&payload).map_err(|e| format!("payload: {e}"))?;
         let (key_id, signature) = envelope.single_signature()?;
         let command: Command =
             serde_json::from_slice(&payload).map_err(|e| format!("payload is not a Pledge command: {e}"))?;
         if command.id.get_version_num() != 7 {
             return Err(format!("command id `{}` is not a UUID v7", command.id));
         }
-        if command.kind.is_empty() || command.kind.len() > 64 {
+        if command.kind.is_empty() || command.kind.chars().count() > 64 {
             return Err("command kind must be 1 to 64 characters".into());
         }
         let digest = Digest::of(&payload);

@@ -36,18 +36,22 @@ impl Subject {
         Subject { model: model.to_string(), segment: Some(segment.to_string()) }
     }
 
-    /// Checks the names are usable as index keys: non-empty, at most 128 bytes, no control chars.
+    /// Checks the names: 1 to 128 characters (Unicode scalar values, as JSON Schema's
+    /// `maxLength` counts them), none a control character (Unicode category Cc).
     pub fn validate(&self) -> Result<(), String> {
-        let ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
+        let ok = |s: &str| !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
         if !ok(&self.model) {
             return Err(format!(
-                "model name `{}` must be 1-128 bytes without control characters",
-                self.model
+                "model name `{}` must be 1-128 characters, none a control character",
+                self.model.escape_debug()
             ));
         }
         if let Some(seg) = &self.segment {
             if !ok(seg) {
-                return Err(format!("segment name `{seg}` must be 1-128 bytes without control characters"));
+                return Err(format!(
+                    "segment name `{}` must be 1-128 characters, none a control character",
+                    seg.escape_debug()
+                ));
             }
         }
         Ok(())

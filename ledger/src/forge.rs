@@ -113,14 +113,14 @@ impl Forgery {
 
     /// The events re-chained: each event's `seq` is its position, its `prev` the id of the one
     /// before, every `cause.event` naming an event whose id changed names its new id; then
-    /// canonical bytes and ids.
-    pub fn rechain(&self) -> Result<Vec<RecordedEvent>, String> {
+    /// their ids and canonical bytes (of whatever the events hold, valid events or not).
+    pub fn rechain(&self) -> Result<Vec<(Digest, Vec<u8>)>, String> {
         let mut renamed: HashMap<Digest, Digest> = HashMap::new();
-        let mut out: Vec<RecordedEvent> = Vec::with_capacity(self.events.len());
+        let mut out: Vec<(Digest, Vec<u8>)> = Vec::with_capacity(self.events.len());
         for (k, (old, ev)) in self.events.iter().enumerate() {
             let mut ev = ev.clone();
             ev["seq"] = Value::from(k as u64);
-            ev["prev"] = out.last().map_or(Value::Null, |p| Value::String(p.hash.to_string()));
+            ev["prev"] = out.last().map_or(Value::Null, |p| Value::String(p.0.to_string()));
             if let Some(cause) = ev["cause"].get("event").and_then(Value::as_str) {
                 let h: Digest = cause.parse().map_err(|e| format!("event {k}: cause: {e}"))?;
                 if let Some(new) = renamed.get(&h) {
@@ -128,11 +128,11 @@ impl Forgery {
                 }
             }
             let bytes = crate::canonical::to_vec(&ev).map_err(|e| format!("event {k}: {e}"))?;
-            let rec = RecordedEvent::decode(bytes).map_err(|e| format!("event {k}: {e}"))?;
+            let hash = Digest::of(&bytes);
             if let Some(old) = old {
-                renamed.insert(*old, rec.hash);
+                renamed.insert(*old, hash);
             }
-            out.push(rec);
+            out.push((hash, bytes));
         }
         Ok(out)
     }
@@ -141,20 +141,22 @@ impl Forgery {
     pub fn write_export(&self, path: &Path) -> Result<Manifest, String> {
         let events = self.rechain()?;
         let mut data = Vec::new();
-        for ev in &events {
-            data.extend_from_slice(&ev.bytes);
+        for (_, bytes) in &events {
+            data.extend_from_slice(bytes);
             data.push(b'\n');
         }
-        let last = events.last().ok_or("no events")?;
-        let ledger_id = events[0].event.payload["ledger_id"]
+        let (head, _) = events.last().ok_or("no events")?;
+        // A genesis whose ledger id was made unreadable gets a nil one: the manifest can only
+        // hold a UUID (verification fails at event 0 anyway).
+        let ledger_id = self.events[0].1["payload"]["ledger_id"]
             .as_str()
             .and_then(|s| s.parse::<Uuid>().ok())
-            .ok_or("event 0 has no ledger id")?;
+            .unwrap_or_default();
         let manifest = Manifest {
             format: EXPORT_FORMAT,
             ledger_id,
             count: events.len() as u64,
-            head: last.hash,
+            head: *head,
             events_blake3: Digest::of(&data),
         };
         std::fs::write(path, &data).map_err(|e| e.to_string())?;
@@ -163,11 +165,17 @@ impl Forgery {
         Ok(manifest)
     }
 
-    /// Replaces the store in `dir` (which must not be open) by one holding the re-chained
+    /// Replaces the store in `dir` (which must not be open; created if missing) by one holding the re-chained
     /// events, with stored hashes, indexes, command records, head anchor and journal all
-    /// consistent with them: what an operator who rebuilds the store would leave.
+    /// consistent with them: what an operator who rebuilds the store would leave. The events
+    /// must be valid events (a store cannot hold anything else).
     pub fn write_store(&self, dir: &Path) -> Result<(), String> {
-        let events = self.rechain()?;
+        let events = self
+            .rechain()?
+            .into_iter()
+            .enumerate()
+            .map(|(k, (_, bytes))| RecordedEvent::decode(bytes).map_err(|e| format!("event {k}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
         for ev in &events {
             match &ev.event.cause {
@@ -185,7 +193,9 @@ impl Forgery {
                 }
             }
         }
-        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         let store = Store::open(dir).map_err(|e| e.to_string())?;
         store.commit(ExpectedHead::Empty, &events, &records).map_err(|e| e.to_string())
     }

@@ -47,11 +47,16 @@ impl PublicKey {
         self.0.as_bytes()
     }
 
-    /// Parses a 32-byte key; refuses points that are not valid curve points and weak
-    /// (small-order) keys, which could make a signature verify for many messages.
+    /// Parses a 32-byte key; refuses bytes that are not the canonical encoding of a curve point,
+    /// and weak (small-order) keys, which could make a signature verify for many messages.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, String> {
         let vk = VerifyingKey::from_bytes(bytes)
             .map_err(|_| "public key is not a valid ed25519 point".to_string())?;
+        // One key, one encoding: a y coordinate of p or more also decodes, to the point of
+        // y - p, and would give the same key a second key id.
+        if vk.to_edwards().compress().as_bytes() != bytes {
+            return Err("public key is not the canonical encoding of its point".into());
+        }
         if vk.is_weak() {
             return Err("public key is a weak (small-order) ed25519 key".into());
         }

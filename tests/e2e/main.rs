@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `pledge` binary, real ledgers in temporary directories.
 
 mod cli;
+mod integrity;
 mod remote;
 mod snapshots;
 mod training;

@@ -141,6 +141,38 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
     assert_eq!(ev["drift_pct"], 0.0);
     assert!(ev["psi"].as_object().unwrap().values().all(|v| v.as_f64().unwrap().abs() < 1e-12));
     assert_eq!(ev["exceeded"], false);
+
+    // verify hashes every artifact the ledger references: all present and intact.
+    let v = t.ok(&["verify"]);
+    let referenced = v["artifacts"]["referenced"].as_u64().unwrap();
+    assert_eq!(
+        (referenced, v["artifacts"]["ok"].as_u64().unwrap()),
+        (artifacts(&t) as u64, artifacts(&t) as u64)
+    );
+    // An altered artifact is an integrity failure naming it; a missing one is listed (runs
+    // recorded from elsewhere keep their artifacts elsewhere) unless --require-artifacts.
+    let file = t.ledger.join("artifacts").join(format!("{artifact}.json"));
+    let original = std::fs::read(&file).unwrap();
+    let mut altered = original.clone();
+    let at = altered.len() / 2;
+    altered[at] ^= 0x01;
+    std::fs::write(&file, &altered).unwrap();
+    let out = t.pledge().args(["verify", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["artifacts"]["problems"][0]["digest"], artifact.as_str());
+    assert_eq!(doc["artifacts"]["problems"][0]["status"], "altered");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("artifact {artifact}")));
+    std::fs::remove_file(&file).unwrap();
+    let doc = t.ok(&["verify"]);
+    assert_eq!(doc["artifacts"]["problems"][0]["status"], "missing");
+    assert_eq!(doc["artifacts"]["problems"][0]["versions"][0], "taxi-tip v1");
+    let strict = t.pledge().args(["verify", "--require-artifacts"]).output().unwrap();
+    assert_eq!(strict.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&strict.stdout).contains(&format!("missing  {artifact}")));
+    std::fs::write(&file, &original).unwrap();
+    assert_eq!(t.ok(&["verify", "--require-artifacts"])["ok"], true);
 }
 
 #[test]

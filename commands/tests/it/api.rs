@@ -296,6 +296,63 @@ async fn signed_commands_are_appended_once_and_refusals_name_their_rule() {
     api.close().await;
 }
 
+/// `who` signs `kind` issued `offset_secs` from the harness's T0 (the ledger's clock starts
+/// there and advances a minute per commit).
+fn issued_at(who: &str, id: u64, offset_secs: i64, kind: &str, body: Value) -> Value {
+    let t0 = ledger::canonical::Timestamp::parse_exact(crate::harness::T0).unwrap();
+    let at = chrono::DateTime::from_timestamp_micros(t0.micros() + offset_secs * 1_000_000).unwrap();
+    let cmd = ledger::Command {
+        id: uuid::Uuid::parse_str(&format!("019c5e00-0000-7000-8000-{id:012x}")).unwrap(),
+        ledger: crate::harness::ledger_id(),
+        issued_at: ledger::canonical::Timestamp::from_datetime(at),
+        kind: kind.into(),
+        body,
+    };
+    serde_json::to_value(cmd.sign(&key(who)).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn stale_future_and_failing_commands_change_nothing_and_the_writer_keeps_working() {
+    let w = world();
+    let store = w.ledger.shared_store();
+    let api = Api::new(w);
+    let drift = json!({"model": "demand", "baseline": 12.8, "recent": 12.9});
+    let before = api.state.committed();
+    for (id, offset, rule) in [(0xf01, -8 * 86_400, "command.stale"), (0xf02, 86_400, "command.from_future")]
+    {
+        let env = issued_at("maya", id, offset, "drift.record", drift.clone());
+        let (s, v) = api.send(Method::POST, "/api/v1/commands", &env).await;
+        assert_eq!((s, v["error"]["rule"].clone()), (StatusCode::CONFLICT, json!(rule)), "{v}");
+        assert_eq!(api.state.committed(), before, "a stale or early command appends nothing");
+    }
+    // The disk fills up during a commit: 500, nothing appended, the read model unchanged.
+    let (_, ledger_before) = api.get("/api/v1/ledger").await;
+    store.fail_next_commits(1);
+    let env = issued_at("maya", 0xf10, 0, "drift.record", drift.clone());
+    let (s, v) = api.send(Method::POST, "/api/v1/commands", &env).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!("internal")),
+        "{v}"
+    );
+    assert_eq!(api.state.committed(), before);
+    assert_eq!(api.get("/api/v1/ledger").await.1, ledger_before);
+    // Space is freed: the same command, sent again, is appended once; the writer's state and
+    // the read model are the store's (the projection digest is the replay's).
+    let (s, v) = api.send(Method::POST, "/api/v1/commands", &env).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _) = api.command("colby", "alert.read", json!({"alert_id": "A-nope"})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, v) = api.command("maya", "hypothesis.propose", hypothesis("H-9")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, info) = api.get("/api/v1/ledger").await;
+    let replayed = projections::replay::replay(&store, projections::replay::AsOf::Head).unwrap();
+    assert_eq!(info["projection"]["digest"], json!(replayed.digest()));
+    assert_eq!(info["events"], json!(store.len()));
+    assert_eq!(api.get("/api/v1/verify").await.1["ok"], true);
+    api.close().await;
+}
+
 #[tokio::test]
 async fn the_seed_routes_take_signed_commands_for_their_resource() {
     let api = Api::new(world());

@@ -91,6 +91,33 @@ fn arena_proposal_records_gates_and_needs_another_approver() {
 }
 
 #[test]
+fn a_proposal_approved_through_its_alert_is_one_run_explained_by_the_action() {
+    let mut w = with_champion();
+    w.ok("scheduler", "run.record", run("r2", "new_data", 11.0, 0.17, 0.92));
+    let ev = w.ok("maya", "arena.propose", json!({"model": "demand", "segment": null}));
+    let alert = format!("A-{}", ev[0].hash.short());
+    w.rejected("maya", "alert.action", json!({"alert_id": alert, "action": "approve"}), "role.not_allowed");
+    let ev = w.ok("colby", "alert.action", json!({"alert_id": alert, "action": "approve", "notes": "green"}));
+    assert_eq!(
+        kinds(&ev),
+        ["alert.actioned", "promotion.approved", "champion.changed", "version.status_changed"]
+    );
+    assert!(matches!(ev[0].event.cause, ledger::Cause::Command(_)));
+    for later in &ev[1..] {
+        let ledger::Cause::Event(h) = later.event.cause else {
+            panic!("only the first event embeds the command")
+        };
+        assert!(
+            ev.iter().any(|e| e.hash == h && e.seq() < later.seq()),
+            "caused by an earlier event of the run"
+        );
+    }
+    assert_eq!(w.champion("demand", None), Some(2));
+    assert_eq!(w.state().alerts[&alert].status, projections::AlertStatus::Actioned);
+    ledger::verify_store(w.ledger.store(), commands::verify::verifier(None)).unwrap();
+}
+
+#[test]
 fn rejected_proposal_keeps_the_champion() {
     let mut w = with_champion();
     w.ok("scheduler", "run.record", run("r2", "new_data", 12.0, 0.19, 0.9));

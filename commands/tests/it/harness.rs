@@ -61,6 +61,7 @@ pub struct World {
     pub ledger: Ledger<PledgeDomain>,
     _dir: tempfile::TempDir,
     next: AtomicU64,
+    clock: Arc<StepClock>,
 }
 
 impl World {
@@ -72,8 +73,8 @@ impl World {
     pub fn with_policy(policy: Value) -> World {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(StepClock::new(Timestamp::parse_exact(T0).unwrap(), 60_000_000));
-        let ledger = Ledger::open(dir.path().join("l"), clock, PledgeDomain::default()).unwrap();
-        let mut w = World { ledger, _dir: dir, next: AtomicU64::new(1) };
+        let ledger = Ledger::open(dir.path().join("l"), clock.clone(), PledgeDomain::default()).unwrap();
+        let mut w = World { ledger, _dir: dir, next: AtomicU64::new(1), clock };
         w.ok("root", "ledger.create", json!({"admins": [{"principal": "root", "public_key": key("root").public().to_string()}], "policy": policy}));
         for (who, roles) in [
             ("maya", &["scientist"][..]),
@@ -91,6 +92,16 @@ impl World {
             }
         }
         w
+    }
+
+    /// The same world with its ledger closed and opened again: the state folded from the
+    /// store, the clock and the command ids continuing where they were.
+    pub fn reopened(self) -> World {
+        let World { ledger, _dir, next, clock } = self;
+        let path = ledger.store().dir().to_path_buf();
+        drop(ledger);
+        let ledger = Ledger::open(path, clock.clone(), PledgeDomain::default()).unwrap();
+        World { ledger, _dir, next, clock }
     }
 
     fn id(&self) -> Uuid {

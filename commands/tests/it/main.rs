@@ -3,6 +3,7 @@
 
 mod api;
 mod domain;
+mod forgery;
 mod harness;
 mod help;
 mod properties;
