@@ -828,7 +828,7 @@ fn shadow_record(state: &State, cmd: &SignedCommand) -> Result<Vec<EventDraft>, 
             if x.status != ExperimentStatus::ShadowTesting {
                 return Err(reject("experiment.state", format!("experiment `{id}` is not shadow testing")));
             }
-            let i = x.shadow_windows + 1;
+            let i = x.shadow_windows.saturating_add(1);
             (i, x.planned_windows.is_some_and(|p| i == p))
         }
         None => (1, false),

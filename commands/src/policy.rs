@@ -178,7 +178,12 @@ impl Policy {
             drift_max_pct: num(&doc["drift"]["max_degradation_pct"], "drift.max_degradation_pct")?,
             psi_threshold: num(&doc["drift"]["psi_threshold"], "drift.psi_threshold")?,
             backtest_max_pct: num(&doc["backtest"]["max_degradation_pct"], "backtest.max_degradation_pct")?,
-            shadow_windows: doc["shadow"]["planned_windows"].as_u64().unwrap_or(14) as u32,
+            shadow_windows: match doc["shadow"].get("planned_windows") {
+                None => 14,
+                Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(
+                    "policy `shadow.planned_windows` must be a whole number of windows (at most 4294967295)",
+                )?,
+            },
             models,
         })
     }

@@ -206,3 +206,74 @@ fn a_promotion_by_policy_turned_into_an_approval_is_caught() {
     });
     member(&caught_at(&f, k), "payload.by", json!("colby"), json!("policy"));
 }
+
+/// `schemas/vectors/derivation.json`: this history as an export, and consistent forgeries of
+/// it with the position and member verification must report. An outside verifier replays the
+/// ledger (every event must re-derive) and each forgery (the ledger's lines before `from`, then
+/// the forgery's `lines`; its manifest) and compares. `PLEDGE_WRITE_VECTORS=1` rewrites it.
+#[test]
+fn the_derivation_vector_matches_the_code() {
+    let (_w, f) = history();
+    let dir = tempfile::tempdir().unwrap();
+    let export = |f: &Forgery, name: &str| -> (Vec<String>, Value) {
+        let path = dir.path().join(name);
+        let manifest = f.write_export(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        (text.lines().map(String::from).collect(), serde_json::to_value(manifest).unwrap())
+    };
+    let (lines, manifest) = export(&f, "ledger.jsonl");
+    let mut cases: Vec<(&str, Forgery, usize)> = vec![];
+    let mut g = f.clone();
+    let k = find(&g, "promotion.evaluated", |_| true);
+    let c = g.event(k)["payload"]["gates"][0]["candidate"].as_f64().unwrap();
+    g.edit(k, |e| e["payload"]["gates"][0]["candidate"] = json!(c / 2.0));
+    cases.push(("a gate's candidate value halved", g, k));
+    let mut g = f.clone();
+    let k = find(&g, "backtest.recorded", |e| e["payload"]["window_start"] == "2026-01-08");
+    g.remove(k);
+    cases.push(("a backtest window removed from inside its run", g, k));
+    let mut g = f.clone();
+    let k = find(&g, "backtest.recorded", |e| e["payload"]["window_start"] == "2026-02-01");
+    g.edit(k, |e| e["payload"]["policy_version"] = json!(1));
+    cases.push(("the policy version of a decision changed", g, k));
+    let mut g = f.clone();
+    let k = find(&g, "champion.changed", |e| e["payload"]["cause"] == "bootstrap");
+    g.edit(k, |e| e["payload"]["by"] = json!("maya"));
+    cases.push(("the bootstrap's approver changed, every later event re-chained", g, k));
+    let mut g = f.clone();
+    let k = find(&g, "drift.recorded", |_| true);
+    let mut copy = g.event(k).clone();
+    let end = g.len();
+    copy["recorded_at"] = g.event(end - 1)["recorded_at"].clone();
+    g.insert(end, copy);
+    cases.push(("a signed drift signal appended a second time", g, end));
+    let mut g = f.clone();
+    let approval = g.event(find(&g, "champion.changed", |e| e["payload"]["cause"] == "approval")).clone();
+    let mut forged = approval;
+    forged["payload"]["to"] = json!(2);
+    forged["cause"] = json!({"event": ledger::Digest::of(lines[end - 1].as_bytes()).to_string()});
+    forged["recorded_at"] = g.event(end - 1)["recorded_at"].clone();
+    g.insert(end, forged);
+    cases.push(("an unsigned champion change appended at the end", g, end));
+    let mut forgeries = vec![];
+    for (i, (what, g, at)) in cases.iter().enumerate() {
+        let (forged, m) = export(g, &format!("forged-{i}.jsonl"));
+        let fail = caught_at(g, *at);
+        let from = (0..forged.len().max(lines.len())).find(|k| forged.get(*k) != lines.get(*k)).unwrap();
+        forgeries.push(json!({
+            "description": what, "from": from, "lines": forged[from..], "manifest": m,
+            "expect": {"seq": fail.seq, "mismatch": fail.mismatch},
+        }));
+    }
+    let vector = json!({
+        "description": "A Pledge ledger of the seed workflows (bootstrap, a retrain promoted by policy, a retrain with backtest windows kept as challenger, drift, an approved proposal, a policy change) with the default policy, as export lines and manifest: every event must re-derive. Each forgery keeps the ledger's lines before `from`, replaces the rest with `lines` (ids, links and references recomputed) and has its own consistent manifest; verification must fail at `expect.seq`, and where an event differs from its re-derivation, at `expect.mismatch.member` with the recorded and re-derived values.",
+        "lines": lines, "manifest": manifest, "forgeries": forgeries,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/vectors/derivation.json");
+    let text = serde_json::to_string_pretty(&vector).unwrap() + "\n";
+    if std::env::var_os("PLEDGE_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(stored, vector, "schemas/vectors/derivation.json differs from what the code produces");
+}
