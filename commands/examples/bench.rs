@@ -5,6 +5,9 @@
 //! cargo run --release -p commands --example bench -- [--json] [--events N]
 //! ```
 //!
+//! It then verifies the ledger twice (every run re-derived, and without re-derivation), and
+//! reopens it (the fold with every stored hash and link checked) beside the checks alone.
+//!
 //! The generator plays scheduled retrains of several models and segments (each: the run, its
 //! version, 8 backtest windows, the evaluation against the champion and the promotion or
 //! demotion), drift checks and the occasional arena proposal and approval.
@@ -135,12 +138,64 @@ fn main() {
     let resume_secs = started.elapsed().as_secs_f64();
     assert_eq!(resumed.digest(), live_digest);
 
+    // Verification, full (every run re-derived by the decide step) and without re-derivation
+    // (bytes, chain, signatures, trust, freshness, run shapes: what verify did before), and
+    // what one core of this machine does in strict ed25519 verifications per second.
+    let started = Instant::now();
+    let full = ledger::verify_store(l.store(), commands::verify::verifier(None)).unwrap();
+    let verify_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let shape_only = ledger::Verifier::with_domain(PledgeDomain::default()).without_rederivation();
+    let without = ledger::verify_store(l.store(), shape_only).unwrap();
+    let verify_without_secs = started.elapsed().as_secs_f64();
+    assert_eq!((full.events, without.events), (total, total));
+    let ed25519_per_core = {
+        let key = SecretKey::from_seed([9; 32]);
+        let msg = [7u8; 300];
+        let sig = key.sign(&msg);
+        let n = 4_000;
+        let started = Instant::now();
+        for _ in 0..n {
+            assert!(key.public().verify_strict(std::hint::black_box(&msg), &sig));
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+
+    // Opening: the fold with every stored hash, position, link and the head anchor checked
+    // (Ledger::open), against the same fold without those checks (the pipelined rebuild) and
+    // the checks alone (blake3 of every event's bytes against its stored hash).
+    let dir = l.store().dir().to_path_buf();
+    drop(l);
+    let started = Instant::now();
+    let l = Ledger::open(&dir, Arc::new(SystemClock), PledgeDomain::default()).unwrap();
+    let open_secs = started.elapsed().as_secs_f64();
+    assert_eq!(l.domain().state.digest(), live_digest);
+    let started = Instant::now();
+    let mut checked = 0u64;
+    for item in l.store().raw() {
+        let (_, stored, bytes) = item.unwrap();
+        assert_eq!(ledger::Digest::of(&bytes), stored);
+        checked += 1;
+    }
+    let hash_check_secs = started.elapsed().as_secs_f64();
+    assert_eq!(checked, total);
+
     let report = json!({
         "events": total,
         "commands": commands,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "append": {"events_per_sec": total as f64 / append_secs, "secs": append_secs},
         "rebuild": {"events_per_sec": total as f64 / rebuild_secs, "secs": rebuild_secs},
+        "verify": {
+            "events_per_sec": total as f64 / verify_secs, "secs": verify_secs, "commands": full.commands,
+            "without_rederivation_events_per_sec": total as f64 / verify_without_secs,
+            "without_rederivation_secs": verify_without_secs,
+        },
+        "open": {
+            "events_per_sec": total as f64 / open_secs, "secs": open_secs,
+            "stored_hash_check_secs": hash_check_secs,
+        },
+        "machine": {"ed25519_verify_strict_per_sec_one_core": ed25519_per_core},
         "checkpoint_save_secs": checkpoint_secs,
         "resume_from_checkpoint_secs": resume_secs,
         "state_digest": live_digest,
@@ -157,6 +212,16 @@ fn main() {
             "  rebuild all projections        {:>10.0} events/s",
             report["rebuild"]["events_per_sec"].as_f64().unwrap()
         );
+        println!(
+            "  verify, every run re-derived   {:>10.0} events/s   (without re-derivation {:.0} events/s)",
+            report["verify"]["events_per_sec"].as_f64().unwrap(),
+            report["verify"]["without_rederivation_events_per_sec"].as_f64().unwrap()
+        );
+        println!(
+            "  open (fold + hash/link checks) {:>10.0} events/s   (the hash checks alone {hash_check_secs:.3} s of {open_secs:.3} s)",
+            report["open"]["events_per_sec"].as_f64().unwrap()
+        );
+        println!("  this machine: {ed25519_per_core:.0} strict ed25519 verifications/s on one core");
         println!("  checkpoint save {checkpoint_secs:.3} s, resume {resume_secs:.3} s");
     }
 }

@@ -34,7 +34,8 @@ impl ledger::Domain for PledgeDomain {
 }
 
 fn body<T: DeserializeOwned>(cmd: &SignedCommand) -> Result<T, Refusal> {
-    serde_json::from_value(cmd.command().body.clone())
+    // From a reference: the body is not copied to be decoded.
+    T::deserialize(&cmd.command().body)
         .map_err(|e| Refusal::Invalid(format!("`{}` body: {e}", cmd.command().kind)))
 }
 

@@ -12,7 +12,7 @@ use crate::canonical::Timestamp;
 use crate::command::SignedCommand;
 use crate::digest::Digest;
 use crate::error::{Mismatch, Refusal, VerifyFailure};
-use crate::event::{Cause, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
+use crate::event::{Cause, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
 use crate::keys::PublicKey;
 use crate::ledger::{Context, Domain, NoDomain};
 use crate::par::par_map;
@@ -45,11 +45,49 @@ struct Run {
     id: Uuid,
     kind: String,
     first_seq: u64,
-    /// What the decide step produces for the command at that point: `(id, bytes)` of each
-    /// event. `None` only when not re-deriving, for a domain command.
-    expected: Option<Vec<(Digest, Vec<u8>)>>,
-    /// Ids of the events of the run seen so far.
-    seen: Vec<Digest>,
+    /// What the decide step produced for the command at that point, to be encoded and
+    /// compared with the recorded events (in parallel, see [`DeriveJob`]). `None` only when not
+    /// re-deriving, for a domain command.
+    expected: Option<Decided>,
+    /// The events of the run seen so far: position, id, bytes.
+    seen: Vec<(u64, Digest, Vec<u8>)>,
+}
+
+/// A command's decision, as the verifier made it again: enough to encode the events it
+/// produces exactly as the append path does.
+#[derive(Clone)]
+struct Decided {
+    drafts: Vec<EventDraft>,
+    envelope: crate::dsse::Envelope,
+    /// The event before the run.
+    head: Option<Head>,
+    /// The run's recorded time, given to the decide step.
+    now: Timestamp,
+}
+
+impl Run {
+    /// Whether the event with `cause` continues this run rather than starting another.
+    fn expects_more(&self, cause: &Cause) -> bool {
+        match &self.expected {
+            Some(d) => self.seen.len() < d.drafts.len(),
+            None => matches!(cause, Cause::Event(_)),
+        }
+    }
+
+    /// The comparison of the events recorded so far with the re-derived ones, when
+    /// verification stopped inside the run for another reason.
+    fn prefix_job(&self, end: u64) -> Option<Job> {
+        let d = self.expected.as_ref()?;
+        Some(Job::Derive(Box::new(DeriveJob {
+            id: self.id,
+            kind: self.kind.clone(),
+            first_seq: self.first_seq,
+            decided: d.clone(),
+            recorded: self.seen.clone(),
+            complete: false,
+            end,
+        })))
+    }
 }
 
 /// Checks events one at a time, in order. Feed it with [`Verifier::push`], then call
@@ -152,14 +190,17 @@ impl<D: Domain> Verifier<D> {
     pub fn push(&mut self, pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<(), VerifyFailure> {
         let prepared = prepare(pos, bytes, claimed)?;
         let mut jobs = Vec::new();
-        self.push_prepared(prepared, &mut jobs)?;
-        jobs.iter().try_for_each(SigJob::check)
+        let pushed = self.push_prepared(prepared, &mut jobs);
+        if pushed.is_err() {
+            self.flush_open_run(&mut jobs);
+        }
+        earliest(jobs.iter().map(Job::check).filter_map(Result::err).chain(pushed.err()))
     }
 
     /// The sequential part of verification, for an event whose bytes [`prepare`] checked.
     /// Signature checks are appended to `jobs` instead of being done here, so that they can run
     /// in parallel; the caller must run them (see [`verify_entries`]).
-    fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<SigJob>) -> Result<(), VerifyFailure> {
+    fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<Job>) -> Result<(), VerifyFailure> {
         let Prepared { pos, rec, command } = p;
         let hash = rec.hash;
         let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
@@ -196,31 +237,43 @@ impl<D: Domain> Verifier<D> {
         if pos == 0 && ev.kind != "ledger.created" {
             return Err(fail(format!("the first event must be `ledger.created`, found `{}`", ev.kind)));
         }
-        let in_run = match &self.run {
-            Some(r) => match &r.expected {
-                Some(expected) => r.seen.len() < expected.len(),
-                None => matches!(ev.cause, Cause::Event(_)),
-            },
-            None => false,
-        };
+        let in_run = self.run.as_ref().is_some_and(|r| r.expects_more(&ev.cause));
         if !in_run {
-            self.close_run().map_err(|(reason, m)| fail(reason).with_mismatch(m))?;
+            self.close_run(jobs);
             self.start_run(&rec, command, jobs)?;
         }
         self.check_in_run(&rec)?;
-        self.trust.apply(&rec).map_err(fail)?;
-        self.domain.apply(&rec);
+        // A trust event its command does not decide may not fold; the run keeps it anyway, so
+        // that the comparison with the re-derived event reports what differs.
+        let folded = self.trust.apply(&rec).map_err(fail);
+        if folded.is_ok() {
+            self.domain.apply(&rec);
+        }
+        let recorded_at = ev.recorded_at;
+        let seq = ev.seq;
         if pos == 0 {
             self.summary.ledger_id = self.trust.ledger_id();
         }
         if let Some((h, seen)) = &mut self.expect_head {
             *seen |= *h == hash;
         }
-        self.prev = Some((hash, ev.recorded_at));
+        if let Some(run) = self.run.as_mut() {
+            run.seen.push((seq, hash, rec.bytes));
+        }
+        folded?;
+        self.prev = Some((hash, recorded_at));
         self.next_seq += 1;
         self.summary.events += 1;
-        self.summary.head = Some(Head { seq: ev.seq, hash, recorded_at: ev.recorded_at });
+        self.summary.head = Some(Head { seq, hash, recorded_at });
         Ok(())
+    }
+
+    /// After a failure inside a run: the comparison of the run's events seen so far, so that
+    /// an earlier event of the run that differs from its re-derivation is reported first.
+    fn flush_open_run(&self, jobs: &mut Vec<Job>) {
+        if let Some(job) = self.run.as_ref().and_then(|r| r.prefix_job(self.next_seq)) {
+            jobs.push(job);
+        }
     }
 
     /// Opens the run of the command that caused `rec`: authenticates and authorizes its signer
@@ -229,7 +282,7 @@ impl<D: Domain> Verifier<D> {
         &mut self,
         rec: &RecordedEvent,
         command: Option<SignedCommand>,
-        jobs: &mut Vec<SigJob>,
+        jobs: &mut Vec<Job>,
     ) -> Result<(), VerifyFailure> {
         let ev = &rec.event;
         let fail = |reason: String| VerifyFailure::new(ev.seq, Some(rec.hash), reason);
@@ -260,13 +313,13 @@ impl<D: Domain> Verifier<D> {
             self.trust.authenticate_genesis(&cmd).map_err(|r| fail(r.to_string()))?
         } else {
             let key = self.trust.signing_key(&cmd).map_err(|r| fail(r.to_string()))?;
-            jobs.push(SigJob {
+            jobs.push(Job::Signature(Box::new(SigJob {
                 pos: ev.seq,
                 hash: rec.hash,
                 key: key.public_key,
                 principal: key.principal.clone(),
                 command: cmd.clone(),
-            });
+            })));
             let actor = self.trust.check_signer(&cmd, key).map_err(|r| fail(r.to_string()))?;
             self.trust.authorize(&actor, &kind).map_err(|r| fail(r.to_string()))?;
             actor
@@ -296,11 +349,7 @@ impl<D: Domain> Verifier<D> {
                 return Err(fail(format!("command `{id}` (`{kind}`) changes nothing, yet it was recorded")))
             }
             Some(Ok(drafts)) => {
-                let mut cursor = ChainCursor::after(head.as_ref());
-                let encoded = cursor.encode(drafts, cmd.envelope(), ev.recorded_at).map_err(|e| {
-                    fail(format!("command `{id}` (`{kind}`) decides events that cannot be encoded: {e}"))
-                })?;
-                Some(encoded)
+                Some(Decided { drafts, envelope: cmd.envelope().clone(), head, now: ev.recorded_at })
             }
         };
         self.commands.insert(id, ev.seq);
@@ -309,98 +358,63 @@ impl<D: Domain> Verifier<D> {
         Ok(())
     }
 
-    /// Checks `rec` as the next event of the open run: byte for byte what the decide step
-    /// produced, or (without re-derivation) the shape of a run.
+    /// Checks `rec` as the next event of the open run. With re-derivation its bytes are
+    /// compared later, in parallel ([`DeriveJob`]); without, the shape of a run is checked.
     fn check_in_run(&mut self, rec: &RecordedEvent) -> Result<(), VerifyFailure> {
         let ev = &rec.event;
         let fail = |reason: String| VerifyFailure::new(ev.seq, Some(rec.hash), reason);
-        let run = self.run.as_mut().ok_or_else(|| fail("no command's run is open".into()))?;
+        let run = self.run.as_ref().ok_or_else(|| fail("no command's run is open".into()))?;
         let index = run.seen.len();
-        match &run.expected {
-            Some(expected) => {
-                let Some((want_hash, want)) = expected.get(index) else {
-                    return Err(fail(format!("command `{}` re-derives no event {index}", run.id)));
-                };
-                if *want_hash != rec.hash {
-                    let m = mismatch(&rec.bytes, want);
-                    let reason = match &ev.cause {
-                        Cause::Command(_) if index > 0 => format!(
-                            "command `{}` (`{}`, event {}) re-derives {} events, but only {index} are recorded before this one: `{}` is missing",
-                            run.id,
-                            run.kind,
-                            run.first_seq,
-                            expected.len(),
-                            kind_of(want)
-                        ),
-                        _ => format!(
-                            "`{}` is not what command `{}` (`{}`, event {}) decides from the state before it: {}",
-                            ev.kind,
-                            run.id,
-                            run.kind,
-                            run.first_seq,
-                            m.describe()
-                        ),
-                    };
-                    return Err(fail(reason).with_mismatch(Some(m)));
-                }
-            }
-            None => {
-                if index > 0 {
-                    match &ev.cause {
-                        Cause::Event(h) if run.seen.contains(h) => {}
-                        Cause::Event(h) => {
-                            return Err(fail(format!(
-                                "caused by event {h}, which is not an earlier event of its run"
-                            )))
-                        }
-                        Cause::Command(_) => {
-                            return Err(fail("only the first event of a run embeds its command".into()))
-                        }
+        if run.expected.is_none() {
+            if index > 0 {
+                match &ev.cause {
+                    Cause::Event(h) if run.seen.iter().any(|(_, seen, _)| seen == h) => {}
+                    Cause::Event(h) => {
+                        return Err(fail(format!(
+                            "caused by event {h}, which is not an earlier event of its run"
+                        )))
+                    }
+                    Cause::Command(_) => {
+                        return Err(fail("only the first event of a run embeds its command".into()))
                     }
                 }
-                if kinds::EVENTS.contains(&ev.kind.as_str()) {
-                    return Err(fail(format!(
-                        "`{}` caused by `{}`, which is not a trust command",
-                        ev.kind, run.kind
-                    )));
-                }
+            }
+            if kinds::EVENTS.contains(&ev.kind.as_str()) {
+                return Err(fail(format!(
+                    "`{}` caused by `{}`, which is not a trust command",
+                    ev.kind, run.kind
+                )));
             }
         }
         if index > 0 {
             self.summary.system_events += 1;
         }
-        run.seen.push(rec.hash);
         Ok(())
     }
 
-    /// Ends the open run: a run that re-derives more events than follow it is incomplete.
-    fn close_run(&mut self) -> Result<(), (String, Option<Mismatch>)> {
-        let Some(run) = self.run.take() else { return Ok(()) };
+    /// Ends the open run, whole: its comparison with the re-derived events joins `jobs`.
+    fn close_run(&mut self, jobs: &mut Vec<Job>) {
+        let Some(run) = self.run.take() else { return };
         self.last_run = Some((run.id, run.kind.clone(), run.first_seq));
-        let Some(expected) = run.expected else { return Ok(()) };
-        match expected.get(run.seen.len()) {
-            None => Ok(()),
-            Some((_, missing)) => Err((
-                format!(
-                    "the events end inside the run of command `{}` (`{}`, event {}): it re-derives {} events, {} are recorded; `{}` is missing",
-                    run.id,
-                    run.kind,
-                    run.first_seq,
-                    expected.len(),
-                    run.seen.len(),
-                    kind_of(missing)
-                ),
-                serde_json::from_slice::<Value>(missing)
-                    .ok()
-                    .map(|v| Mismatch { member: String::new(), recorded: None, derived: Some(v) }),
-            )),
+        if let Some(decided) = run.expected {
+            jobs.push(Job::Derive(Box::new(DeriveJob {
+                id: run.id,
+                kind: run.kind,
+                first_seq: run.first_seq,
+                decided,
+                recorded: run.seen,
+                complete: true,
+                end: self.next_seq,
+            })));
         }
     }
 
     /// Ends verification.
     pub fn finish(mut self) -> Result<VerifySummary, VerifyFailure> {
         let end = self.next_seq;
-        self.close_run().map_err(|(reason, m)| VerifyFailure::new(end, None, reason).with_mismatch(m))?;
+        let mut jobs = Vec::new();
+        self.close_run(&mut jobs);
+        jobs.iter().try_for_each(Job::check)?;
         if let Some((hash, false)) = self.expect_head {
             return Err(VerifyFailure::new(
                 end,
@@ -411,6 +425,108 @@ impl<D: Domain> Verifier<D> {
             ));
         }
         Ok(self.summary)
+    }
+}
+
+/// A check that needs no state and is deferred to run in parallel with others.
+enum Job {
+    /// A command's signature.
+    Signature(Box<SigJob>),
+    /// A run's recorded events against the events its command's decision encodes to.
+    Derive(Box<DeriveJob>),
+}
+
+impl Job {
+    fn check(&self) -> Result<(), VerifyFailure> {
+        match self {
+            Job::Signature(j) => j.check(),
+            Job::Derive(j) => j.check(),
+        }
+    }
+}
+
+/// Encodes a run's re-derived events exactly as the append path does and compares them, byte
+/// for byte, with the recorded ones.
+struct DeriveJob {
+    id: Uuid,
+    kind: String,
+    first_seq: u64,
+    decided: Decided,
+    recorded: Vec<(u64, Digest, Vec<u8>)>,
+    /// The run must be whole (it ended, or the events did); otherwise only its prefix is
+    /// compared.
+    complete: bool,
+    /// The position after the last event seen, where a missing event is reported.
+    end: u64,
+}
+
+impl DeriveJob {
+    fn check(&self) -> Result<(), VerifyFailure> {
+        let d = &self.decided;
+        let mut cursor = ChainCursor::after(d.head.as_ref());
+        let derived = cursor.encode(d.drafts.clone(), &d.envelope, d.now).map_err(|e| {
+            VerifyFailure::new(
+                self.first_seq,
+                self.recorded.first().map(|r| r.1),
+                format!("command `{}` (`{}`) decides events that cannot be encoded: {e}", self.id, self.kind),
+            )
+        })?;
+        for (i, (pos, hash, bytes)) in self.recorded.iter().enumerate() {
+            let Some((want_hash, want)) = derived.get(i) else {
+                return Err(VerifyFailure::new(
+                    *pos,
+                    Some(*hash),
+                    format!("command `{}` re-derives no event {i}", self.id),
+                ));
+            };
+            if want_hash == hash {
+                continue;
+            }
+            let m = mismatch(bytes, want);
+            let starts_another = i > 0
+                && serde_json::from_slice::<Value>(bytes).is_ok_and(|v| v["cause"].get("command").is_some());
+            let reason = if starts_another {
+                format!(
+                    "command `{}` (`{}`, event {}) re-derives {} events, but only {i} are recorded before this one: `{}` is missing",
+                    self.id,
+                    self.kind,
+                    self.first_seq,
+                    derived.len(),
+                    kind_of(want)
+                )
+            } else {
+                format!(
+                    "`{}` is not what command `{}` (`{}`, event {}) decides from the state before it: {}",
+                    kind_of(bytes),
+                    self.id,
+                    self.kind,
+                    self.first_seq,
+                    m.describe()
+                )
+            };
+            return Err(VerifyFailure::new(*pos, Some(*hash), reason).with_mismatch(Some(m)));
+        }
+        if let Some((_, missing)) = derived.get(self.recorded.len()).filter(|_| self.complete) {
+            return Err(VerifyFailure::new(
+                self.end,
+                None,
+                format!(
+                    "the events end inside the run of command `{}` (`{}`, event {}): it re-derives {} events, {} are recorded; `{}` is missing",
+                    self.id,
+                    self.kind,
+                    self.first_seq,
+                    derived.len(),
+                    self.recorded.len(),
+                    kind_of(missing)
+                ),
+            )
+            .with_mismatch(serde_json::from_slice::<Value>(missing).ok().map(|v| Mismatch {
+                member: String::new(),
+                recorded: None,
+                derived: Some(v),
+            })));
+        }
+        Ok(())
     }
 }
 
@@ -510,6 +626,14 @@ impl SigJob {
     }
 }
 
+/// The failure at the earliest position, if any (the first of equals).
+fn earliest(failures: impl Iterator<Item = VerifyFailure>) -> Result<(), VerifyFailure> {
+    match failures.reduce(|a, b| if b.seq < a.seq { b } else { a }) {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
 /// Events are verified in chunks of this many: decoding and signature checks run on every
 /// core, the chain, trust and re-derivation checks in between run in order.
 const CHUNK: usize = 4096;
@@ -557,15 +681,15 @@ where
         let mut first_failure = None;
         for p in prepared {
             if let Err(f) = p.and_then(|p| v.push_prepared(p, &mut jobs)) {
+                v.flush_open_run(&mut jobs);
                 first_failure = Some(f);
                 break;
             }
         }
-        // Every deferred signature belongs to an event before the first other failure.
-        let sig_failure = par_map(&jobs, SigJob::check).into_iter().find_map(Result::err);
-        if let Some(f) = sig_failure.or(first_failure).or(read_error) {
-            return Err(f);
-        }
+        // Every deferred check concerns events before the first other failure; the earliest
+        // failure of all is the one to report.
+        let deferred = par_map(&jobs, Job::check).into_iter().filter_map(Result::err);
+        earliest(deferred.chain(first_failure).chain(read_error))?;
     }
 }
 
