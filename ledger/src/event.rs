@@ -99,15 +99,6 @@ impl Event {
         canonical::to_vec(self)
     }
 
-    /// Computes canonical bytes and hash. The returned event is decoded back from those bytes,
-    /// so it is exactly what any later reader sees (JCS writes `1.0` as `1`, which decodes as
-    /// an integer: a fold must not see `1.0` on append and `1` on replay).
-    pub fn seal(self) -> Result<RecordedEvent, serde_json::Error> {
-        let bytes = self.canonical_bytes()?;
-        let event = serde_json::from_slice(&bytes)?;
-        Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
-    }
-
     /// The signed command envelope that caused this event, if any.
     pub fn command_envelope(&self) -> Option<&Envelope> {
         match &self.cause {

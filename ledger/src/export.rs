@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::command::SignedCommand;
 use crate::digest::Digest;
 use crate::error::{StoreError, VerifyFailure};
-use crate::event::{Cause, RecordedEvent};
+use crate::event::RecordedEvent;
 use crate::ledger::Domain;
-use crate::store::{CommandRecord, ExpectedHead, Store};
+use crate::store::{ExpectedHead, Store};
 use crate::verify::{verify_entries, Verifier, VerifySummary};
 
 /// Format version of the export manifest.
@@ -236,28 +235,13 @@ pub fn import<D: Domain>(
     let (manifest, data) = read_export(path)?;
     let summary = verify_export_bytes(&data, &manifest, verifier)?;
     let mut events = Vec::with_capacity(summary.events as usize);
-    let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
     for line in data[..data.len() - 1].split(|b| *b == b'\n') {
         let ev = RecordedEvent::decode(line.to_vec())
             .map_err(|reason| VerifyFailure::new(events.len() as u64, None, reason))?;
-        // Verified: each run starts with the event that embeds its command, and every later
-        // event of the run is caused by an earlier one (`docs/FORMAT.md`, section 3).
-        match &ev.event.cause {
-            Cause::Command(env) => {
-                let cmd = SignedCommand::parse(env.clone()).map_err(ExportError::Manifest)?;
-                records.push((
-                    cmd.command().id,
-                    CommandRecord { digest: cmd.digest(), first_seq: ev.seq(), count: 1 },
-                ));
-            }
-            Cause::Event(_) => {
-                if let Some((_, rec)) = records.last_mut() {
-                    rec.count += 1;
-                }
-            }
-        }
         events.push(ev);
     }
+    // Verified, so every run is whole: its first event embeds the command.
+    let records = crate::store::command_records(&events).map_err(ExportError::Manifest)?;
     store.commit(ExpectedHead::Empty, &events, &records)?;
     Ok(summary)
 }

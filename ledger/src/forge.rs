@@ -36,12 +36,11 @@ use std::path::Path;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::command::SignedCommand;
 use crate::digest::Digest;
 use crate::error::StoreError;
-use crate::event::{Cause, RecordedEvent};
+use crate::event::RecordedEvent;
 use crate::export::{self, Manifest, EXPORT_FORMAT};
-use crate::store::{CommandRecord, ExpectedHead, Store};
+use crate::store::{ExpectedHead, Store};
 
 /// A ledger's events being edited: each with the id it had before the edits (`None` for an
 /// inserted event), so that references to it can follow it.
@@ -176,23 +175,7 @@ impl Forgery {
             .enumerate()
             .map(|(k, (_, bytes))| RecordedEvent::decode(bytes).map_err(|e| format!("event {k}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
-        for ev in &events {
-            match &ev.event.cause {
-                Cause::Command(env) => {
-                    let cmd = SignedCommand::parse(env.clone())?;
-                    records.push((
-                        cmd.command().id,
-                        CommandRecord { digest: cmd.digest(), first_seq: ev.seq(), count: 1 },
-                    ));
-                }
-                Cause::Event(_) => {
-                    if let Some((_, r)) = records.last_mut() {
-                        r.count += 1;
-                    }
-                }
-            }
-        }
+        let records = crate::store::command_records(&events)?;
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }

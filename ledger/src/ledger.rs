@@ -223,7 +223,9 @@ impl<D: Domain> Ledger<D> {
             // took the commit but sled could not apply it, the store refuses appends until it
             // is reopened; the fold then shows the store as it is.)
             if folded {
-                self.reload()?;
+                if let Err(again) = self.reload() {
+                    tracing::error!(error = %again, "cannot fold the store again after a failed commit");
+                }
             }
             return Err(e);
         }

@@ -78,6 +78,29 @@ pub struct CommandRecord {
     pub count: u32,
 }
 
+/// The command records of complete runs of events (`docs/FORMAT.md`, section 3): each run
+/// starts with the event that embeds its command, and every later event of it names an
+/// earlier one. For writing events that did not come through the append path (an import).
+pub(crate) fn command_records(events: &[RecordedEvent]) -> Result<Vec<(Uuid, CommandRecord)>, String> {
+    let mut records: Vec<(Uuid, CommandRecord)> = Vec::new();
+    for ev in events {
+        match &ev.event.cause {
+            Cause::Command(env) => {
+                let cmd = crate::command::SignedCommand::parse(env.clone())?;
+                records.push((
+                    cmd.command().id,
+                    CommandRecord { digest: cmd.digest(), first_seq: ev.seq(), count: 1 },
+                ));
+            }
+            Cause::Event(_) => match records.last_mut() {
+                Some((_, rec)) => rec.count += 1,
+                None => return Err(format!("event {} is caused by an event, but no run is open", ev.seq())),
+            },
+        }
+    }
+    Ok(records)
+}
+
 /// Assigns sequence numbers, links, times and hashes to drafts, continuing from a head.
 #[derive(Clone, Debug)]
 pub struct ChainCursor {
@@ -116,7 +139,7 @@ impl ChainCursor {
         now: Timestamp,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out: Vec<RecordedEvent> = Vec::with_capacity(drafts.len());
-        self.seal_with(drafts, envelope, now, |_, hash, bytes| {
+        self.seal_with(drafts, envelope, now, |hash, bytes| {
             // Decoded back from its bytes, so that a fold sees on append exactly what it sees
             // on replay (JCS writes `1.0` as `1`, which decodes as an integer).
             let event = serde_json::from_slice(&bytes).map_err(|e| StoreError::Encoding(e.to_string()))?;
@@ -135,7 +158,7 @@ impl ChainCursor {
         now: Timestamp,
     ) -> Result<Vec<(Digest, Vec<u8>)>, StoreError> {
         let mut out = Vec::with_capacity(drafts.len());
-        self.seal_with(drafts, envelope, now, |_, hash, bytes| {
+        self.seal_with(drafts, envelope, now, |hash, bytes| {
             out.push((hash, bytes));
             Ok(())
         })?;
@@ -147,7 +170,7 @@ impl ChainCursor {
         drafts: Vec<EventDraft>,
         envelope: &Envelope,
         now: Timestamp,
-        mut sealed: impl FnMut(Event, Digest, Vec<u8>) -> Result<(), StoreError>,
+        mut sealed: impl FnMut(Digest, Vec<u8>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let recorded_at = self.time_after(now);
         let mut hashes: Vec<Digest> = Vec::with_capacity(drafts.len());
@@ -193,7 +216,7 @@ impl ChainCursor {
             self.prev = Some(hash);
             self.last_time = Some(recorded_at);
             hashes.push(hash);
-            sealed(ev, hash, bytes)?;
+            sealed(hash, bytes)?;
         }
         Ok(())
     }
