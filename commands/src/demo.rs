@@ -283,6 +283,22 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
         Err(e) => json!({"detected": true, "seq": null, "reason": e.to_string()}),
         Ok(_) => return Err(internal("a tampered export verified")),
     };
+    // A consistent forgery, as an operator with write access could make one: the first gate of
+    // the policy's promotion halved, every id, link and the manifest recomputed. Only
+    // re-deriving the evaluation from the signed run catches it.
+    let mut forgery = ledger::forge::Forgery::of_export(&out).map_err(internal)?;
+    let k = (0..forgery.len())
+        .find(|k| forgery.event(*k)["kind"] == "promotion.evaluated")
+        .ok_or_else(|| internal("no promotion evaluation in the demo"))?;
+    let candidate = forgery.event(k)["payload"]["gates"][0]["candidate"].as_f64().unwrap_or(0.0);
+    forgery.edit(k, |e| e["payload"]["gates"][0]["candidate"] = json!(candidate / 2.0));
+    let forged = scratch.join("forged.jsonl");
+    forgery.write_export(&forged).map_err(internal)?;
+    let forgery_check = match export::verify_export(&forged, crate::verify::verifier(None)) {
+        Err(export::ExportError::Verify(f)) => json!({"forged_event": k, "detected": true, "failure": f}),
+        Err(e) => return Err(internal(format!("the forged export was refused for another reason: {e}"))),
+        Ok(_) => return Err(internal("a consistently forged export verified")),
+    };
 
     let state = &d.ledger.domain().state;
     let model = state.model("demand").ok_or_else(|| internal("no model"))?;
@@ -304,6 +320,7 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
         "export": {"path": out, "count": manifest.count, "head": manifest.head},
         "verify": {"ledger": store_summary, "export": export_summary},
         "tamper_check": {"flipped_line_index": line, "result": detected},
+        "forgery_check": forgery_check,
         "real_data": real,
     }))
 }
@@ -523,12 +540,24 @@ fn print_human(r: &Value, temporary: bool) {
     println!();
     let v = &r["verify"]["ledger"];
     println!("== verify");
-    println!("  ledger: ok, {} events, {} signed commands checked", v["events"], v["commands"]);
+    println!(
+        "  ledger: ok, {} events, {} signed commands checked, every derived event re-derived",
+        v["events"], v["commands"]
+    );
     println!("  export: ok, {} events in {}", r["verify"]["export"]["events"], s(&r["export"]["path"]));
     let t = &r["tamper_check"];
     println!(
         "  tampered export (one byte flipped in line {}): detected at event {}",
         t["flipped_line_index"], t["result"]["seq"]
+    );
+    let f = &r["forgery_check"]["failure"];
+    println!(
+        "  forged export (a gate value halved in event {}, every hash, link and the manifest recomputed):\n    detected at event {}: `{}` is {} in the ledger, {} when re-derived from the signed run",
+        r["forgery_check"]["forged_event"],
+        f["seq"],
+        s(&f["mismatch"]["member"]),
+        f["mismatch"]["recorded"],
+        f["mismatch"]["derived"]
     );
     if temporary {
         println!();

@@ -70,6 +70,16 @@ fn demo_plays_the_seed_workflows_and_verifies() {
     assert!(g.iter().any(|e| e["kind"] == "promotion.evaluated" && e["policy_version"] == 1));
     assert_eq!(r["verify"]["ledger"]["events"], r["export"]["count"]);
     assert_eq!(r["tamper_check"]["result"]["seq"], r["tamper_check"]["flipped_line_index"]);
+    // A consistent forgery (every hash, link and the manifest recomputed) is caught by
+    // re-deriving the forged evaluation, naming the member and both values.
+    let f = &r["forgery_check"];
+    assert_eq!(f["failure"]["seq"], f["forged_event"]);
+    assert_eq!(f["failure"]["mismatch"]["member"], "payload.gates[0].candidate");
+    let (recorded, derived) = (
+        f["failure"]["mismatch"]["recorded"].as_f64().unwrap(),
+        f["failure"]["mismatch"]["derived"].as_f64().unwrap(),
+    );
+    assert_eq!(recorded * 2.0, derived);
 }
 
 #[test]
@@ -95,8 +105,10 @@ fn demo_human_output_reads_as_a_report() {
         "== workflow 4: real data (taxi.csv) through the built-in trainer",
         "global            time split: train Jan..Mar, test Apr: roc_auc 0.5856",
         "walk-forward roc_auc: Feb 0.600, Mar 0.582, Apr 0.586",
-        "ledger: ok, 61 events, 28 signed commands checked",
+        "ledger: ok, 61 events, 28 signed commands checked, every derived event re-derived",
         "tampered export (one byte flipped in line 20): detected at event 20",
+        "every hash, link and the manifest recomputed",
+        "`payload.gates[0].candidate` is ",
     ] {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }
