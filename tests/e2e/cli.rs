@@ -213,6 +213,7 @@ fn bench_reports_ledger_cli_and_http_figures() {
     for pointer in [
         "/ledger/single_append/p50_us",
         "/ledger/verify/events_per_sec",
+        "/ledger/verify/without_rederivation_events_per_sec",
         "/cli/commands_per_sec",
         "/http/commands/2/commands_per_sec",
         "/http/champion_query/p99_us",
