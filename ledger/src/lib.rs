@@ -48,6 +48,7 @@ pub mod export;
 pub mod forge;
 pub mod keys;
 pub mod ledger;
+pub mod merkle;
 pub mod par;
 pub mod store;
 pub mod trust;

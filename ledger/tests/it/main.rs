@@ -5,6 +5,7 @@ mod crash;
 mod derive;
 mod export;
 mod floats;
+mod merkle;
 mod model;
 mod schemas;
 mod support;
