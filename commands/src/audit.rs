@@ -69,11 +69,15 @@ pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
 
 /// Export the raw log: JSON Lines (one canonical event per line) and FILE.manifest.json.
 ///
-/// The export is deterministic and verifiable offline: `pledge verify --export FILE`.
+/// The export is deterministic and verifiable offline: `pledge verify --export FILE`. Its
+/// manifest carries a signed checkpoint of exactly the exported events: signed now with
+/// `--as LOGKEY` (a key of a principal with the `log` role; the checkpoint is kept too), or
+/// else the published checkpoint of that size, if there is one. With it, an auditor proves the
+/// export extends a checkpoint kept earlier: `pledge verify --export FILE --extends OLD`.
 ///
 /// Examples:
 ///   pledge export ledger.jsonl
-///   pledge export /audit/2026-q1.jsonl --json
+///   pledge export /audit/2026-q1.jsonl --as pledge-log --json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
@@ -85,22 +89,48 @@ pub struct ExportArgs {
 
 /// Runs `pledge export`.
 pub fn export(args: ExportArgs) -> Result<(), Failure> {
-    // The store alone: a damaged ledger still exports (as it is), for an auditor to examine.
-    let store = args.common.open_store()?;
-    let m =
-        ledger::export::export(&store, &args.file).map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
-    if args.common.json {
+    let c = &args.common;
+    let (store, checkpoint) = match c.identity.as_deref() {
+        // Signing needs a sound ledger: its log keys, its tree.
+        Some(name) => {
+            let key = session::load_key(&c.home()?, name)?;
+            let l = c.open()?;
+            crate::transparency::check_log_key(l.trust(), &key, name)?;
+            let p = crate::transparency::sign_checkpoint(l.store(), l.trust(), &key)?;
+            drop(l);
+            (c.open_store()?, Some(p.note))
+        }
+        // The store alone: a damaged ledger still exports (as it is), for an auditor to examine.
+        None => {
+            let store = c.open_store()?;
+            let published = ledger::checkpoints::Checkpoints::of(store.dir())
+                .get(store.len())
+                .map_err(crate::transparency::io)?
+                .filter(|p| store.tree_root(p.checkpoint.size).is_ok_and(|r| r == p.checkpoint.root));
+            (store, published.map(|p| p.note))
+        }
+    };
+    let m = ledger::export::export_with_checkpoint(&store, &args.file, checkpoint.as_ref())
+        .map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
+    let manifest = ledger::export::manifest_path(&args.file);
+    if c.json {
         println!(
             "{}",
-            json!({"ok": true, "file": args.file, "manifest": ledger::export::manifest_path(&args.file), "count": m.count, "head": m.head})
+            json!({"ok": true, "file": args.file, "manifest": manifest, "count": m.count, "head": m.head,
+                   "checkpoint": m.checkpoint.is_some()})
         );
     } else {
         println!(
-            "exported {} events to {} (head {}; manifest {})",
+            "exported {} events to {} (head {}; manifest {}{})",
             m.count,
             args.file.display(),
             m.head,
-            ledger::export::manifest_path(&args.file).display()
+            manifest.display(),
+            if m.checkpoint.is_some() {
+                ", with a signed checkpoint"
+            } else {
+                "; no checkpoint of exactly these events: pass --as LOGKEY to sign one"
+            }
         );
     }
     Ok(())

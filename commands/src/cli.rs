@@ -63,6 +63,9 @@ enum Command {
     ReleaseCheck(crate::audit::ReleaseArgs),
     Daily(crate::audit::DailyArgs),
     Verify(crate::verify::Args),
+    Checkpoint(crate::tlog::CheckpointArgs),
+    Prove(crate::tlog::ProveArgs),
+    Witness(crate::tlog::WitnessArgs),
     Bench(crate::bench::Args),
     Serve(crate::serve::Args),
 }
@@ -108,6 +111,9 @@ where
         Command::ReleaseCheck(a) => crate::audit::release_check(a),
         Command::Daily(a) => crate::audit::daily(a),
         Command::Verify(a) => crate::verify::run(a),
+        Command::Checkpoint(a) => crate::tlog::checkpoint(a),
+        Command::Prove(a) => crate::tlog::prove(a),
+        Command::Witness(a) => crate::tlog::witness(a),
         Command::Bench(a) => crate::bench::run(a),
         Command::Serve(a) => crate::serve::run(a),
     };

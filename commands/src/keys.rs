@@ -106,7 +106,7 @@ enum KeysCommand {
         /// The public key (hex); default: the local key NAME's.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
-        /// Roles to grant too (admin, approver, scientist, service).
+        /// Roles to grant too (admin, approver, scientist, service, log).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
     },

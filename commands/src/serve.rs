@@ -19,10 +19,16 @@ use crate::session::Common;
 /// pass `--public` to let anyone who can reach it read. Writes always need a signature from an
 /// enrolled key. Ctrl-C or SIGTERM stops it after in-flight commits finish.
 ///
+/// With `--log-key NAME` (a key in PLEDGE_HOME enrolled for a principal with the `log` role) it
+/// signs and publishes a checkpoint of the Merkle tree every `--checkpoint-every` events or
+/// `--checkpoint-interval` seconds, and at shutdown; every one is kept in
+/// `<ledger>/checkpoints/` and served at `/api/v1/checkpoints`.
+///
 /// The first line printed is the address (with `--addr 127.0.0.1:0` the system picks a port).
 ///
 /// Examples:
 ///   pledge serve --ledger /srv/pledge
+///   pledge serve --log-key pledge-log --checkpoint-every 500 --checkpoint-interval 30
 ///   pledge serve --addr 0.0.0.0:7400 --read-token "$(cat /etc/pledge/token)"
 ///   PLEDGE_SERVER=http://127.0.0.1:7400 pledge champion     # any command, remotely
 ///   curl -N http://127.0.0.1:7400/api/v1/events/stream       # the live tail
@@ -44,6 +50,15 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Sign and publish checkpoints with this key from PLEDGE_HOME (a `log` principal's).
+    #[arg(long, value_name = "NAME")]
+    log_key: Option<String>,
+    /// With --log-key: a checkpoint after this many new events.
+    #[arg(long, default_value_t = 1000, value_name = "EVENTS", requires = "log_key")]
+    checkpoint_every: u64,
+    /// With --log-key: a checkpoint after this many seconds when fewer events came.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "log_key")]
+    checkpoint_interval: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -73,10 +88,25 @@ pub fn run(args: Args) -> Result<(), Failure> {
             "--timeout must be at least 1 second and --body-limit at least 1024 bytes",
         ));
     }
+    if args.checkpoint_every == 0 || args.checkpoint_interval == 0 {
+        return Err(Failure::new(
+            INVALID_INPUT,
+            "--checkpoint-every and --checkpoint-interval must be at least 1",
+        ));
+    }
+    let checkpoints = match &args.log_key {
+        None => None,
+        Some(name) => Some(crate::api::Publishing {
+            key: std::sync::Arc::new(crate::session::load_key(&c.home()?, name)?),
+            every: args.checkpoint_every,
+            interval: Duration::from_secs(args.checkpoint_interval),
+        }),
+    };
     let options = Options {
         read_token: c.read_token.clone(),
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.timeout),
+        checkpoints,
         ..Options::default()
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -85,6 +115,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let rt = rt.enable_all().build().map_err(Failure::internal)?;
     let (state, writer) = AppState::open(&c.ledger, options)?;
+    if let (Some(name), Some(p)) = (&args.log_key, &state.options().checkpoints) {
+        let refused = crate::transparency::check_log_key(&state.trust(), &p.key, name);
+        if let Err(f) = refused {
+            drop(state);
+            writer.join();
+            return Err(f);
+        }
+    }
     let result = rt.block_on(serve(state, args.addr, c.json));
     writer.join();
     result

@@ -22,8 +22,13 @@ use crate::exit::{Failure, INTEGRITY, INVALID_INPUT};
 /// hashed where `<ledger>/artifacts` has them (an altered one fails; a missing one is listed).
 ///
 /// With `--export FILE`, verifies an export instead (its manifest is read from
-/// `FILE.manifest.json`). With `--expect-head HASH`, the ledger must also contain that event
-/// (a head noted earlier): a truncated ledger, an older copy or another ledger fails.
+/// `FILE.manifest.json`, and its signed checkpoint, if any, must be of exactly the exported
+/// events). With `--expect-head HASH`, the ledger must also contain that event (a head noted
+/// earlier). With `--checkpoint FILE` (or `--extends FILE`, the same check for an export: its
+/// tree extends the checkpoint's, by an RFC 6962 consistency proof to its own signed
+/// checkpoint), the ledger must contain the tree of a checkpoint kept earlier, signed by the
+/// log key (`--log-key VKEY`, or the ledger's own log keys): a truncated ledger, an older copy,
+/// a fork or another ledger fails.
 ///
 /// Exits 3 at the first bad event, naming its sequence number and hash, and, for a derived
 /// event, the member that differs with its recorded and re-derived values.
@@ -33,6 +38,8 @@ use crate::exit::{Failure, INTEGRITY, INVALID_INPUT};
 ///   pledge verify --ledger /srv/pledge --json
 ///   pledge verify --export ledger.jsonl
 ///   pledge verify --expect-head 3f9a…e1 --require-artifacts
+///   pledge verify --checkpoint q3.checkpoint --log-key "$(cat log.vkey)"
+///   pledge verify --export 2026-q4.jsonl --extends q3.checkpoint --log-key "$(cat log.vkey)"
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -46,6 +53,17 @@ pub struct Args {
     /// the last audit: catches truncation, a restored older copy, or a different ledger.
     #[arg(long, value_name = "HASH")]
     pub expect_head: Option<String>,
+    /// Fail unless the ledger contains the tree of this checkpoint (a signed note kept earlier).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// For an export: fail unless its tree extends this checkpoint's, proved by a consistency
+    /// proof to the export's own signed checkpoint.
+    #[arg(long, value_name = "FILE", requires = "export")]
+    pub extends: Option<PathBuf>,
+    /// The log's verifier key that must have signed the checkpoints (default: the ledger's own
+    /// log keys, as its events enroll them).
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: Option<String>,
     /// Fail when an artifact the ledger references is missing from `<ledger>/artifacts`
     /// (by default a missing artifact is listed, not a failure: runs recorded from elsewhere
     /// keep their artifacts elsewhere).
@@ -55,7 +73,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Ask a `pledge serve` at this address to verify its ledger instead.
-    #[arg(long, env = "PLEDGE_SERVER", value_name = "URL", conflicts_with_all = ["export", "expect_head", "require_artifacts"])]
+    #[arg(long, env = "PLEDGE_SERVER", value_name = "URL", conflicts_with_all = ["export", "expect_head", "require_artifacts", "checkpoint", "extends"])]
     pub server: Option<String>,
     /// The API's read token, for `--server`.
     #[arg(long, env = "PLEDGE_READ_TOKEN", value_name = "TOKEN", hide_env_values = true)]
@@ -211,6 +229,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             return Err(failure_of(&what, f));
         }
     };
+    let anchors = anchored(&args, &summary)?;
     let artifacts = match (&args.export, &args.server) {
         (None, None) => Some(check_artifacts(&args.ledger)?),
         _ => None,
@@ -219,9 +238,15 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let missing: Vec<&ArtifactCheck> = artifacts.iter().flat_map(|a| a.missing()).collect();
     let artifacts_fail = !altered.is_empty() || (args.require_artifacts && !missing.is_empty());
     if args.json {
-        println!("{}", json!({"ok": !artifacts_fail, "summary": summary, "artifacts": artifacts}));
+        println!(
+            "{}",
+            json!({"ok": !artifacts_fail, "summary": summary, "artifacts": artifacts, "anchors": anchors})
+        );
     } else {
         println!("{}", summary_text(&what, &summary));
+        for a in &anchors {
+            println!("  {}", a["text"].as_str().unwrap_or(""));
+        }
         if let Some(a) = &artifacts {
             println!(
                 "  artifacts: {} referenced, {} present and intact, {} missing, {} altered",
@@ -258,6 +283,105 @@ pub fn run(args: Args) -> Result<(), Failure> {
         .hint("copy the artifacts into the ledger's `artifacts` directory, or drop --require-artifacts"));
     }
     Ok(())
+}
+
+/// The tree verification checked: a store's, or an export's built in memory.
+enum VerifiedTree {
+    Store(Box<Store>),
+    Memory(ledger::merkle::MemoryTree),
+}
+
+impl ledger::merkle::Nodes for VerifiedTree {
+    fn node(&self, level: u8, index: u64) -> Result<ledger::merkle::Hash, String> {
+        match self {
+            VerifiedTree::Store(s) => s.node(level, index),
+            VerifiedTree::Memory(t) => t.node(level, index),
+        }
+    }
+}
+
+/// The checkpoints the ledger (or export) must contain, checked after its events verified:
+/// each signed by the log key, for this ledger, its tree a prefix of the verified one.
+fn anchored(args: &Args, summary: &VerifySummary) -> Result<Vec<serde_json::Value>, Failure> {
+    use crate::transparency;
+    use ledger::merkle;
+    use ledger::note::Checkpoint;
+    let wanted: Vec<(&PathBuf, bool)> =
+        args.checkpoint.iter().map(|p| (p, false)).chain(args.extends.iter().map(|p| (p, true))).collect();
+    if wanted.is_empty() {
+        return Ok(vec![]);
+    }
+    let keys = match &args.log_key {
+        Some(v) => vec![transparency::vkey(v)?],
+        None => summary.log_keys.iter().filter_map(|k| ledger::note::NoteKey::parse_vkey(k).ok()).collect(),
+    };
+    let origin = summary.ledger_id.map(|id| ledger::note::origin(&id)).unwrap_or_default();
+    // The verified tree: the store's, or one built from the export's lines.
+    let tree = match &args.export {
+        None => VerifiedTree::Store(Box::new(Store::open(&args.ledger)?)),
+        Some(file) => {
+            let data = std::fs::read(file).map_err(Failure::internal)?;
+            let mut t = merkle::MemoryTree::default();
+            for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                t.push(merkle::leaf_hash(line));
+            }
+            VerifiedTree::Memory(t)
+        }
+    };
+    let tree = |old: u64, new: u64| -> Result<(merkle::Hash, Vec<merkle::Hash>), Failure> {
+        let proof = if old == 0 || old == new {
+            vec![]
+        } else {
+            merkle::consistency_proof(&tree, old, new).map_err(|e| Failure::new(INTEGRITY, e))?
+        };
+        Ok((merkle::root(&tree, old).map_err(|e| Failure::new(INTEGRITY, e))?, proof))
+    };
+    let mut out = vec![];
+    for (path, extends) in wanted {
+        let note = transparency::read_note(path)?;
+        transparency::check_signed_by_log(&note, &keys)?;
+        let cp = Checkpoint::from_note(&note).map_err(|e| Failure::new(INVALID_INPUT, e))?;
+        if cp.origin != origin {
+            return Err(Failure::new(
+                INTEGRITY,
+                format!("`{}` is a checkpoint of `{}`, this is `{origin}`", path.display(), cp.origin),
+            ));
+        }
+        if cp.size > summary.events {
+            return Err(Failure::new(
+                INTEGRITY,
+                format!(
+                    "`{}` covers {} events, the ledger holds {}: it was truncated or rolled back to an older copy",
+                    path.display(),
+                    cp.size,
+                    summary.events
+                ),
+            ));
+        }
+        let (root, proof) = tree(cp.size, summary.events)?;
+        if root != cp.root {
+            return Err(Failure::new(
+                INTEGRITY,
+                format!(
+                    "the first {} events do not have the root `{}` names: the ledger forked from the one checkpointed",
+                    cp.size,
+                    path.display()
+                ),
+            ));
+        }
+        let head = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &summary.tree_root)
+            .ok()
+            .and_then(|r| r.try_into().ok())
+            .ok_or_else(|| Failure::internal(anyhow::anyhow!("no tree root in the summary")))?;
+        if cp.size > 0 {
+            merkle::verify_consistency(cp.size, summary.events, &proof, &cp.root, &head)
+                .map_err(|e| Failure::new(INTEGRITY, format!("`{}`: {e}", path.display())))?;
+        }
+        let how = if extends { "extends" } else { "contains" };
+        out.push(json!({"checkpoint": path, "size": cp.size, "relation": how, "proof_hashes": proof.len(),
+            "text": format!("{how} checkpoint `{}` of {} events (consistency proof of {} hashes)", path.display(), cp.size, proof.len())}));
+    }
+    Ok(out)
 }
 
 /// The exit-3 failure for a verification failure.

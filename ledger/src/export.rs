@@ -10,11 +10,13 @@ use crate::digest::Digest;
 use crate::error::{StoreError, VerifyFailure};
 use crate::event::RecordedEvent;
 use crate::ledger::Domain;
+use crate::note::{Checkpoint, SignedNote};
 use crate::store::{ExpectedHead, Store};
 use crate::verify::{verify_entries, Verifier, VerifySummary};
+use base64::Engine;
 
 /// Format version of the export manifest.
-pub const EXPORT_FORMAT: u32 = 1;
+pub const EXPORT_FORMAT: u32 = 2;
 
 /// The manifest written beside an export: `<events file>.manifest.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,10 @@ pub struct Manifest {
     pub head: Digest,
     /// blake3 of the whole events file.
     pub events_blake3: Digest,
+    /// A checkpoint of exactly the exported events, signed by the ledger's log key (a C2SP
+    /// signed note, `docs/FORMAT.md` section 16), when the exporter had one. Format 2 added it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// Why an export could not be written, read or imported.
@@ -109,6 +115,16 @@ fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, std::fs::File), Ex
 /// Exports every event of `store` to `path` (JSON Lines) and its manifest beside it.
 /// The output is deterministic: the same ledger always exports to the same bytes.
 pub fn export(store: &Store, path: &Path) -> Result<Manifest, ExportError> {
+    export_with_checkpoint(store, path, None)
+}
+
+/// [`export`], with a signed checkpoint of exactly the exported events in the manifest. The
+/// checkpoint must be of the store's whole tree (its size and root are checked).
+pub fn export_with_checkpoint(
+    store: &Store,
+    path: &Path,
+    checkpoint: Option<&SignedNote>,
+) -> Result<Manifest, ExportError> {
     let mut out = Vec::new();
     let mut count = 0u64;
     let mut head = None;
@@ -127,8 +143,25 @@ pub fn export(store: &Store, path: &Path) -> Result<Manifest, ExportError> {
     let (Some(head), Some(ledger_id)) = (head, ledger_id) else {
         return Err(ExportError::State("the ledger is empty: nothing to export".into()));
     };
-    let manifest =
-        Manifest { format: EXPORT_FORMAT, ledger_id, count, head, events_blake3: Digest::of(&out) };
+    if let Some(note) = checkpoint {
+        let cp = Checkpoint::from_note(note).map_err(ExportError::Manifest)?;
+        if cp.size != count
+            || cp.root != store.tree_root(count)?
+            || cp.origin != crate::note::origin(&ledger_id)
+        {
+            return Err(ExportError::State(format!(
+                "the checkpoint is not of the {count} exported events of ledger {ledger_id}"
+            )));
+        }
+    }
+    let manifest = Manifest {
+        format: EXPORT_FORMAT,
+        ledger_id,
+        count,
+        head,
+        events_blake3: Digest::of(&out),
+        checkpoint: checkpoint.map(|n| n.to_string()),
+    };
     write_atomic(path, &out)?;
     let mpath = manifest_path(path);
     let mbytes = crate::canonical::to_vec(&manifest).map_err(|e| ExportError::Manifest(e.to_string()))?;
@@ -142,7 +175,9 @@ pub fn read_export(path: &Path) -> Result<(Manifest, Vec<u8>), ExportError> {
     let mbytes = std::fs::read(&mpath).map_err(io(&mpath))?;
     let manifest: Manifest = serde_json::from_slice(&mbytes)
         .map_err(|e| ExportError::Manifest(format!("{}: {e}", mpath.display())))?;
-    if manifest.format != EXPORT_FORMAT {
+    if !(1..=EXPORT_FORMAT).contains(&manifest.format)
+        || (manifest.format == 1 && manifest.checkpoint.is_some())
+    {
         return Err(ExportError::Manifest(format!("format {} is not supported", manifest.format)));
     }
     let data = std::fs::read(path).map_err(io(path))?;
@@ -218,7 +253,40 @@ pub fn verify_export_bytes<D: Domain>(
     if Digest::of(data) != manifest.events_blake3 {
         return Err(ExportError::Manifest("the events file's blake3 does not match the manifest".into()));
     }
+    if let Some(text) = &manifest.checkpoint {
+        check_manifest_checkpoint(text, manifest, &summary)?;
+    }
     Ok(summary)
+}
+
+/// The manifest's checkpoint must be of exactly the exported events (origin, size, root) and
+/// signed by one of the ledger's log keys as of its last event.
+fn check_manifest_checkpoint(
+    text: &str,
+    manifest: &Manifest,
+    summary: &VerifySummary,
+) -> Result<(), ExportError> {
+    let bad = |m: String| ExportError::Manifest(format!("checkpoint: {m}"));
+    let note = SignedNote::parse(text).map_err(bad)?;
+    let cp = Checkpoint::from_note(&note).map_err(bad)?;
+    if cp.origin != crate::note::origin(&manifest.ledger_id) {
+        return Err(bad(format!("it is for `{}`, not this ledger", cp.origin)));
+    }
+    if cp.size != manifest.count {
+        return Err(bad(format!("it covers {} events, the export has {}", cp.size, manifest.count)));
+    }
+    if base64::engine::general_purpose::STANDARD.encode(cp.root) != summary.tree_root {
+        return Err(bad("its root is not the root of the exported events' tree".into()));
+    }
+    let signed = summary
+        .log_keys
+        .iter()
+        .filter_map(|k| crate::note::NoteKey::parse_vkey(k).ok())
+        .any(|k| k.verify(&note).is_ok());
+    if !signed {
+        return Err(bad("it is not signed by a log key of the ledger".into()));
+    }
+    Ok(())
 }
 
 /// Imports a verified export into an empty store, in one atomic, durable commit.

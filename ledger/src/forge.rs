@@ -157,6 +157,7 @@ impl Forgery {
             count: events.len() as u64,
             head: *head,
             events_blake3: Digest::of(&data),
+            checkpoint: None,
         };
         std::fs::write(path, &data).map_err(|e| e.to_string())?;
         let m = crate::canonical::to_vec(&manifest).map_err(|e| e.to_string())?;

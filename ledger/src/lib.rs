@@ -39,6 +39,7 @@
 
 pub mod bench;
 pub mod canonical;
+pub mod checkpoints;
 pub mod command;
 pub mod digest;
 pub mod dsse;
@@ -49,6 +50,7 @@ pub mod forge;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;
+pub mod note;
 pub mod par;
 pub mod store;
 pub mod trust;

@@ -1,4 +1,4 @@
-//! The RFC 6962 Merkle tree over the events (`docs/FORMAT.md`, section 16): SHA-256, leaf hash
+//! The RFC 6962 Merkle tree over the events (`docs/FORMAT.md`, section 15): SHA-256, leaf hash
 //! `SHA-256(0x00 || event bytes)`, node hash `SHA-256(0x01 || left || right)`, the events in
 //! sequence order as leaves. The same tree as Certificate Transparency and C2SP `tlog-tiles`, so
 //! standard transparency-log tools can check its proofs.

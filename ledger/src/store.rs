@@ -9,6 +9,7 @@
 //! | `s` + model + `\0` + segment (empty for whole-model) + `\0` + seq | empty |
 //! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
 //! | `m:head` | seq (u64 BE) + hash of the last committed event (the head anchor) |
+//! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree |
 //!
 //! An append first writes all of its keys as one record to the commit journal
 //! (`<dir>/pledge.wal`) and `fdatasync`s it, then applies them to sled in one `sled::Batch`
@@ -32,12 +33,14 @@ use crate::error::StoreError;
 use crate::event::{
     Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
 };
+use crate::merkle::{self, CompactRange};
 use crate::wal::{Record, Wal};
 
 const EVENT: u8 = b'e';
 const HASH: u8 = b'h';
 const SUBJECT: u8 = b's';
 const COMMAND: u8 = b'c';
+const TREE: u8 = b't';
 /// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
 /// the journal after a checkpoint, so that sled losing its tail is detected on open.
 const ANCHOR: &[u8] = b"m:head";
@@ -249,6 +252,8 @@ pub struct Store {
     poisoned: Mutex<Option<String>>,
     /// Commits still to fail on purpose (see [`Store::fail_next_commits`]).
     failing: std::sync::atomic::AtomicU32,
+    /// The right edge of the Merkle tree over the stored events (its perfect subtrees' roots).
+    tree: Mutex<CompactRange>,
 }
 
 impl std::fmt::Debug for Store {
@@ -366,6 +371,7 @@ impl Store {
             damage: journal_damage.map(|d| d.reason),
             poisoned: Mutex::new(None),
             failing: std::sync::atomic::AtomicU32::new(0),
+            tree: Mutex::new(CompactRange::default()),
         };
         let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
         if replay {
@@ -405,7 +411,25 @@ impl Store {
             }
         }
         *store.head.lock().expect("head lock") = head;
+        let size = head.map_or(0, |h| h.seq + 1);
+        match store.load_tree(size) {
+            Ok(range) => *store.tree.lock().expect("tree lock") = range,
+            Err(e) => {
+                store
+                    .damage
+                    .get_or_insert(format!("the Merkle tree of the {size} stored events is incomplete: {e}"));
+            }
+        }
         Ok(store)
+    }
+
+    /// The tree's right edge for `size` leaves, from the stored peaks.
+    fn load_tree(&self, size: u64) -> Result<CompactRange, String> {
+        let peaks = merkle::peaks(size)
+            .into_iter()
+            .map(|(level, index)| self.node(level, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        CompactRange::from_peaks(size, peaks)
     }
 
     /// The directory holding the store.
@@ -513,6 +537,21 @@ impl Store {
             v.extend_from_slice(&rec.count.to_be_bytes());
             record.push((command_key(id).to_vec(), v));
         }
+        // The Merkle tree grows with the events, in the same atomic record.
+        let mut tree = self.tree.lock().expect("tree lock");
+        let mut grown = tree.clone();
+        if grown.size() != actual.map_or(0, |a| a.seq + 1) {
+            return Err(StoreError::Discontinuous(format!(
+                "the Merkle tree covers {} events, the store holds {}",
+                grown.size(),
+                actual.map_or(0, |a| a.seq + 1)
+            )));
+        }
+        for ev in events {
+            for (level, index, hash) in grown.push(merkle::leaf_hash(&ev.bytes)) {
+                record.push((tree_key(level, index).to_vec(), hash.to_vec()));
+            }
+        }
         let mut anchor = last.event.seq.to_be_bytes().to_vec();
         anchor.extend_from_slice(last.hash.as_bytes());
         record.push((ANCHOR.to_vec(), anchor));
@@ -537,6 +576,58 @@ impl Store {
             self.checkpoint(&mut wal)?;
         }
         *head = Some(Head { seq: last.event.seq, hash: last.hash, recorded_at: last.event.recorded_at });
+        *tree = grown;
+        Ok(())
+    }
+
+    /// The Merkle tree node at `level`, `index` (see [`merkle::Nodes`]).
+    pub fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
+        match self.db.get(tree_key(level, index)) {
+            Ok(Some(v)) => {
+                v.as_ref().try_into().map_err(|_| format!("tree node ({level}, {index}) is not 32 bytes"))
+            }
+            Ok(None) => Err(format!("tree node ({level}, {index}) is missing")),
+            Err(e) => Err(format!("tree node ({level}, {index}): {e}")),
+        }
+    }
+
+    /// How many Merkle tree nodes the store holds (a tree of n leaves has 2n - popcount(n)).
+    pub fn tree_nodes(&self) -> u64 {
+        self.db.scan_prefix([TREE]).count() as u64
+    }
+
+    /// The root of the Merkle tree over the stored events: its size and root.
+    pub fn tree_head(&self) -> (u64, merkle::Hash) {
+        let tree = self.tree.lock().expect("tree lock");
+        (tree.size(), tree.root())
+    }
+
+    /// The root of the Merkle tree over the first `size` events.
+    pub fn tree_root(&self, size: u64) -> Result<merkle::Hash, StoreError> {
+        self.check_size(size)?;
+        merkle::root(self, size).map_err(|reason| StoreError::Corrupt { seq: size.saturating_sub(1), reason })
+    }
+
+    /// The inclusion proof of event `seq` in the tree of the first `size` events.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<merkle::Hash>, StoreError> {
+        self.check_size(size)?;
+        merkle::inclusion_proof(self, seq, size).map_err(|reason| StoreError::Corrupt { seq, reason })
+    }
+
+    /// The consistency proof from the tree of the first `old` events to that of the first `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<merkle::Hash>, StoreError> {
+        self.check_size(new)?;
+        merkle::consistency_proof(self, old, new).map_err(|reason| StoreError::Corrupt { seq: old, reason })
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        let len = self.len();
+        if size > len {
+            return Err(StoreError::Conflict {
+                expected: format!("a ledger of at least {size} events"),
+                actual: format!("{len} events"),
+            });
+        }
         Ok(())
     }
 
@@ -760,6 +851,20 @@ fn apply(db: &sled::Db, record: Record) -> Result<(), sled::Error> {
         db.insert(k, v)?;
     }
     Ok(())
+}
+
+fn tree_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = TREE;
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+impl merkle::Nodes for Store {
+    fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
+        Store::node(self, level, index)
+    }
 }
 
 fn command_key(id: &Uuid) -> [u8; 17] {

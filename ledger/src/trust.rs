@@ -26,11 +26,14 @@ pub enum Role {
     Scientist,
     /// Automation: scheduled retrains, backtests, drift checks.
     Service,
+    /// The ledger's log key: signs checkpoints of the Merkle tree (`docs/FORMAT.md`, section
+    /// 16). Issues no command unless the policy lists it.
+    Log,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Approver, Role::Scientist, Role::Service];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Approver, Role::Scientist, Role::Service, Role::Log];
 
     /// The role's name as written in events and policies.
     pub fn as_str(&self) -> &'static str {
@@ -39,6 +42,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Scientist => "scientist",
             Role::Service => "service",
+            Role::Log => "log",
         }
     }
 }
@@ -49,7 +53,7 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a role (admin, approver, scientist, service)"))
+            .ok_or_else(|| format!("`{s}` is not a role (admin, approver, scientist, service, log)"))
     }
 }
 
@@ -222,7 +226,7 @@ pub fn parse_permissions(policy: &Value) -> Result<BTreeMap<String, BTreeSet<Rol
 }
 
 /// How far a command's `issued_at` may lie from the time the ledger records it: the policy's
-/// optional `freshness` section (`docs/FORMAT.md`, section 6). A command signed for later
+/// optional `freshness` section (`docs/FORMAT.md`, sections 6.5 and 8). A command signed for later
 /// (`command.from_future`) or signed long ago and sent only now (`command.stale`) is refused,
 /// so that a signature cannot be kept and played back years later, and clocks that disagree
 /// show up at once.
@@ -318,11 +322,51 @@ pub fn parse_freshness(policy: &Value) -> Result<Freshness, String> {
     Ok(out)
 }
 
-/// Checks the ledger's sections of a policy document: the permission table and freshness.
+/// The witnesses whose cosignatures make a checkpoint count as published: the policy's
+/// optional `witnesses` section, `{"keys": [vkey, ...], "quorum": k}` (`docs/FORMAT.md`,
+/// section 16). Without it no cosignature is required.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    /// The witnesses' verifier keys (cosignature type).
+    pub keys: Vec<crate::note::NoteKey>,
+    /// How many of them must cosign.
+    pub quorum: usize,
+}
+
+/// Parses the policy's optional `witnesses` section.
+pub fn parse_witnesses(policy: &Value) -> Result<WitnessPolicy, String> {
+    let Some(section) = policy.get("witnesses") else { return Ok(WitnessPolicy::default()) };
+    let table = section.as_object().ok_or("`witnesses` must be an object {keys, quorum}")?;
+    if let Some(k) = table.keys().find(|k| !matches!(k.as_str(), "keys" | "quorum")) {
+        return Err(format!("`witnesses` has an unknown key `{k}` (keys, quorum)"));
+    }
+    let mut keys = Vec::new();
+    for v in table.get("keys").and_then(Value::as_array).ok_or("`witnesses.keys` must be a list of vkeys")? {
+        let text = v.as_str().ok_or("`witnesses.keys` holds a non-string")?;
+        let key = crate::note::NoteKey::parse_vkey(text).map_err(|e| format!("`witnesses.keys`: {e}"))?;
+        if key.kind != crate::note::TYPE_COSIGNATURE {
+            return Err(format!("`witnesses.keys`: `{}` is not a cosignature (type 0x04) key", key.name));
+        }
+        if keys.iter().any(|k: &crate::note::NoteKey| k.name == key.name) {
+            return Err(format!("`witnesses.keys` names `{}` twice", key.name));
+        }
+        keys.push(key);
+    }
+    let quorum = table
+        .get("quorum")
+        .and_then(Value::as_u64)
+        .filter(|q| *q as usize <= keys.len())
+        .ok_or_else(|| format!("`witnesses.quorum` must be a whole number from 0 to {}", keys.len()))?;
+    Ok(WitnessPolicy { keys, quorum: quorum as usize })
+}
+
+/// Checks the ledger's sections of a policy document: the permission table, freshness and
+/// witnesses.
 pub fn check_policy(policy: &Value) -> Result<(BTreeMap<String, BTreeSet<Role>>, Freshness), String> {
     if !policy.is_object() {
         return Err("a policy must be a JSON object".into());
     }
+    parse_witnesses(policy)?;
     Ok((parse_permissions(policy)?, parse_freshness(policy)?))
 }
 
@@ -393,6 +437,20 @@ impl TrustState {
             return f.check(cmd, now, 1);
         }
         self.freshness.check(cmd, now, self.policy_version)
+    }
+
+    /// The witnesses the policy in force requires, if any.
+    pub fn witnesses(&self) -> WitnessPolicy {
+        parse_witnesses(&self.policy).unwrap_or_default()
+    }
+
+    /// The active (enrolled, not revoked) keys of principals holding the `log` role: the keys
+    /// that may sign this ledger's checkpoints.
+    pub fn log_keys(&self) -> Vec<&KeyRecord> {
+        self.keys
+            .values()
+            .filter(|k| k.revoked_seq.is_none() && self.roles_of(&k.principal).contains(&Role::Log))
+            .collect()
     }
 
     /// True if `principal` has at least one enrolled key (active or not).

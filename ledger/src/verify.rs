@@ -15,9 +15,12 @@ use crate::error::{Mismatch, Refusal, VerifyFailure};
 use crate::event::{Cause, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_BYTES};
 use crate::keys::PublicKey;
 use crate::ledger::{Context, Domain, NoDomain};
+use crate::merkle::{self, CompactRange, Hash};
 use crate::par::par_map;
 use crate::store::{ChainCursor, Head, Store};
 use crate::trust::{kinds, signature_invalid, TrustState};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 
 /// What a successful verification saw.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +40,14 @@ pub struct VerifySummary {
     /// [`Verifier::without_rederivation`]).
     #[serde(default)]
     pub rederived: bool,
+    /// The root of the RFC 6962 Merkle tree over the events (`docs/FORMAT.md`, section 15),
+    /// base64, as a checkpoint writes it.
+    #[serde(default)]
+    pub tree_root: String,
+    /// The verifier keys (vkeys, `docs/FORMAT.md` section 16) of the ledger's active log keys
+    /// after the last event: the keys that sign its checkpoints.
+    #[serde(default)]
+    pub log_keys: Vec<String>,
 }
 
 /// The command whose events are being read (a command's events are contiguous: its run).
@@ -118,6 +129,10 @@ pub struct Verifier<D: Domain = NoDomain> {
     /// The last run closed: `(command id, kind, first event)`, for messages.
     last_run: Option<(Uuid, String, u64)>,
     expect_head: Option<(Digest, bool)>,
+    /// The Merkle tree over the events so far.
+    tree: CompactRange,
+    /// Tree nodes completed since the caller last took them, when it asked for them.
+    completed: Option<Vec<(u8, u64, Hash)>>,
     summary: VerifySummary,
 }
 
@@ -148,6 +163,8 @@ impl<D: Domain> Verifier<D> {
             run: None,
             last_run: None,
             expect_head: None,
+            tree: CompactRange::default(),
+            completed: None,
             summary: VerifySummary {
                 events: 0,
                 head: None,
@@ -155,6 +172,8 @@ impl<D: Domain> Verifier<D> {
                 commands: 0,
                 system_events: 0,
                 rederived: true,
+                tree_root: String::new(),
+                log_keys: Vec::new(),
             },
         }
     }
@@ -201,7 +220,7 @@ impl<D: Domain> Verifier<D> {
     /// Signature checks are appended to `jobs` instead of being done here, so that they can run
     /// in parallel; the caller must run them (see [`verify_entries`]).
     fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<Job>) -> Result<(), VerifyFailure> {
-        let Prepared { pos, rec, command } = p;
+        let Prepared { pos, rec, command, leaf } = p;
         let hash = rec.hash;
         let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
         let ev = &rec.event;
@@ -261,6 +280,10 @@ impl<D: Domain> Verifier<D> {
             run.seen.push((seq, hash, rec.bytes));
         }
         folded?;
+        let nodes = self.tree.push(leaf);
+        if let Some(c) = self.completed.as_mut() {
+            c.extend(nodes);
+        }
         self.prev = Some((hash, recorded_at));
         self.next_seq += 1;
         self.summary.events += 1;
@@ -415,6 +438,16 @@ impl<D: Domain> Verifier<D> {
         let mut jobs = Vec::new();
         self.close_run(&mut jobs);
         jobs.iter().try_for_each(Job::check)?;
+        self.summary.tree_root = STANDARD.encode(self.tree.root());
+        if let Some(id) = self.trust.ledger_id() {
+            let origin = crate::note::origin(&id);
+            self.summary.log_keys = self
+                .trust
+                .log_keys()
+                .iter()
+                .map(|k| crate::note::NoteKey::log(&origin, k.public_key).vkey())
+                .collect();
+        }
         if let Some((hash, false)) = self.expect_head {
             return Err(VerifyFailure::new(
                 end,
@@ -579,6 +612,8 @@ pub struct Prepared {
     pos: u64,
     rec: RecordedEvent,
     command: Option<SignedCommand>,
+    /// The event's Merkle leaf hash.
+    leaf: Hash,
 }
 
 /// Checks one event's bytes on their own (see [`Prepared`]).
@@ -600,7 +635,7 @@ pub fn prepare(pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<Prepar
         }
         Cause::Event(_) => None,
     };
-    Ok(Prepared { pos, rec, command })
+    Ok(Prepared { pos, rec, command, leaf: merkle::leaf_hash(bytes) })
 }
 
 /// A deferred signature check: the first event of a command run.
@@ -648,10 +683,14 @@ where
     D: Domain,
     I: IntoIterator<Item = Result<Entry, VerifyFailure>>,
 {
-    verify_entries_with(verifier, entries)?.finish()
+    verify_entries_with(verifier, entries, |_| Ok(()))?.finish()
 }
 
-fn verify_entries_with<D, I>(mut v: Verifier<D>, entries: I) -> Result<Verifier<D>, VerifyFailure>
+fn verify_entries_with<D, I>(
+    mut v: Verifier<D>,
+    entries: I,
+    mut after_chunk: impl FnMut(&mut Verifier<D>) -> Result<(), VerifyFailure>,
+) -> Result<Verifier<D>, VerifyFailure>
 where
     D: Domain,
     I: IntoIterator<Item = Result<Entry, VerifyFailure>>,
@@ -690,18 +729,42 @@ where
         // failure of all is the one to report.
         let deferred = par_map(&jobs, Job::check).into_iter().filter_map(Result::err);
         earliest(deferred.chain(first_failure).chain(read_error))?;
+        after_chunk(&mut v)?;
     }
 }
 
 /// Verifies a whole store from its raw event bytes with `verifier` (re-deriving with its
 /// domain), then checks that the events reach the head the last commit recorded (so a store
-/// that lost its last events does not verify) and that the commit journal lost nothing.
-pub fn verify_store<D: Domain>(store: &Store, verifier: Verifier<D>) -> Result<VerifySummary, VerifyFailure> {
+/// that lost its last events does not verify), that every stored Merkle tree node is the one
+/// the events give and no other is stored, and that the commit journal lost nothing.
+pub fn verify_store<D: Domain>(
+    store: &Store,
+    mut verifier: Verifier<D>,
+) -> Result<VerifySummary, VerifyFailure> {
     let entries = store.raw().map(|item| {
         item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash)))
             .map_err(|e| VerifyFailure::new(0, None, format!("cannot read stored event: {e}")))
     });
-    let v = verify_entries_with(verifier, entries)?;
+    verifier.completed = Some(Vec::new());
+    let v = verify_entries_with(verifier, entries, |v| {
+        for (level, index, want) in v.completed.as_mut().map(std::mem::take).unwrap_or_default() {
+            // The node covers leaves up to this one; a wrong node is reported there.
+            let last = (index + 1).saturating_mul(1 << level) - 1;
+            let stored = store.node(level, index).map_err(|e| VerifyFailure::new(last, None, e))?;
+            if stored != want {
+                return Err(VerifyFailure::new(
+                    last,
+                    None,
+                    format!(
+                        "the stored Merkle tree node (level {level}, index {index}) is {}, but the events give {}",
+                        STANDARD.encode(stored),
+                        STANDARD.encode(want)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    })?;
     let next = v.next_seq;
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
     let summary = v.finish()?;
@@ -717,6 +780,17 @@ pub fn verify_store<D: Domain>(store: &Store, verifier: Verifier<D>) -> Result<V
                 ),
             ));
         }
+    }
+    let expected_nodes = 2 * next - u64::from(next.count_ones());
+    let stored_nodes = store.tree_nodes();
+    if stored_nodes != expected_nodes {
+        return Err(VerifyFailure::new(
+            next,
+            None,
+            format!(
+                "the store holds {stored_nodes} Merkle tree nodes, but a tree of {next} events has {expected_nodes}: nodes of other events were left or added"
+            ),
+        ));
     }
     if let Some(damage) = store.damage() {
         return Err(VerifyFailure::new(next, None, damage.to_string()));

@@ -47,13 +47,78 @@ pub async fn serve_on(
         }
     });
     let stopper = state.clone();
-    axum::serve(listener, app(state))
+    let publisher = tokio::spawn(publish_checkpoints(state.clone()));
+    let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             stopper.stop_streams();
         })
-        .await
+        .await;
+    // Every acknowledged command is committed by now: the last checkpoint covers them all.
+    publisher.abort();
+    if state.0.options.checkpoints.is_some() {
+        publish_once(&state).await;
+    }
+    served
+}
+
+/// Publishes a checkpoint every `every` events, or every `interval` when fewer came, while the
+/// server runs (nothing without a log key).
+async fn publish_checkpoints(state: AppState) {
+    let Some(p) = state.0.options.checkpoints.clone() else { return };
+    let mut committed = state.0.committed.subscribe();
+    let mut last = tokio::task::spawn_blocking({
+        let dir = state.0.store.dir().to_path_buf();
+        move || {
+            ledger::checkpoints::Checkpoints::of(&dir)
+                .latest()
+                .ok()
+                .flatten()
+                .map_or(0, |c| c.checkpoint.size)
+        }
+    })
+    .await
+    .unwrap_or(0);
+    let mut since = tokio::time::Instant::now();
+    loop {
+        let now = *committed.borrow_and_update();
+        if now >= last + p.every.max(1) || (now > last && since.elapsed() >= p.interval) {
+            last = publish_once(&state).await.unwrap_or(last);
+            since = tokio::time::Instant::now();
+            continue;
+        }
+        tokio::select! {
+            changed = committed.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep_until(since + p.interval) => {}
+        }
+    }
+}
+
+/// Signs and keeps a checkpoint of the whole tree now; returns its size.
+async fn publish_once(state: &AppState) -> Option<u64> {
+    let p = state.0.options.checkpoints.clone()?;
+    let s = state.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let _one = s.0.checkpoint_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let trust = Arc::clone(&s.read().trust);
+        crate::transparency::sign_checkpoint(&s.0.store, &trust, &p.key)
+    })
+    .await;
+    match done {
+        Ok(Ok(published)) => {
+            tracing::debug!(size = published.checkpoint.size, "checkpoint published");
+            Some(published.checkpoint.size)
+        }
+        Ok(Err(f)) => {
+            tracing::error!(error = %f.message, "cannot publish a checkpoint");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "checkpoint task failed");
+            None
+        }
+    }
 }
 
 /// An HTTP client connector with `TCP_NODELAY`, for remote mode and the bench.
@@ -79,6 +144,19 @@ pub struct Options {
     /// The reproducible clock of a `PLEDGE_FIXED_TIME` run: the writer moves it past the head
     /// before each commit, as each CLI invocation does when it opens the ledger.
     pub reproducible: Option<Arc<crate::session::Reproducible>>,
+    /// Publishing checkpoints, when the server holds a log key.
+    pub checkpoints: Option<Publishing>,
+}
+
+/// How `pledge serve` publishes checkpoints with the log key it holds.
+#[derive(Debug, Clone)]
+pub struct Publishing {
+    /// The log key (enrolled for a principal with the `log` role).
+    pub key: Arc<ledger::keys::SecretKey>,
+    /// A checkpoint after this many new events...
+    pub every: u64,
+    /// ...or after this long, if any event came since the last one.
+    pub interval: std::time::Duration,
 }
 
 impl Default for Options {
@@ -90,6 +168,7 @@ impl Default for Options {
             max_batch: 2048,
             queue: 16_384,
             reproducible: None,
+            checkpoints: None,
         }
     }
 }
@@ -116,6 +195,8 @@ struct Shared {
     stopping: tokio::sync::watch::Sender<bool>,
     writer: writer::Handle,
     options: Options,
+    /// Held while checkpoint files are read or merged (one publisher at a time).
+    checkpoint_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -159,6 +240,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             writer: handle,
             options,
+            checkpoint_lock: std::sync::Mutex::new(()),
         });
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
@@ -172,6 +254,16 @@ impl AppState {
     /// The ledger's id (from genesis).
     pub fn ledger_id(&self) -> Option<uuid::Uuid> {
         self.read().trust.ledger_id()
+    }
+
+    /// The server's options.
+    pub fn options(&self) -> &Options {
+        &self.0.options
+    }
+
+    /// The trust state readers see now.
+    pub fn trust(&self) -> Arc<TrustState> {
+        Arc::clone(&self.read().trust)
     }
 
     /// Events committed and visible to readers (head seq + 1).
@@ -275,6 +367,19 @@ impl ApiError {
             SubmitError::Invalid(m) => ApiError::bad_request(m.clone()),
             SubmitError::Store(e) => ApiError::storage(e),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<Failure> for ApiError {
+    /// A refusal of the shared checkpoint and proof code: invalid input 400, a rule 409, an
+    /// integrity failure 409 `integrity` (what was sent does not match the ledger), internal 500.
+    fn from(f: Failure) -> ApiError {
+        match f.code {
+            crate::exit::INVALID_INPUT => ApiError::bad_request(f.message),
+            crate::exit::REJECTED => ApiError::new(StatusCode::CONFLICT, "rejected", f.message),
+            crate::exit::INTEGRITY => ApiError::new(StatusCode::CONFLICT, "integrity", f.message),
+            _ => ApiError::internal(f.message),
         }
     }
 }

@@ -22,7 +22,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ledger::checkpoints::Checkpoints;
+use ledger::note::{Checkpoint, SignedNote};
+
 use super::{ApiError, AppState};
+use crate::transparency;
 use crate::views::{self, View};
 
 /// Declares the routes once: the router is built from this table and [`ROUTES`] lists it, so
@@ -69,6 +75,14 @@ routes! {
     get "/api/v1/events" => events,
     get "/api/v1/events/{id}" => event,
     post "/api/v1/commands" => command,
+    get "/api/v1/tree" => tree,
+    get "/api/v1/checkpoints" => checkpoints,
+    post "/api/v1/checkpoints" => checkpoint_submit,
+    get "/api/v1/checkpoints/latest" => checkpoint_latest,
+    get "/api/v1/checkpoints/{size}" => checkpoint,
+    post "/api/v1/checkpoints/{size}/cosignatures" => cosignature_submit,
+    get "/api/v1/proofs/inclusion" => inclusion_proof,
+    get "/api/v1/proofs/consistency" => consistency_proof,
     get "/api/v1/openapi.json" => openapi,
 }
 
@@ -375,10 +389,173 @@ async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<
 }
 
 async fn event(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
-    answer_unlocked(&s, |store, trust| {
-        let empty = projections::State::default();
-        View { store, trust, state: &empty }.event(&id)
+    answer_unlocked(&s, |store, _| views::event(store, &id))
+}
+
+/// The trust state readers see now (a handle: the lock is released at once).
+fn trust(s: &AppState) -> Arc<TrustState> {
+    Arc::clone(&s.read().trust)
+}
+
+/// Runs checkpoint file work off the async workers, one at a time (files are merged on
+/// publish, so two writers could lose a signature).
+async fn checkpoint_work<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&ledger::Store, &TrustState) -> Result<T, crate::exit::Failure> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s = s.clone();
+    tokio::task::spawn_blocking(move || {
+        let _one = s.0.checkpoint_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let trust = trust(&s);
+        f(&s.0.store, &trust)
     })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)
+}
+
+/// The Merkle tree's size and root now, the ledger's origin, and the vkeys of its log keys.
+async fn tree(State(s): State<AppState>) -> Json<Value> {
+    let (size, root) = s.0.store.tree_head();
+    let trust = trust(&s);
+    let origin = trust.ledger_id().map(|id| ledger::note::origin(&id));
+    let keys: Vec<String> = transparency::log_keys(&trust).iter().map(ledger::note::NoteKey::vkey).collect();
+    Json(json!({"size": size, "root": STANDARD.encode(root), "origin": origin, "log_keys": keys}))
+}
+
+async fn checkpoints(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let docs = checkpoint_work(&s, |store, trust| {
+        let kept = Checkpoints::of(store.dir());
+        let policy = trust.witnesses();
+        let mut out = vec![];
+        for size in kept.sizes().map_err(transparency::io)? {
+            if let Some(p) = kept.get(size).map_err(transparency::io)? {
+                out.push(transparency::checkpoint_json(&p, &policy));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({"checkpoints": docs})))
+}
+
+async fn checkpoint_latest(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let doc = checkpoint_work(&s, |store, trust| {
+        Ok(Checkpoints::of(store.dir())
+            .latest()
+            .map_err(transparency::io)?
+            .map(|p| transparency::checkpoint_json(&p, &trust.witnesses())))
+    })
+    .await?;
+    doc.map(Json).ok_or_else(|| ApiError::not_found("no checkpoint has been published yet"))
+}
+
+async fn checkpoint(State(s): State<AppState>, P(size): P<u64>) -> Result<Json<Value>, ApiError> {
+    let doc = checkpoint_work(&s, move |store, trust| {
+        Ok(Checkpoints::of(store.dir())
+            .get(size)
+            .map_err(transparency::io)?
+            .map(|p| transparency::checkpoint_json(&p, &trust.witnesses())))
+    })
+    .await?;
+    doc.map(Json).ok_or_else(|| ApiError::not_found(format!("no checkpoint of size {size}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    /// A signed note (a checkpoint, with its signatures).
+    note: String,
+}
+
+fn parse_note(text: &str) -> Result<SignedNote, ApiError> {
+    SignedNote::parse(text).map_err(|e| ApiError::bad_request(format!("note: {e}")))
+}
+
+/// A checkpoint signed by a log key elsewhere (`pledge checkpoint` in remote mode).
+async fn checkpoint_submit(State(s): State<AppState>, J(body): J<NoteBody>) -> Result<Response, ApiError> {
+    let note = parse_note(&body.note)?;
+    let doc = checkpoint_work(&s, move |store, trust| {
+        let p = transparency::accept_checkpoint(store, trust, &note)?;
+        Ok(transparency::checkpoint_json(&p, &trust.witnesses()))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(doc)).into_response())
+}
+
+/// Cosignatures of a published checkpoint: the note, cosigned; the signatures of the witnesses
+/// the policy names are checked and kept, any other is refused.
+async fn cosignature_submit(
+    State(s): State<AppState>,
+    P(size): P<u64>,
+    J(body): J<NoteBody>,
+) -> Result<Json<Value>, ApiError> {
+    let note = parse_note(&body.note)?;
+    if Checkpoint::from_note(&note).map(|c| c.size).ok() != Some(size) {
+        return Err(ApiError::bad_request(format!("the note is not a checkpoint of size {size}")));
+    }
+    checkpoint_work(&s, move |store, trust| {
+        let p = transparency::add_cosignatures(store, trust, &note)?;
+        Ok(transparency::checkpoint_json(&p, &trust.witnesses()))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionParams {
+    /// The event: a sequence number or a hash.
+    event: String,
+    /// The size of the published checkpoint to prove against (default: the smallest covering).
+    size: Option<u64>,
+}
+
+async fn inclusion_proof(
+    State(s): State<AppState>,
+    Q(q): Q<InclusionParams>,
+) -> Result<Json<Value>, ApiError> {
+    checkpoint_work(&s, move |store, trust| {
+        let ev = transparency::event(store, &q.event)?;
+        let checkpoint = match q.size {
+            Some(size) => Some(Checkpoints::of(store.dir()).get(size).map_err(transparency::io)?.ok_or_else(|| {
+                crate::exit::Failure::new(crate::exit::INVALID_INPUT, format!("no checkpoint of size {size}"))
+            })?),
+            None => None,
+        };
+        let proof = transparency::inclusion(store, &trust.witnesses(), &ev, checkpoint)?;
+        Ok(json!({"seq": ev.seq(), "hash": ev.hash, "size": Checkpoint::from_note(&proof.checkpoint).map(|c| c.size).unwrap_or(0),
+                  "proof": proof.proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(), "tlog_proof": proof.to_string()}))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyParams {
+    /// Size of the older published checkpoint.
+    from: u64,
+    /// Size of the newer published checkpoint.
+    to: u64,
+}
+
+async fn consistency_proof(
+    State(s): State<AppState>,
+    Q(q): Q<ConsistencyParams>,
+) -> Result<Json<Value>, ApiError> {
+    checkpoint_work(&s, move |store, _| {
+        let kept = Checkpoints::of(store.dir());
+        let get = |size: u64| {
+            kept.get(size).map_err(transparency::io)?.ok_or_else(|| {
+                crate::exit::Failure::new(crate::exit::INVALID_INPUT, format!("no checkpoint of size {size}"))
+            })
+        };
+        let proof = transparency::ConsistencyProof::make(store, &get(q.from)?, &get(q.to)?)?;
+        serde_json::to_value(proof).map_err(crate::exit::Failure::internal)
+    })
+    .await
+    .map(Json)
 }
 
 async fn openapi() -> Json<Value> {

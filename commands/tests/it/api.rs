@@ -560,7 +560,9 @@ async fn a_read_token_guards_reads_and_signatures_guard_writes() {
 
 #[tokio::test]
 async fn the_openapi_document_and_the_routes_agree() {
-    let api = Api::new(world());
+    let mut w = world();
+    let size = w.with_log_key().checkpoint.size;
+    let api = Api::new(w);
     let (_, served) = api.get("/api/v1/openapi.json").await;
     let committed: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/openapi.json")).unwrap(),
@@ -586,7 +588,10 @@ async fn the_openapi_document_and_the_routes_agree() {
             .replace("{version}", "1")
             .replace("/ml-alerts/{id}", &format!("/ml-alerts/{alert}"))
             .replace("/experiments/{id}", "/experiments/H-1")
-            .replace("/events/{id}", "/events/0");
+            .replace("/events/{id}", "/events/0")
+            .replace("{size}", &size.to_string())
+            .replace("/proofs/inclusion", "/proofs/inclusion?event=0")
+            .replace("/proofs/consistency", &format!("/proofs/consistency?from={size}&to={size}"));
         if *path == api::STREAM_PATH {
             let resp =
                 api.app.clone().oneshot(Request::get(&concrete).body(Body::empty()).unwrap()).await.unwrap();

@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub const T0: &str = "2026-02-15T02:00:00.000000Z";
 
 /// The team: `root` admin, `maya` scientist, `colby` approver, `ana` approver and scientist,
-/// `scheduler` service.
+/// `scheduler` service; `plog` is a log key when a test enrolls it (`with_log_key`).
 pub fn key(who: &str) -> SecretKey {
     let n = match who {
         "root" => 1,
@@ -24,6 +24,7 @@ pub fn key(who: &str) -> SecretKey {
         "colby" => 3,
         "ana" => 4,
         "scheduler" => 5,
+        "plog" => 6,
         _ => 99,
     };
     SecretKey::from_seed([n; 32])
@@ -124,6 +125,18 @@ impl World {
     pub fn submit(&mut self, who: &str, kind: &str, body: Value) -> Result<Vec<RecordedEvent>, SubmitError> {
         let env = self.envelope(who, kind, body);
         self.ledger.submit(env, ExpectedHead::Any).map(|r| r.events)
+    }
+
+    /// Given: `plog` enrolled with the `log` role, and a checkpoint of the ledger signed by it.
+    pub fn with_log_key(&mut self) -> ledger::checkpoints::Published {
+        self.ok(
+            "root",
+            "key.enroll",
+            json!({"principal": "plog", "public_key": key("plog").public().to_string()}),
+        );
+        self.ok("root", "role.grant", json!({"principal": "plog", "role": "log"}));
+        commands::transparency::sign_checkpoint(self.ledger.store(), self.ledger.trust(), &key("plog"))
+            .unwrap()
     }
 
     /// Hands the ledger over (to a server), with the directory that holds it and the id source.

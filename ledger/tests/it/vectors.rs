@@ -173,3 +173,94 @@ fn canonical_json_vector() {
     });
     check_or_write("canonical-json.json", &v);
 }
+
+/// The Merkle tree and checkpoints of the three-event vector ledger: leaf hashes, the root at
+/// every size, every inclusion and consistency proof, a checkpoint signed by a log key and
+/// cosigned by a witness, the vkeys, and a tlog-proof.
+#[test]
+fn merkle_tree_and_checkpoint_vector() {
+    use ledger::merkle::{self, MemoryTree};
+    use ledger::note::{self, Checkpoint, NoteKey, TlogProof};
+    let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
+    let dir = tempfile::tempdir().unwrap();
+    let events = vector_ledger(dir.path());
+    let mut tree = MemoryTree::default();
+    for e in &events {
+        tree.push(merkle::leaf_hash(&e.bytes));
+    }
+    let n = events.len() as u64;
+    let log = SecretKey::from_seed([0x10; 32]);
+    let witness = SecretKey::from_seed([0x20; 32]);
+    let origin = note::origin(&Uuid::parse_str(LEDGER).unwrap());
+    let cp = Checkpoint { origin: origin.clone(), size: n, root: merkle::root(&tree, n).unwrap() };
+    let mut signed = cp.sign(&log);
+    signed.add(note::cosign(&signed.text, "witness.example/w1", &witness, 1_793_000_000));
+    let log_key = NoteKey::log(&origin, log.public());
+    let witness_key = NoteKey::witness("witness.example/w1", witness.public());
+    let proof = TlogProof {
+        extra: Some(events[1].bytes.clone()),
+        index: 1,
+        proof: merkle::inclusion_proof(&tree, 1, n).unwrap(),
+        checkpoint: signed.clone(),
+    };
+    let v = json!({
+        "description": "The RFC 6962 tree (SHA-256; leaf = 0x00 || event canonical bytes, node = 0x01 || left || right) of the three events of event-chain.json: leaf hashes, roots at every size (size 0: SHA-256 of nothing), every inclusion and consistency proof (base64, from the leaf's sibling up / RFC 6962 PROOF order), a C2SP checkpoint signed by a log key (Ed25519 seed 0x10 x 32, key name = origin) and cosigned at POSIX time 1793000000 by a witness (seed 0x20 x 32, tlog-cosignature v1), both vkeys, and the tlog-proof of event 1 against that checkpoint.",
+        "leaves": events.iter().map(|e| b64(&merkle::leaf_hash(&e.bytes))).collect::<Vec<_>>(),
+        "roots": (0..=n).map(|s| b64(&merkle::root(&tree, s).unwrap())).collect::<Vec<_>>(),
+        "inclusion": (1..=n).flat_map(|size| (0..size).map(move |i| (i, size))).map(|(i, size)| json!({
+            "index": i, "size": size,
+            "proof": merkle::inclusion_proof(&tree, i, size).unwrap().iter().map(|h| b64(h)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "consistency": (1..=n).flat_map(|new| (1..=new).map(move |old| (old, new))).map(|(old, new)| json!({
+            "old": old, "new": new,
+            "proof": merkle::consistency_proof(&tree, old, new).unwrap().iter().map(|h| b64(h)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "log_vkey": log_key.vkey(),
+        "witness_vkey": witness_key.vkey(),
+        "checkpoint": signed.to_string(),
+        "tlog_proof": proof.to_string(),
+    });
+    check_or_write("merkle-tree.json", &v);
+
+    // As another implementation would check the stored vector.
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_path("merkle-tree.json")).unwrap()).unwrap();
+    let note = ledger::note::SignedNote::parse(stored["checkpoint"].as_str().unwrap()).unwrap();
+    let log_key = NoteKey::parse_vkey(stored["log_vkey"].as_str().unwrap()).unwrap();
+    let witness_key = NoteKey::parse_vkey(stored["witness_vkey"].as_str().unwrap()).unwrap();
+    assert_eq!(log_key.verify(&note).unwrap(), None);
+    assert_eq!(witness_key.verify(&note).unwrap(), Some(1_793_000_000));
+    let cp = Checkpoint::from_note(&note).unwrap();
+    assert_eq!(b64(&cp.root), stored["roots"][n as usize].as_str().unwrap());
+    let proof = TlogProof::parse(stored["tlog_proof"].as_str().unwrap()).unwrap();
+    let leaf = merkle::leaf_hash(proof.extra.as_ref().unwrap());
+    merkle::verify_inclusion(proof.index, cp.size, &leaf, &proof.proof, &cp.root).unwrap();
+    // Every changed byte of the checkpoint's text or signatures is refused.
+    let text = stored["checkpoint"].as_str().unwrap().as_bytes().to_vec();
+    for at in 0..text.len() {
+        let mut bad = text.clone();
+        bad[at] ^= 0x01;
+        let Ok(s) = String::from_utf8(bad) else { continue };
+        let ok = ledger::note::SignedNote::parse(&s).is_ok_and(|n| {
+            log_key.verify(&n).is_ok() && witness_key.verify(&n).is_ok() && n.text == note.text
+        });
+        assert!(!ok, "a checkpoint with byte {at} changed still verifies");
+    }
+}
+
+/// The C2SP signed-note specification's own example: its vkey verifies its note.
+#[test]
+fn the_c2sp_signed_note_example_verifies() {
+    let key = ledger::note::NoteKey::parse_vkey(
+        "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
+    )
+    .unwrap();
+    let note = ledger::note::SignedNote::parse(
+        "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n",
+    )
+    .unwrap();
+    assert_eq!(key.verify(&note).unwrap(), None);
+    let mut wrong = note.clone();
+    wrong.text = "This is an example message!\n".into();
+    assert!(key.verify(&wrong).is_err());
+}
