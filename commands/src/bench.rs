@@ -88,7 +88,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         args.http_queries.max(64),
         args.query_rate,
     )?;
-    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http});
+    let checkpoints = checkpoint_latency(&tmp.path().join("checkpoints"), args.http_commands.clamp(20, 500))?;
+    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http, "checkpoints": checkpoints});
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
@@ -122,6 +123,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
             o["achieved_per_sec"].as_f64().unwrap_or(0.0),
             o["p50_us"].as_f64().unwrap_or(0.0),
             o["p99_us"].as_f64().unwrap_or(0.0)
+        );
+        let c = &report["checkpoints"];
+        println!(
+            "  append to a signed checkpoint covering it  p50 {:>8.1} us   p99 {:>8.1} us   ({} appends, a checkpoint every event)",
+            c["append_to_checkpoint_p50_us"].as_f64().unwrap_or(0.0),
+            c["append_to_checkpoint_p99_us"].as_f64().unwrap_or(0.0),
+            c["appends"]
         );
     }
     Ok(())
@@ -320,6 +328,102 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
                            "p50_us": ledger::bench::percentile_us(&lat, 0.5), "p99_us": ledger::bench::percentile_us(&lat, 0.99)},
         "champion_query_open_loop": open_loop,
     }))
+}
+
+/// The time from sending a command to `pledge serve` (publishing a checkpoint after every
+/// event) to reading a signed checkpoint that covers it: the commit, the publisher's wake-up,
+/// signing, and keeping the checkpoint file (written and fsynced), over loopback HTTP.
+fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+
+    let common = setup(dir, false)?;
+    let home = common.home()?;
+    let log = session::create_key(&home, "plog")?;
+    let root = session::load_key(&home, "root")?;
+    let key = session::load_key(&home, "maya")?;
+    {
+        let mut l = Ledger::open(&common.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
+        let id = l.trust().ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
+        for (kind, body) in [
+            ("key.enroll", json!({"principal": "plog", "public_key": log.public().to_string()})),
+            ("role.grant", json!({"principal": "plog", "role": "log"})),
+        ] {
+            let env = Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), kind, body)
+                .sign(&root)
+                .map_err(Failure::internal)?;
+            l.submit(env, ExpectedHead::Any).map_err(Failure::internal)?;
+        }
+    }
+    let options = crate::api::Options {
+        checkpoints: Some(crate::api::Publishing {
+            key: Arc::new(log),
+            every: 1,
+            interval: Duration::from_secs(3600),
+        }),
+        ..crate::api::Options::default()
+    };
+    let (state, writer) = crate::api::AppState::open(&common.ledger, options)?;
+    let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
+    let addr = listener.local_addr().map_err(Failure::internal)?;
+    let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    let client: BenchClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(crate::api::connector());
+    let mut bodies = Vec::with_capacity(n);
+    for i in 0..n {
+        let cmd = Command::new(
+            ledger_id,
+            Timestamp::from_datetime(chrono::Utc::now()),
+            "hypothesis.propose",
+            hypothesis(i),
+        );
+        bodies.push(Bytes::from(
+            serde_json::to_vec(&cmd.sign(&key).map_err(Failure::internal)?).map_err(Failure::internal)?,
+        ));
+    }
+    let timed: Result<Vec<(Duration, Duration)>, String> = rt.block_on(async {
+        let mut out = Vec::with_capacity(n);
+        for body in bodies {
+            let t0 = Instant::now();
+            let req = hyper::Request::post(format!("http://{addr}/api/v1/commands"))
+                .header("content-type", "application/json")
+                .body(Full::new(body))
+                .map_err(|e| e.to_string())?;
+            let resp = client.request(req).await.map_err(|e| e.to_string())?;
+            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            let acked = t0.elapsed();
+            let doc: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+            let seq = doc["events"][0]["seq"].as_u64().ok_or("no event in the answer")?;
+            let url: hyper::Uri = format!("http://{addr}/api/v1/checkpoints/latest?wait_for={}", seq + 1)
+                .parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+            get_ok(&client, url).await?;
+            out.push((t0.elapsed(), acked));
+        }
+        Ok(out)
+    });
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    drop(state);
+    drop(client);
+    drop(rt);
+    writer.join();
+    let timed = timed.map_err(|e| Failure::internal(anyhow::anyhow!("checkpoint bench: {e}")))?;
+    let mut total: Vec<Duration> = timed.iter().map(|t| t.0).collect();
+    let mut acked: Vec<Duration> = timed.iter().map(|t| t.1).collect();
+    total.sort();
+    acked.sort();
+    Ok(json!({"appends": n,
+        "append_to_checkpoint_p50_us": ledger::bench::percentile_us(&total, 0.5),
+        "append_to_checkpoint_p99_us": ledger::bench::percentile_us(&total, 0.99),
+        "append_acknowledged_p50_us": ledger::bench::percentile_us(&acked, 0.5),
+        "append_acknowledged_p99_us": ledger::bench::percentile_us(&acked, 0.99)}))
 }
 
 /// GETs `url` and reads the whole answer; an error unless it is a success.

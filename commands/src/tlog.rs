@@ -53,6 +53,9 @@ enum CheckpointCommand {
     Show {
         /// The size, or `latest`.
         which: String,
+        /// With `latest` against a server: wait until a checkpoint covers this many events.
+        #[arg(long, value_name = "EVENTS")]
+        wait_for: Option<u64>,
         /// Write the note to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -133,9 +136,18 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Some(CheckpointCommand::Show { which, out, common }) => {
+        Some(CheckpointCommand::Show { which, wait_for, out, common }) => {
             let doc = match common.client()? {
-                Some(client) => client.get(&format!("/api/v1/checkpoints/{}", enc(&which)))?,
+                Some(client) => {
+                    let wait = match (wait_for, which.as_str()) {
+                        (Some(n), "latest") => format!("?wait_for={n}"),
+                        (Some(_), _) => {
+                            return Err(Failure::new(INVALID_INPUT, "--wait-for goes with `latest`"))
+                        }
+                        (None, _) => String::new(),
+                    };
+                    client.get(&format!("/api/v1/checkpoints/{}{wait}", enc(&which)))?
+                }
                 None => {
                     let l = common.open()?;
                     let kept = Checkpoints::of(l.store().dir());
@@ -308,21 +320,25 @@ fn resolve(l: &ledger::Ledger<crate::domain::PledgeDomain>, which: &str) -> Resu
     })
 }
 
-fn emit(out: Option<&Path>, text: &str) -> Result<(), Failure> {
-    match out {
-        Some(p) => write_file(p, text),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+/// Writes a proof to `out` (or standard output); with `--json`, prints `doc` (and the file).
+fn emit(common: &Common, out: Option<&Path>, text: &str, mut doc: Value) -> Result<(), Failure> {
+    if let Some(p) = out {
+        write_file(p, text)?;
+        doc["file"] = json!(p);
     }
+    match (common.json, out) {
+        (true, _) => println!("{doc}"),
+        (false, None) => print!("{text}"),
+        (false, Some(p)) => println!("wrote {}", p.display()),
+    }
+    Ok(())
 }
 
 /// Runs `pledge prove`.
 pub fn prove(args: ProveArgs) -> Result<(), Failure> {
     match args.command {
         ProveCommand::Inclusion { event, checkpoint, out, common } => {
-            let text = match common.client()? {
+            let (text, doc) = match common.client()? {
                 Some(client) => {
                     let size = match &checkpoint {
                         None => String::new(),
@@ -337,16 +353,21 @@ pub fn prove(args: ProveArgs) -> Result<(), Failure> {
                         ),
                     };
                     let doc = client.get(&format!("/api/v1/proofs/inclusion?event={}{size}", enc(&event)))?;
-                    doc["tlog_proof"].as_str().unwrap_or("").to_string()
+                    (doc["tlog_proof"].as_str().unwrap_or("").to_string(), doc)
                 }
                 None => {
                     let l = common.open()?;
                     let ev = transparency::event(l.store(), &event)?;
                     let cp = checkpoint.as_deref().map(|c| resolve(&l, c)).transpose()?;
-                    transparency::inclusion(l.store(), &l.trust().witnesses(), &ev, cp)?.to_string()
+                    let proof = transparency::inclusion(l.store(), &l.trust().witnesses(), &ev, cp)?;
+                    let size = Checkpoint::from_note(&proof.checkpoint).map(|c| c.size).unwrap_or(0);
+                    let text = proof.to_string();
+                    let doc = json!({"seq": ev.seq(), "hash": ev.hash, "size": size,
+                        "proof": proof.proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(), "tlog_proof": text});
+                    (text, doc)
                 }
             };
-            emit(out.as_deref(), &text)
+            emit(&common, out.as_deref(), &text, doc)
         }
         ProveCommand::Consistency { from, to, out, common } => {
             let doc = match common.client()? {
@@ -371,10 +392,8 @@ pub fn prove(args: ProveArgs) -> Result<(), Failure> {
                     serde_json::to_value(proof).map_err(Failure::internal)?
                 }
             };
-            emit(
-                out.as_deref(),
-                &format!("{}\n", serde_json::to_string_pretty(&doc).map_err(Failure::internal)?),
-            )
+            let text = format!("{}\n", serde_json::to_string_pretty(&doc).map_err(Failure::internal)?);
+            emit(&common, out.as_deref(), &text, doc)
         }
         ProveCommand::Verify { file, log_key, witnesses, quorum, json: json_out } => {
             let log = transparency::vkey(&log_key)?;

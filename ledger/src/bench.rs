@@ -166,6 +166,8 @@ pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
     expect(crate::verify_store(l.store(), shape_only), "verify without re-derivation")?;
     let verify_without_secs = started.elapsed().as_secs_f64();
 
+    let tree = tree_figures(&l)?;
+
     let started = Instant::now();
     let mut scanned = 0usize;
     for e in l.store().iter() {
@@ -186,8 +188,85 @@ pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
         "verify": {"events": summary.events, "events_per_sec": summary.events as f64 / verify_secs, "commands": summary.commands,
             "without_rederivation_events_per_sec": summary.events as f64 / verify_without_secs},
         "scan": {"events": scanned, "events_per_sec": scanned as f64 / scan_secs},
+        "tree": tree,
         "client_signing": {"commands_per_sec": total as f64 / sign_secs},
     }))
+}
+
+/// The Merkle tree's costs: what maintaining it adds per appended event (its leaf and node
+/// hashes, measured alone over the stored events), and inclusion and consistency proofs
+/// (generation from the store's nodes, verification, size) at the store's size and at a
+/// million leaves (from nodes in memory).
+fn tree_figures<D: Domain>(l: &Ledger<D>) -> Result<Value, StoreError> {
+    use crate::merkle::{self, CompactRange, MemoryTree};
+    let store = l.store();
+    let events: Vec<Vec<u8>> = store.iter().map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let mut range = CompactRange::default();
+    let mut nodes = 0usize;
+    for bytes in &events {
+        nodes += range.push(merkle::leaf_hash(bytes)).len();
+    }
+    let per_event_us = started.elapsed().as_secs_f64() * 1e6 / events.len().max(1) as f64;
+    std::hint::black_box(nodes);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |bound: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound.max(1)
+    };
+    let size = store.len();
+    let proofs = |nodes: &dyn Fn(u8, u64) -> Result<merkle::Hash, String>,
+                  size: u64,
+                  next: &mut dyn FnMut(u64) -> u64|
+     -> Result<Value, String> {
+        struct N<'a>(&'a dyn Fn(u8, u64) -> Result<merkle::Hash, String>);
+        impl merkle::Nodes for N<'_> {
+            fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
+                (self.0)(level, index)
+            }
+        }
+        let n = N(nodes);
+        let root = merkle::root(&n, size)?;
+        let (mut gen_i, mut ver_i, mut gen_c, mut ver_c) = (vec![], vec![], vec![], vec![]);
+        let (mut bytes_i, mut bytes_c) = (0usize, 0usize);
+        for _ in 0..500 {
+            let index = next(size);
+            let old = 1 + next(size);
+            let t = Instant::now();
+            let p = merkle::inclusion_proof(&n, index, size)?;
+            gen_i.push(t.elapsed());
+            let leaf = merkle::Nodes::node(&n, 0, index)?;
+            let t = Instant::now();
+            merkle::verify_inclusion(index, size, &leaf, &p, &root)?;
+            ver_i.push(t.elapsed());
+            bytes_i = bytes_i.max(p.len() * 32);
+            let old_root = merkle::root(&n, old)?;
+            let t = Instant::now();
+            let c = merkle::consistency_proof(&n, old, size)?;
+            gen_c.push(t.elapsed());
+            let t = Instant::now();
+            merkle::verify_consistency(old, size, &c, &old_root, &root)?;
+            ver_c.push(t.elapsed());
+            bytes_c = bytes_c.max(c.len() * 32);
+        }
+        for v in [&mut gen_i, &mut ver_i, &mut gen_c, &mut ver_c] {
+            v.sort();
+        }
+        Ok(json!({"size": size,
+            "inclusion": {"generate_p50_us": percentile_us(&gen_i, 0.5), "verify_p50_us": percentile_us(&ver_i, 0.5), "max_bytes": bytes_i},
+            "consistency": {"generate_p50_us": percentile_us(&gen_c, 0.5), "verify_p50_us": percentile_us(&ver_c, 0.5), "max_bytes": bytes_c}}))
+    };
+    let at_store =
+        proofs(&|level, index| store.node(level, index), size, &mut next).map_err(StoreError::Encoding)?;
+    let mut big = MemoryTree::default();
+    for i in 0..1_000_000u64 {
+        big.push(merkle::leaf_hash(&i.to_le_bytes()));
+    }
+    let at_million = proofs(&|level, index| merkle::Nodes::node(&big, level, index), 1_000_000, &mut next)
+        .map_err(StoreError::Encoding)?;
+    Ok(json!({"hashing_per_appended_event_us": per_event_us, "store": at_store, "memory_1m": at_million}))
 }
 
 /// The figures of [`run`] as the human-readable lines both front ends print.
@@ -200,7 +279,9 @@ pub fn render(r: &Value) -> String {
          \x20 batched append ({:>4})                                  {:>9.0} events/s\n\
          \x20 verify (every run re-derived)                         {:>9.0} events/s\n\
          \x20 verify without re-derivation                          {:>9.0} events/s\n\
-         \x20 scan                                                  {:>9.0} events/s",
+         \x20 scan                                                  {:>9.0} events/s\n\
+         \x20 Merkle tree: {:.2} us of hashing per appended event; at {} events (store) inclusion proof\n\
+         \x20   p50 {:.1} us to make, {:.1} us to check, {} bytes; at 10^6 (memory) {:.1} us, {:.1} us, {} bytes",
         r["events"],
         r["events_per_command"],
         r["cores"],
@@ -214,5 +295,13 @@ pub fn render(r: &Value) -> String {
         f("verify", "events_per_sec"),
         f("verify", "without_rederivation_events_per_sec"),
         f("scan", "events_per_sec"),
+        r["tree"]["hashing_per_appended_event_us"].as_f64().unwrap_or(0.0),
+        r["tree"]["store"]["size"],
+        r["tree"]["store"]["inclusion"]["generate_p50_us"].as_f64().unwrap_or(0.0),
+        r["tree"]["store"]["inclusion"]["verify_p50_us"].as_f64().unwrap_or(0.0),
+        r["tree"]["store"]["inclusion"]["max_bytes"],
+        r["tree"]["memory_1m"]["inclusion"]["generate_p50_us"].as_f64().unwrap_or(0.0),
+        r["tree"]["memory_1m"]["inclusion"]["verify_p50_us"].as_f64().unwrap_or(0.0),
+        r["tree"]["memory_1m"]["inclusion"]["max_bytes"],
     )
 }

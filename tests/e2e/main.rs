@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `pledge` binary, real ledgers in temporary directories.
 
+mod checkpoints;
 mod cli;
 mod integrity;
 mod remote;

@@ -108,6 +108,7 @@ async fn publish_once(state: &AppState) -> Option<u64> {
     match done {
         Ok(Ok(published)) => {
             tracing::debug!(size = published.checkpoint.size, "checkpoint published");
+            state.note_published(published.checkpoint.size);
             Some(published.checkpoint.size)
         }
         Ok(Err(f)) => {
@@ -197,6 +198,8 @@ struct Shared {
     options: Options,
     /// Held while checkpoint files are read or merged (one publisher at a time).
     checkpoint_lock: std::sync::Mutex<()>,
+    /// The size of the largest published checkpoint (0 before the first).
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -231,6 +234,11 @@ impl AppState {
         let model =
             ReadModel { trust: Arc::new(ledger.trust().clone()), state: ledger.domain().state.clone() };
         let committed = ledger.store().head().map_or(0, |h| h.seq + 1);
+        let published = ledger::checkpoints::Checkpoints::of(ledger.store().dir())
+            .latest()
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.checkpoint.size);
         let store = ledger.shared_store();
         let (handle, rx) = writer::channel(options.queue);
         let shared = Arc::new(Shared {
@@ -241,6 +249,7 @@ impl AppState {
             writer: handle,
             options,
             checkpoint_lock: std::sync::Mutex::new(()),
+            published: tokio::sync::watch::Sender::new(published),
         });
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
@@ -254,6 +263,15 @@ impl AppState {
     /// The ledger's id (from genesis).
     pub fn ledger_id(&self) -> Option<uuid::Uuid> {
         self.read().trust.ledger_id()
+    }
+
+    /// Records that a checkpoint of `size` events is published (wakes waiting readers).
+    pub(crate) fn note_published(&self, size: u64) {
+        self.0.published.send_if_modified(|p| {
+            let grew = size > *p;
+            *p = (*p).max(size);
+            grew
+        });
     }
 
     /// The server's options.

@@ -439,7 +439,25 @@ async fn checkpoints(State(s): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({"checkpoints": docs})))
 }
 
-async fn checkpoint_latest(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatestParams {
+    /// Wait (up to the request timeout) until a checkpoint covers at least this many events.
+    wait_for: Option<u64>,
+}
+
+async fn checkpoint_latest(
+    State(s): State<AppState>,
+    Q(q): Q<LatestParams>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(n) = q.wait_for {
+        let mut published = s.0.published.subscribe();
+        // The request timeout layer ends a wait that lasts too long.
+        published
+            .wait_for(|size| *size >= n)
+            .await
+            .map_err(|_| ApiError::internal("the server is stopping"))?;
+    }
     let doc = checkpoint_work(&s, |store, trust| {
         Ok(Checkpoints::of(store.dir())
             .latest()
@@ -480,6 +498,7 @@ async fn checkpoint_submit(State(s): State<AppState>, J(body): J<NoteBody>) -> R
         Ok(transparency::checkpoint_json(&p, &trust.witnesses()))
     })
     .await?;
+    s.note_published(doc["size"].as_u64().unwrap_or(0));
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
 

@@ -2,6 +2,7 @@
 //! seed scenarios end to end at library level, schemas of every domain event, and the CLI.
 
 mod api;
+mod checkpoints;
 mod domain;
 mod forgery;
 mod harness;

@@ -100,6 +100,12 @@ fn killed_writer_loses_no_acknowledged_append() {
             assert!(summary.head.unwrap().seq > last_head, "round {round}: no progress");
             last_head = summary.head.unwrap().seq;
         }
+        // The Merkle tree is the events' tree (verify_store also compared every stored node).
+        let mut tree = ledger::merkle::MemoryTree::default();
+        for ev in store.iter() {
+            tree.push(ledger::merkle::leaf_hash(&ev.unwrap().bytes));
+        }
+        assert_eq!(store.tree_head(), (tree.size(), tree.root()), "round {round}: tree and events disagree");
         // Every command's events are all there or none: check the command index against events.
         for ev in store.iter() {
             let ev = ev.unwrap();
