@@ -18,8 +18,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use commands::domain::default_policy;
 use commands::domain::PledgeDomain;
-use commands::policy::default_policy;
 use ledger::canonical::{SystemClock, Timestamp};
 use ledger::keys::SecretKey;
 use ledger::{Command, ExpectedHead, Ledger};

@@ -40,8 +40,19 @@ fn read_policy(file: &std::path::Path) -> Result<Value, Failure> {
         .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read `{}`: {e}", file.display())))?;
     let doc: Value = serde_json::from_str(&text)
         .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}` is not JSON: {e}", file.display())))?;
-    crate::policy::Policy::from_document(&doc)
-        .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}`: {e}", file.display())))?;
+    let doc = match doc {
+        // `pledge policy show --json` prints {"version", "policy"}: take it as it is.
+        Value::Object(ref m) if m.contains_key("policy") && m.contains_key("version") && m.len() == 2 => {
+            doc["policy"].clone()
+        }
+        other => other,
+    };
+    crate::domain::Policy::parse(&doc).map_err(|e| {
+        Failure::new(
+            REJECTED,
+            format!("`{}`: the policy is not valid: {e} (rule `policy.invalid`)", file.display()),
+        )
+    })?;
     Ok(doc)
 }
 
@@ -158,8 +169,8 @@ pub struct ReplayArgs {
 pub fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let doc = read_policy(&args.policy)?;
     let l = args.common.open()?;
-    let report =
-        crate::replay::counterfactual(l.store(), &doc)?.map_err(|e| Failure::new(INVALID_INPUT, e))?;
+    let report = crate::domain::counterfactual::counterfactual(l.store(), &doc)?
+        .map_err(|e| Failure::new(INVALID_INPUT, e))?;
     if args.common.json {
         println!("{}", json!(report));
     } else {
@@ -259,19 +270,19 @@ pub fn daily(args: DailyArgs) -> Result<(), Failure> {
         println!("{doc}");
         return Ok(());
     }
-    let health: Vec<projections::query::Health> =
+    let health: Vec<crate::domain::judge::Health> =
         serde_json::from_value(doc["health"].clone()).map_err(Failure::internal)?;
     println!("champions:");
     for h in &health {
         println!(
             "  {:<10} {:<12} v{:<4} {} recent {} baseline {} ({}){}",
             h.model,
-            if h.segment.is_empty() { "(global)" } else { &h.segment },
+            h.segment.as_deref().unwrap_or("(global)"),
             h.champion,
             h.metric,
             h.recent.map_or("-".into(), |v| format!("{v:.3}")),
             h.baseline.map_or("-".into(), |v| format!("{v:.3}")),
-            h.trend,
+            projections::state::name(&h.trend),
             h.best_challenger.map(|c| format!("; best challenger v{c}")).unwrap_or_default()
         );
     }

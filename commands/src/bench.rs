@@ -8,7 +8,8 @@ use ledger::canonical::{SystemClock, Timestamp};
 use ledger::{Command, ExpectedHead, Ledger};
 use serde_json::{json, Value};
 
-use crate::domain::PledgeDomain;
+use crate::domain::command::HypothesisBody;
+use crate::domain::{DomainCommand, PledgeDomain};
 use crate::exit::{Failure, INVALID_INPUT};
 use crate::session::{self, Common};
 
@@ -156,7 +157,7 @@ fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
         (
             &root,
             "ledger.create",
-            json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": crate::policy::default_policy()}),
+            json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": crate::domain::default_policy()}),
         ),
         (&root, "key.enroll", json!({"principal": "maya", "public_key": maya.public().to_string()})),
         (&root, "role.grant", json!({"principal": "maya", "role": "scientist"})),
@@ -169,8 +170,8 @@ fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
             (
                 &maya,
                 "run.record",
-                json!({"run_id": "r1", "model": "demand", "trigger": "manual", "dataset_digest": digest, "trainer": "external",
-                       "metrics": metrics, "models": [{"segment": null, "artifact_digest": digest, "metrics": metrics}]}),
+                json!({"run_id": "r1", "model": "demand", "task": "forecast", "trigger": "manual", "dataset_digest": digest,
+                       "trainer": "external", "metrics": metrics, "models": [{"segment": null, "artifact_digest": digest, "metrics": metrics}]}),
             ),
             (&root, "champion.bootstrap", json!({"model": "demand", "segment": null, "version": 1})),
         ]);
@@ -185,9 +186,19 @@ fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
 }
 
 fn hypothesis(i: usize) -> Value {
-    json!({"hypothesis_id": format!("H-{i}"), "model": "demand", "statement": "segment interactions cut MAE",
-        "change_type": "feature", "change_summary": null, "target_metric": "mae", "expected_improvement_pct": 5.0,
-        "owner": "maya", "dataset_version": null, "feature_set_version": null})
+    DomainCommand::HypothesisPropose(HypothesisBody {
+        hypothesis_id: format!("H-{i}"),
+        model: "demand".into(),
+        statement: "segment interactions cut MAE".into(),
+        change_type: projections::events::ChangeType::Feature,
+        change_summary: None,
+        target_metric: "mae".into(),
+        expected_improvement_pct: 5.0,
+        owner: "maya".into(),
+        dataset_version: None,
+        feature_set_version: None,
+    })
+    .body()
 }
 
 /// Signed commands through `session::submit`, one invocation's work each.

@@ -29,7 +29,7 @@ Environment:
 /// policy, archivals, version numbers) follow from that command by rules. `pledge verify`
 /// checks all of it offline, re-deriving every derived event byte for byte.
 #[derive(Debug, Parser)]
-#[command(name = "pledge", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "pledge", version, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,6 +47,7 @@ enum Command {
     Timeline(crate::reads::TimelineArgs),
     Log(crate::reads::LogArgs),
     Show(crate::reads::ShowArgs),
+    Model(crate::verbs::ModelArgs),
     Hypothesis(crate::verbs::HypothesisArgs),
     Experiment(crate::verbs::ExperimentArgs),
     BootstrapChampion(crate::verbs::BootstrapArgs),
@@ -95,6 +96,7 @@ where
         Command::Timeline(a) => crate::reads::timeline(a),
         Command::Log(a) => crate::reads::log(a),
         Command::Show(a) => crate::reads::show(a),
+        Command::Model(a) => crate::verbs::model(a),
         Command::Hypothesis(a) => crate::verbs::hypothesis(a),
         Command::Experiment(a) => crate::verbs::experiment(a),
         Command::BootstrapChampion(a) => crate::verbs::bootstrap(a),

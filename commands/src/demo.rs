@@ -19,9 +19,10 @@ use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
 use projections::query;
 use serde_json::{json, Value};
 
-use crate::domain::PledgeDomain;
+use crate::domain::command::*;
+use crate::domain::{default_policy, DomainCommand, PledgeDomain};
 use crate::exit::{Failure, INTERNAL};
-use crate::policy::default_policy;
+use projections::events::{AlertAction, ChangeType, Decision, Metrics, Task, Trigger};
 
 /// Run the seed workflows end to end on a fresh ledger and print how it went.
 ///
@@ -92,6 +93,16 @@ impl Demo {
         }
     }
 
+    /// A typed domain command that must be accepted.
+    fn act(
+        &mut self,
+        workflow: &str,
+        who: &str,
+        command: DomainCommand,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
+        self.step(workflow, who, command.kind().as_str(), command.body())
+    }
+
     /// A command that must be refused; checks that nothing was appended.
     fn refused(&mut self, attempt: &str, env: Envelope) -> Result<(), Failure> {
         let before = self.ledger.store().head();
@@ -130,10 +141,33 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_body(run_id: &str, trigger: &str, metrics: Value) -> Value {
-    json!({"run_id": run_id, "model": "demand", "trigger": trigger, "dataset_digest": DIGEST, "dataset_version": "20260215",
-           "trainer": "external:lightgbm-4.3", "params": {"num_leaves": 31, "learning_rate": 0.05},
-           "metrics": metrics.clone(), "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": metrics}]})
+fn metrics(mae: f64, mape: f64, coverage: f64) -> Metrics {
+    Metrics::from([("mae".into(), mae), ("mape".into(), mape), ("coverage".into(), coverage)])
+}
+
+/// A run of `demand` made elsewhere (the seeds' LightGBM forecaster): one global model.
+fn run_body(run_id: &str, trigger: Trigger, m: Metrics) -> DomainCommand {
+    DomainCommand::RunRecord(RunBody {
+        run_id: run_id.into(),
+        model: "demand".into(),
+        task: Some(Task::Forecast),
+        trigger,
+        hypothesis_id: None,
+        drift_alert_id: None,
+        dataset_digest: DIGEST.into(),
+        dataset_version: Some("20260215".into()),
+        feature_set: None,
+        config_digest: None,
+        code_version: None,
+        trainer: "external:lightgbm-4.3".into(),
+        params: json!({"num_leaves": 31, "learning_rate": 0.05}),
+        metrics: m.clone(),
+        started_at: None,
+        finished_at: None,
+        periods: vec![],
+        models: vec![RunModel { segment: None, artifact_digest: DIGEST.into(), metrics: m, baseline: None }],
+        backtests: vec![],
+    })
 }
 
 fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
@@ -182,84 +216,148 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     let resend = json!({"duplicate": resent.duplicate, "events": resent.events.iter().map(|e| e.seq()).collect::<Vec<_>>(),
                         "head_unchanged": d.ledger.store().head() == head});
 
-    // (a) Scheduled retrain: the first champion is bootstrapped by an approver; a retrain that
-    // beats it by the policy's margin is promoted by policy in the same append; the next one
-    // misses the margin and stays challenger.
-    d.step(
-        "scheduled",
-        "maya",
-        "run.record",
-        run_body("r-0210", "manual", json!({"mae": 12.3, "mape": 0.2, "coverage": 0.9})),
-    )?;
-    d.step(
+    // (a) Scheduled retrain: the first run registers `demand` (a forecaster) and the first
+    // champion is bootstrapped by an approver; a retrain that beats it by the policy's margin
+    // is promoted by policy in the same append; the next one misses the margin and stays
+    // challenger.
+    d.act("scheduled", "maya", run_body("r-0210", Trigger::Manual, metrics(12.3, 0.2, 0.9)))?;
+    d.act(
         "scheduled",
         "colby",
-        "champion.bootstrap",
-        json!({"model": "demand", "segment": null, "version": 1, "reason": "first production model"}),
+        DomainCommand::ChampionBootstrap(BootstrapBody {
+            model: "demand".into(),
+            segment: None,
+            version: 1,
+            reason: Some("first production model".into()),
+        }),
     )?;
-    d.step(
-        "scheduled",
-        "scheduler",
-        "run.record",
-        run_body("r-0216", "scheduled", json!({"mae": 11.5, "mape": 0.18, "coverage": 0.91})),
-    )?;
-    d.step(
-        "scheduled",
-        "scheduler",
-        "run.record",
-        run_body("r-0223", "scheduled", json!({"mae": 11.2, "mape": 0.175, "coverage": 0.91})),
-    )?;
+    d.act("scheduled", "scheduler", run_body("r-0216", Trigger::Scheduled, metrics(11.5, 0.18, 0.91)))?;
+    d.act("scheduled", "scheduler", run_body("r-0223", Trigger::Scheduled, metrics(11.2, 0.175, 0.91)))?;
 
     // (b) Drift: 12.8 -> 18.5 MAE raises a critical alert; the retrain becomes a challenger
-    // and waits for a person; the service may not approve; an approver does, via the alert.
-    let ev = d.step(
+    // and waits for a person; the service may not approve; an approver does, via the alert,
+    // which names the version it promotes.
+    let ev = d.act(
         "drift",
         "scheduler",
-        "drift.record",
-        json!({"model": "demand", "baseline": 12.8, "recent": 18.5, "psi": {"promo_flag": 0.27}}),
+        DomainCommand::DriftRecord(DriftBody {
+            model: "demand".into(),
+            segment: None,
+            metric: None,
+            baseline: 12.8,
+            recent: 18.5,
+            psi: [("promo_flag".to_string(), 0.27)].into(),
+        }),
     )?;
     let alert = format!("A-{}", ev[0].hash.short());
-    let mut body =
-        run_body("r-0301-drift", "drift_detected", json!({"mae": 10.9, "mape": 0.15, "coverage": 0.92}));
-    body["drift_alert_id"] = json!(alert);
-    d.step("drift", "scheduler", "run.record", body)?;
-    let env = d.cmd(
-        "scheduler",
-        "alert.action",
-        json!({"alert_id": alert, "action": "approve", "notes": "looks fine"}),
-    )?;
+    let mut retrain = run_body("r-0301-drift", Trigger::DriftDetected, metrics(10.9, 0.15, 0.92));
+    if let DomainCommand::RunRecord(b) = &mut retrain {
+        b.drift_alert_id = Some(alert.clone());
+    }
+    d.act("drift", "scheduler", retrain)?;
+    let approve = |notes: &str, version: Option<u64>| {
+        DomainCommand::AlertAction(AlertActionBody {
+            alert_id: alert.clone(),
+            action: AlertAction::Approve,
+            notes: notes.into(),
+            version,
+            override_reason: None,
+        })
+    };
+    let c = approve("looks fine", None);
+    let env = d.cmd("scheduler", c.kind().as_str(), c.body())?;
     d.refused("the scheduler approves its own drift retrain", env)?;
-    d.step("drift", "colby", "alert.read", json!({"alert_id": alert}))?;
-    d.step("drift", "colby", "alert.action", json!({"alert_id": alert, "action": "approve", "notes": "Drift is real (promotions); backtests of v4 reviewed."}))?;
+    d.act("drift", "colby", DomainCommand::AlertRead(AlertReadBody { alert_id: alert.clone() }))?;
+    d.act("drift", "colby", approve("Drift is real (promotions); backtests of v4 reviewed.", Some(4)))?;
 
-    // (c) Department-tiered experiment.
+    // (c) Department-tiered experiment: maya proposes and trains it; colby approves it and,
+    // after two shadow windows on Electronics, adopts Electronics only. The completion records
+    // whether the hypothesis' pre-registered criterion (MAE 12% better) was met.
     let h = "H-SEG-001";
-    d.step("experiment", "maya", "hypothesis.propose", json!({"hypothesis_id": h, "model": "demand",
-        "statement": "Department-tiered models will improve Electronics MAE by 12-15%", "change_type": "architecture",
-        "change_summary": "one model per department", "target_metric": "mae", "expected_improvement_pct": 12.0,
-        "owner": "maya", "dataset_version": "20260215", "feature_set_version": "v2.0"}))?;
-    let env = d.cmd("maya", "experiment.approve", json!({"hypothesis_id": h, "rationale": "I like it"}))?;
+    d.act(
+        "experiment",
+        "maya",
+        DomainCommand::HypothesisPropose(HypothesisBody {
+            hypothesis_id: h.into(),
+            model: "demand".into(),
+            statement: "Department-tiered models will improve Electronics MAE by 12-15%".into(),
+            change_type: ChangeType::Architecture,
+            change_summary: Some("one model per department".into()),
+            target_metric: "mae".into(),
+            expected_improvement_pct: 12.0,
+            owner: "maya".into(),
+            dataset_version: Some("20260215".into()),
+            feature_set_version: Some("v2.0".into()),
+        }),
+    )?;
+    let review = |rationale: &str, constraints: Vec<String>| ReviewBody {
+        hypothesis_id: h.into(),
+        rationale: rationale.into(),
+        constraints,
+    };
+    let c = DomainCommand::ExperimentApprove(review("I like it", vec![]));
+    let env = d.cmd("maya", c.kind().as_str(), c.body())?;
     d.refused("maya approves her own experiment", env)?;
-    d.step("experiment", "colby", "experiment.approve", json!({"hypothesis_id": h, "rationale": "Electronics has high variability (promotions, tech cycles).", "constraints": ["shadow test 2 windows before adoption"]}))?;
-    d.step("experiment", "maya", "experiment.start", json!({"hypothesis_id": h}))?;
-    let seg_model = |s: &str, mae: f64| json!({"segment": s, "artifact_digest": DIGEST, "metrics": {"mae": mae, "mape": 0.19, "coverage": 0.9}});
-    d.step("experiment", "maya", "run.record", json!({"run_id": "r-seg", "model": "demand", "trigger": "experiment", "hypothesis_id": h,
-        "dataset_digest": DIGEST, "trainer": "external:lightgbm-4.3", "metrics": {"mae": 12.6, "mape": 0.19, "coverage": 0.9},
-        "models": [seg_model("electronics", 14.2), seg_model("grocery", 12.1), seg_model("apparel", 13.5)]}))?;
-    d.step("experiment", "maya", "experiment.shadow", json!({"hypothesis_id": h, "planned_windows": 2}))?;
+    d.act(
+        "experiment",
+        "colby",
+        DomainCommand::ExperimentApprove(review(
+            "Electronics has high variability (promotions, tech cycles).",
+            vec!["shadow test 2 windows before adoption".into()],
+        )),
+    )?;
+    let step = |planned: Option<u32>| StepBody { hypothesis_id: h.into(), planned_windows: planned };
+    d.act("experiment", "maya", DomainCommand::ExperimentStart(step(None)))?;
+    let seg_model = |s: &str, mae: f64| RunModel {
+        segment: Some(s.into()),
+        artifact_digest: DIGEST.into(),
+        metrics: metrics(mae, 0.19, 0.9),
+        baseline: None,
+    };
+    let mut seg_run = run_body("r-seg", Trigger::Experiment, metrics(12.6, 0.19, 0.9));
+    if let DomainCommand::RunRecord(b) = &mut seg_run {
+        b.hypothesis_id = Some(h.into());
+        b.models =
+            vec![seg_model("electronics", 14.2), seg_model("grocery", 12.1), seg_model("apparel", 13.5)];
+    }
+    d.act("experiment", "maya", seg_run)?;
+    d.act("experiment", "maya", DomainCommand::ExperimentShadow(step(Some(2))))?;
     for end in ["2026-03-08", "2026-03-15"] {
-        d.step(
+        d.act(
             "experiment",
             "scheduler",
-            "shadow.record",
-            json!({"model": "demand", "segment": "electronics", "hypothesis_id": h,
-            "champion": 4, "challenger": 5, "window_start": "2026-03-01", "window_end": end,
-            "champion_metrics": {"mae": 18.2}, "challenger_metrics": {"mae": 14.2}, "samples": 23911}),
+            DomainCommand::ShadowRecord(ShadowBody {
+                model: "demand".into(),
+                segment: Some("electronics".into()),
+                hypothesis_id: Some(h.into()),
+                champion: 4,
+                challenger: 5,
+                window_start: "2026-03-01".into(),
+                window_end: end.into(),
+                champion_metrics: [("mae".to_string(), 18.2)].into(),
+                challenger_metrics: [("mae".to_string(), 14.2)].into(),
+                samples: 23911,
+            }),
         )?;
     }
-    d.step("experiment", "maya", "experiment.complete", json!({"hypothesis_id": h, "decision": "partial_adopt", "adopt_segments": ["electronics"],
-        "results": {"baseline_mae": 18.2, "electronics_mae": 14.2, "grocery_mae": 12.1, "apparel_mae": 13.5, "improvement_electronics_pct": 22.0},
-        "rationale": "Electronics improved 22%; grocery marginal; apparel none. Adopt Electronics only."}))?;
+    let complete = CompleteBody {
+        hypothesis_id: h.into(),
+        decision: Decision::PartialAdopt,
+        adopt_segments: vec![Some("electronics".into())],
+        results: [
+            ("baseline_mae".to_string(), 18.2),
+            ("electronics_mae".to_string(), 14.2),
+            ("grocery_mae".to_string(), 12.1),
+            ("apparel_mae".to_string(), 13.5),
+            ("improvement_electronics_pct".to_string(), 22.0),
+        ]
+        .into(),
+        rationale: "Electronics improved 22%; grocery marginal; apparel none. Adopt Electronics only.".into(),
+    };
+    let c = DomainCommand::ExperimentComplete(complete.clone());
+    let env = d.cmd("maya", c.kind().as_str(), c.body())?;
+    d.refused("maya adopts her own experiment", env)?;
+    d.act("experiment", "colby", DomainCommand::ExperimentComplete(complete))?;
 
     // (d) Real data: a tip classifier trained by the built-in trainer on `taxi.csv`.
     let real = real_data(&mut d, dir, scratch)?;
@@ -329,59 +427,100 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
 const TAXI_CSV: &[u8] = include_bytes!("../../trainer/data/taxi.csv");
 const TAXI_SPEC: &str = include_str!("../../trainer/data/taxi.spec.json");
 
-/// Workflow (d): `taxi-tip` on real data. The admin gives the classifier its own gates; maya
-/// trains a global model (walk-forward backtested by month) and colby makes it champion;
-/// maya's segmented router (one model per large company) is judged by those gates; the
-/// scheduler checks drift between Jan..Mar and April with the champion's artifact; the
-/// champion scores April's first trips.
+/// Workflow (d): `taxi-tip` on real data, under the default policy's classification gates
+/// (ROC-AUC better, log-loss not worse): no policy edit for a new classifier. maya trains a
+/// global model (walk-forward backtested by month; its first run registers the model as a
+/// classifier) and colby makes it champion; maya's segmented router (one model per large
+/// company) is judged per segment, each segment model against the champion scored on that
+/// segment's own test rows; the scheduler checks drift between Jan..Mar and April with the
+/// champion's artifact; the champion scores April's first trips.
 fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     use trainer::spec::{Strategy, TrainParams};
     let model = "taxi-tip";
-    let mut policy = default_policy();
-    policy["models"] = json!({model: {
-        "gates": [
-            {"metric": "roc_auc", "direction": "higher", "margin": 0.0, "strict": false},
-            {"metric": "log_loss", "direction": "lower", "margin": 0.0, "strict": false}
-        ],
-        "drift_metric": "log_loss"
-    }});
-    d.step("real", "root", "policy.set", json!({"policy": policy}))?;
     let data = scratch.join("taxi.csv");
     std::fs::write(&data, TAXI_CSV).map_err(internal)?;
     let spec = trainer::DatasetSpec::from_json(TAXI_SPEC).map_err(internal)?;
     let spec_digest = ledger::Digest::of(TAXI_SPEC.as_bytes()).to_string();
     let (table, digest) = trainer::load(&data, &spec).map_err(internal)?;
     let mut trained = vec![];
-    for (who, params, trigger) in [
-        ("maya", TrainParams::default(), "manual"),
+    for (who, params) in [
+        ("maya", TrainParams::default()),
         (
             "maya",
             TrainParams { strategy: Strategy::SegmentedRouter, min_segment_rows: 1000, ..Default::default() },
-            "manual",
         ),
     ] {
+        crate::training::check_trainable(d.ledger.domain(), model, None)?;
         let out = trainer::train(&spec, &params, &table, &digest, &trainer::progress::Progress::hidden())
             .map_err(internal)?;
         let strategy = if params.strategy == Strategy::Global { "global" } else { "segmented_router" };
         let meta = crate::training::RunMeta {
             model,
-            trigger,
+            trigger: Trigger::Manual,
             hypothesis_id: None,
             dataset_version: "2026-04",
             feature_set: "v1",
             extra: json!({"strategy": strategy, "owner": who}),
         };
-        let (run_id, body) = crate::training::run_body(&meta, &spec, &spec_digest, &params, &out)?;
+        let evidence = crate::training::baselines(dir, &d.ledger.domain().state, model, &spec, &table, &out);
+        let (run_id, body) =
+            crate::training::run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
         crate::training::save_candidate(dir, &out.candidate)?;
-        d.step("real", who, "run.record", body)?;
+        let events = d.act("real", who, DomainCommand::RunRecord(body))?;
+        let judged: Vec<Value> = events
+            .iter()
+            .filter(|e| e.event.kind == "promotion.evaluated")
+            .map(|e| {
+                let p = &e.event.payload;
+                json!({"segment": e.event.subject.as_ref().and_then(|s| s.segment.clone()), "candidate": p["candidate"],
+                       "champion": p["champion"], "evidence": p["evidence"], "passed": p["passed"],
+                       "gates": p["gates"].as_array().into_iter().flatten().map(|g| json!({"metric": g["metric"], "candidate": g["candidate"], "champion": g["champion"], "passed": g["passed"]})).collect::<Vec<_>>()})
+            })
+            .collect();
         trained.push(json!({"run_id": run_id, "strategy": strategy, "split": out.split,
             "roc_auc": out.metrics.roc_auc, "log_loss": out.metrics.log_loss,
-            "models": out.candidate.artifacts().map(|a| json!({"segment": a.segment, "artifact": a.digest()})).collect::<Vec<_>>(),
+            "models": out.candidate.artifacts().map(|a| json!({"segment": a.segment, "artifact": a.digest(),
+                "roc_auc": out.model_metrics[&a.segment].roc_auc})).collect::<Vec<_>>(),
+            "judged": judged,
             "backtest": out.backtest.iter().map(|w| json!({"window": w.window_start, "roc_auc": w.metrics.roc_auc})).collect::<Vec<_>>()}));
         if trained.len() == 1 {
-            d.step("real", "colby", "champion.bootstrap", json!({"model": model, "segment": null, "version": 1, "reason": "first tip model, trained on Jan..Mar"}))?;
+            d.act(
+                "real",
+                "colby",
+                DomainCommand::ChampionBootstrap(BootstrapBody {
+                    model: model.into(),
+                    segment: None,
+                    version: 1,
+                    reason: Some("first tip model, trained on Jan..Mar".into()),
+                }),
+            )?;
         }
     }
+    // The router's global model is no better than the champion on the same rows: a proposal
+    // of it fails its gates, an approval without a stated override is refused, and it is
+    // rejected.
+    let ev = d.act(
+        "real",
+        "maya",
+        DomainCommand::ArenaPropose(ProposeBody { model: model.into(), segment: None, challenger: Some(2) }),
+    )?;
+    let proposal_id = ev[0].event.payload["proposal_id"].as_str().unwrap_or_default().to_string();
+    let c = DomainCommand::ArenaApprove(ApproveBody {
+        proposal_id: proposal_id.clone(),
+        notes: Some("router looks good".into()),
+        override_reason: None,
+    });
+    let env = d.cmd("colby", c.kind().as_str(), c.body())?;
+    d.refused("colby approves a proposal whose gates failed, without an override", env)?;
+    d.act(
+        "real",
+        "colby",
+        DomainCommand::ArenaReject(ArenaRejectBody {
+            proposal_id,
+            reason: "no better than v1 on the same April trips".into(),
+        }),
+    )?;
+
     // Drift: the champion's artifact on Jan..Mar versus April.
     let champion = d
         .ledger
@@ -408,11 +547,17 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
         (Some(b), Some(r)) => (b.log_loss, r.log_loss),
         _ => return Err(internal("drift metrics missing")),
     };
-    d.step(
+    d.act(
         "real",
         "scheduler",
-        "drift.record",
-        json!({"model": model, "metric": "log_loss", "baseline": b, "recent": r, "psi": drift.psi()}),
+        DomainCommand::DriftRecord(DriftBody {
+            model: model.into(),
+            segment: None,
+            metric: Some("log_loss".into()),
+            baseline: b,
+            recent: r,
+            psi: drift.psi(),
+        }),
     )?;
     let first = recent.select(&[0, 1, 2]);
     let scores = art.score(&first).map_err(internal)?;
@@ -520,6 +665,32 @@ fn print_human(r: &Value, temporary: bool) {
             .map(|w| format!("{} {:.3}", s(&w["window"]), w["roc_auc"].as_f64().unwrap_or(f64::NAN)))
             .collect();
         println!("  {:<17} walk-forward roc_auc: {}", "", windows.join(", "));
+        for j in run["judged"].as_array().into_iter().flatten() {
+            let gates: Vec<String> = j["gates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| {
+                    format!(
+                        "{} {:.4} vs {:.4} {}",
+                        s(&g["metric"]),
+                        g["candidate"].as_f64().unwrap_or(f64::NAN),
+                        g["champion"].as_f64().unwrap_or(f64::NAN),
+                        if g["passed"] == true { "ok" } else { "FAIL" }
+                    )
+                })
+                .collect();
+            println!(
+                "  {:<17} {} v{} vs champion v{} ({}): {}; gates {}",
+                "",
+                j["segment"].as_str().map_or("global".to_string(), |x| format!("segment {x}")),
+                j["candidate"],
+                j["champion"],
+                if j["evidence"] == "baseline" { "both on the same test rows" } else { "recorded metrics" },
+                gates.join(", "),
+                if j["passed"] == true { "passed" } else { "failed" }
+            );
+        }
     }
     let dr = &real["drift"];
     let psi: Vec<String> = dr["psi"]

@@ -67,6 +67,8 @@ impl From<ledger::StoreError> for Failure {
         match e {
             ledger::StoreError::Locked(_) => Failure::new(INTERNAL, e.to_string())
                 .hint("another `pledge` process has this ledger open; stop it or wait for it to finish"),
+            ledger::StoreError::Format { .. } => Failure::new(INVALID_INPUT, e.to_string())
+                .hint("this ledger was written by an earlier version of Pledge; export it with that version"),
             e if e.is_corruption() => Failure::new(INTEGRITY, e.to_string()).hint(
                 "a damaged ledger is never served or extended; `pledge verify` shows the damage, `pledge show` and `pledge export` still read it; restore the ledger from a verified export",
             ),

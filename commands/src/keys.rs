@@ -37,7 +37,7 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
         Ok(k) => (k, false),
         Err(_) => (session::create_key(&home, &name)?, true),
     };
-    let body = json!({"admins": [{"principal": name, "public_key": key.public().to_string()}], "policy": crate::policy::default_policy()});
+    let body = json!({"admins": [{"principal": name, "public_key": key.public().to_string()}], "policy": crate::domain::default_policy()});
     let (ledger_id, command) = match session::Reproducible::from_env()? {
         None => {
             let id = uuid::Uuid::now_v7();

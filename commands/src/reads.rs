@@ -76,7 +76,7 @@ pub struct AlertsArgs {
 enum AlertsCommand {
     /// List alerts, newest first.
     List {
-        /// unread, read, actioned or dismissed.
+        /// unread, read, actioned, acknowledged or dismissed.
         #[arg(long)]
         status: Option<String>,
         /// critical, warning or info.
@@ -95,16 +95,23 @@ enum AlertsCommand {
         /// Alert id.
         id: String,
     },
-    /// Act on an alert: `approve` (an approver; for drift and pending-promotion alerts this
-    /// promotes the challenger) or `dismiss`, with notes (signed).
+    /// Act on an alert (signed): `approve` a drift or pending-promotion alert (an approver;
+    /// this promotes the challenger), `acknowledge` an informational one, or `dismiss` any.
     Action {
         /// Alert id.
         id: String,
-        /// approve or dismiss.
+        /// approve, acknowledge or dismiss.
         action: String,
         /// Notes.
         #[arg(long, default_value = "")]
         notes: String,
+        /// The version an approved drift alert promotes (required when its retrains left
+        /// several challengers).
+        #[arg(long)]
+        version: Option<u64>,
+        /// Why a pending promotion whose gates failed is approved anyway (required then).
+        #[arg(long)]
+        override_reason: Option<String>,
     },
 }
 
@@ -116,12 +123,23 @@ pub fn alerts(args: AlertsArgs) -> Result<(), Failure> {
             session::print_events(&args.common, &events);
             return Ok(());
         }
-        AlertsCommand::Action { id, action, notes } => {
-            let events = session::submit(
-                &args.common,
-                "alert.action",
-                json!({"alert_id": id, "action": action, "notes": notes}),
-            )?;
+        AlertsCommand::Action { id, action, notes, version, override_reason } => {
+            let action: projections::events::AlertAction =
+                serde_json::from_value(json!(action)).map_err(|_| {
+                    Failure::new(
+                        crate::exit::INVALID_INPUT,
+                        format!("`{action}` is not an alert action (approve, acknowledge, dismiss)"),
+                    )
+                })?;
+            let body = crate::domain::command::AlertActionBody {
+                alert_id: id.clone(),
+                action,
+                notes: notes.clone(),
+                version: *version,
+                override_reason: override_reason.clone(),
+            };
+            let events =
+                session::submit_domain(&args.common, crate::domain::DomainCommand::AlertAction(body))?;
             session::print_events(&args.common, &events);
             return Ok(());
         }

@@ -284,6 +284,14 @@ pub fn submit(common: &Common, kind: &str, body: Value) -> Result<Vec<RecordedEv
     submit_all(common, vec![(kind, body)])
 }
 
+/// Signs and appends one typed domain command (locally or on the server).
+pub fn submit_domain(
+    common: &Common,
+    command: crate::domain::DomainCommand,
+) -> Result<Vec<RecordedEvent>, Failure> {
+    submit(common, command.kind().as_str(), command.body())
+}
+
 /// Signs and appends several commands in order with one open of the ledger, stopping at the
 /// first refusal (the commands before it stay appended, each being its own signed command).
 pub fn submit_all(common: &Common, commands: Vec<(&str, Value)>) -> Result<Vec<RecordedEvent>, Failure> {
@@ -501,6 +509,11 @@ pub fn ask(
         return client.get(path);
     }
     let l = common.open()?;
-    let view = crate::views::View { store: l.store(), trust: l.trust(), state: &l.domain().state };
+    let view = crate::views::View {
+        store: l.store(),
+        trust: l.trust(),
+        state: &l.domain().state,
+        policy: l.domain().policy.as_deref(),
+    };
     Ok(local(&view)?)
 }

@@ -10,6 +10,10 @@ use trainer::progress::Progress;
 use trainer::spec::{RouterMode, Strategy, TrainParams};
 use trainer::{Artifact, DatasetSpec, TrainError};
 
+use projections::events::{Baseline, Task, Trigger};
+
+use crate::domain::command::{RunBacktest, RunBody, RunModel};
+use crate::domain::{DomainCommand, PledgeDomain};
 use crate::exit::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
 use crate::session::{self, Common};
 use crate::verbs::TrainCandidateArgs;
@@ -85,8 +89,8 @@ fn read_params(a: &TrainCandidateArgs) -> Result<TrainParams, Failure> {
 pub struct RunMeta<'a> {
     /// The model.
     pub model: &'a str,
-    /// manual, scheduled, drift_detected, experiment...
-    pub trigger: &'a str,
+    /// Why it ran.
+    pub trigger: Trigger,
     /// The hypothesis tested, if any.
     pub hypothesis_id: Option<&'a str>,
     /// Dataset version label.
@@ -97,15 +101,46 @@ pub struct RunMeta<'a> {
     pub extra: Value,
 }
 
-/// The `run.record` body for a training output: the run, one model per artifact, the
-/// backtest windows (overall, and per segment that has its own model). Returns the run id too.
+/// The serving version of each segment the candidate has a model for, scored on the same
+/// test rows as that model: the evidence the gates judge it on (`docs/FORMAT.md`, section 10,
+/// `run.record`). A segment whose serving version has no artifact here, or whose rows the
+/// split does not hold, gets none.
+pub fn baselines(
+    ledger: &Path,
+    state: &projections::State,
+    model: &str,
+    spec: &DatasetSpec,
+    table: &trainer::Table,
+    out: &trainer::TrainOutput,
+) -> BTreeMap<Option<String>, Baseline> {
+    let mut found = BTreeMap::new();
+    let Some(m) = state.model(model) else { return found };
+    for art in out.candidate.artifacts() {
+        let Some(serving) = m.route(art.segment.as_deref()) else { continue };
+        let Some(info) = m.versions.get(&serving) else { continue };
+        let Ok(champion) = Artifact::load(&artifact_dir(ledger), &info.artifact_digest) else { continue };
+        let score = |t: &trainer::Table| champion.score(t);
+        if let Ok(Some(metrics)) =
+            trainer::train::evaluate_on_test(spec, table, art.segment.as_deref(), &score)
+        {
+            found.insert(art.segment.clone(), Baseline { version: serving, metrics: metrics.to_map() });
+        }
+    }
+    found
+}
+
+/// The `run.record` body for a training output: the run, one model per artifact (with the
+/// serving version's figures on the same rows, where known), the backtest windows (overall,
+/// and per segment that has its own model), the time axis' periods. Returns the run id too.
 pub fn run_body(
     meta: &RunMeta<'_>,
     spec: &DatasetSpec,
     spec_digest: &str,
     params: &TrainParams,
     out: &trainer::TrainOutput,
-) -> Result<(String, Value), Failure> {
+    periods: &[String],
+    baselines: &BTreeMap<Option<String>, Baseline>,
+) -> Result<(String, RunBody), Failure> {
     let config = json!({"spec": spec, "params": params});
     let config_digest =
         ledger::Digest::of(&serde_json::to_vec(&config).map_err(Failure::internal)?).to_string();
@@ -116,14 +151,25 @@ pub fn run_body(
         meta.dataset_version,
         &global_digest[..8]
     );
-    let mut models = Vec::new();
-    for art in out.candidate.artifacts() {
-        let m = &out.model_metrics[&art.segment];
-        models.push(json!({"segment": art.segment, "artifact_digest": art.digest(), "metrics": m.to_map()}));
-    }
+    let models = out
+        .candidate
+        .artifacts()
+        .map(|art| RunModel {
+            segment: art.segment.clone(),
+            artifact_digest: art.digest(),
+            metrics: out.model_metrics[&art.segment].to_map(),
+            baseline: baselines.get(&art.segment).cloned(),
+        })
+        .collect();
     let mut backtests = Vec::new();
     for w in &out.backtest {
-        let row = |seg: Option<&str>, m: &trainer::Metrics| json!({"segment": seg, "window_start": w.window_start, "window_end": w.window_end, "metrics": m.to_map(), "rows": m.rows});
+        let row = |seg: Option<&str>, m: &trainer::Metrics| RunBacktest {
+            segment: seg.map(str::to_string),
+            window_start: w.window_start.clone(),
+            window_end: w.window_end.clone(),
+            metrics: m.to_map(),
+            rows: m.rows,
+        };
         backtests.push(row(None, &w.metrics));
         for (seg, m) in &w.segments {
             if out.candidate.segments.contains_key(seg) {
@@ -142,16 +188,92 @@ pub fn run_body(
     if let (Some(r), Some(extra)) = (recorded.as_object_mut(), meta.extra.as_object()) {
         r.extend(extra.clone());
     }
-    let body = json!({
-        "run_id": run_id, "model": meta.model, "trigger": meta.trigger, "hypothesis_id": meta.hypothesis_id,
-        "dataset_digest": out.candidate.global.dataset_digest, "dataset_version": meta.dataset_version,
-        "feature_set": meta.feature_set, "config_digest": config_digest, "trainer": trainer_name(),
-        "params": recorded,
-        "metrics": out.metrics.to_map(),
-        "models": models,
-        "backtests": backtests,
-    });
+    let body = RunBody {
+        run_id: run_id.clone(),
+        model: meta.model.to_string(),
+        task: Some(Task::Classification),
+        trigger: meta.trigger,
+        hypothesis_id: meta.hypothesis_id.map(str::to_string),
+        drift_alert_id: None,
+        dataset_digest: out.candidate.global.dataset_digest.clone(),
+        dataset_version: Some(meta.dataset_version.to_string()),
+        feature_set: Some(meta.feature_set.to_string()),
+        config_digest: Some(config_digest),
+        code_version: None,
+        trainer: trainer_name(),
+        params: recorded,
+        metrics: out.metrics.to_map(),
+        started_at: None,
+        finished_at: None,
+        periods: if spec.time.is_some() { periods.to_vec() } else { vec![] },
+        models,
+        backtests,
+    };
     Ok((run_id, body))
+}
+
+/// The metrics the built-in trainer records for every model.
+pub const TRAINER_METRICS: [&str; 10] = [
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "accuracy",
+    "ece",
+    "positive_rate",
+    "predicted_positive_rate",
+    "rows",
+    "positives",
+];
+
+/// Refuses, before any training, a model the built-in trainer cannot serve: one registered
+/// for another task, or whose gates need a metric the trainer does not produce.
+pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&str>) -> Result<(), Failure> {
+    let policy = domain.policy().map_err(|e| Failure::new(REJECTED, e.to_string()))?;
+    if let Some(h) = hypothesis {
+        match domain.state.experiments.get(h) {
+            None => {
+                return Err(Failure::new(
+                    REJECTED,
+                    format!("no hypothesis `{h}` was proposed (rule `experiment.unknown`)"),
+                )
+                .hint(format!("propose it first: `pledge hypothesis propose {h} {model} ...`")))
+            }
+            Some(x) if x.model != model => {
+                return Err(Failure::new(
+                    REJECTED,
+                    format!(
+                        "hypothesis `{h}` is about `{}`, not `{model}` (rule `experiment.model`)",
+                        x.model
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let task = domain.state.model(model).and_then(|m| m.task).unwrap_or(Task::Classification);
+    if task != Task::Classification {
+        return Err(Failure::new(
+            REJECTED,
+            format!("`{model}` is a {} model; the built-in trainer trains classifiers", task.as_str()),
+        )
+        .hint("record a run made elsewhere with `--metrics --artifact --dataset`"));
+    }
+    let rules = policy.for_model(model, task);
+    let (gates, section) = rules.gates();
+    if let Some(g) = gates.iter().find(|g| !TRAINER_METRICS.contains(&g.metric.as_str())) {
+        return Err(Failure::new(
+            REJECTED,
+            format!(
+                "policy `{section}` (v{}) judges `{model}` on `{}`, which the built-in trainer does not produce ({})",
+                domain.state.policy_version,
+                g.metric,
+                TRAINER_METRICS.join(", ")
+            ),
+        )
+        .hint(format!("an admin changes them with `pledge policy set` (`{section}`, or `models.{model}.gates` for this model alone)")));
+    }
+    Ok(())
 }
 
 /// Saves a candidate's artifacts into the ledger's artifact directory; returns the files this
@@ -180,12 +302,18 @@ pub fn train_candidate(
     };
     let (spec, spec_digest) = read_spec(spec_path)?;
     let params = read_params(a)?;
+    let trigger: Trigger = a.trigger.parse().map_err(|e: String| Failure::new(INVALID_INPUT, e))?;
+    // What the ledger says, read before any training: the task and gates (a run the ledger
+    // would refuse is refused now), and the serving versions to score on the same rows.
+    let domain = a.common.open()?.domain().clone();
+    check_trainable(&domain, &a.model, Some(&a.hypothesis_id))?;
     let (table, dataset_digest) = trainer::load(data, &spec).map_err(failure)?;
     let out =
         trainer::train(&spec, &params, &table, &dataset_digest, &Progress::stderr()).map_err(failure)?;
+    let evidence = baselines(&a.common.ledger, &domain.state, &a.model, &spec, &table, &out);
     let meta = RunMeta {
         model: &a.model,
-        trigger: &a.trigger,
+        trigger,
         hypothesis_id: Some(&a.hypothesis_id),
         dataset_version: &a.dataset_version,
         feature_set: &a.feature_set_version,
@@ -194,9 +322,9 @@ pub fn train_candidate(
             "strategy": a.strategy, "router_mode": a.router_mode,
         }),
     };
-    let (run_id, body) = run_body(&meta, &spec, &spec_digest, &params, &out)?;
+    let (run_id, body) = run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
     let created = save_candidate(&a.common.ledger, &out.candidate)?;
-    let events = match session::submit(&a.common, "run.record", body) {
+    let events = match session::submit_domain(&a.common, DomainCommand::RunRecord(body)) {
         Ok(e) => e,
         Err(f) => {
             for p in created {
@@ -366,9 +494,10 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
         let l = a.common.open()?;
         let state = &l.domain().state;
         let (v, d) = served(state, &a.model, a.segment.as_deref(), "champion")?;
-        let metric = crate::policy::Policy::from_document(&state.policy)
-            .ok()
-            .map(|p| p.for_model(&a.model).drift_metric);
+        let metric = match (&l.domain().policy, state.model(&a.model).and_then(|m| m.task)) {
+            (Some(p), Some(task)) => Some(p.for_model(&a.model, task).drift_metric().to_string()),
+            _ => None,
+        };
         (v, d, metric)
     };
     let art = load_artifact(&a.common.ledger, &digest, version)?;

@@ -8,8 +8,58 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+use crate::domain::command::{ApproveBody, ModelBody};
+use crate::domain::DomainCommand;
 use crate::exit::{Failure, INVALID_INPUT};
 use crate::session::{self, Common};
+
+fn task(t: Option<&str>) -> Result<Option<projections::events::Task>, Failure> {
+    t.map(|t| t.parse().map_err(|e: String| Failure::new(INVALID_INPUT, e))).transpose()
+}
+
+/// Register a model and the task it is judged by (classification, regression, forecast): the
+/// task picks its promotion gates and drift metric from the policy. A model's first run can
+/// register it too (`--task`).
+///
+/// Examples:
+///   pledge model register churn --task classification --as maya
+///   pledge model register demand --task forecast --description "weekly units per SKU" --as maya
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    command: ModelCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Register MODEL with its task (signed).
+    Register {
+        /// The model.
+        model: String,
+        /// classification, regression or forecast.
+        #[arg(long)]
+        task: String,
+        /// What it predicts, for people.
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+/// Runs `pledge model`.
+pub fn model(a: ModelArgs) -> Result<(), Failure> {
+    let ModelCommand::Register { model, task: t, description } = a.command;
+    let task = task(Some(&t))?.unwrap_or(projections::events::Task::Classification);
+    done(
+        &a.common,
+        &session::submit_domain(
+            &a.common,
+            DomainCommand::ModelRegister(ModelBody { model, task, description }),
+        )?,
+    )
+}
 
 fn read_json(path: &Path, what: &str) -> Result<Value, Failure> {
     let text = std::fs::read_to_string(path)
@@ -138,13 +188,17 @@ enum ArenaCommand {
     },
     /// List proposals and their gates.
     Status,
-    /// Approve a proposal: the challenger becomes champion.
+    /// Approve a proposal: the challenger becomes champion (on the k-th approval when the
+    /// policy wants several approvers).
     Approve {
         /// Proposal id (`P-...`).
         proposal_id: String,
         /// Notes.
         #[arg(long)]
         notes: Option<String>,
+        /// Why the challenger is promoted although its gates failed (required then; recorded).
+        #[arg(long)]
+        override_reason: Option<String>,
     },
     /// Reject a proposal, with a reason.
     Reject {
@@ -168,9 +222,12 @@ pub fn arena(a: ArenaArgs) -> Result<(), Failure> {
                 json!({"model": model, "segment": segment, "challenger": challenger}),
             )?,
         ),
-        ArenaCommand::Approve { proposal_id, notes } => done(
+        ArenaCommand::Approve { proposal_id, notes, override_reason } => done(
             c,
-            &session::submit(c, "arena.approve", json!({"proposal_id": proposal_id, "notes": notes}))?,
+            &session::submit_domain(
+                c,
+                DomainCommand::ArenaApprove(ApproveBody { proposal_id, notes, override_reason }),
+            )?,
         ),
         ArenaCommand::Reject { proposal_id, reason } => done(
             c,
@@ -202,7 +259,7 @@ pub fn arena(a: ArenaArgs) -> Result<(), Failure> {
                 println!(
                     "{:<8} {:<9} {} v{} over {} by {}: {}",
                     p.proposed.proposal_id,
-                    p.status,
+                    projections::state::name(&p.status),
                     p.subject.model,
                     p.proposed.challenger,
                     p.proposed.champion.map_or("(none)".into(), |c| format!("v{c}")),
@@ -275,6 +332,9 @@ enum RecordCommand {
         /// Code version (commit).
         #[arg(long)]
         code_version: Option<String>,
+        /// The model's task (classification, regression, forecast): its first run registers it.
+        #[arg(long)]
+        task: Option<String>,
     },
     /// A drift check: recent vs baseline metric (and optional per-feature PSI JSON file).
     Drift {
@@ -363,6 +423,7 @@ pub fn record(a: RecordArgs) -> Result<(), Failure> {
             drift_alert_id,
             params,
             code_version,
+            task: t,
         } => {
             let m = metrics_file(&metrics)?;
             let params = match params {
@@ -372,7 +433,7 @@ pub fn record(a: RecordArgs) -> Result<(), Failure> {
             (
                 "run.record",
                 json!({
-                    "run_id": run_id, "model": model, "trigger": trigger, "hypothesis_id": hypothesis_id,
+                    "run_id": run_id, "model": model, "task": task(t.as_deref())?, "trigger": trigger, "hypothesis_id": hypothesis_id,
                     "drift_alert_id": drift_alert_id, "dataset_digest": file_digest(&dataset, "dataset")?,
                     "trainer": trainer, "params": params, "metrics": m, "code_version": code_version,
                     "models": [{"segment": segment, "artifact_digest": file_digest(&artifact, "artifact")?, "metrics": m}],
@@ -586,16 +647,20 @@ fn show_experiment(c: &Common, id: &str) -> Result<(), Failure> {
         "  proposed by {}; target {} {:+}%",
         x.hypothesis.proposed_by, x.hypothesis.target_metric, x.hypothesis.expected_improvement_pct
     );
-    for (status, seq, at) in &x.transitions {
-        println!("  #{seq:<5} {}  {}", &at[..19.min(at.len())], projections::state::name(status));
+    for t in &x.transitions {
+        let at = &t.recorded_at;
+        println!("  #{:<5} {}  {}", t.seq, &at[..19.min(at.len())], projections::state::name(&t.status));
     }
-    if let Some((by, why, constraints)) = &x.review {
+    if let Some(r) = &x.review {
         println!(
-            "  reviewed by {by}: {why}{}",
-            if constraints.is_empty() {
+            "  {} by {}: {}{}",
+            if r.approved { "approved" } else { "rejected" },
+            r.by,
+            r.rationale,
+            if r.constraints.is_empty() {
                 String::new()
             } else {
-                format!(" (constraints: {})", constraints.join("; "))
+                format!(" (constraints: {})", r.constraints.join("; "))
             }
         );
     }
@@ -802,6 +867,10 @@ pub struct TrainCandidateArgs {
     /// External run: trainer name and version.
     #[arg(long, default_value = "external")]
     pub(crate) trainer: String,
+    /// External run: the model's task (classification, regression, forecast), when this run
+    /// is its first. The built-in trainer trains classifiers.
+    #[arg(long, conflicts_with = "data")]
+    pub(crate) task: Option<String>,
     #[command(flatten)]
     pub(crate) common: Common,
 }
@@ -832,7 +901,7 @@ pub fn train_candidate(a: TrainCandidateArgs) -> Result<(), Failure> {
         "owner": a.owner, "strategy": a.strategy, "router_mode": a.router_mode, "min_segment_rows": a.min_segment_rows,
     });
     let body = json!({
-        "run_id": run_id, "model": a.model, "trigger": a.trigger, "hypothesis_id": a.hypothesis_id,
+        "run_id": run_id, "model": a.model, "task": task(a.task.as_deref())?, "trigger": a.trigger, "hypothesis_id": a.hypothesis_id,
         "dataset_digest": file_digest(dataset, "dataset")?,
         "dataset_version": a.dataset_version, "feature_set": a.feature_set_version, "trainer": a.trainer,
         "params": params, "metrics": m,

@@ -62,6 +62,8 @@ pub struct View<'a> {
     pub trust: &'a TrustState,
     /// The read models.
     pub state: &'a State,
+    /// The policy in force, parsed (`None` where a read does not need it).
+    pub policy: Option<&'a crate::domain::Policy>,
 }
 
 /// Appended or listed events as JSON: seq, hash, kind, recorded_at, subject, payload.
@@ -150,19 +152,15 @@ impl View<'_> {
 
     /// Alerts, newest first, optionally only one status and/or severity.
     pub fn alerts(&self, status: Option<&str>, severity: Option<&str>) -> Answer {
-        if let Some(s) = status.filter(|s| !["unread", "read", "actioned", "dismissed"].contains(s)) {
-            return Err(ViewError::BadParam(format!(
-                "`{s}` is not an alert status (unread, read, actioned, dismissed)"
-            )));
-        }
-        if let Some(s) = severity.filter(|s| !["critical", "warning", "info"].contains(s)) {
-            return Err(ViewError::BadParam(format!("`{s}` is not a severity (critical, warning, info)")));
-        }
+        let status: Option<projections::AlertStatus> =
+            status.map(str::parse).transpose().map_err(ViewError::BadParam)?;
+        let severity: Option<projections::state::Severity> =
+            severity.map(str::parse).transpose().map_err(ViewError::BadParam)?;
         let mut list: Vec<_> = self
             .state
             .alerts
             .values()
-            .filter(|a| status.is_none_or(|s| projections::state::name(&a.status) == s))
+            .filter(|a| status.is_none_or(|s| a.status == s))
             .filter(|a| severity.is_none_or(|s| a.severity == s))
             .collect();
         list.sort_by_key(|a| std::cmp::Reverse(a.raised_seq));
@@ -286,27 +284,17 @@ impl View<'_> {
     /// pending arena proposals, champions without backtests.
     pub fn health(&self) -> Answer {
         let state = self.state;
-        let metric = crate::policy::Policy::from_document(&state.policy)
-            .map(|p| p.drift_metric)
-            .unwrap_or_else(|_| "mae".into());
-        let health = query::health(state, &metric);
+        let health = self.policy.map(|p| crate::domain::judge::health(state, p)).unwrap_or_default();
         let pending: Vec<&str> = state
             .proposals
             .values()
-            .filter(|p| p.status == "pending")
+            .filter(|p| p.status == projections::state::ProposalStatus::Pending)
             .map(|p| p.proposed.proposal_id.as_str())
             .collect();
         let stale: Vec<String> = health
             .iter()
             .filter(|h| h.windows == 0)
-            .map(|h| {
-                format!(
-                    "{}/{} v{}",
-                    h.model,
-                    if h.segment.is_empty() { "(global)" } else { &h.segment },
-                    h.champion
-                )
-            })
+            .map(|h| format!("{}/{} v{}", h.model, h.segment.as_deref().unwrap_or("(global)"), h.champion))
             .collect();
         Ok(json!({"health": health, "alerts": state.alert_counts(), "pending_proposals": pending,
                   "champions_without_backtests": stale}))
@@ -315,7 +303,7 @@ impl View<'_> {
     /// The production gates of a model's release: green only when every gate passes.
     pub fn release(&self, model: &str) -> Answer {
         self.model(model)?;
-        let gates = self.state.release_gates(model);
+        let gates = crate::domain::judge::release_gates(self.state, model);
         let green = gates.iter().all(|g| g.passed);
         Ok(json!({"model": model, "green": green, "gates": gates}))
     }

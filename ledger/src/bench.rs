@@ -66,7 +66,9 @@ impl Domain for Windows {
             })
             .collect())
     }
-    fn apply(&mut self, _: &RecordedEvent) {}
+    fn apply(&mut self, _: &RecordedEvent) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The `p` quantile of sorted durations, in microseconds.

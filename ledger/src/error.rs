@@ -88,6 +88,18 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The ledger was written in another envelope format than this version of Pledge reads
+    /// (`docs/FORMAT.md`, section 17).
+    ///
+    /// ### Handling
+    /// Read it with the version of Pledge that wrote it (`pledge export` works there).
+    #[error("the ledger is in format {found}; this version of Pledge reads format {supported} (docs/FORMAT.md, section 17)")]
+    Format {
+        /// The format of the ledger's genesis.
+        found: u32,
+        /// The format this version reads and writes.
+        supported: u32,
+    },
     /// An earlier commit failed in a way that leaves the store needing a reopen: sled could not
     /// apply a commit the journal made durable, or a failed journal append could not be wiped.
     /// Nothing was written by this call.

@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use crate::dsse::Envelope;
 
 /// The version of the envelope format described in `docs/FORMAT.md`.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The largest canonical event Pledge writes or accepts, in bytes.
 ///
@@ -16,7 +16,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// What an event is about: a model, and a segment of it where relevant.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
     /// The model name.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::canonical::{Clock, Timestamp};
@@ -42,7 +43,17 @@ pub trait Domain: Clone {
     /// Turns a command into events, or refuses it.
     fn decide(&self, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal>;
     /// Folds one event (of any kind, trust events included) into the state. No rules, no I/O.
-    fn apply(&mut self, event: &RecordedEvent);
+    /// Fails when the event cannot be folded (a payload that does not decode, a reference to
+    /// something the state does not hold): only a damaged or forged ledger has such an event,
+    /// and the ledger refuses it as it refuses any other damage.
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), String>;
+    /// Checks a policy document before `ledger.create` or `policy.set` records it: the
+    /// domain's own sections (the ledger has checked its sections). Refusing names the rule;
+    /// nothing is written. The default accepts every document.
+    fn check_policy(&self, policy: &Value) -> Result<(), Refusal> {
+        let _ = policy;
+        Ok(())
+    }
 }
 
 /// A domain that knows no commands: the ledger accepts only trust commands.
@@ -57,7 +68,9 @@ impl Domain for NoDomain {
         )
         .into())
     }
-    fn apply(&mut self, _: &RecordedEvent) {}
+    fn apply(&mut self, _: &RecordedEvent) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The outcome of an accepted command.
@@ -198,11 +211,10 @@ impl<D: Domain> Ledger<D> {
                 Ok(Decided::New { events, id, record }) => {
                     folded = true;
                     for ev in &events {
-                        if let Err(reason) = staged.apply(ev) {
+                        if let Err(reason) = staged.apply(ev).and_then(|()| self.domain.apply(ev)) {
                             self.reload()?;
                             return Err(StoreError::Corrupt { seq: ev.seq(), reason });
                         }
-                        self.domain.apply(ev);
                     }
                     in_batch.insert(id, (record.digest, events.clone()));
                     records.push((id, record));
@@ -282,7 +294,13 @@ impl<D: Domain> Ledger<D> {
         };
         trust.check_fresh(&cmd, now)?;
         let drafts = match trust.decide(&cmd) {
-            Some(r) => r?,
+            Some(r) => {
+                let drafts = r?;
+                if let Some(policy) = kinds::policy_of(&cmd) {
+                    self.domain.check_policy(policy)?;
+                }
+                drafts
+            }
             None => {
                 let ctx = Context { actor: &actor, trust, now, head: cursor.head() };
                 self.domain.decide(&ctx, &cmd)?
@@ -327,6 +345,12 @@ fn fold<D: Domain>(store: &Store, mut domain: D) -> Result<(TrustState, D), Stor
             return Err(damaged(format!("event {next} is missing (the next stored event is {seq})")));
         }
         let ev = RecordedEvent::decode_unchecked(bytes).map_err(damaged)?;
+        if ev.event.format != crate::event::FORMAT_VERSION {
+            return Err(StoreError::Format {
+                found: ev.event.format,
+                supported: crate::event::FORMAT_VERSION,
+            });
+        }
         if ev.hash != stored {
             return Err(damaged(format!(
                 "its bytes hash to {}, but {stored} was recorded for it: the event was altered",
@@ -340,7 +364,7 @@ fn fold<D: Domain>(store: &Store, mut domain: D) -> Result<(TrustState, D), Stor
             )));
         }
         trust.apply(&ev).map_err(damaged)?;
-        domain.apply(&ev);
+        domain.apply(&ev).map_err(damaged)?;
         prev = Some(ev.hash);
         next += 1;
     }

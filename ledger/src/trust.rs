@@ -15,7 +15,9 @@ use crate::event::{EventDraft, RecordedEvent};
 use crate::keys::{KeyId, PublicKey};
 
 /// A role granted to a principal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Enrolls and revokes keys, grants roles, sets policy.
@@ -76,6 +78,18 @@ pub mod kinds {
         ["ledger.created", "key.enrolled", "key.revoked", "role.granted", "role.revoked", "policy.changed"];
     /// The trust commands (all but genesis need the `admin` role in every policy).
     pub const ADMIN_COMMANDS: [&str; 5] = [KEY_ENROLL, KEY_REVOKE, ROLE_GRANT, ROLE_REVOKE, POLICY_SET];
+    /// Every trust command kind.
+    pub const COMMANDS: [&str; 6] =
+        [LEDGER_CREATE, KEY_ENROLL, KEY_REVOKE, ROLE_GRANT, ROLE_REVOKE, POLICY_SET];
+
+    /// The policy document a `ledger.create` or `policy.set` command would put in force.
+    pub fn policy_of(cmd: &crate::SignedCommand) -> Option<&serde_json::Value> {
+        let c = cmd.command();
+        match c.kind.as_str() {
+            LEDGER_CREATE | POLICY_SET => c.body.get("policy"),
+            _ => None,
+        }
+    }
 }
 
 /// The smallest valid policy document: the permission table for the trust commands.
@@ -576,7 +590,7 @@ impl TrustState {
                 )));
             }
         }
-        check_policy(&body.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
+        check_policy(&body.policy).map_err(policy_invalid)?;
         let payload = LedgerCreated {
             ledger_id: cmd.command().ledger,
             admins: body
@@ -689,7 +703,7 @@ impl TrustState {
 
     fn decide_policy(&self, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
         let b: PolicySetBody = body(cmd)?;
-        check_policy(&b.policy).map_err(|e| Refusal::Invalid(format!("policy: {e}")))?;
+        check_policy(&b.policy).map_err(policy_invalid)?;
         if b.policy == self.policy {
             return Err(Rejection::new(
                 "policy.unchanged",
@@ -791,6 +805,11 @@ impl TrustState {
         );
         Ok(())
     }
+}
+
+/// The refusal of a policy document the ledger's sections reject.
+fn policy_invalid(e: String) -> Refusal {
+    Rejection::new("policy.invalid", format!("the policy is not valid: {e}")).into()
 }
 
 /// The rejection for a signature that does not verify.

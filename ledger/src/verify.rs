@@ -264,10 +264,7 @@ impl<D: Domain> Verifier<D> {
         self.check_in_run(&rec)?;
         // A trust event its command does not decide may not fold; the run keeps it anyway, so
         // that the comparison with the re-derived event reports what differs.
-        let folded = self.trust.apply(&rec).map_err(fail);
-        if folded.is_ok() {
-            self.domain.apply(&rec);
-        }
+        let folded = self.trust.apply(&rec).and_then(|()| self.domain.apply(&rec)).map_err(fail);
         let recorded_at = ev.recorded_at;
         let seq = ev.seq;
         if pos == 0 {
@@ -350,6 +347,10 @@ impl<D: Domain> Verifier<D> {
         self.trust.check_fresh(&cmd, ev.recorded_at).map_err(|r| fail(r.to_string()))?;
         let head = self.prev.map(|(hash, recorded_at)| Head { seq: ev.seq - 1, hash, recorded_at });
         let drafts = match self.trust.decide(&cmd) {
+            Some(Ok(drafts)) => Some(match kinds::policy_of(&cmd) {
+                Some(policy) => self.domain.check_policy(policy).map(|()| drafts),
+                None => Ok(drafts),
+            }),
             Some(decided) => Some(decided),
             None if self.rederive => {
                 let ctx = Context { actor: &actor, trust: &self.trust, now: ev.recorded_at, head };

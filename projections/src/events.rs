@@ -1,17 +1,89 @@
-//! The domain's event vocabulary: one payload type per event kind (all version 1).
+//! The domain's event vocabulary: one payload type per event kind, and [`DomainEvent`], the
+//! one enum over them that the decide step produces and the fold consumes.
 //!
-//! The decide step (in `commands`) builds these; the read models in this crate fold them.
-//! Each type's JSON Schema is generated from it and kept in `schemas/events/<kind>.v1.schema.json`
-//! (a test checks the files match).
+//! Adding an event kind is one line in [`vocabulary!`]'s list below (its [`EventKind`] variant,
+//! its name and its payload type); the compiler then points at every `match` that must handle
+//! it (the fold, the summaries, the counterfactual). Each payload's JSON Schema is generated
+//! from its type and kept in `schemas/events/<kind>.v1.schema.json` (a test checks the files).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// Metric name -> value (finite floats only; the append path refuses NaN and infinities).
 pub type Metrics = BTreeMap<String, f64>;
+
+/// What a model predicts: it chooses the promotion gates and drift metric that apply to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// A class or a probability (ROC-AUC, log-loss).
+    Classification,
+    /// A number (MAE, RMSE).
+    Regression,
+    /// A number over a horizon (MAE, MAPE, interval coverage).
+    Forecast,
+}
+
+impl Task {
+    /// Every task, in a fixed order.
+    pub const ALL: [Task; 3] = [Task::Classification, Task::Regression, Task::Forecast];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+            Task::Forecast => "forecast",
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Task, String> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a task (classification, regression, forecast)"))
+    }
+}
+
+/// Which way a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Lower is better (MAE, MAPE, log-loss).
+    Lower,
+    /// Higher is better (ROC-AUC, accuracy, coverage).
+    Higher,
+}
+
+impl Direction {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Lower => "lower",
+            Direction::Higher => "higher",
+        }
+    }
+
+    /// The relative improvement of `candidate` over `baseline`, in percent of `|baseline|`
+    /// (positive = better), or `None` when the baseline is 0.
+    pub fn improvement_pct(self, candidate: f64, baseline: f64) -> Option<f64> {
+        if baseline == 0.0 {
+            return None;
+        }
+        let gain = match self {
+            Direction::Lower => baseline - candidate,
+            Direction::Higher => candidate - baseline,
+        };
+        Some(gain / baseline.abs() * 100.0)
+    }
+}
 
 /// What kind of change a hypothesis proposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -30,7 +102,7 @@ pub enum ChangeType {
 }
 
 /// Why a training run happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// A scheduled retrain.
@@ -46,6 +118,10 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Every trigger, in a fixed order.
+    pub const ALL: [Trigger; 5] =
+        [Trigger::Scheduled, Trigger::Manual, Trigger::DriftDetected, Trigger::Experiment, Trigger::NewData];
+
     /// The snake_case name.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -55,6 +131,15 @@ impl Trigger {
             Trigger::Experiment => "experiment",
             Trigger::NewData => "new_data",
         }
+    }
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Trigger, String> {
+        Trigger::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not a trigger (scheduled, manual, drift_detected, experiment, new_data)")
+        })
     }
 }
 
@@ -80,7 +165,7 @@ pub enum VersionStatus {
 pub enum ChampionCause {
     /// The candidate passed the policy's gates and the trigger allows auto-promotion.
     Policy,
-    /// An approver approved a proposal or acted on an alert.
+    /// Approvers approved a proposal or acted on an alert.
     Approval,
     /// The first champion of a model/segment, set by an approver.
     Bootstrap,
@@ -91,7 +176,7 @@ pub enum ChampionCause {
 }
 
 /// An experiment's final decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Adopt every experimental version.
@@ -102,14 +187,59 @@ pub enum Decision {
     PartialAdopt,
 }
 
+/// What an alert's handler did with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertAction {
+    /// Approve what the alert asks for (a pending promotion, a drift retrain's version).
+    Approve,
+    /// Seen and understood; nothing to decide (informational alerts).
+    Acknowledge,
+    /// Not acted on.
+    Dismiss,
+}
+
+impl AlertAction {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertAction::Approve => "approve",
+            AlertAction::Acknowledge => "acknowledge",
+            AlertAction::Dismiss => "dismiss",
+        }
+    }
+}
+
+/// A release decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseDecision {
+    /// Release (only while every release gate is green).
+    Release,
+    /// Hold the release.
+    Hold,
+}
+
+/// Whose figures stood for the champion in a gate evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateEvidence {
+    /// The champion's metrics as registered (it serves exactly this segment).
+    ChampionMetrics,
+    /// The serving version scored on the candidate's own evaluation rows (the run's
+    /// `baseline`): how a segment model is judged against the global champion routing its
+    /// segment.
+    Baseline,
+}
+
 /// One promotion gate evaluated: the evidence and the outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateResult {
     /// The metric compared.
     pub metric: String,
-    /// `lower` or `higher` is better.
-    pub direction: String,
+    /// Which way is better.
+    pub direction: Direction,
     /// Required relative improvement (0.05 = 5%).
     pub margin: f64,
     /// Whether the improvement must be strict.
@@ -122,6 +252,18 @@ pub struct GateResult {
     pub threshold: f64,
     /// Whether the gate passed.
     pub passed: bool,
+}
+
+/// `model.registered`: a model and the task it is judged by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRegistered {
+    /// What it predicts: selects the policy's gate set and drift metric.
+    pub task: Task,
+    /// Who registered it (signer).
+    pub by: String,
+    /// Free text.
+    pub description: Option<String>,
 }
 
 /// `dataset.registered`: a dataset version is available.
@@ -232,6 +374,61 @@ pub struct ExperimentCompleted {
     pub results: BTreeMap<String, f64>,
     /// Why.
     pub rationale: String,
+    /// The hypothesis' pre-registered criterion judged on the evidence recorded, next to the
+    /// decision: a decision against the evidence is visible here.
+    pub criterion: Criterion,
+    /// Approvers who endorsed this decision before the signer (k-of-n approval), in order.
+    pub endorsed_by: Vec<String>,
+}
+
+/// Where the figures a hypothesis' criterion is judged on come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionSource {
+    /// The experiment's shadow windows for the version: champion and challenger on the same
+    /// actuals, each averaged weighting windows by their samples.
+    Shadow,
+    /// No shadow window: the version's registered metrics against those of the champion
+    /// serving its segment.
+    Registered,
+}
+
+/// One experimental version's figures for the criterion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionEvidence {
+    /// The experimental version.
+    pub version: u64,
+    /// Its segment.
+    pub segment: Option<String>,
+    /// Where the figures come from.
+    pub source: CriterionSource,
+    /// The champion compared with.
+    pub champion: Option<u64>,
+    /// The champion's value of the target metric.
+    pub champion_value: f64,
+    /// The version's value of the target metric.
+    pub challenger_value: f64,
+    /// Relative improvement, percent of the champion's value (positive = better).
+    pub improvement_pct: Option<f64>,
+    /// Whether the improvement reached the expected one.
+    pub met: bool,
+}
+
+/// A hypothesis' criterion (target metric and expected improvement) judged on the evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// The target metric.
+    pub metric: String,
+    /// Which way it improves (`null`: the policy and the metric table do not say).
+    pub direction: Option<Direction>,
+    /// The expected relative improvement, percent.
+    pub expected_improvement_pct: f64,
+    /// Per experimental version with figures for the metric.
+    pub evidence: Vec<CriterionEvidence>,
+    /// Met by every version with evidence (`null`: no evidence, or no direction).
+    pub met: Option<bool>,
 }
 
 /// `run.recorded`: a training run and its evidence.
@@ -269,6 +466,8 @@ pub struct RunRecorded {
     pub started_at: Option<String>,
     /// When training finished (client's clock).
     pub finished_at: Option<String>,
+    /// The time axis' period labels in order, which its windows may be named by.
+    pub periods: Vec<String>,
 }
 
 /// `version.registered`: a model version produced by a run (one per segment model).
@@ -284,6 +483,19 @@ pub struct VersionRegistered {
     /// Initial status.
     pub status: VersionStatus,
     /// Its metrics (the run's, or its segment's).
+    pub metrics: Metrics,
+    /// The serving version scored on the same evaluation rows, when the run measured it.
+    pub baseline: Option<Baseline>,
+}
+
+/// The version serving a segment, scored on a candidate's own evaluation rows: the evidence a
+/// segment model is judged on when the global champion routes its segment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// The serving version scored.
+    pub version: u64,
+    /// Its metrics on the candidate's evaluation rows.
     pub metrics: Metrics,
 }
 
@@ -317,6 +529,8 @@ pub struct PromotionEvaluated {
     pub auto_promote_allowed: bool,
     /// Policy version used.
     pub policy_version: u32,
+    /// Whose figures stood for the champion.
+    pub evidence: GateEvidence,
 }
 
 /// `champion.changed`.
@@ -377,9 +591,9 @@ pub struct ShadowRecorded {
     pub challenger_metrics: Metrics,
     /// Compared samples.
     pub samples: u64,
-    /// Windows recorded so far for this experiment (this one included).
+    /// Windows recorded so far for this experiment and segment (this one included).
     pub window_index: u32,
-    /// The experiment's planned windows reached.
+    /// The experiment's planned windows reached for this segment.
     pub complete: bool,
 }
 
@@ -433,12 +647,65 @@ pub struct PromotionProposed {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromotionDecided {
-    /// The proposal (or alert) decided.
+    /// The proposal decided.
     pub proposal_id: String,
     /// Who decided (signer).
     pub by: String,
     /// Notes or reason.
     pub notes: String,
+    /// Why the approver promotes although the proposal's gates failed (`null` when they
+    /// passed, and always for a rejection).
+    pub override_reason: Option<String>,
+    /// Approvers who endorsed the promotion before the signer (k-of-n approval), in order.
+    pub endorsed_by: Vec<String>,
+}
+
+/// What an approval is for, when the policy wants several approvers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ApprovalTarget {
+    /// An arena proposal.
+    Proposal {
+        /// The proposal.
+        proposal_id: String,
+    },
+    /// A drift alert's retrained version.
+    DriftAlert {
+        /// The alert.
+        alert_id: String,
+        /// The version it promotes.
+        version: u64,
+    },
+    /// An experiment's adoption.
+    Experiment {
+        /// The hypothesis.
+        hypothesis_id: String,
+        /// The decision endorsed.
+        decision: Decision,
+        /// Its segments (`partial_adopt`).
+        adopt_segments: Vec<Option<String>>,
+    },
+}
+
+/// `promotion.endorsed`: one approval of a promotion that needs more approvers than it has;
+/// the approval that reaches the policy's number promotes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionEndorsed {
+    /// What is approved.
+    pub target: ApprovalTarget,
+    /// The approver (signer).
+    pub by: String,
+    /// Notes.
+    pub notes: String,
+    /// Why, when the approver overrides failed gates.
+    pub override_reason: Option<String>,
+    /// Distinct approvals so far, this one included.
+    pub approvals: u32,
+    /// Approvals the policy requires.
+    pub required: u32,
+    /// Policy version in force.
+    pub policy_version: u32,
 }
 
 /// `alert.read`.
@@ -457,12 +724,14 @@ pub struct AlertRead {
 pub struct AlertActioned {
     /// The alert.
     pub alert_id: String,
-    /// `approve` or `dismiss`.
-    pub action: String,
+    /// What was done.
+    pub action: AlertAction,
     /// Notes.
     pub notes: String,
     /// Who (signer).
     pub by: String,
+    /// The version an approved drift alert promotes (`null` otherwise).
+    pub version: Option<u64>,
 }
 
 /// One production gate of a release check.
@@ -481,8 +750,8 @@ pub struct ReleaseGate {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseDecided {
-    /// `release` or `hold`.
-    pub decision: String,
+    /// The decision.
+    pub decision: ReleaseDecision,
     /// Every gate.
     pub gates: Vec<ReleaseGate>,
     /// All gates green.
@@ -495,55 +764,176 @@ pub struct ReleaseDecided {
     pub policy_version: u32,
 }
 
-/// Every domain event kind and its payload type, for schema generation and checks.
-pub const KINDS: [&str; 21] = [
-    "dataset.registered",
-    "hypothesis.proposed",
-    "experiment.approved",
-    "experiment.rejected",
-    "experiment.started",
-    "experiment.shadow_started",
-    "experiment.completed",
-    "run.recorded",
-    "version.registered",
-    "version.status_changed",
-    "promotion.evaluated",
-    "champion.changed",
-    "backtest.recorded",
-    "shadow.recorded",
-    "drift.recorded",
-    "promotion.proposed",
-    "promotion.approved",
-    "promotion.rejected",
-    "alert.read",
-    "alert.actioned",
-    "release.decided",
-];
+/// Declares the vocabulary once: [`EventKind`], [`DomainEvent`] and their conversions.
+macro_rules! vocabulary {
+    ($( $(#[$doc:meta])* $variant:ident = $kind:literal => $payload:ty, )*) => {
+        /// Every domain event kind.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum EventKind {
+            $( $(#[$doc])* $variant, )*
+        }
 
-/// The JSON Schema of a domain event kind's payload (v1), `None` for an unknown kind.
-pub fn schema_of(kind: &str) -> Option<Value> {
-    use schemars::schema_for;
-    let s = match kind {
-        "dataset.registered" => schema_for!(DatasetRegistered),
-        "hypothesis.proposed" => schema_for!(HypothesisProposed),
-        "experiment.approved" => schema_for!(ExperimentApproved),
-        "experiment.rejected" => schema_for!(ExperimentRejected),
-        "experiment.started" | "experiment.shadow_started" => schema_for!(ExperimentStep),
-        "experiment.completed" => schema_for!(ExperimentCompleted),
-        "run.recorded" => schema_for!(RunRecorded),
-        "version.registered" => schema_for!(VersionRegistered),
-        "version.status_changed" => schema_for!(VersionStatusChanged),
-        "promotion.evaluated" => schema_for!(PromotionEvaluated),
-        "champion.changed" => schema_for!(ChampionChanged),
-        "backtest.recorded" => schema_for!(BacktestRecorded),
-        "shadow.recorded" => schema_for!(ShadowRecorded),
-        "drift.recorded" => schema_for!(DriftRecorded),
-        "promotion.proposed" => schema_for!(PromotionProposed),
-        "promotion.approved" | "promotion.rejected" => schema_for!(PromotionDecided),
-        "alert.read" => schema_for!(AlertRead),
-        "alert.actioned" => schema_for!(AlertActioned),
-        "release.decided" => schema_for!(ReleaseDecided),
-        _ => return None,
+        impl EventKind {
+            /// Every domain event kind, in the order of the vocabulary.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant,)*];
+
+            /// The kind's name as written in events.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$variant => $kind,)*
+                }
+            }
+
+            /// The kind named `name`, if it is a domain kind.
+            pub fn parse(name: &str) -> Option<EventKind> {
+                match name {
+                    $($kind => Some(EventKind::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The JSON Schema of the kind's payload (version 1).
+            pub fn schema(self) -> Value {
+                let schema = match self {
+                    $(EventKind::$variant => schemars::schema_for!($payload),)*
+                };
+                serde_json::to_value(schema).unwrap_or(Value::Null)
+            }
+        }
+
+        /// A domain event: its kind and its payload, typed.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum DomainEvent {
+            $( $(#[$doc])* $variant($payload), )*
+        }
+
+        impl DomainEvent {
+            /// Its kind.
+            pub fn kind(&self) -> EventKind {
+                match self {
+                    $(DomainEvent::$variant(_) => EventKind::$variant,)*
+                }
+            }
+
+            /// Its payload as JSON. Payloads are plain data: this fails only on a bug.
+            pub fn payload(&self) -> Result<Value, serde_json::Error> {
+                match self {
+                    $(DomainEvent::$variant(p) => serde_json::to_value(p),)*
+                }
+            }
+
+            /// Decodes a payload of `kind`. Fails, naming the member, when the payload is not
+            /// exactly the kind's type (unknown or missing members, wrong types).
+            pub fn decode(kind: EventKind, payload: &Value) -> Result<DomainEvent, serde_json::Error> {
+                Ok(match kind {
+                    $(EventKind::$variant => DomainEvent::$variant(<$payload>::deserialize(payload)?),)*
+                })
+            }
+        }
     };
-    Some(serde_json::to_value(s).expect("schemas are JSON"))
+}
+
+vocabulary! {
+    /// `dataset.registered`.
+    DatasetRegistered = "dataset.registered" => DatasetRegistered,
+    /// `model.registered`.
+    ModelRegistered = "model.registered" => ModelRegistered,
+    /// `hypothesis.proposed`.
+    HypothesisProposed = "hypothesis.proposed" => HypothesisProposed,
+    /// `experiment.approved`.
+    ExperimentApproved = "experiment.approved" => ExperimentApproved,
+    /// `experiment.rejected`.
+    ExperimentRejected = "experiment.rejected" => ExperimentRejected,
+    /// `experiment.started`.
+    ExperimentStarted = "experiment.started" => ExperimentStep,
+    /// `experiment.shadow_started`.
+    ExperimentShadowStarted = "experiment.shadow_started" => ExperimentStep,
+    /// `experiment.completed`.
+    ExperimentCompleted = "experiment.completed" => ExperimentCompleted,
+    /// `run.recorded`.
+    RunRecorded = "run.recorded" => RunRecorded,
+    /// `version.registered`.
+    VersionRegistered = "version.registered" => VersionRegistered,
+    /// `version.status_changed`.
+    VersionStatusChanged = "version.status_changed" => VersionStatusChanged,
+    /// `promotion.evaluated`.
+    PromotionEvaluated = "promotion.evaluated" => PromotionEvaluated,
+    /// `champion.changed`.
+    ChampionChanged = "champion.changed" => ChampionChanged,
+    /// `backtest.recorded`.
+    BacktestRecorded = "backtest.recorded" => BacktestRecorded,
+    /// `shadow.recorded`.
+    ShadowRecorded = "shadow.recorded" => ShadowRecorded,
+    /// `drift.recorded`.
+    DriftRecorded = "drift.recorded" => DriftRecorded,
+    /// `promotion.proposed`.
+    PromotionProposed = "promotion.proposed" => PromotionProposed,
+    /// `promotion.endorsed`.
+    PromotionEndorsed = "promotion.endorsed" => PromotionEndorsed,
+    /// `promotion.approved`.
+    PromotionApproved = "promotion.approved" => PromotionDecided,
+    /// `promotion.rejected`.
+    PromotionRejected = "promotion.rejected" => PromotionDecided,
+    /// `alert.read`.
+    AlertRead = "alert.read" => AlertRead,
+    /// `alert.actioned`.
+    AlertActioned = "alert.actioned" => AlertActioned,
+    /// `release.decided`.
+    ReleaseDecided = "release.decided" => ReleaseDecided,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventKind, D::Error> {
+        let name = String::deserialize(d)?;
+        EventKind::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{name}` is not a domain event kind")))
+    }
+}
+
+/// Why an event could not be folded. Only a damaged or forged ledger holds one: the append
+/// path writes only events decided from typed payloads, and verification re-derives them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldError(pub String);
+
+impl fmt::Display for FoldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FoldError {}
+
+/// What an event is to the domain: one of its own, decoded, or one of the ledger's trust
+/// events (which the domain folds only for the policy they carry).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    /// A domain event.
+    Domain(Box<DomainEvent>),
+    /// A trust event (`ledger.created`, `key.*`, `role.*`, `policy.changed`).
+    Trust,
+}
+
+/// Decodes an event's payload by its kind. An unknown kind, or a payload that is not its
+/// kind's type, is an error naming both: the fold never drops an event silently.
+pub fn decode(kind: &str, payload: &Value) -> Result<Decoded, FoldError> {
+    if ledger::trust::kinds::EVENTS.contains(&kind) {
+        return Ok(Decoded::Trust);
+    }
+    let k = EventKind::parse(kind)
+        .ok_or_else(|| FoldError(format!("`{kind}` is neither a trust nor a domain event kind")))?;
+    DomainEvent::decode(k, payload)
+        .map(|d| Decoded::Domain(Box::new(d)))
+        .map_err(|e| FoldError(format!("the `{kind}` payload does not decode: {e}")))
 }

@@ -5,7 +5,9 @@ use ledger::{Cause, RecordedEvent, SignedCommand, Store, StoreError, TrustState}
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::events::{ChampionCause, Metrics};
+use crate::events::*;
+use crate::state::name;
+use crate::state::ChampionChange;
 use crate::{seg_key, State};
 
 /// One event of a timeline or a lineage, with who did it under which policy.
@@ -70,118 +72,190 @@ pub fn summarize(ev: &RecordedEvent) -> String {
 
 /// A one-line description of an event of `kind` with `payload`.
 pub fn summarize_parts(kind: &str, p: &Value) -> String {
+    match decode(kind, p) {
+        Ok(Decoded::Domain(d)) => summarize_domain(&d),
+        Ok(Decoded::Trust) => summarize_trust(kind, p),
+        Err(e) => format!("{kind}: {e}"),
+    }
+}
+
+fn short(s: &str) -> &str {
+    &s[..12.min(s.len())]
+}
+
+fn summarize_trust(kind: &str, p: &Value) -> String {
     match kind {
         "ledger.created" => format!("ledger created; policy v{}", v(p, "policy_version")),
-        "key.enrolled" => format!(
-            "key {} enrolled for {}",
-            &v(p, "key_id")[..12.min(v(p, "key_id").len())],
-            v(p, "principal")
-        ),
-        "key.revoked" => format!(
-            "key {} of {} revoked: {}",
-            &v(p, "key_id")[..12.min(v(p, "key_id").len())],
-            v(p, "principal"),
-            v(p, "reason")
-        ),
+        "key.enrolled" => format!("key {} enrolled for {}", short(&v(p, "key_id")), v(p, "principal")),
+        "key.revoked" => {
+            format!("key {} of {} revoked: {}", short(&v(p, "key_id")), v(p, "principal"), v(p, "reason"))
+        }
         "role.granted" => format!("{} granted `{}`", v(p, "principal"), v(p, "role")),
         "role.revoked" => format!("{} lost `{}`", v(p, "principal"), v(p, "role")),
         "policy.changed" => format!("policy v{} in force", v(p, "version")),
-        "hypothesis.proposed" => {
-            format!("hypothesis {} proposed: {}", v(p, "hypothesis_id"), v(p, "statement"))
-        }
-        "experiment.approved" => format!(
-            "experiment {} approved by {}: {}",
-            v(p, "hypothesis_id"),
-            v(p, "approved_by"),
-            v(p, "rationale")
-        ),
-        "experiment.rejected" => {
-            format!("experiment {} rejected by {}", v(p, "hypothesis_id"), v(p, "rejected_by"))
-        }
-        "experiment.started" => format!("experiment {} started", v(p, "hypothesis_id")),
-        "experiment.shadow_started" => format!(
-            "experiment {} shadow testing ({} windows)",
-            v(p, "hypothesis_id"),
-            v(p, "planned_windows")
-        ),
-        "experiment.completed" => {
-            format!("experiment {} completed: {}", v(p, "hypothesis_id"), v(p, "decision"))
-        }
-        "run.recorded" => format!(
-            "run {} ({}) on dataset {}",
-            v(p, "run_id"),
-            v(p, "trigger"),
-            &v(p, "dataset_digest")[..12.min(v(p, "dataset_digest").len())]
-        ),
-        "version.registered" => format!(
-            "v{} registered as {} (artifact {})",
-            v(p, "version"),
-            v(p, "status"),
-            &v(p, "artifact_digest")[..12.min(v(p, "artifact_digest").len())]
-        ),
-        "version.status_changed" => {
-            format!("v{} {} -> {}: {}", v(p, "version"), v(p, "from"), v(p, "to"), v(p, "reason"))
-        }
-        "promotion.evaluated" => format!(
-            "v{} vs champion v{}: gates {} (policy v{})",
-            v(p, "candidate"),
-            v(p, "champion"),
-            if p["passed"] == true { "passed" } else { "failed" },
-            v(p, "policy_version")
-        ),
-        "promotion.proposed" => format!(
-            "{} proposes v{} over v{}: gates {}",
-            v(p, "proposal_id"),
-            v(p, "challenger"),
-            v(p, "champion"),
-            if p["passed"] == true { "passed" } else { "failed" }
-        ),
-        "promotion.approved" => format!("{} approved by {}", v(p, "proposal_id"), v(p, "by")),
-        "promotion.rejected" => {
-            format!("{} rejected by {}: {}", v(p, "proposal_id"), v(p, "by"), v(p, "notes"))
-        }
-        "champion.changed" => format!(
-            "champion {} -> v{} ({}, by {})",
-            p["from"].as_u64().map_or("(none)".to_string(), |f| format!("v{f}")),
-            v(p, "to"),
-            v(p, "cause"),
-            v(p, "by")
-        ),
-        "drift.recorded" => format!(
-            "drift {} {} -> {} ({:.1}%){}",
-            v(p, "metric"),
-            v(p, "baseline"),
-            v(p, "recent"),
-            p["drift_pct"].as_f64().unwrap_or(0.0),
-            if p["exceeded"] == true { ": exceeds policy" } else { "" }
-        ),
-        "backtest.recorded" => format!(
-            "backtest v{} {}..{}{}",
-            v(p, "version"),
-            v(p, "window_start"),
-            v(p, "window_end"),
-            if p["degraded"] == true { " (degraded)" } else { "" }
-        ),
-        "shadow.recorded" => format!(
-            "shadow v{} vs v{} {}..{} ({} samples)",
-            v(p, "challenger"),
-            v(p, "champion"),
-            v(p, "window_start"),
-            v(p, "window_end"),
-            v(p, "samples")
-        ),
-        "alert.actioned" => {
-            format!("alert {} {} by {}: {}", v(p, "alert_id"), v(p, "action"), v(p, "by"), v(p, "notes"))
-        }
-        "alert.read" => format!("alert {} read by {}", v(p, "alert_id"), v(p, "by")),
-        "release.decided" => format!(
-            "release {}: {} by {}",
-            if p["green"] == true { "gates green" } else { "gates red" },
-            v(p, "decision"),
-            v(p, "by")
-        ),
-        "dataset.registered" => format!("dataset {}@{} registered", v(p, "dataset"), v(p, "version")),
         other => other.to_string(),
+    }
+}
+
+fn gates(passed: bool) -> &'static str {
+    if passed {
+        "passed"
+    } else {
+        "failed"
+    }
+}
+
+fn version_or_none(v: Option<u64>) -> String {
+    v.map_or("(none)".to_string(), |v| format!("v{v}"))
+}
+
+fn target_text(t: &ApprovalTarget) -> String {
+    match t {
+        ApprovalTarget::Proposal { proposal_id } => proposal_id.clone(),
+        ApprovalTarget::DriftAlert { alert_id, version } => format!("v{version} (drift alert {alert_id})"),
+        ApprovalTarget::Experiment { hypothesis_id, decision, .. } => {
+            format!("{} of experiment {hypothesis_id}", name(decision))
+        }
+    }
+}
+
+/// A one-line description of a domain event.
+pub fn summarize_domain(d: &DomainEvent) -> String {
+    match d {
+        DomainEvent::DatasetRegistered(p) => format!("dataset {}@{} registered", p.dataset, p.version),
+        DomainEvent::ModelRegistered(p) => format!("model registered ({}) by {}", p.task.as_str(), p.by),
+        DomainEvent::HypothesisProposed(p) => {
+            format!("hypothesis {} proposed: {}", p.hypothesis_id, p.statement)
+        }
+        DomainEvent::ExperimentApproved(p) => {
+            format!("experiment {} approved by {}: {}", p.hypothesis_id, p.approved_by, p.rationale)
+        }
+        DomainEvent::ExperimentRejected(p) => {
+            format!("experiment {} rejected by {}", p.hypothesis_id, p.rejected_by)
+        }
+        DomainEvent::ExperimentStarted(p) => format!("experiment {} started", p.hypothesis_id),
+        DomainEvent::ExperimentShadowStarted(p) => format!(
+            "experiment {} shadow testing ({} windows)",
+            p.hypothesis_id,
+            p.planned_windows.map_or("-".into(), |w| w.to_string())
+        ),
+        DomainEvent::ExperimentCompleted(p) => {
+            let c = &p.criterion;
+            let verdict = match (c.met, p.decision) {
+                (None, _) => "no evidence for its criterion".to_string(),
+                (Some(true), Decision::Reject) => {
+                    format!(
+                        "against the evidence: the criterion ({} {:+}%) was met",
+                        c.metric, c.expected_improvement_pct
+                    )
+                }
+                (Some(false), Decision::Adopt | Decision::PartialAdopt) => format!(
+                    "against the evidence: the criterion ({} {:+}%) was not met",
+                    c.metric, c.expected_improvement_pct
+                ),
+                (Some(met), _) => format!(
+                    "criterion ({} {:+}%) {}",
+                    c.metric,
+                    c.expected_improvement_pct,
+                    if met { "met" } else { "not met" }
+                ),
+            };
+            format!(
+                "experiment {} completed: {} by {}; {verdict}",
+                p.hypothesis_id,
+                name(&p.decision),
+                p.completed_by
+            )
+        }
+        DomainEvent::RunRecorded(p) => {
+            format!("run {} ({}) on dataset {}", p.run_id, p.trigger.as_str(), short(&p.dataset_digest))
+        }
+        DomainEvent::VersionRegistered(p) => format!(
+            "v{} registered as {} (artifact {})",
+            p.version,
+            name(&p.status),
+            short(&p.artifact_digest)
+        ),
+        DomainEvent::VersionStatusChanged(p) => {
+            format!("v{} {} -> {}: {}", p.version, name(&p.from), name(&p.to), p.reason)
+        }
+        DomainEvent::PromotionEvaluated(p) => format!(
+            "v{} vs champion {}: gates {} (policy v{}{})",
+            p.candidate,
+            version_or_none(p.champion),
+            gates(p.passed),
+            p.policy_version,
+            if p.evidence == GateEvidence::Baseline { ", on the candidate's evaluation rows" } else { "" }
+        ),
+        DomainEvent::PromotionProposed(p) => format!(
+            "{} proposes v{} over {}: gates {}",
+            p.proposal_id,
+            p.challenger,
+            version_or_none(p.champion),
+            gates(p.passed)
+        ),
+        DomainEvent::PromotionEndorsed(p) => format!(
+            "{} endorsed by {} ({} of {} approvals){}",
+            target_text(&p.target),
+            p.by,
+            p.approvals,
+            p.required,
+            p.override_reason.as_ref().map(|r| format!(", overriding failed gates: {r}")).unwrap_or_default()
+        ),
+        DomainEvent::PromotionApproved(p) => {
+            let mut s = format!("{} approved by {}", p.proposal_id, p.by);
+            if !p.endorsed_by.is_empty() {
+                s.push_str(&format!(" after {}", p.endorsed_by.join(", ")));
+            }
+            if let Some(r) = &p.override_reason {
+                s.push_str(&format!(", overriding failed gates: {r}"));
+            }
+            s
+        }
+        DomainEvent::PromotionRejected(p) => format!("{} rejected by {}: {}", p.proposal_id, p.by, p.notes),
+        DomainEvent::ChampionChanged(p) => {
+            format!("champion {} -> v{} ({}, by {})", version_or_none(p.from), p.to, name(&p.cause), p.by)
+        }
+        DomainEvent::DriftRecorded(p) => format!(
+            "drift {} {} -> {} ({:.1}%){}",
+            p.metric,
+            p.baseline,
+            p.recent,
+            p.drift_pct,
+            if p.exceeded { ": exceeds policy" } else { "" }
+        ),
+        DomainEvent::BacktestRecorded(p) => format!(
+            "backtest v{} {}..{}{}",
+            p.version,
+            p.window_start,
+            p.window_end,
+            if p.degraded { " (degraded)" } else { "" }
+        ),
+        DomainEvent::ShadowRecorded(p) => format!(
+            "shadow v{} vs v{} {}..{} ({} samples, window {}{})",
+            p.challenger,
+            p.champion,
+            p.window_start,
+            p.window_end,
+            p.samples,
+            p.window_index,
+            if p.complete { ", complete" } else { "" }
+        ),
+        DomainEvent::AlertRead(p) => format!("alert {} read by {}", p.alert_id, p.by),
+        DomainEvent::AlertActioned(p) => format!(
+            "alert {} {}{} by {}: {}",
+            p.alert_id,
+            p.action.as_str(),
+            p.version.map(|v| format!(" (promotes v{v})")).unwrap_or_default(),
+            p.by,
+            p.notes
+        ),
+        DomainEvent::ReleaseDecided(p) => format!(
+            "release {}: {} by {}",
+            if p.green { "gates green" } else { "gates red" },
+            name(&p.decision),
+            p.by
+        ),
     }
 }
 
@@ -223,11 +297,11 @@ fn provenance(state: &State, model: &str, version: u64) -> Vec<u64> {
     if let Some(run) = state.runs.get(&info.run_id) {
         seqs.push(run.seq);
         if let Some(x) = run.run.hypothesis_id.as_ref().and_then(|h| state.experiments.get(h)) {
-            seqs.extend(x.transitions.iter().map(|t| t.1));
+            seqs.extend(x.transitions.iter().map(|t| t.seq));
         }
         if let Some(a) = run.run.drift_event.as_ref().and_then(|a| state.alerts.get(a)) {
             seqs.push(a.raised_seq);
-            seqs.extend(a.history.iter().map(|h| h.3));
+            seqs.extend(a.history.iter().map(|h| h.seq));
         }
     }
     seqs
@@ -249,7 +323,7 @@ pub fn timeline(
     let key =
         if segment.is_some_and(|s| m.champions.contains_key(s)) { seg_key(segment) } else { seg_key(None) };
     let mut seqs = vec![];
-    for (seq, version, cause) in m.champion_history.get(&key).into_iter().flatten() {
+    for ChampionChange { seq, version, cause } in m.champion_history.get(&key).into_iter().flatten() {
         seqs.push(*seq);
         seqs.extend(provenance(state, model, *version));
         let Some(ev) = store.get(*seq)? else { continue };
@@ -262,7 +336,7 @@ pub fn timeline(
                     seqs.push(pr.seq);
                 }
                 if let Some(x) = p["hypothesis_id"].as_str().and_then(|h| state.experiments.get(h)) {
-                    seqs.extend(x.transitions.iter().map(|t| t.1));
+                    seqs.extend(x.transitions.iter().map(|t| t.seq));
                 }
                 if *cause == ChampionCause::Approval {
                     if let Some(a) = p["alert_id"].as_str().and_then(|a| state.alerts.get(a)) {
@@ -299,7 +373,7 @@ pub fn lineage(
 ) -> Result<Option<Lineage>, StoreError> {
     let Some(info) = state.model(model).and_then(|m| m.versions.get(&version)) else { return Ok(None) };
     let up = provenance(state, model, version);
-    let mut down: Vec<u64> = info.history.iter().map(|h| h.0).collect();
+    let mut down: Vec<u64> = info.history.iter().map(|h| h.seq).collect();
     down.extend(info.backtests.iter().map(|b| b.seq));
     Ok(Some(Lineage {
         model: model.into(),

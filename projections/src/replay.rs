@@ -5,7 +5,8 @@ use ledger::canonical::Timestamp;
 use ledger::{Digest, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
 
-use crate::state::EventView;
+use crate::events::{decode, Decoded};
+use crate::state::EventMeta;
 use crate::State;
 
 /// A point in the ledger's history.
@@ -58,12 +59,15 @@ struct Lite {
     payload: serde_json::Value,
 }
 
-fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<(Digest, Lite), StoreError>> {
+fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<(Digest, Lite, Decoded), StoreError>> {
     ledger::par::par_map_owned(chunk, |(seq, hash, bytes)| {
         let lite: Lite = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
+        // Payloads are decoded here too, on the other cores; the fold only applies them.
+        let decoded = decode(&lite.kind, &lite.payload)
+            .map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })?;
         // Reads trust the stored hash; `pledge verify` is what checks it against the bytes.
-        Ok((hash, lite))
+        Ok((hash, lite, decoded))
     })
 }
 
@@ -80,18 +84,24 @@ fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<()
             for ev in decoded {
                 match ev {
                     // Sequence and time both grow along the chain: the first excluded event ends it.
-                    Ok((_, lite)) if !at.includes(lite.seq, lite.recorded_at) => {
+                    Ok((_, lite, _)) if !at.includes(lite.seq, lite.recorded_at) => {
                         done = Ok(true);
                         break;
                     }
-                    Ok((hash, lite)) => state.apply_view(&EventView {
-                        seq: lite.seq,
-                        hash,
-                        kind: &lite.kind,
-                        subject: lite.subject.as_ref(),
-                        recorded_at: lite.recorded_at,
-                        payload: &lite.payload,
-                    }),
+                    Ok((hash, lite, decoded)) => {
+                        let meta = EventMeta {
+                            seq: lite.seq,
+                            hash,
+                            kind: &lite.kind,
+                            subject: lite.subject.as_ref(),
+                            recorded_at: lite.recorded_at,
+                            payload: &lite.payload,
+                        };
+                        if let Err(e) = state.apply_decoded(&meta, &decoded) {
+                            done = Err(StoreError::Corrupt { seq: lite.seq, reason: e.to_string() });
+                            break;
+                        }
+                    }
                     Err(e) => {
                         done = Err(e);
                         break;

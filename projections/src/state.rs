@@ -1,10 +1,13 @@
 //! The domain state: every read model in one fold. The decide step reads it; queries read it.
-//! `apply` only records facts the events state; it contains no rules.
+//! `apply` only records facts the events state; it contains no rules. An event the fold
+//! cannot decode, or one that names something the state does not hold, is an error: only a
+//! damaged or forged ledger has one, and the fold never drops it silently.
 
 use std::collections::BTreeMap;
 
 use ledger::canonical::Timestamp;
 use ledger::{Digest, RecordedEvent, Subject};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,7 +20,7 @@ pub fn seg_key(segment: Option<&str>) -> String {
 }
 
 /// One model version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VersionInfo {
     /// Version number.
     pub version: u64,
@@ -33,18 +36,29 @@ pub struct VersionInfo {
     pub status: VersionStatus,
     /// Metrics at registration.
     pub metrics: Metrics,
+    /// The serving version's metrics on the same evaluation rows, when the run recorded them.
+    pub baseline: Option<Baseline>,
     /// Event that registered it.
     pub registered_seq: u64,
     /// Has it ever been champion (rollback targets must have served).
     pub served: bool,
     /// Backtest windows recorded for it.
     pub backtests: Vec<BacktestWindow>,
-    /// Every event about this version after its registration: (seq, kind).
-    pub history: Vec<(u64, String)>,
+    /// Every event about this version after its registration.
+    pub history: Vec<VersionEvent>,
+}
+
+/// An event that concerns a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionEvent {
+    /// Sequence number.
+    pub seq: u64,
+    /// Kind.
+    pub kind: String,
 }
 
 /// One backtest window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BacktestWindow {
     /// Window start.
     pub window_start: String,
@@ -60,15 +74,30 @@ pub struct BacktestWindow {
     pub seq: u64,
 }
 
-/// A model: its versions and the champion per segment.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// One change of a segment's champion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChampionChange {
+    /// The `champion.changed` event.
+    pub seq: u64,
+    /// The new champion.
+    pub version: u64,
+    /// Why.
+    pub cause: ChampionCause,
+}
+
+/// A model: its task, its versions and the champion per segment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelState {
+    /// What it predicts (from its `model.registered`).
+    pub task: Option<Task>,
+    /// The `model.registered` event.
+    pub registered_seq: Option<u64>,
     /// Versions by number.
     pub versions: BTreeMap<u64, VersionInfo>,
     /// Serving version per segment key (`""` = global).
     pub champions: BTreeMap<String, u64>,
-    /// The champion history per segment key: (seq, version, cause).
-    pub champion_history: BTreeMap<String, Vec<(u64, u64, ChampionCause)>>,
+    /// The champion history per segment key.
+    pub champion_history: BTreeMap<String, Vec<ChampionChange>>,
 }
 
 impl ModelState {
@@ -81,10 +110,15 @@ impl ModelState {
     pub fn route(&self, segment: Option<&str>) -> Option<u64> {
         segment.and_then(|s| self.champions.get(s)).or_else(|| self.champions.get("")).copied()
     }
+
+    /// The champion of exactly this segment key (no fallback to the global one).
+    pub fn champion_of(&self, segment: Option<&str>) -> Option<u64> {
+        self.champions.get(segment.unwrap_or("")).copied()
+    }
 }
 
 /// Experiment status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
     /// Hypothesis proposed, awaiting approval.
@@ -101,8 +135,32 @@ pub enum ExperimentStatus {
     Completed,
 }
 
+/// One status change of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transition {
+    /// The status entered.
+    pub status: ExperimentStatus,
+    /// The event.
+    pub seq: u64,
+    /// When.
+    pub recorded_at: String,
+}
+
+/// The approval or rejection of a hypothesis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Review {
+    /// Approved (or rejected).
+    pub approved: bool,
+    /// Who.
+    pub by: String,
+    /// Why.
+    pub rationale: String,
+    /// Conditions attached to an approval.
+    pub constraints: Vec<String>,
+}
+
 /// A hypothesis and the experiment that tests it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Experiment {
     /// The hypothesis as proposed.
     pub hypothesis: HypothesisProposed,
@@ -110,43 +168,210 @@ pub struct Experiment {
     pub model: String,
     /// Status.
     pub status: ExperimentStatus,
-    /// (status, seq, recorded_at) of every transition.
-    pub transitions: Vec<(ExperimentStatus, u64, String)>,
-    /// Approval or rejection (who, rationale, constraints).
-    pub review: Option<(String, String, Vec<String>)>,
+    /// Every transition, in order.
+    pub transitions: Vec<Transition>,
+    /// Approval or rejection.
+    pub review: Option<Review>,
     /// Experimental versions produced.
     pub versions: Vec<u64>,
-    /// Planned shadow windows.
+    /// Principals who recorded its runs.
+    pub recorders: Vec<String>,
+    /// Planned shadow windows (per segment).
     pub planned_windows: Option<u32>,
-    /// Shadow windows recorded.
-    pub shadow_windows: u32,
+    /// Shadow windows recorded, per segment key (`""` = the whole model).
+    pub shadow_windows: BTreeMap<String, u32>,
+    /// The shadow windows recorded for it, in order.
+    pub shadow: Vec<ShadowWindow>,
     /// Completion.
     pub completion: Option<ExperimentCompleted>,
 }
 
+/// One shadow window of an experiment: champion and challenger on the same actuals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShadowWindow {
+    /// Segment.
+    pub segment: Option<String>,
+    /// Champion version.
+    pub champion: u64,
+    /// Challenger version.
+    pub challenger: u64,
+    /// Champion's metrics.
+    pub champion_metrics: Metrics,
+    /// Challenger's metrics.
+    pub challenger_metrics: Metrics,
+    /// Compared samples.
+    pub samples: u64,
+    /// The `shadow.recorded` event.
+    pub seq: u64,
+}
+
+/// The six alert types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertType {
+    /// A drift check exceeded the policy (critical).
+    DriftDetected,
+    /// An arena proposal awaits approvers (warning).
+    PromotionPending,
+    /// A champion's backtest window degraded past the policy (warning).
+    BacktestDegradation,
+    /// An experiment completed (info).
+    ExperimentComplete,
+    /// A shadow test reached its planned length for a segment (info).
+    ShadowTestComplete,
+    /// A dataset version was registered (info).
+    NewDataSourceReady,
+}
+
+impl AlertType {
+    /// Every alert type.
+    pub const ALL: [AlertType; 6] = [
+        AlertType::DriftDetected,
+        AlertType::PromotionPending,
+        AlertType::BacktestDegradation,
+        AlertType::ExperimentComplete,
+        AlertType::ShadowTestComplete,
+        AlertType::NewDataSourceReady,
+    ];
+
+    /// Its severity (fixed per type).
+    pub fn severity(self) -> Severity {
+        match self {
+            AlertType::DriftDetected => Severity::Critical,
+            AlertType::PromotionPending | AlertType::BacktestDegradation => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+
+    /// Whether approving it decides something (a promotion); other alerts are acknowledged
+    /// or dismissed.
+    pub fn approvable(self) -> bool {
+        matches!(self, AlertType::DriftDetected | AlertType::PromotionPending)
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertType::DriftDetected => "drift_detected",
+            AlertType::PromotionPending => "promotion_pending",
+            AlertType::BacktestDegradation => "backtest_degradation",
+            AlertType::ExperimentComplete => "experiment_complete",
+            AlertType::ShadowTestComplete => "shadow_test_complete",
+            AlertType::NewDataSourceReady => "new_data_source_ready",
+        }
+    }
+}
+
+/// Alert severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Needs a decision now.
+    Critical,
+    /// Needs a decision.
+    Warning,
+    /// For information.
+    Info,
+}
+
+impl Severity {
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a severity (critical, warning, info)"))
+    }
+}
+
 /// Alert status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// New.
     Unread,
     /// Seen.
     Read,
-    /// Acted on (approved, or its subject decided).
+    /// Approved, or its subject decided.
     Actioned,
+    /// Acknowledged (informational alerts).
+    Acknowledged,
     /// Dismissed.
     Dismissed,
 }
 
+impl AlertStatus {
+    /// Every status.
+    pub const ALL: [AlertStatus; 5] = [
+        AlertStatus::Unread,
+        AlertStatus::Read,
+        AlertStatus::Actioned,
+        AlertStatus::Acknowledged,
+        AlertStatus::Dismissed,
+    ];
+
+    /// Open: unread or read.
+    pub fn is_open(self) -> bool {
+        matches!(self, AlertStatus::Unread | AlertStatus::Read)
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Unread => "unread",
+            AlertStatus::Read => "read",
+            AlertStatus::Actioned => "actioned",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Dismissed => "dismissed",
+        }
+    }
+}
+
+impl std::str::FromStr for AlertStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AlertStatus, String> {
+        AlertStatus::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not an alert status (unread, read, actioned, acknowledged, dismissed)")
+        })
+    }
+}
+
+/// Something done to an alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertEvent {
+    /// `read`, or the status it moved to.
+    pub action: String,
+    /// Who.
+    pub by: String,
+    /// Notes.
+    pub notes: String,
+    /// The event.
+    pub seq: u64,
+}
+
 /// An alert, derived from an event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Alert {
     /// Stable id: `A-` and the first 12 hex characters of the raising event's hash.
     pub id: String,
-    /// One of the six types.
-    pub alert_type: String,
-    /// critical, warning, info.
-    pub severity: String,
+    /// Type.
+    pub alert_type: AlertType,
+    /// Severity (the type's).
+    pub severity: Severity,
     /// Status.
     pub status: AlertStatus,
     /// Model and segment.
@@ -161,25 +386,37 @@ pub struct Alert {
     pub raised_seq: u64,
     /// When.
     pub raised_at: String,
-    /// (action, by, notes, seq) history.
-    pub history: Vec<(String, String, String, u64)>,
+    /// What was done to it, in order.
+    pub history: Vec<AlertEvent>,
+}
+
+/// Where an arena proposal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Awaiting approvers.
+    Pending,
+    /// Approved: the challenger was promoted.
+    Approved,
+    /// Rejected.
+    Rejected,
 }
 
 /// An arena proposal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Proposal {
     /// The proposal as recorded.
     pub proposed: PromotionProposed,
     /// Model and segment.
     pub subject: Subject,
-    /// pending, approved, rejected.
-    pub status: String,
+    /// Where it stands.
+    pub status: ProposalStatus,
     /// Raising event.
     pub seq: u64,
 }
 
 /// A training run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Run {
     /// As recorded.
     pub run: RunRecorded,
@@ -191,8 +428,28 @@ pub struct Run {
     pub seq: u64,
 }
 
+/// Approvals collected for a promotion that needs several.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Endorsements {
+    /// What they approve.
+    pub target: ApprovalTarget,
+    /// The approvers, in order, each once.
+    pub by: Vec<String>,
+    /// Their `promotion.endorsed` events.
+    pub seqs: Vec<u64>,
+}
+
+/// A release decision and where it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Release {
+    /// The `release.decided` event.
+    pub seq: u64,
+    /// The decision as recorded.
+    pub decided: ReleaseDecided,
+}
+
 /// Alert counts for the inbox badge.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AlertCounts {
     /// Open alerts (unread or read) by severity.
     pub open_by_severity: BTreeMap<String, usize>,
@@ -215,14 +472,31 @@ pub struct State {
     pub alerts: BTreeMap<String, Alert>,
     /// Datasets by `name@version`.
     pub datasets: BTreeMap<String, DatasetRegistered>,
+    /// Approvals collected towards promotions that need several, by [`ApprovalTarget::key`].
+    pub endorsements: BTreeMap<String, Endorsements>,
     /// Policy version in force.
     pub policy_version: u32,
     /// Policy document in force.
     pub policy: Value,
-    /// Release decisions per model: (seq, decision).
-    pub releases: BTreeMap<String, Vec<(u64, ReleaseDecided)>>,
+    /// Release decisions per model, in order.
+    pub releases: BTreeMap<String, Vec<Release>>,
     /// Last event applied.
     pub last_seq: Option<u64>,
+}
+
+impl ApprovalTarget {
+    /// A stable text key for maps.
+    pub fn key(&self) -> String {
+        match self {
+            ApprovalTarget::Proposal { proposal_id } => format!("proposal/{proposal_id}"),
+            ApprovalTarget::DriftAlert { alert_id, version } => format!("drift/{alert_id}/v{version}"),
+            ApprovalTarget::Experiment { hypothesis_id, decision, adopt_segments } => {
+                let segs: Vec<&str> =
+                    adopt_segments.iter().map(|s| s.as_deref().unwrap_or("(global)")).collect();
+                format!("experiment/{hypothesis_id}/{}/{}", name(decision), segs.join(","))
+            }
+        }
+    }
 }
 
 /// The snake_case name of a status enum, as written in events.
@@ -230,10 +504,9 @@ pub fn name<T: Serialize>(status: &T) -> String {
     serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-/// What a fold reads of an event: everything but its cause and its bytes. Rebuilds decode
-/// only this much, which is cheaper than the whole event (the cause repeats the command).
+/// What a fold reads of an event besides its payload: everything but its cause and its bytes.
 #[derive(Clone, Copy, Debug)]
-pub struct EventView<'a> {
+pub struct EventMeta<'a> {
     /// Sequence number.
     pub seq: u64,
     /// Event id.
@@ -244,13 +517,13 @@ pub struct EventView<'a> {
     pub subject: Option<&'a Subject>,
     /// When it was recorded.
     pub recorded_at: Timestamp,
-    /// Payload.
+    /// The payload as recorded (the fold reads the policy of trust events from it).
     pub payload: &'a Value,
 }
 
-impl<'a> From<&'a RecordedEvent> for EventView<'a> {
+impl<'a> From<&'a RecordedEvent> for EventMeta<'a> {
     fn from(ev: &'a RecordedEvent) -> Self {
-        EventView {
+        EventMeta {
             seq: ev.seq(),
             hash: ev.hash,
             kind: &ev.event.kind,
@@ -261,22 +534,38 @@ impl<'a> From<&'a RecordedEvent> for EventView<'a> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(ev: &EventView<'_>) -> Option<T> {
-    // Deserialising from a reference avoids cloning the payload tree.
-    T::deserialize(ev.payload).ok()
+fn broken(ev: &EventMeta<'_>, what: impl std::fmt::Display) -> FoldError {
+    FoldError(format!("event {} (`{}`) {what}", ev.seq, ev.kind))
 }
 
 impl State {
-    /// The model named, created on first use.
-    fn model_mut(&mut self, name: &str) -> &mut ModelState {
-        self.models.entry(name.to_string()).or_default()
+    /// The model named, which must exist (registered).
+    fn model_mut(&mut self, ev: &EventMeta<'_>, name: &str) -> Result<&mut ModelState, FoldError> {
+        self.models.get_mut(name).ok_or_else(|| broken(ev, format!("names model `{name}`, never registered")))
+    }
+
+    fn version_mut(
+        &mut self,
+        ev: &EventMeta<'_>,
+        model: &str,
+        version: u64,
+    ) -> Result<&mut VersionInfo, FoldError> {
+        self.model_mut(ev, model)?
+            .versions
+            .get_mut(&version)
+            .ok_or_else(|| broken(ev, format!("names v{version} of `{model}`, never registered")))
+    }
+
+    fn experiment_mut(&mut self, ev: &EventMeta<'_>, id: &str) -> Result<&mut Experiment, FoldError> {
+        self.experiments
+            .get_mut(id)
+            .ok_or_else(|| broken(ev, format!("names hypothesis `{id}`, never proposed")))
     }
 
     fn raise(
         &mut self,
-        ev: &EventView<'_>,
-        alert_type: &str,
-        severity: &str,
+        ev: &EventMeta<'_>,
+        alert_type: AlertType,
         message: String,
         version: Option<u64>,
         proposal_id: Option<String>,
@@ -286,8 +575,8 @@ impl State {
             id.clone(),
             Alert {
                 id,
-                alert_type: alert_type.into(),
-                severity: severity.into(),
+                alert_type,
+                severity: alert_type.severity(),
                 status: AlertStatus::Unread,
                 subject: ev.subject.cloned(),
                 message,
@@ -300,7 +589,7 @@ impl State {
         );
     }
 
-    fn set_alert_status(
+    fn close_alerts(
         &mut self,
         pred: impl Fn(&Alert) -> bool,
         status: AlertStatus,
@@ -309,156 +598,219 @@ impl State {
         seq: u64,
     ) {
         for a in self.alerts.values_mut().filter(|a| pred(a)) {
-            if matches!(a.status, AlertStatus::Unread | AlertStatus::Read) {
+            if a.status.is_open() {
                 a.status = status;
-                a.history.push((name(&status), by.into(), notes.into(), seq));
+                a.history.push(AlertEvent { action: name(&status), by: by.into(), notes: notes.into(), seq });
             }
         }
     }
 
-    fn mention(&mut self, model: &str, version: Option<u64>, seq: u64, kind: &str) {
+    fn mention(&mut self, model: &str, version: Option<u64>, seq: u64, kind: EventKind) {
         if let Some(v) = version.and_then(|v| self.models.get_mut(model)?.versions.get_mut(&v)) {
-            if v.history.last().map(|h| h.0) != Some(seq) {
-                v.history.push((seq, kind.to_string()));
+            if v.history.last().map(|h| h.seq) != Some(seq) {
+                v.history.push(VersionEvent { seq, kind: kind.as_str().to_string() });
             }
         }
     }
 
     /// Folds one event (of any kind) into the state.
-    pub fn apply(&mut self, ev: &RecordedEvent) {
-        self.apply_view(&EventView::from(ev));
+    pub fn apply(&mut self, ev: &RecordedEvent) -> Result<(), FoldError> {
+        let meta = EventMeta::from(ev);
+        let decoded = decode(meta.kind, meta.payload)?;
+        self.apply_decoded(&meta, &decoded)
     }
 
-    /// Folds what a read model needs of an event (see [`EventView`]).
-    pub fn apply_view(&mut self, ev: &EventView<'_>) {
-        self.apply_inner(ev);
-        // Lineage: which versions this event concerns.
-        let p = &ev.payload;
-        let model = ev.subject.map(|s| s.model.as_str()).unwrap_or("");
-        let kind = ev.kind;
-        let mentioned: &[&str] = match kind {
-            "version.status_changed" | "backtest.recorded" | "drift.recorded" => &["version"],
-            "champion.changed" => &["from", "to"],
-            "shadow.recorded" => &["champion", "challenger"],
-            "promotion.evaluated" => &["candidate", "champion"],
-            "promotion.proposed" => &["challenger", "champion"],
-            _ => &[],
-        };
-        for field in mentioned {
-            self.mention(model, p[*field].as_u64(), ev.seq, kind);
-        }
-        if let "promotion.approved" | "promotion.rejected" = kind {
-            if let Some(pr) = p["proposal_id"].as_str().and_then(|id| self.proposals.get(id)) {
-                let (m, c) = (pr.subject.model.clone(), pr.proposed.challenger);
-                self.mention(&m, Some(c), ev.seq, kind);
+    /// Folds an event already decoded (rebuilds decode on other cores).
+    pub fn apply_decoded(&mut self, ev: &EventMeta<'_>, decoded: &Decoded) -> Result<(), FoldError> {
+        self.last_seq = Some(ev.seq);
+        match decoded {
+            Decoded::Trust => {
+                self.apply_trust(ev)?;
+                Ok(())
+            }
+            Decoded::Domain(d) => {
+                self.apply_domain(ev, d)?;
+                self.lineage(ev, d);
+                Ok(())
             }
         }
     }
 
-    fn apply_inner(&mut self, ev: &EventView<'_>) {
-        let seq = ev.seq;
-        let at = ev.recorded_at.to_string();
-        let subject = ev.subject.cloned();
-        let model = subject.as_ref().map(|s| s.model.clone()).unwrap_or_default();
-        let segment = subject.as_ref().and_then(|s| s.segment.clone());
-        self.last_seq = Some(seq);
+    fn apply_trust(&mut self, ev: &EventMeta<'_>) -> Result<(), FoldError> {
         match ev.kind {
             "ledger.created" => {
                 self.policy_version = 1;
                 self.policy = ev.payload["policy"].clone();
             }
             "policy.changed" => {
-                self.policy_version = ev.payload["version"].as_u64().unwrap_or(0) as u32;
+                let v = ev.payload["version"].as_u64().and_then(|v| u32::try_from(v).ok());
+                self.policy_version = v.ok_or_else(|| broken(ev, "has no policy version"))?;
                 self.policy = ev.payload["policy"].clone();
             }
-            "dataset.registered" => {
-                if let Some(p) = parse::<DatasetRegistered>(ev) {
-                    let msg = format!("dataset `{}` version `{}` registered", p.dataset, p.version);
-                    self.datasets.insert(format!("{}@{}", p.dataset, p.version), p);
-                    self.raise(ev, "new_data_source_ready", "info", msg, None, None);
-                }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Which versions an event concerns, for lineage.
+    fn lineage(&mut self, ev: &EventMeta<'_>, d: &DomainEvent) {
+        let model = ev.subject.map(|s| s.model.clone()).unwrap_or_default();
+        let kind = d.kind();
+        let versions: Vec<Option<u64>> = match d {
+            DomainEvent::VersionStatusChanged(p) => vec![Some(p.version)],
+            DomainEvent::BacktestRecorded(p) => vec![Some(p.version)],
+            DomainEvent::DriftRecorded(p) => vec![p.version],
+            DomainEvent::ChampionChanged(p) => vec![p.from, Some(p.to)],
+            DomainEvent::ShadowRecorded(p) => vec![Some(p.champion), Some(p.challenger)],
+            DomainEvent::PromotionEvaluated(p) => vec![Some(p.candidate), p.champion],
+            DomainEvent::PromotionProposed(p) => vec![Some(p.challenger), p.champion],
+            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
+                vec![self.proposals.get(&p.proposal_id).map(|pr| pr.proposed.challenger)]
             }
-            "hypothesis.proposed" => {
-                if let Some(p) = parse::<HypothesisProposed>(ev) {
-                    self.experiments.insert(
-                        p.hypothesis_id.clone(),
-                        Experiment {
-                            hypothesis: p,
-                            model,
+            DomainEvent::PromotionEndorsed(p) => match &p.target {
+                ApprovalTarget::Proposal { proposal_id } => {
+                    vec![self.proposals.get(proposal_id).map(|pr| pr.proposed.challenger)]
+                }
+                ApprovalTarget::DriftAlert { version, .. } => vec![Some(*version)],
+                ApprovalTarget::Experiment { hypothesis_id, .. } => self
+                    .experiments
+                    .get(hypothesis_id)
+                    .map(|x| x.versions.iter().map(|v| Some(*v)).collect())
+                    .unwrap_or_default(),
+            },
+            DomainEvent::AlertActioned(p) => vec![p.version],
+            DomainEvent::DatasetRegistered(_)
+            | DomainEvent::ModelRegistered(_)
+            | DomainEvent::HypothesisProposed(_)
+            | DomainEvent::ExperimentApproved(_)
+            | DomainEvent::ExperimentRejected(_)
+            | DomainEvent::ExperimentStarted(_)
+            | DomainEvent::ExperimentShadowStarted(_)
+            | DomainEvent::ExperimentCompleted(_)
+            | DomainEvent::RunRecorded(_)
+            | DomainEvent::VersionRegistered(_)
+            | DomainEvent::AlertRead(_)
+            | DomainEvent::ReleaseDecided(_) => vec![],
+        };
+        for v in versions {
+            self.mention(&model, v, ev.seq, kind);
+        }
+    }
+
+    fn apply_domain(&mut self, ev: &EventMeta<'_>, d: &DomainEvent) -> Result<(), FoldError> {
+        let seq = ev.seq;
+        let at = ev.recorded_at.to_string();
+        let subject = ev.subject.cloned();
+        let model = subject.as_ref().map(|s| s.model.clone()).unwrap_or_default();
+        let segment = subject.as_ref().and_then(|s| s.segment.clone());
+        match d {
+            DomainEvent::DatasetRegistered(p) => {
+                let msg = format!("dataset `{}` version `{}` registered", p.dataset, p.version);
+                self.datasets.insert(format!("{}@{}", p.dataset, p.version), p.clone());
+                self.raise(ev, AlertType::NewDataSourceReady, msg, None, None);
+            }
+            DomainEvent::ModelRegistered(p) => {
+                let m = self.models.entry(model.clone()).or_default();
+                if m.task.is_some() {
+                    return Err(broken(ev, format!("registers `{model}` again")));
+                }
+                m.task = Some(p.task);
+                m.registered_seq = Some(seq);
+            }
+            DomainEvent::HypothesisProposed(p) => {
+                self.experiments.insert(
+                    p.hypothesis_id.clone(),
+                    Experiment {
+                        hypothesis: p.clone(),
+                        model,
+                        status: ExperimentStatus::Proposed,
+                        transitions: vec![Transition {
                             status: ExperimentStatus::Proposed,
-                            transitions: vec![(ExperimentStatus::Proposed, seq, at)],
-                            review: None,
-                            versions: vec![],
-                            planned_windows: None,
-                            shadow_windows: 0,
-                            completion: None,
-                        },
-                    );
-                }
+                            seq,
+                            recorded_at: at,
+                        }],
+                        review: None,
+                        versions: vec![],
+                        recorders: vec![],
+                        planned_windows: None,
+                        shadow_windows: BTreeMap::new(),
+                        shadow: vec![],
+                        completion: None,
+                    },
+                );
             }
-            "experiment.approved" | "experiment.rejected" => {
-                let approved = ev.kind == "experiment.approved";
-                let (id, review) = if approved {
-                    let Some(p) = parse::<ExperimentApproved>(ev) else { return };
-                    (p.hypothesis_id, (p.approved_by, p.rationale, p.constraints))
-                } else {
-                    let Some(p) = parse::<ExperimentRejected>(ev) else { return };
-                    (p.hypothesis_id, (p.rejected_by, p.rationale, vec![]))
-                };
-                if let Some(x) = self.experiments.get_mut(&id) {
-                    x.status = if approved { ExperimentStatus::Approved } else { ExperimentStatus::Rejected };
-                    x.transitions.push((x.status, seq, at));
-                    x.review = Some(review);
-                }
+            DomainEvent::ExperimentApproved(p) => {
+                let x = self.experiment_mut(ev, &p.hypothesis_id)?;
+                x.status = ExperimentStatus::Approved;
+                x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
+                x.review = Some(Review {
+                    approved: true,
+                    by: p.approved_by.clone(),
+                    rationale: p.rationale.clone(),
+                    constraints: p.constraints.clone(),
+                });
             }
-            "experiment.started" | "experiment.shadow_started" => {
-                let Some(p) = parse::<ExperimentStep>(ev) else { return };
-                if let Some(x) = self.experiments.get_mut(&p.hypothesis_id) {
-                    if ev.kind == "experiment.started" {
-                        x.status = ExperimentStatus::InProgress;
-                    } else {
-                        x.status = ExperimentStatus::ShadowTesting;
-                        x.planned_windows = p.planned_windows;
-                    }
-                    x.transitions.push((x.status, seq, at));
-                }
+            DomainEvent::ExperimentRejected(p) => {
+                let x = self.experiment_mut(ev, &p.hypothesis_id)?;
+                x.status = ExperimentStatus::Rejected;
+                x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
+                x.review = Some(Review {
+                    approved: false,
+                    by: p.rejected_by.clone(),
+                    rationale: p.rationale.clone(),
+                    constraints: vec![],
+                });
             }
-            "experiment.completed" => {
-                let Some(p) = parse::<ExperimentCompleted>(ev) else { return };
+            DomainEvent::ExperimentStarted(p) => {
+                let x = self.experiment_mut(ev, &p.hypothesis_id)?;
+                x.status = ExperimentStatus::InProgress;
+                x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
+            }
+            DomainEvent::ExperimentShadowStarted(p) => {
+                let x = self.experiment_mut(ev, &p.hypothesis_id)?;
+                x.status = ExperimentStatus::ShadowTesting;
+                x.planned_windows = p.planned_windows;
+                x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
+            }
+            DomainEvent::ExperimentCompleted(p) => {
                 let msg = format!("experiment `{}` completed: {}", p.hypothesis_id, name(&p.decision));
-                if let Some(x) = self.experiments.get_mut(&p.hypothesis_id) {
-                    x.status = ExperimentStatus::Completed;
-                    x.transitions.push((x.status, seq, at));
-                    x.completion = Some(p);
-                }
-                self.raise(ev, "experiment_complete", "info", msg, None, None);
+                let x = self.experiment_mut(ev, &p.hypothesis_id)?;
+                x.status = ExperimentStatus::Completed;
+                x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
+                x.completion = Some(p.clone());
+                self.raise(ev, AlertType::ExperimentComplete, msg, None, None);
             }
-            "run.recorded" => {
-                if let Some(p) = parse::<RunRecorded>(ev) {
-                    self.runs.insert(p.run_id.clone(), Run { run: p, model, versions: vec![], seq });
-                }
-            }
-            "version.registered" => {
-                let Some(p) = parse::<VersionRegistered>(ev) else { return };
-                let trigger = self.runs.get(&p.run_id).map_or(Trigger::Manual, |r| r.run.trigger);
-                if let Some(r) = self.runs.get_mut(&p.run_id) {
-                    r.versions.push(p.version);
-                }
-                if let Some(h) = self.runs.get(&p.run_id).and_then(|r| r.run.hypothesis_id.clone()) {
-                    if let Some(x) = self.experiments.get_mut(&h) {
-                        x.versions.push(p.version);
+            DomainEvent::RunRecorded(p) => {
+                if let Some(h) = &p.hypothesis_id {
+                    let x = self.experiment_mut(ev, h)?;
+                    if !x.recorders.contains(&p.recorded_by) {
+                        x.recorders.push(p.recorded_by.clone());
                     }
                 }
-                self.model_mut(&model).versions.insert(
+                self.runs.insert(p.run_id.clone(), Run { run: p.clone(), model, versions: vec![], seq });
+            }
+            DomainEvent::VersionRegistered(p) => {
+                let run = self
+                    .runs
+                    .get_mut(&p.run_id)
+                    .ok_or_else(|| broken(ev, format!("names run `{}`, never recorded", p.run_id)))?;
+                run.versions.push(p.version);
+                let (trigger, hypothesis) = (run.run.trigger, run.run.hypothesis_id.clone());
+                // Only an experiment's own runs produce its (experimental) versions.
+                if let (Trigger::Experiment, Some(h)) = (trigger, hypothesis) {
+                    self.experiment_mut(ev, &h)?.versions.push(p.version);
+                }
+                self.model_mut(ev, &model)?.versions.insert(
                     p.version,
                     VersionInfo {
                         version: p.version,
                         segment,
-                        run_id: p.run_id,
+                        run_id: p.run_id.clone(),
                         trigger,
-                        artifact_digest: p.artifact_digest,
+                        artifact_digest: p.artifact_digest.clone(),
                         status: p.status,
-                        metrics: p.metrics,
+                        metrics: p.metrics.clone(),
+                        baseline: p.baseline.clone(),
                         registered_seq: seq,
                         served: false,
                         backtests: vec![],
@@ -466,121 +818,161 @@ impl State {
                     },
                 );
             }
-            "version.status_changed" => {
-                let Some(p) = parse::<VersionStatusChanged>(ev) else { return };
-                if let Some(v) = self.model_mut(&model).versions.get_mut(&p.version) {
-                    v.status = p.to;
-                }
+            DomainEvent::VersionStatusChanged(p) => {
+                self.version_mut(ev, &model, p.version)?.status = p.to;
             }
-            "champion.changed" => {
-                let Some(p) = parse::<ChampionChanged>(ev) else { return };
+            DomainEvent::ChampionChanged(p) => {
                 let key = seg_key(segment.as_deref());
-                let m = self.model_mut(&model);
-                if let Some(old) = p.from.and_then(|f| m.versions.get_mut(&f)) {
+                if let Some(old) = p.from {
+                    let old = self.version_mut(ev, &model, old)?;
                     if old.status == VersionStatus::Champion {
                         old.status = VersionStatus::Archived;
                     }
                 }
-                if let Some(v) = m.versions.get_mut(&p.to) {
-                    v.status = VersionStatus::Champion;
-                    v.served = true;
-                }
+                let v = self.version_mut(ev, &model, p.to)?;
+                v.status = VersionStatus::Champion;
+                v.served = true;
+                let m = self.model_mut(ev, &model)?;
                 m.champions.insert(key.clone(), p.to);
-                m.champion_history.entry(key).or_default().push((seq, p.to, p.cause));
+                m.champion_history.entry(key).or_default().push(ChampionChange {
+                    seq,
+                    version: p.to,
+                    cause: p.cause,
+                });
             }
-            "backtest.recorded" => {
-                let Some(p) = parse::<BacktestRecorded>(ev) else { return };
-                let degraded = p.degraded;
-                let version = p.version;
-                if let Some(v) = self.model_mut(&model).versions.get_mut(&p.version) {
-                    v.backtests.push(BacktestWindow {
-                        window_start: p.window_start,
-                        window_end: p.window_end,
-                        metrics: p.metrics,
-                        rows: p.rows,
-                        degraded,
+            DomainEvent::BacktestRecorded(p) => {
+                self.version_mut(ev, &model, p.version)?.backtests.push(BacktestWindow {
+                    window_start: p.window_start.clone(),
+                    window_end: p.window_end.clone(),
+                    metrics: p.metrics.clone(),
+                    rows: p.rows,
+                    degraded: p.degraded,
+                    seq,
+                });
+                if p.degraded {
+                    let msg = format!("backtest window of v{} of `{model}` degraded past policy", p.version);
+                    self.raise(ev, AlertType::BacktestDegradation, msg, Some(p.version), None);
+                }
+            }
+            DomainEvent::ShadowRecorded(p) => {
+                if let Some(h) = &p.hypothesis_id {
+                    let x = self.experiment_mut(ev, h)?;
+                    x.shadow_windows.insert(seg_key(segment.as_deref()), p.window_index);
+                    x.shadow.push(ShadowWindow {
+                        segment: segment.clone(),
+                        champion: p.champion,
+                        challenger: p.challenger,
+                        champion_metrics: p.champion_metrics.clone(),
+                        challenger_metrics: p.challenger_metrics.clone(),
+                        samples: p.samples,
                         seq,
                     });
                 }
-                if degraded {
-                    let msg = format!("backtest window of v{version} of `{model}` degraded past policy");
-                    self.raise(ev, "backtest_degradation", "warning", msg, Some(version), None);
-                }
-            }
-            "shadow.recorded" => {
-                let Some(p) = parse::<ShadowRecorded>(ev) else { return };
-                if let Some(x) = p.hypothesis_id.as_ref().and_then(|h| self.experiments.get_mut(h)) {
-                    x.shadow_windows = p.window_index;
-                }
                 if p.complete {
                     let msg = format!(
-                        "shadow test of v{} against v{} reached its planned length",
-                        p.challenger, p.champion
+                        "shadow test of v{} against v{}{} reached its planned length",
+                        p.challenger,
+                        p.champion,
+                        segment.as_deref().map(|s| format!(" on segment `{s}`")).unwrap_or_default()
                     );
-                    self.raise(ev, "shadow_test_complete", "info", msg, Some(p.challenger), None);
+                    self.raise(ev, AlertType::ShadowTestComplete, msg, Some(p.challenger), None);
                 }
             }
-            "drift.recorded" => {
-                let Some(p) = parse::<DriftRecorded>(ev) else { return };
+            DomainEvent::PromotionEvaluated(_) => {}
+            DomainEvent::DriftRecorded(p) => {
                 if p.exceeded {
                     let msg = format!(
                         "{} drift {:.1}% ({} -> {}) on `{model}` exceeds {:.0}%: review required",
                         p.metric, p.drift_pct, p.baseline, p.recent, p.threshold_pct
                     );
-                    self.raise(ev, "drift_detected", "critical", msg, p.version, None);
+                    self.raise(ev, AlertType::DriftDetected, msg, p.version, None);
                 }
             }
-            "promotion.proposed" => {
-                let Some(p) = parse::<PromotionProposed>(ev) else { return };
+            DomainEvent::PromotionProposed(p) => {
                 let msg = format!(
                     "v{} proposed to replace {} for `{model}`",
                     p.challenger,
                     p.champion.map_or("nothing".into(), |c| format!("v{c}"))
                 );
-                let (id, challenger) = (p.proposal_id.clone(), p.challenger);
                 let subject = subject.clone().unwrap_or_else(|| Subject::model(&model));
-                self.proposals
-                    .insert(id.clone(), Proposal { proposed: p, subject, status: "pending".into(), seq });
-                self.raise(ev, "promotion_pending", "warning", msg, Some(challenger), Some(id));
-            }
-            "promotion.approved" | "promotion.rejected" => {
-                let Some(p) = parse::<PromotionDecided>(ev) else { return };
-                let approved = ev.kind == "promotion.approved";
-                if let Some(pr) = self.proposals.get_mut(&p.proposal_id) {
-                    pr.status = if approved { "approved" } else { "rejected" }.into();
-                }
-                let status = if approved { AlertStatus::Actioned } else { AlertStatus::Dismissed };
-                let id = p.proposal_id.clone();
-                self.set_alert_status(
-                    |a| a.proposal_id.as_deref() == Some(&id) || a.id == id,
-                    status,
-                    &p.by,
-                    &p.notes,
-                    seq,
+                self.proposals.insert(
+                    p.proposal_id.clone(),
+                    Proposal { proposed: p.clone(), subject, status: ProposalStatus::Pending, seq },
+                );
+                self.raise(
+                    ev,
+                    AlertType::PromotionPending,
+                    msg,
+                    Some(p.challenger),
+                    Some(p.proposal_id.clone()),
                 );
             }
-            "release.decided" => {
-                let Some(p) = parse::<ReleaseDecided>(ev) else { return };
-                self.releases.entry(model).or_default().push((seq, p));
+            DomainEvent::PromotionEndorsed(p) => {
+                let e = self.endorsements.entry(p.target.key()).or_insert_with(|| Endorsements {
+                    target: p.target.clone(),
+                    by: vec![],
+                    seqs: vec![],
+                });
+                e.by.push(p.by.clone());
+                e.seqs.push(seq);
             }
-            "alert.read" => {
-                let Some(p) = parse::<AlertRead>(ev) else { return };
-                if let Some(a) = self.alerts.get_mut(&p.alert_id) {
-                    if a.status == AlertStatus::Unread {
-                        a.status = AlertStatus::Read;
-                    }
-                    a.history.push(("read".into(), p.by, String::new(), seq));
+            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
+                let approved = matches!(d, DomainEvent::PromotionApproved(_));
+                let pr = self.proposals.get_mut(&p.proposal_id).ok_or_else(|| {
+                    broken(ev, format!("decides proposal `{}`, never proposed", p.proposal_id))
+                })?;
+                pr.status = if approved { ProposalStatus::Approved } else { ProposalStatus::Rejected };
+                let status = if approved { AlertStatus::Actioned } else { AlertStatus::Dismissed };
+                let id = p.proposal_id.clone();
+                self.close_alerts(|a| a.proposal_id.as_deref() == Some(&id), status, &p.by, &p.notes, seq);
+            }
+            DomainEvent::ReleaseDecided(p) => {
+                self.releases.entry(model).or_default().push(Release { seq, decided: p.clone() });
+            }
+            DomainEvent::AlertRead(p) => {
+                let a = self
+                    .alerts
+                    .get_mut(&p.alert_id)
+                    .ok_or_else(|| broken(ev, format!("reads alert `{}`, never raised", p.alert_id)))?;
+                if a.status == AlertStatus::Unread {
+                    a.status = AlertStatus::Read;
                 }
+                a.history.push(AlertEvent {
+                    action: "read".into(),
+                    by: p.by.clone(),
+                    notes: String::new(),
+                    seq,
+                });
             }
-            "alert.actioned" => {
-                let Some(p) = parse::<AlertActioned>(ev) else { return };
-                let status =
-                    if p.action == "approve" { AlertStatus::Actioned } else { AlertStatus::Dismissed };
+            DomainEvent::AlertActioned(p) => {
+                if !self.alerts.contains_key(&p.alert_id) {
+                    return Err(broken(ev, format!("acts on alert `{}`, never raised", p.alert_id)));
+                }
+                let status = match p.action {
+                    AlertAction::Approve => AlertStatus::Actioned,
+                    AlertAction::Acknowledge => AlertStatus::Acknowledged,
+                    AlertAction::Dismiss => AlertStatus::Dismissed,
+                };
                 let id = p.alert_id.clone();
-                self.set_alert_status(|a| a.id == id, status, &p.by, &p.notes, seq);
+                self.close_alerts(|a| a.id == id, status, &p.by, &p.notes, seq);
+            }
+        }
+        // A decided promotion leaves nothing to endorse.
+        match d {
+            DomainEvent::ExperimentCompleted(p) => self.endorsements.retain(|_, e| {
+                !matches!(&e.target, ApprovalTarget::Experiment { hypothesis_id, .. } if *hypothesis_id == p.hypothesis_id)
+            }),
+            DomainEvent::AlertActioned(p) => self.endorsements.retain(|_, e| {
+                !matches!(&e.target, ApprovalTarget::DriftAlert { alert_id, .. } if *alert_id == p.alert_id)
+            }),
+            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
+                self.endorsements.retain(|_, e| {
+                    !matches!(&e.target, ApprovalTarget::Proposal { proposal_id } if *proposal_id == p.proposal_id)
+                })
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// blake3 of the state's canonical JSON: two replays agree iff their digests do.
@@ -598,78 +990,11 @@ impl State {
     pub fn alert_counts(&self) -> AlertCounts {
         let mut c = AlertCounts::default();
         for a in self.alerts.values() {
-            let open = matches!(a.status, AlertStatus::Unread | AlertStatus::Read);
-            if open {
-                *c.open_by_severity.entry(a.severity.clone()).or_default() += 1;
+            if a.status.is_open() {
+                *c.open_by_severity.entry(a.severity.as_str().to_string()).or_default() += 1;
             }
-            *c.by_status.entry(name(&a.status)).or_default() += 1;
+            *c.by_status.entry(a.status.as_str().to_string()).or_default() += 1;
         }
         c
-    }
-
-    /// Production gates for releasing `model`: every segment with a champion has a serving
-    /// version that is not archived, no critical alert about the model is open, no champion's
-    /// latest backtest window is degraded, and no promotion proposal is pending.
-    pub fn release_gates(&self, model: &str) -> Vec<ReleaseGate> {
-        let m = self.model(model);
-        let champions = m.map_or(0, |m| m.champions.len());
-        let open = |a: &&Alert| {
-            matches!(a.status, AlertStatus::Unread | AlertStatus::Read)
-                && a.subject.as_ref().is_some_and(|s| s.model == model)
-        };
-        let critical: Vec<&str> = self
-            .alerts
-            .values()
-            .filter(open)
-            .filter(|a| a.severity == "critical")
-            .map(|a| a.id.as_str())
-            .collect();
-        let degraded: Vec<String> = m
-            .into_iter()
-            .flat_map(|m| m.champions.values().filter_map(|v| m.versions.get(v)))
-            .filter(|v| v.backtests.last().is_some_and(|b| b.degraded))
-            .map(|v| format!("v{}", v.version))
-            .collect();
-        let pending: Vec<&str> = self
-            .proposals
-            .values()
-            .filter(|p| p.status == "pending" && p.subject.model == model)
-            .map(|p| p.proposed.proposal_id.as_str())
-            .collect();
-        let list = |v: &[&str]| v.join(", ");
-        vec![
-            ReleaseGate {
-                gate: "champion_present".into(),
-                passed: champions > 0,
-                detail: format!("{champions} segment(s) with a champion"),
-            },
-            ReleaseGate {
-                gate: "no_open_critical_alert".into(),
-                passed: critical.is_empty(),
-                detail: if critical.is_empty() {
-                    "none open".into()
-                } else {
-                    format!("open: {}", list(&critical))
-                },
-            },
-            ReleaseGate {
-                gate: "latest_backtest_healthy".into(),
-                passed: degraded.is_empty(),
-                detail: if degraded.is_empty() {
-                    "no champion's latest window is degraded".into()
-                } else {
-                    format!("degraded: {}", degraded.join(", "))
-                },
-            },
-            ReleaseGate {
-                gate: "no_pending_proposal".into(),
-                passed: pending.is_empty(),
-                detail: if pending.is_empty() {
-                    "none pending".into()
-                } else {
-                    format!("pending: {}", list(&pending))
-                },
-            },
-        ]
     }
 }

@@ -30,7 +30,9 @@ fn demo_plays_the_seed_workflows_and_verifies() {
             "signature.invalid",
             "command.id_reused",
             "role.not_allowed",
-            "role.not_allowed"
+            "role.not_allowed",
+            "role.not_allowed",
+            "promotion.gates_failed"
         ]
     );
     assert_eq!(r["idempotent_resend"]["duplicate"], true);
@@ -95,7 +97,8 @@ fn demo_human_output_reads_as_a_report() {
         "== workflow 2: drift-triggered retrain",
         "(approval, by colby)",
         "== workflow 3: hypothesis-driven experiment",
-        "completed: partial_adopt",
+        "completed: partial_adopt by colby; criterion (mae +12%) met",
+        "colby approves a proposal whose gates failed, without an override: rule `promotion.gates_failed`",
         "== refused (nothing written)",
         "rule `key.unknown`",
         "electronics  -> v5 (own champion)",
@@ -105,7 +108,8 @@ fn demo_human_output_reads_as_a_report() {
         "== workflow 4: real data (taxi.csv) through the built-in trainer",
         "global            time split: train Jan..Mar, test Apr: roc_auc 0.5856",
         "walk-forward roc_auc: Feb 0.600, Mar 0.582, Apr 0.586",
-        "ledger: ok, 61 events, 28 signed commands checked, every derived event re-derived",
+        "global v2 vs champion v1 (both on the same test rows): roc_auc 0.5856 vs 0.5856 FAIL",
+        "ledger: ok, 67 events, 29 signed commands checked, every derived event re-derived",
         "tampered export (one byte flipped in line 20): detected at event 20",
         "every hash, link and the manifest recomputed",
         "`payload.gates[0].candidate` is ",

@@ -39,10 +39,40 @@ const TRAIN: &[&str] = &[
     "maya",
 ];
 
+/// The hypotheses the training runs cite.
+fn propose(t: &crate::workflow::Team, ids: &[&str]) {
+    for id in ids {
+        t.ok(&[
+            "hypothesis",
+            "propose",
+            id,
+            "taxi-tip",
+            "--statement",
+            "a logistic model predicts tips",
+            "--change-type",
+            "architecture",
+            "--target-metric",
+            "roc_auc",
+            "--expected-improvement",
+            "1",
+            "--owner",
+            "maya",
+            "--as",
+            "maya",
+        ]);
+    }
+}
+
 #[test]
 fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
     let t = team();
     let (csv, spec) = (data("taxi.csv"), data("taxi.spec.json"));
+    // A run citing a hypothesis nobody proposed is refused before any training.
+    let mut args = TRAIN.to_vec();
+    args.extend(["--data", &csv, "--spec", &spec]);
+    t.fails(&args, 1, "experiment.unknown");
+    assert_eq!(artifacts(&t), 0);
+    propose(&t, &["H-TAXI-1", "H-TAXI-2"]);
     let mut args = TRAIN.to_vec();
     args.extend(["--data", &csv, "--spec", &spec]);
     let out = t.ok(&args);
@@ -54,8 +84,23 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
         tr["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["run.recorded", "version.registered", "backtest.recorded", "backtest.recorded", "backtest.recorded"]
+        [
+            "run.recorded",
+            "model.registered",
+            "version.registered",
+            "backtest.recorded",
+            "backtest.recorded",
+            "backtest.recorded"
+        ],
+        "the first run registers the model, as a classifier"
     );
+    assert_eq!(tr["events"][1]["payload"]["task"], "classification");
+    let windows: Vec<&str> = tr["events"].as_array().unwrap()[3..]
+        .iter()
+        .map(|e| e["payload"]["window_start"].as_str().unwrap())
+        .collect();
+    assert_eq!(windows, ["Feb", "Mar", "Apr"], "windows named by the spec's declared periods");
+    assert_eq!(tr["events"][0]["payload"]["periods"], json!(["Jan", "Feb", "Mar", "Apr"]));
     let run = &tr["events"][0]["payload"];
     assert_eq!(run["dataset_digest"], blake3::hash(&std::fs::read(&csv).unwrap()).to_hex().as_str());
     assert!(run["trainer"].as_str().unwrap().starts_with("pledge-trainer"));
@@ -71,8 +116,8 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
 
     t.ok(&["bootstrap-champion", "taxi-tip", "1", "--as", "colby", "--reason", "baseline"]);
 
-    // The ledger-wide gates judge MAE; a classifier has none: refused by rule, nothing written,
-    // and the new artifacts are removed again.
+    // A policy whose gates for this model need a metric the trainer does not produce is
+    // refused before any training, naming the policy member and how to change it.
     let mut seg = TRAIN.to_vec();
     seg.extend([
         "--data",
@@ -85,22 +130,43 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
         "1000",
     ]);
     seg[3] = "H-TAXI-2";
-    t.fails(&seg, 1, "has no `mae` metric");
-    assert_eq!(artifacts(&t), 1);
-
-    // The admin gives the classifier its own gates; the segmented router is then judged by them.
-    let policy = t.ok(&["policy", "show"])["policy"].clone();
-    let mut policy = policy;
+    let default = t.ok(&["policy", "show"])["policy"].clone();
+    let mut policy = default.clone();
     policy["models"] = json!({"taxi-tip": {"gates": [
-        {"metric": "roc_auc", "direction": "higher", "margin": 0.0, "strict": false}],
-        "drift_metric": "log_loss"}});
+        {"metric": "mae", "direction": "lower", "margin": 0.05, "strict": true}]}});
     let file = t.ledger.parent().unwrap().join("policy.json");
     std::fs::write(&file, policy.to_string()).unwrap();
+    t.ok(&["policy", "set", file.to_str().unwrap(), "--as", "root"]);
+    let err = t.fails(&seg, 1, "models.taxi-tip.gates");
+    assert!(err.contains("`mae`") && err.contains("pledge policy set"), "{err}");
+    assert_eq!(artifacts(&t), 1, "nothing trained, nothing kept");
+
+    // Under the default policy's classification gates, the segmented router is judged per
+    // segment: each model against the champion scored on that model's own test rows.
+    let mut back = default.clone();
+    back["drift"]["psi_threshold"] = json!(0.25);
+    std::fs::write(&file, back.to_string()).unwrap();
     t.ok(&["policy", "set", file.to_str().unwrap(), "--as", "root"]);
     let out = t.ok(&seg);
     let segs: Vec<&str> =
         out["training"]["models"].as_array().unwrap().iter().filter_map(|m| m["segment"].as_str()).collect();
     assert!(!segs.is_empty());
+    let evaluations: Vec<&serde_json::Value> = out["training"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "promotion.evaluated")
+        .collect();
+    assert_eq!(evaluations.len(), segs.len() + 1, "the global model and every segment model are judged");
+    for ev in &evaluations {
+        assert_eq!(ev["payload"]["evidence"], "baseline", "judged on the same rows as the champion");
+        assert_eq!(ev["payload"]["champion"], 1);
+    }
+    let global = evaluations.iter().find(|e| e["subject"]["segment"].is_null()).unwrap();
+    let auc = &global["payload"]["gates"][0];
+    assert_eq!(auc["metric"], "roc_auc");
+    assert_eq!(auc["candidate"], auc["champion"], "the router's global model is the champion's twin");
+    assert_eq!(global["payload"]["passed"], false, "not better is not promoted");
     assert!(artifacts(&t) > 1);
 
     // predict: the champion scores a file without labels; rows are numbered from 1.
@@ -178,6 +244,7 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
 #[test]
 fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     let t = team();
+    propose(&t, &["H-TAXI-1"]);
     let dir = t.ledger.parent().unwrap().to_path_buf();
     let spec = data("taxi.spec.json");
     let run = |extra: &[&str]| {

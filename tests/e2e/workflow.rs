@@ -100,7 +100,7 @@ fn team_with(fixed: bool) -> Team {
 
 pub(crate) fn run_body(id: &str, trigger: &str, mae: f64) -> String {
     let m = json!({"mae": mae, "mape": mae / 60.0, "coverage": 0.9});
-    json!({"run_id": id, "model": "demand", "trigger": trigger, "dataset_digest": DIGEST, "trainer": "external",
+    json!({"run_id": id, "model": "demand", "task": "forecast", "trigger": trigger, "dataset_digest": DIGEST, "trainer": "external",
            "metrics": m, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": m}]})
     .to_string()
 }
@@ -122,7 +122,8 @@ pub(crate) fn retrain_workflow(t: &Team) {
         assert_eq!(mode & 0o777, 0o600, "private keys are readable by their owner only");
     }
     let ev = t.ok(&["submit", "run.record", &run_body("r1", "manual", 12.3), "--as", "maya"]);
-    assert_eq!(ev["events"][1]["kind"], "version.registered");
+    assert_eq!(ev["events"][1]["kind"], "model.registered", "the first run registers the model");
+    assert_eq!(ev["events"][2]["kind"], "version.registered");
     t.ok(&[
         "submit",
         "champion.bootstrap",
@@ -242,7 +243,7 @@ fn auditors_and_release_managers_get_their_answers() {
 
     // Counterfactual: at an 8% margin v2 would have stayed challenger.
     let mut alt = policy["policy"].clone();
-    alt["promotion"]["gates"][0]["margin"] = json!(0.08);
+    alt["promotion"]["gates"]["forecast"][0]["margin"] = json!(0.08);
     let alt_file = t.home.join("alt.json");
     std::fs::create_dir_all(&t.home).unwrap();
     std::fs::write(&alt_file, alt.to_string()).unwrap();
@@ -252,7 +253,18 @@ fn auditors_and_release_managers_get_their_answers() {
     assert!(report["differences"][0]["explanation"].as_str().unwrap().contains("kept as challenger"));
     assert_eq!(t.head(), head, "replay writes nothing");
 
-    // Release: green now; red while a critical drift alert is open.
+    // Release: red while the champion has no backtest, green with one; red again while a
+    // critical drift alert is open.
+    let out = t.pledge().args(["release-check", "demand"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("champions_backtested"));
+    t.ok(&[
+        "submit",
+        "backtest.record",
+        r#"{"model":"demand","version":2,"window_start":"2026-02-01","window_end":"2026-02-08","metrics":{"mae":11.6},"rows":5000}"#,
+        "--as",
+        "maya",
+    ]);
     let rc = t.ok(&["release-check", "demand"]);
     assert_eq!(rc["green"], true);
     t.ok(&["submit", "drift.record", r#"{"model":"demand","baseline":12.8,"recent":18.5}"#, "--as", "maya"]);
@@ -276,9 +288,27 @@ fn auditors_and_release_managers_get_their_answers() {
     t.fails(&["policy", "set", alt_file.to_str().unwrap(), "--as", "maya"], 1, "role.not_allowed");
     t.ok(&["policy", "set", alt_file.to_str().unwrap(), "--as", "root"]);
     assert_eq!(t.ok(&["policy", "show"])["version"], 2);
+    // What `policy show --json` prints is what `policy set` takes back.
+    let mut shown = t.ok(&["policy", "show"]);
+    shown["policy"]["drift"]["max_degradation_pct"] = json!(18.0);
+    let shown_file = t.home.join("shown.json");
+    std::fs::write(&shown_file, shown.to_string()).unwrap();
+    t.ok(&["policy", "set", shown_file.to_str().unwrap(), "--as", "root"]);
+    assert_eq!(t.ok(&["policy", "show"])["policy"]["drift"]["max_degradation_pct"], 18.0);
+    // An invalid policy is refused by a named rule, and nothing is written.
     let bad = t.home.join("bad.json");
     std::fs::write(&bad, r#"{"permissions": {}}"#).unwrap();
-    t.fails(&["policy", "set", bad.to_str().unwrap(), "--as", "root"], 2, "bad.json");
+    t.fails(&["policy", "set", bad.to_str().unwrap(), "--as", "root"], 1, "policy.invalid");
+    let mut typo = t.ok(&["policy", "show"])["policy"].clone();
+    typo["promotion"]["auto_promote_triggers"] = json!(["scheduled", "nightly"]);
+    std::fs::write(&bad, typo.to_string()).unwrap();
+    let err = t.fails(&["policy", "set", bad.to_str().unwrap(), "--as", "root"], 1, "policy.invalid");
+    assert!(err.contains("auto_promote_triggers") && err.contains("nightly"), "{err}");
+    t.fails(
+        &["submit", "policy.set", &json!({"policy": typo}).to_string(), "--as", "root"],
+        1,
+        "policy.invalid",
+    );
 }
 
 #[test]
@@ -315,9 +345,10 @@ pub(crate) fn drift_workflow(t: &Team) {
         args.extend(extra);
         t.ok(&args)
     };
-    let ev = rec("r1", "manual", "m1.json", &[]);
+    let ev = rec("r1", "manual", "m1.json", &["--task", "forecast"]);
     assert_eq!(ev["events"][0]["payload"]["dataset_digest"], ledger::Digest::of(b"a,b\n1,2\n").to_string());
-    assert_eq!(ev["events"][1]["payload"]["artifact_digest"], ledger::Digest::of(b"weights").to_string());
+    assert_eq!(ev["events"][1]["payload"]["task"], "forecast");
+    assert_eq!(ev["events"][2]["payload"]["artifact_digest"], ledger::Digest::of(b"weights").to_string());
     t.ok(&["bootstrap-champion", "demand", "1", "--as", "colby", "--reason", "first"]);
     let d = t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "18.5", "--as", "maya"]);
     assert_eq!(d["events"][0]["payload"]["exceeded"], true);
@@ -421,6 +452,8 @@ pub(crate) fn experiment_workflow(t: &Team) {
         &a,
         "--trainer",
         "x",
+        "--task",
+        "forecast",
         "--as",
         "maya",
     ]);
@@ -531,7 +564,7 @@ pub(crate) fn experiment_workflow(t: &Team) {
         "--rationale",
         "Electronics only",
         "--as",
-        "maya",
+        "colby",
     ]);
     let x = t.ok(&["experiment", "show", "H-SEG-001"]);
     assert_eq!(x["status"], "completed");
@@ -548,7 +581,7 @@ pub(crate) fn experiment_workflow(t: &Team) {
     assert_eq!(segs, vec![(Value::Null, json!(1)), (json!("electronics"), json!(2))]);
     let out = t.pledge().args(["experiment", "show", "H-SEG-001"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("decision: partial_adopt by maya"), "{text}");
+    assert!(text.contains("decision: partial_adopt by colby"), "{text}");
 }
 
 #[test]
@@ -562,6 +595,26 @@ fn train_candidate_takes_the_seed_flags_and_is_judged_by_the_gates() {
     std::fs::write(dir.join("a2.bin"), b"two").unwrap();
     std::fs::write(dir.join("train.csv"), b"x\n").unwrap();
     let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    t.ok(&["model", "register", "demand", "--task", "forecast", "--as", "maya"]);
+    t.fails(&["model", "register", "demand", "--task", "regression", "--as", "maya"], 1, "model.exists");
+    t.ok(&[
+        "hypothesis",
+        "propose",
+        "H-101",
+        "demand",
+        "--statement",
+        "Segmented sqft interactions lower MAE",
+        "--change-type",
+        "feature",
+        "--target-metric",
+        "mae",
+        "--expected-improvement",
+        "5",
+        "--owner",
+        "colby",
+        "--as",
+        "maya",
+    ]);
     let train = |metrics: &str, artifact: &str| {
         let (m, a, d) = (f(metrics), f(artifact), f("train.csv"));
         t.ok(&[

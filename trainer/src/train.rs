@@ -306,6 +306,29 @@ pub struct TrainOutput {
     pub load: LoadReport,
 }
 
+/// Scores the test split of `table` (the same split [`train`] makes) with `score`, on the rows
+/// of `segment` only when one is given: how a serving model does on exactly the rows a
+/// candidate was evaluated on. `None` when the split has no such rows.
+pub fn evaluate_on_test(
+    spec: &DatasetSpec,
+    table: &Table,
+    segment: Option<&str>,
+    score: &dyn Fn(&Table) -> Result<Vec<f64>, TrainError>,
+) -> Result<Option<Metrics>, TrainError> {
+    let s = split(table, spec)?;
+    let rows: Vec<usize> = match (segment, &table.segment) {
+        (None, _) => s.test,
+        (Some(name), Some(seg)) => s.test.into_iter().filter(|&i| seg[i] == name).collect(),
+        (Some(_), None) => return Ok(None),
+    };
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let sub = table.select(&rows);
+    let p = score(&sub)?;
+    Ok(Metrics::compute(&sub.target, &p))
+}
+
 /// Trains a candidate on `table`: split, fit, evaluate, backtest.
 pub fn train(
     spec: &DatasetSpec,

@@ -24,7 +24,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::{Ledger, Store, SubmitError, TrustState};
-use projections::State;
 use serde_json::json;
 
 use crate::domain::PledgeDomain;
@@ -179,8 +178,8 @@ impl Default for Options {
 pub struct ReadModel {
     /// Keys, roles, policy (shared: readers take a handle and release the lock).
     pub trust: Arc<TrustState>,
-    /// The domain read models.
-    pub state: State,
+    /// The domain read models and the policy in force.
+    pub domain: PledgeDomain,
 }
 
 /// The server's shared state: a `Clone` handle on `Arc`s.
@@ -231,8 +230,7 @@ impl AppState {
 
     /// Serves an open ledger (tests hand over one with a fixed clock); starts its writer.
     pub fn new(ledger: Ledger<PledgeDomain>, options: Options) -> Result<(AppState, Writer), Failure> {
-        let model =
-            ReadModel { trust: Arc::new(ledger.trust().clone()), state: ledger.domain().state.clone() };
+        let model = ReadModel { trust: Arc::new(ledger.trust().clone()), domain: ledger.domain().clone() };
         let committed = ledger.store().head().map_or(0, |h| h.seq + 1);
         let published = ledger::checkpoints::Checkpoints::of(ledger.store().dir())
             .latest()

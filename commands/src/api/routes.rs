@@ -179,7 +179,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
 /// Answers from the read model under its read lock.
 fn answer(s: &AppState, f: impl FnOnce(&View<'_>) -> views::Answer) -> Result<Json<Value>, ApiError> {
     let model = s.read();
-    let view = View { store: &s.0.store, trust: &model.trust, state: &model.state };
+    let view = View {
+        store: &s.0.store,
+        trust: &model.trust,
+        state: &model.domain.state,
+        policy: model.domain.policy.as_deref(),
+    };
     Ok(Json(f(&view)?))
 }
 
@@ -200,7 +205,7 @@ async fn ledger_info(State(s): State<AppState>) -> Result<Json<Value>, ApiError>
         "ledger_id": model.trust.ledger_id(),
         "head": head.map(|h| json!({"seq": h.seq, "hash": h.hash, "recorded_at": h.recorded_at})),
         "events": s.committed(),
-        "projection": {"last_seq": model.state.last_seq, "digest": model.state.digest()},
+        "projection": {"last_seq": model.domain.state.last_seq, "digest": model.domain.state.digest()},
         "policy_version": model.trust.policy_version(),
     })))
 }
@@ -296,7 +301,7 @@ async fn timeline(
     let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
     tokio::task::spawn_blocking(move || {
         let empty = projections::State::default();
-        let view = View { store: &store, trust: &trust, state: &empty };
+        let view = View { store: &store, trust: &trust, state: &empty, policy: None };
         view.timeline(&model, q.segment.as_deref(), q.as_of.as_deref())
     })
     .await
@@ -380,7 +385,7 @@ async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<
     }
     answer_unlocked(&s, |store, trust| {
         let empty = projections::State::default();
-        let view = View { store, trust, state: &empty };
+        let view = View { store, trust, state: &empty, policy: None };
         match q.last {
             Some(n) => view.last_events(&filter, n),
             None => view.events(&filter, q.after, limit),

@@ -138,7 +138,9 @@ fn publish(shared: &Arc<Shared>, fresh: &[&RecordedEvent]) {
                     tracing::error!(seq = ev.seq(), %reason, "committed trust event does not fold");
                 }
             }
-            model.state.apply(ev);
+            if let Err(reason) = ledger::Domain::apply(&mut model.domain, ev) {
+                tracing::error!(seq = ev.seq(), %reason, "committed event does not fold");
+            }
         }
     }
     shared.committed.send_replace(last.seq() + 1);

@@ -69,7 +69,7 @@ async fn the_api_serves_checkpoints_cosignatures_and_proofs() {
     let p = w.with_log_key();
     // ana's key is a witness the policy names.
     let witness = NoteKey::witness("w1", key("ana").public());
-    let mut policy = commands::policy::default_policy();
+    let mut policy = commands::domain::default_policy();
     policy["witnesses"] = json!({"keys": [witness.vkey()], "quorum": 1});
     w.ok("root", "policy.set", json!({"policy": policy}));
     let (ledger, dir, _ids) = w.into_parts();

@@ -9,7 +9,12 @@ use crate::harness::*;
 fn first_champion_needs_a_bootstrap_by_an_approver() {
     let mut w = World::new();
     let ev = w.ok("maya", "run.record", run("r1", "manual", 12.3, 0.2, 0.9));
-    assert_eq!(kinds(&ev), ["run.recorded", "version.registered"], "no champion: nothing to judge against");
+    assert_eq!(
+        kinds(&ev),
+        ["run.recorded", "model.registered", "version.registered"],
+        "the first run registers the model; no champion: nothing to judge against"
+    );
+    assert_eq!(w.state().model("demand").unwrap().task, Some(projections::events::Task::Forecast));
     assert_eq!(w.state().model("demand").unwrap().versions[&1].status, VersionStatus::Candidate);
     w.rejected(
         "maya",
@@ -67,7 +72,8 @@ fn arena_proposal_records_gates_and_needs_another_approver() {
         .state()
         .alerts
         .values()
-        .any(|a| a.alert_type == "promotion_pending" && a.severity == "warning"));
+        .any(|a| a.alert_type == projections::state::AlertType::PromotionPending
+            && a.severity == projections::state::Severity::Warning));
     w.rejected(
         "ana",
         "arena.propose",
@@ -87,7 +93,8 @@ fn arena_proposal_records_gates_and_needs_another_approver() {
         .state()
         .alerts
         .values()
-        .all(|a| a.alert_type != "promotion_pending" || a.status == projections::AlertStatus::Actioned));
+        .all(|a| a.alert_type != projections::state::AlertType::PromotionPending
+            || a.status == projections::AlertStatus::Actioned));
 }
 
 #[test]
@@ -126,7 +133,7 @@ fn rejected_proposal_keeps_the_champion() {
     let id = ev[0].event.payload["proposal_id"].as_str().unwrap().to_string();
     w.ok("colby", "arena.reject", json!({"proposal_id": id, "reason": "segment regression"}));
     assert_eq!(w.champion("demand", None), Some(1));
-    assert_eq!(w.state().proposals[&id].status, "rejected");
+    assert_eq!(w.state().proposals[&id].status, projections::state::ProposalStatus::Rejected);
 }
 
 #[test]
@@ -192,9 +199,20 @@ fn experiment_state_machine_rules() {
         "experimental until completion"
     );
     assert_eq!(w.champion("demand", None), Some(1));
-    w.ok("maya", "experiment.complete", complete.clone());
+    w.rejected("colby", "experiment.complete", complete.clone(), "experiment.shadow_required");
+    w.ok("maya", "experiment.shadow", json!({"hypothesis_id": "H-1", "planned_windows": 1}));
+    w.rejected("colby", "experiment.complete", complete.clone(), "experiment.shadow_incomplete");
+    w.ok(
+        "scheduler",
+        "shadow.record",
+        json!({"model": "demand", "segment": null, "hypothesis_id": "H-1", "champion": 1, "challenger": 2,
+               "window_start": "2026-02-01", "window_end": "2026-02-08", "champion_metrics": {"mae": 12.3},
+               "challenger_metrics": {"mae": 11.0}, "samples": 400}),
+    );
+    let ev = w.ok("colby", "experiment.complete", complete.clone());
+    assert_eq!(ev[0].event.payload["criterion"]["met"], true, "MAE 12.3 -> 11.0 is 10.6% better than 8%");
     assert_eq!(w.champion("demand", None), Some(2));
-    w.rejected("maya", "experiment.complete", complete, "experiment.completed");
+    w.rejected("colby", "experiment.complete", complete, "experiment.completed");
 }
 
 #[test]
@@ -266,12 +284,12 @@ fn missing_gate_metric_is_named() {
 
 #[test]
 fn higher_is_better_gates_work_for_auc() {
-    let mut policy = commands::policy::default_policy();
-    policy["promotion"]["gates"] =
+    let mut policy = commands::domain::default_policy();
+    policy["promotion"]["gates"]["classification"] =
         json!([{"metric": "auc", "direction": "higher", "margin": 0.01, "strict": true}]);
     let mut w = World::with_policy(policy);
     let body = |id: &str, auc: f64| {
-        json!({"run_id": id, "model": "churn", "trigger": "scheduled", "dataset_digest": DIGEST,
+        json!({"run_id": id, "model": "churn", "task": "classification", "trigger": "scheduled", "dataset_digest": DIGEST,
         "trainer": "pledge-trainer", "metrics": {"auc": auc}, "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": {"auc": auc}}]})
     };
     w.ok("scheduler", "run.record", body("a", 0.80));
@@ -291,7 +309,7 @@ fn alerts_can_be_read_and_dismissed_by_anyone_allowed() {
         json!({"dataset": "transactions", "version": "20260301", "digest": DIGEST, "rows": 120000}),
     );
     let id = format!("A-{}", ev[0].hash.short());
-    assert_eq!(w.state().alerts[&id].alert_type, "new_data_source_ready");
+    assert_eq!(w.state().alerts[&id].alert_type, projections::state::AlertType::NewDataSourceReady);
     w.rejected(
         "scheduler",
         "dataset.register",
@@ -317,7 +335,8 @@ fn backtest_degradation_of_the_champion_raises_a_warning() {
         .state()
         .alerts
         .values()
-        .any(|a| a.alert_type == "backtest_degradation" && a.severity == "warning"));
+        .any(|a| a.alert_type == projections::state::AlertType::BacktestDegradation
+            && a.severity == projections::state::Severity::Warning));
     assert_eq!(w.state().model("demand").unwrap().versions[&1].backtests.len(), 2);
 }
 
@@ -344,9 +363,25 @@ fn release_needs_green_production_gates() {
     assert_eq!(hold[0].event.payload["green"], false);
     w.ok("colby", "alert.action", json!({"alert_id": alert, "action": "dismiss", "notes": "data glitch"}));
     assert!(w.state().alert_counts().open_by_severity.is_empty());
+    let m = w.rejected(
+        "colby",
+        "release.decide",
+        json!({"model": "demand", "decision": "release"}),
+        "release.gates_red",
+    );
+    assert!(
+        m.contains("champions_backtested") && m.contains("v1"),
+        "a champion without a backtest is not green: {m}"
+    );
+    w.ok(
+        "scheduler",
+        "backtest.record",
+        json!({"model": "demand", "version": 1, "window_start": "2026-02-01", "window_end": "2026-02-08",
+               "metrics": {"mae": 12.4}, "rows": 5000}),
+    );
     let ev = w.ok("colby", "release.decide", json!({"model": "demand", "decision": "release"}));
     assert_eq!(ev[0].event.payload["green"], true);
-    assert_eq!(ev[0].event.payload["gates"].as_array().unwrap().len(), 4);
+    assert_eq!(ev[0].event.payload["gates"].as_array().unwrap().len(), 5);
     assert_eq!(w.state().releases["demand"].len(), 2);
     w.invalid("colby", "release.decide", json!({"model": "demand", "decision": "ship-it"}));
     w.rejected("colby", "release.decide", json!({"model": "nope", "decision": "hold"}), "model.unknown");

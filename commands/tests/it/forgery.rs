@@ -26,15 +26,52 @@ fn history() -> (World, Forgery) {
     let proposed =
         w.ok("maya", "arena.propose", json!({"model": "demand", "segment": null, "challenger": 3}));
     let id = proposed[0].event.payload["proposal_id"].as_str().unwrap().to_string();
-    w.ok("colby", "arena.approve", json!({"proposal_id": id, "notes": "margin is thin but real"}));
-    let mut p = commands::policy::default_policy();
+    w.ok(
+        "colby",
+        "arena.approve",
+        json!({"proposal_id": id, "notes": "margin is thin but real", "override_reason": "MAE 7% better on the last two windows"}),
+    );
+    let mut p = commands::domain::default_policy();
     p["drift"]["max_degradation_pct"] = json!(20.0);
+    p["promotion"]["approvals"] = json!(2);
     w.ok("root", "policy.set", json!({"policy": p}));
     w.ok(
         "scheduler",
         "backtest.record",
         json!({"model": "demand", "version": 3, "window_start": "2026-02-01", "window_end": "2026-02-08", "metrics": {"mae": 11.7}, "rows": 720}),
     );
+    // A segmented router judged per segment on the champion's figures on its own rows.
+    let mut router = run("r4", "scheduled", 11.0, 0.17, 0.91);
+    router["models"] = json!([
+        {"segment": null, "artifact_digest": DIGEST, "metrics": {"mae": 11.4, "mape": 0.178, "coverage": 0.91},
+         "baseline": {"version": 3, "metrics": {"mae": 11.4, "mape": 0.178, "coverage": 0.91}}},
+        {"segment": "eu", "artifact_digest": DIGEST, "metrics": {"mae": 9.0, "mape": 0.15, "coverage": 0.92},
+         "baseline": {"version": 3, "metrics": {"mae": 10.2, "mape": 0.17, "coverage": 0.9}}},
+    ]);
+    w.ok("scheduler", "run.record", router);
+    // An experiment adopted by two approvers after its shadow test, its criterion judged.
+    w.ok(
+        "maya",
+        "hypothesis.propose",
+        json!({"hypothesis_id": "H-1", "model": "demand", "statement": "lags help", "change_type": "feature",
+               "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
+    );
+    w.ok("colby", "experiment.approve", json!({"hypothesis_id": "H-1", "rationale": "worth a try"}));
+    w.ok("maya", "experiment.start", json!({"hypothesis_id": "H-1"}));
+    let mut exp = run("r5", "experiment", 10.6, 0.16, 0.91);
+    exp["hypothesis_id"] = json!("H-1");
+    w.ok("maya", "run.record", exp);
+    w.ok("maya", "experiment.shadow", json!({"hypothesis_id": "H-1", "planned_windows": 1}));
+    w.ok(
+        "scheduler",
+        "shadow.record",
+        json!({"model": "demand", "segment": null, "hypothesis_id": "H-1", "champion": 3, "challenger": 6,
+               "window_start": "2026-02-08", "window_end": "2026-02-15", "champion_metrics": {"mae": 11.5},
+               "challenger_metrics": {"mae": 10.7}, "samples": 500}),
+    );
+    let adopt = json!({"hypothesis_id": "H-1", "decision": "adopt", "rationale": "7% better in shadow"});
+    w.ok("colby", "experiment.complete", adopt.clone());
+    w.ok("ana", "experiment.complete", adopt);
     let f = Forgery::of_store(w.ledger.store()).unwrap();
     (w, f)
 }
@@ -266,7 +303,7 @@ fn the_derivation_vector_matches_the_code() {
         }));
     }
     let vector = json!({
-        "description": "A Pledge ledger of the seed workflows (bootstrap, a retrain promoted by policy, a retrain with backtest windows kept as challenger, drift, an approved proposal, a policy change) with the default policy, as export lines and manifest: every event must re-derive. Each forgery keeps the ledger's lines before `from`, replaces the rest with `lines` (ids, links and references recomputed) and has its own consistent manifest; verification must fail at `expect.seq`, and where an event differs from its re-derivation, at `expect.mismatch.member` with the recorded and re-derived values.",
+        "description": "A Pledge ledger of the seed workflows with the default policy (the first run registering the model, a bootstrap, a retrain promoted by policy, a retrain with backtest windows kept as challenger, drift, a proposal whose gates failed approved with an override, a policy change to two approvers, a segmented router judged per segment on baselines, an experiment shadow-tested and adopted by two approvers with its criterion judged), as export lines and manifest: every event must re-derive. Each forgery keeps the ledger's lines before `from`, replaces the rest with `lines` (ids, links and references recomputed) and has its own consistent manifest; verification must fail at `expect.seq`, and where an event differs from its re-derivation, at `expect.mismatch.member` with the recorded and re-derived values.",
         "lines": lines, "manifest": manifest, "forgeries": forgeries,
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/vectors/derivation.json");

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use commands::domain::default_policy;
 use commands::domain::PledgeDomain;
-use commands::policy::default_policy;
 use ledger::canonical::{StepClock, Timestamp};
 use ledger::keys::SecretKey;
 use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
@@ -201,7 +201,7 @@ pub const DIGEST: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b
 /// A run body: one global model with these metrics.
 pub fn run(run_id: &str, trigger: &str, mae: f64, mape: f64, coverage: f64) -> Value {
     json!({
-        "run_id": run_id, "model": "demand", "trigger": trigger,
+        "run_id": run_id, "model": "demand", "task": "forecast", "trigger": trigger,
         "dataset_digest": DIGEST, "dataset_version": "20260215", "trainer": "external:lightgbm-4.3",
         "params": {"num_leaves": 31}, "metrics": {"mae": mae, "mape": mape, "coverage": coverage},
         "models": [{"segment": null, "artifact_digest": DIGEST, "metrics": {"mae": mae, "mape": mape, "coverage": coverage}}],

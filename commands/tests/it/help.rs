@@ -44,3 +44,11 @@ fn unknown_flags_are_invalid_input() {
     let out = pledge().arg("nonsense").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_command_tree_is_well_formed() {
+    // clap's own consistency checks (unique argument names, valid defaults, ...), which a
+    // release build skips at run time.
+    use clap::CommandFactory;
+    commands::cli::Cli::command().debug_assert();
+}

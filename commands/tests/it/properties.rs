@@ -86,7 +86,7 @@ fn play(w: &mut World, op: &Op, n: usize) {
                 .state()
                 .alerts
                 .values()
-                .filter(|a| a.alert_type == "drift_detected")
+                .filter(|a| a.alert_type == projections::state::AlertType::DriftDetected)
                 .map(|a| a.id.clone())
                 .next_back();
             let Some(alert) = alert else { return };
@@ -203,7 +203,7 @@ proptest! {
         let mut folded = State::default();
         for ev in store.iter() {
             let ev = ev.unwrap();
-            folded.apply(&ev);
+            folded.apply(&ev).unwrap();
             prop_assert!(one_champion_per_segment(&folded).is_ok(), "{:?}", one_champion_per_segment(&folded));
             if ev.event.kind == "champion.changed" {
                 prop_assert!(explained(&w, &ev).is_ok(), "{:?}", explained(&w, &ev));
@@ -450,6 +450,7 @@ fn field_value() -> impl Strategy<Value = serde_json::Value> {
 fn template(kind: &str) -> serde_json::Value {
     match kind {
         "dataset.register" => json!({"dataset": "sales", "version": "v1", "digest": DIGEST, "rows": 10}),
+        "model.register" => json!({"model": "returns", "task": "classification"}),
         "hypothesis.propose" => json!({"hypothesis_id": "H-1", "model": "demand", "statement": "lags help",
             "change_type": "feature", "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
         "experiment.approve" | "experiment.reject" => {
@@ -486,7 +487,7 @@ fn template(kind: &str) -> serde_json::Value {
 /// random value, or removed with `"@delete"`).
 fn random_command() -> impl Strategy<Value = (usize, usize, Vec<(&'static str, serde_json::Value)>)> {
     (
-        0..commands::domain::COMMAND_KINDS.len(),
+        0..commands::domain::CommandKind::ALL.len(),
         0..5usize,
         proptest::collection::vec(
             (
@@ -518,6 +519,13 @@ fn resolve(v: &mut serde_json::Value, w: &World) {
     }
 }
 
+#[test]
+fn every_command_kind_has_a_template() {
+    for kind in commands::domain::CommandKind::ALL {
+        assert!(template(kind.as_str()).is_object());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
@@ -535,7 +543,7 @@ proptest! {
         }
         let team = ["root", "maya", "colby", "ana", "scheduler"];
         for (kind, who, changes) in commands {
-            let kind = commands::domain::COMMAND_KINDS[kind];
+            let kind = commands::domain::CommandKind::ALL[kind].as_str();
             let mut body = template(kind);
             for (field, value) in changes {
                 match value.as_str() {

@@ -48,7 +48,7 @@ fn timeline_as_of_shows_the_past() {
     let w = drift_world();
     let store = w.ledger.store();
     // Before the drift retrain was approved, v1 was serving.
-    let approval_seq = w.state().model("demand").unwrap().champion_history[""][1].0;
+    let approval_seq = w.state().model("demand").unwrap().champion_history[""][1].seq;
     let past = replay::replay(store, AsOf::Seq(approval_seq - 1)).unwrap();
     assert_eq!(past.model("demand").unwrap().champions[""], 1);
     let t = query::timeline(store, w.ledger.trust(), &past, "demand", None).unwrap();
@@ -71,7 +71,11 @@ fn lineage_goes_up_to_the_drift_and_down_to_the_promotion() {
     let up: Vec<&str> = l.upstream.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(up, ["drift.recorded", "run.recorded", "version.registered", "alert.read", "alert.actioned"]);
     let down: Vec<&str> = l.downstream.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(down, ["champion.changed"]);
+    assert_eq!(
+        down,
+        ["alert.actioned", "champion.changed"],
+        "the approval that named v2, then its promotion"
+    );
     let l1 = query::lineage(w.ledger.store(), w.ledger.trust(), w.state(), "demand", 1).unwrap().unwrap();
     let down1: Vec<&str> = l1.downstream.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(down1, ["champion.changed", "drift.recorded", "champion.changed", "version.status_changed"]);
@@ -85,12 +89,12 @@ fn health_follows_backtest_windows_and_the_best_challenger() {
         w.ok("scheduler", "backtest.record", json!({"model": "demand", "version": 1, "window_start": format!("2026-01-0{}", i + 1), "window_end": format!("2026-01-0{}", i + 2), "metrics": {"mae": mae}, "rows": 1000}));
     }
     w.ok("scheduler", "run.record", run("r2", "new_data", 11.7, 0.19, 0.9));
-    let h = query::health(w.state(), "mae");
+    let h = commands::domain::judge::health(w.state(), w.ledger.domain().policy().unwrap());
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].champion, 1);
     assert_eq!(h[0].recent, Some(13.4));
     assert!((h[0].baseline.unwrap() - 12.0).abs() < 1e-9);
-    assert_eq!(h[0].trend, "degrading");
+    assert_eq!(h[0].trend, commands::domain::judge::Trend::Degrading);
     assert_eq!(h[0].best_challenger, Some(2));
 }
 
@@ -115,11 +119,11 @@ fn counterfactual_reports_decisions_that_would_have_differed() {
     // 6.5% better on MAE: promoted at a 5% margin.
     w.ok("scheduler", "run.record", run("r2", "scheduled", 11.5, 0.18, 0.91));
     w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
-    let mut alt = commands::policy::default_policy();
-    alt["promotion"]["gates"][0]["margin"] = json!(0.08);
+    let mut alt = commands::domain::default_policy();
+    alt["promotion"]["gates"]["forecast"][0]["margin"] = json!(0.08);
     alt["drift"]["max_degradation_pct"] = json!(50.0);
     let head = w.ledger.store().head();
-    let report = commands::replay::counterfactual(w.ledger.store(), &alt).unwrap().unwrap();
+    let report = commands::domain::counterfactual::counterfactual(w.ledger.store(), &alt).unwrap().unwrap();
     assert_eq!(w.ledger.store().head(), head, "a counterfactual replay writes nothing");
     assert_eq!(report.decisions, 2);
     let text: Vec<&str> = report.differences.iter().map(|d| d.explanation.as_str()).collect();
@@ -131,9 +135,14 @@ fn counterfactual_reports_decisions_that_would_have_differed() {
         ]
     );
     // The same policy changes nothing.
-    let same = commands::replay::counterfactual(w.ledger.store(), &commands::policy::default_policy())
-        .unwrap()
-        .unwrap();
+    let same = commands::domain::counterfactual::counterfactual(
+        w.ledger.store(),
+        &commands::domain::default_policy(),
+    )
+    .unwrap()
+    .unwrap();
     assert!(same.differences.is_empty());
-    assert!(commands::replay::counterfactual(w.ledger.store(), &json!({"promotion": 3})).unwrap().is_err());
+    assert!(commands::domain::counterfactual::counterfactual(w.ledger.store(), &json!({"promotion": 3}))
+        .unwrap()
+        .is_err());
 }

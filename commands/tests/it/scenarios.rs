@@ -160,10 +160,20 @@ fn department_tiered_experiment_partially_adopts_electronics() {
         );
         assert_eq!(ev[0].event.payload["complete"], i == 1);
     }
-    assert!(w.state().alerts.values().any(|a| a.alert_type == "shadow_test_complete"));
+    assert!(w
+        .state()
+        .alerts
+        .values()
+        .any(|a| a.alert_type == projections::state::AlertType::ShadowTestComplete));
 
-    let events = w.ok(
+    w.rejected(
         "maya",
+        "experiment.complete",
+        json!({"hypothesis_id": h, "decision": "partial_adopt", "adopt_segments": ["electronics"], "rationale": "mine"}),
+        "role.not_allowed",
+    );
+    let events = w.ok(
+        "colby",
         "experiment.complete",
         json!({"hypothesis_id": h, "decision": "partial_adopt", "adopt_segments": ["electronics"],
                "results": {"baseline_mae": 12.8, "electronics_mae": 14.2, "grocery_mae": 12.1, "apparel_mae": 13.5, "improvement_electronics_pct": 22.0},
@@ -180,8 +190,19 @@ fn department_tiered_experiment_partially_adopts_electronics() {
     assert_eq!(m.route(None), Some(1));
     assert_eq!(m.versions[&3].status, VersionStatus::Archived);
     assert_eq!(m.versions[&4].status, VersionStatus::Archived);
-    assert_eq!(m.champion_history["electronics"], vec![(events[1].seq(), 2, ChampionCause::Experiment)]);
+    assert_eq!(
+        m.champion_history["electronics"],
+        vec![projections::state::ChampionChange {
+            seq: events[1].seq(),
+            version: 2,
+            cause: ChampionCause::Experiment
+        }]
+    );
     assert_eq!(w.state().experiments[h].status, ExperimentStatus::Completed);
-    assert!(w.state().alerts.values().any(|a| a.alert_type == "experiment_complete"));
+    assert!(w
+        .state()
+        .alerts
+        .values()
+        .any(|a| a.alert_type == projections::state::AlertType::ExperimentComplete));
     insta::assert_json_snapshot!("scenario_c_state", w.state());
 }

@@ -85,17 +85,18 @@ fn check_or_write(rel: &str, generated: &Value) {
 }
 
 #[test]
+fn the_default_policy_matches_its_schema() {
+    assert_valid("policy.schema.json", &commands::domain::default_policy(), "the default policy");
+}
+
+#[test]
 fn generated_schemas_are_current() {
-    for kind in projections::events::KINDS {
-        check_or_write(
-            &format!("events/{kind}.v1.schema.json"),
-            &projections::events::schema_of(kind).unwrap(),
-        );
+    for kind in projections::events::EventKind::ALL {
+        check_or_write(&format!("events/{kind}.v1.schema.json"), &kind.schema());
     }
-    for kind in commands::domain::COMMAND_KINDS {
-        check_or_write(
-            &format!("commands/{kind}.schema.json"),
-            &commands::domain::command_schema(kind).unwrap(),
-        );
+    for kind in commands::domain::CommandKind::ALL {
+        check_or_write(&format!("commands/{kind}.schema.json"), &kind.schema());
     }
+    let policy = serde_json::to_value(schemars::schema_for!(commands::domain::Policy)).unwrap();
+    check_or_write("policy.schema.json", &policy);
 }

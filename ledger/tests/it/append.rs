@@ -306,7 +306,15 @@ fn policy_that_locks_admins_out_is_refused() {
     let mut l = setup(dir.path());
     let mut p = policy();
     p["permissions"]["policy.set"] = json!(["approver"]);
-    then_invalid(&mut l, signed("policy.set", json!({"policy": p}), &key(1)), "must include `admin`");
+    let before = l.store().head();
+    match l.submit(signed("policy.set", json!({"policy": p}), &key(1)), ExpectedHead::Any) {
+        Err(SubmitError::Rejected(r)) => {
+            assert_eq!(r.rule, "policy.invalid");
+            assert!(r.message.contains("must include `admin`"), "{}", r.message);
+        }
+        other => panic!("expected `policy.invalid`, got {other:?}"),
+    }
+    assert_eq!(l.store().head(), before, "a refused policy appends nothing");
     let mut p = policy();
     p["permissions"]["note.record"] = json!(["scientist", "service"]);
     let r = l.submit(signed("policy.set", json!({"policy": p}), &key(1)), ExpectedHead::Any).unwrap();

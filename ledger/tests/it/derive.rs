@@ -205,8 +205,11 @@ fn commands_from_the_future_or_long_ago_are_refused() {
         p["freshness"] = bad;
         let head = l.store().head();
         match l.submit(signed("policy.set", json!({"policy": p}), &key(1)), ExpectedHead::Any) {
-            Err(SubmitError::Invalid(m)) => assert!(m.contains(why), "{m}"),
-            other => panic!("a bad freshness section must be invalid: {other:?}"),
+            Err(SubmitError::Rejected(r)) => {
+                assert_eq!(r.rule, "policy.invalid");
+                assert!(r.message.contains(why), "{}", r.message)
+            }
+            other => panic!("a bad freshness section must be refused by `policy.invalid`: {other:?}"),
         }
         assert_eq!(l.store().head(), head);
     }
@@ -259,7 +262,9 @@ impl ledger::Domain for TwoCommands {
             ledger::EventDraft::new("note.recorded", None, json!({})),
         ])
     }
-    fn apply(&mut self, _: &ledger::RecordedEvent) {}
+    fn apply(&mut self, _: &ledger::RecordedEvent) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[test]

@@ -121,7 +121,7 @@ fn schemas_reject_what_the_code_rejects() {
     for (field, bad) in [
         ("recorded_at", json!("2026-11-01T09:00:00Z")),
         ("prev", json!("ABC")),
-        ("format", json!(2)),
+        ("format", json!(1)),
         ("extra", json!(1)),
     ] {
         let mut e = ev.clone();

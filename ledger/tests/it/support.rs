@@ -110,8 +110,9 @@ impl Domain for Notes {
             .collect())
     }
 
-    fn apply(&mut self, event: &RecordedEvent) {
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
         self.applied.push(event.seq());
+        Ok(())
     }
 }
 

@@ -1,0 +1,79 @@
+//! The domain: Pledge's decide step, its policy and the rules that judge evidence. Pure: no
+//! clap, axum, I/O or printing; it reads the folded [`State`] and a typed command and returns
+//! events or a refusal naming its rule.
+//!
+//! - [`command`]: the command vocabulary ([`DomainCommand`], one body type per kind);
+//! - [`policy`]: the typed policy document and its rules as methods;
+//! - `decide` (with `runs`, `experiments`, `promotions`): what each command decides;
+//! - [`judge`]: the rules read models ask (release gates, health trends);
+//! - [`counterfactual`]: re-judging recorded decisions under another policy;
+//! - [`metrics`], [`window`]: what metric values and window bounds may be.
+
+pub mod command;
+pub mod counterfactual;
+mod decide;
+mod experiments;
+pub mod judge;
+pub mod metrics;
+pub mod policy;
+mod promotions;
+mod runs;
+pub mod window;
+
+use std::sync::Arc;
+
+use ledger::{Context, EventDraft, RecordedEvent, Refusal, Rejection, SignedCommand};
+use projections::State;
+use serde_json::Value;
+
+pub use command::{CommandKind, DomainCommand};
+pub use policy::{default_policy, Policy};
+
+/// The Pledge domain plugged into the ledger's append path: the read models and the policy in
+/// force, parsed once per policy version.
+#[derive(Debug, Default, Clone)]
+pub struct PledgeDomain {
+    /// Every read model, as of the last applied event.
+    pub state: State,
+    /// The policy in force (`None` before genesis).
+    pub policy: Option<Arc<Policy>>,
+}
+
+impl PledgeDomain {
+    /// The policy in force, or a refusal when the ledger has none yet.
+    pub fn policy(&self) -> Result<&Policy, Refusal> {
+        self.policy
+            .as_deref()
+            .ok_or_else(|| Rejection::new("policy.none", "the ledger has no policy yet (no genesis)").into())
+    }
+}
+
+impl ledger::Domain for PledgeDomain {
+    fn decide(&self, ctx: &Context<'_>, cmd: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+        let c = cmd.command();
+        let kind = CommandKind::parse(&c.kind).ok_or_else(|| {
+            Refusal::from(Rejection::new(
+                "command.unknown_kind",
+                format!("no handler for command kind `{}`", c.kind),
+            ))
+        })?;
+        let command = DomainCommand::decode(kind, &c.body).map_err(Refusal::Invalid)?;
+        decide::decide(&self.state, self.policy()?, ctx, &command)
+    }
+
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
+        self.state.apply(event).map_err(|e| e.to_string())?;
+        if matches!(event.event.kind.as_str(), "ledger.created" | "policy.changed") {
+            let policy = Policy::parse(&self.state.policy)
+                .map_err(|e| format!("the policy it puts in force is not valid: {e}"))?;
+            self.policy = Some(Arc::new(policy));
+        }
+        Ok(())
+    }
+
+    fn check_policy(&self, policy: &Value) -> Result<(), Refusal> {
+        Policy::parse(policy)
+            .map(drop)
+            .map_err(|e| Rejection::new("policy.invalid", format!("the policy is not valid: {e}")).into())
+    }
+}
