@@ -142,7 +142,7 @@ fn main() {
     // (bytes, chain, signatures, trust, freshness, run shapes: what verify did before), and
     // what one core of this machine does in strict ed25519 verifications per second.
     let started = Instant::now();
-    let full = ledger::verify_store(l.store(), commands::verify::verifier(None)).unwrap();
+    let full = ledger::verify_store(l.store(), commands::app::verify::verifier(None)).unwrap();
     let verify_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let shape_only = ledger::Verifier::with_domain(PledgeDomain::default()).without_rederivation();

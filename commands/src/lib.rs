@@ -1,31 +1,17 @@
-//! # commands: Pledge's command line
+//! # commands: Pledge's domain, use cases, HTTP API and command line
 //!
-//! The `pledge` binary is a thin shell over this library: [`cli::run`] parses arguments into
-//! one of the subcommand modules, runs it, and maps its outcome to an exit code
-//! ([`exit::Failure`]). Subcommands print human output by default and a stable JSON document
-//! with `--json`.
+//! Four layers; imports point only down (`cli` → `api` → `app` → `domain`; a test checks it):
 //!
-//! The modules: `demo` (the README's main job), `keys` (`init`, `keys`), `verbs` (the seed
-//! workflow verbs), `reads` (`submit` and the read commands), `audit` (`policy`, `export`,
-//! `replay`, `release-check`, `daily`), `training` (`train-candidate --data`, `drift check`,
-//! `predict`: the built-in trainer), `verify`, `bench`; `session` holds what they share. The domain's
-//! decide step (`domain`), policies (`policy`) and the counterfactual replay (`replay`) are here
-//! too.
+//! - [`domain`]: the decide step, the typed command vocabulary, the policy and its rules, the
+//!   counterfactual. Pure: no clap, axum, I/O or printing.
+//! - [`app`]: the use cases the CLI and the API share: the key store, the reproducible clock,
+//!   a [`app::backend::Backend`] (a ledger directory or a server), typed questions and answers
+//!   ([`app::query`]), training requests and reports, verification, transparency (checkpoints
+//!   and proofs), the demo. No clap, axum or printing.
+//! - [`api`]: the HTTP API (axum): routes answering the same typed questions, the one writer.
+//! - [`cli`]: the `pledge` command line (clap): one module per subcommand group; printing.
 
 pub mod api;
-pub mod audit;
-pub mod bench;
+pub mod app;
 pub mod cli;
-pub mod demo;
 pub mod domain;
-pub mod exit;
-pub mod keys;
-pub mod reads;
-pub mod serve;
-pub mod session;
-pub mod tlog;
-pub mod training;
-pub mod transparency;
-pub mod verbs;
-pub mod verify;
-pub mod views;

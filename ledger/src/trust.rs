@@ -126,18 +126,24 @@ pub struct Actor {
     pub roles: BTreeSet<Role>,
 }
 
-#[derive(Deserialize)]
+/// The body of `ledger.create`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GenesisBody {
-    admins: Vec<PrincipalKey>,
-    policy: Value,
+pub struct GenesisBody {
+    /// The first admins, with their keys.
+    pub admins: Vec<PrincipalKey>,
+    /// The policy document.
+    pub policy: Value,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+/// A principal and a public key: the body of `key.enroll`, an admin of `ledger.create`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PrincipalKey {
-    principal: String,
-    public_key: PublicKey,
+pub struct PrincipalKey {
+    /// The principal.
+    pub principal: String,
+    /// Its public key.
+    pub public_key: PublicKey,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -157,11 +163,14 @@ struct LedgerCreated {
     policy: Value,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The body of `key.revoke`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KeyRevokeBody {
-    key_id: KeyId,
-    reason: String,
+pub struct KeyRevokeBody {
+    /// The key.
+    pub key_id: KeyId,
+    /// Why.
+    pub reason: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,17 +181,22 @@ struct KeyRevoked {
     reason: String,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The body of `role.grant` and `role.revoke` (and their events' payload).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RoleChange {
-    principal: String,
-    role: Role,
+pub struct RoleChange {
+    /// The principal.
+    pub principal: String,
+    /// The role.
+    pub role: Role,
 }
 
-#[derive(Deserialize)]
+/// The body of `policy.set`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PolicySetBody {
-    policy: Value,
+pub struct PolicySetBody {
+    /// The new policy document.
+    pub policy: Value,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use crate::state::ChampionChange;
 use crate::{seg_key, State};
 
 /// One event of a timeline or a lineage, with who did it under which policy.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// Sequence number.
     pub seq: u64,

@@ -140,9 +140,15 @@ fn verify_passes_then_catches_a_flipped_byte_in_an_export() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["failure"]["seq"], 5);
+    // With --json the error is a JSON document on standard error too.
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["exit"], 3);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("export") && message.contains("event 5"), "{message}");
+    // Without it, `error:` and `hint:` lines.
+    let out = pledge().args(["verify", "--export", &export]).output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("error: export"), "{err}");
-    assert!(err.contains("event 5"), "{err}");
+    assert!(err.starts_with("error: export") && err.contains("event 5") && err.contains("\nhint: "), "{err}");
 }
 
 #[test]
@@ -231,4 +237,75 @@ fn bench_reports_ledger_cli_and_http_figures() {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }
     assert_eq!(v["http"]["commands"][2]["clients"], 64);
+}
+
+/// `pledge ... | head -1`: a reader that goes away never makes pledge panic (exit 101), not
+/// even after a commit; the commit stands.
+#[test]
+fn a_closed_pipe_never_panics_even_after_a_commit() {
+    use std::process::{Command as Std, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("pledge");
+    let closed = |args: &[&str], env: &[(&str, &std::path::Path)]| {
+        let mut cmd = Std::new(&bin);
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    };
+    closed(&["demo"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (ledger, home) = (tmp.path().join("l"), tmp.path().join("h"));
+    let env = [("PLEDGE_LEDGER", ledger.as_path()), ("PLEDGE_HOME", home.as_path())];
+    closed(&["init", "--as", "root"], &env);
+    closed(&["keys", "new", "maya"], &env);
+    closed(&["keys", "enroll", "maya", "--role", "scientist", "--as", "root"], &env);
+    let out = pledge()
+        .args(["keys", "list", "--json"])
+        .env("PLEDGE_LEDGER", &ledger)
+        .env("PLEDGE_HOME", &home)
+        .output()
+        .unwrap();
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        keys["enrolled"].as_array().unwrap().len(),
+        2,
+        "the enrollment printed into a closed pipe was committed"
+    );
+}
+
+/// `pledge demo --ledger DIR --home DIR` keeps the ledger and the team's keys: a person goes
+/// on working on it as any of them.
+#[test]
+fn the_demo_keeps_its_keys_for_whoever_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ledger, home) = (tmp.path().join("l"), tmp.path().join("h"));
+    let out =
+        pledge().args(["demo", "--json", "--ledger"]).arg(&ledger).arg("--home").arg(&home).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let on = |args: &[&str]| {
+        pledge().args(args).env("PLEDGE_LEDGER", &ledger).env("PLEDGE_HOME", &home).output().unwrap()
+    };
+    let alerts: Value =
+        serde_json::from_slice(&on(&["alerts", "list", "--status", "unread", "--json"]).stdout).unwrap();
+    let id = alerts["alerts"][0]["id"].as_str().unwrap().to_string();
+    let read = on(&["alerts", "read", &id, "--as", "colby", "--json"]);
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let keys: Value = serde_json::from_slice(&on(&["keys", "list", "--json"]).stdout).unwrap();
+    assert_eq!(keys["local"], serde_json::json!(["colby", "mallory", "maya", "root", "scheduler"]));
+    // The keys are never overwritten: a second demo into the same home is refused.
+    let again = pledge()
+        .args(["demo", "--ledger"])
+        .arg(tmp.path().join("l2"))
+        .arg("--home")
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds keys"));
 }

@@ -197,7 +197,11 @@ fn refusals_have_their_exit_codes_messages_and_change_nothing() {
     t.fails(&["submit", "run.record", "@/nonexistent/run.json", "--as", "maya"], 2, "cannot read");
     t.fails(&["submit", "run.record", r#"{"run_id":"x","surprise":1}"#, "--as", "maya"], 2, "unknown field");
     t.fails(&["champion", "--frobnicate"], 2, "unexpected argument");
-    t.fails(&["keys", "grant", "maya", "overlord", "--as", "root"], 2, "not a role");
+    t.fails(
+        &["keys", "grant", "maya", "overlord", "--as", "root"],
+        2,
+        "`overlord` is not one of: admin, approver",
+    );
     // And the approver can approve.
     t.ok(&["submit", "arena.approve", &json!({"proposal_id": id}).to_string(), "--as", "colby"]);
     assert_eq!(t.ok(&["champion"])["champions"][0]["version"], 2);
@@ -683,6 +687,6 @@ fn train_candidate_takes_the_seed_flags_and_is_judged_by_the_gates() {
             "maya",
         ],
         2,
-        "not a change type",
+        "`vibes` is not one of: feature, objective, data, tuning, architecture",
     );
 }

@@ -12,7 +12,6 @@
 //! event pages and verification read the store without it. The commit path (decide, journal
 //! `fdatasync`) never waits for readers.
 
-pub mod client;
 pub mod openapi;
 mod routes;
 mod writer;
@@ -26,8 +25,9 @@ use axum::Json;
 use ledger::{Ledger, Store, SubmitError, TrustState};
 use serde_json::json;
 
+use crate::app::failure::Failure;
+use crate::app::query::QueryError;
 use crate::domain::PledgeDomain;
-use crate::exit::Failure;
 
 pub use routes::{app, ROUTES, STREAM_PATH};
 
@@ -101,7 +101,7 @@ async fn publish_once(state: &AppState) -> Option<u64> {
     let done = tokio::task::spawn_blocking(move || {
         let _one = s.0.checkpoint_lock.lock().unwrap_or_else(|e| e.into_inner());
         let trust = Arc::clone(&s.read().trust);
-        crate::transparency::sign_checkpoint(&s.0.store, &trust, &p.key)
+        crate::app::transparency::sign_checkpoint(&s.0.store, &trust, &p.key)
     })
     .await;
     match done {
@@ -121,13 +121,6 @@ async fn publish_once(state: &AppState) -> Option<u64> {
     }
 }
 
-/// An HTTP client connector with `TCP_NODELAY`, for remote mode and the bench.
-pub(crate) fn connector() -> hyper_util::client::legacy::connect::HttpConnector {
-    let mut c = hyper_util::client::legacy::connect::HttpConnector::new();
-    c.set_nodelay(true);
-    c
-}
-
 /// Limits and options of a server.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -143,7 +136,7 @@ pub struct Options {
     pub queue: usize,
     /// The reproducible clock of a `PLEDGE_FIXED_TIME` run: the writer moves it past the head
     /// before each commit, as each CLI invocation does when it opens the ledger.
-    pub reproducible: Option<Arc<crate::session::Reproducible>>,
+    pub reproducible: Option<Arc<crate::app::clock::Reproducible>>,
     /// Publishing checkpoints, when the server holds a log key.
     pub checkpoints: Option<Publishing>,
 }
@@ -223,8 +216,8 @@ impl Writer {
 impl AppState {
     /// Opens the ledger in `dir` (which must exist) and starts its writer thread.
     pub fn open(dir: &Path, options: Options) -> Result<(AppState, Writer), Failure> {
-        crate::session::require_ledger(dir)?;
-        let (ledger, reproducible) = crate::session::open_ledger_reproducible(dir)?;
+        crate::app::backend::require_ledger(dir)?;
+        let (ledger, reproducible) = crate::app::backend::open_ledger_reproducible(dir)?;
         AppState::new(ledger, Options { reproducible, ..options })
     }
 
@@ -391,21 +384,24 @@ impl From<Failure> for ApiError {
     /// A refusal of the shared checkpoint and proof code: invalid input 400, a rule 409, an
     /// integrity failure 409 `integrity` (what was sent does not match the ledger), internal 500.
     fn from(f: Failure) -> ApiError {
+        use crate::app::failure::{INTEGRITY, INVALID_INPUT, REJECTED};
         match f.code {
-            crate::exit::INVALID_INPUT => ApiError::bad_request(f.message),
-            crate::exit::REJECTED => ApiError::new(StatusCode::CONFLICT, "rejected", f.message),
-            crate::exit::INTEGRITY => ApiError::new(StatusCode::CONFLICT, "integrity", f.message),
+            INVALID_INPUT => ApiError::bad_request(f.message),
+            REJECTED => {
+                ApiError { rule: f.rule, ..ApiError::new(StatusCode::CONFLICT, "rejected", f.message) }
+            }
+            INTEGRITY => ApiError::new(StatusCode::CONFLICT, "integrity", f.message),
             _ => ApiError::internal(f.message),
         }
     }
 }
 
-impl From<crate::views::ViewError> for ApiError {
-    fn from(e: crate::views::ViewError) -> ApiError {
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> ApiError {
         match e {
-            crate::views::ViewError::NotFound(m, _) => ApiError::not_found(m),
-            crate::views::ViewError::BadParam(m) => ApiError::bad_request(m),
-            crate::views::ViewError::Store(e) => ApiError::storage(&e),
+            QueryError::NotFound(m, _) => ApiError::not_found(m),
+            QueryError::BadParam(m) => ApiError::bad_request(m),
+            QueryError::Store(e) => ApiError::storage(&e),
         }
     }
 }

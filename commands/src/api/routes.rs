@@ -1,11 +1,11 @@
-//! The routes: every read answers with a [`crate::views`] document (the same function and JSON
-//! as `pledge ... --json`), every write is a signed command envelope.
+//! The routes: every read answers one typed question of [`crate::app::query`] (the same
+//! `answer` and document as `pledge ... --json`), every write is a signed command envelope.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use ledger::dsse::Envelope;
 use ledger::{SignedCommand, TrustState};
-use projections::query::EventFilter;
+use projections::state::{Alert, AlertCounts, AlertStatus, Experiment, Severity};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,8 +28,9 @@ use ledger::checkpoints::Checkpoints;
 use ledger::note::{Checkpoint, SignedNote};
 
 use super::{ApiError, AppState};
-use crate::transparency;
-use crate::views::{self, View};
+use crate::app::failure::{Failure, INVALID_INPUT};
+use crate::app::query::*;
+use crate::app::transparency;
 
 /// Declares the routes once: the router is built from this table and [`ROUTES`] lists it, so
 /// the OpenAPI test compares the document with what is really served.
@@ -158,26 +159,35 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
     }
 }
 
-/// A JSON body; a malformed one is a 400, a too large one a 413.
+/// A JSON body; a malformed or ambiguous one (a member twice) is a 400, a too large one a 413.
 struct J<T>(T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(req, state).await.map(|j| J(j.0)).map_err(|e: JsonRejection| {
-            // axum says 415 (no JSON content type), 422 (JSON of the wrong shape) or 400;
-            // they are all a malformed request here, and 413 stays 413.
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
+        if !json_type {
+            return Err(ApiError::bad_request("body: expected `Content-Type: application/json`"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body: {}", e.body_text()))
             } else {
                 ApiError::bad_request(format!("body: {}", e.body_text()))
             }
-        })
+        })?;
+        ledger::canonical::check_unambiguous(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+        serde_json::from_slice(&bytes).map(J).map_err(|e| ApiError::bad_request(format!("body: {e}")))
     }
 }
 
-/// Answers from the read model under its read lock.
-fn answer(s: &AppState, f: impl FnOnce(&View<'_>) -> views::Answer) -> Result<Json<Value>, ApiError> {
+/// Answers `q` from the read model under its read lock.
+fn answer<Q: Query>(s: &AppState, q: &Q) -> Result<Json<Q::Answer>, ApiError> {
     let model = s.read();
     let view = View {
         store: &s.0.store,
@@ -185,35 +195,38 @@ fn answer(s: &AppState, f: impl FnOnce(&View<'_>) -> views::Answer) -> Result<Js
         state: &model.domain.state,
         policy: model.domain.policy.as_deref(),
     };
-    Ok(Json(f(&view)?))
+    Ok(Json(q.answer(&view)?))
 }
 
-/// Answers questions that read many events (as-of replays, event pages) without the read
-/// model's lock: they need the trust state only.
-fn answer_unlocked(
-    s: &AppState,
-    f: impl FnOnce(&ledger::Store, &TrustState) -> views::Answer,
-) -> Result<Json<Value>, ApiError> {
+/// Answers questions that read many events (as-of replays, event pages) on a blocking thread,
+/// without the read model's lock: they need the store and the trust state only.
+async fn answer_unlocked<Q: Query + Send + 'static>(s: &AppState, q: Q) -> Result<Json<Q::Answer>, ApiError>
+where
+    Q::Answer: Send,
+{
+    let store = Arc::clone(&s.0.store);
     let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
-    Ok(Json(f(&s.0.store, &trust)?))
+    tokio::task::spawn_blocking(move || {
+        let empty = projections::State::default();
+        q.answer(&View { store: &store, trust: &trust, state: &empty, policy: None })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map(Json)
+    .map_err(ApiError::from)
 }
 
-async fn ledger_info(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let model = s.read();
-    let head = s.0.store.head();
-    Ok(Json(json!({
-        "ledger_id": model.trust.ledger_id(),
-        "head": head.map(|h| json!({"seq": h.seq, "hash": h.hash, "recorded_at": h.recorded_at})),
-        "events": s.committed(),
-        "projection": {"last_seq": model.domain.state.last_seq, "digest": model.domain.state.digest()},
-        "policy_version": model.trust.policy_version(),
-    })))
+async fn ledger_info(State(s): State<AppState>) -> Result<Json<LedgerInfoAnswer>, ApiError> {
+    let Json(mut info) = answer(&s, &LedgerInfo)?;
+    // What readers have seen: the committed count the read model folded.
+    info.events = s.committed();
+    Ok(Json(info))
 }
 
 async fn verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = Arc::clone(&s.0.store);
     let outcome =
-        tokio::task::spawn_blocking(move || ledger::verify_store(&store, crate::verify::verifier(None)))
+        tokio::task::spawn_blocking(move || ledger::verify_store(&store, crate::app::verify::verifier(None)))
             .await
             .map_err(ApiError::internal)?;
     Ok(Json(match outcome {
@@ -222,12 +235,12 @@ async fn verify(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     }))
 }
 
-async fn policy(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.policy())
+async fn policy(State(s): State<AppState>) -> Result<Json<PolicyAnswer>, ApiError> {
+    answer(&s, &PolicyInForce)
 }
 
-async fn keys(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.keys())
+async fn keys(State(s): State<AppState>) -> Result<Json<KeysAnswer>, ApiError> {
+    answer(&s, &Keys)
 }
 
 #[derive(Deserialize)]
@@ -236,49 +249,47 @@ struct ModelParam {
     model: Option<String>,
 }
 
-async fn champions(State(s): State<AppState>, Q(q): Q<ModelParam>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.champions(q.model.as_deref()))
+async fn champions(
+    State(s): State<AppState>,
+    Q(q): Q<ModelParam>,
+) -> Result<Json<ChampionsAnswer>, ApiError> {
+    answer(&s, &Champions { model: q.model })
 }
 
-async fn model_champion(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.champions(Some(&model)))
+async fn model_champion(
+    State(s): State<AppState>,
+    P(model): P<String>,
+) -> Result<Json<ChampionsAnswer>, ApiError> {
+    answer(&s, &Champions { model: Some(model) })
 }
 
-async fn health(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.health())
+async fn health(State(s): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
+    answer(&s, &HealthCheck)
 }
 
-async fn versions(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.versions(&model))
+async fn versions(State(s): State<AppState>, P(model): P<String>) -> Result<Json<VersionsAnswer>, ApiError> {
+    answer(&s, &Versions { model })
 }
 
 async fn backtests(
     State(s): State<AppState>,
     P((model, version)): P<(String, u64)>,
-) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.backtests(&model, version))
+) -> Result<Json<BacktestsAnswer>, ApiError> {
+    answer(&s, &Backtests { model, version })
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LineageParams {
-    direction: Option<String>,
+    direction: Option<Direction>,
 }
 
 async fn lineage(
     State(s): State<AppState>,
     P((model, version)): P<(String, u64)>,
     Q(q): Q<LineageParams>,
-) -> Result<Json<Value>, ApiError> {
-    let (up, down) = match q.direction.as_deref() {
-        None | Some("both") => (false, false),
-        Some("up") => (true, false),
-        Some("down") => (false, true),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("`direction={other}`: expected up, down or both")))
-        }
-    };
-    answer(&s, |v| v.lineage(&model, version, up, down))
+) -> Result<Json<LineageAnswer>, ApiError> {
+    answer(&s, &Lineage { model, version, direction: q.direction.unwrap_or_default() })
 }
 
 #[derive(Deserialize)]
@@ -292,61 +303,55 @@ async fn timeline(
     State(s): State<AppState>,
     P(model): P<String>,
     Q(q): Q<TimelineParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TimelineAnswer>, ApiError> {
+    let q = Timeline { model, segment: q.segment, as_of: q.as_of };
     if q.as_of.is_none() {
-        return answer(&s, |v| v.timeline(&model, q.segment.as_deref(), None));
+        return answer(&s, &q);
     }
     // A replay to a past point reads the store, not the read model: no lock while it runs.
-    let store = Arc::clone(&s.0.store);
-    let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
-    tokio::task::spawn_blocking(move || {
-        let empty = projections::State::default();
-        let view = View { store: &store, trust: &trust, state: &empty, policy: None };
-        view.timeline(&model, q.segment.as_deref(), q.as_of.as_deref())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map(Json)
-    .map_err(ApiError::from)
+    answer_unlocked(&s, q).await
 }
 
-async fn release(State(s): State<AppState>, P(model): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.release(&model))
+async fn release(State(s): State<AppState>, P(model): P<String>) -> Result<Json<ReleaseAnswer>, ApiError> {
+    answer(&s, &Release { model })
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertParams {
-    status: Option<String>,
-    severity: Option<String>,
+    status: Option<AlertStatus>,
+    severity: Option<Severity>,
 }
 
-async fn alerts(State(s): State<AppState>, Q(q): Q<AlertParams>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.alerts(q.status.as_deref(), q.severity.as_deref()))
+async fn alerts(State(s): State<AppState>, Q(q): Q<AlertParams>) -> Result<Json<AlertsAnswer>, ApiError> {
+    answer(&s, &Alerts { status: q.status, severity: q.severity })
 }
 
-async fn alert_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.alert_stats())
+async fn alert_stats(State(s): State<AppState>) -> Result<Json<AlertCounts>, ApiError> {
+    answer(&s, &AlertStats)
 }
 
-async fn alert(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.alert(&id))
+async fn alert(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Alert>, ApiError> {
+    answer(&s, &AlertById { id })
 }
 
-async fn experiments(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.experiments())
+async fn experiments(State(s): State<AppState>) -> Result<Json<ExperimentsAnswer>, ApiError> {
+    answer(&s, &Experiments)
 }
 
-async fn experiment(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.experiment(&id))
+async fn experiment(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Experiment>, ApiError> {
+    answer(&s, &ExperimentById { id })
 }
 
-async fn experiment_results(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.experiment_results(&id))
+async fn experiment_results(
+    State(s): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<ExperimentResultsAnswer>, ApiError> {
+    answer(&s, &ExperimentResults { id })
 }
 
-async fn proposals(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    answer(&s, |v| v.proposals())
+async fn proposals(State(s): State<AppState>) -> Result<Json<ProposalsAnswer>, ApiError> {
+    answer(&s, &Proposals)
 }
 
 /// Event pages: `after` (a sequence number) and `limit` page forward in ledger order;
@@ -365,36 +370,25 @@ struct EventParams {
     until: Option<String>,
 }
 
-const MAX_PAGE: usize = 1000;
-
-async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<Value>, ApiError> {
-    let filter = EventFilter {
+async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<EventsAnswer>, ApiError> {
+    let page = match (q.last, q.after) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("`last` and `after` do not go together")),
+        (Some(n), None) => Page::Last(n),
+        (None, after) => Page::After { after, limit: q.limit.unwrap_or(100) },
+    };
+    let selection = EventSelection {
         kind: q.kind,
         model: q.model,
         segment: q.segment,
         actor: q.actor,
-        since: q.since.as_deref().map(|t| views::parse_time("since", t)).transpose()?,
-        until: q.until.as_deref().map(|t| views::parse_time("until", t)).transpose()?,
+        since: q.since,
+        until: q.until,
     };
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_PAGE || q.last.is_some_and(|l| l == 0 || l > MAX_PAGE) {
-        return Err(ApiError::bad_request(format!("`limit` and `last` are between 1 and {MAX_PAGE}")));
-    }
-    if q.last.is_some() && q.after.is_some() {
-        return Err(ApiError::bad_request("`last` and `after` do not go together"));
-    }
-    answer_unlocked(&s, |store, trust| {
-        let empty = projections::State::default();
-        let view = View { store, trust, state: &empty, policy: None };
-        match q.last {
-            Some(n) => view.last_events(&filter, n),
-            None => view.events(&filter, q.after, limit),
-        }
-    })
+    answer_unlocked(&s, Events { selection, page }).await
 }
 
-async fn event(State(s): State<AppState>, P(id): P<String>) -> Result<Json<Value>, ApiError> {
-    answer_unlocked(&s, |store, _| views::event(store, &id))
+async fn event(State(s): State<AppState>, P(id): P<String>) -> Result<Json<EventAnswer>, ApiError> {
+    answer_unlocked(&s, EventById { id }).await
 }
 
 /// The trust state readers see now (a handle: the lock is released at once).
@@ -406,7 +400,7 @@ fn trust(s: &AppState) -> Arc<TrustState> {
 /// publish, so two writers could lose a signature).
 async fn checkpoint_work<T: Send + 'static>(
     s: &AppState,
-    f: impl FnOnce(&ledger::Store, &TrustState) -> Result<T, crate::exit::Failure> + Send + 'static,
+    f: impl FnOnce(&ledger::Store, &TrustState) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, ApiError> {
     let s = s.clone();
     tokio::task::spawn_blocking(move || {
@@ -543,7 +537,7 @@ async fn inclusion_proof(
         let ev = transparency::event(store, &q.event)?;
         let checkpoint = match q.size {
             Some(size) => Some(Checkpoints::of(store.dir()).get(size).map_err(transparency::io)?.ok_or_else(|| {
-                crate::exit::Failure::new(crate::exit::INVALID_INPUT, format!("no checkpoint of size {size}"))
+                Failure::new(INVALID_INPUT, format!("no checkpoint of size {size}"))
             })?),
             None => None,
         };
@@ -571,12 +565,12 @@ async fn consistency_proof(
     checkpoint_work(&s, move |store, _| {
         let kept = Checkpoints::of(store.dir());
         let get = |size: u64| {
-            kept.get(size).map_err(transparency::io)?.ok_or_else(|| {
-                crate::exit::Failure::new(crate::exit::INVALID_INPUT, format!("no checkpoint of size {size}"))
-            })
+            kept.get(size)
+                .map_err(transparency::io)?
+                .ok_or_else(|| Failure::new(INVALID_INPUT, format!("no checkpoint of size {size}")))
         };
         let proof = transparency::ConsistencyProof::make(store, &get(q.from)?, &get(q.to)?)?;
-        serde_json::to_value(proof).map_err(crate::exit::Failure::internal)
+        serde_json::to_value(proof).map_err(Failure::internal)
     })
     .await
     .map(Json)
@@ -642,7 +636,7 @@ async fn stream(
                 for ev in t.state.0.store.range(t.next..end) {
                     match ev {
                         Ok(ev) => {
-                            let data = views::events_json(std::slice::from_ref(&ev)).remove(0);
+                            let data = serde_json::to_value(EventDoc::from(&ev)).unwrap_or(Value::Null);
                             t.buffer.push_back(
                                 SseEvent::default()
                                     .id(ev.seq().to_string())
@@ -691,8 +685,8 @@ async fn submit(s: &AppState, mut cmd: SignedCommand) -> Result<Response, ApiErr
     let events: Vec<Value> = receipt
         .events
         .iter()
-        .zip(views::events_json(&receipt.events))
-        .map(|(ev, mut v)| {
+        .map(|ev| {
+            let mut v = serde_json::to_value(EventDoc::from(ev)).unwrap_or(Value::Null);
             v["canonical"] = json!(String::from_utf8_lossy(&ev.bytes));
             v
         })

@@ -6,8 +6,8 @@ use ledger::{Ledger, Receipt, RecordedEvent, SignedCommand};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiError, Shared};
+use crate::app::failure::Failure;
 use crate::domain::PledgeDomain;
-use crate::exit::Failure;
 
 /// A command waiting for the writer, and where to send its outcome.
 struct Job {
@@ -59,7 +59,7 @@ fn run(
     Queue(mut rx): Queue,
     shared: Weak<Shared>,
     max_batch: usize,
-    repro: Option<Arc<crate::session::Reproducible>>,
+    repro: Option<Arc<crate::app::clock::Reproducible>>,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];

@@ -114,7 +114,7 @@ async fn every_read_answers_with_the_cli_documents() {
         ("/api/v1/verify", "/summary/events"),
         ("/api/v1/policy", "/version"),
         ("/api/v1/keys", "/enrolled/0/principal"),
-        ("/api/v1/champions", "/routing/demand/*"),
+        ("/api/v1/champions", "/routing/0/routes/0/version"),
         ("/api/v1/champions?model=demand", "/champions/0/version"),
         ("/api/v1/models/health", "/health/0/champion"),
         ("/api/v1/models/demand/champion", "/champions/0/version"),
@@ -144,6 +144,38 @@ async fn every_read_answers_with_the_cli_documents() {
         let (status, v) = api.get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {v}");
         assert!(v.pointer(check).is_some_and(|x| !x.is_null()), "{path}: no `{check}` in {v}");
+    }
+    // Every answer matches its component schema in the OpenAPI document (generated from the
+    // answer types).
+    let doc = commands::api::openapi::document();
+    for (path, component) in [
+        ("/api/v1/ledger", "LedgerInfoAnswer"),
+        ("/api/v1/policy", "PolicyAnswer"),
+        ("/api/v1/keys", "KeysAnswer"),
+        ("/api/v1/champions", "ChampionsAnswer"),
+        ("/api/v1/models/health", "HealthAnswer"),
+        ("/api/v1/models/demand/versions", "VersionsAnswer"),
+        ("/api/v1/models/demand/versions/1/backtests", "BacktestsAnswer"),
+        ("/api/v1/models/demand/versions/1/lineage", "LineageAnswer"),
+        ("/api/v1/models/demand/timeline", "TimelineAnswer"),
+        ("/api/v1/models/demand/release", "ReleaseAnswer"),
+        ("/api/v1/ml-alerts", "AlertsAnswer"),
+        ("/api/v1/ml-alerts/stats", "AlertCounts"),
+        (&format!("/api/v1/ml-alerts/{alert}"), "Alert"),
+        ("/api/v1/experiments", "ExperimentsAnswer"),
+        ("/api/v1/experiments/H-1", "Experiment"),
+        ("/api/v1/experiments/H-1/results", "ExperimentResultsAnswer"),
+        ("/api/v1/arena/proposals", "ProposalsAnswer"),
+        ("/api/v1/events?limit=50", "EventsAnswer"),
+        ("/api/v1/events/3", "EventAnswer"),
+    ] {
+        let (_, v) = api.get(path).await;
+        let schema =
+            json!({"$ref": format!("#/components/schemas/{component}"), "components": doc["components"]});
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> =
+            validator.iter_errors(&v).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{path} does not match `{component}`: {errors:?}");
     }
     // The same documents as the CLI's library functions.
     let (_, champions) = api.get("/api/v1/champions").await;

@@ -2,7 +2,7 @@
 //! changed byte of a consistency proof refused by its offline check.
 
 use axum::http::{Method, StatusCode};
-use commands::transparency::{self, ConsistencyProof};
+use commands::app::transparency::{self, ConsistencyProof};
 use ledger::note::{self, Checkpoint, NoteKey};
 use serde_json::json;
 
@@ -42,12 +42,12 @@ fn a_checkpoint_is_kept_only_if_a_log_key_signed_this_ledgers_tree() {
     // A root that is not the tree's, signed by the log key: refused (integrity).
     let wrong = Checkpoint { root: [7; 32], ..p.checkpoint.clone() }.sign(&key("plog"));
     let f = transparency::accept_checkpoint(store, trust, &wrong).unwrap_err();
-    assert_eq!(f.code, commands::exit::INTEGRITY, "{}", f.message);
+    assert_eq!(f.code, commands::app::failure::INTEGRITY, "{}", f.message);
     // The tree, signed by a key without the log role: refused.
     let by_maya = p.checkpoint.sign(&key("maya"));
     assert_eq!(
         transparency::accept_checkpoint(store, trust, &by_maya).unwrap_err().code,
-        commands::exit::INTEGRITY
+        commands::app::failure::INTEGRITY
     );
     // A size past the ledger: refused as truncation.
     let ahead = Checkpoint { size: p.checkpoint.size + 5, ..p.checkpoint.clone() }.sign(&key("plog"));
@@ -57,7 +57,7 @@ fn a_checkpoint_is_kept_only_if_a_log_key_signed_this_ledgers_tree() {
     cosigned.add(note::cosign(&cosigned.text, "w1", &key("ana"), 1_800_000_000));
     assert_eq!(
         transparency::add_cosignatures(store, trust, &cosigned).unwrap_err().code,
-        commands::exit::REJECTED
+        commands::app::failure::REJECTED
     );
     let kept = ledger::checkpoints::Checkpoints::of(store.dir()).get(p.checkpoint.size).unwrap().unwrap();
     assert_eq!(kept.note.signatures.len(), 1);

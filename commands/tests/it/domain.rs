@@ -121,7 +121,7 @@ fn a_proposal_approved_through_its_alert_is_one_run_explained_by_the_action() {
     }
     assert_eq!(w.champion("demand", None), Some(2));
     assert_eq!(w.state().alerts[&alert].status, projections::AlertStatus::Actioned);
-    ledger::verify_store(w.ledger.store(), commands::verify::verifier(None)).unwrap();
+    ledger::verify_store(w.ledger.store(), commands::app::verify::verifier(None)).unwrap();
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn caught_at(f: &Forgery, seq: usize) -> VerifyFailure {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("forged.jsonl");
     f.write_export(&out).unwrap();
-    let in_export = match export::verify_export(&out, commands::verify::verifier(None)) {
+    let in_export = match export::verify_export(&out, commands::app::verify::verifier(None)) {
         Err(ExportError::Verify(fail)) => fail,
         other => panic!("the forged export was accepted or refused elsewhere: {other:?}"),
     };
@@ -98,7 +98,7 @@ fn caught_at(f: &Forgery, seq: usize) -> VerifyFailure {
     std::fs::create_dir(&store_dir).unwrap();
     f.write_store(&store_dir).unwrap();
     let store = ledger::Store::open(&store_dir).unwrap();
-    let at_rest = ledger::verify_store(&store, commands::verify::verifier(None))
+    let at_rest = ledger::verify_store(&store, commands::app::verify::verifier(None))
         .expect_err("the forged store verified");
     assert_eq!(at_rest.seq, seq as u64, "at rest: {at_rest}");
     assert_eq!(in_export.seq, seq as u64, "in the export: {in_export}");
@@ -121,10 +121,10 @@ fn the_untouched_history_verifies_both_ways() {
     let (_w, f) = history();
     let dir = tempfile::tempdir().unwrap();
     f.write_export(&dir.path().join("copy.jsonl")).unwrap();
-    export::verify_export(&dir.path().join("copy.jsonl"), commands::verify::verifier(None)).unwrap();
+    export::verify_export(&dir.path().join("copy.jsonl"), commands::app::verify::verifier(None)).unwrap();
     f.write_store(&dir.path().join("copy")).unwrap();
     let store = ledger::Store::open(dir.path().join("copy")).unwrap();
-    ledger::verify_store(&store, commands::verify::verifier(None)).unwrap();
+    ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
 }
 
 #[test]

@@ -135,7 +135,7 @@ impl World {
             json!({"principal": "plog", "public_key": key("plog").public().to_string()}),
         );
         self.ok("root", "role.grant", json!({"principal": "plog", "role": "log"}));
-        commands::transparency::sign_checkpoint(self.ledger.store(), self.ledger.trust(), &key("plog"))
+        commands::app::transparency::sign_checkpoint(self.ledger.store(), self.ledger.trust(), &key("plog"))
             .unwrap()
     }
 

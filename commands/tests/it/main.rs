@@ -8,6 +8,7 @@ mod forgery;
 mod governance;
 mod harness;
 mod help;
+mod layers;
 mod properties;
 mod queries;
 mod scenarios;

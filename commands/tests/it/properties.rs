@@ -213,7 +213,7 @@ proptest! {
             }
         }
         prop_assert_eq!(folded.digest(), w.state().digest());
-        ledger::verify_store(store, commands::verify::verifier(None)).unwrap();
+        ledger::verify_store(store, commands::app::verify::verifier(None)).unwrap();
     }
 }
 
@@ -344,7 +344,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("forged.jsonl");
         forgery.write_export(&out).unwrap();
-        match ledger::export::verify_export(&out, commands::verify::verifier(None)) {
+        match ledger::export::verify_export(&out, commands::app::verify::verifier(None)) {
             Err(ledger::export::ExportError::Verify(fail)) => {
                 prop_assert_eq!(fail.seq, at, "{:?} caught elsewhere: {}", f, fail)
             }
@@ -559,7 +559,7 @@ proptest! {
                 prop_assert_eq!(w.ledger.store().head(), head, "a refused `{}` wrote something", kind);
             }
         }
-        ledger::verify_store(w.ledger.store(), commands::verify::verifier(None)).unwrap();
+        ledger::verify_store(w.ledger.store(), commands::app::verify::verifier(None)).unwrap();
     }
 
     /// The decide step is a function of the history: the same commands give the same ledger,

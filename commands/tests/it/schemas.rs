@@ -84,6 +84,23 @@ fn check_or_write(rel: &str, generated: &Value) {
     );
 }
 
+/// The OpenAPI document's read answers are the `app::query` answer types' schemas
+/// (`PLEDGE_WRITE_SCHEMAS=1` rewrites `schemas/openapi.json`).
+#[test]
+fn the_openapi_answers_are_generated_from_the_answer_types() {
+    let path = schema_dir().join("openapi.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let generated = commands::api::openapi::with_answer_schemas(committed.clone()).unwrap();
+    if std::env::var_os("PLEDGE_WRITE_SCHEMAS").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+        return;
+    }
+    assert_eq!(committed, generated, "schemas/openapi.json is stale: run with PLEDGE_WRITE_SCHEMAS=1");
+    for name in ["ChampionsAnswer", "HealthAnswer", "Alert", "EventsAnswer", "Route", "Entry"] {
+        assert!(generated["components"]["schemas"][name].is_object(), "no component `{name}`");
+    }
+}
+
 #[test]
 fn the_default_policy_matches_its_schema() {
     assert_valid("policy.schema.json", &commands::domain::default_policy(), "the default policy");

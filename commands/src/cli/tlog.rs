@@ -12,9 +12,12 @@ use ledger::merkle::{self, Hash};
 use ledger::note::{self, Checkpoint, NoteKey, SignedNote, TlogProof};
 use serde_json::{json, Value};
 
-use crate::exit::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
-use crate::session::{self, enc, Common};
-use crate::transparency::{self, ConsistencyProof};
+use super::common::Common;
+use super::output::{out, outln};
+use crate::app::failure::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
+use crate::app::keystore;
+use crate::app::query::enc;
+use crate::app::transparency::{self, ConsistencyProof};
 
 /// Sign a checkpoint of the ledger's Merkle tree, or list and show published ones.
 ///
@@ -45,11 +48,19 @@ pub struct CheckpointArgs {
 #[derive(Debug, Subcommand)]
 enum CheckpointCommand {
     /// Every published checkpoint: size, root, who cosigned.
+    ///
+    /// Example:
+    ///   pledge checkpoint list --json
+    #[command(verbatim_doc_comment)]
     List {
         #[command(flatten)]
         common: Common,
     },
     /// One published checkpoint (a size, or `latest`), its note as kept.
+    ///
+    /// Example:
+    ///   pledge checkpoint show latest --out q3.checkpoint
+    #[command(verbatim_doc_comment)]
     Show {
         /// The size, or `latest`.
         which: String,
@@ -63,6 +74,10 @@ enum CheckpointCommand {
         common: Common,
     },
     /// The verifier keys (vkeys) of the ledger's active log keys.
+    ///
+    /// Example:
+    ///   pledge checkpoint vkey > log.vkey
+    #[command(verbatim_doc_comment)]
     Vkey {
         #[command(flatten)]
         common: Common,
@@ -79,11 +94,11 @@ fn print_checkpoint(common: &Common, doc: &Value, out: Option<&Path>) -> Result<
         write_file(path, doc["note"].as_str().unwrap_or(""))?;
     }
     if common.json {
-        println!("{doc}");
+        outln!("{doc}");
     } else {
         let cosigned: Vec<&str> =
             doc["cosigned_by"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        println!(
+        outln!(
             "checkpoint of {} events, root {}\n  {}  cosigned by {} ({} required){}",
             doc["size"],
             doc["root"].as_str().unwrap_or(""),
@@ -117,16 +132,16 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<(), Failure> {
                 }
             };
             if common.json {
-                println!("{doc}");
+                outln!("{doc}");
                 return Ok(());
             }
             let list = doc["checkpoints"].as_array().cloned().unwrap_or_default();
             if list.is_empty() {
-                println!("no checkpoint published yet (sign one with `pledge checkpoint --as LOGKEY`)");
+                outln!("no checkpoint published yet (sign one with `pledge checkpoint --as LOGKEY`)");
             }
             for c in list {
                 let cosigned = c["cosigned_by"].as_array().map_or(0, Vec::len);
-                println!(
+                outln!(
                     "{:>10} events  {}  {} cosignature(s){}",
                     c["size"],
                     c["root"].as_str().unwrap_or(""),
@@ -167,7 +182,7 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<(), Failure> {
             if common.json || out.is_some() {
                 print_checkpoint(&common, &doc, out.as_deref())
             } else {
-                print!("{}", doc["note"].as_str().unwrap_or(""));
+                out!("{}", doc["note"].as_str().unwrap_or(""));
                 Ok(())
             }
         }
@@ -185,12 +200,12 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<(), Failure> {
                 None => transparency::log_keys(common.open()?.trust()).iter().map(NoteKey::vkey).collect(),
             };
             if common.json {
-                println!("{}", json!({"log_keys": keys}));
+                outln!("{}", json!({"log_keys": keys}));
             } else if keys.is_empty() {
                 return Err(Failure::new(REJECTED, "the ledger has no active log key")
                     .hint("an admin runs `pledge keys enroll NAME --role log --as ADMIN`"));
             } else {
-                keys.iter().for_each(|k| println!("{k}"));
+                keys.iter().for_each(|k| outln!("{k}"));
             }
             Ok(())
         }
@@ -201,7 +216,7 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<(), Failure> {
 /// ledger's directory, or, in remote mode, through the server, which checks it.
 fn sign(common: &Common, out: Option<&Path>) -> Result<(), Failure> {
     let name = common.identity()?;
-    let key = session::load_key(&common.home()?, name)?;
+    let key = keystore::load(&common.home()?, name)?;
     let doc = match common.client()? {
         Some(client) => {
             let tree = client.get("/api/v1/tree")?;
@@ -252,6 +267,10 @@ pub struct ProveArgs {
 #[derive(Debug, Subcommand)]
 enum ProveCommand {
     /// A tlog-proof that an event (sequence number or hash) is in a checkpointed tree.
+    ///
+    /// Example:
+    ///   pledge prove inclusion 42 --out event42.tlog-proof
+    #[command(verbatim_doc_comment)]
     Inclusion {
         /// The event: a sequence number or a hash.
         event: String,
@@ -266,6 +285,10 @@ enum ProveCommand {
         common: Common,
     },
     /// A proof that the tree of NEW extends the tree of OLD.
+    ///
+    /// Example:
+    ///   pledge prove consistency q3.checkpoint latest --out q3-to-now.json
+    #[command(verbatim_doc_comment)]
     Consistency {
         /// The older checkpoint: a file, or a published size.
         #[arg(long, value_name = "FILE|SIZE")]
@@ -280,6 +303,10 @@ enum ProveCommand {
         common: Common,
     },
     /// Check a tlog-proof or a consistency proof offline, with the log's key (and witnesses).
+    ///
+    /// Example:
+    ///   pledge prove verify event42.tlog-proof --log-key "$(cat log.vkey)"
+    #[command(verbatim_doc_comment)]
     Verify {
         /// The proof file.
         file: PathBuf,
@@ -327,9 +354,9 @@ fn emit(common: &Common, out: Option<&Path>, text: &str, mut doc: Value) -> Resu
         doc["file"] = json!(p);
     }
     match (common.json, out) {
-        (true, _) => println!("{doc}"),
-        (false, None) => print!("{text}"),
-        (false, Some(p)) => println!("wrote {}", p.display()),
+        (true, _) => outln!("{doc}"),
+        (false, None) => out!("{text}"),
+        (false, Some(p)) => outln!("wrote {}", p.display()),
     }
     Ok(())
 }
@@ -411,9 +438,9 @@ pub fn prove(args: ProveArgs) -> Result<(), Failure> {
                     .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}`: {e}", file.display())))?;
                 let proven = transparency::check_tlog_proof(&proof, &log, &witnesses, quorum)?;
                 if json_out {
-                    println!("{}", json!({"ok": true, "inclusion": proven}));
+                    outln!("{}", json!({"ok": true, "inclusion": proven}));
                 } else {
-                    println!(
+                    outln!(
                         "ok: event {} ({}, {}) is in the tree of {} events of `{}`{}",
                         proven.seq,
                         proven.kind,
@@ -446,13 +473,13 @@ pub fn prove(args: ProveArgs) -> Result<(), Failure> {
                     ));
                 }
                 if json_out {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"ok": true, "consistency": {"origin": old.origin, "old_size": old.size,
                         "new_size": new.size, "cosigned_by": cosigned}})
                     );
                 } else {
-                    println!(
+                    outln!(
                         "ok: the tree of {} events of `{}` extends the tree of {}{}",
                         new.size,
                         new.origin,
@@ -500,6 +527,10 @@ pub struct WitnessArgs {
 #[derive(Debug, Subcommand)]
 enum WitnessCommand {
     /// Cosign a checkpoint file consistent with the last one this witness cosigned.
+    ///
+    /// Example:
+    ///   pledge witness cosign q3.checkpoint --as acme-audit --log-key "$(cat log.vkey)" --submit
+    #[command(verbatim_doc_comment)]
     Cosign {
         /// The checkpoint (a signed note file).
         checkpoint: PathBuf,
@@ -527,6 +558,10 @@ enum WitnessCommand {
         common: Common,
     },
     /// The witness's verifier key (vkey), for the ledger's policy.
+    ///
+    /// Example:
+    ///   pledge witness vkey --as acme-audit
+    #[command(verbatim_doc_comment)]
     Vkey {
         /// The witness's name in cosignatures (default: its key name).
         #[arg(long, value_name = "NAME")]
@@ -551,18 +586,18 @@ pub fn witness(args: WitnessArgs) -> Result<(), Failure> {
     match args.command {
         WitnessCommand::Vkey { name, common } => {
             let who = common.identity()?;
-            let key = session::load_key(&common.home()?, who)?;
+            let key = keystore::load(&common.home()?, who)?;
             let vkey = NoteKey::witness(name.as_deref().unwrap_or(who), key.public()).vkey();
             if common.json {
-                println!("{}", json!({"vkey": vkey}));
+                outln!("{}", json!({"vkey": vkey}));
             } else {
-                println!("{vkey}");
+                outln!("{vkey}");
             }
             Ok(())
         }
         WitnessCommand::Cosign { checkpoint, log_key, proof, name, state, out, submit, common } => {
             let who = common.identity()?;
-            let key = session::load_key(&common.home()?, who)?;
+            let key = keystore::load(&common.home()?, who)?;
             let name = name.unwrap_or_else(|| who.to_string());
             let mut note = transparency::read_note(&checkpoint)?;
             let cp = Checkpoint::from_note(&note).map_err(|e| Failure::new(INVALID_INPUT, e))?;
@@ -637,17 +672,17 @@ pub fn witness(args: WitnessArgs) -> Result<(), Failure> {
             }
             match &out {
                 Some(p) => write_file(p, &note.to_string())?,
-                None if !common.json => print!("{note}"),
+                None if !common.json => out!("{note}"),
                 None => {}
             }
             if common.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"ok": true, "origin": cp.origin, "size": cp.size, "witness": name,
                     "note": note.to_string(), "submitted": submit})
                 );
             } else if out.is_some() {
-                println!("cosigned the checkpoint of {} events of `{}` as `{name}`", cp.size, cp.origin);
+                outln!("cosigned the checkpoint of {} events of `{}` as `{name}`", cp.size, cp.origin);
             }
             Ok(())
         }

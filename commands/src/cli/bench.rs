@@ -8,10 +8,12 @@ use ledger::canonical::{SystemClock, Timestamp};
 use ledger::{Command, ExpectedHead, Ledger};
 use serde_json::{json, Value};
 
+use super::common::Common;
+use super::output::outln;
+use crate::app::failure::{Failure, INVALID_INPUT};
+use crate::app::keystore;
 use crate::domain::command::HypothesisBody;
 use crate::domain::{DomainCommand, PledgeDomain};
-use crate::exit::{Failure, INVALID_INPUT};
-use crate::session::{self, Common};
 
 /// Measure this machine: durable appends, group commits, verification, scans, signed
 /// commands per second through the CLI's path and over HTTP, champion-query latency.
@@ -92,26 +94,26 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let checkpoints = checkpoint_latency(&tmp.path().join("checkpoints"), args.http_commands.clamp(20, 500))?;
     let report = json!({"ledger": ledger_figures, "cli": cli, "http": http, "checkpoints": checkpoints});
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
+        outln!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
-        println!("{}", ledger::bench::render(&report["ledger"]));
-        println!(
+        outln!("{}", ledger::bench::render(&report["ledger"]));
+        outln!(
             "cli: {} signed commands through the CLI path\n  per command            p50 {:>8.1} us   p99 {:>8.1} us   {:>9.1} /s",
             cli["commands"],
             cli["p50_us"].as_f64().unwrap_or(0.0),
             cli["p99_us"].as_f64().unwrap_or(0.0),
             cli["commands_per_sec"].as_f64().unwrap_or(0.0)
         );
-        println!("http (loopback, pledge serve):");
+        outln!("http (loopback, pledge serve):");
         for c in http["commands"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  signed commands, {:>2} clients                                {:>9.0} /s",
                 c["clients"].as_u64().unwrap_or(0),
                 c["commands_per_sec"].as_f64().unwrap_or(0.0)
             );
         }
         let q = &http["champion_query"];
-        println!(
+        outln!(
             "  champion query, {:>2} clients  p50 {:>8.1} us   p99 {:>8.1} us   {:>9.0} /s",
             q["clients"].as_u64().unwrap_or(0),
             q["p50_us"].as_f64().unwrap_or(0.0),
@@ -119,14 +121,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
             q["requests_per_sec"].as_f64().unwrap_or(0.0)
         );
         let o = &http["champion_query_open_loop"];
-        println!(
+        outln!(
             "  champion query at {:>6.0}/s   p50 {:>8.1} us   p99 {:>8.1} us   (open loop, from the scheduled send time)",
             o["achieved_per_sec"].as_f64().unwrap_or(0.0),
             o["p50_us"].as_f64().unwrap_or(0.0),
             o["p99_us"].as_f64().unwrap_or(0.0)
         );
         let c = &report["checkpoints"];
-        println!(
+        outln!(
             "  append to a signed checkpoint covering it  p50 {:>8.1} us   p99 {:>8.1} us   ({} appends, a checkpoint every event)",
             c["append_to_checkpoint_p50_us"].as_f64().unwrap_or(0.0),
             c["append_to_checkpoint_p99_us"].as_f64().unwrap_or(0.0),
@@ -149,8 +151,8 @@ fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
         read_token: None,
     };
     let home = common.home()?;
-    let root = session::create_key(&home, "root")?;
-    let maya = session::create_key(&home, "maya")?;
+    let root = keystore::create(&home, "root")?;
+    let maya = keystore::create(&home, "maya")?;
     let id = uuid::Uuid::now_v7();
     let mut l = Ledger::open(&common.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
     let mut commands = vec![
@@ -201,7 +203,7 @@ fn hypothesis(i: usize) -> Value {
     .body()
 }
 
-/// Signed commands through `session::submit`, one invocation's work each.
+/// Signed commands through the CLI's submit path (`Backend::submit`), one invocation's work each.
 fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
     let common = setup(dir, false)?;
     let mut lat: Vec<Duration> = Vec::with_capacity(n);
@@ -209,7 +211,7 @@ fn cli_path(dir: &std::path::Path, n: usize) -> Result<Value, Failure> {
     for i in 0..n {
         let body = hypothesis(i);
         let t = Instant::now();
-        session::submit(&common, "hypothesis.propose", body)?;
+        common.submit("hypothesis.propose", body)?;
         lat.push(t.elapsed());
     }
     let secs = started.elapsed().as_secs_f64();
@@ -228,7 +230,7 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     use hyper::body::Bytes;
 
     let common = setup(dir, true)?;
-    let key = session::load_key(&common.home()?, "maya")?;
+    let key = keystore::load(&common.home()?, "maya")?;
     let (state, writer) = crate::api::AppState::open(&common.ledger, crate::api::Options::default())?;
     let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
@@ -240,7 +242,7 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     }));
     let client: BenchClient =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::api::connector());
+            .build(crate::app::remote::connector());
     let mut next = 0usize;
     let mut levels = vec![];
     for clients in [1usize, 8, 64] {
@@ -350,9 +352,9 @@ fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure>
 
     let common = setup(dir, false)?;
     let home = common.home()?;
-    let log = session::create_key(&home, "plog")?;
-    let root = session::load_key(&home, "root")?;
-    let key = session::load_key(&home, "maya")?;
+    let log = keystore::create(&home, "plog")?;
+    let root = keystore::load(&home, "root")?;
+    let key = keystore::load(&home, "maya")?;
     {
         let mut l = Ledger::open(&common.ledger, Arc::new(SystemClock), PledgeDomain::default())?;
         let id = l.trust().ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
@@ -385,7 +387,7 @@ fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure>
     }));
     let client: BenchClient =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::api::connector());
+            .build(crate::app::remote::connector());
     let mut bodies = Vec::with_capacity(n);
     for i in 0..n {
         let cmd = Command::new(

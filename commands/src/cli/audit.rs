@@ -4,17 +4,26 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::exit::{Failure, INVALID_INPUT, REJECTED};
-use crate::session::{self, Common};
+use super::common::Common;
+use super::output::{outln, print_json};
+use super::reads::fmt_counts;
+use super::style::{paint, Paint};
+use crate::app::failure::{Failure, INVALID_INPUT, REJECTED};
+use crate::app::query::{HealthCheck, PolicyInForce, Release};
+use crate::domain::command::ReleaseBody;
+use crate::domain::DomainCommand;
 
-/// Show or replace the policy in force (gates, thresholds, permissions).
+/// Show or replace the policy in force (gates per task, thresholds, approvals, permissions).
 ///
-/// `set` reads a whole policy document (JSON) and is signed by an admin; it becomes the next
-/// version, and every later decision records that version.
+/// `set` reads a whole policy document (JSON; `schemas/policy.schema.json`), or what `policy
+/// show --json` printed, and is signed by an admin; it becomes the next version, and every
+/// later decision records that version. A document with any mistake (an unknown member, a
+/// trigger that does not exist, a gate without `strict`) is refused, `policy.invalid`.
 ///
 /// Examples:
 ///   pledge policy show
-///   pledge policy set stricter.json --as root
+///   pledge policy show --json > policy.json && $EDITOR policy.json
+///   pledge policy set policy.json --as root
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct PolicyArgs {
@@ -27,8 +36,16 @@ pub struct PolicyArgs {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Print the policy in force and its version.
+    ///
+    /// Example:
+    ///   pledge policy show --json > policy.json
+    #[command(verbatim_doc_comment)]
     Show,
-    /// Replace the policy with the document in FILE.
+    /// Replace the policy with the document in FILE (signed by an admin).
+    ///
+    /// Example:
+    ///   pledge policy set policy.json --as root
+    #[command(verbatim_doc_comment)]
     Set {
         /// A JSON policy document.
         file: std::path::PathBuf,
@@ -36,10 +53,7 @@ enum PolicyCommand {
 }
 
 fn read_policy(file: &std::path::Path) -> Result<Value, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read `{}`: {e}", file.display())))?;
-    let doc: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}` is not JSON: {e}", file.display())))?;
+    let doc: Value = crate::app::json::read_file(file, "the policy")?;
     let doc = match doc {
         // `pledge policy show --json` prints {"version", "policy"}: take it as it is.
         Value::Object(ref m) if m.contains_key("policy") && m.contains_key("version") && m.len() == 2 => {
@@ -60,19 +74,20 @@ fn read_policy(file: &std::path::Path) -> Result<Value, Failure> {
 pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
     match args.command {
         PolicyCommand::Show => {
-            let doc = session::ask(&args.common, "/api/v1/policy", |v| v.policy())?;
+            let answer = args.common.ask(&PolicyInForce)?;
             if args.common.json {
-                println!("{doc}");
-            } else {
-                println!("policy v{}", doc["version"]);
-                println!("{}", serde_json::to_string_pretty(&doc["policy"]).map_err(Failure::internal)?);
+                return print_json(&answer);
             }
+            outln!("policy v{}", answer.version);
+            outln!("{}", serde_json::to_string_pretty(&answer.policy).map_err(Failure::internal)?);
             Ok(())
         }
         PolicyCommand::Set { file } => {
             let doc = read_policy(&file)?;
-            let events = session::submit(&args.common, "policy.set", json!({"policy": doc}))?;
-            session::print_events(&args.common, &events);
+            let body = serde_json::to_value(ledger::trust::PolicySetBody { policy: doc })
+                .map_err(Failure::internal)?;
+            let events = args.common.submit("policy.set", body)?;
+            args.common.print_events(&events);
             Ok(())
         }
     }
@@ -104,10 +119,10 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
     let (store, checkpoint) = match c.identity.as_deref() {
         // Signing needs a sound ledger: its log keys, its tree.
         Some(name) => {
-            let key = session::load_key(&c.home()?, name)?;
+            let key = crate::app::keystore::load(&c.home()?, name)?;
             let l = c.open()?;
-            crate::transparency::check_log_key(l.trust(), &key, name)?;
-            let p = crate::transparency::sign_checkpoint(l.store(), l.trust(), &key)?;
+            crate::app::transparency::check_log_key(l.trust(), &key, name)?;
+            let p = crate::app::transparency::sign_checkpoint(l.store(), l.trust(), &key)?;
             drop(l);
             (c.open_store()?, Some(p.note))
         }
@@ -116,7 +131,7 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
             let store = c.open_store()?;
             let published = ledger::checkpoints::Checkpoints::of(store.dir())
                 .get(store.len())
-                .map_err(crate::transparency::io)?
+                .map_err(crate::app::transparency::io)?
                 .filter(|p| store.tree_root(p.checkpoint.size).is_ok_and(|r| r == p.checkpoint.root));
             (store, published.map(|p| p.note))
         }
@@ -125,13 +140,13 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
     let manifest = ledger::export::manifest_path(&args.file);
     if c.json {
-        println!(
+        outln!(
             "{}",
             json!({"ok": true, "file": args.file, "manifest": manifest, "count": m.count, "head": m.head,
                    "checkpoint": m.checkpoint.is_some()})
         );
     } else {
-        println!(
+        outln!(
             "exported {} events to {} (head {}; manifest {}{})",
             m.count,
             args.file.display(),
@@ -172,15 +187,15 @@ pub fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let report = crate::domain::counterfactual::counterfactual(l.store(), &doc)?
         .map_err(|e| Failure::new(INVALID_INPUT, e))?;
     if args.common.json {
-        println!("{}", json!(report));
+        outln!("{}", json!(report));
     } else {
-        println!(
+        outln!(
             "{} policy decisions re-judged; {} would have differed",
             report.decisions,
             report.differences.len()
         );
         for d in &report.differences {
-            println!("  #{:<5} {:<20} {}", d.seq, d.subject, d.explanation);
+            outln!("  #{:<5} {:<20} {}", d.seq, d.subject, d.explanation);
         }
     }
     Ok(())
@@ -209,43 +224,31 @@ pub struct ReleaseArgs {
 
 /// Runs `pledge release-check`.
 pub fn release_check(args: ReleaseArgs) -> Result<(), Failure> {
-    let path = format!("/api/v1/models/{}/release", session::enc(&args.model));
-    let doc = session::ask(&args.common, &path, |v| v.release(&args.model))?;
-    let green = doc["green"] == true;
-    if args.record && green {
-        let events = session::submit(
-            &args.common,
-            "release.decide",
-            json!({"model": args.model, "decision": "release", "notes": args.notes}),
-        )?;
+    let answer = args.common.ask(&Release { model: args.model.clone() })?;
+    if args.record && answer.green {
+        let events = args.common.submit_domain(DomainCommand::ReleaseDecide(ReleaseBody {
+            model: args.model.clone(),
+            decision: projections::events::ReleaseDecision::Release,
+            notes: args.notes.clone(),
+        }))?;
         if !args.common.json {
-            session::print_events(&args.common, &events);
+            args.common.print_events(&events);
         }
     }
-    let gates = doc["gates"].as_array().cloned().unwrap_or_default();
     if args.common.json {
-        println!("{doc}");
+        print_json(&answer)?;
     } else {
-        for g in &gates {
-            let mark = if g["passed"] == true {
-                session::paint("green", session::Paint::Green)
-            } else {
-                session::paint(" RED ", session::Paint::Red)
-            };
-            println!(
-                "  [{mark}] {:<26} {}",
-                g["gate"].as_str().unwrap_or(""),
-                g["detail"].as_str().unwrap_or("")
-            );
+        for g in &answer.gates {
+            let mark = if g.passed { paint("green", Paint::Green) } else { paint(" RED ", Paint::Red) };
+            outln!("  [{mark}] {:<26} {}", g.gate, g.detail);
         }
     }
-    if green {
+    if answer.green {
         Ok(())
     } else {
-        let red: Vec<&str> =
-            gates.iter().filter(|g| g["passed"] != true).filter_map(|g| g["gate"].as_str()).collect();
-        Err(Failure::new(
-            REJECTED,
+        let red: Vec<&str> = answer.gates.iter().filter(|g| !g.passed).map(|g| g.gate.as_str()).collect();
+        Err(Failure::rejected(
+            "release.gates_red",
             format!("release gates for `{}` are not green: {}", args.model, red.join(", ")),
         ))
     }
@@ -265,16 +268,13 @@ pub struct DailyArgs {
 
 /// Runs `pledge daily`.
 pub fn daily(args: DailyArgs) -> Result<(), Failure> {
-    let doc = session::ask(&args.common, "/api/v1/models/health", |v| v.health())?;
+    let doc = args.common.ask(&HealthCheck)?;
     if args.common.json {
-        println!("{doc}");
-        return Ok(());
+        return print_json(&doc);
     }
-    let health: Vec<crate::domain::judge::Health> =
-        serde_json::from_value(doc["health"].clone()).map_err(Failure::internal)?;
-    println!("champions:");
-    for h in &health {
-        println!(
+    outln!("champions:");
+    for h in &doc.health {
+        outln!(
             "  {:<10} {:<12} v{:<4} {} recent {} baseline {} ({}){}",
             h.model,
             h.segment.as_deref().unwrap_or("(global)"),
@@ -286,23 +286,22 @@ pub fn daily(args: DailyArgs) -> Result<(), Failure> {
             h.best_challenger.map(|c| format!("; best challenger v{c}")).unwrap_or_default()
         );
     }
-    println!("open alerts: {}", crate::reads::fmt_counts(&doc["alerts"]["open_by_severity"]));
-    let pending: Vec<&str> =
-        doc["pending_proposals"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
-    println!(
+    outln!("open alerts: {}", fmt_counts(&doc.alerts.open_by_severity));
+    outln!(
         "arena: {}",
-        if pending.is_empty() {
+        if doc.pending_proposals.is_empty() {
             "no pending proposal".into()
         } else {
-            format!("pending {}", pending.join(", "))
+            format!("pending {}", doc.pending_proposals.join(", "))
         }
     );
-    let stale: Vec<&str> = doc["champions_without_backtests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str())
-        .collect();
-    println!("stale backtests: {}", if stale.is_empty() { "none".into() } else { stale.join(", ") });
+    outln!(
+        "stale backtests: {}",
+        if doc.champions_without_backtests.is_empty() {
+            "none".into()
+        } else {
+            doc.champions_without_backtests.join(", ")
+        }
+    );
     Ok(())
 }

@@ -1,14 +1,15 @@
-//! `pledge demo`: the README's main job. A real ledger, end to end, through the same append
-//! path and decide step as every other command: a team with their own keys, the trust rules
-//! refusing what they must, then the three seed workflows (a scheduled retrain promoted by
-//! policy, a drift retrain promoted by a human via its alert, a department-tiered experiment
-//! partially adopted), an export, verification, and the timeline of how the champion got there.
+//! The demo as a use case (`pledge demo`, the README's main job): a real ledger, end to end,
+//! through the same append path and decide step as every other command: a team with their own
+//! keys, the trust rules refusing what they must, then the three seed workflows (a scheduled
+//! retrain promoted by policy, a drift retrain promoted by a human via its alert, a
+//! department-tiered experiment partially adopted), an export, verification, and the timeline
+//! of how the champion got there. Returns the report; the CLI prints it.
 //!
 //! Workflows 1-3 record external runs with the seeds' figures (a forecaster judged on MAE and
 //! MAPE); workflow 4 trains a tip classifier on the repository's real `taxi.csv` with the
 //! built-in trainer, under the classifier's own gates, and checks its drift.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use ledger::canonical::{SystemClock, Timestamp};
@@ -19,36 +20,10 @@ use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
 use projections::query;
 use serde_json::{json, Value};
 
+use super::failure::{Failure, INTERNAL};
 use crate::domain::command::*;
 use crate::domain::{default_policy, DomainCommand, PledgeDomain};
-use crate::exit::{Failure, INTERNAL};
 use projections::events::{AlertAction, ChangeType, Decision, Metrics, Task, Trigger};
-
-/// Run the seed workflows end to end on a fresh ledger and print how it went.
-///
-/// Creates a ledger (in a temporary directory unless `--ledger` names a new one) and signs
-/// every command with its own ed25519 key: `root` (admin), `maya` (scientist), `colby`
-/// (approver), `scheduler` (service). Shows the trust rules refusing an unenrolled key, a
-/// wrong role, a swapped payload, a reused command id and four-eyes violations; plays a
-/// scheduled retrain (auto-promoted by policy, then one that misses the margin), a drift
-/// retrain approved through its critical alert, and a department-tiered experiment adopted for
-/// Electronics only; exports and verifies the ledger and a tampered copy; ends with the
-/// routing table and the timeline of how the current champions got there.
-///
-/// Examples:
-///   pledge demo
-///   pledge demo --ledger ./demo-ledger
-///   pledge demo --json | jq .timeline
-#[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
-pub struct Args {
-    /// Create the ledger here (must not exist yet) and keep it; default: a temporary directory.
-    #[arg(long, value_name = "PATH")]
-    pub ledger: Option<PathBuf>,
-    /// Print a JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
 
 struct Demo {
     ledger: Ledger<PledgeDomain>,
@@ -119,28 +94,6 @@ impl Demo {
     }
 }
 
-/// Runs `pledge demo`.
-pub fn run(args: Args) -> Result<(), Failure> {
-    let tmp = tempfile::tempdir().map_err(internal)?;
-    let dir = match &args.ledger {
-        Some(p) if p.exists() => {
-            return Err(Failure::new(crate::exit::INVALID_INPUT, format!("`{}` already exists", p.display()))
-                .hint(
-                    "the demo creates a new ledger; name a path that does not exist yet, or omit --ledger",
-                ))
-        }
-        Some(p) => p.clone(),
-        None => tmp.path().join("ledger"),
-    };
-    let report = play(&dir, tmp.path())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(internal)?);
-    } else {
-        print_human(&report, args.ledger.is_none());
-    }
-    Ok(())
-}
-
 fn metrics(mae: f64, mape: f64, coverage: f64) -> Metrics {
     Metrics::from([("mae".into(), mae), ("mape".into(), mape), ("coverage".into(), coverage)])
 }
@@ -170,10 +123,16 @@ fn run_body(run_id: &str, trigger: Trigger, m: Metrics) -> DomainCommand {
     })
 }
 
-fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
+/// Plays the demo into a new ledger at `dir` (`scratch` holds temporary files); with `home`,
+/// keeps the team's private keys there too, so that a person can go on working on the ledger.
+pub fn play(dir: &Path, scratch: &Path, home: Option<&Path>) -> Result<Value, Failure> {
     let mut keys = vec![];
     for who in ["root", "maya", "colby", "scheduler", "mallory"] {
-        keys.push((who, SecretKey::generate().map_err(internal)?));
+        let key = SecretKey::generate().map_err(internal)?;
+        if let Some(home) = home {
+            super::keystore::store(home, who, &key)?;
+        }
+        keys.push((who, key));
     }
     let mut d = Demo {
         ledger: Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?,
@@ -366,8 +325,8 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     let out = dir.with_extension("jsonl");
     let manifest = export::export(d.ledger.store(), &out).map_err(internal)?;
     let store_summary =
-        ledger::verify_store(d.ledger.store(), crate::verify::verifier(None)).map_err(internal)?;
-    let (_, export_summary) = export::verify_export(&out, crate::verify::verifier(None)).map_err(internal)?;
+        ledger::verify_store(d.ledger.store(), super::verify::verifier(None)).map_err(internal)?;
+    let (_, export_summary) = export::verify_export(&out, super::verify::verifier(None)).map_err(internal)?;
     let tampered = scratch.join("tampered.jsonl");
     let mut bytes = std::fs::read(&out).map_err(internal)?;
     let line = 20usize;
@@ -376,7 +335,7 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     bytes[start + 40] ^= 0x01;
     std::fs::write(&tampered, &bytes).map_err(internal)?;
     std::fs::copy(export::manifest_path(&out), export::manifest_path(&tampered)).map_err(internal)?;
-    let detected = match export::verify_export(&tampered, crate::verify::verifier(None)) {
+    let detected = match export::verify_export(&tampered, super::verify::verifier(None)) {
         Err(export::ExportError::Verify(f)) => json!({"detected": true, "seq": f.seq, "reason": f.reason}),
         Err(e) => json!({"detected": true, "seq": null, "reason": e.to_string()}),
         Ok(_) => return Err(internal("a tampered export verified")),
@@ -392,7 +351,7 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
     forgery.edit(k, |e| e["payload"]["gates"][0]["candidate"] = json!(candidate / 2.0));
     let forged = scratch.join("forged.jsonl");
     forgery.write_export(&forged).map_err(internal)?;
-    let forgery_check = match export::verify_export(&forged, crate::verify::verifier(None)) {
+    let forgery_check = match export::verify_export(&forged, super::verify::verifier(None)) {
         Err(export::ExportError::Verify(f)) => json!({"forged_event": k, "detected": true, "failure": f}),
         Err(e) => return Err(internal(format!("the forged export was refused for another reason: {e}"))),
         Ok(_) => return Err(internal("a consistently forged export verified")),
@@ -424,8 +383,8 @@ fn play(dir: &Path, scratch: &Path) -> Result<Value, Failure> {
 }
 
 /// The repository's real data, embedded so the demo runs from any directory.
-const TAXI_CSV: &[u8] = include_bytes!("../../trainer/data/taxi.csv");
-const TAXI_SPEC: &str = include_str!("../../trainer/data/taxi.spec.json");
+const TAXI_CSV: &[u8] = include_bytes!("../../../trainer/data/taxi.csv");
+const TAXI_SPEC: &str = include_str!("../../../trainer/data/taxi.spec.json");
 
 /// Workflow (d): `taxi-tip` on real data, under the default policy's classification gates
 /// (ROC-AUC better, log-loss not worse): no policy edit for a new classifier. maya trains a
@@ -450,11 +409,11 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
             TrainParams { strategy: Strategy::SegmentedRouter, min_segment_rows: 1000, ..Default::default() },
         ),
     ] {
-        crate::training::check_trainable(d.ledger.domain(), model, None)?;
+        super::training::check_trainable(d.ledger.domain(), model, None)?;
         let out = trainer::train(&spec, &params, &table, &digest, &trainer::progress::Progress::hidden())
             .map_err(internal)?;
         let strategy = if params.strategy == Strategy::Global { "global" } else { "segmented_router" };
-        let meta = crate::training::RunMeta {
+        let meta = super::training::RunMeta {
             model,
             trigger: Trigger::Manual,
             hypothesis_id: None,
@@ -462,10 +421,10 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
             feature_set: "v1",
             extra: json!({"strategy": strategy, "owner": who}),
         };
-        let evidence = crate::training::baselines(dir, &d.ledger.domain().state, model, &spec, &table, &out);
+        let evidence = super::training::baselines(dir, &d.ledger.domain().state, model, &spec, &table, &out);
         let (run_id, body) =
-            crate::training::run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
-        crate::training::save_candidate(dir, &out.candidate)?;
+            super::training::run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
+        super::training::save_candidate(dir, &out.candidate)?;
         let events = d.act("real", who, DomainCommand::RunRecord(body))?;
         let judged: Vec<Value> = events
             .iter()
@@ -537,7 +496,7 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
         .and_then(|m| m.versions.get(&champion))
         .map(|v| v.artifact_digest.clone())
         .unwrap_or_default();
-    let art = trainer::Artifact::load(&crate::training::artifact_dir(dir), &art_digest).map_err(internal)?;
+    let art = trainer::Artifact::load(&super::training::artifact_dir(dir), &art_digest).map_err(internal)?;
     let period = table.period.clone().unwrap_or_default();
     let baseline = table.select(&(0..table.len()).filter(|&i| period[i] < 3).collect::<Vec<_>>());
     let recent = table.select(&(0..table.len()).filter(|&i| period[i] == 3).collect::<Vec<_>>());
@@ -564,174 +523,4 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
     Ok(json!({"model": model, "runs": trained, "champion": champion, "artifact": art_digest,
         "drift": {"metric": "log_loss", "baseline": b, "recent": r, "psi": drift.psi()},
         "predictions": first.row_numbers.iter().zip(scores).map(|(r, p)| json!({"row": r, "probability": p})).collect::<Vec<_>>()}))
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
-fn print_human(r: &Value, temporary: bool) {
-    println!("Pledge demo: ledger {} at {}", s(&r["ledger_id"]), s(&r["ledger"]));
-    let mut last = "";
-    for step in r["steps"].as_array().into_iter().flatten() {
-        let wf = s(&step["workflow"]);
-        if wf != last {
-            println!();
-            println!(
-                "== {}",
-                match wf {
-                    "setup" => "setup: genesis, keys and roles",
-                    "scheduled" => "workflow 1: scheduled retrain",
-                    "drift" => "workflow 2: drift-triggered retrain",
-                    "real" => "workflow 4: real data (taxi.csv) through the built-in trainer",
-                    _ => "workflow 3: hypothesis-driven experiment",
-                }
-            );
-            last = wf;
-        }
-        for e in step["events"].as_array().into_iter().flatten() {
-            println!("  #{:<3} {:<10} {}", e["seq"].as_u64().unwrap_or(0), s(&step["by"]), s(&e["summary"]));
-        }
-    }
-    println!();
-    println!("== refused (nothing written)");
-    for x in r["refusals"].as_array().into_iter().flatten() {
-        println!("  - {}: rule `{}`: {}", s(&x["attempt"]), s(&x["rule"]), s(&x["message"]));
-    }
-    let rs = &r["idempotent_resend"];
-    println!(
-        "  - an earlier command resent: duplicate={}, same events {}, head unchanged={}",
-        rs["duplicate"], rs["events"], rs["head_unchanged"]
-    );
-    println!();
-    println!("== routing for `demand`");
-    for x in r["routing"].as_array().into_iter().flatten() {
-        let seg = x["segment"].as_str().unwrap_or("(global)");
-        let via = if x["own_champion"] == true { "own champion" } else { "global champion" };
-        println!("  {seg:<12} -> v{} ({via})", x["version"]);
-    }
-    println!();
-    println!("== alerts");
-    for a in r["alerts"].as_array().into_iter().flatten() {
-        println!(
-            "  {} {:<8} {:<22} {:<9} {}",
-            s(&a["id"]),
-            s(&a["severity"]),
-            s(&a["type"]),
-            s(&a["status"]),
-            s(&a["message"])
-        );
-    }
-    for (title, key) in [
-        ("how `demand` got its global champion (timeline)", "timeline_global"),
-        ("how `demand` / electronics got its champion (timeline)", "timeline"),
-    ] {
-        println!();
-        println!("== {title}");
-        for e in r[key]["entries"].as_array().into_iter().flatten() {
-            let pv = e["policy_version"].as_u64().map(|v| format!(" [policy v{v}]")).unwrap_or_default();
-            let at = s(&e["recorded_at"]);
-            println!(
-                "  #{:<3} {}  {:<10} {}{}",
-                e["seq"].as_u64().unwrap_or(0),
-                &at[..19.min(at.len())],
-                e["actor"].as_str().unwrap_or("-"),
-                s(&e["summary"]),
-                pv
-            );
-        }
-    }
-    let real = &r["real_data"];
-    println!();
-    println!(
-        "== `{}` on real data (champion v{}, artifact {})",
-        s(&real["model"]),
-        real["champion"],
-        s(&real["artifact"])
-    );
-    for run in real["runs"].as_array().into_iter().flatten() {
-        println!(
-            "  {:<17} {}: roc_auc {:.4}, log_loss {:.4}, {} model(s)",
-            s(&run["strategy"]),
-            s(&run["split"]),
-            run["roc_auc"].as_f64().unwrap_or(f64::NAN),
-            run["log_loss"].as_f64().unwrap_or(f64::NAN),
-            run["models"].as_array().map_or(0, Vec::len)
-        );
-        let windows: Vec<String> = run["backtest"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|w| format!("{} {:.3}", s(&w["window"]), w["roc_auc"].as_f64().unwrap_or(f64::NAN)))
-            .collect();
-        println!("  {:<17} walk-forward roc_auc: {}", "", windows.join(", "));
-        for j in run["judged"].as_array().into_iter().flatten() {
-            let gates: Vec<String> = j["gates"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|g| {
-                    format!(
-                        "{} {:.4} vs {:.4} {}",
-                        s(&g["metric"]),
-                        g["candidate"].as_f64().unwrap_or(f64::NAN),
-                        g["champion"].as_f64().unwrap_or(f64::NAN),
-                        if g["passed"] == true { "ok" } else { "FAIL" }
-                    )
-                })
-                .collect();
-            println!(
-                "  {:<17} {} v{} vs champion v{} ({}): {}; gates {}",
-                "",
-                j["segment"].as_str().map_or("global".to_string(), |x| format!("segment {x}")),
-                j["candidate"],
-                j["champion"],
-                if j["evidence"] == "baseline" { "both on the same test rows" } else { "recorded metrics" },
-                gates.join(", "),
-                if j["passed"] == true { "passed" } else { "failed" }
-            );
-        }
-    }
-    let dr = &real["drift"];
-    let psi: Vec<String> = dr["psi"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(0.0)))
-        .collect();
-    println!(
-        "  drift Jan..Mar -> Apr: log_loss {:.4} -> {:.4}; psi {}",
-        dr["baseline"].as_f64().unwrap_or(0.0),
-        dr["recent"].as_f64().unwrap_or(0.0),
-        psi.join(", ")
-    );
-    for p in real["predictions"].as_array().into_iter().flatten() {
-        println!("  April row {}: p(tip) = {:.4}", p["row"], p["probability"].as_f64().unwrap_or(0.0));
-    }
-    println!();
-    let v = &r["verify"]["ledger"];
-    println!("== verify");
-    println!(
-        "  ledger: ok, {} events, {} signed commands checked, every derived event re-derived",
-        v["events"], v["commands"]
-    );
-    println!("  export: ok, {} events in {}", r["verify"]["export"]["events"], s(&r["export"]["path"]));
-    let t = &r["tamper_check"];
-    println!(
-        "  tampered export (one byte flipped in line {}): detected at event {}",
-        t["flipped_line_index"], t["result"]["seq"]
-    );
-    let f = &r["forgery_check"]["failure"];
-    println!(
-        "  forged export (a gate value halved in event {}, every hash, link and the manifest recomputed):\n    detected at event {}: `{}` is {} in the ledger, {} when re-derived from the signed run",
-        r["forgery_check"]["forged_event"],
-        f["seq"],
-        s(&f["mismatch"]["member"]),
-        f["mismatch"]["recorded"],
-        f["mismatch"]["derived"]
-    );
-    if temporary {
-        println!();
-        println!("(the ledger was in a temporary directory and is gone; keep one with `pledge demo --ledger PATH`)");
-    }
 }

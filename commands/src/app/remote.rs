@@ -1,5 +1,6 @@
-//! A small blocking client of the API, for the CLI's remote mode (`--server URL`), the bench and
-//! the tests: JSON in, JSON out, errors turned into [`Failure`]s with the server's message.
+//! A small blocking client of `pledge serve`, for remote mode (`--server URL`), the bench and
+//! the tests: typed questions and signed commands out, typed answers in, refusals turned into
+//! [`Failure`]s with the server's message and rule.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -8,7 +9,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::exit::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
+use super::failure::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
+use super::query::Query;
 
 /// A connection pool to one server.
 #[derive(Debug)]
@@ -29,8 +31,7 @@ impl Client {
         }
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::internal)?;
-        let http =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(super::connector());
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector());
         Ok(Client { base, token, runtime, http })
     }
 
@@ -87,6 +88,17 @@ impl Client {
         }
     }
 
+    /// Asks `q` of the server: its typed answer, or the server's refusal.
+    pub fn ask<Q: Query>(&self, q: &Q) -> Result<Q::Answer, Failure> {
+        let doc = self.get(&q.path())?;
+        serde_json::from_value(doc).map_err(|e| {
+            Failure::new(
+                INTERNAL,
+                format!("the server at `{}` answered `{}` with another document: {e}", self.base, q.path()),
+            )
+        })
+    }
+
     /// `POST path` with a JSON body: the document, or the server's refusal as a [`Failure`].
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         let (status, v) = self.send(Method::POST, path, Some(body))?;
@@ -98,7 +110,7 @@ impl Client {
     }
 }
 
-/// The exit code and message for an API error response, as the local CLI would give them.
+/// The exit code, message and rule for an API error response, as the local CLI would give them.
 pub fn failure_of(status: StatusCode, body: &Value) -> Failure {
     let e = &body["error"];
     let message = e["message"].as_str().unwrap_or("the server refused the request").to_string();
@@ -108,13 +120,17 @@ pub fn failure_of(status: StatusCode, body: &Value) -> Failure {
         (400 | 401 | 404 | 408 | 413 | 422, _) => INVALID_INPUT,
         _ => INTERNAL,
     };
-    let message = match e["rule"].as_str() {
-        Some(rule) => format!("{message} (rule `{rule}`)"),
-        None => message,
-    };
-    let f = Failure::new(code, message);
+    let mut f = Failure::new(code, message);
+    f.rule = e["rule"].as_str().map(str::to_string);
     if status == StatusCode::UNAUTHORIZED {
         return f.hint("pass the server's read token with --read-token or PLEDGE_READ_TOKEN");
     }
     f
+}
+
+/// The connector every client uses: no Nagle delay (requests are small and latency-bound).
+pub fn connector() -> HttpConnector {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    c
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::common::Common;
+use super::output::outln;
 use crate::api::{self, AppState, Options};
-use crate::exit::{Failure, INVALID_INPUT};
-use crate::session::Common;
+use crate::app::failure::{Failure, INVALID_INPUT};
 
 /// Serve the ledger over HTTP: reads from the projections, signed commands, a live tail.
 ///
@@ -97,7 +98,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let checkpoints = match &args.log_key {
         None => None,
         Some(name) => Some(crate::api::Publishing {
-            key: std::sync::Arc::new(crate::session::load_key(&c.home()?, name)?),
+            key: std::sync::Arc::new(crate::app::keystore::load(&c.home()?, name)?),
             every: args.checkpoint_every,
             interval: Duration::from_secs(args.checkpoint_interval),
         }),
@@ -116,7 +117,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let rt = rt.enable_all().build().map_err(Failure::internal)?;
     let (state, writer) = AppState::open(&c.ledger, options)?;
     if let (Some(name), Some(p)) = (&args.log_key, &state.options().checkpoints) {
-        let refused = crate::transparency::check_log_key(&state.trust(), &p.key, name);
+        let refused = crate::app::transparency::check_log_key(&state.trust(), &p.key, name);
         if let Err(f) = refused {
             drop(state);
             writer.join();
@@ -134,9 +135,9 @@ async fn serve(state: AppState, addr: SocketAddr, json_out: bool) -> Result<(), 
         .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot listen on `{addr}`: {e}")))?;
     let bound = listener.local_addr().map_err(Failure::internal)?;
     if json_out {
-        println!("{}", json!({"listening": format!("http://{bound}"), "events": state.committed()}));
+        outln!("{}", json!({"listening": format!("http://{bound}"), "events": state.committed()}));
     } else {
-        println!("listening on http://{bound} ({} events)", state.committed());
+        outln!("listening on http://{bound} ({} events)", state.committed());
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -1,6 +1,9 @@
-//! Exit codes and the errors that map to them. Documented in the README and `pledge --help`.
+//! Why a use case failed, in the four kinds both front ends report: the CLI as exit codes
+//! (documented in the README and `pledge --help`), the API as HTTP statuses.
 
 use std::fmt;
+
+use ledger::SubmitError;
 
 /// Exit code: a rule or policy refused the command.
 pub const REJECTED: u8 = 1;
@@ -11,21 +14,28 @@ pub const INTEGRITY: u8 = 3;
 /// Exit code: anything else (a bug, the disk).
 pub const INTERNAL: u8 = 4;
 
-/// Why a subcommand failed, with what to tell the person.
+/// Why a use case failed, with what to tell the person.
 #[derive(Debug)]
 pub struct Failure {
-    /// The exit code.
+    /// The kind, as an exit code ([`REJECTED`], [`INVALID_INPUT`], [`INTEGRITY`], [`INTERNAL`]).
     pub code: u8,
-    /// What went wrong (printed after `error: `).
+    /// What went wrong.
     pub message: String,
-    /// What to do next (printed after `hint: `), if there is something useful to say.
+    /// What to do next, if there is something useful to say.
     pub hint: Option<String>,
+    /// The rule that refused it, when a rule did.
+    pub rule: Option<String>,
 }
 
 impl Failure {
     /// A failure with `code`.
     pub fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into(), hint: None }
+        Failure { code, message: message.into(), hint: None, rule: None }
+    }
+
+    /// A refusal by `rule`.
+    pub fn rejected(rule: &str, message: impl Into<String>) -> Failure {
+        Failure { code: REJECTED, message: message.into(), hint: None, rule: Some(rule.to_string()) }
     }
 
     /// Adds a hint.
@@ -38,27 +48,25 @@ impl Failure {
     pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
         Failure::new(INTERNAL, format!("{:#}", e.into()))
     }
+
+    /// The message with the rule that refused it, as people read it.
+    pub fn message_with_rule(&self) -> String {
+        match &self.rule {
+            Some(rule) if !self.message.contains(&format!("`{rule}`")) => {
+                format!("{} (rule `{rule}`)", self.message)
+            }
+            _ => self.message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        write!(f, "error: {}", self.message_with_rule())?;
         if let Some(h) = &self.hint {
             write!(f, "\nhint: {h}")?;
         }
         Ok(())
-    }
-}
-
-impl Failure {
-    /// The failure as printed on standard error: `error:` and `hint:` coloured on a terminal.
-    pub fn render(&self) -> String {
-        use crate::session::{paint_err, Paint};
-        let mut out = format!("{} {}", paint_err("error:", Paint::Red), self.message);
-        if let Some(h) = &self.hint {
-            out.push_str(&format!("\n{} {h}", paint_err("hint:", Paint::Yellow)));
-        }
-        out
     }
 }
 
@@ -73,6 +81,28 @@ impl From<ledger::StoreError> for Failure {
                 "a damaged ledger is never served or extended; `pledge verify` shows the damage, `pledge show` and `pledge export` still read it; restore the ledger from a verified export",
             ),
             other => Failure::internal(other),
+        }
+    }
+}
+
+impl From<SubmitError> for Failure {
+    /// A command the append path did not take: refused by a rule, malformed, or the store.
+    fn from(e: SubmitError) -> Failure {
+        match e {
+            SubmitError::Rejected(r) => Failure::rejected(&r.rule, r.message),
+            SubmitError::Invalid(m) => Failure::new(INVALID_INPUT, m),
+            SubmitError::Store(e) => e.into(),
+            e => Failure::internal(e),
+        }
+    }
+}
+
+impl From<ledger::Refusal> for Failure {
+    fn from(r: ledger::Refusal) -> Failure {
+        match r {
+            ledger::Refusal::Rejected(r) => Failure::rejected(&r.rule, r.message),
+            ledger::Refusal::Invalid(m) => Failure::new(INVALID_INPUT, m),
+            other => Failure::internal(anyhow::anyhow!("{other}")),
         }
     }
 }

@@ -13,7 +13,7 @@ use ledger::{RecordedEvent, Store, TrustState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::exit::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
+use super::failure::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
 
 /// The note keys that may sign this ledger's checkpoints: the active keys of `log` principals.
 pub fn log_keys(trust: &TrustState) -> Vec<NoteKey> {

@@ -1,22 +1,23 @@
-//! The built-in trainer, wired to the ledger: `train-candidate --data --spec`, `drift check`
-//! and `predict`. Model artifacts live in `<ledger>/artifacts/<blake3 hex>.json`; the ledger
-//! records their digests, so a version names exactly the bytes that score for it.
+//! The built-in trainer, wired to the ledger: training a candidate and recording it, drift
+//! checks and scoring. Requests in, reports out; the CLI prints them. Model artifacts live in
+//! `<ledger>/artifacts/<blake3 hex>.json`; the ledger records their digests, so a version names
+//! exactly the bytes that score for it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ledger::RecordedEvent;
+use projections::events::{Baseline, Task, Trigger};
+use serde::Serialize;
 use serde_json::{json, Value};
 use trainer::progress::Progress;
 use trainer::spec::{RouterMode, Strategy, TrainParams};
 use trainer::{Artifact, DatasetSpec, TrainError};
 
-use projections::events::{Baseline, Task, Trigger};
-
-use crate::domain::command::{RunBacktest, RunBody, RunModel};
+use super::backend::{Backend, Signer};
+use super::failure::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
+use crate::domain::command::{DriftBody, RunBacktest, RunBody, RunModel};
 use crate::domain::{DomainCommand, PledgeDomain};
-use crate::exit::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
-use crate::session::{self, Common};
-use crate::verbs::TrainCandidateArgs;
 
 /// The trainer's name as recorded on runs.
 pub fn trainer_name() -> String {
@@ -28,7 +29,8 @@ pub fn artifact_dir(ledger: &Path) -> PathBuf {
     ledger.join("artifacts")
 }
 
-fn failure(e: TrainError) -> Failure {
+/// A trainer error as a failure: bad input, a damaged artifact, or a bug.
+pub fn failure(e: TrainError) -> Failure {
     match &e {
         TrainError::Artifact(m) if m.contains("damaged") => Failure::new(INTEGRITY, e.to_string()),
         TrainError::Leakage { .. } => Failure::new(INVALID_INPUT, e.to_string())
@@ -38,26 +40,29 @@ fn failure(e: TrainError) -> Failure {
     }
 }
 
-fn read_spec(path: &Path) -> Result<(DatasetSpec, String), Failure> {
+/// Reads a dataset spec file; returns it and the blake3 of its bytes.
+pub fn read_spec(path: &Path) -> Result<(DatasetSpec, String), Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::new(INVALID_INPUT, format!("cannot read spec `{}`: {e}", path.display())))?;
+    super::json::check_unambiguous(&text, &path.display().to_string())?;
     let spec = DatasetSpec::from_json(&text)
         .map_err(|e| Failure::new(INVALID_INPUT, format!("`{}`: {e}", path.display())))?;
     Ok((spec, ledger::Digest::of(text.as_bytes()).to_string()))
 }
 
-fn read_params(a: &TrainCandidateArgs) -> Result<TrainParams, Failure> {
-    let mut p: TrainParams = match &a.params {
+/// Training parameters: the file's (or the defaults), with the strategy, router mode and
+/// minimum segment size given apart.
+pub fn train_params(
+    file: Option<&Path>,
+    strategy: &str,
+    router_mode: Option<&str>,
+    min_segment_rows: Option<u64>,
+) -> Result<TrainParams, Failure> {
+    let mut p: TrainParams = match file {
         None => TrainParams::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::new(INVALID_INPUT, format!("cannot read parameters `{}`: {e}", path.display()))
-            })?;
-            serde_json::from_str(&text)
-                .map_err(|e| Failure::new(INVALID_INPUT, format!("parameters `{}`: {e}", path.display())))?
-        }
+        Some(path) => super::json::read_file(path, "parameters")?,
     };
-    p.strategy = match a.strategy.as_str() {
+    p.strategy = match strategy {
         "global" => Strategy::Global,
         "segmented_router" => Strategy::SegmentedRouter,
         other => {
@@ -69,7 +74,7 @@ fn read_params(a: &TrainCandidateArgs) -> Result<TrainParams, Failure> {
             ))
         }
     };
-    p.router_mode = match a.router_mode.as_deref() {
+    p.router_mode = match router_mode {
         None | Some("segment_only") => RouterMode::SegmentOnly,
         Some(other) => {
             return Err(Failure::new(
@@ -78,7 +83,7 @@ fn read_params(a: &TrainCandidateArgs) -> Result<TrainParams, Failure> {
             ))
         }
     };
-    if let Some(n) = a.min_segment_rows {
+    if let Some(n) = min_segment_rows {
         p.min_segment_rows = usize::try_from(n).unwrap_or(usize::MAX);
     }
     p.check().map_err(failure)?;
@@ -233,19 +238,16 @@ pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&s
     if let Some(h) = hypothesis {
         match domain.state.experiments.get(h) {
             None => {
-                return Err(Failure::new(
-                    REJECTED,
-                    format!("no hypothesis `{h}` was proposed (rule `experiment.unknown`)"),
+                return Err(Failure::rejected(
+                    "experiment.unknown",
+                    format!("no hypothesis `{h}` was proposed"),
                 )
                 .hint(format!("propose it first: `pledge hypothesis propose {h} {model} ...`")))
             }
             Some(x) if x.model != model => {
-                return Err(Failure::new(
-                    REJECTED,
-                    format!(
-                        "hypothesis `{h}` is about `{}`, not `{model}` (rule `experiment.model`)",
-                        x.model
-                    ),
+                return Err(Failure::rejected(
+                    "experiment.model",
+                    format!("hypothesis `{h}` is about `{}`, not `{model}`", x.model),
                 ))
             }
             Some(_) => {}
@@ -253,8 +255,8 @@ pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&s
     }
     let task = domain.state.model(model).and_then(|m| m.task).unwrap_or(Task::Classification);
     if task != Task::Classification {
-        return Err(Failure::new(
-            REJECTED,
+        return Err(Failure::rejected(
+            "model.task",
             format!("`{model}` is a {} model; the built-in trainer trains classifiers", task.as_str()),
         )
         .hint("record a run made elsewhere with `--metrics --artifact --dataset`"));
@@ -262,8 +264,8 @@ pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&s
     let rules = policy.for_model(model, task);
     let (gates, section) = rules.gates();
     if let Some(g) = gates.iter().find(|g| !TRAINER_METRICS.contains(&g.metric.as_str())) {
-        return Err(Failure::new(
-            REJECTED,
+        return Err(Failure::rejected(
+            "promotion.missing_metric",
             format!(
                 "policy `{section}` (v{}) judges `{model}` on `{}`, which the built-in trainer does not produce ({})",
                 domain.state.policy_version,
@@ -290,41 +292,54 @@ pub fn save_candidate(ledger: &Path, candidate: &trainer::Candidate) -> Result<V
     Ok(created)
 }
 
-/// `pledge train-candidate --data FILE --spec SPEC`.
-pub fn train_candidate(
-    a: &TrainCandidateArgs,
-    change_type: projections::events::ChangeType,
-) -> Result<(), Failure> {
-    a.common.local_only()?;
-    session::require_ledger(&a.common.ledger)?;
-    let (Some(data), Some(spec_path)) = (&a.data, &a.spec) else {
-        return Err(Failure::new(INVALID_INPUT, "`--data` needs `--spec`"));
-    };
-    let (spec, spec_digest) = read_spec(spec_path)?;
-    let params = read_params(a)?;
-    let trigger: Trigger = a.trigger.parse().map_err(|e: String| Failure::new(INVALID_INPUT, e))?;
-    // What the ledger says, read before any training: the task and gates (a run the ledger
-    // would refuse is refused now), and the serving versions to score on the same rows.
-    let domain = a.common.open()?.domain().clone();
-    check_trainable(&domain, &a.model, Some(&a.hypothesis_id))?;
-    let (table, dataset_digest) = trainer::load(data, &spec).map_err(failure)?;
-    let out =
-        trainer::train(&spec, &params, &table, &dataset_digest, &Progress::stderr()).map_err(failure)?;
-    let evidence = baselines(&a.common.ledger, &domain.state, &a.model, &spec, &table, &out);
-    let meta = RunMeta {
-        model: &a.model,
-        trigger,
-        hypothesis_id: Some(&a.hypothesis_id),
-        dataset_version: &a.dataset_version,
-        feature_set: &a.feature_set_version,
-        extra: json!({
-            "change_type": change_type, "change_summary": a.change_summary, "owner": a.owner,
-            "strategy": a.strategy, "router_mode": a.router_mode,
-        }),
-    };
-    let (run_id, body) = run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
-    let created = save_candidate(&a.common.ledger, &out.candidate)?;
-    let events = match session::submit_domain(&a.common, DomainCommand::RunRecord(body)) {
+/// A request to train a candidate with the built-in trainer and record it.
+pub struct TrainRequest<'a> {
+    /// The ledger (local: artifacts are kept beside it).
+    pub backend: &'a Backend,
+    /// Who records the run.
+    pub signer: &'a Signer,
+    /// What the run records besides the trainer's output.
+    pub meta: RunMeta<'a>,
+    /// The data file (CSV or Parquet).
+    pub data: &'a Path,
+    /// The dataset spec file.
+    pub spec: &'a Path,
+    /// Training parameters.
+    pub params: TrainParams,
+    /// Where progress goes.
+    pub progress: &'a Progress,
+}
+
+/// What a training produced and recorded.
+#[derive(Debug)]
+pub struct TrainReport {
+    /// The run id.
+    pub run_id: String,
+    /// blake3 of the data.
+    pub dataset_digest: String,
+    /// The trainer's output.
+    pub out: trainer::TrainOutput,
+    /// The serving versions' figures on the candidate's rows.
+    pub baselines: BTreeMap<Option<String>, Baseline>,
+    /// The events the run appended.
+    pub events: Vec<RecordedEvent>,
+}
+
+/// Trains a candidate and records it as one signed `run.record`. What the ledger would refuse
+/// (an unknown hypothesis, a model of another task, gates needing a metric the trainer does
+/// not produce) is refused before training; a run the ledger refuses leaves no artifact.
+pub fn train_candidate(req: TrainRequest<'_>) -> Result<TrainReport, Failure> {
+    let dir = req.backend.dir()?;
+    let (spec, spec_digest) = read_spec(req.spec)?;
+    let domain = req.backend.open()?.domain().clone();
+    check_trainable(&domain, req.meta.model, req.meta.hypothesis_id)?;
+    let (table, dataset_digest) = trainer::load(req.data, &spec).map_err(failure)?;
+    let out = trainer::train(&spec, &req.params, &table, &dataset_digest, req.progress).map_err(failure)?;
+    let baselines = baselines(dir, &domain.state, req.meta.model, &spec, &table, &out);
+    let (run_id, body) =
+        run_body(&req.meta, &spec, &spec_digest, &req.params, &out, &table.periods, &baselines)?;
+    let created = save_candidate(dir, &out.candidate)?;
+    let events = match req.backend.submit_domain(req.signer, &DomainCommand::RunRecord(body)) {
         Ok(e) => e,
         Err(f) => {
             for p in created {
@@ -333,68 +348,11 @@ pub fn train_candidate(
             return Err(f);
         }
     };
-    if a.common.json {
-        let report = json!({
-            "run_id": run_id, "dataset_digest": dataset_digest, "split": out.split,
-            "train_rows": out.train_rows, "test_rows": out.test_rows, "load": out.load,
-            "metrics": out.metrics.to_map(),
-            "models": out.candidate.artifacts().map(|art| json!({
-                "segment": art.segment, "artifact_digest": art.digest(), "train_rows": art.train_rows,
-                "metrics": out.model_metrics[&art.segment].to_map(),
-            })).collect::<Vec<_>>(),
-            "segments_without_model": out.candidate.skipped,
-            "backtest": out.backtest.iter().map(|w| json!({
-                "window_start": w.window_start, "window_end": w.window_end, "train_start": w.train_start,
-                "train_end": w.train_end, "train_rows": w.train_rows, "metrics": w.metrics.to_map(),
-            })).collect::<Vec<_>>(),
-            "events": crate::views::events_json(&events),
-        });
-        println!("{}", json!({"ok": true, "training": report}));
-        return Ok(());
-    }
-    let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-    println!(
-        "trained {} on {} ({} rows read, {} dropped by `{}`)",
-        a.model,
-        data.display(),
-        out.load.rows_read,
-        out.load.dropped,
-        out.load.missing_policy
-    );
-    println!("  {} ({} train / {} test rows)", out.split, out.train_rows, out.test_rows);
-    println!("  {:<28} {:>8} {:>8} {:>8} {:>8}", "model", "rows", "roc_auc", "log_loss", "brier");
-    println!(
-        "  {:<28} {:>8} {:>8} {:>8.4} {:>8.4}",
-        "candidate (routed)",
-        out.metrics.rows,
-        f(out.metrics.roc_auc),
-        out.metrics.log_loss,
-        out.metrics.brier
-    );
-    for art in out.candidate.artifacts() {
-        let m = &out.model_metrics[&art.segment];
-        let name = art.segment.as_deref().map_or("global".to_string(), |s| format!("segment {s}"));
-        println!("  {:<28} {:>8} {:>8} {:>8.4} {:>8.4}", name, m.rows, f(m.roc_auc), m.log_loss, m.brier);
-    }
-    for (seg, why) in &out.candidate.skipped {
-        println!("  segment {seg}: global model ({why})");
-    }
-    for w in &out.backtest {
-        println!(
-            "  backtest {}..{} -> {}: roc_auc {}, {} rows",
-            w.train_start,
-            w.train_end,
-            w.window_start,
-            f(w.metrics.roc_auc),
-            w.metrics.rows
-        );
-    }
-    session::print_events(&a.common, &events);
-    Ok(())
+    Ok(TrainReport { run_id, dataset_digest, out, baselines, events })
 }
 
 /// Which version serves `segment` of `model`, and its artifact digest.
-fn served(
+pub fn served(
     state: &projections::state::State,
     model: &str,
     segment: Option<&str>,
@@ -426,7 +384,8 @@ fn served(
     Ok((v, info.artifact_digest.clone()))
 }
 
-fn load_artifact(ledger: &Path, digest: &str, version: u64) -> Result<Artifact, Failure> {
+/// Loads the artifact `digest` of version `version` from the ledger's artifacts.
+pub fn load_artifact(ledger: &Path, digest: &str, version: u64) -> Result<Artifact, Failure> {
     Artifact::load(&artifact_dir(ledger), digest).map_err(|e| match e {
         TrainError::Artifact(m) if m.contains("cannot read") || m.contains("not a blake3") => Failure::new(
             INVALID_INPUT,
@@ -437,91 +396,87 @@ fn load_artifact(ledger: &Path, digest: &str, version: u64) -> Result<Artifact, 
     })
 }
 
-/// Drift between a baseline and a recent file.
-///
-/// Loads the artifact of the version that serves the model (or `--segment`), validates both
-/// files against its dataset spec, computes the population stability index of every feature
-/// (baseline deciles; see docs/TRAINER.md) and the model's metric on each file, and records a
-/// signed drift signal. The ledger raises a critical alert when the metric degrades by more
-/// than the policy allows or any PSI exceeds the policy's threshold.
-///
-/// Examples:
-///   pledge drift check --model taxi-tip --baseline march.csv --recent april.csv --as ci-bot
-///   pledge drift check --model taxi-tip --segment "Flash Cab" --baseline a.csv --recent b.csv --metric brier --json
-#[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
-pub struct DriftArgs {
-    #[command(subcommand)]
-    command: DriftCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum DriftCommand {
-    Check(DriftCheckArgs),
-}
-
-/// Compare a recent labelled file with a baseline and record the drift signal.
-///
-/// Examples:
-///   pledge drift check --model taxi-tip --baseline march.csv --recent april.csv --as ci-bot
-#[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
-struct DriftCheckArgs {
+/// A request to check drift between a baseline and a recent labelled file.
+pub struct DriftRequest<'a> {
+    /// The ledger (local).
+    pub backend: &'a Backend,
+    /// Who records the signal.
+    pub signer: &'a Signer,
     /// The model.
-    #[arg(long)]
-    model: String,
-    /// The segment whose serving version is checked (default: the model's default route).
-    #[arg(long)]
-    segment: Option<String>,
-    /// The baseline file (CSV or Parquet, with labels).
-    #[arg(long, value_name = "FILE")]
-    baseline: PathBuf,
-    /// The recent file (CSV or Parquet, with labels).
-    #[arg(long, value_name = "FILE")]
-    recent: PathBuf,
-    /// Lower-is-better metric compared (log_loss, brier, ece); default: the policy's drift
-    /// metric for the model when the trainer computes it, else log_loss.
-    #[arg(long)]
-    metric: Option<String>,
-    #[command(flatten)]
-    common: Common,
+    pub model: &'a str,
+    /// The segment whose serving version is checked.
+    pub segment: Option<&'a str>,
+    /// The baseline file.
+    pub baseline: &'a Path,
+    /// The recent file.
+    pub recent: &'a Path,
+    /// The metric compared (default: the model's drift metric when the trainer computes it,
+    /// else log-loss).
+    pub metric: Option<&'a str>,
 }
 
-/// Runs `pledge drift`.
-pub fn drift(args: DriftArgs) -> Result<(), Failure> {
-    let DriftCommand::Check(a) = args.command;
+/// A drift check and the signal it recorded.
+#[derive(Debug, Serialize)]
+pub struct DriftReport {
+    /// The version checked.
+    pub version: u64,
+    /// The metric compared.
+    pub metric: String,
+    /// Its baseline value.
+    pub baseline: f64,
+    /// Its recent value.
+    pub recent: f64,
+    /// The trainer's report (PSI per feature, metrics, rows).
+    pub report: trainer::drift::DriftReport,
+    /// The recorded events.
+    #[serde(skip)]
+    pub events: Vec<RecordedEvent>,
+}
+
+/// The trainer's metrics that have a direction, which drift can compare.
+const DRIFT_METRICS: [&str; 6] = ["log_loss", "brier", "ece", "roc_auc", "pr_auc", "accuracy"];
+
+/// Checks drift with the serving version's artifact and records the signal.
+pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
+    let dir = req.backend.dir()?;
     let (version, digest, policy_metric) = {
-        let l = a.common.open()?;
+        let l = req.backend.open()?;
         let state = &l.domain().state;
-        let (v, d) = served(state, &a.model, a.segment.as_deref(), "champion")?;
-        let metric = match (&l.domain().policy, state.model(&a.model).and_then(|m| m.task)) {
-            (Some(p), Some(task)) => Some(p.for_model(&a.model, task).drift_metric().to_string()),
+        let (v, d) = served(state, req.model, req.segment, "champion")?;
+        let metric = match (&l.domain().policy, state.model(req.model).and_then(|m| m.task)) {
+            (Some(p), Some(task)) => Some(p.for_model(req.model, task).drift_metric().to_string()),
             _ => None,
         };
         (v, d, metric)
     };
-    let art = load_artifact(&a.common.ledger, &digest, version)?;
-    let (baseline, _) = trainer::load(&a.baseline, &art.spec)
-        .map_err(|e| failure(e).hint(format!("in the baseline file `{}`", a.baseline.display())))?;
-    let (recent, _) = trainer::load(&a.recent, &art.spec)
-        .map_err(|e| failure(e).hint(format!("in the recent file `{}`", a.recent.display())))?;
+    let art = load_artifact(dir, &digest, version)?;
+    let (baseline, _) = trainer::load(req.baseline, &art.spec)
+        .map_err(|e| failure(e).hint(format!("in the baseline file `{}`", req.baseline.display())))?;
+    let (recent, _) = trainer::load(req.recent, &art.spec)
+        .map_err(|e| failure(e).hint(format!("in the recent file `{}`", req.recent.display())))?;
     let score = |t: &trainer::Table| art.score(t);
     let report = trainer::drift::check(&art.spec, &baseline, &recent, Some(&score)).map_err(failure)?;
-    let lower = ["log_loss", "brier", "ece"];
-    let metric = match a.metric.as_deref() {
-        Some(m) if lower.contains(&m) => m.to_string(),
+    let metric = match req.metric {
+        Some(m) if DRIFT_METRICS.contains(&m) => m.to_string(),
         Some(m) => {
             return Err(Failure::new(
                 INVALID_INPUT,
-                format!("`--metric {m}`: drift compares a lower-is-better metric (log_loss, brier, ece)"),
+                format!("`--metric {m}`: drift compares one of {}", DRIFT_METRICS.join(", ")),
             ))
         }
-        None => policy_metric.filter(|m| lower.contains(&m.as_str())).unwrap_or_else(|| "log_loss".into()),
+        None => {
+            policy_metric.filter(|m| DRIFT_METRICS.contains(&m.as_str())).unwrap_or_else(|| "log_loss".into())
+        }
     };
     let (Some(mb), Some(mr)) = (&report.baseline, &report.recent) else {
         return Err(Failure::new(INVALID_INPUT, "both files need rows to compare"));
     };
-    let (b, r) = (mb.to_map()[&metric], mr.to_map()[&metric]);
+    let value = |m: &trainer::Metrics, which: &str| {
+        m.to_map().get(&metric).copied().ok_or_else(|| {
+            Failure::new(INVALID_INPUT, format!("the {which} file has no `{metric}` (one class only?)"))
+        })
+    };
+    let (b, r) = (value(mb, "baseline")?, value(mr, "recent")?);
     if b <= 0.0 {
         return Err(Failure::new(
             INVALID_INPUT,
@@ -530,71 +485,67 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
             ),
         ));
     }
-    let body = json!({"model": a.model, "segment": a.segment, "metric": metric, "baseline": b, "recent": r, "psi": report.psi()});
-    let events = session::submit(&a.common, "drift.record", body)?;
-    if a.common.json {
-        println!(
-            "{}",
-            json!({"ok": true, "version": version, "metric": metric, "report": report, "events": crate::views::events_json(&events)})
-        );
-        return Ok(());
-    }
-    println!(
-        "drift of {} v{version}: {metric} {b:.4} -> {r:.4} ({:+.1}%), {} vs {} rows",
-        a.model,
-        (r - b) / b * 100.0,
-        report.baseline_rows,
-        report.recent_rows
-    );
-    println!("  {:<24} {:>8}", "feature", "psi");
-    for f in &report.features {
-        println!("  {:<24} {:>8.4}", f.column, f.psi);
-    }
-    session::print_events(&a.common, &events);
-    Ok(())
+    let body = DriftBody {
+        model: req.model.to_string(),
+        segment: req.segment.map(str::to_string),
+        metric: Some(metric.clone()),
+        baseline: b,
+        recent: r,
+        psi: report.psi(),
+    };
+    let events = req.backend.submit_domain(req.signer, &DomainCommand::DriftRecord(body))?;
+    Ok(DriftReport { version, metric, baseline: b, recent: r, report, events })
 }
 
-/// Score a file with a model version's artifact.
-///
-/// `--version champion` (the default) routes each row the way the ledger routes: by the
-/// row's segment (the spec's segment column) to that segment's champion, else to the model's
-/// default champion; `--segment S` sends every row to S's champion. `--version vN` scores every
-/// row with vN. The file needs the spec's feature columns; labels are not needed. Prints CSV
-/// (`row,version,probability`; row 1 is the first data row) or, with `--json`, a document.
-///
-/// Examples:
-///   pledge predict --model taxi-tip new_trips.csv
-///   pledge predict --model taxi-tip --version v2 --segment "Flash Cab" new_trips.csv --json
-#[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
-pub struct PredictArgs {
+/// A request to score a file.
+pub struct PredictRequest<'a> {
+    /// The ledger (local).
+    pub backend: &'a Backend,
     /// The model.
-    #[arg(long)]
-    model: String,
-    /// Score as this segment (default: each row's own segment).
-    #[arg(long)]
-    segment: Option<String>,
+    pub model: &'a str,
+    /// Score every row as this segment (default: each row's own).
+    pub segment: Option<&'a str>,
     /// `champion` or `vN`.
-    #[arg(long, default_value = "champion")]
-    version: String,
-    /// The file to score (CSV or Parquet).
-    file: PathBuf,
-    #[command(flatten)]
-    common: Common,
+    pub version: &'a str,
+    /// The file (CSV or Parquet, labels not needed).
+    pub file: &'a Path,
 }
 
-/// Runs `pledge predict`.
-pub fn predict(a: PredictArgs) -> Result<(), Failure> {
+/// One scored row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The row (1 is the first data row).
+    pub row: usize,
+    /// The version that scored it.
+    pub version: u64,
+    /// The positive class's probability.
+    pub probability: f64,
+}
+
+/// Scores a file.
+#[derive(Debug, Serialize)]
+pub struct Predictions {
+    /// Rows read.
+    pub rows_read: usize,
+    /// Rows dropped by the missing-value policy.
+    pub rows_dropped: usize,
+    /// Scored rows, in file order.
+    pub predictions: Vec<Prediction>,
+}
+
+/// Scores a file the way the ledger routes (or with one version).
+pub fn predict(req: PredictRequest<'_>) -> Result<Predictions, Failure> {
+    let dir = req.backend.dir()?;
     // Which version scores which segment, read once; the ledger is closed before scoring.
     let (default, routes) = {
-        let l = a.common.open()?;
+        let l = req.backend.open()?;
         let state = &l.domain().state;
-        let default = served(state, &a.model, a.segment.as_deref(), &a.version)?;
+        let default = served(state, req.model, req.segment, req.version)?;
         let mut routes = BTreeMap::new();
-        if a.version == "champion" && a.segment.is_none() {
-            if let Some(m) = state.model(&a.model) {
+        if req.version == "champion" && req.segment.is_none() {
+            if let Some(m) = state.model(req.model) {
                 for seg in m.champions.keys().filter(|k| !k.is_empty()) {
-                    routes.insert(seg.clone(), served(state, &a.model, Some(seg), "champion")?);
+                    routes.insert(seg.clone(), served(state, req.model, Some(seg), "champion")?);
                 }
             }
         }
@@ -603,11 +554,11 @@ pub fn predict(a: PredictArgs) -> Result<(), Failure> {
     let mut cache: BTreeMap<String, Artifact> = BTreeMap::new();
     for (v, d) in std::iter::once(&default).chain(routes.values()) {
         if !cache.contains_key(d) {
-            cache.insert(d.clone(), load_artifact(&a.common.ledger, d, *v)?);
+            cache.insert(d.clone(), load_artifact(dir, d, *v)?);
         }
     }
     let base = &cache[&default.1];
-    let (table, _) = trainer::data::load_unlabelled(&a.file, &base.spec).map_err(failure)?;
+    let (table, _) = trainer::data::load_unlabelled(req.file, &base.spec).map_err(failure)?;
     // Row -> (version, digest): routed by segment when the file has the segment column.
     let mut assign: Vec<&(u64, String)> = vec![&default; table.len()];
     if let Some(seg) = &table.segment {
@@ -617,37 +568,28 @@ pub fn predict(a: PredictArgs) -> Result<(), Failure> {
             }
         }
     }
-    let mut out: Vec<(usize, u64, f64)> = Vec::with_capacity(table.len());
+    let mut out: Vec<Prediction> = Vec::with_capacity(table.len());
     for (digest, art) in &cache {
         let rows: Vec<usize> = (0..table.len()).filter(|&i| &assign[i].1 == digest).collect();
         if rows.is_empty() {
             continue;
         }
         // Each artifact validates the file against its own spec.
-        let (own, _) = trainer::data::load_unlabelled(&a.file, &art.spec).map_err(failure)?;
+        let (own, _) = trainer::data::load_unlabelled(req.file, &art.spec).map_err(failure)?;
         let index: BTreeMap<usize, usize> =
             own.row_numbers.iter().enumerate().map(|(i, r)| (*r, i)).collect();
         // (row in `own`, version) for each routed row the artifact's own spec kept.
         let (pick, versions): (Vec<usize>, Vec<u64>) =
             rows.iter().filter_map(|&i| index.get(&table.row_numbers[i]).map(|&j| (j, assign[i].0))).unzip();
         let p = art.score(&own.select(&pick)).map_err(failure)?;
-        for ((&i, v), p) in pick.iter().zip(versions).zip(p) {
-            out.push((own.row_numbers[i], v, p));
+        for ((&i, version), probability) in pick.iter().zip(versions).zip(p) {
+            out.push(Prediction { row: own.row_numbers[i], version, probability });
         }
     }
-    out.sort_by_key(|r| r.0);
-    if a.common.json {
-        let rows: Vec<Value> =
-            out.iter().map(|(r, v, p)| json!({"row": r, "version": v, "probability": p})).collect();
-        println!(
-            "{}",
-            json!({"ok": true, "model": a.model, "rows_read": table.report.rows_read, "rows_dropped": table.report.dropped, "predictions": rows})
-        );
-    } else {
-        println!("row,version,probability");
-        for (r, v, p) in &out {
-            println!("{r},v{v},{p}");
-        }
-    }
-    Ok(())
+    out.sort_by_key(|r| r.row);
+    Ok(Predictions {
+        rows_read: table.report.rows_read,
+        rows_dropped: table.report.dropped,
+        predictions: out,
+    })
 }

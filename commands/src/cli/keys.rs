@@ -2,11 +2,22 @@
 
 use clap::Subcommand;
 use ledger::canonical::Timestamp;
-use ledger::{Command, ExpectedHead};
+use ledger::trust::{GenesisBody, KeyRevokeBody, PrincipalKey, RoleChange};
+use ledger::{Command, ExpectedHead, Role};
 use serde_json::json;
 
-use crate::exit::{Failure, INVALID_INPUT};
-use crate::session::{self, Common};
+use super::common::Common;
+use super::input::snake;
+use super::output::{outln, print_json};
+use crate::app::backend::open_ledger;
+use crate::app::clock::Reproducible;
+use crate::app::failure::{Failure, INVALID_INPUT};
+use crate::app::keystore;
+use crate::app::query::Keys;
+
+fn to_value<T: serde::Serialize>(body: &T) -> Result<serde_json::Value, Failure> {
+    serde_json::to_value(body).map_err(Failure::internal)
+}
 
 /// Create a ledger: its admin key (unless it exists), and the genesis event with the default
 /// policy.
@@ -33,40 +44,36 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
     }
     let name = c.identity.clone().unwrap_or_else(|| "admin".into());
     let home = c.home()?;
-    let (key, created) = match session::load_key(&home, &name) {
+    let (key, created) = match keystore::load(&home, &name) {
         Ok(k) => (k, false),
-        Err(_) => (session::create_key(&home, &name)?, true),
+        Err(_) => (keystore::create(&home, &name)?, true),
     };
-    let body = json!({"admins": [{"principal": name, "public_key": key.public().to_string()}], "policy": crate::domain::default_policy()});
-    let (ledger_id, command) = match session::Reproducible::from_env()? {
+    let body = to_value(&GenesisBody {
+        admins: vec![PrincipalKey { principal: name.clone(), public_key: key.public() }],
+        policy: crate::domain::default_policy(),
+    })?;
+    let (ledger_id, command) = match Reproducible::from_env()? {
         None => {
             let id = uuid::Uuid::now_v7();
             (id, Command::new(id, Timestamp::from_datetime(chrono::Utc::now()), "ledger.create", body))
         }
         Some(r) => {
             let at = r.peek();
-            let id = session::Reproducible::uuid(at, &[b"ledger", key.public().as_bytes()]);
-            let cid = session::Reproducible::uuid(at, &[b"genesis", key.public().as_bytes()]);
+            let id = Reproducible::uuid(at, &[b"ledger", key.public().as_bytes()]);
+            let cid = Reproducible::uuid(at, &[b"genesis", key.public().as_bytes()]);
             (id, Command { id: cid, ledger: id, issued_at: at, kind: "ledger.create".into(), body })
         }
     };
     let env = command.sign(&key).map_err(Failure::internal)?;
-    let mut l = session::open_ledger(&c.ledger)?;
-    l.submit(env, ExpectedHead::Empty).map_err(Failure::internal)?;
+    let mut l = open_ledger(&c.ledger)?;
+    l.submit(env, ExpectedHead::Empty)?;
     if c.json {
-        println!(
-            "{}",
-            json!({"ok": true, "ledger": c.ledger, "ledger_id": ledger_id, "admin": name, "key_id": key.public().key_id(), "key_created": created})
-        );
-    } else {
-        println!("created ledger {ledger_id} at {}", c.ledger.display());
-        println!(
-            "admin `{name}` (key {}{})",
-            key.public().key_id().0.short(),
-            if created { ", new" } else { "" }
-        );
-        println!("next: `pledge keys new NAME`, then `pledge keys enroll NAME --role scientist --as {name}`");
+        return print_json(&json!({"ok": true, "ledger": c.ledger, "ledger_id": ledger_id, "admin": name,
+            "key_id": key.public().key_id(), "key_created": created}));
     }
+    outln!("created ledger {ledger_id} at {}", c.ledger.display());
+    outln!("admin `{name}` (key {}{})", key.public().key_id().0.short(), if created { ", new" } else { "" });
+    outln!("next: `pledge keys new NAME`, then `pledge keys enroll NAME --role scientist --as {name}`");
     Ok(())
 }
 
@@ -93,13 +100,25 @@ pub struct KeysArgs {
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create a new private key NAME in PLEDGE_HOME (never overwrites).
+    ///
+    /// Example:
+    ///   pledge keys new maya
+    #[command(verbatim_doc_comment)]
     New {
         /// Key (and principal) name.
         name: String,
     },
     /// List local keys and, when a ledger is there, the enrolled keys and roles.
+    ///
+    /// Example:
+    ///   pledge keys list --json
+    #[command(verbatim_doc_comment)]
     List,
     /// Enroll a public key for principal NAME (an admin signs), optionally granting roles.
+    ///
+    /// Example:
+    ///   pledge keys enroll maya --role scientist --as root
+    #[command(verbatim_doc_comment)]
     Enroll {
         /// Principal name.
         name: String,
@@ -107,10 +126,14 @@ enum KeysCommand {
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
         /// Roles to grant too (admin, approver, scientist, service, log).
-        #[arg(long = "role", value_name = "ROLE")]
-        roles: Vec<String>,
+        #[arg(long = "role", value_name = "ROLE", value_parser = snake::<Role>)]
+        roles: Vec<Role>,
     },
     /// Revoke a key, permanently (an admin signs).
+    ///
+    /// Example:
+    ///   pledge keys revoke maya --reason "laptop lost" --as root
+    #[command(verbatim_doc_comment)]
     Revoke {
         /// Principal whose local key to revoke, or a key id.
         key: String,
@@ -119,11 +142,16 @@ enum KeysCommand {
         reason: String,
     },
     /// Grant a role to a principal (an admin signs).
+    ///
+    /// Example:
+    ///   pledge keys grant maya approver --as root
+    #[command(verbatim_doc_comment)]
     Grant {
         /// Principal.
         name: String,
-        /// admin, approver, scientist or service.
-        role: String,
+        /// admin, approver, scientist, service or log.
+        #[arg(value_parser = snake::<Role>)]
+        role: Role,
     },
 }
 
@@ -131,94 +159,75 @@ enum KeysCommand {
 pub fn keys(args: KeysArgs) -> Result<(), Failure> {
     let c = &args.common;
     let home = c.home()?;
+    let submit = |commands: Vec<(String, serde_json::Value)>| -> Result<(), Failure> {
+        let events = c.backend()?.submit(&c.signer()?, commands)?;
+        c.print_events(&events);
+        Ok(())
+    };
     match args.command {
         KeysCommand::New { name } => {
-            let key = session::create_key(&home, &name)?;
+            let key = keystore::create(&home, &name)?;
             if c.json {
-                println!(
-                    "{}",
-                    json!({"ok": true, "name": name, "public_key": key.public().to_string(), "key_id": key.public().key_id()})
-                );
-            } else {
-                println!("created key `{name}`: public key {}", key.public());
-                println!(
-                    "an admin enrolls it with `pledge keys enroll {name} --public-key {} --role ROLE`",
-                    key.public()
-                );
+                return print_json(&json!({"ok": true, "name": name, "public_key": key.public().to_string(),
+                    "key_id": key.public().key_id()}));
             }
+            outln!("created key `{name}`: public key {}", key.public());
+            outln!(
+                "an admin enrolls it with `pledge keys enroll {name} --public-key {} --role ROLE`",
+                key.public()
+            );
             Ok(())
         }
         KeysCommand::List => list(c, &home),
         KeysCommand::Enroll { name, public_key, roles } => {
-            session::check_name(&name)?;
+            keystore::check_name(&name)?;
             let pk = match public_key {
                 Some(h) => {
                     h.parse::<ledger::keys::PublicKey>().map_err(|e| Failure::new(INVALID_INPUT, e))?
                 }
-                None => session::load_key(&home, &name)?.public(),
+                None => keystore::load(&home, &name)?.public(),
             };
-            for r in &roles {
-                r.parse::<ledger::Role>().map_err(|e| Failure::new(INVALID_INPUT, e))?;
+            let mut commands = vec![(
+                "key.enroll".to_string(),
+                to_value(&PrincipalKey { principal: name.clone(), public_key: pk })?,
+            )];
+            for role in roles {
+                commands
+                    .push(("role.grant".into(), to_value(&RoleChange { principal: name.clone(), role })?));
             }
-            let mut commands = vec![("key.enroll", json!({"principal": name, "public_key": pk.to_string()}))];
-            commands.extend(roles.into_iter().map(|r| ("role.grant", json!({"principal": name, "role": r}))));
-            let events = session::submit_all(c, commands)?;
-            session::print_events(c, &events);
-            Ok(())
+            submit(commands)
         }
         KeysCommand::Revoke { key, reason } => {
             let key_id = match key.parse::<ledger::keys::KeyId>() {
                 Ok(id) => id,
-                Err(_) => session::load_key(&home, &key)?.public().key_id(),
+                Err(_) => keystore::load(&home, &key)?.public().key_id(),
             };
-            let events = session::submit(c, "key.revoke", json!({"key_id": key_id, "reason": reason}))?;
-            session::print_events(c, &events);
-            Ok(())
+            submit(vec![("key.revoke".into(), to_value(&KeyRevokeBody { key_id, reason })?)])
         }
         KeysCommand::Grant { name, role } => {
-            role.parse::<ledger::Role>().map_err(|e| Failure::new(INVALID_INPUT, e))?;
-            let events = session::submit(c, "role.grant", json!({"principal": name, "role": role}))?;
-            session::print_events(c, &events);
-            Ok(())
+            submit(vec![("role.grant".into(), to_value(&RoleChange { principal: name, role })?)])
         }
     }
 }
 
 fn list(c: &Common, home: &std::path::Path) -> Result<(), Failure> {
-    let local = session::list_keys(home);
+    let local = keystore::list(home);
     let has_ledger = c.server.is_some() || c.ledger.join("db").exists();
-    let enrolled: Vec<serde_json::Value> = if has_ledger {
-        let doc = session::ask(c, "/api/v1/keys", |v| v.keys())?;
-        doc["enrolled"].as_array().cloned().unwrap_or_default()
-    } else {
-        vec![]
-    };
+    let enrolled = if has_ledger { c.ask(&Keys)?.enrolled } else { vec![] };
     if c.json {
-        println!("{}", json!({"local": local, "enrolled": enrolled}));
-        return Ok(());
+        return print_json(&json!({"local": local, "enrolled": enrolled}));
     }
-    println!(
+    outln!(
         "local keys in {}: {}",
         home.join("keys").display(),
         if local.is_empty() { "none".into() } else { local.join(", ") }
     );
     if has_ledger {
-        println!("{:<12} {:<14} {:<9} roles", "principal", "key", "status");
+        outln!("{:<12} {:<14} {:<9} roles", "principal", "key", "status");
         for k in &enrolled {
-            let status = if k["revoked_seq"].is_null() {
-                "active".to_string()
-            } else {
-                format!("revoked@{}", k["revoked_seq"])
-            };
-            let roles: Vec<&str> =
-                k["roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
-            println!(
-                "{:<12} {:<14} {:<9} {}",
-                k["principal"].as_str().unwrap_or(""),
-                &k["key_id"].as_str().unwrap_or("")[..12],
-                status,
-                roles.join(", ")
-            );
+            let status = k.revoked_seq.map_or("active".to_string(), |s| format!("revoked@{s}"));
+            let roles: Vec<&str> = k.roles.iter().map(|r| r.as_str()).collect();
+            outln!("{:<12} {:<14} {:<9} {}", k.principal, &k.key_id[..12], status, roles.join(", "));
         }
     }
     Ok(())

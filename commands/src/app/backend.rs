@@ -1,0 +1,266 @@
+//! Where commands go and questions are answered: a ledger directory opened in this process
+//! ([`Backend::Local`]), or a `pledge serve` reached over HTTP ([`Backend::Remote`]). Both take
+//! the same signed commands through the same decide step and answer the same typed questions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ledger::canonical::{SystemClock, Timestamp};
+use ledger::dsse::Envelope;
+use ledger::keys::SecretKey;
+use ledger::{ExpectedHead, Ledger, RecordedEvent, Store};
+use serde_json::Value;
+
+use super::clock::{new_command, Reproducible};
+use super::failure::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
+use super::keystore;
+use super::query::{Keys, LedgerInfo, Query, View};
+use super::remote::Client;
+use crate::domain::{DomainCommand, PledgeDomain};
+
+/// Who signs: a key name and the private key it names.
+#[derive(Debug)]
+pub struct Signer {
+    /// The key's name (and, once enrolled, its principal's).
+    pub name: String,
+    /// The private key.
+    pub key: SecretKey,
+}
+
+impl Signer {
+    /// The key `name` from the key store in `home`.
+    pub fn load(home: &Path, name: &str) -> Result<Signer, Failure> {
+        Ok(Signer { name: name.to_string(), key: keystore::load(home, name)? })
+    }
+
+    fn not_enrolled(&self) -> Failure {
+        Failure::new(REJECTED, format!("key `{}` is not enrolled in this ledger", self.name)).hint(format!(
+            "an admin runs `pledge keys enroll {} --public-key {}`",
+            self.name,
+            self.key.public()
+        ))
+    }
+}
+
+/// A ledger directory, or a server.
+#[derive(Debug)]
+pub enum Backend {
+    /// A ledger directory opened by this process.
+    Local(PathBuf),
+    /// `pledge serve` at an address.
+    Remote(Box<Client>),
+}
+
+/// Fails with exit 2 unless `dir` holds a ledger, so that a mistyped path is never created.
+pub fn require_ledger(dir: &Path) -> Result<(), Failure> {
+    if dir.join("db").exists() {
+        return Ok(());
+    }
+    Err(Failure::new(INVALID_INPUT, format!("no ledger at `{}`", dir.display()))
+        .hint("create one with `pledge init`, or pass `--ledger PATH` / set PLEDGE_LEDGER"))
+}
+
+/// Opens (or creates) the ledger in `dir` with the session's clock (see [`Reproducible`]).
+pub fn open_ledger(dir: &Path) -> Result<Ledger<PledgeDomain>, Failure> {
+    Ok(open_ledger_reproducible(dir)?.0)
+}
+
+/// [`open_ledger`], and the reproducible clock when `PLEDGE_FIXED_TIME` is set.
+pub fn open_ledger_reproducible(
+    dir: &Path,
+) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
+    match Reproducible::from_env()? {
+        None => Ok((Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
+        Some(r) => {
+            let l = Ledger::open(dir, r.clone(), PledgeDomain::default())?;
+            r.restart(l.store().head().map(|h| h.recorded_at));
+            Ok((l, Some(r)))
+        }
+    }
+}
+
+/// The events of a server's answer to a command, each checked against its hash.
+fn remote_events(answer: &Value) -> Result<Vec<RecordedEvent>, Failure> {
+    let mut events = vec![];
+    for e in answer["events"].as_array().into_iter().flatten() {
+        let bytes = e["canonical"].as_str().unwrap_or("").as_bytes().to_vec();
+        let ev = RecordedEvent::decode(bytes).map_err(|m| {
+            Failure::new(INTEGRITY, format!("the server sent an event that does not decode: {m}"))
+        })?;
+        if e["hash"].as_str() != Some(ev.hash.to_string().as_str()) {
+            return Err(Failure::new(
+                INTEGRITY,
+                format!("the server sent event {} with a hash that is not its bytes'", ev.seq()),
+            ));
+        }
+        events.push(ev);
+    }
+    Ok(events)
+}
+
+fn envelope_json(env: &Envelope) -> Result<Value, Failure> {
+    serde_json::to_value(env).map_err(Failure::internal)
+}
+
+impl Backend {
+    /// The ledger directory, or a refusal naming the server for the few use cases that need
+    /// the directory itself (model artifacts, exports, replays of the raw log).
+    pub fn dir(&self) -> Result<&Path, Failure> {
+        match self {
+            Backend::Local(dir) => Ok(dir),
+            Backend::Remote(client) => Err(Failure::new(
+                INVALID_INPUT,
+                format!(
+                    "this command needs the ledger's directory and cannot run against the server `{}`",
+                    client.base()
+                ),
+            )
+            .hint("run it on the host that holds the ledger, without --server / PLEDGE_SERVER")),
+        }
+    }
+
+    /// The server's client, in remote mode.
+    pub fn client(&self) -> Option<&Client> {
+        match self {
+            Backend::Remote(c) => Some(c.as_ref()),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Opens the existing ledger with its read models (never creates one; local only).
+    pub fn open(&self) -> Result<Ledger<PledgeDomain>, Failure> {
+        let dir = self.dir()?;
+        require_ledger(dir)?;
+        open_ledger(dir)
+    }
+
+    /// Opens the existing ledger's store without folding it, for what must run on a damaged
+    /// ledger too (`verify`, `show`, `export`; local only).
+    pub fn open_store(&self) -> Result<Store, Failure> {
+        let dir = self.dir()?;
+        require_ledger(dir)?;
+        Ok(Store::open(dir)?)
+    }
+
+    /// Asks `q`: of the ledger, opened for the question, or of the server.
+    pub fn ask<Q: Query>(&self, q: &Q) -> Result<Q::Answer, Failure> {
+        if let Backend::Remote(client) = self {
+            return client.ask(q);
+        }
+        let l = self.open()?;
+        let view = View {
+            store: l.store(),
+            trust: l.trust(),
+            state: &l.domain().state,
+            policy: l.domain().policy.as_deref(),
+        };
+        Ok(q.answer(&view)?)
+    }
+
+    /// Signs one typed domain command as `signer` and appends it.
+    pub fn submit_domain(
+        &self,
+        signer: &Signer,
+        command: &DomainCommand,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
+        self.submit(signer, vec![(command.kind().as_str().to_string(), command.body())])
+    }
+
+    /// Signs commands as `signer` and appends them in order (one open of the ledger, or one
+    /// connection), stopping at the first refusal: the commands before it stay appended, each
+    /// being its own signed command. Returns every appended event.
+    pub fn submit(
+        &self,
+        signer: &Signer,
+        commands: Vec<(String, Value)>,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
+        match self {
+            Backend::Remote(client) => submit_remote(client, signer, commands),
+            Backend::Local(dir) => {
+                require_ledger(dir)?;
+                let (mut ledger, repro) = open_ledger_reproducible(dir)?;
+                let ledger_id = ledger
+                    .trust()
+                    .ledger_id()
+                    .ok_or_else(|| Failure::new(INVALID_INPUT, "the ledger has no genesis"))?;
+                if ledger.trust().key(&signer.key.public().key_id()).is_none() {
+                    return Err(signer.not_enrolled());
+                }
+                let mut events = vec![];
+                for (kind, body) in commands {
+                    let head = ledger.store().head().map(|h| h.hash);
+                    let cmd = new_command(ledger_id, head, repro.as_deref(), &kind, body)?;
+                    let env = cmd.sign(&signer.key).map_err(Failure::internal)?;
+                    events.extend(ledger.submit(env, ExpectedHead::Any)?.events);
+                }
+                Ok(events)
+            }
+        }
+    }
+
+    /// Appends a command signed elsewhere (`pledge sign`, another tool) through the same
+    /// checks. A resend of an appended command answers its events again.
+    pub fn submit_signed(&self, envelope: Envelope) -> Result<Vec<RecordedEvent>, Failure> {
+        match self {
+            Backend::Remote(client) => {
+                remote_events(&client.post("/api/v1/commands", &envelope_json(&envelope)?)?)
+            }
+            Backend::Local(dir) => {
+                require_ledger(dir)?;
+                let mut ledger = open_ledger(dir)?;
+                Ok(ledger.submit(envelope, ExpectedHead::Any)?.events)
+            }
+        }
+    }
+
+    /// The ledger's id: from the server, or from the genesis in the store.
+    pub fn ledger_id(&self) -> Result<uuid::Uuid, Failure> {
+        match self {
+            Backend::Remote(client) => client.ask(&LedgerInfo)?.ledger_id.ok_or_else(|| {
+                Failure::new(INVALID_INPUT, format!("the server `{}` serves no ledger", client.base()))
+            }),
+            Backend::Local(_) => {
+                let store = self.open_store()?;
+                let genesis =
+                    store.get(0)?.ok_or_else(|| Failure::new(INVALID_INPUT, "the ledger has no genesis"))?;
+                serde_json::from_value(genesis.event.payload["ledger_id"].clone()).map_err(Failure::internal)
+            }
+        }
+    }
+}
+
+/// [`Backend::submit`] against a server: the same checks and signatures, sent over HTTP. The
+/// events come back with their canonical bytes and are checked against their hashes.
+fn submit_remote(
+    client: &Client,
+    signer: &Signer,
+    commands: Vec<(String, Value)>,
+) -> Result<Vec<RecordedEvent>, Failure> {
+    let info = client.ask(&LedgerInfo)?;
+    let ledger_id = info.ledger_id.ok_or_else(|| {
+        Failure::new(INVALID_INPUT, format!("the server `{}` serves no ledger", client.base()))
+    })?;
+    let key_id = signer.key.public().key_id().to_string();
+    if !client.ask(&Keys)?.enrolled.iter().any(|k| k.key_id == key_id) {
+        return Err(signer.not_enrolled());
+    }
+    let repro = Reproducible::from_env()?;
+    let mut head: Option<ledger::Digest> = info.head.as_ref().and_then(|h| h.hash.parse().ok());
+    if let Some(r) = &repro {
+        r.restart(info.head.as_ref().and_then(|h| Timestamp::parse_exact(&h.recorded_at).ok()));
+    }
+    let mut events = vec![];
+    for (kind, body) in commands {
+        let env = new_command(ledger_id, head, repro.as_deref(), &kind, body)?
+            .sign(&signer.key)
+            .map_err(Failure::internal)?;
+        for ev in remote_events(&client.post("/api/v1/commands", &envelope_json(&env)?)?)? {
+            head = Some(ev.hash);
+            if let Some(r) = &repro {
+                r.restart(Some(ev.event.recorded_at));
+            }
+            events.push(ev);
+        }
+    }
+    Ok(events)
+}

@@ -1,0 +1,91 @@
+//! The key store: private signing keys as files `keys/NAME.key` (the 32-byte seed in hex) in a
+//! home directory, readable only by their owner.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ledger::keys::SecretKey;
+
+use super::failure::{Failure, INVALID_INPUT};
+
+/// The key directory: `explicit`, else `$PLEDGE_HOME` (which clap reads into `explicit`), else
+/// `~/.config/pledge`.
+pub fn home(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(h) = explicit {
+        return Ok(h.to_path_buf());
+    }
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .ok_or_else(|| Failure::new(INVALID_INPUT, "no home directory").hint("set PLEDGE_HOME"))?;
+    Ok(base.join(".config").join("pledge"))
+}
+
+/// A principal or key name: the same rules as the ledger's principals.
+pub fn check_name(name: &str) -> Result<(), Failure> {
+    ledger::trust::validate_principal(name).map_err(|e| Failure::new(INVALID_INPUT, e))
+}
+
+fn key_path(home: &Path, name: &str) -> PathBuf {
+    home.join("keys").join(format!("{name}.key"))
+}
+
+/// Loads the private key `name` from `home`.
+pub fn load(home: &Path, name: &str) -> Result<SecretKey, Failure> {
+    check_name(name)?;
+    let path = key_path(home, name);
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Failure::new(INVALID_INPUT, format!("no key `{name}` in `{}`", home.join("keys").display()))
+            .hint(format!("create it with `pledge keys new {name}`"))
+    })?;
+    let seed: ledger::Digest = text.trim().parse().map_err(|_| {
+        Failure::new(
+            INVALID_INPUT,
+            format!("`{}` is not a Pledge key file (64 hex characters)", path.display()),
+        )
+    })?;
+    Ok(SecretKey::from_seed(seed.0))
+}
+
+/// Creates a new private key `name` in `home`, readable only by its owner. Refuses to
+/// overwrite an existing key.
+pub fn create(home: &Path, name: &str) -> Result<SecretKey, Failure> {
+    let key = SecretKey::generate().map_err(|e| Failure::internal(anyhow::anyhow!("no randomness: {e}")))?;
+    store(home, name, &key)?;
+    Ok(key)
+}
+
+/// Writes `key` as `name` in `home` (mode 0600), refusing to overwrite an existing key.
+pub fn store(home: &Path, name: &str, key: &SecretKey) -> Result<(), Failure> {
+    check_name(name)?;
+    let dir = home.join("keys");
+    std::fs::create_dir_all(&dir).map_err(Failure::internal)?;
+    let path = key_path(home, name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::new(INVALID_INPUT, format!("key `{name}` already exists in `{}`", dir.display()))
+                .hint("keys are never overwritten; pick another name, or another --home")
+        } else {
+            Failure::internal(e)
+        }
+    })?;
+    let hex: String = key.seed().iter().map(|b| format!("{b:02x}")).collect();
+    f.write_all(format!("{hex}\n").as_bytes()).and_then(|_| f.sync_all()).map_err(Failure::internal)
+}
+
+/// Names of the keys in `home`.
+pub fn list(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("keys"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".key").map(String::from))
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,14 @@
+//! The use cases the command line and the HTTP API share. No clap, no axum, no printing:
+//! requests in, typed answers and reports out, failures as [`failure::Failure`].
+
+pub mod backend;
+pub mod clock;
+pub mod demo;
+pub mod failure;
+pub mod json;
+pub mod keystore;
+pub mod query;
+pub mod remote;
+pub mod training;
+pub mod transparency;
+pub mod verify;

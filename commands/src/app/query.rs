@@ -1,0 +1,1161 @@
+//! Every read, as a typed question: one [`Query`] type per question, with the route that
+//! answers it over HTTP ([`Query::path`]) and the function that answers it from a ledger
+//! ([`Query::answer`]). The CLI asks locally or through the remote client, the axum route
+//! calls the same `answer`; the answers are structs with named fields whose JSON Schemas are
+//! the OpenAPI document's components (`schemas/openapi.json`).
+
+use std::collections::BTreeMap;
+
+use ledger::{RecordedEvent, Store, StoreError, Subject, TrustState};
+use projections::events::{
+    Baseline, ExperimentCompleted, Metrics, ReleaseGate, Task, Trigger, VersionStatus,
+};
+use projections::query::{self, Entry, EventFilter};
+use projections::replay::{self, AsOf};
+use projections::state::{
+    Alert, AlertCounts, AlertStatus, BacktestWindow, ChampionChange, Experiment, ExperimentStatus, Proposal,
+    ProposalStatus, Severity,
+};
+use projections::State;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::failure::{Failure, INVALID_INPUT};
+use crate::domain::judge::{self, Health};
+use crate::domain::Policy;
+
+/// Why a question has no answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The thing asked about does not exist (HTTP 404; CLI exit 2). Carries a hint.
+    NotFound(String, Option<String>),
+    /// A parameter is malformed (HTTP 400; CLI exit 2).
+    BadParam(String),
+    /// The store failed or is damaged (HTTP 500; CLI exit 3 or 4).
+    Store(StoreError),
+}
+
+impl From<StoreError> for QueryError {
+    fn from(e: StoreError) -> Self {
+        QueryError::Store(e)
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Failure {
+        match e {
+            QueryError::NotFound(m, hint) => {
+                let f = Failure::new(INVALID_INPUT, m);
+                match hint {
+                    Some(h) => f.hint(h),
+                    None => f,
+                }
+            }
+            QueryError::BadParam(m) => Failure::new(INVALID_INPUT, m),
+            QueryError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn not_found(what: String) -> QueryError {
+    QueryError::NotFound(what, None)
+}
+
+/// A consistent view of a ledger: its store, and the trust and domain state folded from it.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// The events.
+    pub store: &'a Store,
+    /// Keys, roles, policy.
+    pub trust: &'a TrustState,
+    /// The read models (empty for questions answered from the store alone).
+    pub state: &'a State,
+    /// The policy in force, parsed (`None` where a question does not need it).
+    pub policy: Option<&'a Policy>,
+}
+
+/// A question about a ledger.
+pub trait Query {
+    /// The answer.
+    type Answer: Serialize + DeserializeOwned + JsonSchema;
+    /// The route (path and query string) of `pledge serve` that answers it.
+    fn path(&self) -> String;
+    /// Answers it.
+    fn answer(&self, view: &View<'_>) -> Result<Self::Answer, QueryError>;
+}
+
+/// Percent-encodes a path segment or a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `path?k=v&...` for the parameters that are set.
+fn with_params(path: String, params: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> =
+        params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v)))).collect();
+    if q.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+fn text<T: Serialize>(t: &T) -> String {
+    projections::state::name(t)
+}
+
+/// Parses a time parameter (RFC 3339).
+pub fn parse_time(name: &str, s: &str) -> Result<ledger::canonical::Timestamp, QueryError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| ledger::canonical::Timestamp::from_datetime(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| {
+            QueryError::BadParam(format!(
+                "`{name}` = `{s}` is not an RFC 3339 time (like 2026-03-01T00:00:00Z): {e}"
+            ))
+        })
+}
+
+impl View<'_> {
+    fn model(&self, name: &str) -> Result<&projections::state::ModelState, QueryError> {
+        self.state.model(name).ok_or_else(|| not_found(format!("no model `{name}` in this ledger")))
+    }
+
+    fn experiment(&self, id: &str) -> Result<&Experiment, QueryError> {
+        self.state.experiments.get(id).ok_or_else(|| {
+            QueryError::NotFound(
+                format!("no hypothesis `{id}`"),
+                Some("list them with `pledge hypothesis list`".into()),
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Champions and routing
+
+/// Champions per model and segment, with challengers and each model's routing table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Champions {
+    /// Only this model.
+    pub model: Option<String>,
+}
+
+/// One champion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChampionRow {
+    /// Model.
+    pub model: String,
+    /// Segment (`null`: the whole model).
+    pub segment: Option<String>,
+    /// The serving version.
+    pub version: u64,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// Challengers of the same segment.
+    pub challengers: Vec<u64>,
+}
+
+/// Where one segment's requests go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Route {
+    /// Segment (`null`: every segment without a champion of its own).
+    pub segment: Option<String>,
+    /// The version serving it (`null`: none yet).
+    pub version: Option<u64>,
+    /// Served by its own champion (or else by the global one).
+    pub own_champion: bool,
+}
+
+/// A model's routing table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Routing {
+    /// Model.
+    pub model: String,
+    /// Every segment the model has a version for, then the global route.
+    pub routes: Vec<Route>,
+}
+
+/// The answer to [`Champions`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChampionsAnswer {
+    /// Every champion, by model then segment.
+    pub champions: Vec<ChampionRow>,
+    /// Each model's routing table.
+    pub routing: Vec<Routing>,
+}
+
+impl Query for Champions {
+    type Answer = ChampionsAnswer;
+    fn path(&self) -> String {
+        with_params("/api/v1/champions".into(), &[("model", self.model.clone())])
+    }
+    fn answer(&self, v: &View<'_>) -> Result<ChampionsAnswer, QueryError> {
+        if let Some(m) = &self.model {
+            v.model(m)?;
+        }
+        let mut champions = vec![];
+        let mut routing = vec![];
+        for (name, m) in &v.state.models {
+            if self.model.as_ref().is_some_and(|x| x != name) {
+                continue;
+            }
+            for (seg, ver) in &m.champions {
+                let info = &m.versions[ver];
+                champions.push(ChampionRow {
+                    model: name.clone(),
+                    segment: (!seg.is_empty()).then(|| seg.clone()),
+                    version: *ver,
+                    metrics: info.metrics.clone(),
+                    challengers: m
+                        .versions
+                        .values()
+                        .filter(|x| x.segment == info.segment && x.status == VersionStatus::Challenger)
+                        .map(|x| x.version)
+                        .collect(),
+                });
+            }
+            let segments: std::collections::BTreeSet<&String> = m
+                .versions
+                .values()
+                .filter_map(|x| x.segment.as_ref())
+                .chain(m.champions.keys().filter(|k| !k.is_empty()))
+                .collect();
+            let mut routes: Vec<Route> = segments
+                .into_iter()
+                .map(|s| Route {
+                    segment: Some(s.clone()),
+                    version: m.route(Some(s)),
+                    own_champion: m.champions.contains_key(s),
+                })
+                .collect();
+            routes.push(Route { segment: None, version: m.route(None), own_champion: true });
+            routing.push(Routing { model: name.clone(), routes });
+        }
+        Ok(ChampionsAnswer { champions, routing })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Versions and backtests
+
+/// Every version of a model (newest last), without its backtest windows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// The model.
+    pub model: String,
+}
+
+/// One version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionRow {
+    /// Number.
+    pub version: u64,
+    /// Segment.
+    pub segment: Option<String>,
+    /// Its run.
+    pub run_id: String,
+    /// Why the run happened.
+    pub trigger: Trigger,
+    /// blake3 of its artifact.
+    pub artifact_digest: String,
+    /// Status.
+    pub status: VersionStatus,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The serving version's figures on the same rows, if recorded.
+    pub baseline: Option<Baseline>,
+    /// Registering event.
+    pub registered_seq: u64,
+    /// Ever champion.
+    pub served: bool,
+    /// Backtest windows recorded.
+    pub backtest_windows: usize,
+}
+
+/// The answer to [`Versions`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionsAnswer {
+    /// Model.
+    pub model: String,
+    /// Its task.
+    pub task: Option<Task>,
+    /// Versions, oldest first.
+    pub versions: Vec<VersionRow>,
+    /// Champion changes per segment key (`""`: the whole model).
+    pub champion_history: BTreeMap<String, Vec<ChampionChange>>,
+}
+
+impl Query for Versions {
+    type Answer = VersionsAnswer;
+    fn path(&self) -> String {
+        format!("/api/v1/models/{}/versions", enc(&self.model))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<VersionsAnswer, QueryError> {
+        let m = v.model(&self.model)?;
+        Ok(VersionsAnswer {
+            model: self.model.clone(),
+            task: m.task,
+            versions: m
+                .versions
+                .values()
+                .map(|x| VersionRow {
+                    version: x.version,
+                    segment: x.segment.clone(),
+                    run_id: x.run_id.clone(),
+                    trigger: x.trigger,
+                    artifact_digest: x.artifact_digest.clone(),
+                    status: x.status,
+                    metrics: x.metrics.clone(),
+                    baseline: x.baseline.clone(),
+                    registered_seq: x.registered_seq,
+                    served: x.served,
+                    backtest_windows: x.backtests.len(),
+                })
+                .collect(),
+            champion_history: m.champion_history.clone(),
+        })
+    }
+}
+
+/// The backtest windows of one version, in recording order (a time series for charts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backtests {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+}
+
+/// The answer to [`Backtests`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BacktestsAnswer {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: u64,
+    /// Its segment.
+    pub segment: Option<String>,
+    /// Windows in recording order.
+    pub windows: Vec<BacktestWindow>,
+}
+
+impl Query for Backtests {
+    type Answer = BacktestsAnswer;
+    fn path(&self) -> String {
+        format!("/api/v1/models/{}/versions/{}/backtests", enc(&self.model), self.version)
+    }
+    fn answer(&self, v: &View<'_>) -> Result<BacktestsAnswer, QueryError> {
+        let m = v.model(&self.model)?;
+        let x = m
+            .versions
+            .get(&self.version)
+            .ok_or_else(|| not_found(format!("model `{}` has no version v{}", self.model, self.version)))?;
+        Ok(BacktestsAnswer {
+            model: self.model.clone(),
+            version: self.version,
+            segment: x.segment.clone(),
+            windows: x.backtests.clone(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Alerts
+
+/// Alerts, newest first, optionally of one status and/or severity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Alerts {
+    /// Only this status.
+    pub status: Option<AlertStatus>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
+}
+
+/// The answer to [`Alerts`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertsAnswer {
+    /// Alerts, newest first.
+    pub alerts: Vec<Alert>,
+}
+
+impl Query for Alerts {
+    type Answer = AlertsAnswer;
+    fn path(&self) -> String {
+        with_params(
+            "/api/v1/ml-alerts".into(),
+            &[("status", self.status.map(|s| text(&s))), ("severity", self.severity.map(|s| text(&s)))],
+        )
+    }
+    fn answer(&self, v: &View<'_>) -> Result<AlertsAnswer, QueryError> {
+        let mut alerts: Vec<Alert> = v
+            .state
+            .alerts
+            .values()
+            .filter(|a| self.status.is_none_or(|s| a.status == s))
+            .filter(|a| self.severity.is_none_or(|s| a.severity == s))
+            .cloned()
+            .collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.raised_seq));
+        Ok(AlertsAnswer { alerts })
+    }
+}
+
+/// One alert with its history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertById {
+    /// Its id (`A-...`).
+    pub id: String,
+}
+
+impl Query for AlertById {
+    type Answer = Alert;
+    fn path(&self) -> String {
+        format!("/api/v1/ml-alerts/{}", enc(&self.id))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<Alert, QueryError> {
+        v.state.alerts.get(&self.id).cloned().ok_or_else(|| {
+            QueryError::NotFound(
+                format!("no alert `{}`", self.id),
+                Some("list them with `pledge alerts list`".into()),
+            )
+        })
+    }
+}
+
+/// Open alerts by severity, all alerts by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertStats;
+
+impl Query for AlertStats {
+    type Answer = AlertCounts;
+    fn path(&self) -> String {
+        "/api/v1/ml-alerts/stats".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<AlertCounts, QueryError> {
+        Ok(v.state.alert_counts())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Experiments and proposals
+
+/// Hypotheses and their experiments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Experiments;
+
+/// The answer to [`Experiments`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExperimentsAnswer {
+    /// Experiments by hypothesis id.
+    pub experiments: Vec<Experiment>,
+}
+
+impl Query for Experiments {
+    type Answer = ExperimentsAnswer;
+    fn path(&self) -> String {
+        "/api/v1/experiments".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<ExperimentsAnswer, QueryError> {
+        Ok(ExperimentsAnswer { experiments: v.state.experiments.values().cloned().collect() })
+    }
+}
+
+/// One hypothesis and its experiment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentById {
+    /// The hypothesis id.
+    pub id: String,
+}
+
+impl Query for ExperimentById {
+    type Answer = Experiment;
+    fn path(&self) -> String {
+        format!("/api/v1/experiments/{}", enc(&self.id))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<Experiment, QueryError> {
+        v.experiment(&self.id).cloned()
+    }
+}
+
+/// An experiment's results: its versions with their metrics, shadow windows and decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentResults {
+    /// The hypothesis id.
+    pub id: String,
+}
+
+/// One experimental version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExperimentVersion {
+    /// Number.
+    pub version: u64,
+    /// Segment.
+    pub segment: Option<String>,
+    /// Status.
+    pub status: VersionStatus,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Backtest windows.
+    pub backtests: Vec<BacktestWindow>,
+}
+
+/// The answer to [`ExperimentResults`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExperimentResultsAnswer {
+    /// The hypothesis.
+    pub hypothesis_id: String,
+    /// Model.
+    pub model: String,
+    /// Status.
+    pub status: ExperimentStatus,
+    /// Target metric.
+    pub target_metric: String,
+    /// Expected improvement, percent.
+    pub expected_improvement_pct: f64,
+    /// Planned shadow windows (per segment).
+    pub planned_windows: Option<u32>,
+    /// Shadow windows recorded per segment key.
+    pub shadow_windows: BTreeMap<String, u32>,
+    /// Its versions.
+    pub versions: Vec<ExperimentVersion>,
+    /// Its completion, with the criterion judged.
+    pub completion: Option<ExperimentCompleted>,
+}
+
+impl Query for ExperimentResults {
+    type Answer = ExperimentResultsAnswer;
+    fn path(&self) -> String {
+        format!("/api/v1/experiments/{}/results", enc(&self.id))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<ExperimentResultsAnswer, QueryError> {
+        let x = v.experiment(&self.id)?;
+        Ok(ExperimentResultsAnswer {
+            hypothesis_id: self.id.clone(),
+            model: x.model.clone(),
+            status: x.status,
+            target_metric: x.hypothesis.target_metric.clone(),
+            expected_improvement_pct: x.hypothesis.expected_improvement_pct,
+            planned_windows: x.planned_windows,
+            shadow_windows: x.shadow_windows.clone(),
+            versions: x
+                .versions
+                .iter()
+                .filter_map(|n| v.state.model(&x.model)?.versions.get(n))
+                .map(|i| ExperimentVersion {
+                    version: i.version,
+                    segment: i.segment.clone(),
+                    status: i.status,
+                    metrics: i.metrics.clone(),
+                    backtests: i.backtests.clone(),
+                })
+                .collect(),
+            completion: x.completion.clone(),
+        })
+    }
+}
+
+/// Arena proposals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Proposals;
+
+/// The answer to [`Proposals`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProposalsAnswer {
+    /// Proposals by id.
+    pub proposals: Vec<Proposal>,
+}
+
+impl Query for Proposals {
+    type Answer = ProposalsAnswer;
+    fn path(&self) -> String {
+        "/api/v1/arena/proposals".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<ProposalsAnswer, QueryError> {
+        Ok(ProposalsAnswer { proposals: v.state.proposals.values().cloned().collect() })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeline, lineage, events
+
+/// The causal chain behind a champion, at the head or as of a sequence number or time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    /// The model.
+    pub model: String,
+    /// A segment (default: the global champion).
+    pub segment: Option<String>,
+    /// A sequence number or an RFC 3339 time.
+    pub as_of: Option<String>,
+}
+
+/// The answer to [`Timeline`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimelineAnswer {
+    /// Model.
+    pub model: String,
+    /// Segment.
+    pub segment: Option<String>,
+    /// As of.
+    pub as_of: Option<String>,
+    /// The events, in ledger order.
+    pub entries: Vec<Entry>,
+}
+
+impl Query for Timeline {
+    type Answer = TimelineAnswer;
+    fn path(&self) -> String {
+        with_params(
+            format!("/api/v1/models/{}/timeline", enc(&self.model)),
+            &[("segment", self.segment.clone()), ("as_of", self.as_of.clone())],
+        )
+    }
+    /// At the head it reads the view's state; as of a past point it replays the store (a view
+    /// with an empty state suffices).
+    fn answer(&self, v: &View<'_>) -> Result<TimelineAnswer, QueryError> {
+        let at = match &self.as_of {
+            Some(s) => AsOf::parse(s).map_err(QueryError::BadParam)?,
+            None => AsOf::Head,
+        };
+        let past;
+        let state = if at == AsOf::Head {
+            v.state
+        } else {
+            past = replay::replay(v.store, at)?;
+            &past
+        };
+        if state.model(&self.model).is_none() {
+            return Err(not_found(format!(
+                "no model `{}` in this ledger{}",
+                self.model,
+                if at == AsOf::Head { "" } else { " at that point" }
+            )));
+        }
+        let entries = query::timeline(v.store, v.trust, state, &self.model, self.segment.as_deref())?;
+        Ok(TimelineAnswer {
+            model: self.model.clone(),
+            segment: self.segment.clone(),
+            as_of: self.as_of.clone(),
+            entries,
+        })
+    }
+}
+
+/// Which side of a version's lineage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Where it came from.
+    Up,
+    /// What happened to it.
+    Down,
+    /// Both.
+    #[default]
+    Both,
+}
+
+/// Where a version came from and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+    /// Which side.
+    pub direction: Direction,
+}
+
+/// The answer to [`Lineage`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LineageAnswer {
+    /// Model.
+    pub model: String,
+    /// Version.
+    pub version: u64,
+    /// Where it came from: hypothesis, approval, run, drift (absent for `down`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Vec<Entry>>,
+    /// What happened to it (absent for `up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<Vec<Entry>>,
+}
+
+impl Query for Lineage {
+    type Answer = LineageAnswer;
+    fn path(&self) -> String {
+        with_params(
+            format!("/api/v1/models/{}/versions/{}/lineage", enc(&self.model), self.version),
+            &[("direction", Some(text(&self.direction)))],
+        )
+    }
+    fn answer(&self, v: &View<'_>) -> Result<LineageAnswer, QueryError> {
+        let lin = query::lineage(v.store, v.trust, v.state, &self.model, self.version)?
+            .ok_or_else(|| not_found(format!("model `{}` has no version v{}", self.model, self.version)))?;
+        Ok(LineageAnswer {
+            model: lin.model,
+            version: lin.version,
+            upstream: (self.direction != Direction::Down).then_some(lin.upstream),
+            downstream: (self.direction != Direction::Up).then_some(lin.downstream),
+        })
+    }
+}
+
+/// An event as reads list it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventDoc {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event id.
+    pub hash: String,
+    /// Kind.
+    pub kind: String,
+    /// When it was recorded.
+    pub recorded_at: String,
+    /// Model and segment.
+    pub subject: Option<Subject>,
+    /// Payload.
+    pub payload: Value,
+}
+
+impl From<&RecordedEvent> for EventDoc {
+    fn from(e: &RecordedEvent) -> EventDoc {
+        EventDoc {
+            seq: e.seq(),
+            hash: e.hash.to_string(),
+            kind: e.event.kind.clone(),
+            recorded_at: e.event.recorded_at.to_string(),
+            subject: e.event.subject.clone(),
+            payload: e.event.payload.clone(),
+        }
+    }
+}
+
+/// Which events, as text parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventSelection {
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Only this segment (`""`: the whole model).
+    pub segment: Option<String>,
+    /// Only events caused by this principal's commands.
+    pub actor: Option<String>,
+    /// Recorded at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Recorded before (RFC 3339).
+    pub until: Option<String>,
+}
+
+impl EventSelection {
+    fn filter(&self) -> Result<EventFilter, QueryError> {
+        Ok(EventFilter {
+            kind: self.kind.clone(),
+            model: self.model.clone(),
+            segment: self.segment.clone(),
+            actor: self.actor.clone(),
+            since: self.since.as_deref().map(|t| parse_time("since", t)).transpose()?,
+            until: self.until.as_deref().map(|t| parse_time("until", t)).transpose()?,
+        })
+    }
+
+    fn params(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("kind", self.kind.clone()),
+            ("model", self.model.clone()),
+            ("segment", self.segment.clone()),
+            ("actor", self.actor.clone()),
+            ("since", self.since.clone()),
+            ("until", self.until.clone()),
+        ]
+    }
+}
+
+/// The most events one page holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// A page of events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// Up to `limit` events after sequence number `after` (from genesis when `None`), in
+    /// ledger order.
+    After {
+        /// Continue after this sequence number.
+        after: Option<u64>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// The last `n` matching events, in ledger order.
+    Last(usize),
+}
+
+/// A page of matching events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Events {
+    /// Which events.
+    pub selection: EventSelection,
+    /// Which page.
+    pub page: Page,
+}
+
+/// The answer to [`Events`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventsAnswer {
+    /// The events, in ledger order.
+    pub events: Vec<EventDoc>,
+    /// Where the next page starts (`after`), when more remain.
+    pub next_after: Option<u64>,
+}
+
+impl Query for Events {
+    type Answer = EventsAnswer;
+    fn path(&self) -> String {
+        let mut params = match self.page {
+            Page::After { after, limit } => {
+                vec![("after", after.map(|a| a.to_string())), ("limit", Some(limit.to_string()))]
+            }
+            Page::Last(n) => vec![("last", Some(n.to_string()))],
+        };
+        params.extend(self.selection.params());
+        with_params("/api/v1/events".into(), &params)
+    }
+    /// Reads the store (the view's state is not used).
+    fn answer(&self, v: &View<'_>) -> Result<EventsAnswer, QueryError> {
+        let filter = self.selection.filter()?;
+        let (n, bad) = match self.page {
+            Page::After { limit, .. } => (limit, "limit"),
+            Page::Last(n) => (n, "last"),
+        };
+        if n == 0 || n > MAX_PAGE {
+            return Err(QueryError::BadParam(format!("`{bad}` is between 1 and {MAX_PAGE}")));
+        }
+        let (events, next_after) = match self.page {
+            Page::After { after, limit } => filter.page(v.store, v.trust, after, limit)?,
+            Page::Last(n) => (filter.last(v.store, v.trust, n)?, None),
+        };
+        Ok(EventsAnswer { events: events.iter().map(EventDoc::from).collect(), next_after })
+    }
+}
+
+/// One event, by sequence number or hash, with its canonical bytes and a summary. Read from
+/// the store alone, so that it answers on a damaged ledger too (`pledge show`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventById {
+    /// A sequence number or an event id.
+    pub id: String,
+}
+
+/// The answer to [`EventById`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventAnswer {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event id.
+    pub hash: String,
+    /// One line for a person.
+    pub summary: String,
+    /// The event as recorded.
+    pub event: Value,
+    /// Its canonical bytes.
+    pub canonical: String,
+}
+
+impl EventById {
+    /// Answers from the store alone.
+    pub fn from_store(&self, store: &Store) -> Result<EventAnswer, QueryError> {
+        let ev = match self.id.parse::<u64>() {
+            Ok(seq) => store.get(seq)?,
+            Err(_) => {
+                let h = self.id.parse::<ledger::Digest>().map_err(|e| {
+                    QueryError::BadParam(format!(
+                        "`{}` is neither a sequence number nor an event hash: {e}",
+                        self.id
+                    ))
+                })?;
+                store.get_by_hash(&h)?
+            }
+        };
+        let ev = ev.ok_or_else(|| not_found(format!("no event `{}`", self.id)))?;
+        let event: Value = serde_json::from_slice(&ev.bytes)
+            .map_err(|e| QueryError::Store(StoreError::Corrupt { seq: ev.seq(), reason: e.to_string() }))?;
+        Ok(EventAnswer {
+            seq: ev.seq(),
+            hash: ev.hash.to_string(),
+            summary: query::summarize(&ev),
+            event,
+            canonical: String::from_utf8_lossy(&ev.bytes).into_owned(),
+        })
+    }
+}
+
+impl Query for EventById {
+    type Answer = EventAnswer;
+    fn path(&self) -> String {
+        format!("/api/v1/events/{}", enc(&self.id))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<EventAnswer, QueryError> {
+        self.from_store(v.store)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health, release, policy, keys, the ledger
+
+/// The daily health check: champions with their backtest trend, open alerts by severity,
+/// pending proposals, champions without backtests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthCheck;
+
+/// The answer to [`HealthCheck`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthAnswer {
+    /// Every champion, by each model's own metric and direction.
+    pub health: Vec<Health>,
+    /// Alert counts.
+    pub alerts: AlertCounts,
+    /// Pending proposals.
+    pub pending_proposals: Vec<String>,
+    /// Champions without a backtest window (`model/segment vN`).
+    pub champions_without_backtests: Vec<String>,
+}
+
+impl Query for HealthCheck {
+    type Answer = HealthAnswer;
+    fn path(&self) -> String {
+        "/api/v1/models/health".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<HealthAnswer, QueryError> {
+        let health = v.policy.map(|p| judge::health(v.state, p)).unwrap_or_default();
+        let champions_without_backtests = health
+            .iter()
+            .filter(|h| h.windows == 0)
+            .map(|h| format!("{}/{} v{}", h.model, h.segment.as_deref().unwrap_or("(global)"), h.champion))
+            .collect();
+        Ok(HealthAnswer {
+            alerts: v.state.alert_counts(),
+            pending_proposals: v
+                .state
+                .proposals
+                .values()
+                .filter(|p| p.status == ProposalStatus::Pending)
+                .map(|p| p.proposed.proposal_id.clone())
+                .collect(),
+            champions_without_backtests,
+            health,
+        })
+    }
+}
+
+/// The production gates of a model's release: green only when every gate passes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// The model.
+    pub model: String,
+}
+
+/// The answer to [`Release`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReleaseAnswer {
+    /// Model.
+    pub model: String,
+    /// Every gate passes.
+    pub green: bool,
+    /// The gates, in order.
+    pub gates: Vec<ReleaseGate>,
+}
+
+impl Query for Release {
+    type Answer = ReleaseAnswer;
+    fn path(&self) -> String {
+        format!("/api/v1/models/{}/release", enc(&self.model))
+    }
+    fn answer(&self, v: &View<'_>) -> Result<ReleaseAnswer, QueryError> {
+        v.model(&self.model)?;
+        let gates = judge::release_gates(v.state, &self.model);
+        Ok(ReleaseAnswer { model: self.model.clone(), green: gates.iter().all(|g| g.passed), gates })
+    }
+}
+
+/// The policy in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyInForce;
+
+/// The answer to [`PolicyInForce`]: what `pledge policy set` takes back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyAnswer {
+    /// Its version.
+    pub version: u32,
+    /// The document (`schemas/policy.schema.json`).
+    pub policy: Value,
+}
+
+impl Query for PolicyInForce {
+    type Answer = PolicyAnswer;
+    fn path(&self) -> String {
+        "/api/v1/policy".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<PolicyAnswer, QueryError> {
+        Ok(PolicyAnswer { version: v.trust.policy_version(), policy: v.trust.policy().clone() })
+    }
+}
+
+/// Principals, their roles and keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keys;
+
+/// One enrolled key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyRow {
+    /// Its principal.
+    pub principal: String,
+    /// Key id.
+    pub key_id: String,
+    /// The enrolling event.
+    pub enrolled_seq: u64,
+    /// The revoking event, if revoked.
+    pub revoked_seq: Option<u64>,
+    /// The principal's roles now.
+    pub roles: Vec<ledger::Role>,
+}
+
+/// The answer to [`Keys`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeysAnswer {
+    /// Every key ever enrolled.
+    pub enrolled: Vec<KeyRow>,
+}
+
+impl Query for Keys {
+    type Answer = KeysAnswer;
+    fn path(&self) -> String {
+        "/api/v1/keys".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<KeysAnswer, QueryError> {
+        let t = v.trust;
+        Ok(KeysAnswer {
+            enrolled: t
+                .keys()
+                .map(|k| KeyRow {
+                    principal: k.principal.clone(),
+                    key_id: k.key_id.to_string(),
+                    enrolled_seq: k.enrolled_seq,
+                    revoked_seq: k.revoked_seq,
+                    roles: t.roles_of(&k.principal).iter().copied().collect(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The ledger's id, head, size, projection and policy version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerInfo;
+
+/// A head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeadDoc {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its id.
+    pub hash: String,
+    /// When it was recorded.
+    pub recorded_at: String,
+}
+
+/// The read model's position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProjectionDoc {
+    /// The last event folded.
+    pub last_seq: Option<u64>,
+    /// blake3 of the state's canonical JSON.
+    pub digest: String,
+}
+
+/// The answer to [`LedgerInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LedgerInfoAnswer {
+    /// The genesis `ledger_id`.
+    #[schemars(with = "Option<String>")]
+    pub ledger_id: Option<uuid::Uuid>,
+    /// The head.
+    pub head: Option<HeadDoc>,
+    /// Events in the ledger.
+    pub events: u64,
+    /// The read model.
+    pub projection: ProjectionDoc,
+    /// The policy version in force.
+    pub policy_version: u32,
+}
+
+impl Query for LedgerInfo {
+    type Answer = LedgerInfoAnswer;
+    fn path(&self) -> String {
+        "/api/v1/ledger".into()
+    }
+    fn answer(&self, v: &View<'_>) -> Result<LedgerInfoAnswer, QueryError> {
+        let head = v.store.head();
+        Ok(LedgerInfoAnswer {
+            ledger_id: v.trust.ledger_id(),
+            events: head.as_ref().map_or(0, |h| h.seq + 1),
+            head: head.map(|h| HeadDoc {
+                seq: h.seq,
+                hash: h.hash.to_string(),
+                recorded_at: h.recorded_at.to_string(),
+            }),
+            projection: ProjectionDoc { last_seq: v.state.last_seq, digest: v.state.digest().to_string() },
+            policy_version: v.trust.policy_version(),
+        })
+    }
+}
+
+/// Every answer's JSON Schema, named as in the OpenAPI document's components, with the routes
+/// (method, path) it answers: the document is checked against this list.
+pub fn answer_schemas() -> Vec<(&'static str, Value, &'static [&'static str])> {
+    fn schema<T: JsonSchema>() -> Value {
+        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+    }
+    vec![
+        (
+            "ChampionsAnswer",
+            schema::<ChampionsAnswer>(),
+            &["/api/v1/champions", "/api/v1/models/{model}/champion"],
+        ),
+        ("VersionsAnswer", schema::<VersionsAnswer>(), &["/api/v1/models/{model}/versions"]),
+        (
+            "BacktestsAnswer",
+            schema::<BacktestsAnswer>(),
+            &["/api/v1/models/{model}/versions/{version}/backtests"],
+        ),
+        ("LineageAnswer", schema::<LineageAnswer>(), &["/api/v1/models/{model}/versions/{version}/lineage"]),
+        ("TimelineAnswer", schema::<TimelineAnswer>(), &["/api/v1/models/{model}/timeline"]),
+        ("ReleaseAnswer", schema::<ReleaseAnswer>(), &["/api/v1/models/{model}/release"]),
+        ("HealthAnswer", schema::<HealthAnswer>(), &["/api/v1/models/health"]),
+        ("AlertsAnswer", schema::<AlertsAnswer>(), &["/api/v1/ml-alerts"]),
+        ("Alert", schema::<Alert>(), &["/api/v1/ml-alerts/{id}"]),
+        ("AlertCounts", schema::<AlertCounts>(), &["/api/v1/ml-alerts/stats"]),
+        ("ExperimentsAnswer", schema::<ExperimentsAnswer>(), &["/api/v1/experiments"]),
+        ("Experiment", schema::<Experiment>(), &["/api/v1/experiments/{id}"]),
+        (
+            "ExperimentResultsAnswer",
+            schema::<ExperimentResultsAnswer>(),
+            &["/api/v1/experiments/{id}/results"],
+        ),
+        ("ProposalsAnswer", schema::<ProposalsAnswer>(), &["/api/v1/arena/proposals"]),
+        ("EventsAnswer", schema::<EventsAnswer>(), &["/api/v1/events"]),
+        ("EventAnswer", schema::<EventAnswer>(), &["/api/v1/events/{id}"]),
+        ("PolicyAnswer", schema::<PolicyAnswer>(), &["/api/v1/policy"]),
+        ("KeysAnswer", schema::<KeysAnswer>(), &["/api/v1/keys"]),
+        ("LedgerInfoAnswer", schema::<LedgerInfoAnswer>(), &["/api/v1/ledger"]),
+    ]
+}
