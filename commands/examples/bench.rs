@@ -84,7 +84,7 @@ fn main() {
             .map(|w| json!({"segment": segment, "window_start": format!("2026-01-{:02}", w + 1), "window_end": format!("2026-01-{:02}", w + 2),
                             "metrics": {"mae": mae + w as f64 * 0.01, "mape": 0.2}, "rows": 5000}))
             .collect();
-        let body = json!({"run_id": format!("r{n}"), "model": model, "trigger": "scheduled", "dataset_digest": digest,
+        let body = json!({"run_id": format!("r{n}"), "model": model, "task": "forecast", "trigger": "scheduled", "dataset_digest": digest,
             "trainer": "bench", "params": {"seed": n}, "metrics": {"mae": mae, "mape": 0.2 - wobble * 0.03, "coverage": 0.9},
             "models": [{"segment": segment, "artifact_digest": digest, "metrics": {"mae": mae, "mape": 0.2 - wobble * 0.03, "coverage": 0.9}}],
             "backtests": windows});
@@ -98,6 +98,9 @@ fn main() {
         }
         if batch.len() >= 200 {
             let done = l.submit_batch(std::mem::take(&mut batch)).unwrap();
+            if let Some(Err(e)) = done.iter().find(|r| r.is_err()) {
+                panic!("the generator's command was refused: {e}");
+            }
             commands += done.len() as u64;
             // First champions: bootstrap whatever is still unserved.
             if n <= 400 {

@@ -97,7 +97,7 @@ fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<()
                             recorded_at: lite.recorded_at,
                             payload: &lite.payload,
                         };
-                        if let Err(e) = state.apply_decoded(&meta, &decoded) {
+                        if let Err(e) = state.apply_decoded(&meta, decoded) {
                             done = Err(StoreError::Corrupt { seq: lite.seq, reason: e.to_string() });
                             break;
                         }

@@ -617,22 +617,45 @@ impl State {
     pub fn apply(&mut self, ev: &RecordedEvent) -> Result<(), FoldError> {
         let meta = EventMeta::from(ev);
         let decoded = decode(meta.kind, meta.payload)?;
-        self.apply_decoded(&meta, &decoded)
+        self.apply_decoded(&meta, decoded)
     }
 
-    /// Folds an event already decoded (rebuilds decode on other cores).
-    pub fn apply_decoded(&mut self, ev: &EventMeta<'_>, decoded: &Decoded) -> Result<(), FoldError> {
+    /// Folds an event already decoded (rebuilds decode on other cores). The payload is moved
+    /// into the read models, not copied.
+    pub fn apply_decoded(&mut self, ev: &EventMeta<'_>, decoded: Decoded) -> Result<(), FoldError> {
         self.last_seq = Some(ev.seq);
         match decoded {
-            Decoded::Trust => {
-                self.apply_trust(ev)?;
-                Ok(())
-            }
+            Decoded::Trust => self.apply_trust(ev),
             Decoded::Domain(d) => {
-                self.apply_domain(ev, d)?;
-                self.lineage(ev, d);
+                let kind = d.kind();
+                let mentioned = self.mentioned(&d);
+                self.settle(&d);
+                self.apply_domain(ev, *d)?;
+                let model = ev.subject.map(|s| s.model.as_str()).unwrap_or_default();
+                for v in mentioned {
+                    self.mention(model, v, ev.seq, kind);
+                }
                 Ok(())
             }
+        }
+    }
+
+    /// A decided promotion leaves nothing to endorse: the endorsements of a completed
+    /// experiment, an actioned drift alert or a decided proposal are dropped.
+    fn settle(&mut self, d: &DomainEvent) {
+        match d {
+            DomainEvent::ExperimentCompleted(p) => self.endorsements.retain(|_, e| {
+                !matches!(&e.target, ApprovalTarget::Experiment { hypothesis_id, .. } if *hypothesis_id == p.hypothesis_id)
+            }),
+            DomainEvent::AlertActioned(p) => self.endorsements.retain(|_, e| {
+                !matches!(&e.target, ApprovalTarget::DriftAlert { alert_id, .. } if *alert_id == p.alert_id)
+            }),
+            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
+                self.endorsements.retain(|_, e| {
+                    !matches!(&e.target, ApprovalTarget::Proposal { proposal_id } if *proposal_id == p.proposal_id)
+                })
+            }
+            _ => {}
         }
     }
 
@@ -653,10 +676,8 @@ impl State {
     }
 
     /// Which versions an event concerns, for lineage.
-    fn lineage(&mut self, ev: &EventMeta<'_>, d: &DomainEvent) {
-        let model = ev.subject.map(|s| s.model.clone()).unwrap_or_default();
-        let kind = d.kind();
-        let versions: Vec<Option<u64>> = match d {
+    fn mentioned(&self, d: &DomainEvent) -> Vec<Option<u64>> {
+        match d {
             DomainEvent::VersionStatusChanged(p) => vec![Some(p.version)],
             DomainEvent::BacktestRecorded(p) => vec![Some(p.version)],
             DomainEvent::DriftRecorded(p) => vec![p.version],
@@ -691,13 +712,10 @@ impl State {
             | DomainEvent::VersionRegistered(_)
             | DomainEvent::AlertRead(_)
             | DomainEvent::ReleaseDecided(_) => vec![],
-        };
-        for v in versions {
-            self.mention(&model, v, ev.seq, kind);
         }
     }
 
-    fn apply_domain(&mut self, ev: &EventMeta<'_>, d: &DomainEvent) -> Result<(), FoldError> {
+    fn apply_domain(&mut self, ev: &EventMeta<'_>, d: DomainEvent) -> Result<(), FoldError> {
         let seq = ev.seq;
         let at = ev.recorded_at.to_string();
         let subject = ev.subject.cloned();
@@ -706,7 +724,7 @@ impl State {
         match d {
             DomainEvent::DatasetRegistered(p) => {
                 let msg = format!("dataset `{}` version `{}` registered", p.dataset, p.version);
-                self.datasets.insert(format!("{}@{}", p.dataset, p.version), p.clone());
+                self.datasets.insert(format!("{}@{}", p.dataset, p.version), p);
                 self.raise(ev, AlertType::NewDataSourceReady, msg, None, None);
             }
             DomainEvent::ModelRegistered(p) => {
@@ -721,7 +739,7 @@ impl State {
                 self.experiments.insert(
                     p.hypothesis_id.clone(),
                     Experiment {
-                        hypothesis: p.clone(),
+                        hypothesis: p,
                         model,
                         status: ExperimentStatus::Proposed,
                         transitions: vec![Transition {
@@ -745,9 +763,9 @@ impl State {
                 x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
                 x.review = Some(Review {
                     approved: true,
-                    by: p.approved_by.clone(),
-                    rationale: p.rationale.clone(),
-                    constraints: p.constraints.clone(),
+                    by: p.approved_by,
+                    rationale: p.rationale,
+                    constraints: p.constraints,
                 });
             }
             DomainEvent::ExperimentRejected(p) => {
@@ -756,8 +774,8 @@ impl State {
                 x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
                 x.review = Some(Review {
                     approved: false,
-                    by: p.rejected_by.clone(),
-                    rationale: p.rationale.clone(),
+                    by: p.rejected_by,
+                    rationale: p.rationale,
                     constraints: vec![],
                 });
             }
@@ -777,7 +795,7 @@ impl State {
                 let x = self.experiment_mut(ev, &p.hypothesis_id)?;
                 x.status = ExperimentStatus::Completed;
                 x.transitions.push(Transition { status: x.status, seq, recorded_at: at });
-                x.completion = Some(p.clone());
+                x.completion = Some(p);
                 self.raise(ev, AlertType::ExperimentComplete, msg, None, None);
             }
             DomainEvent::RunRecorded(p) => {
@@ -787,7 +805,7 @@ impl State {
                         x.recorders.push(p.recorded_by.clone());
                     }
                 }
-                self.runs.insert(p.run_id.clone(), Run { run: p.clone(), model, versions: vec![], seq });
+                self.runs.insert(p.run_id.clone(), Run { run: p, model, versions: vec![], seq });
             }
             DomainEvent::VersionRegistered(p) => {
                 let run = self
@@ -805,12 +823,12 @@ impl State {
                     VersionInfo {
                         version: p.version,
                         segment,
-                        run_id: p.run_id.clone(),
+                        run_id: p.run_id,
                         trigger,
-                        artifact_digest: p.artifact_digest.clone(),
+                        artifact_digest: p.artifact_digest,
                         status: p.status,
-                        metrics: p.metrics.clone(),
-                        baseline: p.baseline.clone(),
+                        metrics: p.metrics,
+                        baseline: p.baseline,
                         registered_seq: seq,
                         served: false,
                         backtests: vec![],
@@ -842,9 +860,9 @@ impl State {
             }
             DomainEvent::BacktestRecorded(p) => {
                 self.version_mut(ev, &model, p.version)?.backtests.push(BacktestWindow {
-                    window_start: p.window_start.clone(),
-                    window_end: p.window_end.clone(),
-                    metrics: p.metrics.clone(),
+                    window_start: p.window_start,
+                    window_end: p.window_end,
+                    metrics: p.metrics,
                     rows: p.rows,
                     degraded: p.degraded,
                     seq,
@@ -862,8 +880,8 @@ impl State {
                         segment: segment.clone(),
                         champion: p.champion,
                         challenger: p.challenger,
-                        champion_metrics: p.champion_metrics.clone(),
-                        challenger_metrics: p.challenger_metrics.clone(),
+                        champion_metrics: p.champion_metrics,
+                        challenger_metrics: p.challenger_metrics,
                         samples: p.samples,
                         seq,
                     });
@@ -895,17 +913,10 @@ impl State {
                     p.champion.map_or("nothing".into(), |c| format!("v{c}"))
                 );
                 let subject = subject.clone().unwrap_or_else(|| Subject::model(&model));
-                self.proposals.insert(
-                    p.proposal_id.clone(),
-                    Proposal { proposed: p.clone(), subject, status: ProposalStatus::Pending, seq },
-                );
-                self.raise(
-                    ev,
-                    AlertType::PromotionPending,
-                    msg,
-                    Some(p.challenger),
-                    Some(p.proposal_id.clone()),
-                );
+                let (id, challenger) = (p.proposal_id.clone(), p.challenger);
+                self.raise(ev, AlertType::PromotionPending, msg, Some(challenger), Some(id.clone()));
+                self.proposals
+                    .insert(id, Proposal { proposed: p, subject, status: ProposalStatus::Pending, seq });
             }
             DomainEvent::PromotionEndorsed(p) => {
                 let e = self.endorsements.entry(p.target.key()).or_insert_with(|| Endorsements {
@@ -916,7 +927,7 @@ impl State {
                 e.by.push(p.by.clone());
                 e.seqs.push(seq);
             }
-            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
+            DomainEvent::PromotionApproved(ref p) | DomainEvent::PromotionRejected(ref p) => {
                 let approved = matches!(d, DomainEvent::PromotionApproved(_));
                 let pr = self.proposals.get_mut(&p.proposal_id).ok_or_else(|| {
                     broken(ev, format!("decides proposal `{}`, never proposed", p.proposal_id))
@@ -927,7 +938,7 @@ impl State {
                 self.close_alerts(|a| a.proposal_id.as_deref() == Some(&id), status, &p.by, &p.notes, seq);
             }
             DomainEvent::ReleaseDecided(p) => {
-                self.releases.entry(model).or_default().push(Release { seq, decided: p.clone() });
+                self.releases.entry(model).or_default().push(Release { seq, decided: p });
             }
             DomainEvent::AlertRead(p) => {
                 let a = self
@@ -956,21 +967,6 @@ impl State {
                 let id = p.alert_id.clone();
                 self.close_alerts(|a| a.id == id, status, &p.by, &p.notes, seq);
             }
-        }
-        // A decided promotion leaves nothing to endorse.
-        match d {
-            DomainEvent::ExperimentCompleted(p) => self.endorsements.retain(|_, e| {
-                !matches!(&e.target, ApprovalTarget::Experiment { hypothesis_id, .. } if *hypothesis_id == p.hypothesis_id)
-            }),
-            DomainEvent::AlertActioned(p) => self.endorsements.retain(|_, e| {
-                !matches!(&e.target, ApprovalTarget::DriftAlert { alert_id, .. } if *alert_id == p.alert_id)
-            }),
-            DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
-                self.endorsements.retain(|_, e| {
-                    !matches!(&e.target, ApprovalTarget::Proposal { proposal_id } if *proposal_id == p.proposal_id)
-                })
-            }
-            _ => {}
         }
         Ok(())
     }

@@ -264,6 +264,16 @@ fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     .unwrap();
     let a = run(&["--data", &data("taxi.csv"), "--spec", bad_spec.to_str().unwrap()]);
     t.fails(&refs(&a), 2, "unknown field `segmnet`");
+    // A spec holding a member twice.
+    let twice = dir.join("twice.spec.json");
+    let spec_text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &twice,
+        spec_text.replacen("\"name\": \"taxi\",", "\"name\": \"taxi\", \"name\": \"other\",", 1),
+    )
+    .unwrap();
+    let a = run(&["--data", &data("taxi.csv"), "--spec", twice.to_str().unwrap()]);
+    t.fails(&refs(&a), 2, "the member `name` appears twice");
     // A file with an unparseable number names the column and row.
     let dirty = dir.join("dirty.csv");
     let mut text = std::fs::read_to_string(data("taxi.csv")).unwrap();

@@ -379,6 +379,29 @@ pub(crate) fn drift_workflow(t: &Team) {
     let status = t.ok(&["arena", "status"]);
     assert_eq!(status["proposals"][0]["status"], "pending");
     t.ok(&["arena", "reject", &pid, "--reason", "wait for next week", "--as", "colby"]);
+    // A file holding a member twice is refused (parsers disagree on which one wins), and
+    // nothing is written.
+    std::fs::write(dir.join("twice.json"), r#"{"mae": 12.0, "mae": 1.0}"#).unwrap();
+    t.fails(
+        &[
+            "record",
+            "backtest",
+            "demand",
+            "1",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-02-08",
+            "--metrics",
+            &f("twice.json"),
+            "--rows",
+            "1",
+            "--as",
+            "maya",
+        ],
+        2,
+        "the member `mae` appears twice",
+    );
     // Malformed metrics files are invalid input, and nothing is written.
     std::fs::write(dir.join("bad.json"), r#"{"mae": "high"}"#).unwrap();
     t.fails(

@@ -431,8 +431,12 @@ macro_rules! commands {
                         format!("`{}` body: `{path}`: {inner}", kind.as_str())
                     }
                 };
+                // The plain decoder first (the common case); on failure again, to name the member.
                 Ok(match kind {
-                    $(CommandKind::$variant => DomainCommand::$variant(serde_path_to_error::deserialize(body).map_err(at)?),)*
+                    $(CommandKind::$variant => DomainCommand::$variant(match <$body>::deserialize(body) {
+                        Ok(b) => b,
+                        Err(_) => serde_path_to_error::deserialize(body).map_err(at)?,
+                    }),)*
                 })
             }
         }
