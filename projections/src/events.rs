@@ -1,7 +1,7 @@
 //! The domain's event vocabulary: one payload type per event kind, and [`DomainEvent`], the
 //! one enum over them that the decide step produces and the fold consumes.
 //!
-//! Adding an event kind is one line in [`vocabulary!`]'s list below (its [`EventKind`] variant,
+//! Adding an event kind is one line in the [`typed_vocabulary!`](crate::typed_vocabulary) list below (its [`EventKind`] variant,
 //! its name and its payload type); the compiler then points at every `match` that must handle
 //! it (the fold, the summaries, the counterfactual). Each payload's JSON Schema is generated
 //! from its type and kept in `schemas/events/<kind>.v1.schema.json` (a test checks the files).
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Metric name -> value (finite floats only; the append path refuses NaN and infinities).
@@ -764,76 +764,8 @@ pub struct ReleaseDecided {
     pub policy_version: u32,
 }
 
-/// Declares the vocabulary once: [`EventKind`], [`DomainEvent`] and their conversions.
-macro_rules! vocabulary {
-    ($( $(#[$doc:meta])* $variant:ident = $kind:literal => $payload:ty, )*) => {
-        /// Every domain event kind.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum EventKind {
-            $( $(#[$doc])* $variant, )*
-        }
-
-        impl EventKind {
-            /// Every domain event kind, in the order of the vocabulary.
-            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant,)*];
-
-            /// The kind's name as written in events.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(EventKind::$variant => $kind,)*
-                }
-            }
-
-            /// The kind named `name`, if it is a domain kind.
-            pub fn parse(name: &str) -> Option<EventKind> {
-                match name {
-                    $($kind => Some(EventKind::$variant),)*
-                    _ => None,
-                }
-            }
-
-            /// The JSON Schema of the kind's payload (version 1).
-            pub fn schema(self) -> Value {
-                let schema = match self {
-                    $(EventKind::$variant => schemars::schema_for!($payload),)*
-                };
-                serde_json::to_value(schema).unwrap_or(Value::Null)
-            }
-        }
-
-        /// A domain event: its kind and its payload, typed.
-        #[derive(Clone, Debug, PartialEq)]
-        pub enum DomainEvent {
-            $( $(#[$doc])* $variant($payload), )*
-        }
-
-        impl DomainEvent {
-            /// Its kind.
-            pub fn kind(&self) -> EventKind {
-                match self {
-                    $(DomainEvent::$variant(_) => EventKind::$variant,)*
-                }
-            }
-
-            /// Its payload as JSON. Payloads are plain data: this fails only on a bug.
-            pub fn payload(&self) -> Result<Value, serde_json::Error> {
-                match self {
-                    $(DomainEvent::$variant(p) => serde_json::to_value(p),)*
-                }
-            }
-
-            /// Decodes a payload of `kind`. Fails, naming the member, when the payload is not
-            /// exactly the kind's type (unknown or missing members, wrong types).
-            pub fn decode(kind: EventKind, payload: &Value) -> Result<DomainEvent, serde_json::Error> {
-                Ok(match kind {
-                    $(EventKind::$variant => DomainEvent::$variant(<$payload>::deserialize(payload)?),)*
-                })
-            }
-        }
-    };
-}
-
-vocabulary! {
+crate::typed_vocabulary! {
+    kinds: EventKind, values: DomainEvent, what: "domain event";
     /// `dataset.registered`.
     DatasetRegistered = "dataset.registered" => DatasetRegistered,
     /// `model.registered`.
@@ -882,26 +814,6 @@ vocabulary! {
     ReleaseDecided = "release.decided" => ReleaseDecided,
 }
 
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for EventKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EventKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventKind, D::Error> {
-        let name = String::deserialize(d)?;
-        EventKind::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{name}` is not a domain event kind")))
-    }
-}
-
 /// Why an event could not be folded. Only a damaged or forged ledger holds one: the append
 /// path writes only events decided from typed payloads, and verification re-derives them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -935,5 +847,5 @@ pub fn decode(kind: &str, payload: &Value) -> Result<Decoded, FoldError> {
         .ok_or_else(|| FoldError(format!("`{kind}` is neither a trust nor a domain event kind")))?;
     DomainEvent::decode(k, payload)
         .map(|d| Decoded::Domain(Box::new(d)))
-        .map_err(|e| FoldError(format!("the `{kind}` payload does not decode: {e}")))
+        .map_err(|e| FoldError(format!("the payload does not decode: {e}")))
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod query;
 pub mod replay;
 pub mod state;
+pub mod vocabulary;
 
 pub use state::{
     seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo,

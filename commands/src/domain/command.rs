@@ -13,7 +13,7 @@ use projections::events::{
     AlertAction, Baseline, ChangeType, Decision, Metrics, ReleaseDecision, Task, Trigger,
 };
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `dataset.register`: a dataset version is available.
@@ -357,93 +357,8 @@ pub struct ReleaseBody {
     pub notes: String,
 }
 
-/// Declares the vocabulary once: [`CommandKind`], [`DomainCommand`] and their conversions.
-macro_rules! commands {
-    ($( $(#[$doc:meta])* $variant:ident = $kind:literal => $body:ty, )*) => {
-        /// Every domain command kind.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum CommandKind {
-            $( $(#[$doc])* $variant, )*
-        }
-
-        impl CommandKind {
-            /// Every domain command kind, in the order of the vocabulary.
-            pub const ALL: &'static [CommandKind] = &[$(CommandKind::$variant,)*];
-
-            /// The kind's name as written in commands.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(CommandKind::$variant => $kind,)*
-                }
-            }
-
-            /// The kind named `name`, if it is a domain kind.
-            pub fn parse(name: &str) -> Option<CommandKind> {
-                match name {
-                    $($kind => Some(CommandKind::$variant),)*
-                    _ => None,
-                }
-            }
-
-            /// The JSON Schema of the kind's body.
-            pub fn schema(self) -> Value {
-                let schema = match self {
-                    $(CommandKind::$variant => schemars::schema_for!($body),)*
-                };
-                serde_json::to_value(schema).unwrap_or(Value::Null)
-            }
-        }
-
-        /// A domain command: its kind and its body, typed.
-        // A command is built once and decided once; boxing the run's large body would only
-        // add an allocation.
-        #[allow(clippy::large_enum_variant)]
-        #[derive(Clone, Debug, PartialEq)]
-        pub enum DomainCommand {
-            $( $(#[$doc])* $variant($body), )*
-        }
-
-        impl DomainCommand {
-            /// Its kind.
-            pub fn kind(&self) -> CommandKind {
-                match self {
-                    $(DomainCommand::$variant(_) => CommandKind::$variant,)*
-                }
-            }
-
-            /// Its body as JSON, as signed.
-            pub fn body(&self) -> Value {
-                let body = match self {
-                    $(DomainCommand::$variant(b) => serde_json::to_value(b),)*
-                };
-                // Bodies are plain data with finite numbers checked by the caller.
-                body.unwrap_or(Value::Null)
-            }
-
-            /// Decodes a body of `kind`, naming the member at fault.
-            pub fn decode(kind: CommandKind, body: &Value) -> Result<DomainCommand, String> {
-                let at = |e: serde_path_to_error::Error<serde_json::Error>| {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    if path == "." {
-                        format!("`{}` body: {inner}", kind.as_str())
-                    } else {
-                        format!("`{}` body: `{path}`: {inner}", kind.as_str())
-                    }
-                };
-                // The plain decoder first (the common case); on failure again, to name the member.
-                Ok(match kind {
-                    $(CommandKind::$variant => DomainCommand::$variant(match <$body>::deserialize(body) {
-                        Ok(b) => b,
-                        Err(_) => serde_path_to_error::deserialize(body).map_err(at)?,
-                    }),)*
-                })
-            }
-        }
-    };
-}
-
-commands! {
+projections::typed_vocabulary! {
+    kinds: CommandKind, values: DomainCommand, what: "domain command";
     /// `dataset.register`.
     DatasetRegister = "dataset.register" => DatasetBody,
     /// `model.register`.
@@ -486,22 +401,9 @@ commands! {
     ReleaseDecide = "release.decide" => ReleaseBody,
 }
 
-impl std::fmt::Display for CommandKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for CommandKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for CommandKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CommandKind, D::Error> {
-        let name = String::deserialize(d)?;
-        CommandKind::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{name}` is not a domain command kind")))
+impl DomainCommand {
+    /// Its body as JSON, as signed (bodies are plain data with finite numbers).
+    pub fn body(&self) -> Value {
+        self.to_json().unwrap_or(Value::Null)
     }
 }

@@ -68,7 +68,7 @@ pub(super) fn invalid(message: impl Into<String>) -> Refusal {
 
 /// A draft of `event` about `subject`.
 pub(super) fn draft(subject: Option<&Subject>, event: DomainEvent) -> Result<EventDraft, Refusal> {
-    let payload = event.payload().map_err(|e| invalid(format!("payload cannot be encoded: {e}")))?;
+    let payload = event.to_json().map_err(|e| invalid(format!("payload cannot be encoded: {e}")))?;
     Ok(EventDraft::new(event.kind().as_str(), subject.cloned(), payload))
 }
 
