@@ -297,3 +297,149 @@ fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     t.fails(&["predict", "--model", "nope", &data("taxi.csv")], 2, "no model `nope`");
     assert_eq!(artifacts(&t), 0);
 }
+
+fn bike_run(hypothesis: &str, spec: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train-candidate",
+        "bikes",
+        "--hypothesis-id",
+        hypothesis,
+        "--change-type",
+        "feature",
+        "--change-summary",
+        "demand forecaster",
+        "--owner",
+        "maya",
+        "--feature-set-version",
+        "v1",
+        "--dataset-version",
+        "2011",
+        "--data",
+        &data("bikeshare.csv"),
+        "--spec",
+        &data(spec),
+        "--as",
+        "maya",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn a_demand_forecaster_is_trained_on_real_data_judged_by_the_forecast_gates_and_forecasts() {
+    let t = team();
+    for id in ["H-BIKE-1", "H-BIKE-2", "H-BIKE-3"] {
+        t.ok(&[
+            "hypothesis",
+            "propose",
+            id,
+            "bikes",
+            "--statement",
+            "hourly demand",
+            "--change-type",
+            "feature",
+            "--target-metric",
+            "mae",
+            "--expected-improvement",
+            "5",
+            "--owner",
+            "maya",
+            "--as",
+            "maya",
+        ]);
+    }
+    let dir = t.ledger.parent().unwrap().to_path_buf();
+    let params = dir.join("params.json");
+    std::fs::write(&params, r#"{"backtest_windows": 4}"#).unwrap();
+    let p = params.to_str().unwrap();
+
+    // A key that is not enrolled is refused before any training: no artifact is written.
+    t.ok(&["keys", "new", "eve"]);
+    let mut eve = bike_run("H-BIKE-1", "bikeshare.spec.json", &["--params", p]);
+    let at = eve.iter().position(|a| a == "maya").unwrap();
+    let last = eve.len() - 1 - eve.iter().rev().position(|a| a == "maya").unwrap();
+    assert!(last > at);
+    eve[last] = "eve".into();
+    t.fails(&refs(&eve), 1, "key `eve` is not enrolled");
+    assert_eq!(artifacts(&t), 0);
+
+    // The baseline: ridge on the weather and the hour; the first run registers a forecaster.
+    let out = t.ok(&refs(&bike_run("H-BIKE-1", "bikeshare.spec.json", &["--params", p])));
+    let tr = &out["training"];
+    assert_eq!(tr["split"], "time split: train 1..337, test 338..365");
+    for m in ["mae", "rmse", "mape", "wape", "bias", "coverage", "stockout_miss_rate", "overstock_rate"] {
+        assert!(tr["metrics"][m].is_number(), "{m} missing: {}", tr["metrics"]);
+    }
+    assert_eq!(tr["events"][1]["kind"], "model.registered");
+    assert_eq!(tr["events"][1]["payload"]["task"], "forecast");
+    let run = &tr["events"][0]["payload"];
+    assert!(run["trainer"].as_str().unwrap().contains("ridge"), "{}", run["trainer"]);
+    assert_eq!(run["params"]["model_family"], "ridge");
+    assert_eq!(run["params"]["not_converged"], json!([]));
+    let windows =
+        tr["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "backtest.recorded").count();
+    assert_eq!(windows, 3, "backtest_windows 4 from the params file; day 365 alone is under min_test_rows");
+    assert_eq!(
+        run["params"]["backtest_skipped"][0],
+        "window 52 (365..365): 24 rows, fewer than `time.min_test_rows` 30"
+    );
+    t.ok(&["bootstrap-champion", "bikes", "1", "--as", "colby", "--reason", "baseline forecaster"]);
+
+    // A Poisson GLM with lags and rolling means of the same hour: judged by the forecast gates
+    // (MAE and MAPE 5% better, coverage not lower) against the champion scored, with its own
+    // spec, on exactly the candidate's test rows.
+    let out = t.ok(&refs(&bike_run(
+        "H-BIKE-2",
+        "bikeshare-lags.spec.json",
+        &["--params", p, "--family", "poisson"],
+    )));
+    let tr = &out["training"];
+    assert!(tr["load"]["rows_without_history"].as_u64().unwrap() > 0);
+    let ev = tr["events"].as_array().unwrap().iter().find(|e| e["kind"] == "promotion.evaluated").unwrap();
+    assert_eq!(ev["payload"]["evidence"], "baseline");
+    let gates: Vec<&str> =
+        ev["payload"]["gates"].as_array().unwrap().iter().map(|g| g["metric"].as_str().unwrap()).collect();
+    assert_eq!(gates, ["mae", "mape", "coverage"]);
+    let baseline = &tr["models"][0]["baseline"];
+    assert_eq!(baseline["version"], 1);
+    assert_eq!(ev["payload"]["gates"][0]["champion"], baseline["metrics"]["mae"]);
+    assert_eq!(
+        baseline["metrics"]["rows"], tr["models"][0]["metrics"]["rows"],
+        "the champion is scored on the same test rows"
+    );
+
+    // The strategy in a --params file is kept when --strategy is not given.
+    let router = dir.join("router.json");
+    std::fs::write(
+        &router,
+        r#"{"strategy": "segmented_router", "min_segment_rows": 500, "backtest_windows": 2}"#,
+    )
+    .unwrap();
+    let out =
+        t.ok(&refs(&bike_run("H-BIKE-3", "bikeshare.spec.json", &["--params", router.to_str().unwrap()])));
+    let segs: Vec<&str> =
+        out["training"]["models"].as_array().unwrap().iter().filter_map(|m| m["segment"].as_str()).collect();
+    assert_eq!(segs, ["0", "1"], "one model per workingday value");
+
+    // Forecasting with the champion: a file without targets, and intervals around each value.
+    let csv = std::fs::read_to_string(data("bikeshare.csv")).unwrap();
+    let recent: String =
+        csv.lines().take(1).chain(csv.lines().skip(8600)).map(|l| format!("{l}\n")).collect();
+    let file = dir.join("recent.csv");
+    std::fs::write(&file, recent).unwrap();
+    let p = t.ok(&["predict", "--model", "bikes", "--version", "v1", file.to_str().unwrap()]);
+    let preds = p["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 46);
+    for r in preds {
+        let (v, lo, hi) = (
+            r["prediction"].as_f64().unwrap(),
+            r["interval"][0].as_f64().unwrap(),
+            r["interval"][1].as_f64().unwrap(),
+        );
+        assert!(lo <= v && v <= hi, "{r}");
+        assert!(r.get("probability").is_none());
+    }
+}

@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use serde_json::json;
 use trainer::features::Pipeline;
-use trainer::metrics::Metrics;
-use trainer::model::Logistic;
+use trainer::metrics::{Metrics, Scored};
+use trainer::model::Fitted;
+use trainer::spec::ModelKind;
 use trainer::train::{split, SplitMix64};
 use trainer::{DatasetSpec, TrainParams};
 
@@ -81,17 +82,20 @@ fn bench(spec: &DatasetSpec, path: &std::path::Path, repeat: usize) -> serde_jso
     let mut model = None;
     for _ in 0..repeat {
         let t = Instant::now();
-        let m = Logistic::fit(&x, &train.target, &params).expect("fit");
+        let m = Fitted::fit(ModelKind::Logistic, &x, &train.target, &params).expect("fit");
         fits.push(t.elapsed().as_secs_f64());
         model = Some(m);
     }
     let model = model.expect("at least one run");
-    let m = Metrics::compute(&test.target, &model.predict(&xt)).expect("metrics");
+    let scored = Scored { value: model.predict(&xt), interval: None };
+    let m = Metrics::evaluate(test.task, &test.target, &scored, params.stock_tolerance)
+        .expect("metrics")
+        .to_map();
     json!({
         "rows": table.len(), "train_rows": train.len(), "test_rows": test.len(),
         "design_columns": x.ncols(), "load_s": load_s, "pipeline_s": pipeline_s,
         "fit_s_median": median(fits.clone()), "fit_s_runs": fits,
-        "roc_auc": m.roc_auc, "log_loss": m.log_loss,
+        "roc_auc": m.get("roc_auc"), "log_loss": m.get("log_loss"),
     })
 }
 

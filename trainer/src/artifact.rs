@@ -13,11 +13,44 @@ use serde::{Deserialize, Serialize};
 use crate::data::Table;
 use crate::error::TrainError;
 use crate::features::Pipeline;
-use crate::model::Logistic;
+use crate::metrics::Scored;
+use crate::model::Fitted;
 use crate::spec::{DatasetSpec, TrainParams};
 
-/// The artifact format tag.
-pub const FORMAT: &str = "pledge.model.v1";
+/// The artifact format tag (v2: any model family, prediction intervals; v1 held only
+/// logistic coefficients and is not read).
+pub const FORMAT: &str = "pledge.model.v2";
+
+/// A regression model's prediction interval: `prediction + lower ..= prediction + upper`,
+/// the training residuals' `(1 - level)/2` and `(1 + level)/2` quantiles (linear
+/// interpolation between order statistics, numpy's default).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    /// The central share of residuals covered (0.8).
+    pub level: f64,
+    /// Lower residual quantile (usually negative).
+    pub lower: f64,
+    /// Upper residual quantile.
+    pub upper: f64,
+}
+
+impl Interval {
+    /// The interval of residuals `r` (actual minus prediction) at `level`.
+    pub fn from_residuals(r: &[f64], level: f64) -> Option<Interval> {
+        let mut v: Vec<f64> = r.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let h = (v.len() - 1) as f64 * p;
+            let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+            v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+        };
+        Some(Interval { level, lower: q((1.0 - level) / 2.0), upper: q((1.0 + level) / 2.0) })
+    }
+}
 
 /// One fitted model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,8 +72,10 @@ pub struct Artifact {
     pub train_rows: usize,
     /// The fitted pipeline.
     pub pipeline: Pipeline,
-    /// The fitted coefficients.
-    pub logistic: Logistic,
+    /// The fitted model.
+    pub model: Fitted,
+    /// Regression: the prediction interval.
+    pub interval: Option<Interval>,
 }
 
 impl Artifact {
@@ -54,9 +89,12 @@ impl Artifact {
         crate::data::digest_bytes(&self.to_bytes())
     }
 
-    /// Scores every row of `table` with this model.
-    pub fn score(&self, table: &Table) -> Result<Vec<f64>, TrainError> {
-        Ok(self.logistic.predict(&self.pipeline.transform(table)?))
+    /// Scores every row of `table` with this model: probabilities or predictions, and the
+    /// prediction intervals of a regression model.
+    pub fn score(&self, table: &Table) -> Result<Scored, TrainError> {
+        let value = self.model.predict(&self.pipeline.transform(table)?);
+        let interval = self.interval.map(|iv| value.iter().map(|&p| (p + iv.lower, p + iv.upper)).collect());
+        Ok(Scored { value, interval })
     }
 
     /// Writes the artifact to `dir/<hex>.json` (atomically; an existing identical file is kept).
@@ -126,7 +164,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// Scores `table`, routing each row to its segment's model if there is one (segment_only).
-    pub fn score(&self, table: &Table) -> Result<Vec<f64>, TrainError> {
+    pub fn score(&self, table: &Table) -> Result<Scored, TrainError> {
         let mut out = self.global.score(table)?;
         if let (Some(seg), false) = (&table.segment, self.segments.is_empty()) {
             for (name, model) in &self.segments {
@@ -135,8 +173,11 @@ impl Candidate {
                     continue;
                 }
                 let p = model.score(&table.select(&rows))?;
-                for (&i, p) in rows.iter().zip(p) {
-                    out[i] = p;
+                for (k, &i) in rows.iter().enumerate() {
+                    out.value[i] = p.value[k];
+                    if let (Some(o), Some(s)) = (out.interval.as_mut(), p.interval.as_ref()) {
+                        o[i] = s[k];
+                    }
                 }
             }
         }

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Rows, TrainError, UnknownLabel};
-use crate::spec::{DatasetSpec, FeatureType, MissingPolicy};
+use crate::spec::{DatasetSpec, FeatureType, MissingPolicy, Task};
 
 /// One feature's values, aligned with [`Table::target`]. `None` is an empty cell that the
 /// missing-value policy kept (only under `impute`).
@@ -42,8 +42,11 @@ impl Values {
 /// A validated table: only the columns the spec uses, rows the policy kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
-    /// Labels: `true` is the positive class.
-    pub target: Vec<bool>,
+    /// What the target is.
+    pub task: Task,
+    /// The target: 1.0 for the positive class and 0.0 for the negative (classification), the
+    /// number (regression). `NaN` only in a file to score, for a row whose target is unknown.
+    pub target: Vec<f64>,
     /// Feature values in spec order.
     pub features: Vec<Values>,
     /// Period index of each row (into [`Table::periods`]), when the spec has a time axis.
@@ -75,6 +78,10 @@ pub struct LoadReport {
     pub missing_policy: String,
     /// The negative label (from the spec or found in the file).
     pub negative_label: String,
+    /// Rows dropped because a time-series feature had too little history (the first
+    /// periods of a series), counted after the missing-value policy.
+    #[serde(default)]
+    pub rows_without_history: usize,
 }
 
 impl Table {
@@ -91,6 +98,7 @@ impl Table {
     /// The subset of rows at `keep` (indices into this table), in that order.
     pub fn select(&self, keep: &[usize]) -> Table {
         Table {
+            task: self.task,
             target: keep.iter().map(|&i| self.target[i]).collect(),
             features: self.features.iter().map(|f| f.select(keep)).collect(),
             period: self.period.as_ref().map(|p| keep.iter().map(|&i| p[i]).collect()),
@@ -126,6 +134,7 @@ pub fn frame_from_bytes(bytes: Vec<u8>, parquet: bool) -> Result<DataFrame, Stri
     if bytes.is_empty() {
         return Err("the file is empty (no header row)".into());
     }
+    check_csv_shape(&bytes)?;
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
@@ -133,6 +142,69 @@ pub fn frame_from_bytes(bytes: Vec<u8>, parquet: bool) -> Result<DataFrame, Stri
         .into_reader_with_file_handle(Cursor::new(bytes))
         .finish()
         .map_err(|e| e.to_string())
+}
+
+/// Checks a CSV file's shape before polars reads it: no header name twice, and every record
+/// with as many fields as the header (polars would silently fill a short row with empty
+/// cells). Quoted fields may hold commas, doubled quotes and line breaks. A trailing empty
+/// line is allowed.
+pub fn check_csv_shape(bytes: &[u8]) -> Result<(), String> {
+    let mut expected: Option<usize> = None;
+    let mut row = 0usize; // data rows seen
+    let mut end_record = |fields: Vec<String>| -> Result<(), String> {
+        let Some(h) = expected else {
+            let mut seen = std::collections::BTreeMap::new();
+            for (k, name) in fields.iter().enumerate() {
+                if let Some(first) = seen.insert(name.trim().to_string(), k + 1) {
+                    return Err(format!(
+                        "the header names column `{}` twice (columns {first} and {})",
+                        name.trim(),
+                        k + 1
+                    ));
+                }
+            }
+            expected = Some(fields.len());
+            return Ok(());
+        };
+        row += 1;
+        let blank = fields.len() == 1 && fields[0].is_empty();
+        if fields.len() != h && !blank {
+            return Err(format!("row {row} has {} field(s) where the header has {h}", fields.len()));
+        }
+        Ok(())
+    };
+    let mut field = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    let mut quoted = false;
+    let mut i = 0;
+    let take = |f: &mut Vec<u8>| String::from_utf8_lossy(&std::mem::take(f)).into_owned();
+    while i < bytes.len() {
+        let b = bytes[i];
+        match (quoted, b) {
+            (true, b'"') if bytes.get(i + 1) == Some(&b'"') => {
+                field.push(b'"');
+                i += 1;
+            }
+            (true, b'"') => quoted = false,
+            (true, _) => field.push(b),
+            (false, b'"') => quoted = true,
+            (false, b',') => fields.push(take(&mut field)),
+            (false, b'\n' | b'\r') => {
+                if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                fields.push(take(&mut field));
+                end_record(std::mem::take(&mut fields))?;
+            }
+            (false, _) => field.push(b),
+        }
+        i += 1;
+    }
+    if !field.is_empty() || !fields.is_empty() {
+        fields.push(take(&mut field));
+        end_record(fields)?;
+    }
+    Ok(())
 }
 
 /// Loads and validates a file against a spec. Returns the table and the file's digest.
@@ -147,13 +219,14 @@ enum Cells {
     Number(Vec<Option<f64>>),
 }
 
-fn cells(frame: &DataFrame, name: &str) -> Result<Cells, TrainError> {
+fn cells(frame: &DataFrame, name: &str, markers: &[String]) -> Result<Cells, TrainError> {
     let col = frame.column(name).map_err(|_| TrainError::MissingColumns(vec![name.to_string()]))?;
     let s = col.as_materialized_series();
     match s.dtype() {
         DataType::String => {
             let ca = s.str().map_err(|e| TrainError::Spec(e.to_string()))?;
-            Ok(Cells::Text(ca.iter().map(|v| v.map(|t| t.to_string())).collect()))
+            let marker = |t: &str| markers.iter().any(|m| m.trim() == t.trim());
+            Ok(Cells::Text(ca.iter().map(|v| v.filter(|t| !marker(t)).map(|t| t.to_string())).collect()))
         }
         DataType::Boolean => {
             let ca = s.bool().map_err(|e| TrainError::Spec(e.to_string()))?;
@@ -255,12 +328,16 @@ pub fn validate(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainErr
     validate_inner(frame, spec, true)
 }
 
-/// Loads a file to be scored: the spec's features (and segment column, if the file has it),
-/// no target or time axis needed. Labels in the table are all `false`.
+/// Loads a file to be scored: the spec's features (and segment column, if the file has it).
+/// No target is needed, and no time axis unless the spec derives features from it; a spec
+/// with time-series features needs the target column for the history (its empty cells are
+/// the rows to forecast). Unknown targets are `NaN`.
 pub fn load_unlabelled(path: &Path, spec: &DatasetSpec) -> Result<(Table, String), TrainError> {
     let (frame, digest) = read_frame(path)?;
     let mut s = spec.clone();
-    s.time = None;
+    if s.series.is_none() && s.calendar.is_none() {
+        s.time = None;
+    }
     if s.segment.as_ref().is_some_and(|c| frame.column(c).is_err()) {
         s.segment = None;
     }
@@ -273,7 +350,7 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
     let missing: Vec<String> = spec
         .columns()
         .into_iter()
-        .filter(|c| labelled || *c != spec.target.column)
+        .filter(|c| labelled || spec.series.is_some() || *c != spec.target.column)
         .filter(|c| !names.iter().any(|n| n == c))
         .map(str::to_string)
         .collect();
@@ -281,15 +358,35 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
         return Err(TrainError::MissingColumns(missing));
     }
     let n = frame.height();
+    if n == 0 {
+        return Err(TrainError::TooLittleData("the file has a header but no data rows".into()));
+    }
     let mut report =
         LoadReport { rows_read: n, missing_policy: policy_name(spec.missing), ..Default::default() };
-    let target = if labelled { read_target(frame, spec, &mut report)? } else { vec![false; n] };
     let tc = &spec.target.column;
-    let pos = spec.target.positive.as_str();
+    let target: Vec<f64> = match (labelled, spec.task) {
+        (true, Task::Classification) => {
+            read_target(frame, spec, &mut report)?.into_iter().map(|t| if t { 1.0 } else { 0.0 }).collect()
+        }
+        (true, Task::Regression) => {
+            let v = as_numbers(tc, cells(frame, tc, &spec.missing_markers)?)?;
+            let empty: Vec<usize> = (0..n).filter(|&i| v[i].is_none()).collect();
+            if !empty.is_empty() {
+                return Err(TrainError::EmptyTarget { column: tc.clone(), rows: Rows::from_indices(empty) });
+            }
+            v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()
+        }
+        (false, _) if spec.series.is_some() => as_numbers(tc, cells(frame, tc, &spec.missing_markers)?)?
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect(),
+        (false, _) => vec![f64::NAN; n],
+    };
+    let pos = spec.target.positive();
     // Features.
     let mut features = Vec::with_capacity(spec.features.len());
     for f in &spec.features {
-        let c = cells(frame, &f.column)?;
+        let c = cells(frame, &f.column, &spec.missing_markers)?;
         let values = match f.kind {
             FeatureType::Numeric => Values::Numeric(as_numbers(&f.column, c)?),
             FeatureType::Categorical => Values::Categorical(as_labels(c)),
@@ -301,14 +398,14 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
     let (period, periods) = match &spec.time {
         None => (None, Vec::new()),
         Some(t) => {
-            let labels = as_labels(cells(frame, &t.column)?);
+            let labels = as_labels(cells(frame, &t.column, &spec.missing_markers)?);
             let (idx, periods) = order_periods(&t.column, &labels, t.order.as_deref())?;
             (Some(idx), periods)
         }
     };
     let segment = match &spec.segment {
         None => None,
-        Some(s) => Some(as_labels(cells(frame, s)?)),
+        Some(s) => Some(as_labels(cells(frame, s, &spec.missing_markers)?)),
     };
 
     // Empty cells: all-null features are refused outright; the rest follow the policy.
@@ -355,6 +452,7 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
     report.dropped_rows = (0..n).filter(|&i| empty_rows[i]).take(100).map(|i| i + 1).collect();
     report.rows_kept = keep.len();
     let full = Table {
+        task: spec.task,
         target,
         features,
         period,
@@ -363,13 +461,16 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
         row_numbers: (1..=n).collect(),
         report,
     };
-    let table = if keep.len() == n { full } else { full.select(&keep) };
+    let mut table = if keep.len() == n { full } else { full.select(&keep) };
     if table.is_empty() {
         return Err(TrainError::TooLittleData(
             "no rows are left after dropping rows with empty cells".into(),
         ));
     }
-    for (f, v) in spec.features.iter().zip(&table.features) {
+    if spec.series.is_some() || spec.calendar.is_some() {
+        table = with_generated(frame, spec, table)?;
+    }
+    for (f, v) in spec.design_features().iter().zip(&table.features) {
         debug_assert_eq!(v.len(), table.len());
         let all_empty = match v {
             Values::Numeric(x) => x.iter().all(Option::is_none),
@@ -379,12 +480,58 @@ fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Resu
             return Err(TrainError::AllNull { column: f.column.clone() });
         }
     }
-    if labelled && (!table.target.iter().any(|&t| t) || table.target.iter().all(|&t| t)) {
+    let positives = table.target.iter().filter(|&&t| t == 1.0).count();
+    if labelled && spec.task == Task::Classification && (positives == 0 || positives == table.len()) {
         return Err(TrainError::SingleClass {
             column: tc.clone(),
-            class: if table.target[0] { pos.to_string() } else { table.report.negative_label.clone() },
+            class: if positives > 0 { pos.to_string() } else { table.report.negative_label.clone() },
             scope: "the rows left after dropping empty cells".into(),
         });
+    }
+    Ok(table)
+}
+
+/// Appends the generated features ([`crate::series`]) to a table whose rows passed the
+/// missing-value policy, and drops the rows whose time-series features lack history.
+fn with_generated(frame: &DataFrame, spec: &DatasetSpec, mut table: Table) -> Result<Table, TrainError> {
+    let Some(period) = table.period.clone() else {
+        return Err(TrainError::Spec("`series` and `calendar` features need a `time` axis".into()));
+    };
+    let at: Vec<usize> = table.row_numbers.iter().map(|r| r - 1).collect();
+    let mut key = vec![String::new(); table.len()];
+    for k in spec.series.iter().flat_map(|s| s.key.iter()) {
+        let labels = as_labels(cells(frame, k, &spec.missing_markers)?);
+        let empty: Vec<usize> = at.iter().copied().filter(|&i| labels[i].is_none()).collect();
+        if !empty.is_empty() {
+            return Err(TrainError::Missing { column: k.clone(), rows: Rows::from_indices(empty) });
+        }
+        for (j, &i) in at.iter().enumerate() {
+            key[j].push_str(labels[i].as_deref().unwrap_or_default());
+            key[j].push('\u{1f}');
+        }
+    }
+    let target: Vec<Option<f64>> = table.target.iter().map(|&t| t.is_finite().then_some(t)).collect();
+    let generated = crate::series::generate(spec, &period, &table.periods, &key, &target)?;
+    let series_count = spec.series.as_ref().map(|s| s.lags.len() + 2 * s.rolling.len()).unwrap_or(0);
+    let complete: Vec<usize> = (0..table.len())
+        .filter(|&i| {
+            generated[..series_count].iter().all(|v| match v {
+                Values::Numeric(x) => x[i].is_some(),
+                Values::Categorical(x) => x[i].is_some(),
+            })
+        })
+        .collect();
+    table.features.extend(generated);
+    let without = table.len() - complete.len();
+    if without > 0 {
+        table = table.select(&complete);
+        table.report.rows_without_history = without;
+        table.report.rows_kept = table.len();
+    }
+    if table.is_empty() {
+        return Err(TrainError::TooLittleData(
+            "no row has enough history for the time-series features (lags and rolling windows longer than the file?)".into(),
+        ));
     }
     Ok(table)
 }
@@ -396,12 +543,12 @@ fn read_target(
 ) -> Result<Vec<bool>, TrainError> {
     let n = frame.height();
     let tc = &spec.target.column;
-    let labels = as_labels(cells(frame, tc)?);
+    let labels = as_labels(cells(frame, tc, &spec.missing_markers)?);
     let empty: Vec<usize> = (0..n).filter(|&i| labels[i].is_none()).collect();
     if !empty.is_empty() {
         return Err(TrainError::EmptyTarget { column: tc.clone(), rows: Rows::from_indices(empty) });
     }
-    let pos = spec.target.positive.as_str();
+    let pos = spec.target.positive();
     let negative = match &spec.target.negative {
         Some(neg) => neg.clone(),
         None => {

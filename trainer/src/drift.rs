@@ -167,18 +167,21 @@ pub fn categorical_bins(baseline: &[Option<String>], recent: &[Option<String>]) 
 }
 
 /// A scorer: the model whose metrics are compared (e.g. the champion's artifact).
-pub type Scorer<'a> = &'a dyn Fn(&Table) -> Result<Vec<f64>, TrainError>;
+pub type Scorer<'a> = &'a dyn Fn(&Table) -> Result<crate::metrics::Scored, TrainError>;
 
-/// Compares `recent` with `baseline` (both validated against `spec`): PSI per feature and,
-/// with a scorer, the model's metrics on each.
+/// Compares `recent` with `baseline` (both validated against `spec`): PSI per feature of the
+/// design (declared and generated) and, with a scorer, the model's metrics on each
+/// (`stock_tolerance` as in [`crate::spec::TrainParams`]).
 pub fn check(
     spec: &DatasetSpec,
     baseline: &Table,
     recent: &Table,
     scorer: Option<Scorer<'_>>,
+    stock_tolerance: f64,
 ) -> Result<DriftReport, TrainError> {
-    let mut features = Vec::with_capacity(spec.features.len());
-    for ((f, b), r) in spec.features.iter().zip(&baseline.features).zip(&recent.features) {
+    let design = spec.design_features();
+    let mut features = Vec::with_capacity(design.len());
+    for ((f, b), r) in design.iter().zip(&baseline.features).zip(&recent.features) {
         let bins = match (b, r) {
             (Values::Numeric(b), Values::Numeric(r)) => numeric_bins(b, r),
             (Values::Categorical(b), Values::Categorical(r)) => categorical_bins(b, r),
@@ -193,8 +196,8 @@ pub fn check(
     }
     let (mb, mr) = match scorer {
         Some(score) => (
-            Metrics::compute(&baseline.target, &score(baseline)?),
-            Metrics::compute(&recent.target, &score(recent)?),
+            Metrics::evaluate(baseline.task, &baseline.target, &score(baseline)?, stock_tolerance),
+            Metrics::evaluate(recent.task, &recent.target, &score(recent)?, stock_tolerance),
         ),
         None => (None, None),
     };

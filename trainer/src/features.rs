@@ -51,8 +51,12 @@ pub struct Pipeline {
 impl Pipeline {
     /// Fits the pipeline on `train` (every row of it).
     pub fn fit(spec: &DatasetSpec, train: &Table) -> Result<Pipeline, TrainError> {
-        let mut steps = Vec::with_capacity(spec.features.len());
-        for (f, values) in spec.features.iter().zip(&train.features) {
+        let design = spec.design_features();
+        if design.len() != train.features.len() {
+            return Err(TrainError::Spec("the table's features do not match the spec's".into()));
+        }
+        let mut steps = Vec::with_capacity(design.len());
+        for (f, values) in design.iter().zip(&train.features) {
             let step = match values {
                 Values::Numeric(v) => {
                     // Welford: no overflow from summing large values.

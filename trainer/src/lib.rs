@@ -1,9 +1,10 @@
 //! # trainer: real data in, evidence out
 //!
 //! Loads a CSV or Parquet file against a declared [`spec::DatasetSpec`] (polars for the
-//! reading, this crate for every check), fits a feature [`features::Pipeline`] and a
-//! linfa-logistic model on the training split only, evaluates with scikit-learn's metric
-//! definitions ([`metrics`]), backtests walk-forward over a time axis ([`train::walk_forward`]),
+//! reading, this crate for every check), computes time-series and calendar features with
+//! polars' lazy engine ([`series`]), fits a feature [`features::Pipeline`] and a model
+//! ([`model`]: logistic for classes, ridge or Poisson for numbers) on the training split only,
+//! evaluates with classification or forecast metrics ([`metrics`]), backtests walk-forward over a time axis ([`train::walk_forward`]),
 //! measures drift ([`drift`]) and stores each fitted model as a content-addressed
 //! [`artifact::Artifact`]. No clap, no axum: the `pledge` CLI wires it to the ledger.
 //!
@@ -20,6 +21,7 @@ pub mod leakage;
 pub mod metrics;
 pub mod model;
 pub mod progress;
+pub mod series;
 pub mod spec;
 pub mod train;
 

@@ -1,5 +1,7 @@
-//! Classification metrics, with scikit-learn's definitions (see docs/TRAINER.md).
+//! Evaluation metrics (see docs/TRAINER.md): [`ClassMetrics`] for classifiers, with
+//! scikit-learn's definitions, and [`ForecastMetrics`] for regression and forecasts.
 //!
+//! Classification:
 //! - `roc_auc`: area under the ROC curve by the trapezoidal rule over distinct score thresholds,
 //!   as `sklearn.metrics.roc_auc_score`: tied scores form one threshold, so a tie between a
 //!   positive and a negative counts one half.
@@ -24,9 +26,190 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Metrics of one evaluation.
+use crate::spec::Task;
+
+/// Metrics of one evaluation, by task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
+#[serde(untagged)]
+pub enum Metrics {
+    /// A classifier's.
+    Classification(ClassMetrics),
+    /// A regression model's or forecaster's.
+    Regression(ForecastMetrics),
+}
+
+impl Metrics {
+    /// The metrics as the ledger's name -> number map (undefined metrics left out).
+    pub fn to_map(&self) -> BTreeMap<String, f64> {
+        match self {
+            Metrics::Classification(m) => m.to_map(),
+            Metrics::Regression(m) => m.to_map(),
+        }
+    }
+
+    /// A classifier's metrics, if these are.
+    pub fn classification(&self) -> Option<&ClassMetrics> {
+        match self {
+            Metrics::Classification(m) => Some(m),
+            Metrics::Regression(_) => None,
+        }
+    }
+
+    /// A regression model's metrics, if these are.
+    pub fn regression(&self) -> Option<&ForecastMetrics> {
+        match self {
+            Metrics::Regression(m) => Some(m),
+            Metrics::Classification(_) => None,
+        }
+    }
+
+    /// Rows evaluated.
+    pub fn rows(&self) -> u64 {
+        match self {
+            Metrics::Classification(m) => m.rows,
+            Metrics::Regression(m) => m.rows,
+        }
+    }
+
+    /// Evaluates scores against targets by the task: `y` is 1.0/0.0 for a classifier and the
+    /// number for a regression model; `scored` holds probabilities or predictions (and the
+    /// prediction intervals, for regression). `None` for no rows.
+    pub fn evaluate(task: Task, y: &[f64], scored: &Scored, tolerance: f64) -> Option<Metrics> {
+        match task {
+            Task::Classification => {
+                let labels: Vec<bool> = y.iter().map(|&t| t == 1.0).collect();
+                ClassMetrics::compute(&labels, &scored.value).map(Metrics::Classification)
+            }
+            Task::Regression => {
+                ForecastMetrics::compute(y, &scored.value, scored.interval.as_deref(), tolerance)
+                    .map(Metrics::Regression)
+            }
+        }
+    }
+}
+
+/// What a model says about rows: a probability (classifier) or a prediction (regression),
+/// and for regression the prediction interval of each row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scored {
+    /// One score per row.
+    pub value: Vec<f64>,
+    /// Regression: the `(lower, upper)` interval bounds of each row.
+    pub interval: Option<Vec<(f64, f64)>>,
+}
+
+/// Regression and forecast metrics. `e_i = yhat_i - y_i` over `n` rows:
+///
+/// - `mae` = mean |e|; `rmse` = sqrt(mean e^2); `bias` = mean e (positive: over-forecast);
+/// - `mape` = mean |e_i| / |y_i| over the rows with `y_i != 0` (a fraction: 0.23 is 23%);
+///   rows with a zero actual are left out and counted in `zero_actuals`; undefined when every
+///   actual is zero;
+/// - `wape` = sum |e| / sum |y| (undefined when every actual is zero);
+/// - `coverage` = share of rows with `lower_i <= y_i <= upper_i` (when intervals are given);
+/// - `stockout_miss_rate` = share of rows with `y_i > (1 + tau) yhat_i`: stocking to the
+///   forecast, demand ran out more than `tau` beyond it;
+/// - `overstock_rate` = share of rows with `yhat_i > (1 + tau) y_i`: the forecast stocked more
+///   than `tau` beyond demand; `tau` is the training parameter `stock_tolerance` (0.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastMetrics {
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute percentage error (a fraction), over rows with a non-zero actual.
+    pub mape: Option<f64>,
+    /// Weighted absolute percentage error (a fraction).
+    pub wape: Option<f64>,
+    /// Mean of prediction minus actual.
+    pub bias: f64,
+    /// Share of actuals inside their prediction interval.
+    pub coverage: Option<f64>,
+    /// Share of rows whose demand exceeded the forecast by more than the tolerance.
+    pub stockout_miss_rate: f64,
+    /// Share of rows whose forecast exceeded demand by more than the tolerance.
+    pub overstock_rate: f64,
+    /// Rows evaluated.
+    pub rows: u64,
+    /// Rows with a zero actual (left out of MAPE).
+    pub zero_actuals: u64,
+}
+
+impl ForecastMetrics {
+    /// Computes every metric; `None` for no rows.
+    pub fn compute(
+        y: &[f64],
+        yhat: &[f64],
+        interval: Option<&[(f64, f64)]>,
+        tolerance: f64,
+    ) -> Option<ForecastMetrics> {
+        assert_eq!(y.len(), yhat.len(), "actuals and predictions differ in length");
+        if y.is_empty() {
+            return None;
+        }
+        let n = y.len() as f64;
+        let (mut abs, mut sq, mut sum_e, mut sum_y) = (0.0, 0.0, 0.0, 0.0);
+        let (mut ape, mut ape_rows, mut stockout, mut overstock) = (0.0, 0usize, 0usize, 0usize);
+        for (&a, &f) in y.iter().zip(yhat) {
+            let e = f - a;
+            abs += e.abs();
+            sq += e * e;
+            sum_e += e;
+            sum_y += a.abs();
+            if a != 0.0 {
+                ape += e.abs() / a.abs();
+                ape_rows += 1;
+            }
+            if a > (1.0 + tolerance) * f {
+                stockout += 1;
+            }
+            if f > (1.0 + tolerance) * a {
+                overstock += 1;
+            }
+        }
+        let coverage = interval.map(|iv| {
+            assert_eq!(iv.len(), y.len(), "actuals and intervals differ in length");
+            y.iter().zip(iv).filter(|(&a, &(lo, hi))| lo <= a && a <= hi).count() as f64 / n
+        });
+        Some(ForecastMetrics {
+            mae: abs / n,
+            rmse: (sq / n).sqrt(),
+            mape: (ape_rows > 0).then(|| ape / ape_rows as f64),
+            wape: (sum_y > 0.0).then(|| abs / sum_y),
+            bias: sum_e / n,
+            coverage,
+            stockout_miss_rate: stockout as f64 / n,
+            overstock_rate: overstock as f64 / n,
+            rows: y.len() as u64,
+            zero_actuals: (y.len() - ape_rows) as u64,
+        })
+    }
+
+    /// The metrics as the ledger's name -> number map (undefined metrics left out).
+    pub fn to_map(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        m.insert("mae".into(), self.mae);
+        m.insert("rmse".into(), self.rmse);
+        if let Some(v) = self.mape {
+            m.insert("mape".into(), v);
+        }
+        if let Some(v) = self.wape {
+            m.insert("wape".into(), v);
+        }
+        m.insert("bias".into(), self.bias);
+        if let Some(v) = self.coverage {
+            m.insert("coverage".into(), v);
+        }
+        m.insert("stockout_miss_rate".into(), self.stockout_miss_rate);
+        m.insert("overstock_rate".into(), self.overstock_rate);
+        m.insert("rows".into(), self.rows as f64);
+        m.insert("zero_actuals".into(), self.zero_actuals as f64);
+        m
+    }
+}
+
+/// A classifier's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
     /// ROC-AUC, when both classes are present.
     pub roc_auc: Option<f64>,
     /// Average precision, when both classes are present.
@@ -49,10 +232,10 @@ pub struct Metrics {
     pub positives: u64,
 }
 
-impl Metrics {
+impl ClassMetrics {
     /// Computes every metric. `p` are positive-class probabilities, `y` labels. Empty input is
     /// refused with `None`.
-    pub fn compute(y: &[bool], p: &[f64]) -> Option<Metrics> {
+    pub fn compute(y: &[bool], p: &[f64]) -> Option<ClassMetrics> {
         assert_eq!(y.len(), p.len(), "labels and scores differ in length");
         if y.is_empty() {
             return None;
@@ -77,7 +260,7 @@ impl Metrics {
             }
         }
         let two_classes = positives > 0 && positives < y.len();
-        Some(Metrics {
+        Some(ClassMetrics {
             roc_auc: two_classes.then(|| roc_auc(y, p)),
             pr_auc: two_classes.then(|| average_precision(y, p)),
             log_loss: log_loss / n,

@@ -29,18 +29,125 @@ pub struct Feature {
     pub kind: FeatureType,
 }
 
-/// The label column.
+/// What the target is, and so which models and metrics apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Two classes (`target.positive`, `target.negative`): logistic regression, ROC-AUC, log-loss.
+    #[default]
+    Classification,
+    /// A number (a demand, a count): ridge or a Poisson GLM, MAE, MAPE, interval coverage.
+    Regression,
+}
+
+impl Task {
+    /// The name used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+/// The target column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// The column name.
     pub column: String,
-    /// The value that means "positive" (compared as text: `yes`, `Yes`, `1`).
-    pub positive: String,
-    /// The value that means "negative". When absent, the column must hold exactly one other
-    /// value, which becomes the negative label.
-    #[serde(default)]
+    /// Classification: the value that means "positive" (compared as text: `yes`, `Yes`, `1`).
+    /// Regression: absent (the column holds numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive: Option<String>,
+    /// Classification: the value that means "negative". When absent, the column must hold
+    /// exactly one other value, which becomes the negative label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub negative: Option<String>,
+}
+
+impl Target {
+    /// The positive label (classification specs are checked to have one).
+    pub fn positive(&self) -> &str {
+        self.positive.as_deref().unwrap_or_default()
+    }
+}
+
+/// Features computed from the target's own past, per series (docs/TRAINER.md, "Time-series
+/// features"). A row at period `t` reads only periods `<= t - horizon` of its series, so no
+/// feature ever reads the row's own target or anything after its forecast origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    /// Columns that identify one series (`["hr"]`: each hour of the day is its own series;
+    /// empty: the whole file is one series). A series' value in a period is the mean target of
+    /// its rows in that period.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Periods between the forecast origin and the forecast (at least 1): the row at period
+    /// `t` is forecast at the end of period `t - horizon`.
+    #[serde(default = "one")]
+    pub horizon: usize,
+    /// Lags in periods (each `>= horizon`): `<target>_lag_<k>` is the series' value at `t - k`.
+    #[serde(default)]
+    pub lags: Vec<usize>,
+    /// Rolling windows in periods: `<target>_mean_<w>` and `<target>_std_<w>` over the `w`
+    /// periods ending at `t - horizon`, from the values present (at least half of `w` for
+    /// the mean, two and at least half for the sample standard deviation).
+    #[serde(default)]
+    pub rolling: Vec<usize>,
+}
+
+/// A calendar field derived from each row's period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarField {
+    /// ISO day of the week, 1 (Monday) to 7 (Sunday); one-hot encoded.
+    DayOfWeek,
+    /// 1 on Saturdays and Sundays, else 0.
+    Weekend,
+    /// Month, 1 to 12; one-hot encoded.
+    Month,
+    /// Day of the month, 1 to 31.
+    DayOfMonth,
+    /// Day of the year, 1 to 366.
+    DayOfYear,
+    /// ISO week of the year, 1 to 53.
+    WeekOfYear,
+}
+
+impl CalendarField {
+    /// The feature's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CalendarField::DayOfWeek => "day_of_week",
+            CalendarField::Weekend => "weekend",
+            CalendarField::Month => "month",
+            CalendarField::DayOfMonth => "day_of_month",
+            CalendarField::DayOfYear => "day_of_year",
+            CalendarField::WeekOfYear => "week_of_year",
+        }
+    }
+
+    /// How the feature is read.
+    pub fn kind(self) -> FeatureType {
+        match self {
+            CalendarField::DayOfWeek | CalendarField::Month => FeatureType::Categorical,
+            _ => FeatureType::Numeric,
+        }
+    }
+}
+
+/// Calendar features from the time axis: its values are ISO dates (`2011-03-14`), or day
+/// numbers counted from `origin` (day 1 is `origin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    /// The date of day 1, for a time axis of day numbers (`2011-01-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The fields, in design-matrix order after the declared features.
+    pub fields: Vec<CalendarField>,
 }
 
 /// The time axis: what orders rows into periods.
@@ -58,6 +165,25 @@ pub struct TimeAxis {
     /// backtest and drift windows.
     #[serde(default = "one")]
     pub periods_per_window: usize,
+    /// Periods in the test window (default: the last window). The test window is the last
+    /// `test_periods` periods of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_periods: Option<usize>,
+    /// Periods left out between the training rows and the test window (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gap_periods: usize,
+    /// The fewest rows a test window may have (default 30): a smaller one is refused rather
+    /// than judged on a handful of rows.
+    #[serde(default = "thirty")]
+    pub min_test_rows: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn thirty() -> usize {
+    30
 }
 
 fn one() -> usize {
@@ -102,7 +228,10 @@ impl Default for RandomSplit {
 pub struct DatasetSpec {
     /// A name for humans (`taxi`).
     pub name: String,
-    /// The label.
+    /// What the target is (default: classification).
+    #[serde(default)]
+    pub task: Task,
+    /// The target.
     pub target: Target,
     /// The features, in design-matrix order.
     pub features: Vec<Feature>,
@@ -121,6 +250,16 @@ pub struct DatasetSpec {
     /// The split used when there is no time axis.
     #[serde(default)]
     pub split: RandomSplit,
+    /// Cell texts that mean "empty" besides the empty string (`["NA", "NaN"]`), compared after
+    /// trimming: such a cell is empty, and then follows `missing`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_markers: Vec<String>,
+    /// Features from the target's past (needs a time axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Series>,
+    /// Calendar features (needs a time axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<Calendar>,
 }
 
 impl DatasetSpec {
@@ -164,6 +303,76 @@ impl DatasetSpec {
                 }
             }
         }
+        match (self.task, &self.target.positive) {
+            (Task::Classification, None) => {
+                return bad(format!(
+                    "`target.positive` is missing: a classification target names its positive label (or set `\"task\": \"regression\"` for a numeric target `{}`)",
+                    self.target.column
+                ))
+            }
+            (Task::Regression, _) if self.target.positive.is_some() || self.target.negative.is_some() => {
+                return bad("a regression target has no `positive` or `negative` label".into())
+            }
+            _ => {}
+        }
+        if (self.series.is_some() || self.calendar.is_some()) && self.time.is_none() {
+            return bad("`series` and `calendar` features need a `time` axis".into());
+        }
+        if let Some(sr) = &self.series {
+            if self.task != Task::Regression {
+                return bad("`series` features read past values of a numeric target; they need `\"task\": \"regression\"`".into());
+            }
+            if sr.horizon == 0 {
+                return bad(
+                    "`series.horizon` must be at least 1: a feature may not read its own period".into()
+                );
+            }
+            if sr.lags.is_empty() && sr.rolling.is_empty() {
+                return bad("`series` declares no `lags` and no `rolling` windows".into());
+            }
+            if let Some(k) = sr.lags.iter().find(|&&k| k < sr.horizon) {
+                return bad(format!(
+                    "`series.lags` holds {k}, shorter than the horizon {}: that lag would read periods after the forecast origin",
+                    sr.horizon
+                ));
+            }
+            if sr.rolling.contains(&0) {
+                return bad("`series.rolling` windows must be at least 1 period".into());
+            }
+            for k in &sr.key {
+                if k == &self.target.column || self.target_derived.contains(k) {
+                    return Err(TrainError::Leakage {
+                        column: k.clone(),
+                        reason: "is the target or derived from it".into(),
+                        role: "series key".into(),
+                    });
+                }
+            }
+        }
+        if let Some(c) = &self.calendar {
+            if c.fields.is_empty() {
+                return bad("`calendar.fields` is empty".into());
+            }
+            if let Some(o) = &c.origin {
+                if crate::series::parse_date(o).is_none() {
+                    return bad(format!("`calendar.origin` {o:?} is not a date (YYYY-MM-DD)"));
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for f in self.design_features() {
+            if !names.insert(f.column.clone()) {
+                return bad(format!(
+                    "two features are named `{}` (a generated feature's name is taken by a declared one)",
+                    f.column
+                ));
+            }
+        }
+        if let Some(t) = &self.time {
+            if t.test_periods == Some(0) {
+                return bad("`time.test_periods` must be at least 1".into());
+            }
+        }
         if self.segment.as_deref() == Some(self.target.column.as_str()) {
             return Err(TrainError::Leakage {
                 column: self.target.column.clone(),
@@ -171,7 +380,7 @@ impl DatasetSpec {
                 role: "segment column".into(),
             });
         }
-        if self.target.negative.as_deref() == Some(self.target.positive.as_str()) {
+        if self.target.negative.is_some() && self.target.negative == self.target.positive {
             return bad("`target.negative` equals `target.positive`".into());
         }
         let f = self.split.test_fraction;
@@ -181,11 +390,35 @@ impl DatasetSpec {
         Ok(())
     }
 
-    /// Every column the spec reads, each once, in a fixed order: target, features, time, segment.
+    /// Every feature of the design matrix, in order: the declared ones, then the generated
+    /// series features, then the calendar fields (all read from the table's `features`).
+    pub fn design_features(&self) -> Vec<Feature> {
+        let mut out = self.features.clone();
+        let numeric = |column: String| Feature { column, kind: FeatureType::Numeric };
+        if let Some(s) = &self.series {
+            let t = &self.target.column;
+            out.extend(s.lags.iter().map(|k| numeric(format!("{t}_lag_{k}"))));
+            for w in &s.rolling {
+                out.push(numeric(format!("{t}_mean_{w}")));
+                out.push(numeric(format!("{t}_std_{w}")));
+            }
+        }
+        if let Some(c) = &self.calendar {
+            out.extend(c.fields.iter().map(|f| Feature { column: f.name().to_string(), kind: f.kind() }));
+        }
+        out
+    }
+
+    /// Every column the spec reads, each once, in a fixed order: target, features, time,
+    /// segment, series keys.
     pub fn columns(&self) -> Vec<&str> {
         let mut out = vec![self.target.column.as_str()];
         let more = self.features.iter().map(|f| f.column.as_str());
-        let more = more.chain(self.time.as_ref().map(|t| t.column.as_str())).chain(self.segment.as_deref());
+        let keys = self.series.iter().flat_map(|s| s.key.iter().map(String::as_str));
+        let more = more
+            .chain(self.time.as_ref().map(|t| t.column.as_str()))
+            .chain(self.segment.as_deref())
+            .chain(keys);
         for c in more {
             if !out.contains(&c) {
                 out.push(c);
@@ -227,19 +460,56 @@ pub enum WindowMode {
     Rolling,
 }
 
+/// The model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Logistic regression (classification): linfa-logistic, L-BFGS.
+    Logistic,
+    /// Ridge regression (regression): solved exactly by a Cholesky factorisation.
+    Ridge,
+    /// Poisson GLM with a log link (counts): Newton's method with a Cholesky solve.
+    Poisson,
+}
+
+impl ModelKind {
+    /// The name used in parameters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Logistic => "logistic",
+            ModelKind::Ridge => "ridge",
+            ModelKind::Poisson => "poisson",
+        }
+    }
+
+    /// The task it serves.
+    pub fn task(self) -> Task {
+        match self {
+            ModelKind::Logistic => Task::Classification,
+            ModelKind::Ridge | ModelKind::Poisson => Task::Regression,
+        }
+    }
+}
+
 /// Training parameters (hyper-parameters and strategy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainParams {
+    /// The model family (default: `logistic` for classification, `ridge` for regression).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelKind>,
     /// Global or segmented router.
     pub strategy: Strategy,
     /// How the router routes.
     pub router_mode: RouterMode,
     /// Minimum training rows for a segment to get its own model.
     pub min_segment_rows: usize,
-    /// L2 penalty on the coefficients (not the intercept); `alpha = 1/C` in scikit-learn's terms.
+    /// L2 penalty on the coefficients (not the intercept), in scikit-learn's terms for each
+    /// family: `1/C` of `LogisticRegression`, `alpha` of `Ridge` (on the sum of squared errors)
+    /// and of `PoissonRegressor` (on the mean half deviance).
     pub alpha: f64,
-    /// L-BFGS iteration cap.
+    /// Iteration cap: L-BFGS iterations (logistic), Newton steps (Poisson); ridge is solved
+    /// directly.
     pub max_iterations: u64,
     /// Convergence tolerance on the L2 norm of the gradient of the *mean* loss (scaled by the
     /// row count before it is handed to linfa, whose loss is a sum).
@@ -248,6 +518,15 @@ pub struct TrainParams {
     pub backtest: WindowMode,
     /// Training windows for a rolling backtest.
     pub train_windows: usize,
+    /// Backtest only the last this many windows (the seeds' "weekly windows over the last
+    /// 90 days" is 13 windows of 7 periods); default: every window after the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtest_windows: Option<usize>,
+    /// Regression: the central share of the training residuals the prediction interval
+    /// covers (default 0.8: from the 10% to the 90% residual quantile).
+    pub interval: f64,
+    /// Regression: the relative miss that counts as a stockout or an overstock (default 0.2).
+    pub stock_tolerance: f64,
 }
 
 impl Default for TrainParams {
@@ -261,6 +540,10 @@ impl Default for TrainParams {
             tolerance: 1e-4,
             backtest: WindowMode::Expanding,
             train_windows: 2,
+            backtest_windows: None,
+            interval: 0.8,
+            stock_tolerance: 0.2,
+            model: None,
         }
     }
 }
@@ -284,6 +567,33 @@ impl TrainParams {
         if self.train_windows == 0 {
             return bad("`train_windows` must be at least 1");
         }
+        if self.backtest_windows == Some(0) {
+            return bad("`backtest_windows` must be at least 1");
+        }
+        if !(self.interval > 0.0 && self.interval < 1.0) {
+            return bad("`interval` must be between 0 and 1 (exclusive)");
+        }
+        if !(self.stock_tolerance.is_finite() && self.stock_tolerance >= 0.0) {
+            return bad("`stock_tolerance` must be a finite number >= 0");
+        }
         Ok(())
+    }
+
+    /// The model family for `task`: the one named, or the task's default. A family of another
+    /// task is refused.
+    pub fn model_for(&self, task: Task) -> Result<ModelKind, TrainError> {
+        match self.model {
+            None => Ok(match task {
+                Task::Classification => ModelKind::Logistic,
+                Task::Regression => ModelKind::Ridge,
+            }),
+            Some(m) if m.task() == task => Ok(m),
+            Some(m) => Err(TrainError::Spec(format!(
+                "training parameters: `model` is `{}`, a {} model, but the spec's task is {}",
+                m.as_str(),
+                m.task().as_str(),
+                task.as_str()
+            ))),
+        }
     }
 }

@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::artifact::{Artifact, Candidate, FORMAT};
+use crate::artifact::{Artifact, Candidate, Interval, FORMAT};
 use crate::data::{LoadReport, Table};
 use crate::error::TrainError;
 use crate::features::Pipeline;
 use crate::leakage;
-use crate::metrics::Metrics;
-use crate::model::Logistic;
+use crate::metrics::{Metrics, Scored};
+use crate::model::Fitted;
 use crate::progress::Progress;
-use crate::spec::{DatasetSpec, Strategy, TrainParams, WindowMode};
+use crate::spec::{DatasetSpec, Strategy, Task, TrainParams, WindowMode};
 
 /// A train/test split (indices into the table, ascending).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,30 +69,69 @@ pub fn windows(table: &Table, spec: &DatasetSpec) -> Vec<(Vec<usize>, String, St
         .collect()
 }
 
-/// The split: by time when the spec has a time axis (the last window is the test, every
-/// earlier row trains), otherwise seeded and stratified by class.
+/// The split: by time when the spec has a time axis (the test window is the last
+/// `time.test_periods` periods, or the last window; `time.gap_periods` before it are left out;
+/// every earlier row trains), otherwise seeded (and stratified by class for a classifier).
+/// A test window with fewer than `time.min_test_rows` rows is refused.
 pub fn split(table: &Table, spec: &DatasetSpec) -> Result<Split, TrainError> {
-    if spec.time.is_some() {
-        let w = windows(table, spec);
-        if w.len() < 2 {
+    if let (Some(t), Some(period)) = (&spec.time, &table.period) {
+        let present: std::collections::BTreeSet<usize> = period.iter().copied().collect();
+        let last = present.iter().next_back().copied().unwrap_or(0);
+        let test_from = match t.test_periods {
+            Some(k) => (last + 1).saturating_sub(k),
+            None => {
+                let w = windows(table, spec);
+                if w.len() < 2 {
+                    return Err(TrainError::TooLittleData(format!(
+                        "the time axis has {} non-empty window(s); a time split needs at least two (train on the past, test on the future)",
+                        w.len()
+                    )));
+                }
+                let first_label = &w[w.len() - 1].1;
+                table.periods.iter().position(|p| p == first_label).unwrap_or(last)
+            }
+        };
+        let train_to = test_from.saturating_sub(t.gap_periods); // exclusive
+        let test: Vec<usize> = (0..table.len()).filter(|&i| period[i] >= test_from).collect();
+        let train: Vec<usize> = (0..table.len()).filter(|&i| period[i] < train_to).collect();
+        if train.is_empty() {
             return Err(TrainError::TooLittleData(format!(
-                "the time axis has {} non-empty window(s); a time split needs at least two (train on the past, test on the future)",
-                w.len()
+                "no training rows before the test window (test from period {}, gap {} periods)",
+                table.periods.get(test_from).cloned().unwrap_or_default(),
+                t.gap_periods
             )));
         }
-        let (test, first, last) = w.last().cloned().unwrap_or_default();
-        let mut train: Vec<usize> = w[..w.len() - 1].iter().flat_map(|(r, _, _)| r.iter().copied()).collect();
-        train.sort_unstable();
-        let range = if first == last { first } else { format!("{first}..{last}") };
-        let (t0, t1) = (&w[0].1, &w[w.len() - 2].2);
-        return Ok(Split { train, test, description: format!("time split: train {t0}..{t1}, test {range}") });
+        if test.len() < t.min_test_rows.max(1) {
+            return Err(TrainError::TooLittleData(format!(
+                "the test window (from period {}) has {} rows, fewer than `time.min_test_rows` {}; set `time.test_periods` to hold out more periods",
+                table.periods.get(test_from).cloned().unwrap_or_default(),
+                test.len(),
+                t.min_test_rows
+            )));
+        }
+        let label = |i: usize| table.periods.get(i).cloned().unwrap_or_default();
+        let t0 = label(period[train[0]].min(present.iter().next().copied().unwrap_or(0)));
+        let t1 = label(train.iter().map(|&i| period[i]).max().unwrap_or(0));
+        let (f, l) = (label(test_from), label(last));
+        let range = if f == l { f } else { format!("{f}..{l}") };
+        let gap = if t.gap_periods > 0 { format!(", gap {} periods", t.gap_periods) } else { String::new() };
+        return Ok(Split {
+            train,
+            test,
+            description: format!("time split: train {t0}..{t1}{gap}, test {range}"),
+        });
     }
     let s = spec.split;
     let mut rng = SplitMix64(s.seed);
     let mut test = Vec::new();
     let mut train = Vec::new();
-    for class in [false, true] {
-        let mut idx: Vec<usize> = (0..table.len()).filter(|&i| table.target[i] == class).collect();
+    let strata: Vec<Option<bool>> = match table.task {
+        Task::Classification => vec![Some(false), Some(true)],
+        Task::Regression => vec![None],
+    };
+    for class in strata {
+        let mut idx: Vec<usize> =
+            (0..table.len()).filter(|&i| class.is_none_or(|c| (table.target[i] == 1.0) == c)).collect();
         rng.shuffle(&mut idx);
         let k = ((idx.len() as f64) * s.test_fraction).round() as usize;
         let k = if idx.len() >= 2 { k.clamp(1, idx.len() - 1) } else { k.min(idx.len()) };
@@ -111,9 +150,10 @@ pub fn split(table: &Table, spec: &DatasetSpec) -> Result<Split, TrainError> {
         train,
         test,
         description: format!(
-            "seeded split: seed {}, {:.0}% test, stratified by class",
+            "seeded split: seed {}, {:.0}% test{}",
             s.seed,
-            s.test_fraction * 100.0
+            s.test_fraction * 100.0,
+            if table.task == Task::Classification { ", stratified by class" } else { "" }
         ),
     })
 }
@@ -128,7 +168,15 @@ fn fit_one(
 ) -> Result<Artifact, TrainError> {
     let pipeline = Pipeline::fit(spec, train)?;
     let x = pipeline.transform(train)?;
-    let logistic = Logistic::fit(&x, &train.target, params)?;
+    let model = Fitted::fit(params.model_for(spec.task)?, &x, &train.target, params)?;
+    let interval = match spec.task {
+        Task::Classification => None,
+        Task::Regression => {
+            let p = model.predict(&x);
+            let r: Vec<f64> = train.target.iter().zip(&p).map(|(y, p)| y - p).collect();
+            Interval::from_residuals(&r, params.interval)
+        }
+    };
     Ok(Artifact {
         format: FORMAT.to_string(),
         segment,
@@ -138,12 +186,23 @@ fn fit_one(
         trained_on: trained_on.to_string(),
         train_rows: train.len(),
         pipeline,
-        logistic,
+        model,
+        interval,
     })
 }
 
-/// Fits a candidate on `train`: the leakage guard, the global model, then (segmented router)
-/// a model per segment with at least `min_segment_rows` training rows and both classes.
+/// Whether a classifier's rows hold a single class (`Some(the class)`); never for regression.
+fn single_class(table: &Table, rows: &[usize]) -> Option<bool> {
+    if table.task != Task::Classification || rows.is_empty() {
+        return None;
+    }
+    let pos = rows.iter().filter(|&&i| table.target[i] == 1.0).count();
+    (pos == 0 || pos == rows.len()).then_some(pos > 0)
+}
+
+/// Fits a candidate on `train`: the global model, then (segmented router) a model per
+/// segment with at least `min_segment_rows` training rows (and both classes, for a classifier).
+/// The leakage guard is the caller's: [`train`] runs it once, on the training split.
 pub fn fit_candidate(
     spec: &DatasetSpec,
     params: &TrainParams,
@@ -152,12 +211,15 @@ pub fn fit_candidate(
     trained_on: &str,
 ) -> Result<Candidate, TrainError> {
     params.check()?;
-    leakage::guard(spec, train)?;
-    let pos = train.target.iter().filter(|&&t| t).count();
-    if pos == 0 || pos == train.len() {
+    let all: Vec<usize> = (0..train.len()).collect();
+    if let Some(class) = single_class(train, &all) {
         return Err(TrainError::SingleClass {
             column: spec.target.column.clone(),
-            class: if pos == 0 { train.report.negative_label.clone() } else { spec.target.positive.clone() },
+            class: if class {
+                spec.target.positive().to_string()
+            } else {
+                train.report.negative_label.clone()
+            },
             scope: format!("the training rows ({trained_on})"),
         });
     }
@@ -175,7 +237,6 @@ pub fn fit_candidate(
             groups.entry(s.as_str()).or_default().push(i);
         }
         for (name, rows) in groups {
-            let pos = rows.iter().filter(|&&i| train.target[i]).count();
             if rows.len() < params.min_segment_rows {
                 skipped.insert(
                     name.to_string(),
@@ -185,7 +246,7 @@ pub fn fit_candidate(
                         params.min_segment_rows
                     ),
                 );
-            } else if pos == 0 || pos == rows.len() {
+            } else if single_class(train, &rows).is_some() {
                 skipped
                     .insert(name.to_string(), format!("a single class in its {} training rows", rows.len()));
             } else {
@@ -231,10 +292,22 @@ pub fn walk_forward(
     progress: &Progress,
 ) -> Result<(Vec<Window>, Vec<String>), TrainError> {
     let w = windows(table, spec);
-    progress.stage("walk-forward backtest", w.len().saturating_sub(1) as u64);
     let mut out = Vec::new();
     let mut skipped = Vec::new();
-    for k in 1..w.len() {
+    let first = params.backtest_windows.map_or(1, |n| w.len().saturating_sub(n).max(1));
+    let min_rows = spec.time.as_ref().map_or(1, |t| t.min_test_rows.max(1));
+    progress.stage("walk-forward backtest", w.len().saturating_sub(first) as u64);
+    for k in first..w.len() {
+        if w[k].0.len() < min_rows {
+            skipped.push(format!(
+                "window {k} ({}..{}): {} rows, fewer than `time.min_test_rows` {min_rows}",
+                w[k].1,
+                w[k].2,
+                w[k].0.len()
+            ));
+            progress.step();
+            continue;
+        }
         let from = match params.backtest {
             WindowMode::Expanding => 0,
             WindowMode::Rolling => k.saturating_sub(params.train_windows),
@@ -254,7 +327,7 @@ pub fn walk_forward(
             Err(e) => return Err(e),
         };
         let p = candidate.score(&test)?;
-        let metrics = Metrics::compute(&test.target, &p).expect("a window has rows");
+        let metrics = evaluate(&test, &p, params).expect("a window has rows");
         let mut segments = BTreeMap::new();
         if let Some(seg) = &test.segment {
             for (name, model) in &candidate.segments {
@@ -264,7 +337,7 @@ pub fn walk_forward(
                 }
                 let sub = test.select(&rows);
                 let ps = model.score(&sub)?;
-                segments.insert(name.clone(), Metrics::compute(&sub.target, &ps).expect("non-empty"));
+                segments.insert(name.clone(), evaluate(&sub, &ps, params).expect("non-empty"));
             }
         }
         out.push(Window {
@@ -306,27 +379,9 @@ pub struct TrainOutput {
     pub load: LoadReport,
 }
 
-/// Scores the test split of `table` (the same split [`train`] makes) with `score`, on the rows
-/// of `segment` only when one is given: how a serving model does on exactly the rows a
-/// candidate was evaluated on. `None` when the split has no such rows.
-pub fn evaluate_on_test(
-    spec: &DatasetSpec,
-    table: &Table,
-    segment: Option<&str>,
-    score: &dyn Fn(&Table) -> Result<Vec<f64>, TrainError>,
-) -> Result<Option<Metrics>, TrainError> {
-    let s = split(table, spec)?;
-    let rows: Vec<usize> = match (segment, &table.segment) {
-        (None, _) => s.test,
-        (Some(name), Some(seg)) => s.test.into_iter().filter(|&i| seg[i] == name).collect(),
-        (Some(_), None) => return Ok(None),
-    };
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let sub = table.select(&rows);
-    let p = score(&sub)?;
-    Ok(Metrics::compute(&sub.target, &p))
+/// The metrics of scores against a labelled table's targets, by its task (`None`: no rows).
+pub fn evaluate(table: &Table, scored: &Scored, params: &TrainParams) -> Option<Metrics> {
+    Metrics::evaluate(table.task, &table.target, scored, params.stock_tolerance)
 }
 
 /// Trains a candidate on `table`: split, fit, evaluate, backtest.
@@ -341,25 +396,34 @@ pub fn train(
     let s = split(table, spec)?;
     let train = table.select(&s.train);
     let test = table.select(&s.test);
+    leakage::guard(spec, &train)?;
     progress.stage("fitting the candidate", 1);
-    let candidate = fit_candidate(spec, params, &train, dataset_digest, &s.description)?;
+    let mut candidate = fit_candidate(spec, params, &train, dataset_digest, &s.description)?;
     progress.step();
+    // A segment model with no test rows cannot be judged: it is left out (its rows go to the
+    // global model) and the run says so.
+    if let Some(seg) = &test.segment {
+        let untested: Vec<String> =
+            candidate.segments.keys().filter(|name| !seg.contains(name)).cloned().collect();
+        for name in untested {
+            candidate.segments.remove(&name);
+            candidate.skipped.insert(
+                name,
+                "no rows in the test split, so its model cannot be evaluated (its rows go to the global model)".into(),
+            );
+        }
+    }
     let p = candidate.score(&test)?;
-    let metrics = Metrics::compute(&test.target, &p).expect("the test split has rows");
+    let metrics = evaluate(&test, &p, params).expect("the test split has rows");
     let mut model_metrics = BTreeMap::new();
     let pg = candidate.global.score(&test)?;
-    model_metrics.insert(None, Metrics::compute(&test.target, &pg).expect("non-empty"));
+    model_metrics.insert(None, evaluate(&test, &pg, params).expect("non-empty"));
     if let Some(seg) = &test.segment {
         for (name, model) in &candidate.segments {
             let rows: Vec<usize> = (0..test.len()).filter(|&i| &seg[i] == name).collect();
-            if rows.is_empty() {
-                return Err(TrainError::TooLittleData(format!(
-                    "segment `{name}` has a model but no rows in the test split, so it cannot be evaluated"
-                )));
-            }
             let sub = test.select(&rows);
             let ps = model.score(&sub)?;
-            model_metrics.insert(Some(name.clone()), Metrics::compute(&sub.target, &ps).expect("non-empty"));
+            model_metrics.insert(Some(name.clone()), evaluate(&sub, &ps, params).expect("non-empty"));
         }
     }
     let (backtest, backtest_skipped) = if spec.time.is_some() {

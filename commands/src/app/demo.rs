@@ -409,7 +409,7 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
             TrainParams { strategy: Strategy::SegmentedRouter, min_segment_rows: 1000, ..Default::default() },
         ),
     ] {
-        super::training::check_trainable(d.ledger.domain(), model, None)?;
+        super::training::check_trainable(d.ledger.domain(), model, None, &spec)?;
         let out = trainer::train(&spec, &params, &table, &digest, &trainer::progress::Progress::hidden())
             .map_err(internal)?;
         let strategy = if params.strategy == Strategy::Global { "global" } else { "segmented_router" };
@@ -420,8 +420,9 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
             dataset_version: "2026-04",
             feature_set: "v1",
             extra: json!({"strategy": strategy, "owner": who}),
+            task: super::training::ledger_task(d.ledger.domain(), model, &spec),
         };
-        let evidence = super::training::baselines(dir, &d.ledger.domain().state, model, &spec, &table, &out);
+        let evidence = super::training::baselines(dir, &d.ledger.domain().state, model, &data, &table, &out);
         let (run_id, body) =
             super::training::run_body(&meta, &spec, &spec_digest, &params, &out, &table.periods, &evidence)?;
         super::training::save_candidate(dir, &out.candidate)?;
@@ -437,11 +438,11 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
             })
             .collect();
         trained.push(json!({"run_id": run_id, "strategy": strategy, "split": out.split,
-            "roc_auc": out.metrics.roc_auc, "log_loss": out.metrics.log_loss,
+            "roc_auc": metric(&out.metrics, "roc_auc"), "log_loss": metric(&out.metrics, "log_loss"),
             "models": out.candidate.artifacts().map(|a| json!({"segment": a.segment, "artifact": a.digest(),
-                "roc_auc": out.model_metrics[&a.segment].roc_auc})).collect::<Vec<_>>(),
+                "roc_auc": metric(&out.model_metrics[&a.segment], "roc_auc")})).collect::<Vec<_>>(),
             "judged": judged,
-            "backtest": out.backtest.iter().map(|w| json!({"window": w.window_start, "roc_auc": w.metrics.roc_auc})).collect::<Vec<_>>()}));
+            "backtest": out.backtest.iter().map(|w| json!({"window": w.window_start, "roc_auc": metric(&w.metrics, "roc_auc")})).collect::<Vec<_>>()}));
         if trained.len() == 1 {
             d.act(
                 "real",
@@ -501,9 +502,13 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
     let baseline = table.select(&(0..table.len()).filter(|&i| period[i] < 3).collect::<Vec<_>>());
     let recent = table.select(&(0..table.len()).filter(|&i| period[i] == 3).collect::<Vec<_>>());
     let score = |t: &trainer::Table| art.score(t);
-    let drift = trainer::drift::check(&spec, &baseline, &recent, Some(&score)).map_err(internal)?;
-    let (b, r) = match (&drift.baseline, &drift.recent) {
-        (Some(b), Some(r)) => (b.log_loss, r.log_loss),
+    let drift = trainer::drift::check(&spec, &baseline, &recent, Some(&score), art.params.stock_tolerance)
+        .map_err(internal)?;
+    let (b, r) = match (
+        drift.baseline.as_ref().and_then(|m| metric(m, "log_loss")),
+        drift.recent.as_ref().and_then(|m| metric(m, "log_loss")),
+    ) {
+        (Some(b), Some(r)) => (b, r),
         _ => return Err(internal("drift metrics missing")),
     };
     d.act(
@@ -522,5 +527,10 @@ fn real_data(d: &mut Demo, dir: &Path, scratch: &Path) -> Result<Value, Failure>
     let scores = art.score(&first).map_err(internal)?;
     Ok(json!({"model": model, "runs": trained, "champion": champion, "artifact": art_digest,
         "drift": {"metric": "log_loss", "baseline": b, "recent": r, "psi": drift.psi()},
-        "predictions": first.row_numbers.iter().zip(scores).map(|(r, p)| json!({"row": r, "probability": p})).collect::<Vec<_>>()}))
+        "predictions": first.row_numbers.iter().zip(scores.value).map(|(r, p)| json!({"row": r, "probability": p})).collect::<Vec<_>>()}))
+}
+
+/// One metric of an evaluation, if defined.
+fn metric(m: &trainer::Metrics, name: &str) -> Option<f64> {
+    m.to_map().get(name).copied()
 }

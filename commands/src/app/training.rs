@@ -11,7 +11,7 @@ use projections::events::{Baseline, Task, Trigger};
 use serde::Serialize;
 use serde_json::{json, Value};
 use trainer::progress::Progress;
-use trainer::spec::{RouterMode, Strategy, TrainParams};
+use trainer::spec::{ModelKind, RouterMode, Strategy, Task as SpecTask, TrainParams};
 use trainer::{Artifact, DatasetSpec, TrainError};
 
 use super::backend::{Backend, Signer};
@@ -19,9 +19,14 @@ use super::failure::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
 use crate::domain::command::{DriftBody, RunBacktest, RunBody, RunModel};
 use crate::domain::{DomainCommand, PledgeDomain};
 
-/// The trainer's name as recorded on runs.
-pub fn trainer_name() -> String {
-    format!("pledge-trainer {} (linfa-logistic 0.8, L-BFGS)", env!("CARGO_PKG_VERSION"))
+/// The trainer's name as recorded on runs: its version and the model family's solver.
+pub fn trainer_name(kind: ModelKind) -> String {
+    let solver = match kind {
+        ModelKind::Logistic => "linfa-logistic 0.8, L-BFGS",
+        ModelKind::Ridge => "ridge, Cholesky",
+        ModelKind::Poisson => "Poisson GLM, Newton-Cholesky",
+    };
+    format!("pledge-trainer {} ({solver})", env!("CARGO_PKG_VERSION"))
 }
 
 /// Where a ledger keeps model artifacts.
@@ -50,22 +55,25 @@ pub fn read_spec(path: &Path) -> Result<(DatasetSpec, String), Failure> {
     Ok((spec, ledger::Digest::of(text.as_bytes()).to_string()))
 }
 
-/// Training parameters: the file's (or the defaults), with the strategy, router mode and
-/// minimum segment size given apart.
+/// Training parameters: the file's (or the defaults), with the strategy, router mode, model
+/// family and minimum segment size given apart; what is given apart overrides the file, what
+/// is not keeps the file's value.
 pub fn train_params(
     file: Option<&Path>,
-    strategy: &str,
+    strategy: Option<&str>,
     router_mode: Option<&str>,
     min_segment_rows: Option<u64>,
+    model: Option<&str>,
 ) -> Result<TrainParams, Failure> {
     let mut p: TrainParams = match file {
         None => TrainParams::default(),
         Some(path) => super::json::read_file(path, "parameters")?,
     };
     p.strategy = match strategy {
-        "global" => Strategy::Global,
-        "segmented_router" => Strategy::SegmentedRouter,
-        other => {
+        None => p.strategy,
+        Some("global") => Strategy::Global,
+        Some("segmented_router") => Strategy::SegmentedRouter,
+        Some(other) => {
             return Err(Failure::new(
                 INVALID_INPUT,
                 format!(
@@ -74,8 +82,22 @@ pub fn train_params(
             ))
         }
     };
+    p.model =
+        match model {
+            None => p.model,
+            Some("logistic") => Some(ModelKind::Logistic),
+            Some("ridge") => Some(ModelKind::Ridge),
+            Some("poisson") => Some(ModelKind::Poisson),
+            Some(other) => return Err(Failure::new(
+                INVALID_INPUT,
+                format!(
+                    "`--family {other}` is not a model family the trainer knows (logistic, ridge, poisson)"
+                ),
+            )),
+        };
     p.router_mode = match router_mode {
-        None | Some("segment_only") => RouterMode::SegmentOnly,
+        None => p.router_mode,
+        Some("segment_only") => RouterMode::SegmentOnly,
         Some(other) => {
             return Err(Failure::new(
                 INVALID_INPUT,
@@ -104,30 +126,59 @@ pub struct RunMeta<'a> {
     pub feature_set: &'a str,
     /// More parameters to record (change type, owner...).
     pub extra: Value,
+    /// The ledger task recorded (set by [`train_candidate`] from the spec and the ledger).
+    pub task: Task,
 }
 
 /// The serving version of each segment the candidate has a model for, scored on the same
 /// test rows as that model: the evidence the gates judge it on (`docs/FORMAT.md`, section 10,
-/// `run.record`). A segment whose serving version has no artifact here, or whose rows the
-/// split does not hold, gets none.
+/// `run.record`). The serving artifact reads the data file with its own spec (its features
+/// may differ from the candidate's), and is scored on the candidate's test rows, matched by
+/// row number, that its spec keeps. A segment whose serving version has no artifact here, is
+/// of another task, or has no such rows, gets none.
 pub fn baselines(
     ledger: &Path,
     state: &projections::State,
     model: &str,
-    spec: &DatasetSpec,
+    data: &Path,
     table: &trainer::Table,
     out: &trainer::TrainOutput,
 ) -> BTreeMap<Option<String>, Baseline> {
     let mut found = BTreeMap::new();
     let Some(m) = state.model(model) else { return found };
+    let Ok(split) = trainer::train::split(table, &out.candidate.global.spec) else { return found };
+    let mut own_tables: BTreeMap<String, trainer::Table> = BTreeMap::new();
     for art in out.candidate.artifacts() {
         let Some(serving) = m.route(art.segment.as_deref()) else { continue };
         let Some(info) = m.versions.get(&serving) else { continue };
         let Ok(champion) = Artifact::load(&artifact_dir(ledger), &info.artifact_digest) else { continue };
-        let score = |t: &trainer::Table| champion.score(t);
-        if let Ok(Some(metrics)) =
-            trainer::train::evaluate_on_test(spec, table, art.segment.as_deref(), &score)
-        {
+        if champion.spec.task != art.spec.task {
+            continue;
+        }
+        // The candidate's test rows of this model (its segment's, for a segment model).
+        let wanted: std::collections::BTreeSet<usize> = split
+            .test
+            .iter()
+            .filter(|&&i| match (&art.segment, &table.segment) {
+                (None, _) => true,
+                (Some(s), Some(seg)) => &seg[i] == s,
+                (Some(_), None) => false,
+            })
+            .map(|&i| table.row_numbers[i])
+            .collect();
+        let key = info.artifact_digest.clone();
+        if !own_tables.contains_key(&key) {
+            let Ok((t, _)) = trainer::load(data, &champion.spec) else { continue };
+            own_tables.insert(key.clone(), t);
+        }
+        let own = &own_tables[&key];
+        let rows: Vec<usize> = (0..own.len()).filter(|&i| wanted.contains(&own.row_numbers[i])).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let sub = own.select(&rows);
+        let Ok(scored) = champion.score(&sub) else { continue };
+        if let Some(metrics) = trainer::train::evaluate(&sub, &scored, &art.params) {
             found.insert(art.segment.clone(), Baseline { version: serving, metrics: metrics.to_map() });
         }
     }
@@ -173,7 +224,7 @@ pub fn run_body(
             window_start: w.window_start.clone(),
             window_end: w.window_end.clone(),
             metrics: m.to_map(),
-            rows: m.rows,
+            rows: m.rows(),
         };
         backtests.push(row(None, &w.metrics));
         for (seg, m) in &w.segments {
@@ -189,14 +240,19 @@ pub fn run_body(
         "missing_policy": out.load.missing_policy, "rows_read": out.load.rows_read,
         "rows_dropped": out.load.dropped, "dropped_rows": out.load.dropped_rows,
         "segments_without_model": out.candidate.skipped, "backtest_skipped": out.backtest_skipped,
+        "model_family": params.model_for(spec.task).map(ModelKind::as_str).unwrap_or_default(),
+        "rows_without_history": out.load.rows_without_history,
+        "not_converged": out.candidate.artifacts().filter(|a| a.model.converged() == Some(false))
+            .map(|a| a.segment.clone().unwrap_or_else(|| "global".into())).collect::<Vec<_>>(),
     });
     if let (Some(r), Some(extra)) = (recorded.as_object_mut(), meta.extra.as_object()) {
         r.extend(extra.clone());
     }
+    let kind = params.model_for(spec.task).map_err(failure)?;
     let body = RunBody {
         run_id: run_id.clone(),
         model: meta.model.to_string(),
-        task: Some(Task::Classification),
+        task: Some(meta.task),
         trigger: meta.trigger,
         hypothesis_id: meta.hypothesis_id.map(str::to_string),
         drift_alert_id: None,
@@ -205,7 +261,7 @@ pub fn run_body(
         feature_set: Some(meta.feature_set.to_string()),
         config_digest: Some(config_digest),
         code_version: None,
-        trainer: trainer_name(),
+        trainer: trainer_name(kind),
         params: recorded,
         metrics: out.metrics.to_map(),
         started_at: None,
@@ -217,8 +273,8 @@ pub fn run_body(
     Ok((run_id, body))
 }
 
-/// The metrics the built-in trainer records for every model.
-pub const TRAINER_METRICS: [&str; 10] = [
+/// The metrics the built-in trainer records for every classifier.
+pub const CLASSIFIER_METRICS: [&str; 10] = [
     "roc_auc",
     "pr_auc",
     "log_loss",
@@ -231,9 +287,49 @@ pub const TRAINER_METRICS: [&str; 10] = [
     "positives",
 ];
 
-/// Refuses, before any training, a model the built-in trainer cannot serve: one registered
-/// for another task, or whose gates need a metric the trainer does not produce.
-pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&str>) -> Result<(), Failure> {
+/// The metrics the built-in trainer records for every regression model and forecaster.
+pub const FORECAST_METRICS: [&str; 10] = [
+    "mae",
+    "rmse",
+    "mape",
+    "wape",
+    "bias",
+    "coverage",
+    "stockout_miss_rate",
+    "overstock_rate",
+    "rows",
+    "zero_actuals",
+];
+
+/// The metrics the built-in trainer records for a spec's task.
+pub fn trainer_metrics(task: SpecTask) -> &'static [&'static str] {
+    match task {
+        SpecTask::Classification => &CLASSIFIER_METRICS,
+        SpecTask::Regression => &FORECAST_METRICS,
+    }
+}
+
+/// The ledger task of a run trained on a spec: the model's registered task when it is one the
+/// spec can train; for a model not registered yet, classification, or forecast for a numeric
+/// target with a time axis, else regression.
+pub fn ledger_task(domain: &PledgeDomain, model: &str, spec: &DatasetSpec) -> Task {
+    let registered = domain.state.model(model).and_then(|m| m.task);
+    match (spec.task, registered) {
+        (_, Some(t)) => t,
+        (SpecTask::Classification, None) => Task::Classification,
+        (SpecTask::Regression, None) if spec.time.is_some() => Task::Forecast,
+        (SpecTask::Regression, None) => Task::Regression,
+    }
+}
+
+/// Refuses, before any training, a model the built-in trainer cannot serve from this spec:
+/// one registered for another task, or whose gates need a metric the trainer does not produce.
+pub fn check_trainable(
+    domain: &PledgeDomain,
+    model: &str,
+    hypothesis: Option<&str>,
+    spec: &DatasetSpec,
+) -> Result<(), Failure> {
     let policy = domain.policy().map_err(|e| Failure::new(REJECTED, e.to_string()))?;
     if let Some(h) = hypothesis {
         match domain.state.experiments.get(h) {
@@ -253,24 +349,33 @@ pub fn check_trainable(domain: &PledgeDomain, model: &str, hypothesis: Option<&s
             Some(_) => {}
         }
     }
-    let task = domain.state.model(model).and_then(|m| m.task).unwrap_or(Task::Classification);
-    if task != Task::Classification {
+    let task = ledger_task(domain, model, spec);
+    let fits = match spec.task {
+        SpecTask::Classification => task == Task::Classification,
+        SpecTask::Regression => matches!(task, Task::Regression | Task::Forecast),
+    };
+    if !fits {
         return Err(Failure::rejected(
             "model.task",
-            format!("`{model}` is a {} model; the built-in trainer trains classifiers", task.as_str()),
+            format!(
+                "`{model}` is a {} model; the spec's target is a {} target",
+                task.as_str(),
+                spec.task.as_str()
+            ),
         )
-        .hint("record a run made elsewhere with `--metrics --artifact --dataset`"));
+        .hint("train it on a spec of its task, or record a run made elsewhere with `--metrics --artifact --dataset`"));
     }
+    let produced = trainer_metrics(spec.task);
     let rules = policy.for_model(model, task);
     let (gates, section) = rules.gates();
-    if let Some(g) = gates.iter().find(|g| !TRAINER_METRICS.contains(&g.metric.as_str())) {
+    if let Some(g) = gates.iter().find(|g| !produced.contains(&g.metric.as_str())) {
         return Err(Failure::rejected(
             "promotion.missing_metric",
             format!(
                 "policy `{section}` (v{}) judges `{model}` on `{}`, which the built-in trainer does not produce ({})",
                 domain.state.policy_version,
                 g.metric,
-                TRAINER_METRICS.join(", ")
+                produced.join(", ")
             ),
         )
         .hint(format!("an admin changes them with `pledge policy set` (`{section}`, or `models.{model}.gates` for this model alone)")));
@@ -331,11 +436,16 @@ pub struct TrainReport {
 pub fn train_candidate(req: TrainRequest<'_>) -> Result<TrainReport, Failure> {
     let dir = req.backend.dir()?;
     let (spec, spec_digest) = read_spec(req.spec)?;
+    req.params.model_for(spec.task).map_err(failure)?;
     let domain = req.backend.open()?.domain().clone();
-    check_trainable(&domain, req.meta.model, req.meta.hypothesis_id)?;
+    check_trainable(&domain, req.meta.model, req.meta.hypothesis_id, &spec)?;
+    req.backend.check_signer(req.signer, "run.record")?;
+    let mut meta = req.meta;
+    meta.task = ledger_task(&domain, meta.model, &spec);
+    let req = TrainRequest { meta, ..req };
     let (table, dataset_digest) = trainer::load(req.data, &spec).map_err(failure)?;
     let out = trainer::train(&spec, &req.params, &table, &dataset_digest, req.progress).map_err(failure)?;
-    let baselines = baselines(dir, &domain.state, req.meta.model, &spec, &table, &out);
+    let baselines = baselines(dir, &domain.state, req.meta.model, req.data, &table, &out);
     let (run_id, body) =
         run_body(&req.meta, &spec, &spec_digest, &req.params, &out, &table.periods, &baselines)?;
     let created = save_candidate(dir, &out.candidate)?;
@@ -433,8 +543,16 @@ pub struct DriftReport {
     pub events: Vec<RecordedEvent>,
 }
 
-/// The trainer's metrics that have a direction, which drift can compare.
-const DRIFT_METRICS: [&str; 6] = ["log_loss", "brier", "ece", "roc_auc", "pr_auc", "accuracy"];
+/// The trainer's metrics that have a direction, which drift can compare, by the spec's task
+/// (the first is the default when the policy names none the trainer computes).
+fn drift_metrics(task: SpecTask) -> &'static [&'static str] {
+    match task {
+        SpecTask::Classification => &["log_loss", "brier", "ece", "roc_auc", "pr_auc", "accuracy"],
+        SpecTask::Regression => {
+            &["mae", "rmse", "mape", "wape", "coverage", "stockout_miss_rate", "overstock_rate"]
+        }
+    }
+}
 
 /// Checks drift with the serving version's artifact and records the signal.
 pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
@@ -455,18 +573,19 @@ pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
     let (recent, _) = trainer::load(req.recent, &art.spec)
         .map_err(|e| failure(e).hint(format!("in the recent file `{}`", req.recent.display())))?;
     let score = |t: &trainer::Table| art.score(t);
-    let report = trainer::drift::check(&art.spec, &baseline, &recent, Some(&score)).map_err(failure)?;
+    let report =
+        trainer::drift::check(&art.spec, &baseline, &recent, Some(&score), art.params.stock_tolerance)
+            .map_err(failure)?;
+    let known = drift_metrics(art.spec.task);
     let metric = match req.metric {
-        Some(m) if DRIFT_METRICS.contains(&m) => m.to_string(),
+        Some(m) if known.contains(&m) => m.to_string(),
         Some(m) => {
             return Err(Failure::new(
                 INVALID_INPUT,
-                format!("`--metric {m}`: drift compares one of {}", DRIFT_METRICS.join(", ")),
+                format!("`--metric {m}`: drift of this model compares one of {}", known.join(", ")),
             ))
         }
-        None => {
-            policy_metric.filter(|m| DRIFT_METRICS.contains(&m.as_str())).unwrap_or_else(|| "log_loss".into())
-        }
+        None => policy_metric.filter(|m| known.contains(&m.as_str())).unwrap_or_else(|| known[0].into()),
     };
     let (Some(mb), Some(mr)) = (&report.baseline, &report.recent) else {
         return Err(Failure::new(INVALID_INPUT, "both files need rows to compare"));
@@ -518,8 +637,15 @@ pub struct Prediction {
     pub row: usize,
     /// The version that scored it.
     pub version: u64,
-    /// The positive class's probability.
-    pub probability: f64,
+    /// A classifier's probability of the positive class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// A regression model's prediction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<f64>,
+    /// A regression model's prediction interval `[lower, upper]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<(f64, f64)>,
 }
 
 /// Scores a file.
@@ -582,8 +708,16 @@ pub fn predict(req: PredictRequest<'_>) -> Result<Predictions, Failure> {
         let (pick, versions): (Vec<usize>, Vec<u64>) =
             rows.iter().filter_map(|&i| index.get(&table.row_numbers[i]).map(|&j| (j, assign[i].0))).unzip();
         let p = art.score(&own.select(&pick)).map_err(failure)?;
-        for ((&i, version), probability) in pick.iter().zip(versions).zip(p) {
-            out.push(Prediction { row: own.row_numbers[i], version, probability });
+        let classifier = art.spec.task == SpecTask::Classification;
+        for (k, (&i, version)) in pick.iter().zip(versions).enumerate() {
+            let v = p.value[k];
+            out.push(Prediction {
+                row: own.row_numbers[i],
+                version,
+                probability: classifier.then_some(v),
+                prediction: (!classifier).then_some(v),
+                interval: p.interval.as_ref().map(|iv| iv[k]),
+            });
         }
     }
     out.sort_by_key(|r| r.row);

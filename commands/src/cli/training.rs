@@ -20,9 +20,11 @@ use crate::domain::DomainCommand;
 /// `ds_workflow.sh train-candidate` asks for (the hypothesis must have been proposed).
 ///
 /// With `--data FILE --spec SPEC` the built-in trainer validates the file against the spec,
-/// splits it (by time when the spec has a time axis, else seeded), fits the feature pipeline
-/// and a logistic model on the training rows only (one per segment with `--strategy
-/// segmented_router`), evaluates on the held-out rows, scores the serving champion on the same
+/// splits it (by time when the spec has a time axis, else seeded), computes the spec's
+/// time-series and calendar features, fits the feature pipeline and a model on the training
+/// rows only (logistic for a class target; ridge, or a Poisson GLM with `--family poisson`,
+/// for a numeric one; one per segment with `--strategy segmented_router`), evaluates on the
+/// held-out rows, scores the serving champion on the same
 /// rows (each segment's own), backtests walk-forward over the time axis, stores each model as
 /// a content-addressed artifact under `<ledger>/artifacts/`, and records the run, its model
 /// version(s) and backtest windows as one signed command. Each candidate is judged against
@@ -38,6 +40,10 @@ use crate::domain::DomainCommand;
 ///       --change-summary "One model per company" --owner maya --feature-set-version v1 \
 ///       --dataset-version 2026-04 --strategy segmented_router --router-mode segment_only \
 ///       --min-segment-rows 1000 --data taxi.csv --spec taxi.spec.json --as maya
+///   pledge train-candidate bikes --hypothesis-id H-301 --change-type feature \
+///       --change-summary "Lags of demand at the same hour" --owner maya \
+///       --feature-set-version v2 --dataset-version 2011 --family poisson \
+///       --data bikeshare.csv --spec bikeshare.spec.json --as maya
 ///   pledge train-candidate demand --hypothesis-id H-101 --change-type feature \
 ///       --change-summary "Added segmented sqft interactions by property type" --owner colby \
 ///       --feature-set-version v2.0 --dataset-version 20260211 \
@@ -65,9 +71,13 @@ pub struct TrainCandidateArgs {
     /// Dataset version.
     #[arg(long)]
     dataset_version: String,
-    /// Training strategy (e.g. `global`, `segmented_router`).
-    #[arg(long, default_value = "global")]
-    strategy: String,
+    /// Training strategy: `global` or `segmented_router` (default: the `--params` file's, else global).
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Model family: `logistic` (class target), `ridge` or `poisson` (numeric target);
+    /// default: the `--params` file's, else logistic or ridge by the spec's task.
+    #[arg(long)]
+    family: Option<String>,
     /// Router mode for a segmented router (e.g. `segment_only`).
     #[arg(long)]
     router_mode: Option<String>,
@@ -83,7 +93,8 @@ pub struct TrainCandidateArgs {
     /// The dataset spec (JSON) for `--data`: target, features, time axis, segment, missing-value policy.
     #[arg(long, value_name = "FILE", requires = "data")]
     spec: Option<PathBuf>,
-    /// Training parameters (JSON) for `--data`: alpha, max_iterations, tolerance, backtest, train_windows.
+    /// Training parameters (JSON) for `--data`: model, strategy, alpha, max_iterations, tolerance,
+    /// backtest, train_windows, interval, stock_tolerance (docs/TRAINER.md).
     #[arg(long, value_name = "FILE", requires = "data")]
     params: Option<PathBuf>,
     /// External run: its metrics JSON file.
@@ -99,7 +110,7 @@ pub struct TrainCandidateArgs {
     #[arg(long, default_value = "external")]
     trainer: String,
     /// External run: the model's task (classification, regression, forecast), when this run
-    /// is its first. The built-in trainer trains classifiers.
+    /// is its first. The built-in trainer takes it from the spec.
     #[arg(long, conflicts_with = "data", value_parser = snake::<Task>)]
     task: Option<Task>,
     #[command(flatten)]
@@ -110,7 +121,7 @@ pub struct TrainCandidateArgs {
 pub fn train_candidate(a: TrainCandidateArgs) -> Result<(), Failure> {
     let extra = json!({
         "change_type": a.change_type, "change_summary": a.change_summary, "owner": a.owner,
-        "strategy": a.strategy, "router_mode": a.router_mode,
+        "strategy": a.strategy.as_deref().unwrap_or("global"), "router_mode": a.router_mode,
     });
     if let (Some(data), Some(spec)) = (&a.data, &a.spec) {
         return with_trainer(&a, data, spec, extra);
@@ -159,10 +170,16 @@ fn with_trainer(
     let signer = a.common.signer()?;
     let params = training::train_params(
         a.params.as_deref(),
-        &a.strategy,
+        a.strategy.as_deref(),
         a.router_mode.as_deref(),
         a.min_segment_rows,
+        a.family.as_deref(),
     )?;
+    let mut extra = extra;
+    extra["strategy"] = json!(match params.strategy {
+        trainer::spec::Strategy::Global => "global",
+        trainer::spec::Strategy::SegmentedRouter => "segmented_router",
+    });
     let progress = Progress::stderr();
     let report = training::train_candidate(TrainRequest {
         backend: &backend,
@@ -174,6 +191,7 @@ fn with_trainer(
             dataset_version: &a.dataset_version,
             feature_set: &a.feature_set_version,
             extra,
+            task: Task::Classification,
         },
         data,
         spec,
@@ -202,35 +220,45 @@ fn with_trainer(
     }
     let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
     outln!(
-        "trained {} on {} ({} rows read, {} dropped by `{}`)",
+        "trained {} on {} ({} rows read, {} dropped by `{}`{})",
         a.model,
         data.display(),
         out.load.rows_read,
         out.load.dropped,
-        out.load.missing_policy
+        out.load.missing_policy,
+        if out.load.rows_without_history > 0 {
+            format!(", {} without enough history for the time-series features", out.load.rows_without_history)
+        } else {
+            String::new()
+        }
     );
     outln!("  {} ({} train / {} test rows)", out.split, out.train_rows, out.test_rows);
-    outln!("  {:<28} {:>8} {:>8} {:>8} {:>8}", "model", "rows", "roc_auc", "log_loss", "brier");
-    outln!(
-        "  {:<28} {:>8} {:>8} {:>8.4} {:>8.4}",
-        "candidate (routed)",
-        out.metrics.rows,
-        f(out.metrics.roc_auc),
-        out.metrics.log_loss,
-        out.metrics.brier
-    );
+    let shown: [&str; 3] = match out.metrics {
+        trainer::Metrics::Classification(_) => ["roc_auc", "log_loss", "brier"],
+        trainer::Metrics::Regression(_) => ["mae", "mape", "coverage"],
+    };
+    let row = |name: &str, rows: String, m: &std::collections::BTreeMap<String, f64>| {
+        outln!(
+            "  {:<28} {:>8} {:>9} {:>9} {:>9}",
+            name,
+            rows,
+            f(m.get(shown[0]).copied()),
+            f(m.get(shown[1]).copied()),
+            f(m.get(shown[2]).copied())
+        );
+    };
+    outln!("  {:<28} {:>8} {:>9} {:>9} {:>9}", "model", "rows", shown[0], shown[1], shown[2]);
+    row("candidate (routed)", out.metrics.rows().to_string(), &out.metrics.to_map());
     for art in out.candidate.artifacts() {
         let m = &out.model_metrics[&art.segment];
         let name = art.segment.as_deref().map_or("global".to_string(), |s| format!("segment {s}"));
-        outln!("  {:<28} {:>8} {:>8} {:>8.4} {:>8.4}", name, m.rows, f(m.roc_auc), m.log_loss, m.brier);
+        row(&name, m.rows().to_string(), &m.to_map());
         if let Some(b) = report.baselines.get(&art.segment) {
+            row(&format!("  serving v{} on the same rows", b.version), String::new(), &b.metrics);
+        }
+        if art.model.converged() == Some(false) {
             outln!(
-                "  {:<28} {:>8} {:>8} {:>8} {:>8}",
-                format!("  serving v{} on the same rows", b.version),
-                "",
-                f(b.metrics.get("roc_auc").copied()),
-                f(b.metrics.get("log_loss").copied()),
-                f(b.metrics.get("brier").copied())
+                "  warning: the {name} model did not converge within its iteration cap (recorded with the run; raise `max_iterations` in --params)"
             );
         }
     }
@@ -238,14 +266,20 @@ fn with_trainer(
         outln!("  segment {seg}: global model ({why})");
     }
     for w in &out.backtest {
+        let m = w.metrics.to_map();
         outln!(
-            "  backtest {}..{} -> {}: roc_auc {}, {} rows",
+            "  backtest {}..{} -> {}..{}: {} {}, {} rows",
             w.train_start,
             w.train_end,
             w.window_start,
-            f(w.metrics.roc_auc),
-            w.metrics.rows
+            w.window_end,
+            shown[0],
+            f(m.get(shown[0]).copied()),
+            w.metrics.rows()
         );
+    }
+    for s in &out.backtest_skipped {
+        outln!("  backtest {s}");
     }
     a.common.print_events(&report.events);
     Ok(())
@@ -347,7 +381,10 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
 /// row's segment (the spec's segment column) to that segment's champion, else to the model's
 /// default champion; `--segment S` sends every row to S's champion. `--version vN` scores every
 /// row with vN. The file needs the spec's feature columns; labels are not needed. Prints CSV
-/// (`row,version,probability`; row 1 is the first data row) or, with `--json`, a document.
+/// (`row,version,probability` for a classifier, `row,version,prediction,lower,upper` for a
+/// regression model; row 1 is the first data row) or, with `--json`, a document. A model with
+/// time-series features needs the target column for the history; the rows to forecast leave
+/// it empty.
 ///
 /// Examples:
 ///   pledge predict --model taxi-tip new_trips.csv
@@ -384,9 +421,18 @@ pub fn predict(a: PredictArgs) -> Result<(), Failure> {
         return print_json(&json!({"ok": true, "model": a.model, "rows_read": p.rows_read,
             "rows_dropped": p.rows_dropped, "predictions": p.predictions}));
     }
-    outln!("row,version,probability");
-    for r in &p.predictions {
-        outln!("{},v{},{}", r.row, r.version, r.probability);
+    if p.predictions.iter().any(|r| r.prediction.is_some()) {
+        outln!("row,version,prediction,lower,upper");
+        for r in &p.predictions {
+            let (lo, hi) =
+                r.interval.map_or((String::new(), String::new()), |(l, h)| (l.to_string(), h.to_string()));
+            outln!("{},v{},{},{lo},{hi}", r.row, r.version, r.prediction.unwrap_or(f64::NAN));
+        }
+    } else {
+        outln!("row,version,probability");
+        for r in &p.predictions {
+            outln!("{},v{},{}", r.row, r.version, r.probability.unwrap_or(f64::NAN));
+        }
     }
     Ok(())
 }

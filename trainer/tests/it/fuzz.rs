@@ -67,10 +67,10 @@ proptest! {
             Ok(table) => match trainer::train(&spec, &params, &table, "blake3:00", &Progress::hidden()) {
                 Err(e) => prop_assert!(!e.to_string().is_empty()),
                 Ok(out) => {
-                    prop_assert!(out.metrics.log_loss.is_finite());
-                    prop_assert!(out.metrics.brier.is_finite());
+                    prop_assert!(out.metrics.classification().unwrap().log_loss.is_finite());
+                    prop_assert!(out.metrics.classification().unwrap().brier.is_finite());
                     for a in out.candidate.artifacts() {
-                        prop_assert!(a.logistic.coefficients.iter().all(|c| c.is_finite()));
+                        prop_assert!(a.model.coefficients().1.iter().all(|c| c.is_finite()));
                     }
                 }
             },

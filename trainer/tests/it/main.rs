@@ -1,5 +1,6 @@
 //! Trainer tests: real data, metrics, validation, leakage, fuzzing.
 
+mod forecast;
 mod fuzz;
 mod metrics;
 mod real_data;

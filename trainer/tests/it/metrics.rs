@@ -1,6 +1,6 @@
 //! Metrics against hand-computed values (and scikit-learn's, quoted where they were checked).
 
-use trainer::metrics::{average_precision, ece, roc_auc, Metrics};
+use trainer::metrics::{average_precision, ece, roc_auc, ClassMetrics};
 
 fn close(a: f64, b: f64) {
     assert!((a - b).abs() < 1e-12, "{a} != {b}");
@@ -11,7 +11,7 @@ fn roc_auc_without_ties_counts_ordered_pairs() {
     // Pairs (pos, neg): 0.8>0.1, 0.8>0.4, 0.35<0.4, 0.35>0.1: 3 of 4 ordered.
     let y = [false, false, true, true];
     let p = [0.1, 0.4, 0.35, 0.8];
-    close(roc_auc(&y, &p), 0.75); // sklearn.metrics.roc_auc_score: 0.75
+    close(roc_auc(&y, &p), 0.75); // sklearn.metrics.classification().unwrap().roc_auc_score: 0.75
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn average_precision_is_stepwise_over_distinct_thresholds() {
 fn log_loss_brier_accuracy_by_hand() {
     let y = [true, false, true, false];
     let p = [0.9, 0.2, 0.4, 0.5];
-    let m = Metrics::compute(&y, &p).unwrap();
+    let m = ClassMetrics::compute(&y, &p).unwrap();
     let ll = -((0.9f64).ln() + (0.8f64).ln() + (0.4f64).ln() + (0.5f64).ln()) / 4.0;
     close(m.log_loss, ll);
     close(m.brier, (0.01 + 0.04 + 0.36 + 0.25) / 4.0);
@@ -51,7 +51,7 @@ fn log_loss_brier_accuracy_by_hand() {
 
 #[test]
 fn log_loss_clips_certain_mistakes() {
-    let m = Metrics::compute(&[true, false], &[0.0, 1.0]).unwrap();
+    let m = ClassMetrics::compute(&[true, false], &[0.0, 1.0]).unwrap();
     close(m.log_loss, -(f64::EPSILON.ln()));
     assert!(m.log_loss.is_finite());
 }
@@ -69,11 +69,11 @@ fn ece_bins_are_closed_on_the_right() {
 
 #[test]
 fn single_class_windows_leave_the_aucs_out() {
-    let m = Metrics::compute(&[true, true, true], &[0.2, 0.6, 0.9]).unwrap();
+    let m = ClassMetrics::compute(&[true, true, true], &[0.2, 0.6, 0.9]).unwrap();
     assert_eq!((m.roc_auc, m.pr_auc), (None, None));
     let map = m.to_map();
     assert!(!map.contains_key("roc_auc") && !map.contains_key("pr_auc"));
     assert!(map.values().all(|v| v.is_finite()));
     close(m.accuracy, 2.0 / 3.0);
-    assert!(Metrics::compute(&[], &[]).is_none());
+    assert!(ClassMetrics::compute(&[], &[]).is_none());
 }

@@ -22,7 +22,7 @@ fn taxi_is_reproducible_to_the_bit_and_well_above_chance() {
     let (a, b) = (run("taxi", &p), run("taxi", &p));
     assert_eq!(digests(&a), digests(&b));
     assert_eq!(a.candidate.global.to_bytes(), b.candidate.global.to_bytes());
-    let auc = a.metrics.roc_auc.unwrap();
+    let auc = a.metrics.classification().unwrap().roc_auc.unwrap();
     // Tips are hard to predict linearly: scikit-learn's LogisticRegression on the same design
     // and split scores 0.58570; well above chance, and within 0.001 of it.
     assert!(auc > 0.55, "taxi AUC {auc}");
@@ -44,7 +44,7 @@ fn taxi_walk_forward_windows_are_in_time_order_and_train_only_on_the_past() {
         assert_eq!(w.train_start, "Jan"); // expanding
         assert!(w.train_rows > trained, "expanding windows grow");
         trained = w.train_rows;
-        assert!(w.metrics.roc_auc.unwrap() > 0.5);
+        assert!(w.metrics.classification().unwrap().roc_auc.unwrap() > 0.5);
     }
     // Feb's window trained on January alone: 1,644 rows.
     assert_eq!(out.backtest[0].train_rows, 1644);
@@ -86,7 +86,7 @@ fn churn_drops_the_eleven_empty_total_charges_rows_and_records_them() {
     assert_eq!(&out.load.dropped_rows[..3], &[489, 754, 937]);
     assert_eq!(out.load.empty_cells.get("total_charges"), Some(&11));
     assert_eq!(out.load.missing_policy, "drop_rows");
-    let auc = out.metrics.roc_auc.unwrap();
+    let auc = out.metrics.classification().unwrap().roc_auc.unwrap();
     assert!(auc > 0.8, "churn AUC {auc}");
     assert!(out.backtest.is_empty(), "no time axis, no walk-forward");
     assert_eq!(digests(&out), digests(&run("wa_churn", &TrainParams::default())));
@@ -102,7 +102,7 @@ fn churn_refuses_empty_cells_unless_the_spec_says_what_to_do() {
     let (table, digest) = load(&data("wa_churn.csv"), &spec).unwrap();
     assert_eq!(table.len(), 7043);
     let out = train(&spec, &TrainParams::default(), &table, &digest, &Progress::hidden()).unwrap();
-    assert!(out.metrics.roc_auc.unwrap() > 0.8);
+    assert!(out.metrics.classification().unwrap().roc_auc.unwrap() > 0.8);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn churn_segmented_router_by_contract() {
     let segs: Vec<&str> = out.candidate.segments.keys().map(String::as_str).collect();
     assert_eq!(segs, ["Month-to-month", "One year", "Two year"]);
     for s in &segs {
-        assert!(out.model_metrics[&Some(s.to_string())].rows > 0);
+        assert!(out.model_metrics[&Some(s.to_string())].rows() > 0);
     }
 }
 
@@ -145,7 +145,7 @@ fn drift_between_months_is_small_and_between_companies_large() {
     let (table, _) = load(&data("taxi.csv"), &spec).unwrap();
     let period = table.period.clone().unwrap();
     let month = |m: usize| table.select(&(0..table.len()).filter(|&i| period[i] == m).collect::<Vec<_>>());
-    let r = trainer::drift::check(&spec, &month(0), &month(3), None).unwrap();
+    let r = trainer::drift::check(&spec, &month(0), &month(3), None, 0.2).unwrap();
     assert!(r.psi().values().all(|&p| p < 0.1), "{:?}", r.psi());
     // A shifted sample: only long trips.
     let d = match &table.features[0] {
@@ -153,7 +153,7 @@ fn drift_between_months_is_small_and_between_companies_large() {
         _ => unreachable!(),
     };
     let long = table.select(&(0..table.len()).filter(|&i| d[i].unwrap() > 10.0).collect::<Vec<_>>());
-    let r = trainer::drift::check(&spec, &table, &long, None).unwrap();
+    let r = trainer::drift::check(&spec, &table, &long, None, 0.2).unwrap();
     assert!(r.psi()["distance"] > 0.2, "{:?}", r.psi());
 }
 
