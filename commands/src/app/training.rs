@@ -82,19 +82,20 @@ pub fn train_params(
             ))
         }
     };
-    p.model =
-        match model {
-            None => p.model,
-            Some("logistic") => Some(ModelKind::Logistic),
-            Some("ridge") => Some(ModelKind::Ridge),
-            Some("poisson") => Some(ModelKind::Poisson),
-            Some(other) => return Err(Failure::new(
+    p.model = match model {
+        None => p.model,
+        Some("logistic") => Some(ModelKind::Logistic),
+        Some("ridge") => Some(ModelKind::Ridge),
+        Some("poisson") => Some(ModelKind::Poisson),
+        Some(other) => {
+            return Err(Failure::new(
                 INVALID_INPUT,
                 format!(
                     "`--family {other}` is not a model family the trainer knows (logistic, ridge, poisson)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     p.router_mode = match router_mode {
         None => p.router_mode,
         Some("segment_only") => RouterMode::SegmentOnly,
