@@ -442,4 +442,47 @@ fn a_demand_forecaster_is_trained_on_real_data_judged_by_the_forecast_gates_and_
         assert!(lo <= v && v <= hi, "{r}");
         assert!(r.get("probability").is_none());
     }
+
+    // The seeds' daily drift check from data: the champion's MAE on the last 7 days against
+    // the 30 days before them, and PSI per feature, recorded as a signed signal.
+    let d = t.ok(&[
+        "drift",
+        "check",
+        "--model",
+        "bikes",
+        "--data",
+        &data("bikeshare.csv"),
+        "--recent-periods",
+        "7",
+        "--baseline-periods",
+        "30",
+        "--as",
+        "maya",
+    ]);
+    assert_eq!(d["metric"], "mae");
+    assert_eq!(d["compared"], "periods 359..365 against 329..358");
+    let ev = &d["events"][0];
+    assert_eq!(ev["kind"], "drift.recorded");
+    let (b, r) = (ev["payload"]["baseline"].as_f64().unwrap(), ev["payload"]["recent"].as_f64().unwrap());
+    assert_eq!(d["report"]["baseline"]["mae"].as_f64().unwrap(), b);
+    assert_eq!(d["report"]["recent"]["mae"].as_f64().unwrap(), r);
+    assert!(ev["payload"]["psi"]["temp"].is_number());
+    t.fails(
+        &[
+            "drift",
+            "check",
+            "--model",
+            "bikes",
+            "--data",
+            &data("bikeshare.csv"),
+            "--recent-periods",
+            "7",
+            "--baseline-periods",
+            "400",
+            "--as",
+            "maya",
+        ],
+        2,
+        "the file holds 365 periods",
+    );
 }

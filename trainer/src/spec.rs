@@ -169,6 +169,10 @@ pub struct TimeAxis {
     /// `test_periods` periods of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_periods: Option<usize>,
+    /// Train only on the last this many periods before the test window (and its gap): the
+    /// seeds' "train on the last 90 days" (default: every earlier period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_periods: Option<usize>,
     /// Periods left out between the training rows and the test window (default 0).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gap_periods: usize,
@@ -371,6 +375,9 @@ impl DatasetSpec {
         if let Some(t) = &self.time {
             if t.test_periods == Some(0) {
                 return bad("`time.test_periods` must be at least 1".into());
+            }
+            if t.train_periods == Some(0) {
+                return bad("`time.train_periods` must be at least 1".into());
             }
         }
         if self.segment.as_deref() == Some(self.target.column.as_str()) {

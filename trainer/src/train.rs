@@ -92,8 +92,10 @@ pub fn split(table: &Table, spec: &DatasetSpec) -> Result<Split, TrainError> {
             }
         };
         let train_to = test_from.saturating_sub(t.gap_periods); // exclusive
+        let train_from = t.train_periods.map_or(0, |k| train_to.saturating_sub(k));
         let test: Vec<usize> = (0..table.len()).filter(|&i| period[i] >= test_from).collect();
-        let train: Vec<usize> = (0..table.len()).filter(|&i| period[i] < train_to).collect();
+        let train: Vec<usize> =
+            (0..table.len()).filter(|&i| period[i] >= train_from && period[i] < train_to).collect();
         if train.is_empty() {
             return Err(TrainError::TooLittleData(format!(
                 "no training rows before the test window (test from period {}, gap {} periods)",
@@ -110,7 +112,7 @@ pub fn split(table: &Table, spec: &DatasetSpec) -> Result<Split, TrainError> {
             )));
         }
         let label = |i: usize| table.periods.get(i).cloned().unwrap_or_default();
-        let t0 = label(period[train[0]].min(present.iter().next().copied().unwrap_or(0)));
+        let t0 = label(train.iter().map(|&i| period[i]).min().unwrap_or(0));
         let t1 = label(train.iter().map(|&i| period[i]).max().unwrap_or(0));
         let (f, l) = (label(test_from), label(last));
         let range = if f == l { f } else { format!("{f}..{l}") };

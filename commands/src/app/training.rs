@@ -517,13 +517,93 @@ pub struct DriftRequest<'a> {
     pub model: &'a str,
     /// The segment whose serving version is checked.
     pub segment: Option<&'a str>,
-    /// The baseline file.
-    pub baseline: &'a Path,
-    /// The recent file.
-    pub recent: &'a Path,
+    /// What is compared.
+    pub source: DriftSource<'a>,
     /// The metric compared (default: the model's drift metric when the trainer computes it,
-    /// else log-loss).
+    /// else log-loss or MAE).
     pub metric: Option<&'a str>,
+}
+
+/// The rows a drift check compares.
+#[derive(Clone, Copy, Debug)]
+pub enum DriftSource<'a> {
+    /// Two labelled files.
+    Files {
+        /// The baseline file.
+        baseline: &'a Path,
+        /// The recent file.
+        recent: &'a Path,
+    },
+    /// One labelled file split on its time axis: the last `recent` periods against the
+    /// `baseline` periods before them (the seeds' 7-day figure against its 30-day baseline).
+    Windows {
+        /// The file.
+        data: &'a Path,
+        /// Recent periods.
+        recent: usize,
+        /// Baseline periods, just before the recent ones.
+        baseline: usize,
+    },
+}
+
+/// The baseline and recent tables of a drift source, read with `spec`.
+fn drift_tables(
+    source: DriftSource<'_>,
+    spec: &DatasetSpec,
+) -> Result<(trainer::Table, trainer::Table, String), Failure> {
+    match source {
+        DriftSource::Files { baseline, recent } => {
+            let (b, _) = trainer::load(baseline, spec)
+                .map_err(|e| failure(e).hint(format!("in the baseline file `{}`", baseline.display())))?;
+            let (r, _) = trainer::load(recent, spec)
+                .map_err(|e| failure(e).hint(format!("in the recent file `{}`", recent.display())))?;
+            Ok((b, r, "two files".into()))
+        }
+        DriftSource::Windows { data, recent, baseline } => {
+            if recent == 0 || baseline == 0 {
+                return Err(Failure::new(
+                    INVALID_INPUT,
+                    "`--recent-periods` and `--baseline-periods` must be at least 1",
+                ));
+            }
+            let (t, _) = trainer::load(data, spec).map_err(failure)?;
+            let Some(period) = t.period.clone() else {
+                return Err(Failure::new(
+                    INVALID_INPUT,
+                    "windows of one file need a time axis in the model's spec; give `--baseline` and `--recent` files",
+                ));
+            };
+            let present: std::collections::BTreeSet<usize> = period.iter().copied().collect();
+            let present: Vec<usize> = present.into_iter().collect();
+            if present.len() < recent + baseline {
+                return Err(Failure::new(
+                    INVALID_INPUT,
+                    format!(
+                        "the file holds {} periods; {recent} recent and {baseline} baseline periods need {}",
+                        present.len(),
+                        recent + baseline
+                    ),
+                ));
+            }
+            let r_from = present[present.len() - recent];
+            let b_from = present[present.len() - recent - baseline];
+            let label = |i: usize| t.periods.get(i).cloned().unwrap_or_default();
+            let rows = |lo: usize, hi: usize| -> Vec<usize> {
+                (0..t.len()).filter(|&i| period[i] >= lo && period[i] < hi).collect()
+            };
+            let b = t.select(&rows(b_from, r_from));
+            let r = t.select(&rows(r_from, usize::MAX));
+            let last = present[present.len() - 1];
+            let what = format!(
+                "periods {}..{} against {}..{}",
+                label(r_from),
+                label(last),
+                label(b_from),
+                label(present[present.len() - recent - 1])
+            );
+            Ok((b, r, what))
+        }
+    }
 }
 
 /// A drift check and the signal it recorded.
@@ -537,6 +617,8 @@ pub struct DriftReport {
     pub baseline: f64,
     /// Its recent value.
     pub recent: f64,
+    /// What was compared (`two files`, `periods 359..365 against 329..358`).
+    pub compared: String,
     /// The trainer's report (PSI per feature, metrics, rows).
     pub report: trainer::drift::DriftReport,
     /// The recorded events.
@@ -569,10 +651,7 @@ pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
         (v, d, metric)
     };
     let art = load_artifact(dir, &digest, version)?;
-    let (baseline, _) = trainer::load(req.baseline, &art.spec)
-        .map_err(|e| failure(e).hint(format!("in the baseline file `{}`", req.baseline.display())))?;
-    let (recent, _) = trainer::load(req.recent, &art.spec)
-        .map_err(|e| failure(e).hint(format!("in the recent file `{}`", req.recent.display())))?;
+    let (baseline, recent, compared) = drift_tables(req.source, &art.spec)?;
     let score = |t: &trainer::Table| art.score(t);
     let report =
         trainer::drift::check(&art.spec, &baseline, &recent, Some(&score), art.params.stock_tolerance)
@@ -614,7 +693,7 @@ pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
         psi: report.psi(),
     };
     let events = req.backend.submit_domain(req.signer, &DomainCommand::DriftRecord(body))?;
-    Ok(DriftReport { version, metric, baseline: b, recent: r, report, events })
+    Ok(DriftReport { version, metric, baseline: b, recent: r, compared, report, events })
 }
 
 /// A request to score a file.

@@ -12,7 +12,7 @@ use super::input::{file_digest, metrics_file, snake};
 use super::output::{outln, print_json};
 use crate::app::failure::{Failure, INVALID_INPUT};
 use crate::app::query::EventDoc;
-use crate::app::training::{self, DriftRequest, PredictRequest, RunMeta, TrainRequest};
+use crate::app::training::{self, DriftRequest, DriftSource, PredictRequest, RunMeta, TrainRequest};
 use crate::domain::command::{RunBody, RunModel};
 use crate::domain::DomainCommand;
 
@@ -308,10 +308,16 @@ enum DriftCommand {
     Check(DriftCheckArgs),
 }
 
-/// Compare a recent labelled file with a baseline and record the drift signal.
+/// Compare recent labelled rows with a baseline and record the drift signal.
 ///
-/// Example:
+/// Either two files (`--baseline`, `--recent`), or one file split on the model's time axis:
+/// the last `--recent-periods` periods against the `--baseline-periods` before them (the
+/// seeds' daily check: the champion's recent 7-day MAE against its 30-day baseline).
+///
+/// Examples:
 ///   pledge drift check --model taxi-tip --baseline march.csv --recent april.csv --as ci-bot
+///   pledge drift check --model bikes --data last-37-days.csv --recent-periods 7 \
+///       --baseline-periods 30 --as scheduler
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 struct DriftCheckArgs {
@@ -322,13 +328,23 @@ struct DriftCheckArgs {
     #[arg(long)]
     segment: Option<String>,
     /// The baseline file (CSV or Parquet, with labels).
-    #[arg(long, value_name = "FILE")]
-    baseline: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "recent", conflicts_with = "data")]
+    baseline: Option<PathBuf>,
     /// The recent file (CSV or Parquet, with labels).
-    #[arg(long, value_name = "FILE")]
-    recent: PathBuf,
-    /// The metric compared (log_loss, brier, ece, roc_auc, pr_auc, accuracy); default: the
-    /// model's drift metric when the trainer computes it, else log_loss.
+    #[arg(long, value_name = "FILE", requires = "baseline")]
+    recent: Option<PathBuf>,
+    /// One labelled file, split on the model's time axis.
+    #[arg(long, value_name = "FILE", required_unless_present = "baseline", requires_all = ["recent_periods", "baseline_periods"])]
+    data: Option<PathBuf>,
+    /// With `--data`: the recent periods (the last ones of the file).
+    #[arg(long, value_name = "N")]
+    recent_periods: Option<usize>,
+    /// With `--data`: the baseline periods, just before the recent ones.
+    #[arg(long, value_name = "N")]
+    baseline_periods: Option<usize>,
+    /// The metric compared (classifier: log_loss, brier, ece, roc_auc, pr_auc, accuracy;
+    /// regression: mae, rmse, mape, wape, coverage, stockout_miss_rate, overstock_rate);
+    /// default: the model's drift metric when the trainer computes it, else log_loss or mae.
     #[arg(long)]
     metric: Option<String>,
     #[command(flatten)]
@@ -345,21 +361,35 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
         signer: &signer,
         model: &a.model,
         segment: a.segment.as_deref(),
-        baseline: &a.baseline,
-        recent: &a.recent,
+        source: match (&a.baseline, &a.recent, &a.data) {
+            (Some(baseline), Some(recent), _) => DriftSource::Files { baseline, recent },
+            (_, _, Some(data)) => DriftSource::Windows {
+                data,
+                recent: a.recent_periods.unwrap_or(0),
+                baseline: a.baseline_periods.unwrap_or(0),
+            },
+            _ => {
+                return Err(Failure::new(
+                    INVALID_INPUT,
+                    "give `--baseline FILE --recent FILE`, or `--data FILE --recent-periods N --baseline-periods M`",
+                ))
+            }
+        },
         metric: a.metric.as_deref(),
     })?;
     if a.common.json {
         let events: Vec<EventDoc> = r.events.iter().map(EventDoc::from).collect();
         return print_json(
-            &json!({"ok": true, "version": r.version, "metric": r.metric, "report": r.report, "events": events}),
+            &json!({"ok": true, "version": r.version, "metric": r.metric, "compared": r.compared,
+                "report": r.report, "events": events}),
         );
     }
     let change = r.events.first().and_then(|e| e.event.payload["drift_pct"].as_f64());
     outln!(
-        "drift of {} v{}: {} {:.4} -> {:.4} ({} worse), {} vs {} rows",
+        "drift of {} v{} ({}): {} {:.4} -> {:.4} ({} worse), {} vs {} rows",
         a.model,
         r.version,
+        r.compared,
         r.metric,
         r.baseline,
         r.recent,

@@ -372,3 +372,21 @@ fn duplicate_headers_short_rows_and_header_only_files_are_refused_by_name() {
     let e = validate(&frame("day,store,price,sales\n"), &spec).unwrap_err().to_string();
     assert!(e.contains("a header but no data rows"), "{e}");
 }
+
+#[test]
+fn train_periods_keeps_only_the_last_periods_before_the_test_window() {
+    let spec = DatasetSpec::from_json(
+        r#"{"name": "daily", "task": "regression", "target": {"column": "sales"},
+            "features": [{"column": "price", "type": "numeric"}],
+            "time": {"column": "day", "test_periods": 7, "train_periods": 14, "gap_periods": 1, "min_test_rows": 5}}"#,
+    )
+    .unwrap();
+    let t = validate(&frame(&daily_csv(40, None)), &spec).unwrap();
+    let s = trainer::train::split(&t, &spec).unwrap();
+    let period = t.period.clone().unwrap();
+    // Test: days 34..40 (indices 33..39); gap: day 33; train: days 19..32.
+    assert!(s.test.iter().all(|&i| period[i] >= 33));
+    let days: std::collections::BTreeSet<usize> = s.train.iter().map(|&i| period[i] + 1).collect();
+    assert_eq!(days, (19..=32).collect());
+    assert_eq!(s.description, "time split: train 19..32, gap 1 periods, test 34..40");
+}
