@@ -24,12 +24,13 @@ use crate::domain::DomainCommand;
 /// time-series and calendar features, fits the feature pipeline and a model on the training
 /// rows only (logistic for a class target; ridge, or a Poisson GLM with `--family poisson`,
 /// for a numeric one; one per segment with `--strategy segmented_router`), evaluates on the
-/// held-out rows, scores the serving champion on the same
-/// rows (each segment's own), backtests walk-forward over the time axis, stores each model as
+/// held-out rows, scores the serving champion (with its own spec) on the same rows (each
+/// segment's own), backtests walk-forward over the time axis, stores each model as
 /// a content-addressed artifact under `<ledger>/artifacts/`, and records the run, its model
 /// version(s) and backtest windows as one signed command. Each candidate is judged against
 /// the version serving its segment by the policy's gates in the same append. A run the ledger
-/// would refuse (an unknown hypothesis, gates needing a metric the trainer does not produce)
+/// would refuse (an unknown hypothesis, a model of another task, gates needing a metric the
+/// trainer does not produce, a key that is not enrolled or whose roles may not record runs)
 /// is refused before any training.
 ///
 /// With `--metrics --artifact --dataset` it records a run made elsewhere instead (its metrics
@@ -43,7 +44,7 @@ use crate::domain::DomainCommand;
 ///   pledge train-candidate bikes --hypothesis-id H-301 --change-type feature \
 ///       --change-summary "Lags of demand at the same hour" --owner maya \
 ///       --feature-set-version v2 --dataset-version 2011 --family poisson \
-///       --data bikeshare.csv --spec bikeshare.spec.json --as maya
+///       --data bikeshare.csv --spec bikeshare-lags.spec.json --as maya
 ///   pledge train-candidate demand --hypothesis-id H-101 --change-type feature \
 ///       --change-summary "Added segmented sqft interactions by property type" --owner colby \
 ///       --feature-set-version v2.0 --dataset-version 20260211 \
