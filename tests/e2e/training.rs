@@ -387,6 +387,20 @@ fn a_demand_forecaster_is_trained_on_real_data_judged_by_the_forecast_gates_and_
         "window 52 (365..365): 24 rows, fewer than `time.min_test_rows` 30"
     );
     t.ok(&["bootstrap-champion", "bikes", "1", "--as", "colby", "--reason", "baseline forecaster"]);
+    // What v1 fitted: the intercept and one coefficient per design column, and its interval.
+    let c = t.ok(&["model", "coefficients", "bikes", "--version", "v1"])["coefficients"].clone();
+    assert_eq!((c["version"].as_u64(), c["family"].as_str()), (Some(1), Some("ridge")));
+    assert_eq!(c["converged"], true);
+    let names: Vec<&str> =
+        c["coefficients"].as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    assert!(
+        names.contains(&"temp") && names.contains(&"hr=17") && names.contains(&"hr=<unseen>"),
+        "{names:?}"
+    );
+    assert!(c["interval"]["lower"].as_f64().unwrap() < 0.0 && c["interval"]["upper"].as_f64().unwrap() > 0.0);
+    let human = t.pledge().args(["model", "coefficients", "bikes", "--version", "v1"]).output().unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.starts_with("bikes v1 (ridge, converged; artifact "), "{text}");
 
     // A Poisson GLM with lags and rolling means of the same hour: judged by the forecast gates
     // (MAE and MAPE 5% better, coverage not lower) against the champion scored, with its own

@@ -807,3 +807,66 @@ pub fn predict(req: PredictRequest<'_>) -> Result<Predictions, Failure> {
         predictions: out,
     })
 }
+
+/// One fitted coefficient.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Coefficient {
+    /// The design-matrix column (`temp`, `hr=17`, `hr=<unseen>`, `bikers_lag_7`).
+    pub feature: String,
+    /// Its coefficient, on the standardised column (per standard deviation for a numeric one).
+    pub coefficient: f64,
+}
+
+/// What a version's artifact fitted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Coefficients {
+    /// The version.
+    pub version: u64,
+    /// The artifact's digest.
+    pub artifact_digest: String,
+    /// The model family (`logistic`, `ridge`, `poisson`).
+    pub family: String,
+    /// Whether the fit converged.
+    pub converged: Option<bool>,
+    /// The intercept (on the link scale: log-odds, the target, or its logarithm).
+    pub intercept: f64,
+    /// The coefficients, in design-matrix order.
+    pub coefficients: Vec<Coefficient>,
+    /// Regression: the prediction interval (residual quantiles).
+    pub interval: Option<trainer::artifact::Interval>,
+}
+
+/// The fitted coefficients of the version serving `segment` (`version` = `champion`) or of `vN`.
+pub fn coefficients(
+    backend: &Backend,
+    model: &str,
+    segment: Option<&str>,
+    version: &str,
+) -> Result<Coefficients, Failure> {
+    let dir = backend.dir()?;
+    let (v, digest) = {
+        let l = backend.open()?;
+        served(&l.domain().state, model, segment, version)?
+    };
+    let art = load_artifact(dir, &digest, v)?;
+    let (intercept, coefs) = art.model.coefficients();
+    let names = art.pipeline.names();
+    let family = match &art.model {
+        trainer::model::Fitted::Logistic(_) => ModelKind::Logistic,
+        trainer::model::Fitted::Ridge(_) => ModelKind::Ridge,
+        trainer::model::Fitted::Poisson(_) => ModelKind::Poisson,
+    };
+    Ok(Coefficients {
+        version: v,
+        artifact_digest: digest,
+        family: family.as_str().to_string(),
+        converged: art.model.converged(),
+        intercept,
+        coefficients: names
+            .into_iter()
+            .zip(coefs)
+            .map(|(feature, &coefficient)| Coefficient { feature, coefficient })
+            .collect(),
+        interval: art.interval,
+    })
+}

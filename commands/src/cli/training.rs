@@ -286,7 +286,7 @@ fn with_trainer(
     Ok(())
 }
 
-/// Drift between a baseline and a recent file.
+/// Drift between baseline and recent labelled rows: two files, or one split on its time axis.
 ///
 /// Loads the artifact of the version that serves the model (or `--segment`), validates both
 /// files against its dataset spec, computes the population stability index of every feature
