@@ -292,13 +292,13 @@ impl Linear {
                 }
                 t /= 2.0;
                 if t < 1e-12 {
-                    // No decrease along the Newton direction: at the optimum to machine precision.
-                    converged = worst <= params.tolerance * 1e3;
+                    // No decrease along the Newton direction: stop here, not converged (the
+                    // gradient test above has not passed).
                     return Linear {
                         intercept: theta[0],
                         coefficients: theta[1..].to_vec(),
                         iterations: Some(iterations),
-                        converged,
+                        converged: false,
                     }
                     .finite();
                 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::clock::{new_command, Reproducible};
 use super::failure::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
 use super::keystore;
-use super::query::{Keys, LedgerInfo, PolicyInForce, Query, View};
+use super::query::{Keys, LedgerInfo, Query, View};
 use super::remote::Client;
 use crate::domain::{DomainCommand, PledgeDomain};
 
@@ -31,6 +31,26 @@ impl Signer {
     /// The key `name` from the key store in `home`.
     pub fn load(home: &Path, name: &str) -> Result<Signer, Failure> {
         Ok(Signer { name: name.to_string(), key: keystore::load(home, name)? })
+    }
+
+    /// Checks, before any long work, that this key may issue `kind` in the ledger whose trust
+    /// state is `trust`: enrolled, not revoked, and allowed by the policy's permission table
+    /// (the ledger's own [`ledger::TrustState::authorize`]). The ledger checks it all again
+    /// when the command arrives.
+    pub fn may_issue(&self, trust: &ledger::TrustState, kind: &str) -> Result<(), Failure> {
+        let rec = trust.key(&self.key.public().key_id()).ok_or_else(|| self.not_enrolled())?;
+        if let Some(at) = rec.revoked_seq {
+            return Err(Failure::rejected(
+                "key.revoked",
+                format!("key `{}` of `{}` was revoked at event {at}", self.name, rec.principal),
+            ));
+        }
+        let actor = ledger::Actor {
+            principal: rec.principal.clone(),
+            key_id: rec.key_id,
+            roles: trust.roles_of(&rec.principal),
+        };
+        trust.authorize(&actor, kind).map_err(|r| Failure::rejected(&r.rule, r.message))
     }
 
     fn not_enrolled(&self) -> Failure {
@@ -158,41 +178,6 @@ impl Backend {
     }
 
     /// Signs one typed domain command as `signer` and appends it.
-    /// Checks, before any long work, that `signer` may issue `kind` here: its key is enrolled
-    /// and not revoked, and the policy's permission table lets one of its principal's roles
-    /// issue the kind. The ledger checks all of it again when the command arrives.
-    pub fn check_signer(&self, signer: &Signer, kind: &str) -> Result<(), Failure> {
-        let id = signer.key.public().key_id().to_string();
-        let keys = self.ask(&Keys)?;
-        let Some(row) = keys.enrolled.iter().find(|k| k.key_id == id) else {
-            return Err(signer.not_enrolled());
-        };
-        if let Some(at) = row.revoked_seq {
-            return Err(Failure::rejected(
-                "key.revoked",
-                format!("key `{}` of `{}` was revoked at event {at}", signer.name, row.principal),
-            ));
-        }
-        let policy = self.ask(&PolicyInForce)?;
-        let allowed = ledger::trust::parse_permissions(&policy.policy)
-            .map_err(|e| Failure::new(super::failure::INTERNAL, format!("the policy in force: {e}")))?;
-        let roles: Vec<&str> = row.roles.iter().map(|r| r.as_str()).collect();
-        match allowed.get(kind) {
-            Some(set) if row.roles.iter().any(|r| set.contains(r)) => Ok(()),
-            set => Err(Failure::rejected(
-                "role.not_allowed",
-                format!(
-                    "`{}` (roles: {}) may not issue `{kind}`; policy v{} allows: {}",
-                    row.principal,
-                    if roles.is_empty() { "none".to_string() } else { roles.join(", ") },
-                    policy.version,
-                    set.map(|s| s.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_else(|| "nobody".into())
-                ),
-            )),
-        }
-    }
-
     /// Submits one typed domain command signed by `signer`.
     pub fn submit_domain(
         &self,

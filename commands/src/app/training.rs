@@ -438,9 +438,12 @@ pub fn train_candidate(req: TrainRequest<'_>) -> Result<TrainReport, Failure> {
     let dir = req.backend.dir()?;
     let (spec, spec_digest) = read_spec(req.spec)?;
     req.params.model_for(spec.task).map_err(failure)?;
-    let domain = req.backend.open()?.domain().clone();
+    let domain = {
+        let ledger = req.backend.open()?;
+        req.signer.may_issue(ledger.trust(), "run.record")?;
+        ledger.domain().clone()
+    };
     check_trainable(&domain, req.meta.model, req.meta.hypothesis_id, &spec)?;
-    req.backend.check_signer(req.signer, "run.record")?;
     let mut meta = req.meta;
     meta.task = ledger_task(&domain, meta.model, &spec);
     let req = TrainRequest { meta, ..req };
