@@ -242,6 +242,35 @@ fn a_scientist_trains_on_real_data_and_the_champion_scores_and_watches_drift() {
 }
 
 #[test]
+fn class_weights_reach_the_fit_and_the_signed_record() {
+    let t = team();
+    propose(&t, &["H-TAXI-1", "H-TAXI-2"]);
+    let (csv, spec) = (data("taxi.csv"), data("taxi.spec.json"));
+    let mut plain = TRAIN.to_vec();
+    plain.extend(["--data", &csv, "--spec", &spec]);
+    let plain = t.ok(&plain);
+    let mut weighted: Vec<&str> =
+        TRAIN.iter().map(|a| if *a == "H-TAXI-1" { "H-TAXI-2" } else { a }).collect();
+    weighted.extend(["--data", &csv, "--spec", &spec, "--class-weight", "balanced"]);
+    let weighted = t.ok(&weighted);
+    let run = &weighted["training"]["events"][0]["payload"];
+    assert_eq!(run["params"]["training"]["class_weight"], "balanced");
+    assert_eq!(plain["training"]["events"][0]["payload"]["params"]["training"].get("class_weight"), None);
+    // The weights changed the fit: another artifact, and (the tip class being the common one)
+    // a lower mean predicted probability of a tip than the unweighted model's.
+    let digest =
+        |o: &serde_json::Value| o["training"]["models"][0]["artifact_digest"].as_str().unwrap().to_string();
+    assert_ne!(digest(&plain), digest(&weighted));
+    let intercept = |v: &str| {
+        t.ok(&["model", "coefficients", "taxi-tip", "--version", v])["coefficients"]["intercept"]
+            .as_f64()
+            .unwrap()
+    };
+    let (a, b) = (intercept("v1"), intercept("v2"));
+    assert!(b < a, "balanced weights lower the intercept of a common positive class: {b} vs {a}");
+}
+
+#[test]
 fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     let t = team();
     propose(&t, &["H-TAXI-1"]);
@@ -293,6 +322,20 @@ fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     t.fails(&refs(&a), 2, "--spec");
     let a = run(&["--data", &data("taxi.csv"), "--spec", &spec, "--strategy", "forest"]);
     t.fails(&refs(&a), 2, "`--strategy forest` is not a strategy");
+    // Class weights that are not weights.
+    let a = run(&["--data", &data("taxi.csv"), "--spec", &spec, "--class-weight", "even"]);
+    t.fails(&refs(&a), 2, "`--class-weight even`");
+    let a = run(&["--data", &data("taxi.csv"), "--spec", &spec, "--class-weight", "positive=-1,negative=1"]);
+    t.fails(&refs(&a), 2, "`positive` must be finite and > 0");
+    let a = run(&[
+        "--data",
+        &data("taxi.csv"),
+        "--spec",
+        &spec,
+        "--class-weight",
+        "positive=2,negative=1,positive=3",
+    ]);
+    t.fails(&refs(&a), 2, "`positive` is given twice");
     // predict and drift check on a model the ledger does not have.
     t.fails(&["predict", "--model", "nope", &data("taxi.csv")], 2, "no model `nope`");
     assert_eq!(artifacts(&t), 0);

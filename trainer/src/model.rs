@@ -1,120 +1,15 @@
-//! The model families: logistic regression (linfa-logistic, L-BFGS) for classes, ridge
-//! (a Cholesky solve, exact) and a Poisson GLM (Newton-Cholesky) for numbers, both here
-//! (ADR 0008), and scoring with the fitted coefficients.
-//!
-//! Logistic regression:
-//!
-//! The objective is linfa's: `sum_i log(1 + exp(-y_i z_i)) + alpha/2 |w|^2` (intercept not
-//! penalised), which is scikit-learn's `LogisticRegression(C = 1/alpha)` objective. linfa's
-//! stopping tolerance applies to the gradient of that *sum*; Pledge's `tolerance` is stated
-//! for the mean loss and is multiplied by the row count before it is handed over.
-//! Fitting is deterministic: one thread, fixed start (zeros), fixed iteration order.
+//! The model families: logistic regression (L-BFGS, in `logistic`, ADR 0009) for classes,
+//! ridge (a Cholesky solve, exact) and a Poisson GLM (Newton-Cholesky) for numbers (ADR 0008),
+//! and scoring with the fitted coefficients. Every fit is deterministic: one thread, a fixed
+//! start, a fixed summation order.
 
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::logistic::dot;
+pub use crate::logistic::{sigmoid, Logistic, WARM_START_ROWS, WARM_STRIDE};
 use crate::spec::{ModelKind, TrainParams};
-
-/// Tables with at least this many rows are fitted from a warm start.
-pub const WARM_START_ROWS: usize = 100_000;
-/// The warm start fits on every `WARM_STRIDE`-th row.
-pub const WARM_STRIDE: usize = 20;
-
-/// Fitted coefficients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Logistic {
-    /// The intercept.
-    pub intercept: f64,
-    /// One coefficient per design-matrix column.
-    pub coefficients: Vec<f64>,
-    /// Whether the fit met the tolerance: the largest component of the mean objective's
-    /// gradient at the solution is at most `tolerance` (checked here; linfa-logistic does not
-    /// say whether it stopped on the tolerance or on the iteration cap).
-    pub converged: bool,
-}
-
-impl Logistic {
-    /// Fits on a design matrix and labels (`true` positive). Both classes must be present.
-    pub fn fit(x: &Array2<f64>, y: &[bool], params: &TrainParams) -> Result<Logistic, TrainError> {
-        let pos = y.iter().filter(|&&t| t).count();
-        if pos == 0 || pos == y.len() {
-            return Err(TrainError::TooLittleData("the training rows hold a single class".into()));
-        }
-        // Large tables start from the solution on every WARM_STRIDE-th row: the full-data solve
-        // then needs a few iterations instead of dozens. Same optimum, deterministic.
-        let start = if y.len() >= WARM_START_ROWS {
-            let rows: Vec<usize> = (0..y.len()).step_by(WARM_STRIDE).collect();
-            let sub_y: Vec<bool> = rows.iter().map(|&i| y[i]).collect();
-            let sub_pos = sub_y.iter().filter(|&&t| t).count();
-            if sub_pos > 0 && sub_pos < sub_y.len() {
-                Some(Logistic::fit(&x.select(ndarray::Axis(0), &rows), &sub_y, params)?)
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        // linfa labels the *more frequent* class +1 (on a tie, the first row's class).
-        let plus_is_true = if 2 * pos == y.len() { y[0] } else { 2 * pos > y.len() };
-        let mut solver = LogisticRegression::default()
-            .alpha(params.alpha)
-            .max_iterations(params.max_iterations)
-            .gradient_tolerance(params.tolerance * y.len() as f64);
-        if let Some(s) = start {
-            let sign = if plus_is_true { 1.0 } else { -1.0 };
-            let init = s.coefficients.iter().chain([&s.intercept]).map(|c| sign * c).collect::<Array1<f64>>();
-            solver = solver.initial_params(init);
-        }
-        let targets = Array1::from_iter(y.iter().copied());
-        let dataset = DatasetBase::new(x.view(), targets);
-        let fitted = solver.fit(&dataset).map_err(|e| TrainError::Solver(e.to_string()))?;
-        // linfa labels the *more frequent* class +1; Pledge's coefficients always score `true`.
-        let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-        let coefficients: Vec<f64> = fitted.params().iter().map(|c| sign * c).collect();
-        let intercept = sign * fitted.intercept();
-        if !intercept.is_finite() || coefficients.iter().any(|c| !c.is_finite()) {
-            return Err(TrainError::Solver("the solver diverged (non-finite coefficients)".into()));
-        }
-        let mut model = Logistic { intercept, coefficients, converged: false };
-        // Mean objective: (1/n) sum log(1 + exp(-y z)) + alpha/(2n) |w|^2; its gradient is
-        // (1/n) X'(p - y) + (alpha/n) w, and (1/n) sum (p - y) for the intercept.
-        let n = y.len() as f64;
-        let p = model.predict(x);
-        let r: Vec<f64> = p.iter().zip(y).map(|(p, &t)| (p - if t { 1.0 } else { 0.0 }) / n).collect();
-        let mut worst = r.iter().sum::<f64>().abs();
-        for (col, &w) in x.columns().into_iter().zip(&model.coefficients) {
-            let g: f64 = col.iter().zip(&r).map(|(v, r)| v * r).sum::<f64>() + params.alpha / n * w;
-            worst = worst.max(g.abs());
-        }
-        model.converged = worst.is_finite() && worst <= params.tolerance;
-        Ok(model)
-    }
-
-    /// Positive-class probabilities of the design matrix's rows.
-    pub fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
-        // Column by column: contiguous for the column-major matrices the pipeline makes.
-        let mut z = vec![self.intercept; x.nrows()];
-        for (col, &w) in x.columns().into_iter().zip(&self.coefficients) {
-            for (z, &v) in z.iter_mut().zip(col.iter()) {
-                *z += w * v;
-            }
-        }
-        z.into_iter().map(sigmoid).collect()
-    }
-}
-
-/// The logistic function, stable for large |z|.
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
 
 /// A fitted linear model for a numeric target: `z = intercept + x . coefficients`, predicting
 /// `z` (ridge) or `exp(z)` (Poisson, log link).
@@ -161,17 +56,16 @@ impl Linear {
         let cols: Vec<ndarray::ArrayView1<'_, f64>> = x.columns().into_iter().collect();
         let means: Vec<f64> = cols.iter().map(|c| c.sum() / n).collect();
         let ybar = y.iter().sum::<f64>() / n;
-        let centred: Vec<Vec<f64>> =
-            cols.iter().zip(&means).map(|(c, m)| c.iter().map(|v| v - m).collect()).collect();
-        let mut h = vec![0.0; p * p];
-        let mut g = vec![0.0; p];
+        // The centred columns as the rows of a p x n matrix.
+        let mut centred = x.t().to_owned();
+        for (mut row, m) in centred.rows_mut().into_iter().zip(&means) {
+            row.mapv_inplace(|v| v - m);
+        }
+        let yc: Vec<f64> = y.iter().map(|t| t - ybar).collect();
+        let g: Vec<f64> =
+            centred.rows().into_iter().map(|c| c.as_slice().map_or(0.0, |c| dot(c, &yc))).collect();
+        let mut h = cross(&centred, &centred);
         for a in 0..p {
-            g[a] = centred[a].iter().zip(y).map(|(v, t)| v * (t - ybar)).sum();
-            for b in a..p {
-                let v: f64 = centred[a].iter().zip(&centred[b]).map(|(u, v)| u * v).sum();
-                h[a * p + b] = v;
-                h[b * p + a] = v;
-            }
             h[a * p + a] += params.alpha;
         }
         // A column constant on the training rows (an unseen-category column) is all zero once
@@ -230,6 +124,8 @@ impl Linear {
             loss + alpha / 2.0 * theta[1..].iter().map(|w| w * w).sum::<f64>()
         };
         let cap = params.max_iterations;
+        // The columns as the rows of a p x n matrix, read by every gradient and Hessian.
+        let plain = x.t().as_standard_layout().into_owned();
         let mut z = eta(&theta);
         let mut f = objective(&theta, &z);
         let mut iterations = 0u64;
@@ -239,8 +135,8 @@ impl Linear {
             let r: Vec<f64> = mu.iter().zip(y).map(|(m, t)| (m - t) / n).collect();
             let mut g = vec![0.0; p + 1];
             g[0] = r.iter().sum();
-            for (j, col) in x.columns().into_iter().enumerate() {
-                g[j + 1] = col.iter().zip(&r).map(|(v, r)| v * r).sum::<f64>() + alpha * theta[j + 1];
+            for (j, col) in plain.rows().into_iter().enumerate() {
+                g[j + 1] = col.as_slice().map_or(0.0, |c| dot(c, &r)) + alpha * theta[j + 1];
             }
             let worst = g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             if !worst.is_finite() {
@@ -257,19 +153,19 @@ impl Linear {
             // Hessian (1/n) [1 X]' diag(mu) [1 X] + alpha on the coefficients.
             let k = p + 1;
             let mut h = vec![0.0; k * k];
-            let cols: Vec<ndarray::ArrayView1<'_, f64>> = x.columns().into_iter().collect();
             let wmu: Vec<f64> = mu.iter().map(|m| m / n).collect();
             h[0] = wmu.iter().sum();
+            // Each column weighted by mu / n.
+            let mut weighted = plain.clone();
+            for mut row in weighted.rows_mut() {
+                row.iter_mut().zip(&wmu).for_each(|(x, w)| *x *= w);
+            }
+            let inner = cross(&weighted, &plain);
             for a in 0..p {
-                let ca = &cols[a];
-                let v: f64 = ca.iter().zip(&wmu).map(|(x, w)| x * w).sum();
+                let v: f64 = weighted.row(a).sum();
                 h[a + 1] = v;
                 h[(a + 1) * k] = v;
-                for b in a..p {
-                    let v: f64 = ca.iter().zip(cols[b].iter()).zip(&wmu).map(|((x, z), w)| x * z * w).sum();
-                    h[(a + 1) * k + b + 1] = v;
-                    h[(b + 1) * k + a + 1] = v;
-                }
+                h[(a + 1) * k + 1..(a + 2) * k].copy_from_slice(&inner[a * p..(a + 1) * p]);
                 h[(a + 1) * k + a + 1] += alpha;
             }
             let step = solve_spd(&mut h, k, &g).ok_or_else(|| {
@@ -312,6 +208,22 @@ impl Linear {
         }
         .finite()
     }
+}
+
+/// `out[a * p + b] = left[a] . right[b]` for `p x n` matrices whose rows are columns of the
+/// design, as one matrix product (ndarray's matrixmultiply kernels), row-major `p x p`.
+fn cross(left: &Array2<f64>, right: &Array2<f64>) -> Vec<f64> {
+    let product = left.dot(&right.t());
+    let p = left.nrows();
+    let mut out = vec![0.0; p * p];
+    // Symmetric in exact arithmetic; the upper triangle is kept so that H is exactly so.
+    for a in 0..p {
+        for b in a..p {
+            out[a * p + b] = product[[a, b]];
+            out[b * p + a] = product[[a, b]];
+        }
+    }
+    out
 }
 
 /// Solves `H s = g` for a symmetric positive definite `H` (row-major `k x k`, overwritten by
@@ -378,7 +290,8 @@ impl Fitted {
         match kind {
             ModelKind::Logistic => {
                 let labels: Vec<bool> = y.iter().map(|&t| t == 1.0).collect();
-                Logistic::fit(x, &labels, params).map(Fitted::Logistic)
+                let weights = params.class_weights(&labels);
+                Logistic::fit(x, &labels, weights, params).map(Fitted::Logistic)
             }
             ModelKind::Ridge => Linear::ridge(x, y, params).map(Fitted::Ridge),
             ModelKind::Poisson => Linear::poisson(x, y, params).map(Fitted::Poisson),

@@ -471,7 +471,7 @@ pub enum WindowMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
-    /// Logistic regression (classification): linfa-logistic, L-BFGS.
+    /// Logistic regression (classification): L-BFGS on the weighted mean log loss.
     Logistic,
     /// Ridge regression (regression): solved exactly by a Cholesky factorisation.
     Ridge,
@@ -498,6 +498,64 @@ impl ModelKind {
     }
 }
 
+/// Class weights for an imbalanced classification target: each training row's loss is
+/// multiplied by its class's weight (scikit-learn's `class_weight`). In parameters:
+/// `"balanced"` or `{"positive": 5.0, "negative": 1.0}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Value", into = "serde_json::Value")]
+pub enum ClassWeight {
+    /// `n / (2 n_class)` for each class, so both classes weigh the same in total.
+    Balanced,
+    /// Fixed weights, each finite and > 0.
+    Fixed {
+        /// Weight of a positive row.
+        positive: f64,
+        /// Weight of a negative row.
+        negative: f64,
+    },
+}
+
+impl TryFrom<serde_json::Value> for ClassWeight {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<Self, String> {
+        const SHAPE: &str = "`class_weight` is \"balanced\" or {\"positive\": w, \"negative\": w}";
+        match v {
+            serde_json::Value::String(s) if s == "balanced" => Ok(ClassWeight::Balanced),
+            serde_json::Value::Object(map) => {
+                if let Some(k) = map.keys().find(|k| *k != "positive" && *k != "negative") {
+                    return Err(format!("{SHAPE}: unknown member `{k}`"));
+                }
+                let get = |k: &str| -> Result<f64, String> {
+                    let w = map
+                        .get(k)
+                        .ok_or_else(|| format!("{SHAPE}: `{k}` is missing"))?
+                        .as_f64()
+                        .ok_or_else(|| format!("{SHAPE}: `{k}` must be a number"))?;
+                    if w.is_finite() && w > 0.0 {
+                        Ok(w)
+                    } else {
+                        Err(format!("{SHAPE}: `{k}` must be finite and > 0, not {w}"))
+                    }
+                };
+                Ok(ClassWeight::Fixed { positive: get("positive")?, negative: get("negative")? })
+            }
+            other => Err(format!("{SHAPE}, not {other}")),
+        }
+    }
+}
+
+impl From<ClassWeight> for serde_json::Value {
+    fn from(c: ClassWeight) -> Self {
+        match c {
+            ClassWeight::Balanced => serde_json::Value::from("balanced"),
+            ClassWeight::Fixed { positive, negative } => {
+                serde_json::json!({"positive": positive, "negative": negative})
+            }
+        }
+    }
+}
+
 /// Training parameters (hyper-parameters and strategy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -518,8 +576,8 @@ pub struct TrainParams {
     /// Iteration cap: L-BFGS iterations (logistic), Newton steps (Poisson); ridge is solved
     /// directly.
     pub max_iterations: u64,
-    /// Convergence tolerance on the L2 norm of the gradient of the *mean* loss (scaled by the
-    /// row count before it is handed to linfa, whose loss is a sum).
+    /// Convergence tolerance: the largest component of the gradient of the *mean* objective
+    /// (logistic and Poisson; scikit-learn's `tol` for lbfgs).
     pub tolerance: f64,
     /// Backtest window mode.
     pub backtest: WindowMode,
@@ -534,6 +592,9 @@ pub struct TrainParams {
     pub interval: f64,
     /// Regression: the relative miss that counts as a stockout or an overstock (default 0.2).
     pub stock_tolerance: f64,
+    /// Classification: class weights (default: every row weighs 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<ClassWeight>,
 }
 
 impl Default for TrainParams {
@@ -551,6 +612,7 @@ impl Default for TrainParams {
             interval: 0.8,
             stock_tolerance: 0.2,
             model: None,
+            class_weight: None,
         }
     }
 }
@@ -586,9 +648,29 @@ impl TrainParams {
         Ok(())
     }
 
+    /// The `(positive, negative)` weights for training labels `y` (`(1, 1)` unweighted).
+    pub fn class_weights(&self, y: &[bool]) -> (f64, f64) {
+        match self.class_weight {
+            None => (1.0, 1.0),
+            Some(ClassWeight::Fixed { positive, negative }) => (positive, negative),
+            Some(ClassWeight::Balanced) => {
+                let n = y.len() as f64;
+                let pos = y.iter().filter(|&&t| t).count() as f64;
+                // Both classes are present whenever a fit runs; a single class is refused there.
+                (n / (2.0 * pos.max(1.0)), n / (2.0 * (n - pos).max(1.0)))
+            }
+        }
+    }
+
     /// The model family for `task`: the one named, or the task's default. A family of another
     /// task is refused.
     pub fn model_for(&self, task: Task) -> Result<ModelKind, TrainError> {
+        if self.class_weight.is_some() && task == Task::Regression {
+            return Err(TrainError::Spec(
+                "training parameters: `class_weight` applies to classification; the spec's task is regression"
+                    .into(),
+            ));
+        }
         match self.model {
             None => Ok(match task {
                 Task::Classification => ModelKind::Logistic,

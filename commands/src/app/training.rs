@@ -22,7 +22,7 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// The trainer's name as recorded on runs: its version and the model family's solver.
 pub fn trainer_name(kind: ModelKind) -> String {
     let solver = match kind {
-        ModelKind::Logistic => "linfa-logistic 0.8, L-BFGS",
+        ModelKind::Logistic => "logistic, L-BFGS",
         ModelKind::Ridge => "ridge, Cholesky",
         ModelKind::Poisson => "Poisson GLM, Newton-Cholesky",
     };
@@ -55,8 +55,29 @@ pub fn read_spec(path: &Path) -> Result<(DatasetSpec, String), Failure> {
     Ok((spec, ledger::Digest::of(text.as_bytes()).to_string()))
 }
 
+/// `--class-weight`: `balanced`, or `positive=W,negative=W`.
+fn parse_class_weight(text: &str) -> Result<trainer::spec::ClassWeight, Failure> {
+    let bad = |m: String| Failure::new(INVALID_INPUT, format!("`--class-weight {text}`: {m}"));
+    let value = if text == "balanced" {
+        serde_json::Value::from(text)
+    } else {
+        let mut map = serde_json::Map::new();
+        for part in text.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| bad("give `balanced` or `positive=W,negative=W`".into()))?;
+            let w: f64 = v.trim().parse().map_err(|_| bad(format!("`{v}` is not a number")))?;
+            if map.insert(k.trim().to_owned(), serde_json::Value::from(w)).is_some() {
+                return Err(bad(format!("`{k}` is given twice")));
+            }
+        }
+        serde_json::Value::Object(map)
+    };
+    trainer::spec::ClassWeight::try_from(value).map_err(bad)
+}
+
 /// Training parameters: the file's (or the defaults), with the strategy, router mode, model
-/// family and minimum segment size given apart; what is given apart overrides the file, what
+/// family, class weights and minimum segment size given apart; what is given apart overrides the file, what
 /// is not keeps the file's value.
 pub fn train_params(
     file: Option<&Path>,
@@ -64,6 +85,7 @@ pub fn train_params(
     router_mode: Option<&str>,
     min_segment_rows: Option<u64>,
     model: Option<&str>,
+    class_weight: Option<&str>,
 ) -> Result<TrainParams, Failure> {
     let mut p: TrainParams = match file {
         None => TrainParams::default(),
@@ -96,6 +118,9 @@ pub fn train_params(
             ))
         }
     };
+    if let Some(text) = class_weight {
+        p.class_weight = Some(parse_class_weight(text)?);
+    }
     p.router_mode = match router_mode {
         None => p.router_mode,
         Some("segment_only") => RouterMode::SegmentOnly,
@@ -550,7 +575,7 @@ pub enum DriftSource<'a> {
 }
 
 /// The baseline and recent tables of a drift source, read with `spec`.
-fn drift_tables(
+pub(crate) fn drift_tables(
     source: DriftSource<'_>,
     spec: &DatasetSpec,
 ) -> Result<(trainer::Table, trainer::Table, String), Failure> {

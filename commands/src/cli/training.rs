@@ -79,6 +79,10 @@ pub struct TrainCandidateArgs {
     /// default: the `--params` file's, else logistic or ridge by the spec's task.
     #[arg(long)]
     family: Option<String>,
+    /// Class weights for an imbalanced class target: `balanced` (n / (2 n_class) each, as
+    /// scikit-learn) or `positive=W,negative=W` (default: the `--params` file's, else none).
+    #[arg(long, value_name = "WEIGHTS")]
+    class_weight: Option<String>,
     /// Router mode for a segmented router (e.g. `segment_only`).
     #[arg(long)]
     router_mode: Option<String>,
@@ -95,7 +99,7 @@ pub struct TrainCandidateArgs {
     #[arg(long, value_name = "FILE", requires = "data")]
     spec: Option<PathBuf>,
     /// Training parameters (JSON) for `--data`: model, strategy, alpha, max_iterations, tolerance,
-    /// backtest, train_windows, interval, stock_tolerance (docs/TRAINER.md).
+    /// class_weight, backtest, train_windows, interval, stock_tolerance (docs/TRAINER.md).
     #[arg(long, value_name = "FILE", requires = "data")]
     params: Option<PathBuf>,
     /// External run: its metrics JSON file.
@@ -175,6 +179,7 @@ fn with_trainer(
         a.router_mode.as_deref(),
         a.min_segment_rows,
         a.family.as_deref(),
+        a.class_weight.as_deref(),
     )?;
     let mut extra = extra;
     extra["strategy"] = json!(match params.strategy {

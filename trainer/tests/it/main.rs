@@ -2,6 +2,7 @@
 
 mod forecast;
 mod fuzz;
+mod logistic;
 mod metrics;
 mod real_data;
 mod support;
