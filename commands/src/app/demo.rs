@@ -5,9 +5,9 @@
 //! department-tiered experiment partially adopted), an export, verification, and the timeline
 //! of how the champion got there. Returns the report; the CLI prints it.
 //!
-//! Workflows 1-3 record external runs with the seeds' figures (a forecaster judged on MAE and
-//! MAPE); workflow 4 trains a tip classifier on the repository's real `taxi.csv` with the
-//! built-in trainer, under the classifier's own gates, and checks its drift.
+//! Workflows 1-3 train, judge, drift-check and shadow-test a demand forecaster on the real bike
+//! data with the built-in trainer (`forecast`); workflow 4 trains a tip classifier on the
+//! repository's real `taxi.csv`, under the classifier's own gates, and checks its drift.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,10 +20,12 @@ use ledger::{Command, ExpectedHead, Ledger, RecordedEvent, SubmitError};
 use projections::query;
 use serde_json::{json, Value};
 
+mod forecast;
+
 use super::failure::{Failure, INTERNAL};
 use crate::domain::command::*;
 use crate::domain::{default_policy, DomainCommand, PledgeDomain};
-use projections::events::{AlertAction, ChangeType, Decision, Metrics, Task, Trigger};
+use projections::events::Trigger;
 
 struct Demo {
     ledger: Ledger<PledgeDomain>,
@@ -36,8 +38,6 @@ struct Demo {
 fn internal(e: impl std::fmt::Display) -> Failure {
     Failure::new(INTERNAL, e.to_string())
 }
-
-const DIGEST: &str = "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b";
 
 impl Demo {
     fn key(&self, who: &str) -> &SecretKey {
@@ -94,35 +94,6 @@ impl Demo {
     }
 }
 
-fn metrics(mae: f64, mape: f64, coverage: f64) -> Metrics {
-    Metrics::from([("mae".into(), mae), ("mape".into(), mape), ("coverage".into(), coverage)])
-}
-
-/// A run of `demand` made elsewhere (the seeds' LightGBM forecaster): one global model.
-fn run_body(run_id: &str, trigger: Trigger, m: Metrics) -> DomainCommand {
-    DomainCommand::RunRecord(RunBody {
-        run_id: run_id.into(),
-        model: "demand".into(),
-        task: Some(Task::Forecast),
-        trigger,
-        hypothesis_id: None,
-        drift_alert_id: None,
-        dataset_digest: DIGEST.into(),
-        dataset_version: Some("20260215".into()),
-        feature_set: None,
-        config_digest: None,
-        code_version: None,
-        trainer: "external:lightgbm-4.3".into(),
-        params: json!({"num_leaves": 31, "learning_rate": 0.05}),
-        metrics: m.clone(),
-        started_at: None,
-        finished_at: None,
-        periods: vec![],
-        models: vec![RunModel { segment: None, artifact_digest: DIGEST.into(), metrics: m, baseline: None }],
-        backtests: vec![],
-    })
-}
-
 /// Plays the demo into a new ledger at `dir` (`scratch` holds temporary files); with `home`,
 /// keeps the team's private keys there too, so that a person can go on working on the ledger.
 pub fn play(dir: &Path, scratch: &Path, home: Option<&Path>) -> Result<Value, Failure> {
@@ -175,148 +146,8 @@ pub fn play(dir: &Path, scratch: &Path, home: Option<&Path>) -> Result<Value, Fa
     let resend = json!({"duplicate": resent.duplicate, "events": resent.events.iter().map(|e| e.seq()).collect::<Vec<_>>(),
                         "head_unchanged": d.ledger.store().head() == head});
 
-    // (a) Scheduled retrain: the first run registers `demand` (a forecaster) and the first
-    // champion is bootstrapped by an approver; a retrain that beats it by the policy's margin
-    // is promoted by policy in the same append; the next one misses the margin and stays
-    // challenger.
-    d.act("scheduled", "maya", run_body("r-0210", Trigger::Manual, metrics(12.3, 0.2, 0.9)))?;
-    d.act(
-        "scheduled",
-        "colby",
-        DomainCommand::ChampionBootstrap(BootstrapBody {
-            model: "demand".into(),
-            segment: None,
-            version: 1,
-            reason: Some("first production model".into()),
-        }),
-    )?;
-    d.act("scheduled", "scheduler", run_body("r-0216", Trigger::Scheduled, metrics(11.5, 0.18, 0.91)))?;
-    d.act("scheduled", "scheduler", run_body("r-0223", Trigger::Scheduled, metrics(11.2, 0.175, 0.91)))?;
-
-    // (b) Drift: 12.8 -> 18.5 MAE raises a critical alert; the retrain becomes a challenger
-    // and waits for a person; the service may not approve; an approver does, via the alert,
-    // which names the version it promotes.
-    let ev = d.act(
-        "drift",
-        "scheduler",
-        DomainCommand::DriftRecord(DriftBody {
-            model: "demand".into(),
-            segment: None,
-            metric: None,
-            baseline: 12.8,
-            recent: 18.5,
-            psi: [("promo_flag".to_string(), 0.27)].into(),
-        }),
-    )?;
-    let alert = format!("A-{}", ev[0].hash.short());
-    let mut retrain = run_body("r-0301-drift", Trigger::DriftDetected, metrics(10.9, 0.15, 0.92));
-    if let DomainCommand::RunRecord(b) = &mut retrain {
-        b.drift_alert_id = Some(alert.clone());
-    }
-    d.act("drift", "scheduler", retrain)?;
-    let approve = |notes: &str, version: Option<u64>| {
-        DomainCommand::AlertAction(AlertActionBody {
-            alert_id: alert.clone(),
-            action: AlertAction::Approve,
-            notes: notes.into(),
-            version,
-            override_reason: None,
-        })
-    };
-    let c = approve("looks fine", None);
-    let env = d.cmd("scheduler", c.kind().as_str(), c.body())?;
-    d.refused("the scheduler approves its own drift retrain", env)?;
-    d.act("drift", "colby", DomainCommand::AlertRead(AlertReadBody { alert_id: alert.clone() }))?;
-    d.act("drift", "colby", approve("Drift is real (promotions); backtests of v4 reviewed.", Some(4)))?;
-
-    // (c) Department-tiered experiment: maya proposes and trains it; colby approves it and,
-    // after two shadow windows on Electronics, adopts Electronics only. The completion records
-    // whether the hypothesis' pre-registered criterion (MAE 12% better) was met.
-    let h = "H-SEG-001";
-    d.act(
-        "experiment",
-        "maya",
-        DomainCommand::HypothesisPropose(HypothesisBody {
-            hypothesis_id: h.into(),
-            model: "demand".into(),
-            statement: "Department-tiered models will improve Electronics MAE by 12-15%".into(),
-            change_type: ChangeType::Architecture,
-            change_summary: Some("one model per department".into()),
-            target_metric: "mae".into(),
-            expected_improvement_pct: 12.0,
-            owner: "maya".into(),
-            dataset_version: Some("20260215".into()),
-            feature_set_version: Some("v2.0".into()),
-        }),
-    )?;
-    let review = |rationale: &str, constraints: Vec<String>| ReviewBody {
-        hypothesis_id: h.into(),
-        rationale: rationale.into(),
-        constraints,
-    };
-    let c = DomainCommand::ExperimentApprove(review("I like it", vec![]));
-    let env = d.cmd("maya", c.kind().as_str(), c.body())?;
-    d.refused("maya approves her own experiment", env)?;
-    d.act(
-        "experiment",
-        "colby",
-        DomainCommand::ExperimentApprove(review(
-            "Electronics has high variability (promotions, tech cycles).",
-            vec!["shadow test 2 windows before adoption".into()],
-        )),
-    )?;
-    let step = |planned: Option<u32>| StepBody { hypothesis_id: h.into(), planned_windows: planned };
-    d.act("experiment", "maya", DomainCommand::ExperimentStart(step(None)))?;
-    let seg_model = |s: &str, mae: f64| RunModel {
-        segment: Some(s.into()),
-        artifact_digest: DIGEST.into(),
-        metrics: metrics(mae, 0.19, 0.9),
-        baseline: None,
-    };
-    let mut seg_run = run_body("r-seg", Trigger::Experiment, metrics(12.6, 0.19, 0.9));
-    if let DomainCommand::RunRecord(b) = &mut seg_run {
-        b.hypothesis_id = Some(h.into());
-        b.models =
-            vec![seg_model("electronics", 14.2), seg_model("grocery", 12.1), seg_model("apparel", 13.5)];
-    }
-    d.act("experiment", "maya", seg_run)?;
-    d.act("experiment", "maya", DomainCommand::ExperimentShadow(step(Some(2))))?;
-    for end in ["2026-03-08", "2026-03-15"] {
-        d.act(
-            "experiment",
-            "scheduler",
-            DomainCommand::ShadowRecord(ShadowBody {
-                model: "demand".into(),
-                segment: Some("electronics".into()),
-                hypothesis_id: Some(h.into()),
-                champion: 4,
-                challenger: 5,
-                window_start: "2026-03-01".into(),
-                window_end: end.into(),
-                champion_metrics: [("mae".to_string(), 18.2)].into(),
-                challenger_metrics: [("mae".to_string(), 14.2)].into(),
-                samples: 23911,
-            }),
-        )?;
-    }
-    let complete = CompleteBody {
-        hypothesis_id: h.into(),
-        decision: Decision::PartialAdopt,
-        adopt_segments: vec![Some("electronics".into())],
-        results: [
-            ("baseline_mae".to_string(), 18.2),
-            ("electronics_mae".to_string(), 14.2),
-            ("grocery_mae".to_string(), 12.1),
-            ("apparel_mae".to_string(), 13.5),
-            ("improvement_electronics_pct".to_string(), 22.0),
-        ]
-        .into(),
-        rationale: "Electronics improved 22%; grocery marginal; apparel none. Adopt Electronics only.".into(),
-    };
-    let c = DomainCommand::ExperimentComplete(complete.clone());
-    let env = d.cmd("maya", c.kind().as_str(), c.body())?;
-    d.refused("maya adopts her own experiment", env)?;
-    d.act("experiment", "colby", DomainCommand::ExperimentComplete(complete))?;
+    // (a)-(c) The seed workflows on real forecasts (the bike data).
+    let forecasts = forecast::play(&mut d, dir, scratch)?;
 
     // (d) Real data: a tip classifier trained by the built-in trainer on `taxi.csv`.
     let real = real_data(&mut d, dir, scratch)?;
@@ -358,22 +189,27 @@ pub fn play(dir: &Path, scratch: &Path, home: Option<&Path>) -> Result<Value, Fa
     };
 
     let state = &d.ledger.domain().state;
-    let model = state.model("demand").ok_or_else(|| internal("no model"))?;
-    let routing: Vec<Value> = ["electronics", "grocery", "apparel"]
+    let model = state.model(forecast::MODEL).ok_or_else(|| internal("no model"))?;
+    let segments: std::collections::BTreeSet<String> =
+        model.versions.values().filter_map(|v| v.segment.clone()).collect();
+    let routing: Vec<Value> = segments
         .iter()
-        .map(|s| json!({"segment": s, "version": model.route(Some(s)), "own_champion": model.champions.contains_key(*s)}))
+        .map(|s| json!({"segment": s, "version": model.route(Some(s)), "own_champion": model.champions.contains_key(s)}))
         .chain(std::iter::once(json!({"segment": null, "version": model.route(None), "own_champion": true})))
         .collect();
     let alerts: Vec<Value> = state.alerts.values().map(|a| json!({"id": a.id, "type": a.alert_type, "severity": a.severity, "status": a.status, "message": a.message})).collect();
     let trust = d.ledger.trust();
-    let timeline = query::timeline(d.ledger.store(), trust, state, "demand", Some("electronics"))?;
-    let timeline_global = query::timeline(d.ledger.store(), trust, state, "demand", None)?;
+    // The timeline of a segment with its own champion (the experiment's), else the global one.
+    let segment = model.champions.keys().find(|k| !k.is_empty()).cloned();
+    let timeline = query::timeline(d.ledger.store(), trust, state, forecast::MODEL, segment.as_deref())?;
+    let timeline_global = query::timeline(d.ledger.store(), trust, state, forecast::MODEL, None)?;
     Ok(json!({
         "ledger": dir, "ledger_id": d.id, "events": d.ledger.store().len(),
         "refusals": d.refusals, "idempotent_resend": resend, "steps": d.steps,
         "routing": routing, "alerts": alerts,
-        "timeline": {"model": "demand", "segment": "electronics", "entries": timeline},
-        "timeline_global": {"model": "demand", "segment": null, "entries": timeline_global},
+        "timeline": {"model": forecast::MODEL, "segment": segment, "entries": timeline},
+        "timeline_global": {"model": forecast::MODEL, "segment": null, "entries": timeline_global},
+        "forecasts": forecasts,
         "export": {"path": out, "count": manifest.count, "head": manifest.head},
         "verify": {"ledger": store_summary, "export": export_summary},
         "tamper_check": {"flipped_line_index": line, "result": detected},

@@ -14,10 +14,14 @@ use crate::app::failure::{Failure, INTERNAL, INVALID_INPUT};
 /// every command with its own ed25519 key: `root` (admin), `maya` (scientist), `colby`
 /// (approver), `scheduler` (service). Shows the trust rules refusing an unenrolled key, a
 /// wrong role, a swapped payload, a reused command id and four-eyes violations; plays a
-/// scheduled retrain (auto-promoted by policy, then one that misses the margin), a drift
-/// retrain approved through its critical alert, and a department-tiered experiment adopted for
-/// Electronics only; exports and verifies the ledger and a tampered copy; ends with the
-/// routing table and the timeline of how the current champions got there.
+/// the seed workflows on real forecasts of hourly bike demand (2011), trained and judged by the
+/// built-in trainer: a baseline bootstrapped, a scheduled retrain with demand lags promoted by
+/// policy (MAE and MAPE at least 5% better on the same rows), next week's retrain that misses
+/// the margin, an external run judged by the same gates, a drift check (7 days against 30)
+/// whose critical alert approves a retrain on the last 30 days, and an experiment (one model
+/// per working/non-working day) shadow-tested on the following weeks and adopted where it won;
+/// then a tip classifier on taxi.csv; exports and verifies the ledger and a tampered copy;
+/// ends with the routing table and the timeline of how the current champions got there.
 ///
 /// With `--ledger DIR --home DIR` the ledger and the team's private keys are kept, so you can
 /// go on working on the demo's ledger as any of them (`--as colby`).
@@ -84,6 +88,147 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
+fn f(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.2}"))
+}
+
+/// One run's candidates with their figures and what the gates said.
+fn print_run(run: &Value) {
+    outln!(
+        "  {} (by {}, {}, data through {}): {}",
+        s(&run["run_id"]),
+        s(&run["by"]),
+        s(&run["trigger"]),
+        s(&run["data_through"]),
+        s(&run["recipe"])
+    );
+    outln!("    {}", s(&run["split"]));
+    for m in run["models"].as_array().into_iter().flatten() {
+        let champ = &m["champion"];
+        let against = if champ.is_null() {
+            String::new()
+        } else {
+            format!(
+                "; champion v{} on the same rows: MAE {}, MAPE {}, coverage {}",
+                champ["version"],
+                f(&champ["figures"]["mae"]),
+                f(&champ["figures"]["mape"]),
+                f(&champ["figures"]["coverage"])
+            )
+        };
+        outln!(
+            "    {} v{}: MAE {}, MAPE {}, coverage {}{}",
+            m["segment"].as_str().map_or("global".into(), |x| format!("workingday={x}")),
+            m["version"],
+            f(&m["figures"]["mae"]),
+            f(&m["figures"]["mape"]),
+            f(&m["figures"]["coverage"]),
+            against
+        );
+    }
+    print_judged(&run["judged"]);
+}
+
+fn print_judged(judged: &Value) {
+    for j in judged.as_array().into_iter().flatten() {
+        if let Some(c) = j.get("champion_changed") {
+            let from = c["from"].as_u64().map_or("(none)".into(), |v| format!("v{v}"));
+            outln!("    -> champion {from} -> v{} ({})", c["to"], s(&c["cause"]));
+            continue;
+        }
+        let gates: Vec<String> = j["gates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                format!(
+                    "{} {} vs {} (needs {}) {}",
+                    s(&g["metric"]),
+                    f(&g["candidate"]),
+                    f(&g["champion"]),
+                    f(&g["threshold"]),
+                    if g["passed"] == true { "ok" } else { "FAIL" }
+                )
+            })
+            .collect();
+        outln!(
+            "    gates v{} vs v{}: {} -> {}",
+            j["candidate"],
+            j["champion"],
+            gates.join(", "),
+            if j["passed"] == true { "passed" } else { "failed" }
+        );
+    }
+}
+
+/// Workflows 1-3: the forecasts and the figures behind each decision.
+fn print_forecasts(fc: &Value) {
+    outln!();
+    outln!("== workflows 1-3 in figures: `{}` on {}", s(&fc["model"]), s(&fc["data"]));
+    outln!("-- 1. scheduled retrain");
+    for run in fc["scheduled"]["runs"].as_array().into_iter().flatten() {
+        print_run(run);
+    }
+    let ex = &fc["scheduled"]["external"];
+    outln!(
+        "  {} [{}], v{}: MAE {}, MAPE {}, coverage {} on {} rows; champion v{} on the same rows: MAE {}, MAPE {}",
+        s(&ex["label"]),
+        s(&ex["trainer"]),
+        ex["version"],
+        f(&ex["figures"]["mae"]),
+        f(&ex["figures"]["mape"]),
+        f(&ex["figures"]["coverage"]),
+        ex["rows"],
+        ex["champion"]["version"],
+        f(&ex["champion"]["figures"]["mae"]),
+        f(&ex["champion"]["figures"]["mape"])
+    );
+    print_judged(&ex["judged"]);
+    let dr = &fc["drift"];
+    let c = &dr["checked"];
+    let mut psi: Vec<(&String, f64)> =
+        c["psi"].as_object().into_iter().flatten().map(|(k, v)| (k, v.as_f64().unwrap_or(0.0))).collect();
+    psi.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let psi: Vec<String> = psi.iter().take(4).map(|(k, v)| format!("{k} {v:.2}")).collect();
+    outln!("-- 2. drift");
+    outln!(
+        "  champion v{}, {}: MAE {} -> {} ({:+.1}%), alert {}; largest PSI: {}",
+        c["version"],
+        s(&c["compared"]),
+        f(&c["baseline"]),
+        f(&c["recent"]),
+        c["drift_pct"].as_f64().unwrap_or(0.0),
+        s(&c["alert"]),
+        psi.join(", ")
+    );
+    print_run(&dr["retrain"]);
+    print_judged(&dr["approved"]);
+    let x = &fc["experiment"];
+    outln!("-- 3. experiment {}", s(&x["hypothesis"]));
+    print_run(&x["run"]);
+    for w in x["shadow"].as_array().into_iter().flatten() {
+        outln!(
+            "  shadow {}..{} workingday={}: champion v{} MAE {}, experiment v{} MAE {} ({} rows)",
+            s(&w["days"][0]),
+            s(&w["days"][1]),
+            s(&w["segment"]),
+            w["champion"],
+            f(&w["champion_mae"]),
+            w["challenger"],
+            f(&w["challenger_mae"]),
+            w["rows"]
+        );
+    }
+    let adopted: Vec<&str> =
+        x["adopted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    outln!(
+        "  decision: {}, adopted where it won every window: workingday {}",
+        s(&x["decision"]),
+        if adopted.is_empty() { "none".into() } else { adopted.join(", ") }
+    );
+    print_judged(&x["completed"]);
+}
+
 fn print_human(r: &Value, temporary: bool, home: Option<&std::path::Path>) {
     outln!("Pledge demo: ledger {} at {}", s(&r["ledger_id"]), s(&r["ledger"]));
     let mut last = "";
@@ -103,8 +248,27 @@ fn print_human(r: &Value, temporary: bool, home: Option<&std::path::Path>) {
             );
             last = wf;
         }
-        for e in step["events"].as_array().into_iter().flatten() {
+        // Backtest windows are many: one line for each run of them.
+        let events: Vec<&Value> = step["events"].as_array().into_iter().flatten().collect();
+        let mut i = 0;
+        while i < events.len() {
+            let e = events[i];
+            let run = events[i..].iter().take_while(|x| x["kind"] == "backtest.recorded").count();
+            if run > 1 {
+                let last = events[i + run - 1];
+                outln!(
+                    "  #{:<3} {:<10} {} backtest windows recorded (#{}..#{})",
+                    e["seq"].as_u64().unwrap_or(0),
+                    s(&step["by"]),
+                    run,
+                    e["seq"].as_u64().unwrap_or(0),
+                    last["seq"].as_u64().unwrap_or(0)
+                );
+                i += run;
+                continue;
+            }
             outln!("  #{:<3} {:<10} {}", e["seq"].as_u64().unwrap_or(0), s(&step["by"]), s(&e["summary"]));
+            i += 1;
         }
     }
     outln!();
@@ -119,8 +283,9 @@ fn print_human(r: &Value, temporary: bool, home: Option<&std::path::Path>) {
         rs["events"],
         rs["head_unchanged"]
     );
+    print_forecasts(&r["forecasts"]);
     outln!();
-    outln!("== routing for `demand`");
+    outln!("== routing for `demand` (segment = the data's `workingday`)");
     for x in r["routing"].as_array().into_iter().flatten() {
         let seg = x["segment"].as_str().unwrap_or("(global)");
         let via = if x["own_champion"] == true { "own champion" } else { "global champion" };
@@ -128,7 +293,12 @@ fn print_human(r: &Value, temporary: bool, home: Option<&std::path::Path>) {
     }
     outln!();
     outln!("== alerts");
+    let mut degraded = 0;
     for a in r["alerts"].as_array().into_iter().flatten() {
+        if a["type"] == "backtest_degradation" {
+            degraded += 1;
+            continue;
+        }
         outln!(
             "  {} {:<8} {:<22} {:<9} {}",
             s(&a["id"]),
@@ -138,9 +308,14 @@ fn print_human(r: &Value, temporary: bool, home: Option<&std::path::Path>) {
             s(&a["message"])
         );
     }
+    if degraded > 0 {
+        outln!("  and {degraded} backtest_degradation warnings (a weekly window more than 15% worse than its run's test figure)");
+    }
+    let segment_title =
+        format!("how `demand` / workingday={} got its champion (timeline)", s(&r["timeline"]["segment"]));
     for (title, key) in [
         ("how `demand` got its global champion (timeline)", "timeline_global"),
-        ("how `demand` / electronics got its champion (timeline)", "timeline"),
+        (segment_title.as_str(), "timeline"),
     ] {
         outln!();
         outln!("== {title}");
