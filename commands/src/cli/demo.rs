@@ -92,6 +92,11 @@ fn f(v: &Value) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.2}"))
 }
 
+/// `MAE x, MAPE y, coverage z` of a `figures` object.
+fn figures(v: &Value) -> String {
+    format!("MAE {}, MAPE {}, coverage {}", f(&v["mae"]), f(&v["mape"]), f(&v["coverage"]))
+}
+
 /// One run's candidates with their figures and what the gates said.
 fn print_run(run: &Value) {
     outln!(
@@ -108,23 +113,10 @@ fn print_run(run: &Value) {
         let against = if champ.is_null() {
             String::new()
         } else {
-            format!(
-                "; champion v{} on the same rows: MAE {}, MAPE {}, coverage {}",
-                champ["version"],
-                f(&champ["figures"]["mae"]),
-                f(&champ["figures"]["mape"]),
-                f(&champ["figures"]["coverage"])
-            )
+            format!("; champion v{} on the same rows: {}", champ["version"], figures(&champ["figures"]))
         };
-        outln!(
-            "    {} v{}: MAE {}, MAPE {}, coverage {}{}",
-            m["segment"].as_str().map_or("global".into(), |x| format!("workingday={x}")),
-            m["version"],
-            f(&m["figures"]["mae"]),
-            f(&m["figures"]["mape"]),
-            f(&m["figures"]["coverage"]),
-            against
-        );
+        let segment = m["segment"].as_str().map_or("global".into(), |x| format!("workingday={x}"));
+        outln!("    {segment} v{}: {}{against}", m["version"], figures(&m["figures"]));
     }
     print_judged(&run["judged"]);
 }
@@ -171,17 +163,14 @@ fn print_forecasts(fc: &Value) {
     }
     let ex = &fc["scheduled"]["external"];
     outln!(
-        "  {} [{}], v{}: MAE {}, MAPE {}, coverage {} on {} rows; champion v{} on the same rows: MAE {}, MAPE {}",
+        "  {} [{}], v{}: {} on {} rows; champion v{} on the same rows: {}",
         s(&ex["label"]),
         s(&ex["trainer"]),
         ex["version"],
-        f(&ex["figures"]["mae"]),
-        f(&ex["figures"]["mape"]),
-        f(&ex["figures"]["coverage"]),
+        figures(&ex["figures"]),
         ex["rows"],
         ex["champion"]["version"],
-        f(&ex["champion"]["figures"]["mae"]),
-        f(&ex["champion"]["figures"]["mape"])
+        figures(&ex["champion"]["figures"])
     );
     print_judged(&ex["judged"]);
     let dr = &fc["drift"];
