@@ -18,8 +18,13 @@ struct Server {
 impl Server {
     /// Starts the server on a port the system picks and waits for its address line.
     fn start(t: &Team) -> Server {
+        Server::start_with(t, &[])
+    }
+
+    /// The same, with more `pledge serve` arguments.
+    fn start_with(t: &Team, extra: &[&str]) -> Server {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("pledge"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"]).arg(&t.ledger);
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"]).arg(&t.ledger).args(extra);
         for (k, v) in t.env.borrow().iter() {
             cmd.env(k, v);
         }
@@ -107,6 +112,63 @@ fn remote_mode_refuses_what_needs_the_ledger_directory_and_reports_an_absent_ser
     let out = t.pledge().args(["champion"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"));
+}
+
+/// One raw HTTP/1.1 request; the status code and the response's head.
+fn raw(url: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_string();
+    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, head)
+}
+
+#[test]
+fn a_served_read_token_guards_every_method_and_the_cli_sends_it() {
+    let t = fixed_team();
+    let token = "a-read-token-of-24-chars";
+    let server = Server::start_with(&t, &["--read-token", token]);
+    // Without the token: 401 for every method on every route, an existing id or not, and HEAD
+    // /api/v1/verify does not run a verification.
+    for method in ["GET", "HEAD", "OPTIONS", "POST", "PATCH"] {
+        for path in ["/api/v1/champions", "/api/v1/verify", "/api/v1/events/1", "/api/v1/events/99999"] {
+            assert_eq!(raw(&server.url, method, path, None).0, 401, "{method} {path}");
+        }
+    }
+    let (code, head) = raw(&server.url, "HEAD", "/api/v1/events/1", Some(token));
+    assert_eq!(code, 200, "{head}");
+    // The CLI sends PLEDGE_READ_TOKEN with every request, writes included.
+    t.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
+    let out = t.pledge().args(["champion", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no token: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read token"));
+    t.env.borrow_mut().push(("PLEDGE_READ_TOKEN", token.to_string()));
+    t.ok(&["champion"]);
+    let proposed = t.ok(&[
+        "hypothesis",
+        "propose",
+        "H-TOKEN",
+        "demand",
+        "--statement",
+        "over a guarded server",
+        "--change-type",
+        "feature",
+        "--target-metric",
+        "mae",
+        "--expected-improvement",
+        "5",
+        "--owner",
+        "maya",
+        "--as",
+        "maya",
+    ]);
+    assert_eq!(proposed["ok"], true, "{proposed}");
+    assert!(server.stop().success());
 }
 
 /// Where two documents first differ: a JSON pointer and both values.

@@ -124,7 +124,7 @@ async fn publish_once(state: &AppState) -> Option<u64> {
 /// Limits and options of a server.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Bearer token required on every read route, if set.
+    /// Bearer token required on every request (any method, any route), if set.
     pub read_token: Option<String>,
     /// Largest request body accepted (bytes).
     pub body_limit: usize,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -87,7 +87,8 @@ routes! {
     get "/api/v1/openapi.json" => openapi,
 }
 
-/// The API's router. Reads need the read token when one is set; the live tail has no timeout.
+/// The API's router. Every request needs the read token when one is set; the live tail has no
+/// timeout.
 pub fn app(state: AppState) -> Router {
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
@@ -107,22 +108,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Reads need `Authorization: Bearer TOKEN` when the server has a read token. Writes are
-/// authenticated by their signatures instead.
+/// Every request, whatever its method or route (HEAD and OPTIONS included, writes too), needs
+/// `Authorization: Bearer TOKEN` when the server has a read token: a HEAD would otherwise
+/// reveal what a GET hides (whether an id exists, a body's length) and run the same work.
+/// Writes are, in addition, authenticated by their signatures.
 async fn read_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(token) = &s.0.options.read_token {
-        if req.method() == Method::GET {
-            let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            let ok =
-                given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token));
-            if !ok {
-                return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "reads need `Authorization: Bearer <read token>`",
-                )
-                .into_response();
-            }
+        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let ok = given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token));
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server needs `Authorization: Bearer <read token>` on every request",
+            )
+            .into_response();
         }
     }
     next.run(req).await

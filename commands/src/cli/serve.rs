@@ -16,9 +16,10 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 /// Commands arriving together are group-committed (one fdatasync), and none is acknowledged
 /// before it is durable. Reads answer with the same JSON documents as `pledge ... --json`;
 /// `/api/v1/openapi.json` describes every route. The server listens on loopback by default; to
-/// listen elsewhere, set a read token (clients send it as `Authorization: Bearer TOKEN`) or
-/// pass `--public` to let anyone who can reach it read. Writes always need a signature from an
-/// enrolled key. Ctrl-C or SIGTERM stops it after in-flight commits finish.
+/// listen elsewhere, set a read token (then every request, whatever its method, reads and
+/// writes alike, needs `Authorization: Bearer TOKEN`; `pledge --server` sends it from
+/// PLEDGE_READ_TOKEN) or pass `--public` to let anyone who can reach it read. Writes always
+/// need a signature from an enrolled key. Ctrl-C or SIGTERM stops it after in-flight commits finish.
 ///
 /// With `--log-key NAME` (a key in PLEDGE_HOME enrolled for a principal with the `log` role) it
 /// signs and publishes a checkpoint of the Merkle tree every `--checkpoint-every` events or

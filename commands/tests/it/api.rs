@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use commands::api::{self, AppState, Options, Writer};
 use http_body_util::BodyExt;
@@ -572,21 +572,49 @@ async fn concurrent_writers_each_land_exactly_once_and_the_chain_verifies() {
 }
 
 #[tokio::test]
-async fn a_read_token_guards_reads_and_signatures_guard_writes() {
+async fn a_read_token_guards_every_method_and_route_and_signatures_guard_writes() {
     let token = "s3cret-token-0123456789".to_string();
     let api = Api::with_options(world(), Options { read_token: Some(token.clone()), ..Options::default() });
+    let bearer = format!("Bearer {token}");
     let (s, v) = api.get("/api/v1/champions").await;
     assert_eq!((s, v["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("unauthorized")));
     let wrong =
         Request::get("/api/v1/champions").header("authorization", "Bearer nope").body(Body::empty()).unwrap();
     assert_eq!(api.request(wrong).await.0, StatusCode::UNAUTHORIZED);
-    let right = Request::get("/api/v1/champions")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
+    let right =
+        Request::get("/api/v1/champions").header("authorization", &bearer).body(Body::empty()).unwrap();
     assert_eq!(api.request(right).await.0, StatusCode::OK);
+    // HEAD and OPTIONS are refused alike on every route, existing or not, and reveal nothing:
+    // no Content-Length of the real answer, no difference between a known and an unknown id,
+    // and no verification run.
+    for path in ["/api/v1/champions", "/api/v1/verify", "/api/v1/events/1", "/api/v1/events/999999", "/nope"]
+    {
+        for method in [Method::HEAD, Method::OPTIONS] {
+            let req = Request::builder().method(method.clone()).uri(path).body(Body::empty()).unwrap();
+            let resp = api.app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+            let unauthorized = api.get("/api/v1/champions").await.1.to_string().len().to_string();
+            let len = resp.headers().get(header::CONTENT_LENGTH).map(|v| v.to_str().unwrap().to_string());
+            assert!(
+                len.is_none() || len.as_deref() == Some(unauthorized.as_str()),
+                "{method} {path}: {len:?}"
+            );
+        }
+    }
+    // A signed write without the token is refused before it is read, and appends nothing.
+    let before = api.state.committed();
     let (s, _) = api.command("maya", "hypothesis.propose", hypothesis("H-9")).await;
-    assert_eq!(s, StatusCode::CREATED, "writes are authenticated by their signature");
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.state.committed(), before);
+    // With the token it is judged by its signature, as always.
+    let env =
+        serde_json::to_value(api.ids.envelope("maya", "hypothesis.propose", hypothesis("H-9"))).unwrap();
+    let req = Request::post("/api/v1/commands")
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(Body::from(env.to_string()))
+        .unwrap();
+    assert_eq!(api.request(req).await.0, StatusCode::CREATED, "writes are authenticated by their signature");
     api.close().await;
 }
 
