@@ -53,11 +53,13 @@ pub enum StoreError {
     /// Report it; if it says the database is locked, another `pledge` holds the ledger.
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
-    /// Another process has the ledger open (sled allows one process per directory).
+    /// Another process has the ledger open (sled allows one process per directory), and kept
+    /// it for longer than the lock wait ([`crate::store::set_lock_wait`]).
     ///
     /// ### Handling
-    /// Stop the other `pledge` process (or use its server), then retry.
-    #[error("the ledger at `{}` is in use by another process", .0.display())]
+    /// Use the other process's server (`pledge serve` owns its ledger), wait longer, or stop
+    /// it; then retry. Nothing was read or written.
+    #[error("the ledger at `{}` is in use by another process (a `pledge serve`, or another command still running)", .0.display())]
     Locked(std::path::PathBuf),
     /// An I/O error while making an append durable.
     ///

@@ -314,15 +314,32 @@ pub(crate) fn split_value(seq: u64, v: &[u8]) -> Result<(Digest, &[u8]), StoreEr
     Ok((Digest(h), &v[32..]))
 }
 
-/// Opens sled, waiting briefly while its lock is contended.
+/// How long opening a store waits for a lock another process holds, in milliseconds
+/// ([`set_lock_wait`]; 2 s by default).
+static LOCK_WAIT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(2_000);
+
+/// Sets how long opening a store waits while another process holds the ledger (a `pledge
+/// serve`, another command) before giving up with [`StoreError::Locked`], for the whole
+/// process (the CLI's `--wait SECONDS`). Zero still allows the few milliseconds sled needs to
+/// release a lock this process held itself.
+pub fn set_lock_wait(wait: std::time::Duration) {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    LOCK_WAIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Opens sled, waiting while its lock is contended.
 ///
 /// sled 0.34 releases its `flock` from worker threads after `Db` is dropped, so a store closed
 /// and reopened by one process can find the lock still held for a few milliseconds (sled
-/// issues #1234, #1289). A lock held by another live process lasts far longer than the wait
-/// and is reported as [`StoreError::Locked`].
+/// issues #1234, #1289): the wait is at least 100 ms for that. A lock held by another live
+/// process lasts as long as that process; after [`set_lock_wait`]'s wait it is reported as
+/// [`StoreError::Locked`].
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new().path(dir).flush_every_ms(None);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let wait = LOCK_WAIT_MS.load(std::sync::atomic::Ordering::Relaxed).max(100);
+    let deadline = std::time::Instant::now()
+        .checked_add(std::time::Duration::from_millis(wait))
+        .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365));
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         match config.open() {

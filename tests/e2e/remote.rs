@@ -171,6 +171,49 @@ fn a_served_read_token_guards_every_method_and_the_cli_sends_it() {
     assert!(server.stop().success());
 }
 
+#[test]
+fn a_ledger_held_by_a_server_is_busy_for_local_commands_with_its_own_exit_code() {
+    let t = fixed_team();
+    let server = Server::start(&t);
+    let before = t.ok(&["verify", "--server", &server.url])["summary"]["events"].clone();
+    // A local command while the server holds the ledger: exit 5, a message naming the cause
+    // and the way out, JSON too; after the --wait given, not the default 2 s.
+    for (args, json) in
+        [(vec!["champion", "--wait", "0"], false), (vec!["log", "--wait", "0.2", "--json"], true)]
+    {
+        let out = t.pledge().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is in use by another process") && err.contains("--server"), "{err}");
+        if json {
+            let v: Value = serde_json::from_str(err.trim()).unwrap();
+            assert_eq!(v["error"]["exit"], 5);
+        }
+    }
+    // A write is refused the same way and writes nothing.
+    let out = t
+        .pledge()
+        .args(["bootstrap-champion", "demand", "1", "--as", "colby", "--wait", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let out = t.pledge().args(["--wait", "-1", "champion"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a negative wait is invalid input");
+    // A command that waits gets the ledger once the server has stopped.
+    let waiting = std::process::Command::new(assert_cmd::cargo::cargo_bin("pledge"))
+        .args(["champion", "--json", "--wait", "60"])
+        .env("PLEDGE_HOME", &t.home)
+        .env("PLEDGE_LEDGER", &t.ledger)
+        .env_remove("PLEDGE_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(server.stop().success());
+    assert!(waiting.wait_with_output().unwrap().status.success());
+    assert_eq!(t.ok(&["verify"])["summary"]["events"], before, "nothing was written while busy");
+}
+
 /// Where two documents first differ: a JSON pointer and both values.
 fn first_difference(at: &str, a: &Value, b: &Value) -> Option<String> {
     match (a, b) {

@@ -382,15 +382,17 @@ impl ApiError {
 
 impl From<Failure> for ApiError {
     /// A refusal of the shared checkpoint and proof code: invalid input 400, a rule 409, an
-    /// integrity failure 409 `integrity` (what was sent does not match the ledger), internal 500.
+    /// integrity failure 409 `integrity` (what was sent does not match the ledger), a busy
+    /// ledger 503 `busy`, internal 500.
     fn from(f: Failure) -> ApiError {
-        use crate::app::failure::{INTEGRITY, INVALID_INPUT, REJECTED};
+        use crate::app::failure::{BUSY, INTEGRITY, INVALID_INPUT, REJECTED};
         match f.code {
             INVALID_INPUT => ApiError::bad_request(f.message),
             REJECTED => {
                 ApiError { rule: f.rule, ..ApiError::new(StatusCode::CONFLICT, "rejected", f.message) }
             }
             INTEGRITY => ApiError::new(StatusCode::CONFLICT, "integrity", f.message),
+            BUSY => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", f.message),
             _ => ApiError::internal(f.message),
         }
     }

@@ -13,11 +13,15 @@ pub const INVALID_INPUT: u8 = 2;
 pub const INTEGRITY: u8 = 3;
 /// Exit code: anything else (a bug, the disk).
 pub const INTERNAL: u8 = 4;
+/// Exit code: the ledger is in use by another process (a `pledge serve`, another command);
+/// nothing was read or written, and the same command can simply be retried.
+pub const BUSY: u8 = 5;
 
 /// Why a use case failed, with what to tell the person.
 #[derive(Debug)]
 pub struct Failure {
-    /// The kind, as an exit code ([`REJECTED`], [`INVALID_INPUT`], [`INTEGRITY`], [`INTERNAL`]).
+    /// The kind, as an exit code ([`REJECTED`], [`INVALID_INPUT`], [`INTEGRITY`], [`INTERNAL`],
+    /// [`BUSY`]).
     pub code: u8,
     /// What went wrong.
     pub message: String,
@@ -73,8 +77,9 @@ impl fmt::Display for Failure {
 impl From<ledger::StoreError> for Failure {
     fn from(e: ledger::StoreError) -> Failure {
         match e {
-            ledger::StoreError::Locked(_) => Failure::new(INTERNAL, e.to_string())
-                .hint("another `pledge` process has this ledger open; stop it or wait for it to finish"),
+            ledger::StoreError::Locked(_) => Failure::new(BUSY, e.to_string()).hint(
+                "send the command to the server that holds it (`--server URL` or PLEDGE_SERVER), or wait longer with `--wait SECONDS`",
+            ),
             ledger::StoreError::Format { .. } => Failure::new(INVALID_INPUT, e.to_string())
                 .hint("this ledger was written by an earlier version of Pledge; export it with that version"),
             e if e.is_corruption() => Failure::new(INTEGRITY, e.to_string()).hint(

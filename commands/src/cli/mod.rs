@@ -35,6 +35,8 @@ Exit codes:
   2  invalid input: bad flags, missing or malformed files (nothing was written)
   3  integrity failure: verification found an altered or corrupt event
   4  internal error
+  5  busy: another process (a `pledge serve`, another command) has the ledger open and kept it
+     past --wait (nothing was read or written; retry, or use --server)
 
 With --json, an error is one JSON document on standard error:
   {\"error\": {\"rule\": ..., \"message\": ..., \"hint\": ..., \"exit\": N}}
@@ -44,7 +46,8 @@ Environment:
   PLEDGE_IDENTITY  who signs (a key name in PLEDGE_HOME)
   PLEDGE_HOME      where private keys live (default ~/.config/pledge)
   PLEDGE_SERVER    send commands and reads to this `pledge serve` instead of opening the ledger
-  PLEDGE_READ_TOKEN  the server's read token, if it has one";
+  PLEDGE_READ_TOKEN  the server's read token, if it has one
+  PLEDGE_WAIT      seconds to wait for a ledger another process has open (--wait; default 2)";
 
 /// Pledge: a signed, event-sourced promotion ledger for ML models.
 ///
@@ -56,6 +59,10 @@ Environment:
 #[derive(Debug, Parser)]
 #[command(name = "pledge", version, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// Seconds to wait for a ledger another process has open (a `pledge serve`, another
+    /// command) before giving up with exit code 5.
+    #[arg(long, global = true, env = "PLEDGE_WAIT", value_name = "SECONDS", default_value_t = 2.0)]
+    wait: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -160,6 +167,12 @@ where
             return ExitCode::from(INVALID_INPUT);
         }
     };
+    if !(cli.wait.is_finite() && cli.wait >= 0.0) {
+        let f = Failure::new(INVALID_INPUT, format!("`--wait {}` is not a number of seconds >= 0", cli.wait));
+        output::report_failure(&f, json_out);
+        return ExitCode::from(INVALID_INPUT);
+    }
+    ledger::store::set_lock_wait(std::time::Duration::from_secs_f64(cli.wait.min(86_400.0 * 365.0)));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli.command)));
     let result = match outcome {
         Ok(r) => r,
