@@ -23,16 +23,8 @@ impl Server {
 
     /// The same, with more `pledge serve` arguments.
     fn start_with(t: &Team, extra: &[&str]) -> Server {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("pledge"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"]).arg(&t.ledger).args(extra);
-        for (k, v) in t.env.borrow().iter() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
-        Server { child, url: v["listening"].as_str().unwrap().to_string() }
+        let (child, url) = spawn_serve(t, extra, None);
+        Server { child, url }
     }
 
     /// SIGTERM, then the exit status: a graceful shutdown exits 0.
@@ -119,10 +111,12 @@ fn raw(url: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // A server that never answers fails the test instead of hanging it.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
     let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    let _ = s.read_to_string(&mut text);
     let head = text.split("\r\n\r\n").next().unwrap_or_default().to_string();
     let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, head)
@@ -212,6 +206,103 @@ fn a_ledger_held_by_a_server_is_busy_for_local_commands_with_its_own_exit_code()
     assert!(server.stop().success());
     assert!(waiting.wait_with_output().unwrap().status.success());
     assert_eq!(t.ok(&["verify"])["summary"]["events"], before, "nothing was written while busy");
+}
+
+/// Starts `pledge serve` on the team's ledger (under `sh -c "LIMIT && exec ..."` when `limit`
+/// is given) and returns the child and its address.
+fn spawn_serve(t: &Team, extra: &[&str], limit: Option<&str>) -> (Child, String) {
+    let pledge = assert_cmd::cargo::cargo_bin("pledge");
+    let mut cmd = match limit {
+        None => std::process::Command::new(&pledge),
+        Some(l) => {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c").arg(format!("{l} && exec \"$0\" \"$@\"")).arg(&pledge);
+            c
+        }
+    };
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"]).arg(&t.ledger).args(extra);
+    for (k, v) in t.env.borrow().iter() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
+    (child, v["listening"].as_str().unwrap().to_string())
+}
+
+/// A connection that sent half a request header and nothing more.
+fn half_header(url: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    s.write_all(b"GET /api/v1/champions HTTP/1.1\r\nHo").unwrap();
+    s
+}
+
+/// Whether the server closed `s` (end of file, a reset, or a 408) within `within`.
+fn closed_within(mut s: std::net::TcpStream, within: std::time::Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 256];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+#[test]
+fn slow_headers_are_cut_off_while_others_are_answered() {
+    let t = fixed_team();
+    let server = Server::start_with(&t, &["--header-timeout", "1"]);
+    let slow: Vec<_> = (0..20).map(|_| half_header(&server.url)).collect();
+    // A normal request is answered while the twenty wait.
+    assert_eq!(raw(&server.url, "GET", "/api/v1/champions", None).0, 200);
+    // Each slow connection is closed by the header timeout, well before the 10 s bound.
+    let started = std::time::Instant::now();
+    for s in slow {
+        assert!(closed_within(s, std::time::Duration::from_secs(10)), "a half-sent header stayed open");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(server.stop().success());
+}
+
+#[test]
+fn idle_connections_past_the_limit_wait_and_a_request_is_still_answered() {
+    // 64 file descriptors, 100 idle connections: the limit (24) keeps descriptors free, the
+    // rest wait in the backlog, and idle ones are closed after the header timeout.
+    let t = fixed_team();
+    let (child, url) =
+        spawn_serve(&t, &["--max-connections", "24", "--header-timeout", "1"], Some("ulimit -n 64"));
+    let server = Server { child, url };
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let idle: Vec<_> = (0..100).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    assert!(idle.len() >= 50, "the backlog took {} connections", idle.len());
+    let (code, head) = raw(&server.url, "GET", "/api/v1/champions", None);
+    assert_eq!(code, 200, "{head}");
+    drop(idle);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn shutdown_completes_within_its_deadline_with_a_half_open_connection() {
+    let t = fixed_team();
+    let (mut child, url) = spawn_serve(&t, &["--header-timeout", "120", "--shutdown-timeout", "1"], None);
+    let _half = half_header(&url);
+    // The connection is accepted (the server answers others) before the signal.
+    assert_eq!(raw(&url, "GET", "/api/v1/champions", None).0, 200);
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+        child
+    });
+    let Ok(status) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("the server was still running 30 s after SIGTERM with a 1 s shutdown deadline");
+    };
+    assert!(status.unwrap().success(), "a graceful shutdown exits 0");
 }
 
 /// Where two documents first differ: a JSON pointer and both values.

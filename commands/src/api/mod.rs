@@ -18,6 +18,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,35 +32,73 @@ use crate::domain::PledgeDomain;
 
 pub use routes::{app, ROUTES, STREAM_PATH};
 
-/// Serves `state` on `listener` until `shutdown` completes, then ends live tails and lets
-/// in-flight requests finish. Accepted connections get `TCP_NODELAY`: an answer leaves when it
-/// is written, not after the peer's delayed acknowledgement of the previous one.
+/// Serves `state` on `listener` until `shutdown` completes, then ends live tails, lets in-flight
+/// requests finish for up to `Options::shutdown_timeout`, and drops whatever connection is still
+/// open after it (a client that sent half a header, a slow reader). Connections are HTTP/1.1:
+/// each gets `TCP_NODELAY` (an answer leaves when it is written, not after the peer's delayed
+/// acknowledgement of the previous one) and `Options::header_timeout` to send a request's
+/// headers, which also closes a keep-alive connection left idle that long. At most
+/// `Options::max_connections` are open at once; more wait in the listen backlog.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
+    let options = state.0.options.clone();
+    let publisher = tokio::spawn(publish_checkpoints(state.clone()));
+    let service = hyper_util::service::TowerToHyperService::new(app(state.clone()));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or the peer gave up before accept: the listener
+                    // is still good; wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
-    });
-    let stopper = state.clone();
-    let publisher = tokio::spawn(publish_checkpoints(state.clone()));
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            stopper.stop_streams();
-        })
-        .await;
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service.clone());
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    state.stop_streams();
+    if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            seconds = options.shutdown_timeout.as_secs_f64(),
+            "connections still open after the shutdown deadline were dropped"
+        );
+    }
     // Every acknowledged command is committed by now: the last checkpoint covers them all.
     publisher.abort();
     if state.0.options.checkpoints.is_some() {
         publish_once(&state).await;
     }
-    served
+    Ok(())
 }
 
 /// Publishes a checkpoint every `every` events, or every `interval` when fewer came, while the
@@ -130,6 +169,14 @@ pub struct Options {
     pub body_limit: usize,
     /// Time a request may take before it is answered 408 (the live tail excepted).
     pub request_timeout: std::time::Duration,
+    /// Time a client has to send a request's headers (and that a keep-alive connection may stay
+    /// idle) before the connection is closed.
+    pub header_timeout: std::time::Duration,
+    /// Most connections open at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// After a shutdown signal, how long in-flight requests may take before the connections
+    /// still open are dropped.
+    pub shutdown_timeout: std::time::Duration,
     /// Most commands the writer puts in one group commit.
     pub max_batch: usize,
     /// Commands that may wait for the writer before senders are slowed down.
@@ -158,6 +205,9 @@ impl Default for Options {
             read_token: None,
             body_limit: 4 << 20,
             request_timeout: std::time::Duration::from_secs(30),
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_timeout: std::time::Duration::from_secs(10),
             max_batch: 2048,
             queue: 16_384,
             reproducible: None,

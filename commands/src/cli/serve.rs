@@ -19,7 +19,14 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 /// listen elsewhere, set a read token (then every request, whatever its method, reads and
 /// writes alike, needs `Authorization: Bearer TOKEN`; `pledge --server` sends it from
 /// PLEDGE_READ_TOKEN) or pass `--public` to let anyone who can reach it read. Writes always
-/// need a signature from an enrolled key. Ctrl-C or SIGTERM stops it after in-flight commits finish.
+/// need a signature from an enrolled key.
+///
+/// Slow and idle clients: a client has `--header-timeout` seconds (10) to send a request's
+/// headers, and a keep-alive connection idle that long is closed; at most `--max-connections`
+/// (512) are open at once, the rest wait in the backlog. Ctrl-C or SIGTERM stops accepting,
+/// lets in-flight requests finish for up to `--shutdown-timeout` seconds (10), then drops any
+/// connection still open (a half-sent header, a slow reader) and exits; every command
+/// acknowledged by then is committed.
 ///
 /// With `--log-key NAME` (a key in PLEDGE_HOME enrolled for a principal with the `log` role) it
 /// signs and publishes a checkpoint of the Merkle tree every `--checkpoint-every` events or
@@ -49,6 +56,18 @@ pub struct Args {
     /// Seconds a request may take (the live tail excepted).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+    /// Seconds a client has to send a request's headers; a keep-alive connection idle that
+    /// long is closed too.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    header_timeout: u64,
+    /// Most connections open at once (keep it under the process's file-descriptor limit); more
+    /// wait in the listen backlog until one closes.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    max_connections: usize,
+    /// After Ctrl-C or SIGTERM: seconds in-flight requests may take before the connections still
+    /// open are dropped and the server exits.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    shutdown_timeout: u64,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -84,10 +103,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if c.read_token.as_deref().is_some_and(|t| t.len() < 16) {
         return Err(Failure::new(INVALID_INPUT, "the read token is shorter than 16 characters"));
     }
-    if args.timeout == 0 || args.body_limit < 1024 {
+    if args.timeout == 0 || args.header_timeout == 0 || args.body_limit < 1024 || args.max_connections == 0 {
         return Err(Failure::new(
             INVALID_INPUT,
-            "--timeout must be at least 1 second and --body-limit at least 1024 bytes",
+            "--timeout and --header-timeout must be at least 1 second, --body-limit at least 1024 bytes and --max-connections at least 1",
         ));
     }
     if args.checkpoint_every == 0 || args.checkpoint_interval == 0 {
@@ -108,6 +127,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         read_token: c.read_token.clone(),
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.timeout),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_connections: args.max_connections,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         checkpoints,
         ..Options::default()
     };
@@ -126,6 +148,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
     let result = rt.block_on(serve(state, args.addr, c.json));
+    // Connections dropped at the shutdown deadline may still have tasks (holding the state)
+    // on the runtime: end them, so that the writer sees the last handle go and stops.
+    rt.shutdown_timeout(Duration::from_millis(500));
     writer.join();
     result
 }
