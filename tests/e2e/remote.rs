@@ -143,24 +143,7 @@ fn a_served_read_token_guards_every_method_and_the_cli_sends_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("read token"));
     t.env.borrow_mut().push(("PLEDGE_READ_TOKEN", token.to_string()));
     t.ok(&["champion"]);
-    let proposed = t.ok(&[
-        "hypothesis",
-        "propose",
-        "H-TOKEN",
-        "demand",
-        "--statement",
-        "over a guarded server",
-        "--change-type",
-        "feature",
-        "--target-metric",
-        "mae",
-        "--expected-improvement",
-        "5",
-        "--owner",
-        "maya",
-        "--as",
-        "maya",
-    ]);
+    let proposed = t.propose_mae("H-TOKEN", "demand", "over a guarded server");
     assert_eq!(proposed["ok"], true, "{proposed}");
     assert!(server.stop().success());
 }

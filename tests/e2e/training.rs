@@ -375,24 +375,7 @@ fn bike_run(hypothesis: &str, spec: &str, extra: &[&str]) -> Vec<String> {
 fn a_demand_forecaster_is_trained_on_real_data_judged_by_the_forecast_gates_and_forecasts() {
     let t = team();
     for id in ["H-BIKE-1", "H-BIKE-2", "H-BIKE-3"] {
-        t.ok(&[
-            "hypothesis",
-            "propose",
-            id,
-            "bikes",
-            "--statement",
-            "hourly demand",
-            "--change-type",
-            "feature",
-            "--target-metric",
-            "mae",
-            "--expected-improvement",
-            "5",
-            "--owner",
-            "maya",
-            "--as",
-            "maya",
-        ]);
+        t.propose_mae(id, "bikes", "hourly demand");
     }
     let dir = t.ledger.parent().unwrap().to_path_buf();
     let params = dir.join("params.json");

@@ -37,6 +37,28 @@ impl Team {
             .unwrap_or_else(|e| panic!("pledge {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// maya proposes hypothesis `id` for `model`, targeting MAE 5% better.
+    pub(crate) fn propose_mae(&self, id: &str, model: &str, statement: &str) -> Value {
+        self.ok(&[
+            "hypothesis",
+            "propose",
+            id,
+            model,
+            "--statement",
+            statement,
+            "--change-type",
+            "feature",
+            "--target-metric",
+            "mae",
+            "--expected-improvement",
+            "5",
+            "--owner",
+            "maya",
+            "--as",
+            "maya",
+        ])
+    }
+
     pub(crate) fn head(&self) -> Value {
         self.ok(&["verify"])["summary"]["head"].clone()
     }

@@ -89,13 +89,10 @@ impl Logistic {
 
     /// Positive-class probabilities of the design matrix's rows.
     pub fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
-        let mut z = vec![self.intercept; x.nrows()];
-        for (col, &w) in x.columns().into_iter().zip(&self.coefficients) {
-            for (z, &v) in z.iter_mut().zip(col.iter()) {
-                *z += w * v;
-            }
-        }
-        z.into_iter().map(sigmoid).collect()
+        crate::model::linear_predictor(x, self.intercept, &self.coefficients)
+            .into_iter()
+            .map(sigmoid)
+            .collect()
     }
 }
 

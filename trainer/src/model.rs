@@ -11,6 +11,18 @@ use crate::logistic::dot;
 pub use crate::logistic::{sigmoid, Logistic, WARM_START_ROWS, WARM_STRIDE};
 use crate::spec::{ModelKind, TrainParams};
 
+/// `intercept + x . coefficients` for each row, column by column (contiguous for the
+/// column-major matrices the pipeline makes); every family scores through it.
+pub(crate) fn linear_predictor(x: &Array2<f64>, intercept: f64, coefficients: &[f64]) -> Vec<f64> {
+    let mut z = vec![intercept; x.nrows()];
+    for (col, &w) in x.columns().into_iter().zip(coefficients) {
+        for (z, &v) in z.iter_mut().zip(col.iter()) {
+            *z += w * v;
+        }
+    }
+    z
+}
+
 /// A fitted linear model for a numeric target: `z = intercept + x . coefficients`, predicting
 /// `z` (ridge) or `exp(z)` (Poisson, log link).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,13 +42,7 @@ pub struct Linear {
 impl Linear {
     /// The linear predictor of each row.
     fn eta(&self, x: &Array2<f64>) -> Vec<f64> {
-        let mut z = vec![self.intercept; x.nrows()];
-        for (col, &w) in x.columns().into_iter().zip(&self.coefficients) {
-            for (z, &v) in z.iter_mut().zip(col.iter()) {
-                *z += w * v;
-            }
-        }
-        z
+        linear_predictor(x, self.intercept, &self.coefficients)
     }
 
     fn finite(self) -> Result<Linear, TrainError> {
@@ -108,17 +114,7 @@ impl Linear {
         // f = (1/n) sum (exp(eta_i) - y_i eta_i) + alpha/2 |w|^2.
         let mut theta = vec![0.0; p + 1];
         theta[0] = mean.ln();
-        let eta = |theta: &[f64]| -> Vec<f64> {
-            let mut z = vec![theta[0]; x.nrows()];
-            for (col, &w) in x.columns().into_iter().zip(&theta[1..]) {
-                if w != 0.0 {
-                    for (z, &v) in z.iter_mut().zip(col.iter()) {
-                        *z += w * v;
-                    }
-                }
-            }
-            z
-        };
+        let eta = |theta: &[f64]| linear_predictor(x, theta[0], &theta[1..]);
         let objective = |theta: &[f64], z: &[f64]| -> f64 {
             let loss: f64 = z.iter().zip(y).map(|(&e, &t)| e.min(700.0).exp() - t * e).sum::<f64>() / n;
             loss + alpha / 2.0 * theta[1..].iter().map(|w| w * w).sum::<f64>()

@@ -10,7 +10,7 @@
 //!    hour 1 and 7 days earlier, a 7-day rolling mean and spread, the day of the week) clears the
 //!    seed's gate (MAE and MAPE at least 5% better on the same test rows) and is promoted by
 //!    policy; the next week's retrain of the same recipe (as of Aug 19) does not clear it and
-//!    stays challenger; an external run (a seasonal-naive forecast made "elsewhere", clearly
+//!    stays challenger; an external run (a persistence forecast made "elsewhere", clearly
 //!    labelled) is judged by the same gates.
 //! 2. **Drift** (as of Nov 26, Thanksgiving week): the champion's MAE over the last 7 days
 //!    against its 30 days before, computed from the data, raises a critical alert; the
@@ -175,19 +175,14 @@ fn train(d: &mut Demo, dir: &Path, scratch: &Path, s: Step<'_>) -> Result<Traine
     training::save_candidate(dir, &out.candidate)?;
     let events = d.act(s.workflow, s.who, DomainCommand::RunRecord(body))?;
     let versions = registered(&events);
-    let figures = |m: &trainer::Metrics| {
-        let m = m.to_map();
-        json!({"mae": m.get("mae"), "mape": m.get("mape"), "coverage": m.get("coverage")})
-    };
     Ok(Trained {
         summary: json!({
             "run_id": run_id, "by": s.who, "trigger": s.trigger, "recipe": s.recipe.name,
             "data_through": date(s.through), "dataset_digest": digest, "split": out.split,
             "models": out.candidate.artifacts().map(|a| json!({
                 "segment": a.segment, "version": versions.get(&a.segment), "artifact": a.digest(),
-                "figures": figures(&out.model_metrics[&a.segment]),
-                "champion": evidence.get(&a.segment).map(|b| json!({"version": b.version, "figures": {
-                    "mae": b.metrics.get("mae"), "mape": b.metrics.get("mape"), "coverage": b.metrics.get("coverage")}})),
+                "figures": pick(&out.model_metrics[&a.segment]),
+                "champion": evidence.get(&a.segment).map(|b| json!({"version": b.version, "figures": b.metrics})),
             })).collect::<Vec<_>>(),
             "judged": judged(&events),
         }),
@@ -356,7 +351,7 @@ fn external_run(d: &mut Demo, dir: &Path, scratch: &Path, through: u32) -> Resul
         &Scored { value: p, interval: Some(iv) },
         TrainParams::default().stock_tolerance,
     )
-    .ok_or_else(|| internal("no figures for the seasonal-naive forecast"))?;
+    .ok_or_else(|| internal("no figures for the persistence forecast"))?;
     let metrics = pick(&m);
     // The champion on the same rows: every hour of the window (each has the day before).
     let (champion, art) = serving(d, dir, None)?;
