@@ -51,7 +51,7 @@ pub enum StoreError {
     ///
     /// ### Handling
     /// Report it; if it says the database is locked, another `pledge` holds the ledger.
-    #[error("storage: {0}")]
+    #[error("{}", sled_message(.0))]
     Sled(#[from] sled::Error),
     /// Another process has the ledger open (sled allows one process per directory), and kept
     /// it for longer than the lock wait ([`crate::store::set_lock_wait`]).
@@ -90,6 +90,18 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// sled found one of its files damaged when opening the store (a checksum that does not
+    /// match: a flipped bit, a torn or overwritten block).
+    ///
+    /// ### Handling
+    /// Run `pledge verify` on a copy; restore the ledger from a verified export.
+    #[error("the ledger's file `{}` is damaged{}: sled's checksums do not match its contents", .file.display(), .offset.map_or(" (sled did not report where)".to_string(), |o| format!(" at byte {o}")))]
+    Damaged {
+        /// The damaged file.
+        file: std::path::PathBuf,
+        /// Where in it, when sled says.
+        offset: Option<u64>,
+    },
     /// The ledger was written in another envelope format than this version of Pledge reads
     /// (`docs/FORMAT.md`, section 17).
     ///
@@ -111,6 +123,41 @@ pub enum StoreError {
     /// disk if it happens again.
     #[error("the store needs to be reopened: {0}")]
     Poisoned(String),
+    /// The file system holding the ledger is (nearly) full: a commit was refused before
+    /// anything was written, because less than the minimum free space
+    /// ([`crate::store::set_min_free_space`]) is available or the journal append ran out of
+    /// space (and was wiped).
+    ///
+    /// ### Handling
+    /// Nothing was committed. Free space on that file system; the next command then succeeds
+    /// (a server recovers by itself, no restart). Resending the same signed command is safe.
+    #[error("the disk holding the ledger at `{}` is full ({detail}): nothing was committed", .dir.display())]
+    NoSpace {
+        /// The ledger directory.
+        dir: std::path::PathBuf,
+        /// How full, or the operating system's error.
+        detail: String,
+    },
+    /// A journal append failed and could not be wiped: the commit may or may not be on disk.
+    ///
+    /// ### Handling
+    /// Resend the same signed command once storage works again: commands are idempotent, so
+    /// the answer is then the original outcome (committed, with its events) or a fresh commit.
+    #[error("a commit may or may not have been written ({0}); resend the same signed command to learn its outcome (it is idempotent)")]
+    InDoubt(String),
+    /// The ledger was opened read-only (the user may only read it, or its file system is
+    /// mounted read-only): reads, verification and export work, appends do not.
+    ///
+    /// ### Handling
+    /// Write through a process that may write the ledger (its owner, or its `pledge serve`).
+    /// Nothing was written.
+    #[error("the ledger at `{}` is read-only here ({reason}): it can be read, verified and exported, not written", .dir.display())]
+    ReadOnly {
+        /// The ledger directory.
+        dir: std::path::PathBuf,
+        /// Why it could not be opened for writing.
+        reason: String,
+    },
     /// The events handed to the store do not continue its chain (a caller bug).
     ///
     /// ### Handling
@@ -125,10 +172,51 @@ pub enum StoreError {
     Encoding(String),
 }
 
+/// sled's error, saying for corruption which file and where (sled keeps its log in the file
+/// `db` of the ledger directory; an offset is a byte position in it).
+fn sled_message(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { at: Some(ptr), .. } => {
+            format!("storage: sled found corrupted data in the ledger's file `db` at byte {}", ptr.lid())
+        }
+        sled::Error::Corruption { at: None, .. } => {
+            "storage: sled found corrupted data in the ledger's file `db` (sled did not report the offset)"
+                .into()
+        }
+        other => format!("storage: {other}"),
+    }
+}
+
 impl StoreError {
+    /// True when the file system is full: [`StoreError::NoSpace`] (nothing was committed), or
+    /// an I/O error saying so while opening or reading.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::NoSpace { .. } => true,
+            StoreError::Sled(sled::Error::Io(e)) | StoreError::Io(e) => {
+                matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+            }
+            _ => false,
+        }
+    }
+
+    /// True when opening for writing was denied (no write permission, a read-only mount).
+    pub(crate) fn is_write_denied(&self) -> bool {
+        let io = match self {
+            StoreError::Sled(sled::Error::Io(e)) | StoreError::Io(e) => e,
+            _ => return false,
+        };
+        matches!(io.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+    }
+
     /// True when the stored data itself is damaged (as opposed to I/O failing or a lock).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StoreError::Corrupt { .. } | StoreError::Sled(sled::Error::Corruption { .. }))
+        matches!(
+            self,
+            StoreError::Corrupt { .. }
+                | StoreError::Damaged { .. }
+                | StoreError::Sled(sled::Error::Corruption { .. })
+        )
     }
 }
 

@@ -129,6 +129,18 @@ impl<D: Domain> Ledger<D> {
         Ok(())
     }
 
+    /// Reopens the store's files if an earlier commit left it needing that (a full disk made
+    /// sled fail after the journal had made the commit durable; see [`Store::recover`]), and
+    /// folds the state again if the head moved. The append path does this itself before every
+    /// commit; a server calls it after a failed commit, so that reads see the store again.
+    /// Fails with [`StoreError::NoSpace`] while the disk is still full.
+    pub fn recover(&mut self) -> Result<(), StoreError> {
+        if self.store.recover()? {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.store
@@ -157,7 +169,7 @@ impl<D: Domain> Ledger<D> {
     }
 
     /// Submits one signed command. On success its events are durable. On any error nothing
-    /// was written.
+    /// was written, except [`StoreError::InDoubt`], whose outcome resending tells.
     pub fn submit(&mut self, envelope: Envelope, expected: ExpectedHead) -> Result<Receipt, SubmitError> {
         let mut results = self.submit_batch_expecting(vec![SignedCommand::parse(envelope)], expected)?;
         results.pop().expect("one result per command")
@@ -192,6 +204,7 @@ impl<D: Domain> Ledger<D> {
         envelopes: Vec<Result<SignedCommand, String>>,
         expected: ExpectedHead,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+        self.recover()?;
         self.store.check_writable()?;
         self.store.check_head(expected)?;
         let base = self.store.head();
@@ -231,9 +244,9 @@ impl<D: Domain> Ledger<D> {
         };
         if let Err(e) = self.store.commit(expect, &all_events, &records) {
             // The domain state already folded the staged events, which are not in the store:
-            // fold the store again so that the state never runs ahead of it. (If the store
-            // took the commit but sled could not apply it, the store refuses appends until it
-            // is reopened; the fold then shows the store as it is.)
+            // fold the store again so that the state never runs ahead of it. (A commit whose
+            // outcome is in doubt is settled by the next `recover`, which folds again if the
+            // journal held it.)
             if folded {
                 if let Err(again) = self.reload() {
                     tracing::error!(error = %again, "cannot fold the store again after a failed commit");

@@ -234,11 +234,37 @@ impl ChainCursor {
     }
 }
 
-/// The event store. One process at a time may open a directory (sled locks it).
-pub struct Store {
+/// sled's handles: the database, and its log file (`db`) to `fdatasync` it.
+struct Sled {
     db: sled::Db,
-    dir: PathBuf,
     data_file: File,
+}
+
+/// A ledger opened read-only ([`Store::open`] on a ledger the process may not write): sled
+/// cannot open files it may not write, so its files and the journal are copied into a private
+/// scratch directory and opened there. A shared lock on the ledger's `db` file keeps writers
+/// (which lock it exclusively) out while the copy is made and used. The copy is removed when
+/// the store closes.
+struct ReadOnly {
+    reason: String,
+    _lock: File,
+    scratch: PathBuf,
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The event store. One process at a time may open a directory for writing (sled locks it).
+pub struct Store {
+    /// sled; `None` only after a recovery could not reopen it ([`Store::recover`]).
+    sled: std::sync::RwLock<Option<Sled>>,
+    /// The ledger directory.
+    dir: PathBuf,
+    /// Where sled's files and the journal are: `dir`, or the private copy of a read-only store.
+    files: PathBuf,
     synced_blobs: Mutex<BTreeSet<OsString>>,
     head: Mutex<Option<Head>>,
     wal: Mutex<Wal>,
@@ -247,13 +273,16 @@ pub struct Store {
     /// commit it cannot read. The store still opens, so that it can be verified and exported,
     /// but it takes no appends and [`crate::Ledger::open`] refuses it.
     damage: Option<String>,
-    /// Set when sled failed to apply a durable commit: the store takes no appends until it is
-    /// reopened (which re-applies the commit from the journal).
+    /// Set when a commit left the store needing its files reopened: sled failed to apply or
+    /// checkpoint a commit the journal had made durable (a full disk). [`Store::recover`]
+    /// reopens them; until then the store takes no appends.
     poisoned: Mutex<Option<String>>,
     /// Commits still to fail on purpose (see [`Store::fail_next_commits`]).
     failing: std::sync::atomic::AtomicU32,
     /// The right edge of the Merkle tree over the stored events (its perfect subtrees' roots).
     tree: Mutex<CompactRange>,
+    /// Set for a read-only store; dropped after sled, removing its private copy.
+    read_only: Option<ReadOnly>,
 }
 
 impl std::fmt::Debug for Store {
@@ -327,126 +356,447 @@ pub fn set_lock_wait(wait: std::time::Duration) {
     LOCK_WAIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Opens sled, waiting while its lock is contended.
+/// The free space a commit requires on the ledger's file system, in bytes
+/// ([`set_min_free_space`]; 32 MiB by default).
+static MIN_FREE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(32 << 20);
+
+/// Sets the free space a commit requires on the file system holding the ledger, for the whole
+/// process (the CLI's `--min-free-space`). Below it a commit is refused with
+/// [`StoreError::NoSpace`] before anything is written, so that sled, which writes its own
+/// files after the journal has made a commit durable, never runs out of space halfway. Zero
+/// turns the check off (a full disk is then met by the journal append or by sled).
+pub fn set_min_free_space(bytes: u64) {
+    MIN_FREE_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+/// Runs `attempt` until it gets the lock (`Some`), waiting while it is contended (`None`).
 ///
 /// sled 0.34 releases its `flock` from worker threads after `Db` is dropped, so a store closed
 /// and reopened by one process can find the lock still held for a few milliseconds (sled
 /// issues #1234, #1289): the wait is at least 100 ms for that. A lock held by another live
 /// process lasts as long as that process; after [`set_lock_wait`]'s wait it is reported as
 /// [`StoreError::Locked`].
-fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
-    let config = sled::Config::new().path(dir).flush_every_ms(None);
+fn wait_for_lock<T>(
+    dir: &Path,
+    mut attempt: impl FnMut() -> Result<Option<T>, StoreError>,
+) -> Result<T, StoreError> {
     let wait = LOCK_WAIT_MS.load(std::sync::atomic::Ordering::Relaxed).max(100);
     let deadline = std::time::Instant::now()
         .checked_add(std::time::Duration::from_millis(wait))
         .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365));
     let mut pause = std::time::Duration::from_millis(1);
     loop {
-        match config.open() {
-            // sled wraps the `EWOULDBLOCK` of `flock` in an `Other` error with this text.
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.to_string().contains("could not acquire lock") =>
-            {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Locked(dir.to_path_buf()));
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-            }
-            other => return Ok(other?),
+        if let Some(t) = attempt()? {
+            return Ok(t);
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Locked(dir.to_path_buf()));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
+}
+
+/// Opens sled in `files`, waiting while its lock is contended (see [`wait_for_lock`]).
+fn open_sled(files: &Path, dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(files).flush_every_ms(None);
+    wait_for_lock(dir, || match config.open() {
+        // sled wraps the `EWOULDBLOCK` of `flock` in an `Other` error with this text.
+        Err(sled::Error::Io(e))
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().contains("could not acquire lock") =>
+        {
+            Ok(None)
+        }
+        other => Ok(Some(other?)),
+    })
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-impl Store {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let dir = dir.as_ref().to_path_buf();
-        // No background flusher: every commit flushes and fsyncs itself, and without the
-        // flusher thread (which holds the database open for up to one period after drop)
-        // a closed store can be reopened at once by the same process.
-        let db = open_sled(&dir)?;
-        // sled writes its log to `<dir>/db`; this handle exists to fdatasync it.
-        let data_file = File::open(dir.join("db"))?;
-        sync_dir(&dir)?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
-        let (wal, records, journal_damage) = Wal::open(&dir.join("pledge.wal"))?;
-        let mut store = Store {
-            db,
-            dir,
-            data_file,
-            synced_blobs: Mutex::new(BTreeSet::new()),
-            head: Mutex::new(None),
-            wal: Mutex::new(wal),
-            damage: journal_damage.map(|d| d.reason),
-            poisoned: Mutex::new(None),
-            failing: std::sync::atomic::AtomicU32::new(0),
-            tree: Mutex::new(CompactRange::default()),
-        };
-        let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
-        if replay {
-            tracing::info!(records = records.len(), dir = %store.dir.display(), "re-applying journaled commits to sled");
-        }
-        // Commits acknowledged before a crash that sled had not made durable yet (and the
-        // head anchor the last checkpoint left in the journal).
-        for record in records {
-            apply(&store.db, record)?;
-        }
-        if replay && store.damage.is_none() {
-            store.checkpoint(&mut store.wal.lock().expect("wal lock"))?;
-        }
-        let head = match store.db.scan_prefix([EVENT]).next_back() {
-            None => None,
-            Some(kv) => {
-                let (k, v) = kv?;
-                let seq = seq_from(&k).unwrap_or(0);
-                match store.decode(seq, &v) {
-                    Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
-                    Err(e) => {
-                        store.damage.get_or_insert(e.to_string());
-                        let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
-                        let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
-                        Some(Head { seq, hash, recorded_at: epoch })
-                    }
+/// What opening sled's files and the journal found (see [`load`]).
+struct Loaded {
+    sled: Sled,
+    wal: Wal,
+    synced: BTreeSet<OsString>,
+    head: Option<Head>,
+    tree: CompactRange,
+    damage: Option<String>,
+}
+
+/// Opens sled and the journal in `files`, re-applies what the journal holds, and finds the
+/// head, the Merkle tree's edge and any damage. Used by [`Store::open`] and
+/// [`Store::recover`].
+fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
+    // No background flusher: every commit flushes and fsyncs itself, and without the
+    // flusher thread (which holds the database open for up to one period after drop)
+    // a closed store can be reopened at once by the same process.
+    let db = open_sled(files, dir)?;
+    // sled writes its log to `<dir>/db`; this handle exists to fdatasync it.
+    let data_file = File::open(files.join("db"))?;
+    sync_dir(files)?;
+    if let Some(parent) = files.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    let sled = Sled { db, data_file };
+    let (mut wal, records, journal_damage) = Wal::open(&files.join("pledge.wal"))?;
+    let mut damage = journal_damage.map(|d| d.reason);
+    let synced = Mutex::new(BTreeSet::new());
+    let replay = records.iter().any(|r| r.iter().any(|(k, _)| k.as_slice() != ANCHOR));
+    if replay {
+        tracing::info!(records = records.len(), dir = %dir.display(), "re-applying journaled commits to sled");
+    }
+    // Commits acknowledged before a crash that sled had not made durable yet (and the
+    // head anchor the last checkpoint left in the journal).
+    for record in records {
+        apply(&sled.db, record)?;
+    }
+    if replay && damage.is_none() {
+        sled.checkpoint(files, &synced, &mut wal)?;
+    }
+    let head = match sled.db.scan_prefix([EVENT]).next_back() {
+        None => None,
+        Some(kv) => {
+            let (k, v) = kv?;
+            let seq = seq_from(&k).unwrap_or(0);
+            match decode(seq, &v) {
+                Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
+                Err(e) => {
+                    damage.get_or_insert(e.to_string());
+                    let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
+                    let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
+                    Some(Head { seq, hash, recorded_at: epoch })
                 }
             }
-        };
-        if let Some((seq, hash)) = store.anchor()? {
-            if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
-                tracing::error!(anchor_seq = seq, "stored events do not reach the committed head");
-                store.damage.get_or_insert(format!(
-                    "the last commit ended at event {seq} ({hash}), but the stored events end at {}: events were lost or rewritten",
-                    head.map_or("nothing".into(), |h| format!("event {} ({})", h.seq, h.hash))
-                ));
-            }
         }
-        *store.head.lock().expect("head lock") = head;
-        let size = head.map_or(0, |h| h.seq + 1);
-        match store.load_tree(size) {
-            Ok(range) => *store.tree.lock().expect("tree lock") = range,
-            Err(e) => {
-                store
-                    .damage
-                    .get_or_insert(format!("the Merkle tree of the {size} stored events is incomplete: {e}"));
-            }
+    };
+    if let Some((seq, hash)) = anchor_in(&sled.db)? {
+        if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
+            tracing::error!(anchor_seq = seq, "stored events do not reach the committed head");
+            damage.get_or_insert(format!(
+                "the last commit ended at event {seq} ({hash}), but the stored events end at {}: events were lost or rewritten",
+                head.map_or("nothing".into(), |h| format!("event {} ({})", h.seq, h.hash))
+            ));
         }
-        Ok(store)
+    }
+    let size = head.map_or(0, |h| h.seq + 1);
+    let tree = match load_tree(&sled.db, size) {
+        Ok(range) => range,
+        Err(e) => {
+            damage.get_or_insert(format!("the Merkle tree of the {size} stored events is incomplete: {e}"));
+            CompactRange::default()
+        }
+    };
+    Ok(Loaded { sled, wal, synced: synced.into_inner().expect("blob lock"), head, tree, damage })
+}
+
+/// The tree's right edge for `size` leaves, from the stored peaks.
+fn load_tree(db: &sled::Db, size: u64) -> Result<CompactRange, String> {
+    let peaks = merkle::peaks(size)
+        .into_iter()
+        .map(|(level, index)| node_in(db, level, index))
+        .collect::<Result<Vec<_>, _>>()?;
+    CompactRange::from_peaks(size, peaks)
+}
+
+fn node_in(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String> {
+    match db.get(tree_key(level, index)) {
+        Ok(Some(v)) => {
+            v.as_ref().try_into().map_err(|_| format!("tree node ({level}, {index}) is not 32 bytes"))
+        }
+        Ok(None) => Err(format!("tree node ({level}, {index}) is missing")),
+        Err(e) => Err(format!("tree node ({level}, {index}): {e}")),
+    }
+}
+
+fn anchor_in(db: &sled::Db) -> Result<Option<(u64, Digest)>, StoreError> {
+    let Some(v) = db.get(ANCHOR)? else { return Ok(None) };
+    if v.len() != 40 {
+        return Err(StoreError::Corrupt { seq: 0, reason: "the head anchor is malformed".into() });
+    }
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&v[8..]);
+    Ok(Some((u64::from_be_bytes(v[..8].try_into().expect("8 bytes")), Digest(h))))
+}
+
+fn decode(seq: u64, v: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let (_, bytes) = split_value(seq, v)?;
+    let event: Event = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
+    Ok(RecordedEvent { hash: Digest::of(bytes), event, bytes: bytes.to_vec() })
+}
+
+impl Sled {
+    /// Makes everything applied to sled durable, then empties the journal.
+    fn checkpoint(
+        &self,
+        files: &Path,
+        synced: &Mutex<BTreeSet<OsString>>,
+        wal: &mut Wal,
+    ) -> Result<(), StoreError> {
+        tracing::debug!(journal_bytes = wal.len(), "checkpoint");
+        self.sync(files, synced)?;
+        wal.reset()?;
+        // Keep the head outside sled: if sled ever loses its tail, the next open notices.
+        if let Some(anchor) = self.db.get(ANCHOR)? {
+            wal.append(&[(ANCHOR.to_vec(), anchor.to_vec())])?;
+        }
+        Ok(())
     }
 
-    /// The tree's right edge for `size` leaves, from the stored peaks.
-    fn load_tree(&self, size: u64) -> Result<CompactRange, String> {
-        let peaks = merkle::peaks(size)
-            .into_iter()
-            .map(|(level, index)| self.node(level, index))
-            .collect::<Result<Vec<_>, _>>()?;
-        CompactRange::from_peaks(size, peaks)
+    /// sled's flush writes its buffers to `<dir>/db` (and only `sync_file_range`s them);
+    /// `fdatasync` then makes them durable, including the file size. Blob files (sled's
+    /// out-of-line pages) are written without any sync by sled, so new ones are fsynced here
+    /// together with their directory.
+    fn sync(&self, files: &Path, synced: &Mutex<BTreeSet<OsString>>) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        let blobs = files.join("blobs");
+        let mut synced = synced.lock().expect("blob lock");
+        let mut present = BTreeSet::new();
+        let mut new_any = false;
+        if let Ok(entries) = std::fs::read_dir(&blobs) {
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                if !synced.contains(&name) {
+                    File::open(entry.path())?.sync_all()?;
+                    new_any = true;
+                }
+                present.insert(name);
+            }
+        }
+        if new_any {
+            sync_dir(&blobs)?;
+        }
+        *synced = present;
+        Ok(())
+    }
+}
+
+/// A private directory for the copy of a read-only ledger, under the temporary directory
+/// (`TMPDIR`), readable by this user only.
+fn scratch_dir() -> Result<PathBuf, StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let scratch = std::env::temp_dir().join(format!("pledge-read-only-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&scratch)?;
+    Ok(scratch)
+}
+
+/// Copies sled's files and the journal of the ledger in `dir` into `to`, writable by this user
+/// only (`fs::copy` would keep the originals' read-only modes).
+fn copy_store_files(dir: &Path, to: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = |from: &Path, into: &Path| -> std::io::Result<u64> {
+        let n = std::fs::copy(from, into)?;
+        std::fs::set_permissions(into, std::fs::Permissions::from_mode(0o600))?;
+        Ok(n)
+    };
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text == "blobs" && entry.file_type()?.is_dir() {
+            std::fs::create_dir(to.join("blobs"))?;
+            for blob in std::fs::read_dir(entry.path())? {
+                let blob = blob?;
+                bytes += copy(&blob.path(), &to.join("blobs").join(blob.file_name()))?;
+            }
+        } else if matches!(text.as_ref(), "conf" | "db" | "pledge.wal") || text.starts_with("snap.") {
+            bytes += copy(&entry.path(), &to.join(&name))?;
+        }
+    }
+    Ok(bytes)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    ///
+    /// A ledger this process may read but not write (another user's, or on a read-only mount)
+    /// is opened read-only: sled's files are copied to a private temporary directory and
+    /// opened there, a journal tail not yet in sled is applied to the copy, and nothing in
+    /// `dir` is written. Such a store reads, verifies and exports; appends fail with
+    /// [`StoreError::ReadOnly`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        match Store::open_in(dir.clone(), dir.clone(), None) {
+            Err(e) if e.is_write_denied() && dir.join("db").is_file() => {
+                let reason = match &e {
+                    StoreError::Sled(sled::Error::Io(io)) | StoreError::Io(io) => io.to_string(),
+                    other => other.to_string(),
+                };
+                Store::open_read_only(dir, reason)
+            }
+            other => other,
+        }
+    }
+
+    fn open_in(dir: PathBuf, files: PathBuf, read_only: Option<ReadOnly>) -> Result<Store, StoreError> {
+        let l = load(&files, &dir).map_err(|e| match e {
+            StoreError::Sled(sled::Error::Corruption { at, .. }) => {
+                StoreError::Damaged { file: dir.join("db"), offset: at.map(|p| p.lid()) }
+            }
+            e => e,
+        })?;
+        Ok(Store {
+            sled: std::sync::RwLock::new(Some(l.sled)),
+            dir,
+            files,
+            synced_blobs: Mutex::new(l.synced),
+            head: Mutex::new(l.head),
+            wal: Mutex::new(l.wal),
+            damage: l.damage,
+            poisoned: Mutex::new(None),
+            failing: std::sync::atomic::AtomicU32::new(0),
+            tree: Mutex::new(l.tree),
+            read_only,
+        })
+    }
+
+    fn open_read_only(dir: PathBuf, reason: String) -> Result<Store, StoreError> {
+        let lock = File::open(dir.join("db"))?;
+        wait_for_lock(&dir, || {
+            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared) {
+                Ok(()) => Ok(Some(())),
+                Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+                Err(e) => Err(StoreError::Io(e.into())),
+            }
+        })?;
+        let scratch = scratch_dir()?;
+        let guard = ReadOnly { reason, _lock: lock, scratch: scratch.clone() };
+        let bytes = copy_store_files(&dir, &scratch).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("copying the read-only ledger to `{}`: {e}", scratch.display()),
+            )
+        })?;
+        tracing::info!(dir = %dir.display(), copy = %scratch.display(), bytes, "opened read-only through a private copy");
+        Store::open_in(dir, scratch, Some(guard))
+    }
+
+    /// sled's database, unless a recovery could not reopen it.
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        match &*self.sled.read().expect("sled lock") {
+            Some(s) => Ok(s.db.clone()),
+            None => Err(StoreError::Poisoned(
+                self.poisoned.lock().expect("poison lock").clone().unwrap_or_else(|| "sled is closed".into()),
+            )),
+        }
+    }
+
+    /// sled's error, noting an I/O failure as needing [`Store::recover`]: after one failed
+    /// write (its own, in the background, e.g. on a full disk) sled answers every later
+    /// operation with that error until it is reopened.
+    fn failed(&self, e: sled::Error) -> StoreError {
+        if matches!(e, sled::Error::Io(_)) && self.read_only.is_none() {
+            let mut poisoned = self.poisoned.lock().expect("poison lock");
+            if poisoned.is_none() {
+                tracing::error!(error = %e, "sled failed; the store reopens its files before the next commit");
+                *poisoned = Some(format!("sled failed: {e}"));
+            }
+        }
+        StoreError::Sled(e)
+    }
+
+    /// True when an earlier commit left the store needing [`Store::recover`]: sled could not
+    /// apply or checkpoint a durable commit, or a failed journal append could not be wiped.
+    pub fn needs_recovery(&self) -> bool {
+        self.read_only.is_none()
+            && self.damage.is_none()
+            && (self.poisoned.lock().expect("poison lock").is_some()
+                || self.wal.lock().expect("wal lock").frozen().is_some())
+    }
+
+    /// Reopens sled and the journal after a failed commit (see [`Store::needs_recovery`]),
+    /// exactly as opening the store does: whatever the journal holds is applied to sled again.
+    /// Fails with [`StoreError::NoSpace`] while the disk is still full, leaving the store as it
+    /// was. Returns true when the head moved: an append that failed and could not be wiped was
+    /// found complete on disk, so the caller must fold the store again.
+    pub fn recover(&self) -> Result<bool, StoreError> {
+        if !self.needs_recovery() {
+            return Ok(false);
+        }
+        self.check_space()?;
+        let mut head = self.head.lock().expect("head lock");
+        let mut tree = self.tree.lock().expect("tree lock");
+        let mut wal = self.wal.lock().expect("wal lock");
+        let mut sled = self.sled.write().expect("sled lock");
+        // sled allows one open database per directory: close this one first.
+        *sled = None;
+        let reopened = load(&self.files, &self.dir).and_then(|l| match l.damage {
+            Some(reason) => Err(StoreError::Corrupt { seq: l.head.map_or(0, |h| h.seq), reason }),
+            None => Ok(l),
+        });
+        let loaded = match reopened {
+            Ok(l) => l,
+            Err(e) if e.is_no_space() => {
+                tracing::warn!(error = %e, "reopening the store failed: the disk is still full");
+                let e = StoreError::NoSpace {
+                    dir: self.dir.clone(),
+                    detail: format!("reopening its files after a failed commit: {e}"),
+                };
+                *self.poisoned.lock().expect("poison lock") = Some(e.to_string());
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reopening the store failed");
+                *self.poisoned.lock().expect("poison lock") =
+                    Some(format!("reopening the store failed: {e}"));
+                return Err(e);
+            }
+        };
+        let moved = match (*head, loaded.head) {
+            (before, after) if before == after => false,
+            (before, Some(after)) if before.is_none_or(|b| b.seq < after.seq) => true,
+            (before, after) => {
+                let e = StoreError::Corrupt {
+                    seq: before.map_or(0, |b| b.seq),
+                    reason: format!(
+                        "after reopening, the stored events end at {} instead of event {}: durable commits were lost",
+                        after.map_or("nothing".into(), |h| format!("event {}", h.seq)),
+                        before.map_or(0, |b| b.seq)
+                    ),
+                };
+                *self.poisoned.lock().expect("poison lock") = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        *sled = Some(loaded.sled);
+        *wal = loaded.wal;
+        *head = loaded.head;
+        *tree = loaded.tree;
+        *self.synced_blobs.lock().expect("blob lock") = loaded.synced;
+        *self.poisoned.lock().expect("poison lock") = None;
+        tracing::info!(moved, "the store recovered");
+        Ok(moved)
+    }
+
+    /// Fails with [`StoreError::NoSpace`] when the ledger's file system has less free space
+    /// than [`set_min_free_space`] asks for.
+    fn check_space(&self) -> Result<(), StoreError> {
+        let min = MIN_FREE_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+        if min == 0 {
+            return Ok(());
+        }
+        // If the file system cannot say, the journal append meets a real shortage.
+        let Ok(st) = rustix::fs::statvfs(&self.files) else { return Ok(()) };
+        let available = st.f_bavail.saturating_mul(st.f_frsize);
+        if available >= min {
+            return Ok(());
+        }
+        Err(StoreError::NoSpace {
+            dir: self.dir.clone(),
+            detail: format!("{} available, below the {} a commit requires", mib(available), mib(min)),
+        })
     }
 
     /// The directory holding the store.
@@ -486,6 +836,9 @@ impl Store {
     /// Fails unless the store takes appends: it is not damaged, no earlier commit left it
     /// needing a reopen, and its journal takes appends.
     pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(ro) = &self.read_only {
+            return Err(StoreError::ReadOnly { dir: self.dir.clone(), reason: ro.reason.clone() });
+        }
         if let Some(reason) = &self.damage {
             return Err(StoreError::Corrupt { seq: self.len().saturating_sub(1), reason: reason.clone() });
         }
@@ -572,45 +925,61 @@ impl Store {
         let mut anchor = last.event.seq.to_be_bytes().to_vec();
         anchor.extend_from_slice(last.hash.as_bytes());
         record.push((ANCHOR.to_vec(), anchor));
+        let sled = self.sled.read().expect("sled lock");
+        let Some(sled) = sled.as_ref() else { return Err(StoreError::Poisoned("sled is closed".into())) };
+        self.check_space()?;
         let mut wal = self.wal.lock().expect("wal lock");
-        let inject = self.failing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok();
-        if inject {
-            return Err(StoreError::Io(std::io::Error::new(
+        let appended = if self.failing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+            Err(std::io::Error::new(
                 std::io::ErrorKind::StorageFull,
                 "no space left on device (injected by Store::fail_next_commits)",
-            )));
+            ))
+        } else {
+            // The durability barrier: once this returns the commit survives a crash.
+            wal.append(&record)
+        };
+        if let Err(e) = appended {
+            return Err(match wal.frozen() {
+                // The record may be on disk: only reopening the journal tells.
+                Some(_) => StoreError::InDoubt(e.to_string()),
+                None if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+                {
+                    StoreError::NoSpace { dir: self.dir.clone(), detail: e.to_string() }
+                }
+                None => StoreError::Io(e),
+            });
         }
-        // The durability barrier: once this returns the commit survives a crash.
-        wal.append(&record)?;
-        // From here on the commit is durable; if sled fails to take it, it is re-applied from
-        // the journal at the next open, and until then this store refuses appends.
-        if let Err(e) = apply(&self.db, record) {
-            *self.poisoned.lock().expect("poison lock") =
-                Some(format!("applying a durable commit failed: {e}"));
-            return Err(e.into());
-        }
-        if wal.len() > CHECKPOINT_BYTES {
-            self.checkpoint(&mut wal)?;
-        }
+        // From here on the commit is durable and is reported as committed. If sled fails to
+        // take it or to checkpoint (a full disk), the journal still holds it: the store takes
+        // no appends until `recover` has reopened sled and applied the journal again.
+        let trouble = match apply(&sled.db, record) {
+            Err(e) => Some(format!("sled could not apply a durable commit: {e}")),
+            Ok(()) if wal.len() > CHECKPOINT_BYTES => self
+                .checkpoint_with(sled, &mut wal)
+                .err()
+                .map(|e| format!("a checkpoint after a durable commit failed: {e}")),
+            Ok(()) => None,
+        };
         *head = Some(Head { seq: last.event.seq, hash: last.hash, recorded_at: last.event.recorded_at });
         *tree = grown;
+        if let Some(reason) = trouble {
+            tracing::error!(%reason, "the store needs to be reopened; the commit is durable in the journal");
+            *self.poisoned.lock().expect("poison lock") = Some(reason);
+        }
         Ok(())
     }
 
     /// The Merkle tree node at `level`, `index` (see [`merkle::Nodes`]).
     pub fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
-        match self.db.get(tree_key(level, index)) {
-            Ok(Some(v)) => {
-                v.as_ref().try_into().map_err(|_| format!("tree node ({level}, {index}) is not 32 bytes"))
-            }
-            Ok(None) => Err(format!("tree node ({level}, {index}) is missing")),
-            Err(e) => Err(format!("tree node ({level}, {index}): {e}")),
-        }
+        node_in(&self.db().map_err(|e| e.to_string())?, level, index)
     }
 
     /// How many Merkle tree nodes the store holds (a tree of n leaves has 2n - popcount(n)).
     pub fn tree_nodes(&self) -> u64 {
-        self.db.scan_prefix([TREE]).count() as u64
+        self.db().map_or(0, |db| db.scan_prefix([TREE]).count() as u64)
     }
 
     /// The root of the Merkle tree over the stored events: its size and root.
@@ -648,71 +1017,21 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything applied to sled durable, then empties the journal.
-    fn checkpoint(&self, wal: &mut Wal) -> Result<(), StoreError> {
-        tracing::debug!(journal_bytes = wal.len(), "checkpoint");
-        self.sync_sled()?;
-        wal.reset()?;
-        // Keep the head outside sled: if sled ever loses its tail, the next open notices.
-        if let Some(anchor) = self.db.get(ANCHOR)? {
-            wal.append(&[(ANCHOR.to_vec(), anchor.to_vec())])?;
-        }
-        Ok(())
+    fn checkpoint_with(&self, sled: &Sled, wal: &mut Wal) -> Result<(), StoreError> {
+        sled.checkpoint(&self.files, &self.synced_blobs, wal)
     }
 
     /// The head recorded by the last commit (kept in the commit journal as well as in sled):
     /// verification checks that the events reach it, so a store that lost its last events
     /// does not verify as a shorter, valid ledger.
     pub fn anchor(&self) -> Result<Option<(u64, Digest)>, StoreError> {
-        let Some(v) = self.db.get(ANCHOR)? else { return Ok(None) };
-        if v.len() != 40 {
-            return Err(StoreError::Corrupt { seq: 0, reason: "the head anchor is malformed".into() });
-        }
-        let mut h = [0u8; 32];
-        h.copy_from_slice(&v[8..]);
-        Ok(Some((u64::from_be_bytes(v[..8].try_into().expect("8 bytes")), Digest(h))))
-    }
-
-    /// sled's flush writes its buffers to `<dir>/db` (and only `sync_file_range`s them);
-    /// `fdatasync` then makes them durable, including the file size. Blob files (sled's
-    /// out-of-line pages) are written without any sync by sled, so new ones are fsynced here
-    /// together with their directory.
-    fn sync_sled(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.data_file.sync_data()?;
-        let blobs = self.dir.join("blobs");
-        let mut synced = self.synced_blobs.lock().expect("blob lock");
-        let mut present = BTreeSet::new();
-        let mut new_any = false;
-        if let Ok(entries) = std::fs::read_dir(&blobs) {
-            for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name();
-                if !synced.contains(&name) {
-                    File::open(entry.path())?.sync_all()?;
-                    new_any = true;
-                }
-                present.insert(name);
-            }
-        }
-        if new_any {
-            sync_dir(&blobs)?;
-        }
-        *synced = present;
-        Ok(())
-    }
-
-    fn decode(&self, seq: u64, v: &[u8]) -> Result<RecordedEvent, StoreError> {
-        let (_, bytes) = split_value(seq, v)?;
-        let event: Event = serde_json::from_slice(bytes)
-            .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
-        Ok(RecordedEvent { hash: Digest::of(bytes), event, bytes: bytes.to_vec() })
+        anchor_in(&self.db()?)
     }
 
     /// The event at `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        match self.db.get(seq_key(EVENT, seq))? {
-            Some(v) => self.decode(seq, &v).map(Some),
+        match self.db()?.get(seq_key(EVENT, seq)).map_err(|e| self.failed(e))? {
+            Some(v) => decode(seq, &v).map(Some),
             None => Ok(None),
         }
     }
@@ -722,7 +1041,7 @@ impl Store {
         let mut k = Vec::with_capacity(33);
         k.push(HASH);
         k.extend_from_slice(hash.as_bytes());
-        match self.db.get(k)? {
+        match self.db()?.get(k).map_err(|e| self.failed(e))? {
             Some(v) => {
                 let seq = seq_from(&v)
                     .ok_or(StoreError::Corrupt { seq: 0, reason: "bad hash index entry".into() })?;
@@ -748,11 +1067,12 @@ impl Store {
             Excluded(&s) => seq_key(EVENT, s).to_vec(),
             _ => vec![EVENT + 1],
         };
-        self.db.range(lo..hi).map(move |kv| {
+        let (db, unavailable) = split(self.db());
+        let entries = db.into_iter().flat_map(move |db| db.range(lo.clone()..hi.clone()));
+        unavailable.into_iter().map(Err).chain(entries.map(|kv| {
             let (k, v) = kv?;
-            let seq = seq_from(&k).unwrap_or(0);
-            self.decode(seq, &v)
-        })
+            decode(seq_from(&k).unwrap_or(0), &v)
+        }))
     }
 
     /// Every event, in order.
@@ -771,14 +1091,17 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
-        self.db.range(seq_key(EVENT, from).to_vec()..vec![EVENT + 1]).map(|kv| {
+        let (db, unavailable) = split(self.db());
+        let entries =
+            db.into_iter().flat_map(move |db| db.range(seq_key(EVENT, from).to_vec()..vec![EVENT + 1]));
+        unavailable.into_iter().map(Err).chain(entries.map(|kv| {
             let (k, v) = kv?;
             let seq = seq_from(&k)
                 .filter(|_| k.len() == 9)
                 .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
             let (h, bytes) = split_value(seq, &v)?;
             Ok((seq, h, bytes.to_vec()))
-        })
+        }))
     }
 
     /// Sequence numbers of events about `model`: all its subjects when `segment` is `None`,
@@ -790,8 +1113,8 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let prefix = subject_prefix(model, segment);
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv?;
+        for kv in self.db()?.scan_prefix(&prefix) {
+            let (k, _) = kv.map_err(|e| self.failed(e))?;
             out.push(
                 seq_from(&k)
                     .ok_or(StoreError::Corrupt { seq: 0, reason: "bad subject index entry".into() })?,
@@ -817,7 +1140,7 @@ impl Store {
 
     /// Where a command's events are, if the command was appended.
     pub fn command(&self, id: &Uuid) -> Result<Option<CommandRecord>, StoreError> {
-        let Some(v) = self.db.get(command_key(id))? else { return Ok(None) };
+        let Some(v) = self.db()?.get(command_key(id)).map_err(|e| self.failed(e))? else { return Ok(None) };
         if v.len() != 44 {
             return Err(StoreError::Corrupt {
                 seq: 0,
@@ -843,7 +1166,7 @@ impl Store {
     /// [`Store::commit`]. Writes to auxiliary trees are not fsynced by this crate; they must be
     /// rebuildable from the events.
     pub fn aux_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("aux:{name}"))?)
+        Ok(self.db()?.open_tree(format!("aux:{name}"))?)
     }
 }
 
@@ -851,9 +1174,12 @@ impl Drop for Store {
     fn drop(&mut self) {
         // A clean close leaves sled durable and the journal empty, so the next open has
         // nothing to re-apply. Failure here loses nothing: the journal still holds the commits.
-        if let Ok(mut wal) = self.wal.lock() {
-            if wal.len() > 0 && wal.frozen().is_none() {
-                let _ = self.checkpoint(&mut wal);
+        if self.read_only.is_some() {
+            return;
+        }
+        if let (Ok(mut wal), Ok(sled)) = (self.wal.lock(), self.sled.read()) {
+            if let Some(sled) = sled.as_ref().filter(|_| wal.len() > 0 && wal.frozen().is_none()) {
+                let _ = self.checkpoint_with(sled, &mut wal);
             }
         }
     }
@@ -868,6 +1194,15 @@ fn apply(db: &sled::Db, record: Record) -> Result<(), sled::Error> {
         db.insert(k, v)?;
     }
     Ok(())
+}
+
+/// A result as an optional value and an optional error, for iterators that start with the
+/// error when there is one.
+fn split<T>(r: Result<T, StoreError>) -> (Option<T>, Option<StoreError>) {
+    match r {
+        Ok(t) => (Some(t), None),
+        Err(e) => (None, Some(e)),
+    }
 }
 
 fn tree_key(level: u8, index: u64) -> [u8; 10] {

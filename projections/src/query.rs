@@ -449,15 +449,18 @@ impl EventFilter {
         Ok((out, None))
     }
 
-    /// The last `limit` matching events, in ledger order.
+    /// The last `limit` matching events after sequence number `after` (all when `None`), in
+    /// ledger order.
     pub fn last(
         &self,
         store: &Store,
         trust: &TrustState,
+        after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
         let mut out = Vec::new();
-        for ev in store.iter().rev() {
+        for ev in store.range(start..).rev() {
             if out.len() == limit {
                 break;
             }

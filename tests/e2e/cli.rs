@@ -227,7 +227,14 @@ fn verify_catches_a_flipped_byte_in_the_sled_files() {
         let out = pledge().args(["verify", "--ledger"]).arg(&dir).output().unwrap();
         match out.status.code() {
             Some(0) => {} // a byte sled no longer uses (superseded pages, padding)
-            Some(3) => caught += 1,
+            Some(3) => {
+                // The message names the event, or the file (and where, when sled says).
+                let text =
+                    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+                let db_named = format!("`{}`", db.display());
+                assert!(text.contains(&db_named) || text.contains("event "), "flip at {off}: {text}");
+                caught += 1
+            }
             other => panic!("flip at {off}: exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
         }
     }

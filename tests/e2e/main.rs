@@ -5,5 +5,6 @@ mod cli;
 mod integrity;
 mod remote;
 mod snapshots;
+mod storage;
 mod training;
 mod workflow;

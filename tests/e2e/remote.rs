@@ -10,25 +10,25 @@ use serde_json::Value;
 use crate::workflow::{drift_workflow, experiment_workflow, fixed_team, retrain_workflow, Team};
 
 /// A `pledge serve` child process on the team's ledger.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Server {
     /// Starts the server on a port the system picks and waits for its address line.
-    fn start(t: &Team) -> Server {
+    pub(crate) fn start(t: &Team) -> Server {
         Server::start_with(t, &[])
     }
 
     /// The same, with more `pledge serve` arguments.
-    fn start_with(t: &Team, extra: &[&str]) -> Server {
+    pub(crate) fn start_with(t: &Team, extra: &[&str]) -> Server {
         let (child, url) = spawn_serve(t, extra, None);
         Server { child, url }
     }
 
     /// SIGTERM, then the exit status: a graceful shutdown exits 0.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
@@ -307,4 +307,56 @@ fn first_difference(at: &str, a: &Value, b: &Value) -> Option<String> {
         _ if a == b => None,
         _ => Some(format!("{at}: remote {a} vs local {b}")),
     }
+}
+
+/// schemathesis, from `PLEDGE_SCHEMATHESIS` (CI sets it, and then it must be there) or the
+/// `PATH`; `None` with the reason printed where it is not installed.
+fn schemathesis() -> Option<std::path::PathBuf> {
+    if let Ok(path) = std::env::var("PLEDGE_SCHEMATHESIS") {
+        let path = std::path::PathBuf::from(path);
+        assert!(path.is_file(), "PLEDGE_SCHEMATHESIS names `{}`, which does not exist", path.display());
+        return Some(path);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("schemathesis"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "skipped: schemathesis is not installed (`pip install schemathesis`, or set PLEDGE_SCHEMATHESIS; .ci/run installs it)"
+        );
+    }
+    found
+}
+
+#[test]
+fn the_server_answers_as_its_openapi_document_says_under_schemathesis() {
+    let Some(st) = schemathesis() else { return };
+    // A ledger with models, champions, alerts and an experiment for the reads to find.
+    let t = fixed_team();
+    experiment_workflow(&t);
+    let token = "conformance-read-token";
+    // A short request timeout bounds the long-poll of `checkpoints/latest?wait_for`.
+    let server = Server::start_with(&t, &["--timeout", "1", "--read-token", token]);
+    // schemathesis keeps a cache in its working directory.
+    let work = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(st)
+        .current_dir(work.path())
+        .args(["run", &format!("{}/api/v1/openapi.json", server.url)])
+        // One worker: with two, CPython 3.11 (Debian 12's) can fail in its AST module while
+        // hypothesis describes a strategy (python/cpython#106905), a crash of the tool.
+        .args(["--checks", "all", "--max-examples", "25", "--workers", "1", "--seed", "1"])
+        .args(["--suppress-health-check", "all", "--no-color"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found the server and its document disagreeing:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+    assert!(server.stop().success());
 }

@@ -59,6 +59,14 @@ impl Team {
         ])
     }
 
+    /// maya records run `r1` of `demand` (MAE `mae`) and colby bootstraps its version 1 as
+    /// the champion.
+    pub(crate) fn bootstrap_r1(&self, mae: f64) {
+        self.ok(&["submit", "run.record", &run_body("r1", "manual", mae), "--as", "maya"]);
+        let body = r#"{"model":"demand","segment":null,"version":1}"#;
+        self.ok(&["submit", "champion.bootstrap", body, "--as", "colby"]);
+    }
+
     pub(crate) fn head(&self) -> Value {
         self.ok(&["verify"])["summary"]["head"].clone()
     }
@@ -87,11 +95,20 @@ pub(crate) fn fixed_team() -> Team {
     team_with(true)
 }
 
+/// [`fixed_team`] with its ledger at `ledger` (on a file system a test prepared).
+pub(crate) fn fixed_team_at(ledger: PathBuf) -> Team {
+    team_in(true, Some(ledger))
+}
+
 fn team_with(fixed: bool) -> Team {
+    team_in(fixed, None)
+}
+
+fn team_in(fixed: bool, ledger: Option<PathBuf>) -> Team {
     let tmp = tempfile::tempdir().unwrap();
     let t = Team {
         home: tmp.path().join("home"),
-        ledger: tmp.path().join("ledger"),
+        ledger: ledger.unwrap_or_else(|| tmp.path().join("ledger")),
         _tmp: tmp,
         env: Default::default(),
     };
@@ -255,14 +272,7 @@ fn init_refuses_an_existing_ledger_and_reads_refuse_a_missing_one() {
 #[test]
 fn auditors_and_release_managers_get_their_answers() {
     let t = team();
-    t.ok(&["submit", "run.record", &run_body("r1", "manual", 12.3), "--as", "maya"]);
-    t.ok(&[
-        "submit",
-        "champion.bootstrap",
-        r#"{"model":"demand","segment":null,"version":1}"#,
-        "--as",
-        "colby",
-    ]);
+    t.bootstrap_r1(12.3);
     t.ok(&["submit", "run.record", &run_body("r2", "scheduled", 11.5), "--as", "maya"]); // 6.5% better: promoted
     let policy = t.ok(&["policy", "show"]);
     assert_eq!(policy["version"], 1);

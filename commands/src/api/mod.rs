@@ -378,26 +378,39 @@ impl ApiError {
         )
     }
 
-    /// A storage failure: 500, 503 `integrity` when the ledger is damaged, 503 `unavailable`
-    /// when the store needs a restart of the server.
+    /// A storage failure: 507 `storage_full` when the disk is full (nothing was committed),
+    /// 503 `outcome_unknown` when a commit may or may not be on disk (resending the same
+    /// envelope tells), 503 `read_only`, 503 `unavailable` while the store is being reopened
+    /// after a failed commit, 503 `integrity` when the ledger is damaged, otherwise 500.
     pub fn storage(e: &ledger::StoreError) -> ApiError {
-        if let ledger::StoreError::Poisoned(why) = e {
-            tracing::error!(error = %why, "the store needs to be reopened");
-            return ApiError::new(
+        use ledger::StoreError::*;
+        let (status, code, message) = match e {
+            e if e.is_no_space() => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                match e {
+                    NoSpace { .. } => format!("{e}; free space on that disk and send the command again (the server needs no restart)"),
+                    e => format!("the disk holding the ledger is full ({e}): nothing was committed; free space on that disk and send the command again (the server needs no restart)"),
+                },
+            ),
+            InDoubt(_) => (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown", e.to_string()),
+            ReadOnly { .. } => (StatusCode::SERVICE_UNAVAILABLE, "read_only", e.to_string()),
+            Poisoned(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "a commit failed in storage; the server takes no writes until it is restarted",
-            );
-        }
-        if e.is_corruption() {
-            tracing::error!(error = %e, "ledger storage is damaged");
-            return ApiError::new(
+                format!(
+                    "the ledger's storage failed ({why}); the commits acknowledged before are durable, and the server reopens its files before the next command: send it again"
+                ),
+            ),
+            e if e.is_corruption() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "integrity",
-                "the ledger's storage failed verification; the server refuses writes until it is restored",
-            );
-        }
-        ApiError::internal(e)
+                "the ledger's storage failed verification; the server refuses writes until it is restored".into(),
+            ),
+            e => return ApiError::internal(e),
+        };
+        tracing::error!(error = %e, code, "storage refused a commit");
+        ApiError::new(status, code, message)
     }
 
     /// The refusal of a submitted command: 403 when the signer may not (unknown or revoked key,
@@ -435,14 +448,16 @@ impl From<Failure> for ApiError {
     /// integrity failure 409 `integrity` (what was sent does not match the ledger), a busy
     /// ledger 503 `busy`, internal 500.
     fn from(f: Failure) -> ApiError {
-        use crate::app::failure::{BUSY, INTEGRITY, INVALID_INPUT, REJECTED};
+        use crate::app::failure::{BUSY, INTEGRITY, INVALID_INPUT, REJECTED, STORAGE};
         match f.code {
+            _ if f.missing => ApiError::not_found(f.message),
             INVALID_INPUT => ApiError::bad_request(f.message),
             REJECTED => {
                 ApiError { rule: f.rule, ..ApiError::new(StatusCode::CONFLICT, "rejected", f.message) }
             }
             INTEGRITY => ApiError::new(StatusCode::CONFLICT, "integrity", f.message),
             BUSY => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", f.message),
+            STORAGE => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", f.message),
             _ => ApiError::internal(f.message),
         }
     }

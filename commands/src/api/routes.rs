@@ -28,7 +28,7 @@ use ledger::checkpoints::Checkpoints;
 use ledger::note::{Checkpoint, SignedNote};
 
 use super::{ApiError, AppState};
-use crate::app::failure::{Failure, INVALID_INPUT};
+use crate::app::failure::Failure;
 use crate::app::query::*;
 use crate::app::transparency;
 
@@ -371,10 +371,13 @@ struct EventParams {
 }
 
 async fn events(State(s): State<AppState>, Q(q): Q<EventParams>) -> Result<Json<EventsAnswer>, ApiError> {
-    let page = match (q.last, q.after) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("`last` and `after` do not go together")),
-        (Some(n), None) => Page::Last(n),
-        (None, after) => Page::After { after, limit: q.limit.unwrap_or(100) },
+    let max = crate::app::query::MAX_PAGE;
+    if let Some(limit) = q.limit.filter(|l| *l == 0 || *l > max) {
+        return Err(ApiError::bad_request(format!("`limit` is between 1 and {max}, not {limit}")));
+    }
+    let page = match q.last {
+        Some(n) => Page::Last { n, after: q.after },
+        None => Page::After { after: q.after, limit: q.limit.unwrap_or(100) },
     };
     let selection = EventSelection {
         kind: q.kind,
@@ -441,8 +444,10 @@ async fn checkpoints(State(s): State<AppState>) -> Result<Json<Value>, ApiError>
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LatestParams {
-    /// Wait (up to the request timeout) until a checkpoint covers at least this many events.
+    /// Wait until a checkpoint covers at least this many events.
     wait_for: Option<u64>,
+    /// For at most this many seconds (default 10; never past the request timeout).
+    timeout: Option<u64>,
 }
 
 async fn checkpoint_latest(
@@ -451,11 +456,21 @@ async fn checkpoint_latest(
 ) -> Result<Json<Value>, ApiError> {
     if let Some(n) = q.wait_for {
         let mut published = s.0.published.subscribe();
-        // The request timeout layer ends a wait that lasts too long.
-        published
-            .wait_for(|size| *size >= n)
-            .await
-            .map_err(|_| ApiError::internal("the server is stopping"))?;
+        // Answer before the request timeout cuts the request off.
+        let most = s.0.options.request_timeout.saturating_sub(std::time::Duration::from_millis(500));
+        let wait = std::time::Duration::from_secs(q.timeout.unwrap_or(10)).min(most);
+        let reached =
+            tokio::time::timeout(wait, published.wait_for(|size| *size >= n)).await.map(|r| r.is_ok());
+        match reached {
+            Ok(true) => {}
+            Ok(false) => return Err(ApiError::internal("the server is stopping")),
+            Err(_) => {
+                return Err(ApiError::not_found(format!(
+                    "no published checkpoint covers {n} events yet (waited {} s)",
+                    wait.as_secs_f64()
+                )))
+            }
+        }
     }
     let doc = checkpoint_work(&s, |store, trust| {
         Ok(Checkpoints::of(store.dir())
@@ -509,8 +524,17 @@ async fn cosignature_submit(
     J(body): J<NoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     let note = parse_note(&body.note)?;
-    if Checkpoint::from_note(&note).map(|c| c.size).ok() != Some(size) {
-        return Err(ApiError::bad_request(format!("the note is not a checkpoint of size {size}")));
+    let checkpoint =
+        Checkpoint::from_note(&note).map_err(|e| ApiError::bad_request(format!("checkpoint: {e}")))?;
+    if checkpoint.size != size {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "the note is a checkpoint of size {}, not of size {size} as the path says",
+                checkpoint.size
+            ),
+        ));
     }
     checkpoint_work(&s, move |store, trust| {
         let p = transparency::add_cosignatures(store, trust, &note)?;
@@ -537,7 +561,7 @@ async fn inclusion_proof(
         let ev = transparency::event(store, &q.event)?;
         let checkpoint = match q.size {
             Some(size) => Some(Checkpoints::of(store.dir()).get(size).map_err(transparency::io)?.ok_or_else(|| {
-                Failure::new(INVALID_INPUT, format!("no checkpoint of size {size}"))
+                Failure::not_found(format!("no checkpoint of size {size}"))
             })?),
             None => None,
         };
@@ -567,7 +591,7 @@ async fn consistency_proof(
         let get = |size: u64| {
             kept.get(size)
                 .map_err(transparency::io)?
-                .ok_or_else(|| Failure::new(INVALID_INPUT, format!("no checkpoint of size {size}")))
+                .ok_or_else(|| Failure::not_found(format!("no checkpoint of size {size}")))
         };
         let proof = transparency::ConsistencyProof::make(store, &get(q.from)?, &get(q.to)?)?;
         serde_json::to_value(proof).map_err(Failure::internal)
@@ -595,7 +619,8 @@ async fn stream(
     headers: axum::http::HeaderMap,
     Q(q): Q<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let last_id = match headers.get("last-event-id") {
+    // An empty header (a client that never saw an id) is no header.
+    let last_id = match headers.get("last-event-id").filter(|v| !v.as_bytes().trim_ascii().is_empty()) {
         Some(v) => Some(
             v.to_str()
                 .ok()
@@ -665,21 +690,60 @@ async fn stream(
 /// `POST /api/v1/commands`: a signed command envelope (DSSE). 201 with the events it appended,
 /// 200 with the original events when it was already appended (a resend), or the refusal.
 async fn command(State(s): State<AppState>, J(env): J<Envelope>) -> Result<Response, ApiError> {
-    submit(&s, SignedCommand::parse(env).map_err(ApiError::bad_request)?).await
+    submit(&s, authenticated(&s, env)?).await
 }
 
-/// Queues a command for the writer. Its signature is checked here first, on the request's
-/// thread, so that concurrent requests' signatures are verified in parallel rather than one
-/// after another on the writer; the writer still makes every check (key enrolled and not
-/// revoked, role, rules) against the state it decides on, and verifies again only if the key
-/// it finds is not the one checked here (a key this read model did not know yet).
-async fn submit(s: &AppState, mut cmd: SignedCommand) -> Result<Response, ApiError> {
-    let key =
-        s.0.read.read().unwrap_or_else(|e| e.into_inner()).trust.key(&cmd.key_id()).map(|k| k.public_key);
-    if let Some(key) = key {
-        // A signature that does not verify is refused by the writer, in order, with its rule.
-        cmd.check_signature(&key);
+/// The envelope's command, with its signature checked here when its key is enrolled (403
+/// `signature.invalid` if it does not verify). A payload that is not a Pledge command is 400
+/// only when its key is enrolled and its signature verifies, and otherwise 403 (`key.unknown`,
+/// `signature.invalid`): nothing an unknown sender wrote is reported on. A well-formed command
+/// from a key this read model does not know yet goes to the writer, which refuses it with
+/// `key.unknown` unless a command queued before it enrolled the key.
+///
+/// The signature is checked here, on the request's thread, so that concurrent requests'
+/// signatures are verified in parallel rather than one after another on the writer; the
+/// writer still makes every check (key enrolled and not revoked, role, rules) against the
+/// state it decides on, and verifies again only if the key it finds is not the one checked
+/// here.
+fn authenticated(s: &AppState, env: Envelope) -> Result<SignedCommand, ApiError> {
+    let forbidden = |rule: &str, message: String| ApiError {
+        status: StatusCode::FORBIDDEN,
+        code: "forbidden",
+        message,
+        rule: Some(rule.to_string()),
+    };
+    let [signature] = env.signatures.as_slice() else {
+        return Err(ApiError::bad_request(format!(
+            "envelope has {} signatures, Pledge accepts exactly one",
+            env.signatures.len()
+        )));
+    };
+    let key_id = signature.keyid;
+    let key = s.0.read.read().unwrap_or_else(|e| e.into_inner()).trust.key(&key_id).map(|k| k.public_key);
+    let invalid =
+        || forbidden("signature.invalid", format!("the signature of key `{key_id}` does not verify"));
+    let unknown = || forbidden("key.unknown", format!("key `{key_id}` is not enrolled in this ledger"));
+    match (SignedCommand::parse(env.clone()), key) {
+        (Ok(mut cmd), Some(key)) => match cmd.check_signature(&key) {
+            true => Ok(cmd),
+            false => Err(invalid()),
+        },
+        (Ok(cmd), None) => Ok(cmd),
+        (Err(_), None) => Err(unknown()),
+        (Err(malformed), Some(key)) => {
+            let (_, sig) = env.single_signature().map_err(|_| invalid())?;
+            let payload = env.payload_bytes().map_err(|_| invalid())?;
+            match key.verify_strict(&ledger::dsse::pae(&env.payload_type, &payload), &sig) {
+                true => Err(ApiError::bad_request(malformed)),
+                false => Err(invalid()),
+            }
+        }
     }
+}
+
+/// Queues an authenticated command for the writer and answers with its events (201, or 200
+/// for a resend) or its refusal.
+async fn submit(s: &AppState, cmd: SignedCommand) -> Result<Response, ApiError> {
     let receipt = s.0.writer.submit(cmd).await?;
     let status = if receipt.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     let events: Vec<Value> = receipt
@@ -702,7 +766,7 @@ async fn submit_for(
     kind: &str,
     field: Option<(&str, &str)>,
 ) -> Result<Response, ApiError> {
-    let cmd = SignedCommand::parse(env).map_err(ApiError::bad_request)?;
+    let cmd = authenticated(s, env)?;
     if cmd.command().kind != kind {
         return Err(ApiError::bad_request(format!(
             "this route takes a signed `{kind}` command, not `{}`",

@@ -98,6 +98,7 @@ fn run(
                 continue;
             }
         };
+        let committed = outcome.is_ok();
         match outcome {
             Ok(results) => {
                 let fresh: Vec<&RecordedEvent> = results
@@ -121,8 +122,34 @@ fn run(
                 }
             }
         }
+        // A full disk can leave the store needing its files reopened although the batch was
+        // committed (sled failed after the journal made it durable): reopen now if there is
+        // space again (else the next command tries first), and publish whatever the store holds
+        // that readers have not seen (a commit whose outcome was in doubt and turned out
+        // durable).
+        if committed && ledger.store().needs_recovery() {
+            match ledger.recover() {
+                Ok(()) => tracing::info!("the ledger's storage recovered"),
+                Err(e) => tracing::warn!(error = %e, "the ledger's storage has not recovered yet"),
+            }
+        }
+        if let Some(shared) = shared.upgrade() {
+            catch_up(&shared, ledger.store());
+        }
     }
     tracing::info!("writer stopped; closing the ledger");
+}
+
+/// Publishes events the store holds beyond what readers were told of (see [`run`]).
+fn catch_up(shared: &Arc<Shared>, store: &ledger::Store) {
+    let told = *shared.committed.borrow();
+    if store.len() <= told {
+        return;
+    }
+    match store.range(told..store.len()).collect::<Result<Vec<_>, _>>() {
+        Ok(events) => publish(shared, &events.iter().collect::<Vec<_>>()),
+        Err(e) => tracing::error!(error = %e, "cannot read committed events to publish them"),
+    }
 }
 
 /// Folds freshly committed events into the read model, then tells live tails.

@@ -796,8 +796,13 @@ pub enum Page {
         /// At most this many.
         limit: usize,
     },
-    /// The last `n` matching events, in ledger order.
-    Last(usize),
+    /// The last `n` matching events (after sequence number `after`, if given), in ledger order.
+    Last {
+        /// At most this many.
+        n: usize,
+        /// Only events after this sequence number.
+        after: Option<u64>,
+    },
 }
 
 /// A page of matching events.
@@ -825,7 +830,9 @@ impl Query for Events {
             Page::After { after, limit } => {
                 vec![("after", after.map(|a| a.to_string())), ("limit", Some(limit.to_string()))]
             }
-            Page::Last(n) => vec![("last", Some(n.to_string()))],
+            Page::Last { n, after } => {
+                vec![("last", Some(n.to_string())), ("after", after.map(|a| a.to_string()))]
+            }
         };
         params.extend(self.selection.params());
         with_params("/api/v1/events".into(), &params)
@@ -835,14 +842,14 @@ impl Query for Events {
         let filter = self.selection.filter()?;
         let (n, bad) = match self.page {
             Page::After { limit, .. } => (limit, "limit"),
-            Page::Last(n) => (n, "last"),
+            Page::Last { n, .. } => (n, "last"),
         };
         if n == 0 || n > MAX_PAGE {
             return Err(QueryError::BadParam(format!("`{bad}` is between 1 and {MAX_PAGE}")));
         }
         let (events, next_after) = match self.page {
             Page::After { after, limit } => filter.page(v.store, v.trust, after, limit)?,
-            Page::Last(n) => (filter.last(v.store, v.trust, n)?, None),
+            Page::Last { n, after } => (filter.last(v.store, v.trust, after, n)?, None),
         };
         Ok(EventsAnswer { events: events.iter().map(EventDoc::from).collect(), next_after })
     }

@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::failure::{Failure, BUSY, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
+use super::failure::{Failure, BUSY, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED, STORAGE};
 use super::query::Query;
 
 /// A connection pool to one server.
@@ -117,6 +117,7 @@ pub fn failure_of(status: StatusCode, body: &Value) -> Failure {
     let code = match (status.as_u16(), e["code"].as_str()) {
         (_, Some("integrity")) => INTEGRITY,
         (_, Some("busy")) => BUSY,
+        (_, Some("storage_full" | "outcome_unknown" | "read_only" | "unavailable")) => STORAGE,
         (403 | 409, _) => REJECTED,
         (400 | 401 | 404 | 408 | 413 | 422, _) => INVALID_INPUT,
         _ => INTERNAL,

@@ -103,9 +103,10 @@ pub fn add_cosignatures(store: &Store, trust: &TrustState, note: &SignedNote) ->
     let cp =
         Checkpoint::from_note(note).map_err(|e| Failure::new(INVALID_INPUT, format!("checkpoint: {e}")))?;
     let kept = Checkpoints::of(store.dir());
-    let mut current = kept.get(cp.size).map_err(io)?.ok_or_else(|| {
-        Failure::new(INVALID_INPUT, format!("no checkpoint of size {} is published", cp.size))
-    })?;
+    let mut current = kept
+        .get(cp.size)
+        .map_err(io)?
+        .ok_or_else(|| Failure::not_found(format!("no checkpoint of size {} is published", cp.size)))?;
     if current.note.text != note.text {
         return Err(Failure::new(
             INTEGRITY,
@@ -159,7 +160,7 @@ pub fn event(store: &Store, id: &str) -> Result<RecordedEvent, Failure> {
             store.get_by_hash(&h)?
         }
     };
-    ev.ok_or_else(|| Failure::new(INVALID_INPUT, format!("no event `{id}` in this ledger")))
+    ev.ok_or_else(|| Failure::not_found(format!("no event `{id}` in this ledger")))
 }
 
 /// The `tlog-proof` of an event in a published checkpoint (unless one is given: the smallest
@@ -188,7 +189,7 @@ pub fn inclusion(
                 first.get_or_insert(p);
             }
             witnessed.or(first).ok_or_else(|| {
-                Failure::new(INVALID_INPUT, format!("no published checkpoint covers event {seq} yet")).hint(
+                Failure::not_found(format!("no published checkpoint covers event {seq} yet")).hint(
                     "sign one with `pledge checkpoint --as LOGKEY` (pledge serve publishes them itself)",
                 )
             })?

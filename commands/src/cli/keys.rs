@@ -65,8 +65,11 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
         }
     };
     let env = command.sign(&key).map_err(Failure::internal)?;
-    let mut l = open_ledger(&c.ledger)?;
-    l.submit(env, ExpectedHead::Empty)?;
+    create_atomically(&c.ledger, |dir| {
+        let mut l = open_ledger(dir)?;
+        l.submit(env, ExpectedHead::Empty)?;
+        Ok(())
+    })?;
     if c.json {
         return print_json(&json!({"ok": true, "ledger": c.ledger, "ledger_id": ledger_id, "admin": name,
             "key_id": key.public().key_id(), "key_created": created}));
@@ -74,6 +77,58 @@ pub fn init(args: InitArgs) -> Result<(), Failure> {
     outln!("created ledger {ledger_id} at {}", c.ledger.display());
     outln!("admin `{name}` (key {}{})", key.public().key_id().0.short(), if created { ", new" } else { "" });
     outln!("next: `pledge keys new NAME`, then `pledge keys enroll NAME --role scientist --as {name}`");
+    Ok(())
+}
+
+/// Creates the directory `dir` with `fill`, atomically: `fill` works in a hidden sibling
+/// directory, which is renamed to `dir` only once it succeeded (and never over a `dir` that
+/// appeared meanwhile). On any failure (a full disk, say) the sibling is removed and `dir`
+/// does not exist.
+fn create_atomically(
+    dir: &std::path::Path,
+    fill: impl FnOnce(&std::path::Path) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ledger".into());
+    let io = |what: &str, e: std::io::Error| {
+        let f = Failure::new(crate::app::failure::INTERNAL, format!("{what}: {e}"));
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Failure { code: crate::app::failure::STORAGE, ..f }
+                    .hint("free space on that disk and run `pledge init` again")
+            }
+            _ => f,
+        }
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| io(&format!("cannot create `{}`", parent.display()), e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.init-"))
+        .tempdir_in(&parent)
+        .map_err(|e| io(&format!("cannot create a directory in `{}`", parent.display()), e))?;
+    fill(staging.path()).map_err(|mut f| {
+        // Name the ledger as the person named it, not the sibling it was built in.
+        f.message = f.message.replace(&staging.path().display().to_string(), &dir.display().to_string());
+        if !f.message.contains(&dir.display().to_string()) {
+            f.message = format!("cannot create the ledger at `{}`: {}", dir.display(), f.message);
+        }
+        f
+    })?;
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staging.path(),
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| io(&format!("cannot move the new ledger to `{}`", dir.display()), e.into()))?;
+    // The sibling is now `dir`: nothing for the guard to remove.
+    let _ = staging.keep();
+    std::fs::File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(&format!("cannot sync `{}`", parent.display()), e))?;
     Ok(())
 }
 

@@ -37,6 +37,8 @@ Exit codes:
   4  internal error
   5  busy: another process (a `pledge serve`, another command) has the ledger open and kept it
      past --wait (nothing was read or written; retry, or use --server)
+  6  storage: the disk holding the ledger is full (below --min-free-space), or the ledger is
+     read-only for you; nothing was committed, unless the message says the outcome is in doubt
 
 With --json, an error is one JSON document on standard error:
   {\"error\": {\"rule\": ..., \"message\": ..., \"hint\": ..., \"exit\": N}}
@@ -47,7 +49,8 @@ Environment:
   PLEDGE_HOME      where private keys live (default ~/.config/pledge)
   PLEDGE_SERVER    send commands and reads to this `pledge serve` instead of opening the ledger
   PLEDGE_READ_TOKEN  the server's read token, if it has one
-  PLEDGE_WAIT      seconds to wait for a ledger another process has open (--wait; default 2)";
+  PLEDGE_WAIT      seconds to wait for a ledger another process has open (--wait; default 2)
+  PLEDGE_MIN_FREE_SPACE  MiB a commit requires free on the ledger's disk (--min-free-space; 32)";
 
 /// Pledge: a signed, event-sourced promotion ledger for ML models.
 ///
@@ -63,6 +66,10 @@ pub struct Cli {
     /// command) before giving up with exit code 5.
     #[arg(long, global = true, env = "PLEDGE_WAIT", value_name = "SECONDS", default_value_t = 2.0)]
     wait: f64,
+    /// Free space, in MiB, that a commit requires on the disk holding the ledger; below it
+    /// commands are refused with exit code 6 before anything is written (0 turns it off).
+    #[arg(long, global = true, env = "PLEDGE_MIN_FREE_SPACE", value_name = "MIB", default_value_t = 32)]
+    min_free_space: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -172,6 +179,7 @@ where
         output::report_failure(&f, json_out);
         return ExitCode::from(INVALID_INPUT);
     }
+    ledger::store::set_min_free_space(cli.min_free_space.saturating_mul(1 << 20));
     ledger::store::set_lock_wait(std::time::Duration::from_secs_f64(cli.wait.min(86_400.0 * 365.0)));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli.command)));
     let result = match outcome {

@@ -329,7 +329,7 @@ pub fn log(args: LogArgs) -> Result<(), Failure> {
             since: args.since,
             until: args.until,
         },
-        page: Page::Last(args.limit),
+        page: Page::Last { n: args.limit, after: None },
     };
     let answer = args.common.ask(&q)?;
     if args.common.json {

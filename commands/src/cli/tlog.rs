@@ -64,7 +64,8 @@ enum CheckpointCommand {
     Show {
         /// The size, or `latest`.
         which: String,
-        /// With `latest` against a server: wait until a checkpoint covers this many events.
+        /// With `latest` against a server: wait (up to 10 s, within the server's request
+        /// timeout) until a published checkpoint covers this many events.
         #[arg(long, value_name = "EVENTS")]
         wait_for: Option<u64>,
         /// Write the note to this file.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
+use base64::Engine as _;
 use commands::api::{self, AppState, Options, Writer};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -219,7 +220,6 @@ async fn unknown_things_are_404_and_bad_parameters_400() {
         "/api/v1/events?limit=0",
         "/api/v1/events?limit=5000",
         "/api/v1/events?after=x",
-        "/api/v1/events?last=2&after=1",
         "/api/v1/events?since=yesterday",
         "/api/v1/events/not-a-hash",
         "/api/v1/events/stream?after=minus-one",
@@ -227,6 +227,55 @@ async fn unknown_things_are_404_and_bad_parameters_400() {
         let (status, v) = api.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {v}");
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {v}");
+    }
+    api.close().await;
+}
+
+/// Given `last` with `after`, the answer is the last N events after it; given an envelope whose
+/// payload is not a command, the answer is 403 unless its key is enrolled and its signature
+/// verifies (then 400); given a checkpoint that is not there, 404.
+#[tokio::test]
+async fn combined_pages_unauthenticated_garbage_and_missing_checkpoints() {
+    let api = Api::new(world());
+    let (s, all) = api.get("/api/v1/events?after=1&limit=1000").await;
+    assert_eq!(s, StatusCode::OK);
+    let after: Vec<Value> = all["events"].as_array().unwrap().clone();
+    let (s, last) = api.get("/api/v1/events?last=2&after=1").await;
+    assert_eq!(s, StatusCode::OK, "{last}");
+    assert_eq!(last["events"].as_array().unwrap()[..], after[after.len() - 2..]);
+    let (s, v) = api.get("/api/v1/events?last=2&limit=0").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    let sign = |who: &str, payload: &[u8]| -> Value {
+        let pae = ledger::dsse::pae("application/vnd.pledge.command.v1+json", payload);
+        let sig = base64::engine::general_purpose::STANDARD.encode(key(who).sign(&pae));
+        json!({"payloadType": "application/vnd.pledge.command.v1+json",
+               "payload": base64::engine::general_purpose::STANDARD.encode(payload),
+               "signatures": [{"keyid": key(who).public().key_id().to_string(), "sig": sig}]})
+    };
+    let garbage = b"not a command";
+    let mut forged = sign("maya", garbage);
+    forged["signatures"][0]["sig"] = json!(base64::engine::general_purpose::STANDARD.encode([7u8; 64]));
+    for (who, env, status, rule) in [
+        ("nobody enrolled", sign("eve", garbage), StatusCode::FORBIDDEN, Some("key.unknown")),
+        ("a signature that does not verify", forged, StatusCode::FORBIDDEN, Some("signature.invalid")),
+        ("maya's own garbage", sign("maya", garbage), StatusCode::BAD_REQUEST, None),
+    ] {
+        let before = api.state.committed();
+        let (s, v) = api.send(Method::POST, "/api/v1/commands", &env).await;
+        assert_eq!((s, v["error"]["rule"].as_str()), (status, rule), "{who}: {v}");
+        assert_eq!(api.state.committed(), before, "{who}: nothing appended");
+    }
+
+    for path in
+        ["/api/v1/proofs/consistency?from=0&to=1", "/api/v1/checkpoints/latest?wait_for=999999&timeout=0"]
+    {
+        let (s, v) = api.get(path).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}: {v}"
+        );
     }
     api.close().await;
 }
@@ -357,16 +406,18 @@ async fn stale_future_and_failing_commands_change_nothing_and_the_writer_keeps_w
         assert_eq!((s, v["error"]["rule"].clone()), (StatusCode::CONFLICT, json!(rule)), "{v}");
         assert_eq!(api.state.committed(), before, "a stale or early command appends nothing");
     }
-    // The disk fills up during a commit: 500, nothing appended, the read model unchanged.
+    // The disk fills up during a commit: 507 `storage_full`, nothing appended, the read model
+    // unchanged.
     let (_, ledger_before) = api.get("/api/v1/ledger").await;
     store.fail_next_commits(1);
     let env = issued_at("maya", 0xf10, 0, "drift.record", drift.clone());
     let (s, v) = api.send(Method::POST, "/api/v1/commands", &env).await;
     assert_eq!(
         (s, v["error"]["code"].clone()),
-        (StatusCode::INTERNAL_SERVER_ERROR, json!("internal")),
+        (StatusCode::INSUFFICIENT_STORAGE, json!("storage_full")),
         "{v}"
     );
+    assert!(v["error"]["message"].as_str().unwrap().contains("nothing was committed"), "{v}");
     assert_eq!(api.state.committed(), before);
     assert_eq!(api.get("/api/v1/ledger").await.1, ledger_before);
     // Space is freed: the same command, sent again, is appended once; the writer's state and

@@ -116,7 +116,7 @@ async fn the_api_serves_checkpoints_cosignatures_and_proofs() {
         Some(json!({"note": cosigned.to_string()})),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::CONFLICT, "a checkpoint of another size than the path's");
     let (s, doc) = call(
         Method::POST,
         format!("/api/v1/checkpoints/{size}/cosignatures"),
@@ -132,10 +132,10 @@ async fn the_api_serves_checkpoints_cosignatures_and_proofs() {
     let proven = transparency::check_tlog_proof(&proof, &log, &[witness], 1).unwrap();
     assert_eq!(proven.seq, 3);
     let (s, _) = call(Method::GET, format!("/api/v1/proofs/inclusion?event={}", size + 10), None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::NOT_FOUND, "no such event");
     let (s, _) =
         call(Method::GET, format!("/api/v1/proofs/consistency?from={size}&to={}", size + 1), None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "no checkpoint of that size");
+    assert_eq!(s, StatusCode::NOT_FOUND, "no checkpoint of that size");
     // A checkpoint signed by a non-log key: 409 integrity, nothing kept.
     let (s, doc) = call(
         Method::POST,

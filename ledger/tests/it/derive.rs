@@ -224,15 +224,15 @@ fn a_failed_commit_leaves_the_state_equal_to_the_store_and_the_next_command_work
     // A full disk: the commit fails after the domain folded the command's events.
     l.store().fail_next_commits(1);
     match l.submit(note(3, None, &key(2)), ExpectedHead::Any) {
-        Err(SubmitError::Store(StoreError::Io(e))) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull),
-        other => panic!("expected the injected I/O error, got {other:?}"),
+        Err(SubmitError::Store(e @ StoreError::NoSpace { .. })) => assert!(e.is_no_space()),
+        other => panic!("expected the injected full disk, got {other:?}"),
     }
     assert_eq!(l.store().head(), head, "nothing was written");
     assert_eq!(l.domain().applied, applied, "the domain state is the store's again");
     // The same for a batch holding a trust command and a domain command.
     l.store().fail_next_commits(1);
     let results = l.submit_batch(vec![grant("sci", "service", &key(1)), note(1, Some("s"), &key(2))]);
-    assert!(matches!(results, Err(StoreError::Io(_))), "{results:?}");
+    assert!(matches!(results, Err(StoreError::NoSpace { .. })), "{results:?}");
     assert_eq!(l.store().head(), head);
     assert_eq!(l.domain().applied, applied);
     assert_eq!(l.trust().roles(), &roles, "the trust state did not take the failed grant");
