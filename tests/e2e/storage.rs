@@ -392,3 +392,34 @@ fn a_ledger_on_a_read_only_mount_is_verified_even_by_root() {
     assert!(err["error"]["message"].as_str().unwrap().contains("read-only"), "{err}");
     assert_eq!(digests(mnt.path()), before);
 }
+
+#[test]
+fn init_where_the_user_may_not_write_is_refused_and_creates_nothing() {
+    let parent = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let status = Command::new("chmod").arg("a+rwx").arg(home.path()).status().unwrap();
+    assert!(status.success());
+    make_read_only(parent.path());
+    let ledger = parent.path().join("new");
+    let pledge = assert_cmd::cargo::cargo_bin("pledge");
+    // As root, as `nobody` (root may write anyway); otherwise as this user.
+    let mut cmd = match is_root() {
+        true => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]).arg(&pledge);
+            c
+        }
+        false => Command::new(&pledge),
+    };
+    let out = cmd
+        .args(["init", "--as", "root", "--json", "--ledger"])
+        .arg(&ledger)
+        .env("PLEDGE_HOME", home.path())
+        .env_remove("PLEDGE_FIXED_TIME")
+        .output()
+        .unwrap();
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("Permission denied"), "{err}");
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0, "nothing was created");
+}

@@ -100,6 +100,10 @@ fn create_atomically(
                 Failure { code: crate::app::failure::STORAGE, ..f }
                     .hint("free space on that disk and run `pledge init` again")
             }
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                Failure { code: crate::app::failure::STORAGE, ..f }
+                    .hint("create the ledger in a directory you may write")
+            }
             _ => f,
         }
     };
