@@ -180,8 +180,25 @@ fn when_the_disk_fills_under_the_writer_every_answer_matches_the_ledger() {
     }
     assert!(refused > 0, "the disk never filled: {} commits", committed.len());
     eprintln!("{} commands committed before the disk was full", committed.len());
-    // Space returns: the server takes commands again without a restart.
+    // Space returns: the server reopens its store by itself (reads work before any command
+    // comes), and takes commands again, without a restart.
     fs.free();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out =
+            t.pledge().args(["log", "--kind", "run.recorded", "--limit", "1000", "--json"]).output().unwrap();
+        if out.status.success() {
+            let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(log["events"].as_array().unwrap().len(), committed.len());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reads never recovered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for i in 1000..1005 {
         let id = format!("r{i}");
         t.ok(&["submit", "run.record", &run_body(&id, "manual", 12.0), "--as", "maya"]);

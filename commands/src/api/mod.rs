@@ -46,6 +46,7 @@ pub async fn serve_on(
 ) -> std::io::Result<()> {
     let options = state.0.options.clone();
     let publisher = tokio::spawn(publish_checkpoints(state.clone()));
+    let storage = tokio::spawn(watch_storage(state.clone()));
     let service = hyper_util::service::TowerToHyperService::new(app(state.clone()));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -95,10 +96,24 @@ pub async fn serve_on(
     }
     // Every acknowledged command is committed by now: the last checkpoint covers them all.
     publisher.abort();
+    storage.abort();
     if state.0.options.checkpoints.is_some() {
         publish_once(&state).await;
     }
     Ok(())
+}
+
+/// Once a second, asks the writer to reopen the store if a full disk left it needing that:
+/// reads work again as soon as space returns, without waiting for the next command.
+async fn watch_storage(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.0.store.needs_recovery() {
+            state.0.writer.recover();
+        }
+    }
 }
 
 /// Publishes a checkpoint every `every` events, or every `interval` when fewer came, while the
@@ -399,7 +414,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 format!(
-                    "the ledger's storage failed ({why}); the commits acknowledged before are durable, and the server reopens its files before the next command: send it again"
+                    "the ledger's storage failed ({why}); the commits acknowledged before are durable, and the server reopens its files as soon as it can (it tries every second): send it again"
                 ),
             ),
             e if e.is_corruption() => (

@@ -9,10 +9,12 @@ use super::{ApiError, Shared};
 use crate::app::failure::Failure;
 use crate::domain::PledgeDomain;
 
-/// A command waiting for the writer, and where to send its outcome.
-struct Job {
-    command: SignedCommand,
-    reply: oneshot::Sender<Result<Receipt, ApiError>>,
+/// What the writer is asked to do.
+enum Job {
+    /// Commit a command and send its outcome.
+    Command { command: Box<SignedCommand>, reply: oneshot::Sender<Result<Receipt, ApiError>> },
+    /// Reopen the store's files if a failed commit left it needing that (see [`Handle::recover`]).
+    Recover,
 }
 
 /// The senders' side of the writer's queue.
@@ -31,8 +33,15 @@ impl Handle {
     /// Queues `command` and waits until it is committed durably (or refused).
     pub(super) async fn submit(&self, command: SignedCommand) -> Result<Receipt, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.0.send(Job { command, reply }).await.map_err(|_| stopped())?;
+        self.0.send(Job::Command { command: Box::new(command), reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Asks the writer to reopen the store if it needs that (a full disk failed sled after a
+    /// commit), so that reads work again once space returns even if no command comes. Does not
+    /// wait; a full queue means commands are coming, and each of them recovers first.
+    pub(super) fn recover(&self) {
+        let _ = self.0.try_send(Job::Recover);
     }
 }
 
@@ -62,15 +71,23 @@ fn run(
     repro: Option<Arc<crate::app::clock::Reproducible>>,
 ) {
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+        let mut commands = Vec::new();
+        let mut replies = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            if let Job::Command { command, reply } = job {
+                commands.push(*command);
+                replies.push(reply);
+            }
+            if commands.len() < max_batch {
+                next = rx.try_recv().ok();
             }
         }
-        let (commands, replies): (Vec<SignedCommand>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
+        if commands.is_empty() {
+            // Only recovery was asked for.
+            recover(&mut ledger, &shared);
+            continue;
+        }
         let size = commands.len();
         if let Some(r) = &repro {
             r.restart(ledger.store().head().map(|h| h.recorded_at));
@@ -127,17 +144,26 @@ fn run(
         // space again (else the next command tries first), and publish whatever the store holds
         // that readers have not seen (a commit whose outcome was in doubt and turned out
         // durable).
-        if committed && ledger.store().needs_recovery() {
-            match ledger.recover() {
-                Ok(()) => tracing::info!("the ledger's storage recovered"),
-                Err(e) => tracing::warn!(error = %e, "the ledger's storage has not recovered yet"),
-            }
-        }
-        if let Some(shared) = shared.upgrade() {
+        if committed {
+            recover(&mut ledger, &shared);
+        } else if let Some(shared) = shared.upgrade() {
             catch_up(&shared, ledger.store());
         }
     }
     tracing::info!("writer stopped; closing the ledger");
+}
+
+/// Reopens the store if it needs that, then publishes what readers have not seen.
+fn recover(ledger: &mut Ledger<PledgeDomain>, shared: &Weak<Shared>) {
+    if ledger.store().needs_recovery() {
+        match ledger.recover() {
+            Ok(()) => tracing::info!("the ledger's storage recovered"),
+            Err(e) => tracing::warn!(error = %e, "the ledger's storage has not recovered yet"),
+        }
+    }
+    if let Some(shared) = shared.upgrade() {
+        catch_up(&shared, ledger.store());
+    }
 }
 
 /// Publishes events the store holds beyond what readers were told of (see [`run`]).
