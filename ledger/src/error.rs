@@ -125,8 +125,8 @@ pub enum StoreError {
     Poisoned(String),
     /// The file system holding the ledger is (nearly) full: a commit was refused before
     /// anything was written, because less than the minimum free space
-    /// ([`crate::store::set_min_free_space`]) is available or the journal append ran out of
-    /// space (and was wiped).
+    /// ([`crate::store::set_min_free_space`]) is available, the journal append ran out of
+    /// space (and was wiped), or opening or reading the store met a full disk.
     ///
     /// ### Handling
     /// Nothing was committed. Free space on that file system; the next command then succeeds
@@ -188,18 +188,6 @@ fn sled_message(e: &sled::Error) -> String {
 }
 
 impl StoreError {
-    /// True when the file system is full: [`StoreError::NoSpace`] (nothing was committed), or
-    /// an I/O error saying so while opening or reading.
-    pub fn is_no_space(&self) -> bool {
-        match self {
-            StoreError::NoSpace { .. } => true,
-            StoreError::Sled(sled::Error::Io(e)) | StoreError::Io(e) => {
-                matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
-            }
-            _ => false,
-        }
-    }
-
     /// True when opening for writing was denied (no write permission, a read-only mount).
     pub(crate) fn is_write_denied(&self) -> bool {
         let io = match self {

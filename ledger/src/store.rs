@@ -641,12 +641,7 @@ impl Store {
     }
 
     fn open_in(dir: PathBuf, files: PathBuf, read_only: Option<ReadOnly>) -> Result<Store, StoreError> {
-        let l = load(&files, &dir).map_err(|e| match e {
-            StoreError::Sled(sled::Error::Corruption { at, .. }) => {
-                StoreError::Damaged { file: dir.join("db"), offset: at.map(|p| p.lid()) }
-            }
-            e => e,
-        })?;
+        let l = load(&files, &dir).map_err(|e| classify(e, &dir))?;
         Ok(Store {
             sled: std::sync::RwLock::new(Some(l.sled)),
             dir,
@@ -704,7 +699,7 @@ impl Store {
                 *poisoned = Some(format!("sled failed: {e}"));
             }
         }
-        StoreError::Sled(e)
+        classify(StoreError::Sled(e), &self.dir)
     }
 
     /// True when an earlier commit left the store needing [`Store::recover`]: sled could not
@@ -732,17 +727,18 @@ impl Store {
         let mut sled = self.sled.write().expect("sled lock");
         // sled allows one open database per directory: close this one first.
         *sled = None;
-        let reopened = load(&self.files, &self.dir).and_then(|l| match l.damage {
-            Some(reason) => Err(StoreError::Corrupt { seq: l.head.map_or(0, |h| h.seq), reason }),
-            None => Ok(l),
-        });
+        let reopened =
+            load(&self.files, &self.dir).map_err(|e| classify(e, &self.dir)).and_then(|l| match l.damage {
+                Some(reason) => Err(StoreError::Corrupt { seq: l.head.map_or(0, |h| h.seq), reason }),
+                None => Ok(l),
+            });
         let loaded = match reopened {
             Ok(l) => l,
-            Err(e) if e.is_no_space() => {
-                tracing::warn!(error = %e, "reopening the store failed: the disk is still full");
+            Err(StoreError::NoSpace { dir, detail }) => {
+                tracing::warn!(%detail, "reopening the store failed: the disk is still full");
                 let e = StoreError::NoSpace {
-                    dir: self.dir.clone(),
-                    detail: format!("reopening its files after a failed commit: {e}"),
+                    dir,
+                    detail: format!("reopening its files after a failed commit: {detail}"),
                 };
                 *self.poisoned.lock().expect("poison lock") = Some(e.to_string());
                 return Err(e);
@@ -942,14 +938,7 @@ impl Store {
             return Err(match wal.frozen() {
                 // The record may be on disk: only reopening the journal tells.
                 Some(_) => StoreError::InDoubt(e.to_string()),
-                None if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                ) =>
-                {
-                    StoreError::NoSpace { dir: self.dir.clone(), detail: e.to_string() }
-                }
-                None => StoreError::Io(e),
+                None => classify(StoreError::Io(e), &self.dir),
             });
         }
         // From here on the commit is durable and is reported as committed. If sled fails to
@@ -1069,8 +1058,8 @@ impl Store {
         };
         let (db, unavailable) = split(self.db());
         let entries = db.into_iter().flat_map(move |db| db.range(lo.clone()..hi.clone()));
-        unavailable.into_iter().map(Err).chain(entries.map(|kv| {
-            let (k, v) = kv?;
+        unavailable.into_iter().map(Err).chain(entries.map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.failed(e))?;
             decode(seq_from(&k).unwrap_or(0), &v)
         }))
     }
@@ -1094,8 +1083,8 @@ impl Store {
         let (db, unavailable) = split(self.db());
         let entries =
             db.into_iter().flat_map(move |db| db.range(seq_key(EVENT, from).to_vec()..vec![EVENT + 1]));
-        unavailable.into_iter().map(Err).chain(entries.map(|kv| {
-            let (k, v) = kv?;
+        unavailable.into_iter().map(Err).chain(entries.map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.failed(e))?;
             let seq = seq_from(&k)
                 .filter(|_| k.len() == 9)
                 .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
@@ -1194,6 +1183,25 @@ fn apply(db: &sled::Db, record: Record) -> Result<(), sled::Error> {
         db.insert(k, v)?;
     }
     Ok(())
+}
+
+/// Names what a storage error means for the ledger in `dir`: sled's corruption becomes
+/// [`StoreError::Damaged`] (naming its file), a full disk [`StoreError::NoSpace`], so that
+/// callers match those variants rather than I/O error kinds.
+fn classify(e: StoreError, dir: &Path) -> StoreError {
+    match e {
+        StoreError::Sled(sled::Error::Corruption { at, .. }) => {
+            StoreError::Damaged { file: dir.join("db"), offset: at.map(|p| p.lid()) }
+        }
+        StoreError::Sled(sled::Error::Io(io)) | StoreError::Io(io) if is_full(&io) => {
+            StoreError::NoSpace { dir: dir.to_path_buf(), detail: io.to_string() }
+        }
+        e => e,
+    }
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// A result as an optional value and an optional error, for iterators that start with the

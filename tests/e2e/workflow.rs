@@ -39,6 +39,11 @@ impl Team {
 
     /// maya proposes hypothesis `id` for `model`, targeting MAE 5% better.
     pub(crate) fn propose_mae(&self, id: &str, model: &str, statement: &str) -> Value {
+        self.propose_mae_for("maya", id, model, statement)
+    }
+
+    /// maya proposes hypothesis `id` for `model`, owned by `owner`, targeting MAE 5% better.
+    pub(crate) fn propose_mae_for(&self, owner: &str, id: &str, model: &str, statement: &str) -> Value {
         self.ok(&[
             "hypothesis",
             "propose",
@@ -53,7 +58,7 @@ impl Team {
             "--expected-improvement",
             "5",
             "--owner",
-            "maya",
+            owner,
             "--as",
             "maya",
         ])
@@ -656,24 +661,7 @@ fn train_candidate_takes_the_seed_flags_and_is_judged_by_the_gates() {
     let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
     t.ok(&["model", "register", "demand", "--task", "forecast", "--as", "maya"]);
     t.fails(&["model", "register", "demand", "--task", "regression", "--as", "maya"], 1, "model.exists");
-    t.ok(&[
-        "hypothesis",
-        "propose",
-        "H-101",
-        "demand",
-        "--statement",
-        "Segmented sqft interactions lower MAE",
-        "--change-type",
-        "feature",
-        "--target-metric",
-        "mae",
-        "--expected-improvement",
-        "5",
-        "--owner",
-        "colby",
-        "--as",
-        "maya",
-    ]);
+    t.propose_mae_for("colby", "H-101", "demand", "Segmented sqft interactions lower MAE");
     let train = |metrics: &str, artifact: &str| {
         let (m, a, d) = (f(metrics), f(artifact), f("train.csv"));
         t.ok(&[

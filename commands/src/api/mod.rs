@@ -400,13 +400,10 @@ impl ApiError {
     pub fn storage(e: &ledger::StoreError) -> ApiError {
         use ledger::StoreError::*;
         let (status, code, message) = match e {
-            e if e.is_no_space() => (
+            NoSpace { .. } => (
                 StatusCode::INSUFFICIENT_STORAGE,
                 "storage_full",
-                match e {
-                    NoSpace { .. } => format!("{e}; free space on that disk and send the command again (the server needs no restart)"),
-                    e => format!("the disk holding the ledger is full ({e}): nothing was committed; free space on that disk and send the command again (the server needs no restart)"),
-                },
+                format!("{e}; free space on that disk and send the command again (the server needs no restart)"),
             ),
             InDoubt(_) => (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown", e.to_string()),
             ReadOnly { .. } => (StatusCode::SERVICE_UNAVAILABLE, "read_only", e.to_string()),

@@ -141,7 +141,7 @@ fn run(
         }
         // A full disk can leave the store needing its files reopened although the batch was
         // committed (sled failed after the journal made it durable): reopen now if there is
-        // space again (else the next command tries first), and publish whatever the store holds
+        // space again (else the storage watcher or the next command tries), and publish whatever the store holds
         // that readers have not seen (a commit whose outcome was in doubt and turned out
         // durable).
         if committed {

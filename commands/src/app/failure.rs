@@ -100,11 +100,7 @@ impl From<ledger::StoreError> for Failure {
             ),
             ledger::StoreError::Format { .. } => Failure::new(INVALID_INPUT, e.to_string())
                 .hint("this ledger was written by an earlier version of Pledge; export it with that version"),
-            e if e.is_no_space() => Failure::new(STORAGE, match e {
-                ledger::StoreError::NoSpace { .. } => e.to_string(),
-                e => format!("the disk holding the ledger is full ({e}): nothing was committed"),
-            })
-            .hint(
+            ledger::StoreError::NoSpace { .. } => Failure::new(STORAGE, e.to_string()).hint(
                 "free space on that disk (Pledge keeps --min-free-space free for its own files), then run the same command again",
             ),
             ledger::StoreError::InDoubt(_) => Failure::new(STORAGE, e.to_string())

@@ -224,7 +224,7 @@ fn a_failed_commit_leaves_the_state_equal_to_the_store_and_the_next_command_work
     // A full disk: the commit fails after the domain folded the command's events.
     l.store().fail_next_commits(1);
     match l.submit(note(3, None, &key(2)), ExpectedHead::Any) {
-        Err(SubmitError::Store(e @ StoreError::NoSpace { .. })) => assert!(e.is_no_space()),
+        Err(SubmitError::Store(StoreError::NoSpace { .. })) => {}
         other => panic!("expected the injected full disk, got {other:?}"),
     }
     assert_eq!(l.store().head(), head, "nothing was written");
