@@ -4,6 +4,7 @@ mod checkpoints;
 mod cli;
 mod integrity;
 mod remote;
+mod serving;
 mod snapshots;
 mod storage;
 mod training;

@@ -334,6 +334,11 @@ pub fn validate(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainErr
 /// the rows to forecast). Unknown targets are `NaN`.
 pub fn load_unlabelled(path: &Path, spec: &DatasetSpec) -> Result<(Table, String), TrainError> {
     let (frame, digest) = read_frame(path)?;
+    Ok((unlabelled(&frame, spec)?, digest))
+}
+
+/// Validates a frame to be scored, as [`load_unlabelled`] does a file.
+pub fn unlabelled(frame: &DataFrame, spec: &DatasetSpec) -> Result<Table, TrainError> {
     let mut s = spec.clone();
     if s.series.is_none() && s.calendar.is_none() {
         s.time = None;
@@ -341,7 +346,64 @@ pub fn load_unlabelled(path: &Path, spec: &DatasetSpec) -> Result<(Table, String
     if s.segment.as_ref().is_some_and(|c| frame.column(c).is_err()) {
         s.segment = None;
     }
-    Ok((validate_inner(&frame, &s, false)?, digest))
+    validate_inner(frame, &s, false)
+}
+
+/// A frame from JSON rows (objects of column to value), as a request to score sends them.
+///
+/// Every row must name the same columns; `null` is an empty cell. A column whose values are
+/// all numbers (or `null`) is numeric, all booleans a boolean column, anything else text
+/// (numbers written as the CSV loader would). Arrays and objects are refused, naming the row
+/// (1-based) and the column.
+pub fn frame_from_rows(rows: &[serde_json::Map<String, serde_json::Value>]) -> Result<DataFrame, String> {
+    use serde_json::Value;
+    let Some(first) = rows.first() else {
+        return Err("no rows to score".into());
+    };
+    let names: Vec<&String> = first.keys().collect();
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(extra) = row.keys().find(|k| !first.contains_key(*k)) {
+            return Err(format!(
+                "row {} has `{extra}`, which row 1 does not have; every row names the same columns",
+                i + 1
+            ));
+        }
+        if let Some(absent) = names.iter().find(|k| !row.contains_key(k.as_str())) {
+            return Err(format!("row {} has no `{absent}` (write `null` for an empty cell)", i + 1));
+        }
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for name in names {
+        let values: Vec<&Value> = rows.iter().map(|r| &r[name.as_str()]).collect();
+        if let Some(i) = values.iter().position(|v| v.is_array() || v.is_object()) {
+            return Err(format!(
+                "row {}: `{name}` holds {}; a cell is a number, a string, a boolean or null",
+                i + 1,
+                if values[i].is_array() { "an array" } else { "an object" }
+            ));
+        }
+        let all = |f: fn(&Value) -> bool| values.iter().all(|v| v.is_null() || f(v));
+        let column = if all(Value::is_number) {
+            let v: Vec<Option<f64>> = values.iter().map(|v| v.as_f64()).collect();
+            Column::new(name.as_str().into(), v)
+        } else if all(Value::is_boolean) {
+            let v: Vec<Option<bool>> = values.iter().map(|v| v.as_bool()).collect();
+            Column::new(name.as_str().into(), v)
+        } else {
+            let v: Vec<Option<String>> = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.as_f64().map(format_number).unwrap_or_else(|| n.to_string())),
+                    other => Some(other.to_string()),
+                })
+                .collect();
+            Column::new(name.as_str().into(), v)
+        };
+        columns.push(column);
+    }
+    DataFrame::new(rows.len(), columns).map_err(|e| e.to_string())
 }
 
 fn validate_inner(frame: &DataFrame, spec: &DatasetSpec, labelled: bool) -> Result<Table, TrainError> {

@@ -14,6 +14,7 @@
 
 pub mod openapi;
 mod routes;
+mod serving;
 mod writer;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ pub async fn serve_on(
     let options = state.0.options.clone();
     let publisher = tokio::spawn(publish_checkpoints(state.clone()));
     let storage = tokio::spawn(watch_storage(state.clone()));
+    let retries = tokio::spawn(retry_serving(state.clone()));
     let service = hyper_util::service::TowerToHyperService::new(app(state.clone()));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -97,6 +99,7 @@ pub async fn serve_on(
     // Every acknowledged command is committed by now: the last checkpoint covers them all.
     publisher.abort();
     storage.abort();
+    retries.abort();
     if state.0.options.checkpoints.is_some() {
         publish_once(&state).await;
     }
@@ -112,6 +115,20 @@ async fn watch_storage(state: AppState) {
         tick.tick().await;
         if state.0.store.needs_recovery() {
             state.0.writer.recover();
+        }
+    }
+}
+
+/// Every `Options::serving_retry`, loads again the artifacts of champions that could not be served
+/// (a file restored or repaired is served without a restart or a new commit).
+async fn retry_serving(state: AppState) {
+    let mut tick = tokio::time::interval(state.0.serving.retry().max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.0.serving.current().has_problems() {
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.refresh_serving()).await;
         }
     }
 }
@@ -201,6 +218,9 @@ pub struct Options {
     pub reproducible: Option<Arc<crate::app::clock::Reproducible>>,
     /// Publishing checkpoints, when the server holds a log key.
     pub checkpoints: Option<Publishing>,
+    /// How long a champion whose artifact could not be loaded waits before it is tried again
+    /// (the previous version serves meanwhile).
+    pub serving_retry: std::time::Duration,
 }
 
 /// How `pledge serve` publishes checkpoints with the log key it holds.
@@ -227,6 +247,7 @@ impl Default for Options {
             queue: 16_384,
             reproducible: None,
             checkpoints: None,
+            serving_retry: crate::app::serving::RETRY,
         }
     }
 }
@@ -257,6 +278,18 @@ struct Shared {
     checkpoint_lock: std::sync::Mutex<()>,
     /// The size of the largest published checkpoint (0 before the first).
     published: tokio::sync::watch::Sender<u64>,
+    /// What each model's champions serve (swapped whole when champions change).
+    serving: crate::app::serving::Serving,
+}
+
+impl Shared {
+    fn refresh_serving(&self) -> bool {
+        let wanted = {
+            let model = self.read.read().unwrap_or_else(|e| e.into_inner());
+            crate::app::serving::wanted(&model.domain.state)
+        };
+        self.serving.refresh(wanted)
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -296,6 +329,11 @@ impl AppState {
             .flatten()
             .map_or(0, |p| p.checkpoint.size);
         let store = ledger.shared_store();
+        let serving = crate::app::serving::Serving::new(
+            &crate::app::training::artifact_dir(store.dir()),
+            options.serving_retry,
+        );
+        serving.refresh(crate::app::serving::wanted(&model.domain.state));
         let (handle, rx) = writer::channel(options.queue);
         let shared = Arc::new(Shared {
             store,
@@ -306,6 +344,7 @@ impl AppState {
             options,
             checkpoint_lock: std::sync::Mutex::new(()),
             published: tokio::sync::watch::Sender::new(published),
+            serving,
         });
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
@@ -343,6 +382,12 @@ impl AppState {
     /// Events committed and visible to readers (head seq + 1).
     pub fn committed(&self) -> u64 {
         *self.0.committed.borrow()
+    }
+
+    /// Brings the serving table to the champions of the read model (see
+    /// `app::serving::Serving::refresh`); the writer calls it before acknowledging a commit.
+    pub(crate) fn refresh_serving(&self) -> bool {
+        self.0.refresh_serving()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ReadModel> {

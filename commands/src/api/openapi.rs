@@ -52,20 +52,22 @@ fn hoist(mut schema: Value, defs: &mut BTreeMap<String, Value>) -> Result<Value,
     Ok(schema)
 }
 
-/// `doc` with the component schemas of every read answer, and each read route's `200`
-/// response referring to its answer's schema.
+/// `doc` with the component schemas of every answer, and each route's `200` response
+/// referring to its answer's schema.
 pub fn with_answer_schemas(mut doc: Value) -> Result<Value, String> {
     let mut defs = BTreeMap::new();
     let mut answers = BTreeMap::new();
     for (name, schema, routes) in crate::app::query::answer_schemas() {
         answers.insert(name.to_string(), hoist(schema, &mut defs)?);
         for route in routes {
+            // `post /path` for a write's answer, else a `GET`.
+            let (method, route) = route.split_once(' ').unwrap_or(("get", route));
             let ok = doc
                 .pointer_mut(&format!(
-                    "/paths/{}/get/responses/200",
+                    "/paths/{}/{method}/responses/200",
                     route.replace('~', "~0").replace('/', "~1")
                 ))
-                .ok_or_else(|| format!("the document has no `GET {route}` with a 200 response"))?;
+                .ok_or_else(|| format!("the document has no `{method} {route}` with a 200 response"))?;
             *ok = json!({"description": format!("`{name}`"),
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
         }

@@ -27,6 +27,7 @@ use base64::Engine;
 use ledger::checkpoints::Checkpoints;
 use ledger::note::{Checkpoint, SignedNote};
 
+use super::serving::{predict, ready, served_model};
 use super::{ApiError, AppState};
 use crate::app::failure::Failure;
 use crate::app::query::*;
@@ -53,7 +54,10 @@ routes! {
     get "/api/v1/policy" => policy,
     get "/api/v1/keys" => keys,
     get "/api/v1/champions" => champions,
+    get "/api/v1/ready" => ready,
     get "/api/v1/models/health" => health,
+    get "/api/v1/models/{model}" => served_model,
+    post "/api/v1/models/{model}/predict" => predict,
     get "/api/v1/models/{model}/champion" => model_champion,
     get "/api/v1/models/{model}/versions" => versions,
     get "/api/v1/models/{model}/versions/{version}/backtests" => backtests,
@@ -135,7 +139,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 // Extractors whose rejections are `ApiError`s (JSON bodies naming the problem).
 
 /// Query parameters; unknown or malformed ones are a 400.
-struct Q<T>(T);
+pub(super) struct Q<T>(pub(super) T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;
@@ -147,7 +151,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
 }
 
 /// Path parameters; malformed ones (a version that is not a number) are a 400.
-struct P<T>(T);
+pub(super) struct P<T>(pub(super) T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
     type Rejection = ApiError;

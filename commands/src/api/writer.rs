@@ -196,5 +196,8 @@ fn publish(shared: &Arc<Shared>, fresh: &[&RecordedEvent]) {
             }
         }
     }
+    // Serving switches to new champions before anyone is told of the commit (and before its
+    // sender is answered): a client that saw the change acknowledged is served by it.
+    shared.refresh_serving();
     shared.committed.send_replace(last.seq() + 1);
 }

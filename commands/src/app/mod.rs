@@ -9,6 +9,7 @@ pub mod json;
 pub mod keystore;
 pub mod query;
 pub mod remote;
+pub mod serving;
 pub mod training;
 pub mod transparency;
 pub mod verify;

@@ -1164,5 +1164,16 @@ pub fn answer_schemas() -> Vec<(&'static str, Value, &'static [&'static str])> {
         ("PolicyAnswer", schema::<PolicyAnswer>(), &["/api/v1/policy"]),
         ("KeysAnswer", schema::<KeysAnswer>(), &["/api/v1/keys"]),
         ("LedgerInfoAnswer", schema::<LedgerInfoAnswer>(), &["/api/v1/ledger"]),
+        (
+            "ServedModelAnswer",
+            schema::<crate::app::serving::ServedModelAnswer>(),
+            &["/api/v1/models/{model}"],
+        ),
+        (
+            "PredictAnswer",
+            schema::<crate::app::serving::PredictAnswer>(),
+            &["post /api/v1/models/{model}/predict"],
+        ),
+        ("ReadyAnswer", schema::<crate::app::serving::ReadyAnswer>(), &["/api/v1/ready"]),
     ]
 }

@@ -33,6 +33,12 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 /// `--checkpoint-interval` seconds, and at shutdown; every one is kept in
 /// `<ledger>/checkpoints/` and served at `/api/v1/checkpoints`.
 ///
+/// It serves the champions: `POST /api/v1/models/MODEL/predict` scores rows (JSON or CSV) with
+/// the champion of each row's segment, else the global one; a champion change is served before
+/// its command is acknowledged, and an artifact whose digest does not match is never served
+/// (the previous champion keeps serving; `GET /api/v1/models/MODEL` says why).
+/// `GET /api/v1/ready` is the readiness probe.
+///
 /// The first line printed is the address (with `--addr 127.0.0.1:0` the system picks a port).
 ///
 /// Examples:
@@ -41,6 +47,8 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 ///   pledge serve --addr 0.0.0.0:7400 --read-token "$(cat /etc/pledge/token)"
 ///   PLEDGE_SERVER=http://127.0.0.1:7400 pledge champion     # any command, remotely
 ///   curl -N http://127.0.0.1:7400/api/v1/events/stream       # the live tail
+///   curl -H 'Content-Type: text/csv' --data-binary @rows.csv \
+///       http://127.0.0.1:7400/api/v1/models/taxi-tip/predict    # the champions score rows
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {

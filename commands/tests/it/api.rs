@@ -15,26 +15,26 @@ use tower::ServiceExt;
 
 use crate::harness::{key, run, with_champion, Ids, World};
 
-struct Api {
-    app: Router,
-    state: AppState,
+pub(crate) struct Api {
+    pub(crate) app: Router,
+    pub(crate) state: AppState,
     writer: Writer,
     ids: Ids,
     _dir: tempfile::TempDir,
 }
 
 impl Api {
-    fn new(w: World) -> Api {
+    pub(crate) fn new(w: World) -> Api {
         Api::with_options(w, Options::default())
     }
 
-    fn with_options(w: World, options: Options) -> Api {
+    pub(crate) fn with_options(w: World, options: Options) -> Api {
         let (ledger, dir, ids) = w.into_parts();
         let (state, writer) = AppState::new(ledger, options).unwrap();
         Api { app: api::app(state.clone()), state, writer, ids, _dir: dir }
     }
 
-    async fn request(&self, req: Request<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn request(&self, req: Request<Body>) -> (StatusCode, Value) {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -43,11 +43,11 @@ impl Api {
         (status, v)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.request(Request::get(path).body(Body::empty()).unwrap()).await
     }
 
-    async fn send(&self, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn send(&self, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -58,13 +58,20 @@ impl Api {
     }
 
     /// `who` signs a command and posts it to /api/v1/commands.
-    async fn command(&self, who: &str, kind: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn command(&self, who: &str, kind: &str, body: Value) -> (StatusCode, Value) {
         let env = self.ids.envelope(who, kind, body);
         self.send(Method::POST, "/api/v1/commands", &serde_json::to_value(env).unwrap()).await
     }
 
     /// Then: refused with `status` and `rule`, and nothing was appended.
-    async fn refused(&self, who: &str, kind: &str, body: Value, status: StatusCode, rule: &str) -> Value {
+    pub(crate) async fn refused(
+        &self,
+        who: &str,
+        kind: &str,
+        body: Value,
+        status: StatusCode,
+        rule: &str,
+    ) -> Value {
         let before = self.state.committed();
         let (s, v) = self.command(who, kind, body).await;
         assert_eq!(s, status, "{v}");
@@ -73,7 +80,7 @@ impl Api {
         v
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let Api { app, state, writer, .. } = self;
         drop(app);
         drop(state);

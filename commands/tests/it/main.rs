@@ -13,4 +13,5 @@ mod properties;
 mod queries;
 mod scenarios;
 mod schemas;
+mod serving;
 mod vocabulary;

@@ -1,0 +1,373 @@
+//! Serving through the API (no socket): rows routed to each segment's champion, refusals that
+//! name the problem, champion changes switched atomically under load, and artifacts that are
+//! missing or damaged never served.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use commands::api::Options;
+use serde_json::{json, Value};
+use trainer::artifact::Artifact;
+use trainer::spec::{DatasetSpec, Strategy, TrainParams};
+
+use crate::api::Api;
+use crate::harness::World;
+
+const SPEC: &str = r#"{"name": "sales", "task": "regression", "target": {"column": "y"},
+  "features": [{"column": "x", "type": "numeric"}, {"column": "store", "type": "categorical"}],
+  "segment": "store", "missing": "refuse"}"#;
+
+/// 120 rows: `y = 3x ± 5` by store, with a little deterministic noise.
+fn data(dir: &Path) -> PathBuf {
+    let mut csv = String::from("x,store,y\n");
+    for i in 0..120 {
+        let x = f64::from(i) / 10.0;
+        let (store, shift) = if i % 2 == 0 { ("a", 5.0) } else { ("b", -5.0) };
+        let noise = f64::from((i * 7) % 5 - 2) * 0.1;
+        csv.push_str(&format!("{x},{store},{}\n", 3.0 * x + shift + noise));
+    }
+    let path = dir.join("sales.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// Fits the global model with `alpha` (and segment models when `segmented`), saved into the
+/// ledger's artifact directory.
+fn fit(ledger: &Path, alpha: f64, segmented: bool) -> trainer::artifact::Candidate {
+    let spec = DatasetSpec::from_json(SPEC).unwrap();
+    let (table, digest) = trainer::data::load(&data(ledger.parent().unwrap()), &spec).unwrap();
+    let mut params = TrainParams { alpha, ..Default::default() };
+    if segmented {
+        params.strategy = Strategy::SegmentedRouter;
+        params.min_segment_rows = 10;
+    }
+    let c = trainer::train::fit_candidate(&spec, &params, &table, &digest, "every row").unwrap();
+    for a in c.artifacts() {
+        a.save(&ledger.join("artifacts")).unwrap();
+    }
+    c
+}
+
+/// A `run.record` body of model `sales` (MAE `mae`) with one model per (segment, artifact).
+fn run(id: &str, trigger: &str, mae: f64, models: &[(Option<&str>, &str)]) -> Value {
+    let metrics = json!({"mae": mae, "rmse": mae * 1.2});
+    json!({
+        "run_id": id, "model": "sales", "task": "regression", "trigger": trigger,
+        "dataset_digest": "5c1d3e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f2031425364758697a8b",
+        "dataset_version": "2026-02", "trainer": "pledge-trainer ridge", "params": {},
+        "metrics": metrics,
+        "models": models.iter().map(|(s, d)| json!({"segment": s, "artifact_digest": d, "metrics": metrics})).collect::<Vec<_>>(),
+    })
+}
+
+fn dir(w: &World) -> PathBuf {
+    w.ledger.store().dir().to_path_buf()
+}
+
+async fn predict(api: &Api, model: &str, rows: Value) -> (StatusCode, Value) {
+    api.send(Method::POST, &format!("/api/v1/models/{model}/predict"), &json!({"rows": rows})).await
+}
+
+/// The score `a` gives one row.
+fn expected(a: &Artifact, row: Value) -> f64 {
+    let frame = trainer::data::frame_from_rows(&[row.as_object().unwrap().clone()]).unwrap();
+    let t = trainer::data::unlabelled(&frame, &a.spec).unwrap();
+    a.score(&t).unwrap().value[0]
+}
+
+#[tokio::test]
+async fn rows_go_to_their_segments_champion_and_bad_rows_are_refused_by_name() {
+    let mut w = World::new();
+    let l = dir(&w);
+    let global = fit(&l, 1.0, false).global;
+    let seg = fit(&l, 1.0, true).segments.remove("a").unwrap();
+    w.ok("maya", "run.record", run("r1", "manual", 3.0, &[(None, &global.digest())]));
+    w.ok("colby", "champion.bootstrap", json!({"model": "sales", "segment": null, "version": 1}));
+    w.ok("maya", "run.record", run("r2", "manual", 3.0, &[(Some("a"), &seg.digest())]));
+    w.ok("colby", "champion.bootstrap", json!({"model": "sales", "segment": "a", "version": 2}));
+    // A model with a version but no champion is not served.
+    let mut other = run("r3", "manual", 3.0, &[(None, &global.digest())]);
+    other["model"] = json!("returns");
+    w.ok("maya", "run.record", other);
+    let api = Api::new(w);
+
+    let rows = json!([{"x": 1.0, "store": "a"}, {"x": 2.0, "store": "b"}, {"x": 3.5, "store": "a"}]);
+    let (s, v) = predict(&api, "sales", rows.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let p = v["predictions"].as_array().unwrap();
+    let got: Vec<(u64, Value)> =
+        p.iter().map(|r| (r["version"].as_u64().unwrap(), r["segment"].clone())).collect();
+    assert_eq!(got, [(2, json!("a")), (1, Value::Null), (2, json!("a"))], "{v}");
+    for (r, (row, a)) in p.iter().zip([(&rows[0], &seg), (&rows[1], &global), (&rows[2], &seg)]) {
+        let want = expected(a, row.clone());
+        assert!((r["prediction"].as_f64().unwrap() - want).abs() < 1e-9, "{r} vs {want}");
+        let iv = r["interval"].as_array().unwrap();
+        assert!(iv[0].as_f64().unwrap() <= want && want <= iv[1].as_f64().unwrap(), "{r}");
+        assert_eq!(uuid::Uuid::parse_str(r["prediction_id"].as_str().unwrap()).unwrap().get_version_num(), 7);
+    }
+    assert_ne!(p[0]["prediction_id"], p[2]["prediction_id"]);
+    assert_eq!((v["rows"].as_u64(), v["unscored"].clone()), (Some(3), json!([])));
+    // A row of a segment without its own champion goes to the global one.
+    let (_, v) = predict(&api, "sales", json!([{"x": 1.0, "store": "c"}])).await;
+    assert_eq!(v["predictions"][0]["version"], 1, "{v}");
+
+    // CSV, with the caller's row keys.
+    let req = Request::post("/api/v1/models/sales/predict?key_column=id")
+        .header("content-type", "text/csv")
+        .body(Body::from("id,x,store\nk-1,1.0,b\nk-2,4,a\n"))
+        .unwrap();
+    let (s, v) = api.request(req).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let keyed: Vec<(&str, u64)> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["version"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keyed, [("k-1", 1), ("k-2", 2)]);
+
+    // What is served.
+    let (s, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(s, StatusCode::OK, "{info}");
+    let routes: Vec<(Value, u64, &str)> = info["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["segment"].clone(), r["version"].as_u64().unwrap(), r["artifact_digest"].as_str().unwrap())
+        })
+        .collect();
+    let (gd, sd) = (global.digest(), seg.digest());
+    assert_eq!(routes, [(json!("a"), 2, sd.as_str()), (Value::Null, 1, gd.as_str())]);
+    assert_eq!(info["task"], "regression");
+    assert_eq!(info["segment_column"], "store");
+    assert_eq!(
+        info["columns"],
+        json!([{"column": "x", "role": "numeric"}, {"column": "store", "role": "categorical"}])
+    );
+    assert_eq!(info["problems"], json!([]));
+    let (s, r) = api.get("/api/v1/ready").await;
+    assert_eq!((s, r["ready"].clone(), r["models_served"].clone()), (StatusCode::OK, json!(true), json!(1)));
+
+    // Refusals name the problem and its place.
+    let bad: &[(&str, Value, StatusCode, &str)] = &[
+        ("returns", json!([{"x": 1}]), StatusCode::NOT_FOUND, "no model `returns` is served"),
+        ("nope", json!([{"x": 1}]), StatusCode::NOT_FOUND, "no model `nope`"),
+        ("sales", json!([{"store": "a"}]), StatusCode::BAD_REQUEST, "`x`"),
+        ("sales", json!([{"x": 1, "store": "a"}, {"x": 2}]), StatusCode::BAD_REQUEST, "row 2 has no `store`"),
+        ("sales", json!([{"x": 1}, {"x": 2, "store": "a"}]), StatusCode::BAD_REQUEST, "row 2 has `store`"),
+        ("sales", json!([{"x": "many", "store": "a"}]), StatusCode::BAD_REQUEST, "column `x`"),
+        ("sales", json!([{"x": [1], "store": "a"}]), StatusCode::BAD_REQUEST, "row 1: `x` holds an array"),
+        ("sales", json!([{"x": null, "store": "a"}]), StatusCode::BAD_REQUEST, "`x`"),
+        ("sales", json!([]), StatusCode::BAD_REQUEST, "no rows"),
+    ];
+    for (model, rows, status, needle) in bad {
+        let (s, v) = predict(&api, model, rows.clone()).await;
+        assert_eq!(s, *status, "{model} {rows}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{rows}: `{needle}` not in {v}");
+    }
+    let (s, v) = api
+        .send(Method::POST, "/api/v1/models/sales/predict", &json!({"rows": [{"x": 1}], "extra": 1}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("extra"), "{v}");
+    for (body, needle) in [
+        ("id,x\nk,1\nk,2\n", "same key `k`"),
+        ("id,x\n,1\n", "row 1: the key column `id` is empty"),
+        ("x\n1\n", "no key column `id`"),
+        ("id,x,x\nk,1,2\n", "twice"),
+    ] {
+        let req = Request::post("/api/v1/models/sales/predict?key_column=id")
+            .header("content-type", "text/csv")
+            .body(Body::from(body))
+            .unwrap();
+        let (s, v) = api.request(req).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{body}: `{needle}` not in {v}");
+    }
+    let req = Request::post("/api/v1/models/sales/predict")
+        .header("content-type", "text/plain")
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(api.request(req).await.0, StatusCode::BAD_REQUEST);
+    api.close().await;
+}
+
+/// Four versions, each champion once (v1 bootstrapped, v2..v4 promoted by the policy).
+fn four_champions() -> (World, Vec<String>) {
+    let mut w = World::new();
+    let l = dir(&w);
+    let digests: Vec<String> =
+        [0.01, 1.0, 10.0, 100.0].iter().map(|&a| fit(&l, a, false).global.digest()).collect();
+    let unique: std::collections::BTreeSet<&String> = digests.iter().collect();
+    assert_eq!(unique.len(), 4, "four different artifacts");
+    w.ok("maya", "run.record", run("r1", "manual", 10.0, &[(None, &digests[0])]));
+    w.ok("colby", "champion.bootstrap", json!({"model": "sales", "segment": null, "version": 1}));
+    for (k, d) in digests.iter().enumerate().skip(1) {
+        // Each 10% better: promoted by the policy in the same append.
+        w.ok(
+            "scheduler",
+            "run.record",
+            run(&format!("r{}", k + 1), "scheduled", 10.0 * 0.9f64.powi(k as i32), &[(None, d)]),
+        );
+        assert_eq!(w.champion("sales", None), Some(k as u64 + 1));
+    }
+    (w, digests)
+}
+
+/// While four clients predict without pause, 100 rollbacks move the champion around four
+/// versions. No request fails, and every answer names a version that was champion at some
+/// instant during its request: between the send of the command that made it champion and the
+/// acknowledgement of the one that ended its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn champion_changes_switch_serving_atomically_under_load() {
+    let (w, _) = four_champions();
+    let api = Arc::new(Api::new(w));
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = vec![];
+    for c in 0..4 {
+        let (api, stop) = (Arc::clone(&api), Arc::clone(&stop));
+        clients.push(tokio::spawn(async move {
+            let mut seen = vec![];
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let (s, v) = predict(&api, "sales", json!([{"x": c, "store": "a"}])).await;
+                let got = Instant::now();
+                assert_eq!(s, StatusCode::OK, "{v}");
+                seen.push((sent, got, v["predictions"][0]["version"].as_u64().unwrap()));
+                tokio::task::yield_now().await;
+            }
+            seen
+        }));
+    }
+    // (sent, acknowledged, new champion); v4 is champion from the start.
+    let mut changes = vec![(start, start, 4u64)];
+    for i in 0..100u64 {
+        let target = i % 4 + 1; // 1, 2, 3, 4, 1, ...
+        let sent = Instant::now();
+        let (s, v) = api
+            .command(
+                "colby",
+                "rollback",
+                json!({"model": "sales", "segment": null, "version": target, "reason": format!("swap {i}")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        changes.push((sent, Instant::now(), target));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = vec![];
+    for c in clients {
+        answers.extend(c.await.unwrap());
+    }
+    assert!(answers.len() >= 100, "the clients kept predicting during the changes: {}", answers.len());
+    let mut versions = std::collections::BTreeSet::new();
+    for (sent, got, v) in &answers {
+        versions.insert(*v);
+        let champion_during = changes.iter().enumerate().any(|(k, (from, _, version))| {
+            let until = changes.get(k + 1).map(|c| c.1);
+            version == v && *from <= *got && until.is_none_or(|u| *sent <= u)
+        });
+        assert!(champion_during, "v{v} answered a request during which it was never champion");
+    }
+    assert_eq!(versions.len(), 4, "every version served at some point: {versions:?}");
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(info["routes"][0]["version"], 4, "the last rollback's champion serves");
+    assert!(info["generation"].as_u64().unwrap() >= 100, "one table per change: {info}");
+    Arc::into_inner(api).unwrap().close().await;
+}
+
+/// A champion whose artifact is damaged or missing is never served: the version before keeps
+/// serving, `GET /models/{model}` and `/ready` say why, and the restored file is picked up.
+#[tokio::test]
+async fn a_damaged_or_missing_artifact_is_never_served_and_the_previous_champion_keeps_serving() {
+    let (mut w, _) = four_champions();
+    let l = dir(&w);
+    let file = |d: &str| l.join("artifacts").join(format!("{d}.json"));
+    // v5: its file damaged before it becomes champion (one byte changed).
+    let v5 = fit(&l, 1000.0, false).global.digest();
+    let good = std::fs::read(file(&v5)).unwrap();
+    let mut bad = good.clone();
+    let at = bad.iter().position(|&b| b == b'1').unwrap();
+    bad[at] = b'2';
+    std::fs::write(file(&v5), &bad).unwrap();
+    w.ok("scheduler", "run.record", run("r5", "scheduled", 5.0, &[(None, &v5)]));
+    assert_eq!(w.champion("sales", None), Some(5));
+    let options = Options { serving_retry: std::time::Duration::ZERO, ..Options::default() };
+    let api = Api::with_options(w, options);
+
+    // Nothing served it before this server started: the route is refused, naming the cause.
+    let (s, v) = predict(&api, "sales", json!([{"x": 1, "store": "a"}])).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("v5") && msg.contains("damaged"), "{msg}");
+    let (s, r) = api.get("/api/v1/ready").await;
+    assert_eq!((s, r["serving_problems"].clone()), (StatusCode::OK, json!(1)), "{r}");
+
+    // A rollback to v4 serves v4; moving to v5 again keeps v4 serving and says why.
+    let (s, _) = api
+        .command(
+            "colby",
+            "rollback",
+            json!({"model": "sales", "segment": null, "version": 4, "reason": "v5 unreadable"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        predict(&api, "sales", json!([{"x": 1, "store": "b"}])).await.1["predictions"][0]["version"],
+        4
+    );
+    let (s, _) = api
+        .command(
+            "colby",
+            "rollback",
+            json!({"model": "sales", "segment": null, "version": 5, "reason": "try again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = predict(&api, "sales", json!([{"x": 1, "store": "b"}])).await;
+    assert_eq!((s, v["predictions"][0]["version"].clone()), (StatusCode::OK, json!(4)), "{v}");
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(info["routes"][0]["version"], 4);
+    let p = &info["problems"][0];
+    assert_eq!(
+        (p["version"].clone(), p["serving_instead"].clone(), p["artifact_digest"].clone()),
+        (json!(5), json!(4), json!(v5))
+    );
+    assert!(p["reason"].as_str().unwrap().contains("damaged"), "{p}");
+
+    // The file restored: the next refresh (here, after any commit) serves v5.
+    std::fs::write(file(&v5), &good).unwrap();
+    let (s, v) =
+        api.command("maya", "drift.record", json!({"model": "sales", "baseline": 5.0, "recent": 5.1})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(
+        (info["routes"][0]["version"].clone(), info["problems"].clone()),
+        (json!(5), json!([])),
+        "{info}"
+    );
+    assert_eq!(
+        predict(&api, "sales", json!([{"x": 1, "store": "b"}])).await.1["predictions"][0]["version"],
+        5
+    );
+
+    // A missing file: v6's artifact was never written; v5 keeps serving.
+    let missing = "0".repeat(64);
+    let (s, v) =
+        api.command("scheduler", "run.record", run("r6", "scheduled", 4.0, &[(None, &missing)])).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(info["routes"][0]["version"], 5, "{info}");
+    assert!(info["problems"][0]["reason"].as_str().unwrap().contains("cannot read"), "{info}");
+    assert_eq!(
+        predict(&api, "sales", json!([{"x": 1, "store": "b"}])).await.1["predictions"][0]["version"],
+        5
+    );
+    api.close().await;
+}
