@@ -124,3 +124,150 @@ fn the_served_champion_answers_what_pledge_predict_computes() {
     assert_eq!((code, ready["ready"].clone(), ready["models_served"].clone()), (200, json!(true), json!(1)));
     assert!(server.stop().success());
 }
+
+/// The seeds' shadow loop from the terminal on real data: an experiment's classifier in shadow
+/// beside the champion, served predictions logged, outcomes recorded with `pledge actuals
+/// record`, and `pledge shadow evaluate` appending a window whose log-loss and accuracy equal
+/// those computed here from the logged rows; the ledger then verifies.
+#[test]
+fn a_shadow_window_is_measured_from_served_predictions_and_real_outcomes() {
+    let t = team();
+    let (data_taxi, spec_taxi) = (data("taxi.csv"), data("taxi.spec.json"));
+    let propose = |id: &str| {
+        t.ok(&[
+            "hypothesis",
+            "propose",
+            id,
+            "taxi-tip",
+            "--statement",
+            "tips follow distance",
+            "--change-type",
+            "tuning",
+            "--target-metric",
+            "roc_auc",
+            "--expected-improvement",
+            "1",
+            "--owner",
+            "maya",
+            "--as",
+            "maya",
+        ]);
+    };
+    let train = |id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train-candidate",
+            "taxi-tip",
+            "--hypothesis-id",
+            id,
+            "--change-type",
+            "tuning",
+            "--change-summary",
+            "logistic",
+            "--owner",
+            "maya",
+            "--feature-set-version",
+            "v1",
+            "--dataset-version",
+            "2026-04",
+            "--data",
+            &data_taxi,
+            "--spec",
+            &spec_taxi,
+            "--as",
+            "maya",
+        ];
+        args.extend(extra);
+        t.ok(&args)
+    };
+    propose("H-1");
+    train("H-1", &[]);
+    t.ok(&["bootstrap-champion", "taxi-tip", "1", "--as", "colby", "--reason", "baseline"]);
+    propose("H-2");
+    t.ok(&["experiment", "approve", "H-2", "--rationale", "try it", "--as", "colby"]);
+    t.ok(&["experiment", "start", "H-2", "--as", "maya"]);
+    let params = t.ledger.parent().unwrap().join("strong.json");
+    std::fs::write(&params, r#"{"alpha": 50}"#).unwrap();
+    train("H-2", &["--trigger", "experiment", "--params", params.to_str().unwrap()]);
+    t.ok(&["experiment", "shadow", "H-2", "--windows", "1", "--as", "maya"]);
+
+    // April's first 400 trips, served with their row number as key.
+    let csv = std::fs::read_to_string(data("taxi.csv")).unwrap();
+    let april: Vec<&str> = csv.lines().skip(1).filter(|l| l.contains(",Apr,")).take(400).collect();
+    let body: String = std::iter::once("id,distance,company,local,dow,month,hour".to_string())
+        .chain(april.iter().enumerate().map(|(i, l)| format!("t{i},{}", l.split_once(',').unwrap().1)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let server = Server::start(&t);
+    let (code, v) =
+        send(&server.url, "POST", "/api/v1/models/taxi-tip/predict?key_column=id", "text/csv", &body);
+    assert_eq!(code, 200, "{v}");
+    let (_, info) = send(&server.url, "GET", "/api/v1/models/taxi-tip", "application/json", "");
+    assert_eq!(info["shadows"][0]["version"], 2, "{info}");
+
+    // The outcomes: the real tips, by key.
+    let outcomes: String = std::iter::once("key,actual".to_string())
+        .chain(april.iter().enumerate().map(|(i, l)| format!("t{i},{}", l.split(',').next().unwrap())))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = t.ledger.parent().unwrap().join("outcomes.csv");
+    std::fs::write(&file, outcomes).unwrap();
+    let r = t.ok(&["actuals", "record", "taxi-tip", file.to_str().unwrap(), "--server", &server.url]);
+    assert_eq!(r["recorded"], 400);
+
+    let day = chrono_day();
+    let e = t.ok(&[
+        "shadow",
+        "evaluate",
+        "taxi-tip",
+        "--since",
+        &format!("{day}T00:00:00Z"),
+        "--until",
+        &format!("{day}T23:59:59Z"),
+        "--server",
+        &server.url,
+        "--as",
+        "maya",
+    ]);
+    let win = &e["events"][0]["payload"];
+    assert_eq!(e["events"][0]["kind"], "shadow.recorded", "{e}");
+    assert_eq!(
+        (win["champion"].clone(), win["challenger"].clone(), win["samples"].clone()),
+        (json!(1), json!(2), json!(400))
+    );
+    assert_eq!(win["hypothesis_id"], "H-2");
+
+    // By hand from the log: log-loss and accuracy of each version on the same 400 rows.
+    let log = std::fs::read_to_string(t.ledger.join("predictions").join(format!("{day}.jsonl"))).unwrap();
+    let logged: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let y: Vec<f64> = april.iter().map(|l| if l.starts_with("yes,") { 1.0 } else { 0.0 }).collect();
+    let by_hand = |p: Vec<f64>| {
+        let n = p.len() as f64;
+        let eps = f64::EPSILON;
+        let ll = -p
+            .iter()
+            .zip(&y)
+            .map(|(q, t)| {
+                let q = q.clamp(eps, 1.0 - eps);
+                t * q.ln() + (1.0 - t) * (1.0 - q).ln()
+            })
+            .sum::<f64>()
+            / n;
+        let acc = p.iter().zip(&y).filter(|(q, t)| (**q >= 0.5) == (**t == 1.0)).count() as f64 / n;
+        (ll, acc)
+    };
+    let champ = by_hand(logged.iter().map(|r| r["value"].as_f64().unwrap()).collect());
+    let chall = by_hand(logged.iter().map(|r| r["shadow"][0]["value"].as_f64().unwrap()).collect());
+    for (m, (ll, acc)) in [(&win["champion_metrics"], champ), (&win["challenger_metrics"], chall)] {
+        assert!((m["log_loss"].as_f64().unwrap() - ll).abs() < 1e-12, "{m} vs {ll}");
+        assert!((m["accuracy"].as_f64().unwrap() - acc).abs() < 1e-12, "{m} vs {acc}");
+    }
+    assert_ne!(champ, chall, "two different models");
+    assert!(server.stop().success());
+    assert_eq!(t.ok(&["verify"])["ok"], true);
+}
+
+/// Today's UTC date, as the prediction log names its files.
+fn chrono_day() -> String {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%d"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

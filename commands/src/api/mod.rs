@@ -221,6 +221,8 @@ pub struct Options {
     /// How long a champion whose artifact could not be loaded waits before it is tried again
     /// (the previous version serves meanwhile).
     pub serving_retry: std::time::Duration,
+    /// Whole days of the prediction log kept before today.
+    pub prediction_retention_days: u32,
 }
 
 /// How `pledge serve` publishes checkpoints with the log key it holds.
@@ -248,6 +250,7 @@ impl Default for Options {
             reproducible: None,
             checkpoints: None,
             serving_retry: crate::app::serving::RETRY,
+            prediction_retention_days: 30,
         }
     }
 }
@@ -280,6 +283,8 @@ struct Shared {
     published: tokio::sync::watch::Sender<u64>,
     /// What each model's champions serve (swapped whole when champions change).
     serving: crate::app::serving::Serving,
+    /// Every prediction answered, with shadow scores, and the outcomes joined to them.
+    predictions: Arc<crate::app::predlog::PredictionLog>,
 }
 
 impl Shared {
@@ -334,6 +339,12 @@ impl AppState {
             options.serving_retry,
         );
         serving.refresh(crate::app::serving::wanted(&model.domain.state));
+        let predictions = crate::app::predlog::PredictionLog::open(
+            &crate::app::predlog::log_dir(store.dir()),
+            Some(options.prediction_retention_days),
+            Arc::new(ledger::canonical::SystemClock),
+        )
+        .map_err(|m| Failure::new(crate::app::failure::STORAGE, format!("the prediction log: {m}")))?;
         let (handle, rx) = writer::channel(options.queue);
         let shared = Arc::new(Shared {
             store,
@@ -345,6 +356,7 @@ impl AppState {
             checkpoint_lock: std::sync::Mutex::new(()),
             published: tokio::sync::watch::Sender::new(published),
             serving,
+            predictions: Arc::new(predictions),
         });
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))

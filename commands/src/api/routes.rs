@@ -27,7 +27,7 @@ use base64::Engine;
 use ledger::checkpoints::Checkpoints;
 use ledger::note::{Checkpoint, SignedNote};
 
-use super::serving::{predict, ready, served_model};
+use super::serving::{predict, ready, record_actuals, served_model, shadow_windows};
 use super::{ApiError, AppState};
 use crate::app::failure::Failure;
 use crate::app::query::*;
@@ -58,6 +58,8 @@ routes! {
     get "/api/v1/models/health" => health,
     get "/api/v1/models/{model}" => served_model,
     post "/api/v1/models/{model}/predict" => predict,
+    post "/api/v1/models/{model}/actuals" => record_actuals,
+    get "/api/v1/models/{model}/shadow" => shadow_windows,
     get "/api/v1/models/{model}/champion" => model_champion,
     get "/api/v1/models/{model}/versions" => versions,
     get "/api/v1/models/{model}/versions/{version}/backtests" => backtests,
@@ -164,7 +166,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
 }
 
 /// A JSON body; a malformed or ambiguous one (a member twice) is a 400, a too large one a 413.
-struct J<T>(T);
+pub(super) struct J<T>(pub(super) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
     type Rejection = ApiError;

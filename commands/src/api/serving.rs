@@ -7,9 +7,12 @@ use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 
-use super::routes::{P, Q};
+use super::routes::{J, P, Q};
 use super::{ApiError, AppState};
-use crate::app::serving::{self, PredictAnswer, PredictInput, ReadyAnswer, ServeError, ServedModelAnswer};
+use crate::app::serving::{
+    self, ActualIn, ActualsAnswer, PredictAnswer, PredictInput, ReadyAnswer, ServeError, ServedModelAnswer,
+};
+use crate::app::shadow::ShadowEvaluation;
 
 /// Requests with more rows than this are scored on a blocking thread.
 const INLINE_ROWS: usize = 64;
@@ -91,14 +94,44 @@ pub(super) async fn predict(
 ) -> Result<Json<PredictAnswer>, ApiError> {
     let table = s.0.serving.current();
     let input = PredictInput { frame, key_column: q.key_column };
-    let answer = if input.frame.height() <= INLINE_ROWS {
-        serving::predict(&table, &model, &input)
+    let rows = input.frame.height();
+    let log = s.0.predictions.clone();
+    let score = move || {
+        let (answer, logged) = serving::predict(&table, &model, &input)?;
+        if let Err(e) = log.append(logged) {
+            tracing::warn!(error = %e, "predictions answered but not logged");
+        }
+        Ok::<_, ServeError>(answer)
+    };
+    let answer = if rows <= INLINE_ROWS {
+        score()
     } else {
-        tokio::task::spawn_blocking(move || serving::predict(&table, &model, &input))
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(score).await.map_err(ApiError::internal)?
     };
     Ok(Json(answer?))
+}
+
+/// `{"actuals": [{"prediction_id" | "key", "actual"}, ...]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ActualsBody {
+    actuals: Vec<ActualIn>,
+}
+
+/// `POST /api/v1/models/{model}/actuals`: records observed outcomes against logged
+/// predictions, all or none.
+pub(super) async fn record_actuals(
+    State(s): State<AppState>,
+    P(model): P<String>,
+    J(body): J<ActualsBody>,
+) -> Result<Json<ActualsAnswer>, ApiError> {
+    let actuals = serving::actuals(&s.0.serving.current(), &model, body.actuals)?;
+    let log = s.0.predictions.clone();
+    let recorded = tokio::task::spawn_blocking(move || log.record_actuals(actuals))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(ActualsAnswer { model, recorded }))
 }
 
 /// `GET /api/v1/models/{model}`: what the model serves now.
@@ -129,4 +162,36 @@ pub(super) async fn ready(State(s): State<AppState>) -> (StatusCode, Json<ReadyA
     };
     let status = if answer.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShadowParams {
+    /// Window start (default: yesterday, midnight UTC).
+    since: Option<String>,
+    /// Window end, excluded (default: today, midnight UTC).
+    until: Option<String>,
+}
+
+/// `GET /api/v1/models/{model}/shadow`: the shadow windows of `[since, until)`, computed from
+/// the prediction log and its outcomes (recorded by nobody: `pledge shadow evaluate` signs
+/// them, or the server's service identity on its schedule).
+pub(super) async fn shadow_windows(
+    State(s): State<AppState>,
+    P(model): P<String>,
+    Q(q): Q<ShadowParams>,
+) -> Result<Json<ShadowEvaluation>, ApiError> {
+    let (since, until) =
+        crate::app::shadow::window(q.since.as_deref(), q.until.as_deref(), s.0.predictions.now())?;
+    let state = {
+        let model_state = s.read();
+        crate::app::shadow::for_model(&model_state.domain.state, &model)
+    };
+    let (log, dir) = (s.0.predictions.clone(), s.0.store.dir().to_path_buf());
+    let evaluation = tokio::task::spawn_blocking(move || {
+        crate::app::shadow::evaluate(&log, &state, &dir, &model, since, until)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(evaluation))
 }

@@ -1175,5 +1175,15 @@ pub fn answer_schemas() -> Vec<(&'static str, Value, &'static [&'static str])> {
             &["post /api/v1/models/{model}/predict"],
         ),
         ("ReadyAnswer", schema::<crate::app::serving::ReadyAnswer>(), &["/api/v1/ready"]),
+        (
+            "ActualsAnswer",
+            schema::<crate::app::serving::ActualsAnswer>(),
+            &["post /api/v1/models/{model}/actuals"],
+        ),
+        (
+            "ShadowEvaluation",
+            schema::<crate::app::shadow::ShadowEvaluation>(),
+            &["/api/v1/models/{model}/shadow"],
+        ),
     ]
 }

@@ -25,31 +25,55 @@ use serde::{Deserialize, Serialize};
 use trainer::artifact::Artifact;
 use trainer::spec::Task as SpecTask;
 
+use crate::app::predlog::{Logged, ShadowScore};
+
 /// How long a route whose artifact could not be loaded waits, by default, before it is tried
 /// again.
 pub const RETRY: Duration = Duration::from_secs(5);
 
-/// What the ledger wants served: model → segment key (`""`: global) → (version, digest,
-/// the version's segment).
-pub type Wanted = BTreeMap<String, (Option<Task>, BTreeMap<String, (u64, String)>)>;
+/// What the ledger wants served for one model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WantedModel {
+    /// What the model predicts.
+    pub task: Option<Task>,
+    /// Segment key (`""`: global) → the champion (version, artifact digest).
+    pub routes: BTreeMap<String, (u64, String)>,
+    /// Segment key → the versions in shadow there (version, artifact digest): the versions of
+    /// the model's experiments in shadow testing that are not champions.
+    pub shadows: BTreeMap<String, Vec<(u64, String)>>,
+}
 
-/// The routes the ledger's champions ask for.
+/// What the ledger wants served: model → its routes and shadows.
+pub type Wanted = BTreeMap<String, WantedModel>;
+
+/// The routes and shadows the ledger's champions and experiments ask for.
 pub fn wanted(state: &State) -> Wanted {
-    state
-        .models
-        .iter()
-        .filter(|(_, m)| !m.champions.is_empty())
-        .map(|(name, m)| {
-            let routes = m
-                .champions
-                .iter()
-                .filter_map(|(seg, v)| {
-                    m.versions.get(v).map(|i| (seg.clone(), (*v, i.artifact_digest.clone())))
-                })
-                .collect();
-            (name.clone(), (m.task, routes))
-        })
-        .collect()
+    let mut out = Wanted::new();
+    for (name, m) in state.models.iter().filter(|(_, m)| !m.champions.is_empty()) {
+        let routes = m
+            .champions
+            .iter()
+            .filter_map(|(seg, v)| m.versions.get(v).map(|i| (seg.clone(), (*v, i.artifact_digest.clone()))))
+            .collect();
+        let mut shadows: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        let champions: BTreeSet<u64> = m.champions.values().copied().collect();
+        for x in state.experiments.values() {
+            if &x.model != name || x.status != projections::ExperimentStatus::ShadowTesting {
+                continue;
+            }
+            for v in x.versions.iter().filter(|v| !champions.contains(v)) {
+                if let Some(i) = m.versions.get(v) {
+                    let seg = i.segment.clone().unwrap_or_default();
+                    let list = shadows.entry(seg).or_default();
+                    if !list.iter().any(|(x, _)| x == v) {
+                        list.push((*v, i.artifact_digest.clone()));
+                    }
+                }
+            }
+        }
+        out.insert(name.clone(), WantedModel { task: m.task, routes, shadows });
+    }
+    out
 }
 
 /// One route's artifact.
@@ -74,8 +98,11 @@ pub struct ServingProblem {
     pub artifact_digest: String,
     /// Why it is not served.
     pub reason: String,
-    /// The version serving the segment instead (`null`: none, its requests are refused).
+    /// The version serving the segment instead (`null`: none, its requests are refused; or a
+    /// shadow version, which is then not scored).
     pub serving_instead: Option<u64>,
+    /// Whether the version is in shadow (not a champion).
+    pub shadow: bool,
 }
 
 /// One model's routes.
@@ -85,6 +112,8 @@ pub struct ModelServing {
     pub task: Option<Task>,
     /// Segment key (`""`: global) → what serves it.
     pub routes: BTreeMap<String, Served>,
+    /// Segment key → the versions scoring its rows in shadow (logged, never returned).
+    pub shadows: BTreeMap<String, Vec<Served>>,
     /// Champions not served, with when they were last tried.
     pub problems: Vec<(ServingProblem, Instant)>,
 }
@@ -151,43 +180,37 @@ impl Serving {
             return false;
         }
         let mut models = BTreeMap::new();
-        for (name, (task, routes)) in &wanted {
+        for (name, want) in &wanted {
             let before = old.models.get(name);
-            if before.is_some_and(|b| old.wanted.get(name) == Some(&(*task, routes.clone())) && !due(b)) {
-                models.insert(name.clone(), Arc::clone(before.expect("checked")));
+            if let Some(b) = before.filter(|b| old.wanted.get(name) == Some(want) && !due(b)) {
+                models.insert(name.clone(), Arc::clone(b));
                 continue;
             }
-            models.insert(name.clone(), Arc::new(self.build(name, *task, routes, before.map(|b| &**b))));
+            models.insert(name.clone(), Arc::new(self.build(name, want, before.map(|b| &**b))));
         }
         let table = ServingTable { models, wanted, generation: old.generation + 1 };
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         true
     }
 
-    fn build(
-        &self,
-        model: &str,
-        task: Option<Task>,
-        routes: &BTreeMap<String, (u64, String)>,
-        before: Option<&ModelServing>,
-    ) -> ModelServing {
-        let mut out = ModelServing { task, ..Default::default() };
-        for (seg, (version, digest)) in routes {
-            let previous = before.and_then(|b| b.routes.get(seg));
-            if let Some(p) = previous.filter(|p| p.version == *version && &p.digest == digest) {
-                out.routes.insert(seg.clone(), p.clone());
-                continue;
-            }
-            // The same artifact may already serve another route or model.
-            let loaded = before
+    fn build(&self, model: &str, want: &WantedModel, before: Option<&ModelServing>) -> ModelServing {
+        let mut out = ModelServing { task: want.task, ..Default::default() };
+        // An artifact already loaded (for any route or shadow) is shared, not read again.
+        let known = |digest: &str| {
+            before
                 .into_iter()
-                .flat_map(|b| b.routes.values())
-                .find(|s| &s.digest == digest)
-                .map(|s| Ok(Arc::clone(&s.artifact)))
-                .unwrap_or_else(|| self.load(seg, task, digest).map(Arc::new));
+                .flat_map(|b| b.routes.values().chain(b.shadows.values().flatten()))
+                .find(|s| s.digest == digest)
+        };
+        for (seg, (version, digest)) in &want.routes {
+            let previous = before.and_then(|b| b.routes.get(seg));
+            let loaded = match known(digest) {
+                Some(s) => Ok(Arc::clone(&s.artifact)),
+                None => self.load(seg, want.task, digest).map(Arc::new),
+            };
             match loaded {
                 Ok(artifact) => {
-                    if previous.is_some() {
+                    if previous.is_some_and(|p| p.version != *version) {
                         tracing::info!(model, segment = seg.as_str(), version, "now serving");
                     }
                     out.routes
@@ -207,11 +230,41 @@ impl Serving {
                             artifact_digest: digest.clone(),
                             reason,
                             serving_instead: instead.as_ref().map(|p| p.version),
+                            shadow: false,
                         },
                         Instant::now(),
                     ));
                     if let Some(p) = instead {
                         out.routes.insert(seg.clone(), p);
+                    }
+                }
+            }
+        }
+        for (seg, list) in &want.shadows {
+            for (version, digest) in list {
+                let loaded = match known(digest) {
+                    Some(s) => Ok(Arc::clone(&s.artifact)),
+                    None => self.load(seg, want.task, digest).map(Arc::new),
+                };
+                match loaded {
+                    Ok(artifact) => out.shadows.entry(seg.clone()).or_default().push(Served {
+                        version: *version,
+                        digest: digest.clone(),
+                        artifact,
+                    }),
+                    Err(reason) => {
+                        tracing::error!(model, segment = seg.as_str(), version, %reason, "shadow version not scored");
+                        out.problems.push((
+                            ServingProblem {
+                                segment: (!seg.is_empty()).then(|| seg.clone()),
+                                version: *version,
+                                artifact_digest: digest.clone(),
+                                reason,
+                                serving_instead: None,
+                                shadow: true,
+                            },
+                            Instant::now(),
+                        ));
                     }
                 }
             }
@@ -315,7 +368,12 @@ pub struct PredictAnswer {
 
 /// Scores `input` with `model`'s routes in `table`: each row by the champion of its segment
 /// (the spec's segment column), else the global champion.
-pub fn predict(table: &ServingTable, model: &str, input: &PredictInput) -> Result<PredictAnswer, ServeError> {
+/// Returns the answer and the records of the prediction log (shadow scores included).
+pub fn predict(
+    table: &ServingTable,
+    model: &str,
+    input: &PredictInput,
+) -> Result<(PredictAnswer, Vec<Logged>), ServeError> {
     let m = table.models.get(model).ok_or_else(|| match table.wanted.contains_key(model) {
         true => ServeError::Unavailable(format!("`{model}` is not served yet")),
         false => ServeError::UnknownModel(format!(
@@ -378,12 +436,86 @@ pub fn predict(table: &ServingTable, model: &str, input: &PredictInput) -> Resul
     }
     out.sort_by_key(|r| r.row);
     let scored: BTreeSet<usize> = out.iter().map(|r| r.row).collect();
-    Ok(PredictAnswer {
+    // Each row's segment value, by row number.
+    let segment_of: BTreeMap<usize, &str> = match &table0.segment {
+        Some(seg) => table0.row_numbers.iter().zip(seg).map(|(r, s)| (*r, s.as_str())).collect(),
+        None => BTreeMap::new(),
+    };
+    let shadow = shadow_scores(m, &input.frame, &out, &segment_of);
+    let logged = out
+        .iter()
+        .map(|r| Logged {
+            prediction_id: r.prediction_id.clone(),
+            model: model.to_string(),
+            key: r.key.clone(),
+            at: String::new(),
+            segment: segment_of.get(&r.row).map(|s| s.to_string()),
+            route: r.segment.clone(),
+            version: r.version,
+            value: r.probability.or(r.prediction).unwrap_or(f64::NAN),
+            interval: r.interval,
+            shadow: shadow.get(&r.row).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let answer = PredictAnswer {
         model: model.to_string(),
         rows: n,
         unscored: (1..=n).filter(|r| !scored.contains(r)).collect(),
         predictions: out,
-    })
+    };
+    Ok((answer, logged))
+}
+
+/// The shadow versions' scores of the answered rows, by row number: a global shadow version
+/// scores the rows the global champion served, a segment's shadow version the rows of that
+/// segment. A shadow version that cannot score a row (its own spec refuses the rows) leaves it
+/// unscored and is logged: shadow never changes an answer.
+fn shadow_scores(
+    m: &ModelServing,
+    frame: &DataFrame,
+    answered: &[RowPrediction],
+    segment_of: &BTreeMap<usize, &str>,
+) -> BTreeMap<usize, Vec<ShadowScore>> {
+    let mut out: BTreeMap<usize, Vec<ShadowScore>> = BTreeMap::new();
+    for (key, list) in &m.shadows {
+        let rows: BTreeSet<usize> = answered
+            .iter()
+            .filter(|r| match key.is_empty() {
+                true => r.segment.is_none(),
+                false => segment_of.get(&r.row) == Some(&key.as_str()),
+            })
+            .map(|r| r.row)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        for s in list {
+            let own = match trainer::data::unlabelled(frame, &s.artifact.spec) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(version = s.version, error = %e, "a shadow version cannot read these rows");
+                    continue;
+                }
+            };
+            let pick: Vec<usize> = (0..own.len()).filter(|&j| rows.contains(&own.row_numbers[j])).collect();
+            if pick.is_empty() {
+                continue;
+            }
+            match s.artifact.score(&own.select(&pick)) {
+                Ok(p) => {
+                    for (k, &j) in pick.iter().enumerate() {
+                        out.entry(own.row_numbers[j]).or_default().push(ShadowScore {
+                            version: s.version,
+                            value: p.value[k],
+                            interval: p.interval.as_ref().map(|iv| [iv[k].0, iv[k].1]),
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(version = s.version, error = %e, "a shadow version failed to score"),
+            }
+        }
+    }
+    out
 }
 
 fn no_route(model: &str, m: &ModelServing, seg: Option<(&str, usize)>) -> ServeError {
@@ -468,6 +600,10 @@ pub struct ServedModelAnswer {
     pub task: Option<Task>,
     /// The routes served now, the global one last.
     pub routes: Vec<ServedRoute>,
+    /// The versions scoring rows in shadow (logged with each prediction, never returned): a
+    /// global one scores the rows the global champion serves, a segment's the rows of that
+    /// segment.
+    pub shadows: Vec<ServedRoute>,
     /// The columns a row needs, in the served specs' order (every route's, once).
     pub columns: Vec<ExpectedColumn>,
     /// The segment column rows are routed by (when a spec declares one; a row without it goes
@@ -477,6 +613,21 @@ pub struct ServedModelAnswer {
     pub problems: Vec<ServingProblem>,
     /// The serving table's generation (it grows by one at every switch).
     pub generation: u64,
+}
+
+fn route_of(seg: &str, s: &Served) -> ServedRoute {
+    ServedRoute {
+        segment: (!seg.is_empty()).then(|| seg.to_string()),
+        version: s.version,
+        artifact_digest: s.digest.clone(),
+        family: match &s.artifact.model {
+            trainer::model::Fitted::Logistic(_) => "logistic",
+            trainer::model::Fitted::Ridge(_) => "ridge",
+            trainer::model::Fitted::Poisson(_) => "poisson",
+        }
+        .into(),
+        trained_on: s.artifact.trained_on.clone(),
+    }
 }
 
 /// What `model` serves in `table`.
@@ -491,20 +642,11 @@ pub fn describe(table: &ServingTable, model: &str) -> Result<ServedModelAnswer, 
         .iter()
         .filter(|(s, _)| !s.is_empty())
         .chain(m.routes.get_key_value(""))
-        .map(|(seg, s)| ServedRoute {
-            segment: (!seg.is_empty()).then(|| seg.clone()),
-            version: s.version,
-            artifact_digest: s.digest.clone(),
-            family: match &s.artifact.model {
-                trainer::model::Fitted::Logistic(_) => "logistic",
-                trainer::model::Fitted::Ridge(_) => "ridge",
-                trainer::model::Fitted::Poisson(_) => "poisson",
-            }
-            .into(),
-            trained_on: s.artifact.trained_on.clone(),
-        })
+        .map(|(seg, s)| route_of(seg, s))
         .collect();
     routes.dedup();
+    let shadows =
+        m.shadows.iter().flat_map(|(seg, list)| list.iter().map(move |s| route_of(seg, s))).collect();
     let mut columns: Vec<ExpectedColumn> = vec![];
     let mut segment_column = None;
     let global = m.routes.get("").into_iter().chain(m.routes.values());
@@ -541,6 +683,7 @@ pub fn describe(table: &ServingTable, model: &str) -> Result<ServedModelAnswer, 
         model: model.to_string(),
         task: m.task,
         routes,
+        shadows,
         columns,
         segment_column,
         problems: m.problems.iter().map(|(p, _)| p.clone()).collect(),
@@ -562,4 +705,99 @@ pub struct ReadyAnswer {
     /// What is wrong, when not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// One outcome sent to `POST /api/v1/models/{model}/actuals`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActualIn {
+    /// The prediction it resolves.
+    #[serde(default)]
+    pub prediction_id: Option<String>,
+    /// Or the row key it resolves (every logged prediction of the model with that key).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The outcome: a number (regression); for a classifier `true`/`false`, 1/0, or the spec's
+    /// positive or negative label.
+    pub actual: serde_json::Value,
+}
+
+/// The answer of `POST /api/v1/models/{model}/actuals`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ActualsAnswer {
+    /// The model.
+    pub model: String,
+    /// Outcomes recorded.
+    pub recorded: usize,
+}
+
+/// Checks outcomes against what `model` serves and turns them into log records: each names a
+/// prediction id or a key (not both), and its value fits the model's task.
+pub fn actuals(
+    table: &ServingTable,
+    model: &str,
+    given: Vec<ActualIn>,
+) -> Result<Vec<crate::app::predlog::Actual>, ServeError> {
+    let m = table.models.get(model).ok_or_else(|| {
+        ServeError::UnknownModel(format!("no model `{model}` is served, so none has predictions to resolve"))
+    })?;
+    let spec = &m
+        .routes
+        .get("")
+        .or_else(|| m.routes.values().next())
+        .ok_or_else(|| no_route(model, m, None))?
+        .artifact
+        .spec;
+    if given.is_empty() {
+        return Err(ServeError::Invalid("no actuals to record".into()));
+    }
+    given
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let at = |m: String| ServeError::Invalid(format!("actual {}: {m}", i + 1));
+            if a.prediction_id.is_some() == a.key.is_some() {
+                return Err(at("give exactly one of `prediction_id` and `key`".into()));
+            }
+            if let Some(id) = &a.prediction_id {
+                uuid::Uuid::parse_str(id)
+                    .map_err(|_| at(format!("`{id}` is not a prediction id (a UUID)")))?;
+            }
+            if a.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+                return Err(at("the key is empty".into()));
+            }
+            let actual = actual_value(spec, &a.actual).map_err(at)?;
+            Ok(crate::app::predlog::Actual {
+                model: model.to_string(),
+                prediction_id: a.prediction_id,
+                key: a.key,
+                actual,
+                at: String::new(),
+            })
+        })
+        .collect()
+}
+
+/// An outcome as the number metrics read: the value (regression), 1 or 0 (classification).
+fn actual_value(spec: &trainer::spec::DatasetSpec, v: &serde_json::Value) -> Result<f64, String> {
+    use serde_json::Value;
+    if spec.task == SpecTask::Regression {
+        return v
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("`actual` is {v}; a regression model's outcome is a number"));
+    }
+    let pos = spec.target.positive();
+    let neg = spec.target.negative.as_deref();
+    match v {
+        Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
+        Value::Number(n) if n.as_f64() == Some(1.0) => Ok(1.0),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Ok(0.0),
+        Value::String(s) if s.trim() == pos => Ok(1.0),
+        Value::String(s) if neg.is_some_and(|n| n == s.trim()) => Ok(0.0),
+        _ => Err(format!(
+            "`actual` is {v}; a classifier's outcome is true/false, 1/0, `{pos}`{}",
+            neg.map(|n| format!(" or `{n}`")).unwrap_or_default()
+        )),
+    }
 }

@@ -16,6 +16,7 @@ pub mod promotions;
 pub mod reads;
 pub mod record;
 pub mod serve;
+pub mod serving;
 pub mod style;
 pub mod submit;
 pub mod tlog;
@@ -108,6 +109,8 @@ enum Command {
     Witness(tlog::WitnessArgs),
     Bench(bench::Args),
     Serve(serve::Args),
+    Actuals(serving::ActualsArgs),
+    Shadow(serving::ShadowArgs),
 }
 
 fn dispatch(command: Command) -> Result<(), Failure> {
@@ -143,6 +146,8 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Prove(a) => tlog::prove(a),
         Command::Witness(a) => tlog::witness(a),
         Command::Bench(a) => bench::run(a),
+        Command::Actuals(a) => serving::actuals(a),
+        Command::Shadow(a) => serving::shadow(a),
         Command::Serve(a) => serve::run(a),
     }
 }

@@ -37,7 +37,11 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 /// the champion of each row's segment, else the global one; a champion change is served before
 /// its command is acknowledged, and an artifact whose digest does not match is never served
 /// (the previous champion keeps serving; `GET /api/v1/models/MODEL` says why).
-/// `GET /api/v1/ready` is the readiness probe.
+/// Versions of an experiment in shadow testing score the same rows; their scores are logged
+/// with every answer in `<ledger>/predictions/` (one file per UTC day, kept
+/// `--prediction-retention` days), never returned. `POST /api/v1/models/MODEL/actuals` (or
+/// `pledge actuals record --server`) joins outcomes to them, and `pledge shadow evaluate`
+/// records the shadow windows measured from them. `GET /api/v1/ready` is the readiness probe.
 ///
 /// The first line printed is the address (with `--addr 127.0.0.1:0` the system picks a port).
 ///
@@ -72,6 +76,10 @@ pub struct Args {
     /// wait in the listen backlog until one closes.
     #[arg(long, default_value_t = 512, value_name = "N")]
     max_connections: usize,
+    /// Whole days of the prediction log (`<ledger>/predictions/`) kept before today; older
+    /// days are deleted.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    prediction_retention: u32,
     /// After Ctrl-C or SIGTERM: seconds in-flight requests may take before the connections still
     /// open are dropped and the server exits.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
@@ -138,6 +146,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         header_timeout: Duration::from_secs(args.header_timeout),
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        prediction_retention_days: args.prediction_retention,
         checkpoints,
         ..Options::default()
     };

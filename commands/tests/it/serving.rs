@@ -371,3 +371,153 @@ async fn a_damaged_or_missing_artifact_is_never_served_and_the_previous_champion
     );
     api.close().await;
 }
+
+/// Champion v1 and, in shadow, v2 of experiment `H-1` (planned for one window).
+fn champion_and_shadow() -> (World, Artifact, Artifact) {
+    let mut w = World::new();
+    let l = dir(&w);
+    let (champion, challenger) = (fit(&l, 0.01, false).global, fit(&l, 300.0, false).global);
+    w.ok("maya", "run.record", run("r1", "manual", 3.0, &[(None, &champion.digest())]));
+    w.ok("colby", "champion.bootstrap", json!({"model": "sales", "segment": null, "version": 1}));
+    w.ok(
+        "maya",
+        "hypothesis.propose",
+        json!({"hypothesis_id": "H-1", "model": "sales", "statement": "more shrinkage generalises", "change_type": "tuning",
+               "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
+    );
+    w.ok("colby", "experiment.approve", json!({"hypothesis_id": "H-1", "rationale": "cheap to try"}));
+    w.ok("maya", "experiment.start", json!({"hypothesis_id": "H-1"}));
+    let mut body = run("r2", "experiment", 3.0, &[(None, &challenger.digest())]);
+    body["hypothesis_id"] = json!("H-1");
+    w.ok("maya", "run.record", body);
+    w.ok("maya", "experiment.shadow", json!({"hypothesis_id": "H-1", "planned_windows": 1}));
+    (w, champion, challenger)
+}
+
+/// The shadow loop at library level: the shadow version scores the same rows (logged, not
+/// returned), outcomes join by id and by key (all or none), and the evaluated window's metrics
+/// equal those computed by hand from the logged rows; recording it completes the shadow test.
+#[tokio::test]
+async fn shadow_versions_are_logged_joined_to_outcomes_and_evaluated_on_the_same_rows() {
+    let (w, champion, challenger) = champion_and_shadow();
+    let l = dir(&w);
+    let api = Api::new(w);
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(
+        (info["routes"][0]["version"].clone(), info["shadows"][0]["version"].clone()),
+        (json!(1), json!(2)),
+        "{info}"
+    );
+
+    let rows: Vec<Value> = (0..20).map(|i| json!({"id": format!("k{i}"), "x": f64::from(i) / 2.0, "store": if i % 2 == 0 { "a" } else { "b" }})).collect();
+    let (s, v) =
+        api.send(Method::POST, "/api/v1/models/sales/predict?key_column=id", &json!({"rows": rows})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let answered = v["predictions"].as_array().unwrap().clone();
+    assert!(
+        answered.iter().all(|p| p["version"] == 1 && p.get("shadow").is_none()),
+        "shadow scores are not returned"
+    );
+
+    // The log holds each answer with the shadow version's score of the same row.
+    let day = chrono::Utc::now().date_naive();
+    let text = std::fs::read_to_string(l.join("predictions").join(format!("{day}.jsonl"))).unwrap();
+    let logged: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(logged.len(), 20);
+    for (r, (p, row)) in logged.iter().zip(answered.iter().zip(&rows)) {
+        assert_eq!(
+            (&r["prediction_id"], &r["key"], &r["version"]),
+            (&p["prediction_id"], &p["key"], &json!(1))
+        );
+        assert_eq!(r["value"], p["prediction"]);
+        let mut features = row.clone();
+        features.as_object_mut().unwrap().remove("id");
+        let want = expected(&challenger, features.clone());
+        assert_eq!(r["shadow"][0]["version"], 2);
+        assert!((r["shadow"][0]["value"].as_f64().unwrap() - want).abs() < 1e-9, "{r}");
+        assert!((r["value"].as_f64().unwrap() - expected(&champion, features)).abs() < 1e-9);
+    }
+
+    // Outcomes: y = 3x + 5 (a) or 3x - 5 (b), half by prediction id, half by key.
+    let actual = |i: usize| {
+        let x = i as f64 / 2.0;
+        3.0 * x + if i % 2 == 0 { 5.0 } else { -5.0 } + 0.25
+    };
+    let mut actuals: Vec<Value> = (0..20)
+        .map(|i| match i % 2 {
+            0 => json!({"prediction_id": answered[i]["prediction_id"], "actual": actual(i)}),
+            _ => json!({"key": format!("k{i}"), "actual": actual(i)}),
+        })
+        .collect();
+    // One unknown key: refused whole, nothing recorded.
+    actuals.push(json!({"key": "k99", "actual": 1.0}));
+    let (s, v) = api.send(Method::POST, "/api/v1/models/sales/actuals", &json!({"actuals": actuals})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("actual 21: no logged prediction of `sales` has key `k99`"),
+        "{v}"
+    );
+    assert!(!l.join("predictions").join(format!("{day}.actuals.jsonl")).exists(), "nothing recorded");
+    for (bad, needle) in [
+        (json!({"key": "k1", "actual": "many"}), "a regression model's outcome is a number"),
+        (json!({"key": "k1", "prediction_id": answered[1]["prediction_id"], "actual": 1}), "exactly one of"),
+        (json!({"prediction_id": "nope", "actual": 1}), "not a prediction id"),
+    ] {
+        let (s, v) = api.send(Method::POST, "/api/v1/models/sales/actuals", &json!({"actuals": [bad]})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "`{needle}` not in {v}");
+    }
+    actuals.pop();
+    let (s, v) = api.send(Method::POST, "/api/v1/models/sales/actuals", &json!({"actuals": actuals})).await;
+    assert_eq!((s, v["recorded"].clone()), (StatusCode::OK, json!(20)), "{v}");
+
+    // The window, by hand from the logged rows.
+    let now = chrono::Utc::now();
+    let b = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let path = format!(
+        "/api/v1/models/sales/shadow?since={}&until={}",
+        b(now - chrono::Duration::hours(1)),
+        b(now + chrono::Duration::hours(1))
+    );
+    let (s, e) = api.get(&path).await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!((e["predictions"].clone(), e["with_actuals"].clone()), (json!(20), json!(20)), "{e}");
+    let win = &e["windows"][0];
+    assert_eq!(
+        (win["champion"].clone(), win["challenger"].clone(), win["samples"].clone()),
+        (json!(1), json!(2), json!(20))
+    );
+    assert_eq!(win["hypothesis_id"], "H-1");
+    let y: Vec<f64> = (0..20).map(actual).collect();
+    let by_hand = |values: Vec<f64>| {
+        let n = values.len() as f64;
+        let mae = values.iter().zip(&y).map(|(p, a)| (p - a).abs()).sum::<f64>() / n;
+        let rmse = (values.iter().zip(&y).map(|(p, a)| (p - a).powi(2)).sum::<f64>() / n).sqrt();
+        let bias = values.iter().zip(&y).map(|(p, a)| p - a).sum::<f64>() / n;
+        (mae, rmse, bias)
+    };
+    let champ = by_hand(logged.iter().map(|r| r["value"].as_f64().unwrap()).collect());
+    let chall = by_hand(logged.iter().map(|r| r["shadow"][0]["value"].as_f64().unwrap()).collect());
+    for (m, (mae, rmse, bias)) in [(&win["champion_metrics"], champ), (&win["challenger_metrics"], chall)] {
+        assert!((m["mae"].as_f64().unwrap() - mae).abs() < 1e-9, "{m} vs {mae}");
+        assert!((m["rmse"].as_f64().unwrap() - rmse).abs() < 1e-9, "{m} vs {rmse}");
+        assert!((m["bias"].as_f64().unwrap() - bias).abs() < 1e-9, "{m} vs {bias}");
+    }
+    assert!(champ.0 < chall.0, "the heavily shrunk challenger is worse on these rows");
+
+    // Recorded (signed by the scheduler), the one planned window completes the shadow test.
+    let (s, v) = api.command("scheduler", "shadow.record", win.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let kinds: Vec<&str> =
+        v["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["shadow.recorded"], "{v}");
+    let (_, alerts) = api.get("/api/v1/ml-alerts").await;
+    assert!(
+        alerts["alerts"].as_array().unwrap().iter().any(|a| a["alert_type"] == "shadow_test_complete"),
+        "{alerts}"
+    );
+    api.close().await;
+}

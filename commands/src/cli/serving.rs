@@ -1,0 +1,271 @@
+//! `pledge actuals` and `pledge shadow`: outcomes joined to served predictions, and shadow
+//! windows measured from them.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::common::Common;
+use super::output::{outln, print_json};
+use crate::app::failure::{Failure, INVALID_INPUT};
+use crate::app::predlog::{log_dir, PredictionLog};
+use crate::app::serving::{self, ActualIn, Serving};
+use crate::app::shadow::{self, ShadowEvaluation};
+use crate::domain::DomainCommand;
+
+/// Record the observed outcomes of served predictions.
+///
+/// FILE is CSV (or Parquet) with an `actual` column and a `prediction_id` or `key` column (a
+/// row uses its prediction id when it has one, else its key: the `key_column` value the
+/// prediction was requested with), or JSON `{"actuals": [{"prediction_id" | "key", "actual"}]}`.
+/// An outcome is a number for a regression model; for a classifier `true`/`false`, 1/0 or the
+/// spec's label. Every outcome must name a logged prediction of the model, or nothing is
+/// recorded. With `--server` the server records them (it holds the prediction log); without, the
+/// ledger's directory must not be served at the time.
+///
+/// Examples:
+///   pledge actuals record demand outcomes.csv --server http://127.0.0.1:7400
+///   pledge actuals record taxi-tip tips.json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ActualsArgs {
+    #[command(subcommand)]
+    command: ActualsCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum ActualsCommand {
+    /// Record outcomes from a file.
+    ///
+    /// Example:
+    ///   pledge actuals record demand outcomes.csv --server http://127.0.0.1:7400
+    #[command(verbatim_doc_comment)]
+    Record {
+        /// The model.
+        model: String,
+        /// CSV, Parquet or JSON file of outcomes.
+        file: PathBuf,
+    },
+}
+
+/// Reads outcomes from a file.
+fn read_actuals(file: &std::path::Path) -> Result<Vec<ActualIn>, Failure> {
+    let invalid = |m: String| Failure::new(INVALID_INPUT, format!("{}: {m}", file.display()));
+    if file.extension().and_then(|e| e.to_str()) == Some("json") {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Doc {
+            actuals: Vec<ActualIn>,
+        }
+        return crate::app::json::read_file::<Doc>(file, "the actuals file").map(|d| d.actuals);
+    }
+    let (frame, _) = trainer::data::read_frame(file).map_err(|e| invalid(e.to_string()))?;
+    let text = |name: &str| -> Result<Option<Vec<Option<String>>>, Failure> {
+        let Ok(c) = frame.column(name) else { return Ok(None) };
+        let s = c
+            .as_materialized_series()
+            .cast(&polars::prelude::DataType::String)
+            .map_err(|e| invalid(format!("column `{name}`: {e}")))?;
+        let ca = s.str().map_err(|e| invalid(format!("column `{name}`: {e}")))?;
+        Ok(Some(ca.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)).collect()))
+    };
+    let actual = text("actual")?.ok_or_else(|| invalid("no `actual` column".into()))?;
+    let (ids, keys) = (text("prediction_id")?, text("key")?);
+    if ids.is_none() && keys.is_none() {
+        return Err(invalid(
+            "no `prediction_id` or `key` column: outcomes must name their predictions".into(),
+        ));
+    }
+    (0..frame.height())
+        .map(|i| {
+            let value =
+                actual[i].as_deref().ok_or_else(|| invalid(format!("row {}: `actual` is empty", i + 1)))?;
+            let actual = match value {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                v => v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|x| serde_json::Number::from_f64(x).map(Value::Number))
+                    .unwrap_or_else(|| json!(v)),
+            };
+            let id = ids.as_ref().and_then(|c| c[i].clone());
+            let key = if id.is_some() { None } else { keys.as_ref().and_then(|c| c[i].clone()) };
+            Ok(ActualIn { prediction_id: id, key, actual })
+        })
+        .collect()
+}
+
+/// Runs `pledge actuals`.
+pub fn actuals(a: ActualsArgs) -> Result<(), Failure> {
+    let ActualsCommand::Record { model, file } = a.command;
+    let given = read_actuals(&file)?;
+    let recorded = match a.common.client()? {
+        Some(client) => {
+            let v = client.post(&format!("/api/v1/models/{model}/actuals"), &json!({"actuals": given}))?;
+            v["recorded"].as_u64().unwrap_or(0) as usize
+        }
+        None => {
+            // The ledger stays open (locked) while the log is written: no server writes it now.
+            let ledger = a.common.open()?;
+            let dir = ledger.store().dir().to_path_buf();
+            let table = Serving::new(&crate::app::training::artifact_dir(&dir), serving::RETRY);
+            table.refresh(serving::wanted(&ledger.domain().state));
+            let records = serving::actuals(&table.current(), &model, given).map_err(serve_failure)?;
+            let log = PredictionLog::open(
+                &log_dir(&dir),
+                None,
+                std::sync::Arc::new(ledger::canonical::SystemClock),
+            )
+            .map_err(|m| Failure::new(crate::app::failure::STORAGE, m))?;
+            log.record_actuals(records).map_err(|m| Failure::new(INVALID_INPUT, m))?
+        }
+    };
+    if a.common.json {
+        return print_json(&json!({"ok": true, "model": model, "recorded": recorded}));
+    }
+    outln!("{recorded} outcomes of `{model}` recorded");
+    Ok(())
+}
+
+fn serve_failure(e: serving::ServeError) -> Failure {
+    use serving::ServeError::*;
+    match e {
+        UnknownModel(m) => Failure::not_found(m),
+        Invalid(m) => Failure::new(INVALID_INPUT, m),
+        NoChampion(m) | Unavailable(m) => Failure::new(crate::app::failure::REJECTED, m),
+    }
+}
+
+/// Measure shadow versions against the champion on served predictions and their outcomes.
+///
+/// The versions of an experiment in shadow testing score every row `pledge serve` answers for
+/// their segment; their scores are logged beside the champion's, never returned. `evaluate`
+/// joins the predictions answered in a window with the outcomes recorded for them (`pledge
+/// actuals record`) and, for each shadow version, computes the champion's and its metrics on
+/// exactly the same rows, then records each as a signed `shadow.record` window (of its
+/// experiment, when it has one in shadow testing). The window is `[--since, --until)` of answer
+/// times; by default the previous UTC day.
+///
+/// Examples:
+///   pledge shadow evaluate demand --as scheduler --server http://127.0.0.1:7400
+///   pledge shadow evaluate demand --since 2026-03-01 --until 2026-03-08 --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ShadowArgs {
+    #[command(subcommand)]
+    command: ShadowCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum ShadowCommand {
+    /// Compute the shadow windows of a model and record them (signed).
+    ///
+    /// Example:
+    ///   pledge shadow evaluate demand --since 2026-03-01 --until 2026-03-08 --as scheduler
+    #[command(verbatim_doc_comment)]
+    Evaluate {
+        /// The model.
+        model: String,
+        /// Window start: a timestamp or a date (midnight UTC). Default: yesterday.
+        #[arg(long)]
+        since: Option<String>,
+        /// Window end (excluded). Default: today, midnight UTC.
+        #[arg(long)]
+        until: Option<String>,
+        /// Compute and print the windows without recording them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs `pledge shadow`.
+pub fn shadow(a: ShadowArgs) -> Result<(), Failure> {
+    let ShadowCommand::Evaluate { model, since, until, dry_run } = a.command;
+    let (since, until) = shadow::window(since.as_deref(), until.as_deref(), Utc::now())?;
+    let evaluation: ShadowEvaluation = match a.common.client()? {
+        Some(client) => {
+            let b = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let v = client.get(&format!(
+                "/api/v1/models/{model}/shadow?since={}&until={}",
+                b(since),
+                b(until)
+            ))?;
+            serde_json::from_value(v).map_err(Failure::internal)?
+        }
+        None => {
+            let ledger = a.common.open()?;
+            let dir = ledger.store().dir().to_path_buf();
+            let state = shadow::for_model(&ledger.domain().state, &model);
+            drop(ledger);
+            let log = PredictionLog::open(
+                &log_dir(&dir),
+                None,
+                std::sync::Arc::new(ledger::canonical::SystemClock),
+            )
+            .map_err(|m| Failure::new(crate::app::failure::STORAGE, m))?;
+            shadow::evaluate(&log, &state, &dir, &model, since, until)?
+        }
+    };
+    let events = if dry_run || evaluation.windows.is_empty() {
+        vec![]
+    } else {
+        let signer = a.common.signer()?;
+        let commands = evaluation
+            .windows
+            .iter()
+            .map(|w| {
+                let c = DomainCommand::ShadowRecord(w.clone());
+                (c.kind().as_str().to_string(), c.body())
+            })
+            .collect();
+        a.common.backend()?.submit(&signer, commands)?
+    };
+    if a.common.json {
+        let docs: Vec<crate::app::query::EventDoc> =
+            events.iter().map(crate::app::query::EventDoc::from).collect();
+        return print_json(&json!({"ok": true, "evaluation": evaluation, "events": docs}));
+    }
+    outln!(
+        "{model} {}..{}: {} predictions, {} with outcomes",
+        evaluation.window_start,
+        evaluation.window_end,
+        evaluation.predictions,
+        evaluation.with_actuals
+    );
+    for w in &evaluation.windows {
+        let seg = w.segment.as_deref().map(|s| format!(" segment {s}")).unwrap_or_default();
+        let fig = |m: &projections::events::Metrics| {
+            m.iter()
+                .filter(|(k, _)| ["mae", "mape", "roc_auc", "log_loss"].contains(&k.as_str()))
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        outln!(
+            "  v{} (shadow{seg}) vs champion v{} on {} rows: {} vs {}",
+            w.challenger,
+            w.champion,
+            w.samples,
+            fig(&w.challenger_metrics),
+            fig(&w.champion_metrics)
+        );
+    }
+    for n in &evaluation.notes {
+        outln!("  note: {n}");
+    }
+    if dry_run {
+        outln!("(dry run: nothing recorded)");
+    } else {
+        super::output::print_event_lines(
+            &events.iter().map(crate::app::query::EventDoc::from).collect::<Vec<_>>(),
+        );
+    }
+    Ok(())
+}
