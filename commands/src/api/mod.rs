@@ -12,6 +12,7 @@
 //! event pages and verification read the store without it. The commit path (decide, journal
 //! `fdatasync`) never waits for readers.
 
+mod metrics;
 pub mod openapi;
 mod routes;
 mod serving;
@@ -285,6 +286,8 @@ struct Shared {
     serving: crate::app::serving::Serving,
     /// Every prediction answered, with shadow scores, and the outcomes joined to them.
     predictions: Arc<crate::app::predlog::PredictionLog>,
+    /// What `/metrics` reports.
+    metrics: metrics::Metrics,
 }
 
 impl Shared {
@@ -357,7 +360,19 @@ impl AppState {
             published: tokio::sync::watch::Sender::new(published),
             serving,
             predictions: Arc::new(predictions),
+            metrics: metrics::Metrics::default(),
         });
+        let latest = ledger::checkpoints::Checkpoints::of(shared.store.dir()).latest().ok().flatten();
+        if latest.is_some() {
+            // The time the newest checkpoint file was written stands for its publication.
+            let dir = shared.store.dir().join("checkpoints");
+            let newest = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+                .max();
+            *shared.metrics.checkpoint_at.lock().unwrap_or_else(|e| e.into_inner()) = newest;
+        }
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
     }
@@ -374,6 +389,8 @@ impl AppState {
 
     /// Records that a checkpoint of `size` events is published (wakes waiting readers).
     pub(crate) fn note_published(&self, size: u64) {
+        *self.0.metrics.checkpoint_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::SystemTime::now());
         self.0.published.send_if_modified(|p| {
             let grew = size > *p;
             *p = (*p).max(size);

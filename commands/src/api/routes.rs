@@ -27,6 +27,7 @@ use base64::Engine;
 use ledger::checkpoints::Checkpoints;
 use ledger::note::{Checkpoint, SignedNote};
 
+use super::metrics::metrics;
 use super::serving::{predict, ready, record_actuals, served_model, shadow_windows};
 use super::{ApiError, AppState};
 use crate::app::failure::Failure;
@@ -91,6 +92,7 @@ routes! {
     get "/api/v1/proofs/inclusion" => inclusion_proof,
     get "/api/v1/proofs/consistency" => consistency_proof,
     get "/api/v1/openapi.json" => openapi,
+    get "/metrics" => metrics,
 }
 
 /// The API's router. Every request needs the read token when one is set; the live tail has no
@@ -109,6 +111,7 @@ pub fn app(state: AppState) -> Router {
             ApiError::not_found("no such route; the API is described at /api/v1/openapi.json")
         })
         .layer(middleware::from_fn_with_state(state.clone(), read_token))
+        .layer(middleware::from_fn_with_state(state.clone(), super::metrics::track))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -26,7 +26,10 @@ impl From<ServeError> for ApiError {
                 rule: Some("serving.no_champion".into()),
                 ..ApiError::new(StatusCode::CONFLICT, "rejected", m)
             },
-            ServeError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            ServeError::Unavailable(m) => ApiError {
+                rule: Some("serving.unavailable".into()),
+                ..ApiError::new(StatusCode::CONFLICT, "rejected", m)
+            },
         }
     }
 }
@@ -38,9 +41,13 @@ struct JsonRows {
     rows: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// The rows of a request to score: a JSON body (`application/json`) or a CSV one (`text/csv`,
-/// a header row then one record per row).
-pub(super) struct Rows(polars::prelude::DataFrame);
+/// The body of a request to score, read but not yet parsed: a JSON body (`application/json`)
+/// or a CSV one (`text/csv`, a header row then one record per row). It is parsed once the
+/// model is known to be served, so an unknown model is a 404 whatever the rows.
+pub(super) struct Rows {
+    csv: bool,
+    bytes: axum::body::Bytes,
+}
 
 impl<S: Send + Sync> FromRequest<S> for Rows {
     type Rejection = ApiError;
@@ -64,16 +71,22 @@ impl<S: Send + Sync> FromRequest<S> for Rows {
                 ApiError::bad_request(format!("body: {}", e.body_text()))
             }
         })?;
-        let frame = if kind == "text/csv" {
-            trainer::data::frame_from_bytes(bytes.to_vec(), false)
+        Ok(Rows { csv: kind == "text/csv", bytes })
+    }
+}
+
+impl Rows {
+    fn frame(self) -> Result<polars::prelude::DataFrame, ApiError> {
+        let frame = if self.csv {
+            trainer::data::frame_from_bytes(self.bytes.to_vec(), false)
         } else {
-            ledger::canonical::check_unambiguous(&bytes)
+            ledger::canonical::check_unambiguous(&self.bytes)
                 .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-            let rows: JsonRows =
-                serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+            let rows: JsonRows = serde_json::from_slice(&self.bytes)
+                .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
             trainer::data::frame_from_rows(&rows.rows)
         };
-        frame.map(Rows).map_err(|e| ApiError::bad_request(format!("rows: {e}")))
+        frame.map_err(|e| ApiError::bad_request(format!("rows: {e}")))
     }
 }
 
@@ -90,15 +103,18 @@ pub(super) async fn predict(
     State(s): State<AppState>,
     P(model): P<String>,
     Q(q): Q<PredictParams>,
-    Rows(frame): Rows,
+    rows: Rows,
 ) -> Result<Json<PredictAnswer>, ApiError> {
     let table = s.0.serving.current();
+    serving::check_served(&table, &model)?;
+    let frame = rows.frame()?;
     let input = PredictInput { frame, key_column: q.key_column };
     let rows = input.frame.height();
-    let log = s.0.predictions.clone();
+    let state = s.clone();
     let score = move || {
         let (answer, logged) = serving::predict(&table, &model, &input)?;
-        if let Err(e) = log.append(logged) {
+        state.0.metrics.predicted(&logged);
+        if let Err(e) = state.0.predictions.append(logged) {
             tracing::warn!(error = %e, "predictions answered but not logged");
         }
         Ok::<_, ServeError>(answer)

@@ -37,6 +37,11 @@ impl Handle {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Jobs waiting in the queue.
+    pub(super) fn queued(&self) -> usize {
+        self.0.max_capacity() - self.0.capacity()
+    }
+
     /// Asks the writer to reopen the store if it needs that (a full disk failed sled after a
     /// commit), so that reads work again once space returns even if no command comes. Does not
     /// wait; a full queue means commands are coming, and each of them recovers first.

@@ -303,7 +303,8 @@ pub enum ServeError {
     Invalid(String),
     /// Nothing serves some row's segment (409): the model has no champion there.
     NoChampion(String),
-    /// The champion exists but its artifact cannot be served (503).
+    /// The champion exists but its artifact cannot be served, and nothing served its route
+    /// before (409, rule `serving.unavailable`): the ledger names a file this server lacks.
     Unavailable(String),
 }
 
@@ -368,18 +369,32 @@ pub struct PredictAnswer {
 
 /// Scores `input` with `model`'s routes in `table`: each row by the champion of its segment
 /// (the spec's segment column), else the global champion.
+/// Refuses a model `table` does not serve, or serves no route of (the checks [`predict`] makes
+/// first, before reading any row).
+pub fn check_served(table: &ServingTable, model: &str) -> Result<(), ServeError> {
+    let m = served_model(table, model)?;
+    match m.routes.is_empty() {
+        true => Err(no_route(model, m, None)),
+        false => Ok(()),
+    }
+}
+
+fn served_model<'a>(table: &'a ServingTable, model: &str) -> Result<&'a ModelServing, ServeError> {
+    table.models.get(model).map(|m| &**m).ok_or_else(|| match table.wanted.contains_key(model) {
+        true => ServeError::Unavailable(format!("`{model}` is not served yet")),
+        false => ServeError::UnknownModel(format!(
+            "no model `{model}` is served (it has no champion, or the ledger has no such model)"
+        )),
+    })
+}
+
 /// Returns the answer and the records of the prediction log (shadow scores included).
 pub fn predict(
     table: &ServingTable,
     model: &str,
     input: &PredictInput,
 ) -> Result<(PredictAnswer, Vec<Logged>), ServeError> {
-    let m = table.models.get(model).ok_or_else(|| match table.wanted.contains_key(model) {
-        true => ServeError::Unavailable(format!("`{model}` is not served yet")),
-        false => ServeError::UnknownModel(format!(
-            "no model `{model}` is served (it has no champion, or the ledger has no such model)"
-        )),
-    })?;
+    let m = served_model(table, model)?;
     let invalid = |e: trainer::error::TrainError| ServeError::Invalid(e.to_string());
     let n = input.frame.height();
     let keys = match &input.key_column {

@@ -80,16 +80,13 @@ pub fn evaluate(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<ShadowEvaluation, Failure> {
-    if until <= since {
-        return Err(Failure::new(
-            INVALID_INPUT,
-            format!("the window ends ({until}) before it starts ({since})"),
-        ));
-    }
     let m =
         state.model(model).ok_or_else(|| Failure::not_found(format!("the ledger has no model `{model}`")))?;
-    let joined =
-        log.joined(model, since, until).map_err(|e| Failure::new(crate::app::failure::STORAGE, e))?;
+    // A window that ends before it starts holds no prediction (the CLI refuses it first).
+    let joined = match until > since {
+        true => log.joined(model, since, until).map_err(|e| Failure::new(crate::app::failure::STORAGE, e))?,
+        false => vec![],
+    };
     let with_actuals = joined.iter().filter(|(_, a)| a.is_some()).count();
     // challenger -> champion version -> (champion, challenger, actual) per row.
     type Sample = ((f64, Option<[f64; 2]>), (f64, Option<[f64; 2]>), f64);

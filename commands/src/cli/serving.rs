@@ -189,6 +189,12 @@ enum ShadowCommand {
 pub fn shadow(a: ShadowArgs) -> Result<(), Failure> {
     let ShadowCommand::Evaluate { model, since, until, dry_run } = a.command;
     let (since, until) = shadow::window(since.as_deref(), until.as_deref(), Utc::now())?;
+    if until <= since {
+        return Err(Failure::new(
+            INVALID_INPUT,
+            format!("the window ends ({until}) before it starts ({since})"),
+        ));
+    }
     let evaluation: ShadowEvaluation = match a.common.client()? {
         Some(client) => {
             let b = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

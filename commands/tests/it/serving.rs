@@ -10,7 +10,9 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use commands::api::Options;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use tower::ServiceExt;
 use trainer::artifact::Artifact;
 use trainer::spec::{DatasetSpec, Strategy, TrainParams};
 
@@ -303,7 +305,7 @@ async fn a_damaged_or_missing_artifact_is_never_served_and_the_previous_champion
 
     // Nothing served it before this server started: the route is refused, naming the cause.
     let (s, v) = predict(&api, "sales", json!([{"x": 1, "store": "a"}])).await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!((s, v["error"]["rule"].clone()), (StatusCode::CONFLICT, json!("serving.unavailable")), "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("v5") && msg.contains("damaged"), "{msg}");
     let (s, r) = api.get("/api/v1/ready").await;
@@ -507,6 +509,19 @@ async fn shadow_versions_are_logged_joined_to_outcomes_and_evaluated_on_the_same
         assert!((m["bias"].as_f64().unwrap() - bias).abs() < 1e-9, "{m} vs {bias}");
     }
     assert!(champ.0 < chall.0, "the heavily shrunk challenger is worse on these rows");
+
+    // The metrics count the rows each version scored, in shadow too, and the requests.
+    let resp = api.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for line in [
+        "pledge_predictions_total{model=\"sales\",version=\"1\",route=\"global\"} 20",
+        "pledge_shadow_predictions_total{model=\"sales\",version=\"2\"} 20",
+        "pledge_shadow_disagreement_count{model=\"sales\",version=\"2\"} 20",
+        "pledge_http_requests_total{method=\"POST\",route=\"/api/v1/models/{model}/predict\",status=\"200\"} 1",
+        "pledge_serving_problems 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "`{line}` not in:\n{text}");
+    }
 
     // Recorded (signed by the scheduler), the one planned window completes the shadow test.
     let (s, v) = api.command("scheduler", "shadow.record", win.clone()).await;
