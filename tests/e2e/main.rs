@@ -3,6 +3,7 @@
 mod checkpoints;
 mod cli;
 mod integrity;
+mod jobs;
 mod remote;
 mod serving;
 mod snapshots;

@@ -12,6 +12,7 @@
 //! event pages and verification read the store without it. The commit path (decide, journal
 //! `fdatasync`) never waits for readers.
 
+mod jobs;
 mod metrics;
 pub mod openapi;
 mod routes;
@@ -32,6 +33,7 @@ use crate::app::failure::Failure;
 use crate::app::query::QueryError;
 use crate::domain::PledgeDomain;
 
+pub use jobs::Jobs;
 pub use routes::{app, ROUTES, STREAM_PATH};
 
 /// Serves `state` on `listener` until `shutdown` completes, then ends live tails, lets in-flight
@@ -50,6 +52,7 @@ pub async fn serve_on(
     let publisher = tokio::spawn(publish_checkpoints(state.clone()));
     let storage = tokio::spawn(watch_storage(state.clone()));
     let retries = tokio::spawn(retry_serving(state.clone()));
+    let scheduled = tokio::spawn(jobs::run(state.clone()));
     let service = hyper_util::service::TowerToHyperService::new(app(state.clone()));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -101,6 +104,8 @@ pub async fn serve_on(
     publisher.abort();
     storage.abort();
     retries.abort();
+    // A pass in progress finishes its current job on its blocking thread; no new one starts.
+    scheduled.abort();
     if state.0.options.checkpoints.is_some() {
         publish_once(&state).await;
     }
@@ -224,6 +229,8 @@ pub struct Options {
     pub serving_retry: std::time::Duration,
     /// Whole days of the prediction log kept before today.
     pub prediction_retention_days: u32,
+    /// Jobs the server runs when due, signed by its service key (none without one).
+    pub jobs: Option<Jobs>,
 }
 
 /// How `pledge serve` publishes checkpoints with the log key it holds.
@@ -252,6 +259,7 @@ impl Default for Options {
             checkpoints: None,
             serving_retry: crate::app::serving::RETRY,
             prediction_retention_days: 30,
+            jobs: None,
         }
     }
 }
@@ -375,6 +383,15 @@ impl AppState {
         }
         let thread = writer::spawn(ledger, rx, Arc::downgrade(&shared), &shared.options)?;
         Ok((AppState(shared), Writer(thread)))
+    }
+
+    /// Checks the service key `name` can sign the jobs the server was given (see
+    /// `Options::jobs`): enrolled, and allowed each job's command.
+    pub fn check_jobs(&self, name: &str) -> Result<(), Failure> {
+        match &self.0.options.jobs {
+            Some(j) => jobs::check(self, j, name),
+            None => Ok(()),
+        }
     }
 
     /// Ends live tails (called when the server starts shutting down).

@@ -53,7 +53,8 @@ impl Signer {
         trust.authorize(&actor, kind).map_err(|r| Failure::rejected(&r.rule, r.message))
     }
 
-    fn not_enrolled(&self) -> Failure {
+    /// The refusal of a key the ledger does not know, with how to enroll it.
+    pub fn not_enrolled(&self) -> Failure {
         Failure::new(REJECTED, format!("key `{}` is not enrolled in this ledger", self.name)).hint(format!(
             "an admin runs `pledge keys enroll {} --public-key {}`",
             self.name,
@@ -195,6 +196,16 @@ impl Backend {
         signer: &Signer,
         commands: Vec<(String, Value)>,
     ) -> Result<Vec<RecordedEvent>, Failure> {
+        self.submit_with_ids(signer, commands.into_iter().map(|(k, b)| (None, k, b)).collect())
+    }
+
+    /// [`Backend::submit`], with each command's id when the caller chose it (a scheduled job's
+    /// id is derived from the job and its instant, so that running it twice appends it once).
+    pub fn submit_with_ids(
+        &self,
+        signer: &Signer,
+        commands: Vec<(Option<uuid::Uuid>, String, Value)>,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
         match self {
             Backend::Remote(client) => submit_remote(client, signer, commands),
             Backend::Local(dir) => {
@@ -208,9 +219,9 @@ impl Backend {
                     return Err(signer.not_enrolled());
                 }
                 let mut events = vec![];
-                for (kind, body) in commands {
+                for (id, kind, body) in commands {
                     let head = ledger.store().head().map(|h| h.hash);
-                    let cmd = new_command(ledger_id, head, repro.as_deref(), &kind, body)?;
+                    let cmd = command_with(id, ledger_id, head, repro.as_deref(), &kind, body)?;
                     let env = cmd.sign(&signer.key).map_err(Failure::internal)?;
                     events.extend(ledger.submit(env, ExpectedHead::Any)?.events);
                 }
@@ -252,10 +263,27 @@ impl Backend {
 
 /// [`Backend::submit`] against a server: the same checks and signatures, sent over HTTP. The
 /// events come back with their canonical bytes and are checked against their hashes.
+/// A new command: with the id given, issued now (or at the reproducible clock's time), else as
+/// [`new_command`] makes it.
+fn command_with(
+    id: Option<uuid::Uuid>,
+    ledger: uuid::Uuid,
+    head: Option<ledger::Digest>,
+    repro: Option<&Reproducible>,
+    kind: &str,
+    body: Value,
+) -> Result<ledger::Command, Failure> {
+    let mut cmd = new_command(ledger, head, repro, kind, body)?;
+    if let Some(id) = id {
+        cmd.id = id;
+    }
+    Ok(cmd)
+}
+
 fn submit_remote(
     client: &Client,
     signer: &Signer,
-    commands: Vec<(String, Value)>,
+    commands: Vec<(Option<uuid::Uuid>, String, Value)>,
 ) -> Result<Vec<RecordedEvent>, Failure> {
     let info = client.ask(&LedgerInfo)?;
     let ledger_id = info.ledger_id.ok_or_else(|| {
@@ -271,8 +299,8 @@ fn submit_remote(
         r.restart(info.head.as_ref().and_then(|h| Timestamp::parse_exact(&h.recorded_at).ok()));
     }
     let mut events = vec![];
-    for (kind, body) in commands {
-        let env = new_command(ledger_id, head, repro.as_deref(), &kind, body)?
+    for (id, kind, body) in commands {
+        let env = command_with(id, ledger_id, head, repro.as_deref(), &kind, body)?
             .sign(&signer.key)
             .map_err(Failure::internal)?;
         for ev in remote_events(&client.post("/api/v1/commands", &envelope_json(&env)?)?)? {
@@ -284,4 +312,53 @@ fn submit_remote(
         }
     }
     Ok(events)
+}
+
+/// Where a use case reads the ledger and appends to it: a directory this process opens or a
+/// server over HTTP ([`Backend`]), or, inside `pledge serve`, the server's own read model and
+/// writer. Training, drift checks and scheduled jobs take one.
+pub trait Port: Send + Sync {
+    /// The ledger's directory (model artifacts, the prediction log), or a refusal.
+    fn dir(&self) -> Result<&Path, Failure>;
+    /// The trust and domain state now.
+    fn snapshot(&self) -> Result<(Arc<ledger::TrustState>, PledgeDomain), Failure>;
+    /// Signs and appends commands in order, each with its id when one is given; stops at the
+    /// first refusal.
+    fn append(
+        &self,
+        signer: &Signer,
+        commands: Vec<(Option<uuid::Uuid>, String, Value)>,
+    ) -> Result<Vec<RecordedEvent>, Failure>;
+    /// Whether the ledger holds the command with this id.
+    fn has_command(&self, id: &uuid::Uuid) -> Result<bool, Failure>;
+    /// The prediction log's reader (the server's own log; a reader of the directory's files).
+    fn predictions(&self) -> Result<Arc<super::predlog::PredictionLog>, Failure> {
+        let dir = self.dir()?;
+        super::predlog::PredictionLog::open(&super::predlog::log_dir(dir), None, Arc::new(SystemClock))
+            .map(Arc::new)
+            .map_err(|m| Failure::new(super::failure::STORAGE, m))
+    }
+}
+
+impl Port for Backend {
+    fn dir(&self) -> Result<&Path, Failure> {
+        Backend::dir(self)
+    }
+
+    fn snapshot(&self) -> Result<(Arc<ledger::TrustState>, PledgeDomain), Failure> {
+        let l = self.open()?;
+        Ok((Arc::new(l.trust().clone()), l.domain().clone()))
+    }
+
+    fn append(
+        &self,
+        signer: &Signer,
+        commands: Vec<(Option<uuid::Uuid>, String, Value)>,
+    ) -> Result<Vec<RecordedEvent>, Failure> {
+        self.submit_with_ids(signer, commands)
+    }
+
+    fn has_command(&self, id: &uuid::Uuid) -> Result<bool, Failure> {
+        Ok(self.open_store()?.command(id)?.is_some())
+    }
 }

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod clock;
 pub mod demo;
 pub mod failure;
+pub mod jobs;
 pub mod json;
 pub mod keystore;
 pub mod predlog;

@@ -14,7 +14,7 @@ use trainer::progress::Progress;
 use trainer::spec::{ModelKind, RouterMode, Strategy, Task as SpecTask, TrainParams};
 use trainer::{Artifact, DatasetSpec, TrainError};
 
-use super::backend::{Backend, Signer};
+use super::backend::{Backend, Port, Signer};
 use super::failure::{Failure, INTEGRITY, INTERNAL, INVALID_INPUT, REJECTED};
 use crate::domain::command::{DriftBody, RunBacktest, RunBody, RunModel};
 use crate::domain::{DomainCommand, PledgeDomain};
@@ -425,8 +425,8 @@ pub fn save_candidate(ledger: &Path, candidate: &trainer::Candidate) -> Result<V
 
 /// A request to train a candidate with the built-in trainer and record it.
 pub struct TrainRequest<'a> {
-    /// The ledger (local: artifacts are kept beside it).
-    pub backend: &'a Backend,
+    /// The ledger (its directory: artifacts are kept beside it).
+    pub backend: &'a dyn Port,
     /// Who records the run.
     pub signer: &'a Signer,
     /// What the run records besides the trainer's output.
@@ -439,6 +439,8 @@ pub struct TrainRequest<'a> {
     pub params: TrainParams,
     /// Where progress goes.
     pub progress: &'a Progress,
+    /// The run's command id (a scheduled job's; else a new one).
+    pub command_id: Option<uuid::Uuid>,
 }
 
 /// What a training produced and recorded.
@@ -464,21 +466,27 @@ pub fn train_candidate(req: TrainRequest<'_>) -> Result<TrainReport, Failure> {
     let (spec, spec_digest) = read_spec(req.spec)?;
     req.params.model_for(spec.task).map_err(failure)?;
     let domain = {
-        let ledger = req.backend.open()?;
-        req.signer.may_issue(ledger.trust(), "run.record")?;
-        ledger.domain().clone()
+        let (trust, domain) = req.backend.snapshot()?;
+        req.signer.may_issue(&trust, "run.record")?;
+        domain
     };
     check_trainable(&domain, req.meta.model, req.meta.hypothesis_id, &spec)?;
     let mut meta = req.meta;
     meta.task = ledger_task(&domain, meta.model, &spec);
     let req = TrainRequest { meta, ..req };
+    let started = run_time();
     let (table, dataset_digest) = trainer::load(req.data, &spec).map_err(failure)?;
     let out = trainer::train(&spec, &req.params, &table, &dataset_digest, req.progress).map_err(failure)?;
     let baselines = baselines(dir, &domain.state, req.meta.model, req.data, &table, &out);
-    let (run_id, body) =
+    let (run_id, mut body) =
         run_body(&req.meta, &spec, &spec_digest, &req.params, &out, &table.periods, &baselines)?;
+    (body.started_at, body.finished_at) = (started, run_time());
     let created = save_candidate(dir, &out.candidate)?;
-    let events = match req.backend.submit_domain(req.signer, &DomainCommand::RunRecord(body)) {
+    let command = DomainCommand::RunRecord(body);
+    let submitted = req
+        .backend
+        .append(req.signer, vec![(req.command_id, command.kind().as_str().into(), command.body())]);
+    let events = match submitted {
         Ok(e) => e,
         Err(f) => {
             for p in created {
@@ -488,6 +496,15 @@ pub fn train_candidate(req: TrainRequest<'_>) -> Result<TrainReport, Failure> {
         }
     };
     Ok(TrainReport { run_id, dataset_digest, out, baselines, events })
+}
+
+/// The time a training started or finished, as `run.record` keeps it (RFC 3339, seconds,
+/// UTC); `None` under `PLEDGE_FIXED_TIME`, whose runs must give the same bytes every time.
+fn run_time() -> Option<String> {
+    match std::env::var_os(super::clock::FIXED_TIME_ENV) {
+        Some(_) => None,
+        None => Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    }
 }
 
 /// Which version serves `segment` of `model`, and its artifact digest.
@@ -537,8 +554,8 @@ pub fn load_artifact(ledger: &Path, digest: &str, version: u64) -> Result<Artifa
 
 /// A request to check drift between a baseline and a recent labelled file.
 pub struct DriftRequest<'a> {
-    /// The ledger (local).
-    pub backend: &'a Backend,
+    /// The ledger (its directory: the serving artifact is read there).
+    pub backend: &'a dyn Port,
     /// Who records the signal.
     pub signer: &'a Signer,
     /// The model.
@@ -550,6 +567,8 @@ pub struct DriftRequest<'a> {
     /// The metric compared (default: the model's drift metric when the trainer computes it,
     /// else log-loss or MAE).
     pub metric: Option<&'a str>,
+    /// The signal's command id (a scheduled job's; else a new one).
+    pub command_id: Option<uuid::Uuid>,
 }
 
 /// The rows a drift check compares.
@@ -669,10 +688,10 @@ fn drift_metrics(task: SpecTask) -> &'static [&'static str] {
 pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
     let dir = req.backend.dir()?;
     let (version, digest, policy_metric) = {
-        let l = req.backend.open()?;
-        let state = &l.domain().state;
+        let (_, domain) = req.backend.snapshot()?;
+        let state = &domain.state;
         let (v, d) = served(state, req.model, req.segment, "champion")?;
-        let metric = match (&l.domain().policy, state.model(req.model).and_then(|m| m.task)) {
+        let metric = match (&domain.policy, state.model(req.model).and_then(|m| m.task)) {
             (Some(p), Some(task)) => Some(p.for_model(req.model, task).drift_metric().to_string()),
             _ => None,
         };
@@ -720,7 +739,10 @@ pub fn drift_check(req: DriftRequest<'_>) -> Result<DriftReport, Failure> {
         recent: r,
         psi: report.psi(),
     };
-    let events = req.backend.submit_domain(req.signer, &DomainCommand::DriftRecord(body))?;
+    let command = DomainCommand::DriftRecord(body);
+    let events = req
+        .backend
+        .append(req.signer, vec![(req.command_id, command.kind().as_str().into(), command.body())])?;
     Ok(DriftReport { version, metric, baseline: b, recent: r, compared, report, events })
 }
 

@@ -111,6 +111,7 @@ enum Command {
     Serve(serve::Args),
     Actuals(serving::ActualsArgs),
     Shadow(serving::ShadowArgs),
+    Jobs(serving::JobsArgs),
 }
 
 fn dispatch(command: Command) -> Result<(), Failure> {
@@ -148,6 +149,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Bench(a) => bench::run(a),
         Command::Actuals(a) => serving::actuals(a),
         Command::Shadow(a) => serving::shadow(a),
+        Command::Jobs(a) => serving::jobs(a),
         Command::Serve(a) => serve::run(a),
     }
 }

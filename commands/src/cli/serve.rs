@@ -49,6 +49,7 @@ use crate::app::failure::{Failure, INVALID_INPUT};
 ///   pledge serve --ledger /srv/pledge
 ///   pledge serve --log-key pledge-log --checkpoint-every 500 --checkpoint-interval 30
 ///   pledge serve --addr 0.0.0.0:7400 --read-token "$(cat /etc/pledge/token)"
+///   pledge serve --jobs jobs.json --service-key scheduler
 ///   PLEDGE_SERVER=http://127.0.0.1:7400 pledge champion     # any command, remotely
 ///   curl -N http://127.0.0.1:7400/api/v1/events/stream       # the live tail
 ///   curl -H 'Content-Type: text/csv' --data-binary @rows.csv \
@@ -80,6 +81,15 @@ pub struct Args {
     /// days are deleted.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     prediction_retention: u32,
+    /// The server's own identity (a key in PLEDGE_HOME enrolled for a principal with the
+    /// `service` role): it signs what the server records by itself, the scheduled jobs'
+    /// commands. Without it the server appends nothing of its own.
+    #[arg(long, value_name = "NAME")]
+    service_key: Option<String>,
+    /// Run the jobs of this file when they are due (see `pledge jobs --help`), signed by
+    /// `--service-key`.
+    #[arg(long, value_name = "FILE", requires = "service_key")]
+    jobs: Option<std::path::PathBuf>,
     /// After Ctrl-C or SIGTERM: seconds in-flight requests may take before the connections still
     /// open are dropped and the server exits.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
@@ -139,6 +149,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
             interval: Duration::from_secs(args.checkpoint_interval),
         }),
     };
+    let jobs = match (&args.jobs, &args.service_key) {
+        (Some(file), Some(name)) => Some(api::Jobs {
+            file: std::sync::Arc::new(crate::app::jobs::JobsFile::read(file)?),
+            signer: std::sync::Arc::new(crate::app::backend::Signer::load(&c.home()?, name)?),
+        }),
+        _ => None,
+    };
     let options = Options {
         read_token: c.read_token.clone(),
         body_limit: args.body_limit,
@@ -147,6 +164,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         prediction_retention_days: args.prediction_retention,
+        jobs,
         checkpoints,
         ..Options::default()
     };
@@ -156,6 +174,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let rt = rt.enable_all().build().map_err(Failure::internal)?;
     let (state, writer) = AppState::open(&c.ledger, options)?;
+    if let Some(name) = &args.service_key {
+        if let Err(f) = state.check_jobs(name) {
+            drop(state);
+            writer.join();
+            return Err(f);
+        }
+    }
     if let (Some(name), Some(p)) = (&args.log_key, &state.options().checkpoints) {
         let refused = crate::app::transparency::check_log_key(&state.trust(), &p.key, name);
         if let Err(f) = refused {

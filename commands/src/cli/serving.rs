@@ -275,3 +275,136 @@ pub fn shadow(a: ShadowArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Run the scheduled jobs: weekly retrain, daily drift check, champion backtest, shadow
+/// evaluation, declared in a jobs file.
+///
+/// A jobs file is JSON, `{"jobs": [...]}`, each job with a unique `name`, a `kind`
+/// (`retrain`, `drift_check`, `backtest`, `shadow_evaluate`), a `model`, `every` (`hour`,
+/// `day`, `week`), `at` (UTC `HH:MM`, or the minute for hourly jobs) and for weekly jobs
+/// `weekday` (`mon`..`sun`); then what its kind needs: `retrain` `data`, `spec` (and `params`,
+/// `hypothesis_id`, `dataset_version`, `feature_set_version`); `drift_check` `data`,
+/// `recent_periods`, `baseline_periods` (and `segment`); `backtest` `data`, `periods`.
+/// Relative paths are relative to the file.
+///
+/// `run --due` runs each job for the latest instant of its schedule not after now (or
+/// `--now`); a job whose run for that instant is in the ledger is skipped, so running it again
+/// (a retried cron, two hosts) appends nothing twice. Retrains are recorded with trigger
+/// `scheduled` and their start and finish times. `pledge serve --jobs FILE --service-key NAME`
+/// runs the same jobs inside the server.
+///
+/// Examples:
+///   pledge jobs run --due --jobs jobs.json --as scheduler        # from cron, every few minutes
+///   pledge jobs run daily-drift --jobs jobs.json --as scheduler   # one job, for its latest instant
+///   pledge jobs show --jobs jobs.json                           # each job's last and next instant
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    command: JobsCommand,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Run the due jobs (or the named ones) and record what they produce.
+    ///
+    /// Example:
+    ///   pledge jobs run --due --jobs jobs.json --as scheduler
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// The jobs to run (default with --due: every job).
+        names: Vec<String>,
+        /// Run every job whose latest instant has not run.
+        #[arg(long, conflicts_with = "names", required_unless_present = "names")]
+        due: bool,
+        /// The jobs file.
+        #[arg(long, value_name = "FILE")]
+        jobs: PathBuf,
+        /// The time to run as (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
+    /// Each job's latest instant, whether it ran, and its next instant.
+    ///
+    /// Example:
+    ///   pledge jobs show --jobs jobs.json
+    #[command(verbatim_doc_comment)]
+    Show {
+        /// The jobs file.
+        #[arg(long, value_name = "FILE")]
+        jobs: PathBuf,
+        /// The time to look from (RFC 3339; default: now).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
+}
+
+fn now_or(t: Option<&str>) -> Result<DateTime<Utc>, Failure> {
+    t.map(|t| shadow::parse_bound("--now", t)).transpose().map(|t| t.unwrap_or_else(Utc::now))
+}
+
+/// Runs `pledge jobs`.
+pub fn jobs(a: JobsArgs) -> Result<(), Failure> {
+    a.common.local_only().map_err(|f| f.hint("jobs train and read files beside the ledger: run them on its host, or give `pledge serve` the jobs file"))?;
+    let backend = a.common.backend()?;
+    match a.command {
+        JobsCommand::Run { names, due: _, jobs, now } => {
+            let file = crate::app::jobs::JobsFile::read(&jobs)?;
+            let signer = a.common.signer()?;
+            let runs = crate::app::jobs::run_due(&file, &names, now_or(now.as_deref())?, &backend, &signer)?;
+            let failed = runs.iter().any(|r| r.status == crate::app::jobs::JobStatus::Failed);
+            if a.common.json {
+                print_json(&json!({"ok": !failed, "runs": runs}))?;
+            } else {
+                for r in &runs {
+                    outln!(
+                        "{:<20} {:<16} {:<12} {}",
+                        r.job,
+                        r.scheduled_for,
+                        format!("{:?}", r.status).to_lowercase(),
+                        r.message
+                    );
+                    super::output::print_event_lines(&r.events);
+                }
+            }
+            match runs.iter().find(|r| r.status == crate::app::jobs::JobStatus::Failed) {
+                Some(r) => Err(Failure::new(
+                    crate::app::failure::REJECTED,
+                    format!("job `{}` failed: {}", r.job, r.message),
+                )),
+                None => Ok(()),
+            }
+        }
+        JobsCommand::Show { jobs, now } => {
+            let file = crate::app::jobs::JobsFile::read(&jobs)?;
+            let now = now_or(now.as_deref())?;
+            let (trust, _) = crate::app::backend::Port::snapshot(&backend)?;
+            let ledger =
+                trust.ledger_id().ok_or_else(|| Failure::new(INVALID_INPUT, "the ledger has no genesis"))?;
+            let store = backend.open_store()?;
+            let mut rows = vec![];
+            for j in &file.jobs {
+                let last = j.last_instant(now);
+                let ran = store.command(&j.command_id(ledger, last, 0))?.is_some();
+                rows.push(json!({"job": j.name, "kind": j.kind, "model": j.model,
+                    "last_instant": last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "ran": ran,
+                    "next_instant": (last + j.period()).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}));
+            }
+            if a.common.json {
+                return print_json(&json!({"ok": true, "jobs": rows}));
+            }
+            for r in &rows {
+                outln!(
+                    "{:<20} last {} ({}), next {}",
+                    r["job"].as_str().unwrap_or_default(),
+                    r["last_instant"].as_str().unwrap_or_default(),
+                    if r["ran"] == true { "ran" } else { "not run" },
+                    r["next_instant"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -203,6 +203,7 @@ fn with_trainer(
         spec,
         params,
         progress: &progress,
+        command_id: None,
     })?;
     let out = &report.out;
     if a.common.json {
@@ -365,6 +366,7 @@ pub fn drift(args: DriftArgs) -> Result<(), Failure> {
     let r = training::drift_check(DriftRequest {
         backend: &backend,
         signer: &signer,
+        command_id: None,
         model: &a.model,
         segment: a.segment.as_deref(),
         source: match (&a.baseline, &a.recent, &a.data) {
