@@ -282,7 +282,8 @@ fn bench_reports_ledger_cli_and_http_figures() {
     let out = Command::cargo_bin("pledge")
         .unwrap()
         .args(["bench", "--events", "200", "--single", "20", "--cli-commands", "3"])
-        .args(["--http-commands", "64", "--http-queries", "64", "--query-rate", "2000", "--json"])
+        .args(["--http-commands", "64", "--http-queries", "64", "--query-rate", "2000"])
+        .args(["--predictions", "100", "--predict-rate", "1000", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -300,6 +301,11 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/http/champion_query_open_loop/p99_us",
         "/http/champion_query_open_loop/service_p99_us",
         "/http/champion_query_open_loop/achieved_per_sec",
+        "/serving/predict/single_row_open_loop/p99_us",
+        "/serving/predict/batch/rows_per_sec",
+        "/serving/predict_with_one_shadow/single_row_open_loop/p99_us",
+        "/serving/predict_with_one_shadow/batch/rows_per_sec",
+        "/serving/hot_swap/send_to_first_new_answer_p50_us",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }

@@ -218,7 +218,7 @@ impl Serving {
                 }
                 Err(reason) => {
                     let instead = previous.cloned();
-                    tracing::error!(
+                    tracing::warn!(
                         model, segment = seg.as_str(), version, %reason,
                         serving_instead = instead.as_ref().map(|p| p.version),
                         "champion not served"
@@ -253,7 +253,7 @@ impl Serving {
                         artifact,
                     }),
                     Err(reason) => {
-                        tracing::error!(model, segment = seg.as_str(), version, %reason, "shadow version not scored");
+                        tracing::warn!(model, segment = seg.as_str(), version, %reason, "shadow version not scored");
                         out.problems.push((
                             ServingProblem {
                                 segment: (!seg.is_empty()).then(|| seg.clone()),

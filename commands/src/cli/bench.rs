@@ -32,6 +32,11 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// as they go (throughput), and champion queries at a fixed --query-rate (open loop: latency
 /// from each request's scheduled send time, and from its actual send as service_*).
 ///
+/// The serving figures fit two small ridge models on synthetic rows and serve them: single
+/// rows at --predict-rate (open loop) and batches of 1,000 rows, without and with a shadow
+/// version scoring every row (and every answer logged), and the time from sending a champion
+/// change to the first answer of the new champion.
+///
 /// Examples:
 ///   pledge bench
 ///   pledge bench --events 100000 --json
@@ -62,6 +67,13 @@ pub struct Args {
     /// Requests per second of the open-loop champion-query run.
     #[arg(long, default_value_t = 10_000)]
     query_rate: u32,
+    /// Single-row predictions sent at --predict-rate (open loop), with and without a shadow
+    /// version.
+    #[arg(long, default_value_t = 20_000)]
+    predictions: usize,
+    /// Requests per second of the open-loop predict runs.
+    #[arg(long, default_value_t = 5_000)]
+    predict_rate: u32,
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -92,7 +104,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         args.query_rate,
     )?;
     let checkpoints = checkpoint_latency(&tmp.path().join("checkpoints"), args.http_commands.clamp(20, 500))?;
-    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http, "checkpoints": checkpoints});
+    let serving =
+        super::bench_serving::run(&tmp.path().join("serving"), args.predict_rate, args.predictions.max(100))?;
+    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http, "checkpoints": checkpoints, "serving": serving});
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
@@ -134,6 +148,25 @@ pub fn run(args: Args) -> Result<(), Failure> {
             c["append_to_checkpoint_p99_us"].as_f64().unwrap_or(0.0),
             c["appends"]
         );
+        let s = &report["serving"];
+        for (what, f) in [("predict", &s["predict"]), ("predict, one shadow", &s["predict_with_one_shadow"])]
+        {
+            let o = &f["single_row_open_loop"];
+            outln!(
+                "  {what:<20} 1 row at {:>6.0}/s   p50 {:>8.1} us   p99 {:>8.1} us   batches of {}: {:>9.0} rows/s",
+                o["achieved_per_sec"].as_f64().unwrap_or(0.0),
+                o["p50_us"].as_f64().unwrap_or(0.0),
+                o["p99_us"].as_f64().unwrap_or(0.0),
+                f["batch"]["rows_per_request"],
+                f["batch"]["rows_per_sec"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let h = &s["hot_swap"];
+        outln!(
+            "  hot swap: champion change sent to first answer of the new one  p50 {:>8.1} us   p99 {:>8.1} us",
+            h["send_to_first_new_answer_p50_us"].as_f64().unwrap_or(0.0),
+            h["send_to_first_new_answer_p99_us"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(())
 }
@@ -141,7 +174,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
 /// A ledger with `root` (admin) and `maya` (scientist) keys in `dir/home`; with `champion`,
 /// root is also an approver and model `demand` has a champion, so that champion queries answer
 /// with a real routing table.
-fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
+pub(super) fn setup(dir: &std::path::Path, champion: bool) -> Result<Common, Failure> {
     let common = Common {
         ledger: dir.join("ledger"),
         identity: Some("maya".into()),
@@ -327,7 +360,12 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
     let secs = started.elapsed().as_secs_f64();
     let mut lat = lat.map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     lat.sort();
-    let open_loop = open_loop(&rt, &client, &champion_url, rate, queries)
+    let get = || {
+        hyper::Request::get(champion_url.clone())
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .expect("a GET of a parsed URI")
+    };
+    let open_loop = open_loop(&rt, &client, &get, rate, queries)
         .map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
     let _ = stop_tx.send(());
     let _ = rt.block_on(server);
@@ -441,17 +479,30 @@ fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure>
 
 /// GETs `url` and reads the whole answer; an error unless it is a success.
 async fn get_ok(client: &BenchClient, url: hyper::Uri) -> Result<(), String> {
-    use http_body_util::{BodyExt, Full};
-    let path = url.path().to_string();
-    let req =
-        hyper::Request::get(url).body(Full::new(hyper::body::Bytes::new())).map_err(|e| e.to_string())?;
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let _ = resp.into_body().collect().await;
-    status.is_success().then_some(()).ok_or_else(|| format!("GET {path} answered {status}"))
+    let req = hyper::Request::get(url)
+        .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    send_ok(client, req).await.map(drop)
 }
 
-type BenchClient = hyper_util::client::legacy::Client<
+/// Sends `req` and reads the whole answer; the body, or an error unless it is a success.
+pub(super) async fn send_ok(
+    client: &BenchClient,
+    req: hyper::Request<http_body_util::Full<hyper::body::Bytes>>,
+) -> Result<hyper::body::Bytes, String> {
+    use http_body_util::BodyExt;
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    status.is_success().then_some(body).ok_or_else(|| format!("{what} answered {status}"))
+}
+
+/// A request the open loop sends, made afresh for each send.
+pub(super) type MakeRequest<'a> =
+    &'a (dyn Fn() -> hyper::Request<http_body_util::Full<hyper::body::Bytes>> + Sync);
+
+pub(super) type BenchClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     http_body_util::Full<hyper::body::Bytes>,
 >;
@@ -465,10 +516,10 @@ type BenchClient = hyper_util::client::legacy::Client<
 /// The pacer is a plain thread: it sleeps until the next request is due, or sends at once if
 /// it is late (thread sleeps overshoot by tens of microseconds, so requests then leave in
 /// pairs; the rate holds on average and the lateness counts against the latency).
-fn open_loop(
+pub(super) fn open_loop(
     rt: &tokio::runtime::Runtime,
     client: &BenchClient,
-    url: &hyper::Uri,
+    make: MakeRequest<'_>,
     rate: u32,
     n: usize,
 ) -> Result<Value, String> {
@@ -482,10 +533,10 @@ fn open_loop(
             if due > now {
                 std::thread::sleep(due - now);
             }
-            let (client, url) = (client.clone(), url.clone());
+            let (client, req) = (client.clone(), make());
             tasks.push(rt.spawn(async move {
                 let sent = Instant::now();
-                get_ok(&client, url).await?;
+                send_ok(&client, req).await?;
                 let done = Instant::now();
                 Ok::<_, String>((done - due.min(sent), done - sent))
             }));
