@@ -708,6 +708,19 @@ pub struct PromotionEndorsed {
     pub policy_version: u32,
 }
 
+/// `shadow.started` / `shadow.stopped`: a challenger put in shadow (it scores the rows of its
+/// route beside the champion, logged and never returned) or taken out of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSet {
+    /// The version.
+    pub version: u64,
+    /// Why.
+    pub reason: String,
+    /// Who decided it (signer).
+    pub by: String,
+}
+
 /// `alert.read`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -812,6 +825,10 @@ crate::typed_vocabulary! {
     AlertActioned = "alert.actioned" => AlertActioned,
     /// `release.decided`.
     ReleaseDecided = "release.decided" => ReleaseDecided,
+    /// `shadow.started`.
+    ShadowStarted = "shadow.started" => ShadowSet,
+    /// `shadow.stopped`.
+    ShadowStopped = "shadow.stopped" => ShadowSet,
 }
 
 /// Why an event could not be folded. Only a damaged or forged ledger holds one: the append

@@ -241,6 +241,8 @@ pub fn summarize_domain(d: &DomainEvent) -> String {
             p.window_index,
             if p.complete { ", complete" } else { "" }
         ),
+        DomainEvent::ShadowStarted(p) => format!("v{} put in shadow by {}: {}", p.version, p.by, p.reason),
+        DomainEvent::ShadowStopped(p) => format!("v{} out of shadow by {}: {}", p.version, p.by, p.reason),
         DomainEvent::AlertRead(p) => format!("alert {} read by {}", p.alert_id, p.by),
         DomainEvent::AlertActioned(p) => format!(
             "alert {} {}{} by {}: {}",

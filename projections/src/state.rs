@@ -98,6 +98,10 @@ pub struct ModelState {
     pub champions: BTreeMap<String, u64>,
     /// The champion history per segment key.
     pub champion_history: BTreeMap<String, Vec<ChampionChange>>,
+    /// Versions put in shadow by a signed `shadow.start` (and not stopped since); a champion
+    /// or a version no longer a challenger is not scored.
+    #[serde(default)]
+    pub shadows: std::collections::BTreeSet<u64>,
 }
 
 impl ModelState {
@@ -683,6 +687,7 @@ impl State {
             DomainEvent::DriftRecorded(p) => vec![p.version],
             DomainEvent::ChampionChanged(p) => vec![p.from, Some(p.to)],
             DomainEvent::ShadowRecorded(p) => vec![Some(p.champion), Some(p.challenger)],
+            DomainEvent::ShadowStarted(p) | DomainEvent::ShadowStopped(p) => vec![Some(p.version)],
             DomainEvent::PromotionEvaluated(p) => vec![Some(p.candidate), p.champion],
             DomainEvent::PromotionProposed(p) => vec![Some(p.challenger), p.champion],
             DomainEvent::PromotionApproved(p) | DomainEvent::PromotionRejected(p) => {
@@ -939,6 +944,15 @@ impl State {
             }
             DomainEvent::ReleaseDecided(p) => {
                 self.releases.entry(model).or_default().push(Release { seq, decided: p });
+            }
+            DomainEvent::ShadowStarted(p) => {
+                self.version_mut(ev, &model, p.version)?;
+                self.model_mut(ev, &model)?.shadows.insert(p.version);
+            }
+            DomainEvent::ShadowStopped(p) => {
+                if !self.model_mut(ev, &model)?.shadows.remove(&p.version) {
+                    return Err(broken(ev, format!("stops the shadow of v{}, never started", p.version)));
+                }
             }
             DomainEvent::AlertRead(p) => {
                 let a = self

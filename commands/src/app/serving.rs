@@ -38,8 +38,9 @@ pub struct WantedModel {
     pub task: Option<Task>,
     /// Segment key (`""`: global) → the champion (version, artifact digest).
     pub routes: BTreeMap<String, (u64, String)>,
-    /// Segment key → the versions in shadow there (version, artifact digest): the versions of
-    /// the model's experiments in shadow testing that are not champions.
+    /// Segment key → the versions in shadow there (version, artifact digest): challengers put
+    /// in shadow by `shadow.start`, and the versions of the model's experiments in shadow
+    /// testing, champions excepted.
     pub shadows: BTreeMap<String, Vec<(u64, String)>>,
 }
 
@@ -57,6 +58,15 @@ pub fn wanted(state: &State) -> Wanted {
             .collect();
         let mut shadows: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
         let champions: BTreeSet<u64> = m.champions.values().copied().collect();
+        // Challengers put in shadow by a signed `shadow.start`.
+        for v in m.shadows.iter().filter(|v| !champions.contains(v)) {
+            if let Some(i) =
+                m.versions.get(v).filter(|i| i.status == projections::events::VersionStatus::Challenger)
+            {
+                let list = shadows.entry(i.segment.clone().unwrap_or_default()).or_default();
+                list.push((*v, i.artifact_digest.clone()));
+            }
+        }
         for x in state.experiments.values() {
             if &x.model != name || x.status != projections::ExperimentStatus::ShadowTesting {
                 continue;

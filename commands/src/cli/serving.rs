@@ -141,10 +141,11 @@ fn serve_failure(e: serving::ServeError) -> Failure {
     }
 }
 
-/// Measure shadow versions against the champion on served predictions and their outcomes.
+/// Shadow versions: put a challenger in shadow or take it out, and measure shadow versions
+/// against the champion on served predictions and their outcomes.
 ///
-/// The versions of an experiment in shadow testing score every row `pledge serve` answers for
-/// their segment; their scores are logged beside the champion's, never returned. `evaluate`
+/// Challengers put in shadow (`start`) and the versions of an experiment in shadow testing
+/// score every row `pledge serve` answers for their segment; their scores are logged beside the champion's, never returned. `evaluate`
 /// joins the predictions answered in a window with the outcomes recorded for them (`pledge
 /// actuals record`) and, for each shadow version, computes the champion's and its metrics on
 /// exactly the same rows, then records each as a signed `shadow.record` window (of its
@@ -152,6 +153,7 @@ fn serve_failure(e: serving::ServeError) -> Failure {
 /// times; by default the previous UTC day.
 ///
 /// Examples:
+///   pledge shadow start demand 7 --reason "compare on live traffic" --as maya
 ///   pledge shadow evaluate demand --as scheduler --server http://127.0.0.1:7400
 ///   pledge shadow evaluate demand --since 2026-03-01 --until 2026-03-08 --dry-run
 #[derive(Debug, clap::Args)]
@@ -165,6 +167,35 @@ pub struct ShadowArgs {
 
 #[derive(Debug, Subcommand)]
 enum ShadowCommand {
+    /// Put a challenger in shadow (signed): it scores the rows its segment's route serves,
+    /// beside the champion, in `pledge serve`; logged, never returned.
+    ///
+    /// Example:
+    ///   pledge shadow start demand 7 --reason "compare on live traffic" --as maya
+    #[command(verbatim_doc_comment)]
+    Start {
+        /// The model.
+        model: String,
+        /// The challenger.
+        version: u64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Take a version out of shadow (signed).
+    ///
+    /// Example:
+    ///   pledge shadow stop demand 7 --reason "enough windows" --as maya
+    #[command(verbatim_doc_comment)]
+    Stop {
+        /// The model.
+        model: String,
+        /// The version.
+        version: u64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
     /// Compute the shadow windows of a model and record them (signed).
     ///
     /// Example:
@@ -187,7 +218,17 @@ enum ShadowCommand {
 
 /// Runs `pledge shadow`.
 pub fn shadow(a: ShadowArgs) -> Result<(), Failure> {
-    let ShadowCommand::Evaluate { model, since, until, dry_run } = a.command;
+    let (model, since, until, dry_run) = match a.command {
+        ShadowCommand::Start { model, version, reason } => {
+            let body = crate::domain::command::ShadowSetBody { model, version, reason };
+            return a.common.act(DomainCommand::ShadowStart(body));
+        }
+        ShadowCommand::Stop { model, version, reason } => {
+            let body = crate::domain::command::ShadowSetBody { model, version, reason };
+            return a.common.act(DomainCommand::ShadowStop(body));
+        }
+        ShadowCommand::Evaluate { model, since, until, dry_run } => (model, since, until, dry_run),
+    };
     let (since, until) = shadow::window(since.as_deref(), until.as_deref(), Utc::now())?;
     if until <= since {
         return Err(Failure::new(

@@ -317,6 +317,18 @@ pub struct RollbackBody {
     pub reason: String,
 }
 
+/// `shadow.start` / `shadow.stop`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSetBody {
+    /// The model.
+    pub model: String,
+    /// The challenger.
+    pub version: u64,
+    /// Why.
+    pub reason: String,
+}
+
 /// `alert.read`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -399,6 +411,10 @@ projections::typed_vocabulary! {
     AlertAction = "alert.action" => AlertActionBody,
     /// `release.decide`.
     ReleaseDecide = "release.decide" => ReleaseBody,
+    /// `shadow.start`.
+    ShadowStart = "shadow.start" => ShadowSetBody,
+    /// `shadow.stop`.
+    ShadowStop = "shadow.stop" => ShadowSetBody,
 }
 
 impl DomainCommand {

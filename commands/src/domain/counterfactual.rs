@@ -196,6 +196,8 @@ pub fn counterfactual(store: &Store, alternative: &Value) -> Result<Result<Repor
             | DomainEvent::PromotionRejected(_)
             | DomainEvent::AlertRead(_)
             | DomainEvent::AlertActioned(_)
+            | DomainEvent::ShadowStarted(_)
+            | DomainEvent::ShadowStopped(_)
             | DomainEvent::ReleaseDecided(_) => {}
         }
         state.apply(&ev).map_err(|e| corrupt(e.to_string()))?;

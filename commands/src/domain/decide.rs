@@ -55,6 +55,8 @@ pub(super) fn decide(
         DomainCommand::AlertRead(b) => d.alert_read(b),
         DomainCommand::AlertAction(b) => promotions::alert_action(&d, b),
         DomainCommand::ReleaseDecide(b) => d.release_decide(b),
+        DomainCommand::ShadowStart(b) => d.shadow_set(b, true),
+        DomainCommand::ShadowStop(b) => d.shadow_set(b, false),
     }
 }
 
@@ -513,6 +515,34 @@ impl<'a> Decider<'a> {
             a.subject.as_ref(),
             DomainEvent::AlertRead(AlertRead { alert_id: b.alert_id.clone(), by: self.by() }),
         )?])
+    }
+
+    /// `shadow.start` (`start`) and `shadow.stop`: a challenger in or out of shadow.
+    fn shadow_set(&self, b: &ShadowSetBody, start: bool) -> Result<Vec<EventDraft>, Refusal> {
+        nonempty("reason", &b.reason)?;
+        let v = self.version(&b.model, b.version)?;
+        let in_shadow = self.state.model(&b.model).is_some_and(|m| m.shadows.contains(&b.version));
+        if start {
+            if v.status != VersionStatus::Challenger {
+                return Err(reject(
+                    "shadow.not_challenger",
+                    format!(
+                        "v{} is {}; only a challenger is put in shadow (an experiment's versions are, by `experiment.shadow`)",
+                        b.version,
+                        value_text(&v.status)
+                    ),
+                ));
+            }
+            if in_shadow {
+                return Err(reject("shadow.already", format!("v{} is already in shadow", b.version)));
+            }
+        } else if !in_shadow {
+            return Err(reject("shadow.not_started", format!("v{} is not in shadow", b.version)));
+        }
+        let subj = subject(&b.model, v.segment.as_deref())?;
+        let p = ShadowSet { version: b.version, reason: b.reason.clone(), by: self.by() };
+        let event = if start { DomainEvent::ShadowStarted(p) } else { DomainEvent::ShadowStopped(p) };
+        Ok(vec![draft(Some(&subj), event)?])
     }
 
     fn release_decide(&self, b: &ReleaseBody) -> Result<Vec<EventDraft>, Refusal> {

@@ -214,7 +214,9 @@ pub fn default_policy() -> Value {
             "rollback": ["approver"],
             "alert.read": ["admin", "approver", "scientist", "service"],
             "alert.action": ["approver", "scientist"],
-            "release.decide": ["approver"]
+            "release.decide": ["approver"],
+            "shadow.start": ["scientist", "approver", "service"],
+            "shadow.stop": ["scientist", "approver", "service"]
         },
         "promotion": {
             "gates": {

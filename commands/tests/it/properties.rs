@@ -479,6 +479,7 @@ fn template(kind: &str) -> serde_json::Value {
         "alert.read" => json!({"alert_id": "@alert"}),
         "alert.action" => json!({"alert_id": "@alert", "action": "approve", "notes": "seen"}),
         "release.decide" => json!({"model": "demand", "decision": "hold"}),
+        "shadow.start" | "shadow.stop" => json!({"model": "demand", "version": 2, "reason": "live rows"}),
         other => panic!("no template for `{other}`"),
     }
 }

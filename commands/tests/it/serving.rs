@@ -536,3 +536,56 @@ async fn shadow_versions_are_logged_joined_to_outcomes_and_evaluated_on_the_same
     );
     api.close().await;
 }
+
+/// `shadow.start` / `shadow.stop`: only a challenger goes in shadow, once; a signed command
+/// puts it there and takes it out, and serving follows at the commit.
+#[tokio::test]
+async fn a_challenger_put_in_shadow_by_a_signed_command_scores_the_same_rows() {
+    let (mut w, _) = four_champions();
+    let l = dir(&w);
+    let v5 = fit(&l, 30.0, false).global.digest();
+    // 5% worse than v4: stays challenger.
+    w.ok("scheduler", "run.record", run("r5", "scheduled", 10.0 * 0.9f64.powi(3) * 1.05, &[(None, &v5)]));
+    assert_eq!(
+        w.state().model("sales").unwrap().versions[&5].status,
+        projections::events::VersionStatus::Challenger
+    );
+    let body = |v: u64, reason: &str| json!({"model": "sales", "version": v, "reason": reason});
+    // Given / when / then: the rules, each refusal naming its rule and writing nothing.
+    w.rejected("maya", "shadow.start", body(4, "x"), "shadow.not_challenger");
+    let msg = w.rejected("maya", "shadow.start", body(1, "x"), "shadow.not_challenger");
+    assert!(msg.contains("archived"), "{msg}");
+    w.rejected("maya", "shadow.start", body(9, "x"), "version.unknown");
+    w.rejected("maya", "shadow.stop", body(5, "x"), "shadow.not_started");
+    w.rejected(
+        "colby",
+        "shadow.start",
+        json!({"model": "nope", "version": 1, "reason": "x"}),
+        "version.unknown",
+    );
+    w.invalid("maya", "shadow.start", body(5, " "));
+    let ev = w.ok("maya", "shadow.start", body(5, "compare on live rows"));
+    assert_eq!(crate::harness::kinds(&ev), ["shadow.started"]);
+    assert_eq!(ev[0].event.payload, json!({"version": 5, "reason": "compare on live rows", "by": "maya"}));
+    w.rejected("maya", "shadow.start", body(5, "again"), "shadow.already");
+
+    let api = Api::new(w);
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(
+        (info["routes"][0]["version"].clone(), info["shadows"][0]["version"].clone()),
+        (json!(4), json!(5)),
+        "{info}"
+    );
+    let (s, _) = predict(&api, "sales", json!([{"x": 2, "store": "a"}])).await;
+    assert_eq!(s, StatusCode::OK);
+    let day = chrono::Utc::now().date_naive();
+    let text = std::fs::read_to_string(l.join("predictions").join(format!("{day}.jsonl"))).unwrap();
+    let r: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!((r["version"].clone(), r["shadow"][0]["version"].clone()), (json!(4), json!(5)), "{r}");
+    // Out of shadow: the next table has no shadow version.
+    let (s, v) = api.command("maya", "shadow.stop", body(5, "enough")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, info) = api.get("/api/v1/models/sales").await;
+    assert_eq!(info["shadows"], json!([]), "{info}");
+    api.close().await;
+}
