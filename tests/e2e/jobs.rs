@@ -9,41 +9,16 @@ use serde_json::{json, Value};
 
 use crate::remote::Server;
 use crate::serving::send;
+use crate::training::{bike_run, data, refs};
 use crate::workflow::{team, Team};
-
-fn data(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../trainer/data").join(name).display().to_string()
-}
 
 /// The bike forecaster v1, trained and bootstrapped by hand.
 fn bikes(t: &Team) -> PathBuf {
     t.propose_mae("H-BIKE-1", "bikes", "hourly demand");
     let dir = t.ledger.parent().unwrap().to_path_buf();
     std::fs::write(dir.join("params.json"), r#"{"backtest_windows": 2}"#).unwrap();
-    t.ok(&[
-        "train-candidate",
-        "bikes",
-        "--hypothesis-id",
-        "H-BIKE-1",
-        "--change-type",
-        "feature",
-        "--change-summary",
-        "baseline",
-        "--owner",
-        "maya",
-        "--feature-set-version",
-        "v1",
-        "--dataset-version",
-        "2011",
-        "--data",
-        &data("bikeshare.csv"),
-        "--spec",
-        &data("bikeshare.spec.json"),
-        "--params",
-        dir.join("params.json").to_str().unwrap(),
-        "--as",
-        "maya",
-    ]);
+    let params = dir.join("params.json");
+    t.ok(&refs(&bike_run("H-BIKE-1", "bikeshare.spec.json", &["--params", params.to_str().unwrap()])));
     t.ok(&["bootstrap-champion", "bikes", "1", "--as", "colby", "--reason", "baseline"]);
     dir
 }
@@ -152,6 +127,23 @@ fn due_jobs_run_once_per_instant_and_leave_their_trace_in_the_ledger() {
             ("nightly-shadow", "nothing")
         ]),
     );
+    // Next Monday: a new run (its dataset version is the scheduled date).
+    let out = t.ok(&[
+        "jobs",
+        "run",
+        "weekly-retrain",
+        "--jobs",
+        &file,
+        "--now",
+        "2026-03-09T07:00:00Z",
+        "--as",
+        "maya",
+    ]);
+    assert_eq!(statuses(&out), pairs(&[("weekly-retrain", "ran")]));
+    assert!(
+        out["runs"][0]["events"][0]["payload"]["run_id"].as_str().unwrap().starts_with("bikes-2026-03-09-"),
+        "{out}"
+    );
     // One job by name.
     let out = t.ok(&[
         "jobs",
@@ -165,6 +157,19 @@ fn due_jobs_run_once_per_instant_and_leave_their_trace_in_the_ledger() {
         "maya",
     ]);
     assert_eq!(statuses(&out), pairs(&[("daily-drift", "ran")]));
+    // A retrain whose job fixes the dataset version: the second week trains the same data,
+    // spec and parameters again, which is nothing new to record, not a failure.
+    let mut fixed = seed_jobs()[0].clone();
+    fixed["name"] = json!("weekly-fixed");
+    fixed["dataset_version"] = json!("2011");
+    let file = jobs_file(&dir, json!([fixed]));
+    let out =
+        t.ok(&["jobs", "run", "--due", "--jobs", &file, "--now", "2026-03-09T07:00:00Z", "--as", "maya"]);
+    assert_eq!(statuses(&out), pairs(&[("weekly-fixed", "ran")]));
+    let out =
+        t.ok(&["jobs", "run", "--due", "--jobs", &file, "--now", "2026-03-16T07:00:00Z", "--as", "maya"]);
+    assert_eq!(statuses(&out), pairs(&[("weekly-fixed", "nothing")]));
+    assert!(out["runs"][0]["message"].as_str().unwrap().contains("already recorded"), "{out}");
     assert_eq!(t.ok(&["verify"])["ok"], true);
 }
 

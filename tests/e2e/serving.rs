@@ -2,16 +2,12 @@
 //! exactly what `pledge predict` computes from the same rows, as CSV and as JSON.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
 use crate::remote::Server;
+use crate::training::{data, propose, TRAIN};
 use crate::workflow::team;
-
-fn data(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../trainer/data").join(name).display().to_string()
-}
 
 /// One HTTP/1.1 request with a body; the status and the JSON answer.
 pub(crate) fn send(url: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
@@ -34,46 +30,11 @@ pub(crate) fn send(url: &str, method: &str, path: &str, content_type: &str, body
 #[test]
 fn the_served_champion_answers_what_pledge_predict_computes() {
     let t = team();
-    t.ok(&[
-        "hypothesis",
-        "propose",
-        "H-TAXI-1",
-        "taxi-tip",
-        "--statement",
-        "a logistic model predicts tips",
-        "--change-type",
-        "architecture",
-        "--target-metric",
-        "roc_auc",
-        "--expected-improvement",
-        "1",
-        "--owner",
-        "maya",
-        "--as",
-        "maya",
-    ]);
-    t.ok(&[
-        "train-candidate",
-        "taxi-tip",
-        "--hypothesis-id",
-        "H-TAXI-1",
-        "--change-type",
-        "architecture",
-        "--change-summary",
-        "logistic baseline",
-        "--owner",
-        "maya",
-        "--feature-set-version",
-        "v1",
-        "--dataset-version",
-        "2026-04",
-        "--data",
-        &data("taxi.csv"),
-        "--spec",
-        &data("taxi.spec.json"),
-        "--as",
-        "maya",
-    ]);
+    propose(&t, &["H-TAXI-1"]);
+    let mut args = TRAIN.to_vec();
+    let (csv, spec) = (data("taxi.csv"), data("taxi.spec.json"));
+    args.extend(["--data", &csv, "--spec", &spec]);
+    t.ok(&args);
     t.ok(&["bootstrap-champion", "taxi-tip", "1", "--as", "colby", "--reason", "baseline"]);
 
     // 300 real rows without their label, scored by the CLI first (the server holds the ledger).
@@ -132,57 +93,16 @@ fn the_served_champion_answers_what_pledge_predict_computes() {
 #[test]
 fn a_shadow_window_is_measured_from_served_predictions_and_real_outcomes() {
     let t = team();
-    let (data_taxi, spec_taxi) = (data("taxi.csv"), data("taxi.spec.json"));
-    let propose = |id: &str| {
-        t.ok(&[
-            "hypothesis",
-            "propose",
-            id,
-            "taxi-tip",
-            "--statement",
-            "tips follow distance",
-            "--change-type",
-            "tuning",
-            "--target-metric",
-            "roc_auc",
-            "--expected-improvement",
-            "1",
-            "--owner",
-            "maya",
-            "--as",
-            "maya",
-        ]);
-    };
+    let (csv, spec) = (data("taxi.csv"), data("taxi.spec.json"));
     let train = |id: &str, extra: &[&str]| {
-        let mut args = vec![
-            "train-candidate",
-            "taxi-tip",
-            "--hypothesis-id",
-            id,
-            "--change-type",
-            "tuning",
-            "--change-summary",
-            "logistic",
-            "--owner",
-            "maya",
-            "--feature-set-version",
-            "v1",
-            "--dataset-version",
-            "2026-04",
-            "--data",
-            &data_taxi,
-            "--spec",
-            &spec_taxi,
-            "--as",
-            "maya",
-        ];
+        let mut args: Vec<&str> = TRAIN.iter().map(|a| if *a == "H-TAXI-1" { id } else { a }).collect();
+        args.extend(["--data", &csv, "--spec", &spec]);
         args.extend(extra);
         t.ok(&args)
     };
-    propose("H-1");
+    propose(&t, &["H-1", "H-2"]);
     train("H-1", &[]);
     t.ok(&["bootstrap-champion", "taxi-tip", "1", "--as", "colby", "--reason", "baseline"]);
-    propose("H-2");
     t.ok(&["experiment", "approve", "H-2", "--rationale", "try it", "--as", "colby"]);
     t.ok(&["experiment", "start", "H-2", "--as", "maya"]);
     let params = t.ledger.parent().unwrap().join("strong.json");

@@ -8,11 +8,11 @@ use serde_json::json;
 
 use crate::workflow::team;
 
-fn data(name: &str) -> String {
+pub(crate) fn data(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../trainer/data").join(name).display().to_string()
 }
 
-fn refs(v: &[String]) -> Vec<&str> {
+pub(crate) fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -20,7 +20,7 @@ fn artifacts(t: &crate::workflow::Team) -> usize {
     std::fs::read_dir(t.ledger.join("artifacts")).map_or(0, |d| d.count())
 }
 
-const TRAIN: &[&str] = &[
+pub(crate) const TRAIN: &[&str] = &[
     "train-candidate",
     "taxi-tip",
     "--hypothesis-id",
@@ -40,7 +40,7 @@ const TRAIN: &[&str] = &[
 ];
 
 /// The hypotheses the training runs cite.
-fn propose(t: &crate::workflow::Team, ids: &[&str]) {
+pub(crate) fn propose(t: &crate::workflow::Team, ids: &[&str]) {
     for id in ids {
         t.ok(&[
             "hypothesis",
@@ -341,7 +341,7 @@ fn bad_training_input_is_refused_with_its_reason_and_changes_nothing() {
     assert_eq!(artifacts(&t), 0);
 }
 
-fn bike_run(hypothesis: &str, spec: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn bike_run(hypothesis: &str, spec: &str, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "train-candidate",
         "bikes",

@@ -80,7 +80,8 @@ pub struct Job {
     /// `retrain`: the hypothesis it tests, if any.
     #[serde(default)]
     pub hypothesis_id: Option<String>,
-    /// `retrain`: the dataset version label (default: the scheduled date).
+    /// `retrain`: the dataset version label (default: the scheduled date, so each instant's
+    /// run is its own; fixed, a retrain on unchanged data records nothing new).
     #[serde(default)]
     pub dataset_version: Option<String>,
     /// `retrain`: the feature-set version label (default `scheduled`).
@@ -287,7 +288,8 @@ impl Job {
 pub enum JobStatus {
     /// It ran and recorded its events.
     Ran,
-    /// It ran and had nothing to record (no shadow version with outcomes).
+    /// It ran and had nothing to record (no shadow version with outcomes; a retrain whose run
+    /// is already recorded: the same data, spec, parameters and dataset version).
     Nothing,
     /// The ledger already holds this run (re-run of the same instant).
     AlreadyRan,
@@ -388,7 +390,7 @@ fn run_one(
             let (data, spec) = (need(&job.data)?, need(&job.spec)?);
             let params = training::train_params(job.params.as_deref(), None, None, None, None, None)?;
             let version = job.dataset_version.clone().unwrap_or_else(|| instant.date_naive().to_string());
-            let report = training::train_candidate(TrainRequest {
+            let trained = training::train_candidate(TrainRequest {
                 backend: port,
                 signer,
                 meta: RunMeta {
@@ -405,8 +407,17 @@ fn run_one(
                 params,
                 progress: &trainer::progress::Progress::hidden(),
                 command_id: id(0),
-            })?;
-            Ok((JobStatus::Ran, format!("run `{}` recorded", report.run_id), report.events))
+            });
+            match trained {
+                Ok(report) => {
+                    Ok((JobStatus::Ran, format!("run `{}` recorded", report.run_id), report.events))
+                }
+                // The same data, spec and parameters were trained before: nothing new to record.
+                Err(f) if f.rule.as_deref() == Some("run.exists") => {
+                    Ok((JobStatus::Nothing, f.message, vec![]))
+                }
+                Err(f) => Err(f),
+            }
         }
         JobKind::DriftCheck => {
             let data = need(&job.data)?;

@@ -233,17 +233,8 @@ impl Serving {
                         serving_instead = instead.as_ref().map(|p| p.version),
                         "champion not served"
                     );
-                    out.problems.push((
-                        ServingProblem {
-                            segment: (!seg.is_empty()).then(|| seg.clone()),
-                            version: *version,
-                            artifact_digest: digest.clone(),
-                            reason,
-                            serving_instead: instead.as_ref().map(|p| p.version),
-                            shadow: false,
-                        },
-                        Instant::now(),
-                    ));
+                    let problem = problem(seg, *version, digest, reason, instead.as_ref().map(|p| p.version));
+                    out.problems.push((problem, Instant::now()));
                     if let Some(p) = instead {
                         out.routes.insert(seg.clone(), p);
                     }
@@ -264,17 +255,9 @@ impl Serving {
                     }),
                     Err(reason) => {
                         tracing::warn!(model, segment = seg.as_str(), version, %reason, "shadow version not scored");
-                        out.problems.push((
-                            ServingProblem {
-                                segment: (!seg.is_empty()).then(|| seg.clone()),
-                                version: *version,
-                                artifact_digest: digest.clone(),
-                                reason,
-                                serving_instead: None,
-                                shadow: true,
-                            },
-                            Instant::now(),
-                        ));
+                        let problem =
+                            ServingProblem { shadow: true, ..problem(seg, *version, digest, reason, None) };
+                        out.problems.push((problem, Instant::now()));
                     }
                 }
             }
@@ -301,6 +284,18 @@ impl Serving {
             ));
         }
         Ok(a)
+    }
+}
+
+/// A champion's route that cannot be served (`instead`: what serves it meanwhile).
+fn problem(seg: &str, version: u64, digest: &str, reason: String, instead: Option<u64>) -> ServingProblem {
+    ServingProblem {
+        segment: (!seg.is_empty()).then(|| seg.to_string()),
+        version,
+        artifact_digest: digest.to_string(),
+        reason,
+        serving_instead: instead,
+        shadow: false,
     }
 }
 
