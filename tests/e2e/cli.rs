@@ -382,3 +382,62 @@ fn the_demo_keeps_its_keys_for_whoever_goes_on() {
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds keys"));
 }
+
+/// `pledge keys export`: the private key as PKCS#8 (RFC 8410), PEM or DER, mode 0600, never
+/// over an existing file; OpenSSL, an independent reader, derives the same public key.
+#[test]
+fn a_private_key_exports_as_pkcs8_that_openssl_reads_as_the_same_key() {
+    let t = crate::workflow::team();
+    let dir = t.home.join("export");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("colby.pem");
+    let out = t.ok(&["keys", "export", "colby", "--out", pem.to_str().unwrap()]);
+    let public = out["public_key"].as_str().unwrap().to_string();
+    let seed = std::fs::read_to_string(t.home.join("keys/colby.key")).unwrap().trim().to_string();
+    let text = std::fs::read_to_string(&pem).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN PRIVATE KEY-----\n") && text.ends_with("-----END PRIVATE KEY-----\n"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let der = dir.join("colby.der");
+    t.ok(&["keys", "export", "colby", "--out", der.to_str().unwrap(), "--der"]);
+    let bytes = std::fs::read(&der).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        hex(&bytes),
+        format!("302e020100300506032b657004220420{seed}"),
+        "RFC 8410 PrivateKeyInfo around the seed"
+    );
+    // Never over an existing file, which is left as it was; an unknown key is named.
+    let err = t.pledge().args(["keys", "export", "colby", "--out", pem.to_str().unwrap()]).output().unwrap();
+    assert_eq!(err.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&pem).unwrap(), text);
+    let err = t
+        .pledge()
+        .args(["keys", "export", "nobody", "--out", dir.join("x.pem").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(err.status.code(), Some(2));
+    assert!(!dir.join("x.pem").exists());
+    // OpenSSL reads both files and derives the enrolled public key (skipped, saying so, where
+    // openssl is absent).
+    let Ok(probe) = std::process::Command::new("openssl").arg("version").output() else {
+        eprintln!("skipping the OpenSSL check: no `openssl` on PATH");
+        return;
+    };
+    assert!(probe.status.success());
+    for (file, form) in [(&pem, "PEM"), (&der, "DER")] {
+        let spki = std::process::Command::new("openssl")
+            .args(["pkey", "-inform", form, "-in", file.to_str().unwrap(), "-pubout", "-outform", "DER"])
+            .output()
+            .unwrap();
+        assert!(spki.status.success(), "{}", String::from_utf8_lossy(&spki.stderr));
+        assert_eq!(hex(&spki.stdout[spki.stdout.len() - 32..]), public, "{form}");
+    }
+}

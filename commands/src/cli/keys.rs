@@ -136,7 +136,8 @@ fn create_atomically(
     Ok(())
 }
 
-/// Manage keys: create local keys, enroll them in the ledger, revoke them, grant roles.
+/// Manage keys: create local keys, enroll them in the ledger, revoke them, grant roles, export
+/// a private key for a browser.
 ///
 /// Private keys live in PLEDGE_HOME/keys (mode 0600) and never enter the ledger; the ledger
 /// records public keys, who holds them and their roles, each change signed by an admin.
@@ -147,6 +148,7 @@ fn create_atomically(
 ///   pledge keys grant maya approver --as root
 ///   pledge keys revoke maya --reason "laptop lost" --as root
 ///   pledge keys list --json
+///   pledge keys export colby --out colby.pem
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct KeysArgs {
@@ -200,6 +202,24 @@ enum KeysCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Export the private key NAME as PKCS#8 (RFC 8410), the form a browser's WebCrypto
+    /// (`importKey("pkcs8", ..., "Ed25519")`) and OpenSSL read: a PEM `PRIVATE KEY` block, or
+    /// DER with `--der`. The file is created readable only by you and never written over; it is
+    /// the private key, to be loaded only where you sign.
+    ///
+    /// Example:
+    ///   pledge keys export colby --out colby.pem
+    #[command(verbatim_doc_comment)]
+    Export {
+        /// The key's name.
+        name: String,
+        /// The file to create.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// DER (48 bytes) instead of PEM.
+        #[arg(long)]
+        der: bool,
+    },
     /// Grant a role to a principal (an admin signs).
     ///
     /// Example:
@@ -238,6 +258,22 @@ pub fn keys(args: KeysArgs) -> Result<(), Failure> {
             Ok(())
         }
         KeysCommand::List => list(c, &home),
+        KeysCommand::Export { name, out, der } => {
+            let key = keystore::load(&home, &name)?;
+            let bytes = if der { keystore::pkcs8_der(&key) } else { keystore::pkcs8_pem(&key).into_bytes() };
+            keystore::write_private(&out, &bytes)?;
+            let format = if der { "pkcs8-der" } else { "pkcs8-pem" };
+            if c.json {
+                return print_json(&json!({"ok": true, "name": name, "file": out, "format": format,
+                    "public_key": key.public().to_string(), "key_id": key.public().key_id()}));
+            }
+            outln!(
+                "wrote `{}`: private key `{name}` as PKCS#8 ({}), mode 0600",
+                out.display(),
+                if der { "DER" } else { "PEM" }
+            );
+            Ok(())
+        }
         KeysCommand::Enroll { name, public_key, roles } => {
             keystore::check_name(&name)?;
             let pk = match public_key {
