@@ -372,28 +372,31 @@ pub struct PredictAnswer {
     pub unscored: Vec<usize>,
 }
 
-/// Scores `input` with `model`'s routes in `table`: each row by the champion of its segment
-/// (the spec's segment column), else the global champion.
 /// Refuses a model `table` does not serve, or serves no route of (the checks [`predict`] makes
 /// first, before reading any row).
 pub fn check_served(table: &ServingTable, model: &str) -> Result<(), ServeError> {
-    let m = served_model(table, model)?;
-    match m.routes.is_empty() {
-        true => Err(no_route(model, m, None)),
-        false => Ok(()),
-    }
+    served_model(table, model)?.base(model).map(drop)
 }
 
+/// The routes of `model` (every model with a champion has some, built with the table).
 fn served_model<'a>(table: &'a ServingTable, model: &str) -> Result<&'a ModelServing, ServeError> {
-    table.models.get(model).map(|m| &**m).ok_or_else(|| match table.wanted.contains_key(model) {
-        true => ServeError::Unavailable(format!("`{model}` is not served yet")),
-        false => ServeError::UnknownModel(format!(
+    table.models.get(model).map(|m| &**m).ok_or_else(|| {
+        ServeError::UnknownModel(format!(
             "no model `{model}` is served (it has no champion, or the ledger has no such model)"
-        )),
+        ))
     })
 }
 
-/// Returns the answer and the records of the prediction log (shadow scores included).
+impl ModelServing {
+    /// The route whose spec names the routing column: the global champion's, else any.
+    fn base(&self, model: &str) -> Result<&Served, ServeError> {
+        self.routes.get("").or_else(|| self.routes.values().next()).ok_or_else(|| no_route(model, self, None))
+    }
+}
+
+/// Scores `input` with `model`'s routes in `table`: each row by the champion of its segment
+/// (the spec's segment column), else the global champion. Returns the answer and the records
+/// of the prediction log (shadow scores included).
 pub fn predict(
     table: &ServingTable,
     model: &str,
@@ -407,8 +410,7 @@ pub fn predict(
         Some(col) => Some(row_keys(&input.frame, col)?),
     };
     // The routing column comes from the global champion's spec (else any route's).
-    let base =
-        m.routes.get("").or_else(|| m.routes.values().next()).ok_or_else(|| no_route(model, m, None))?;
+    let base = m.base(model)?;
     let table0 = trainer::data::unlabelled(&input.frame, &base.artifact.spec).map_err(invalid)?;
     let mut assign: Vec<(&str, &Served)> = Vec::with_capacity(table0.len());
     for i in 0..table0.len() {
@@ -420,8 +422,8 @@ pub fn predict(
         }
     }
     let mut out = Vec::with_capacity(table0.len());
-    let mut routes_used: BTreeSet<&str> = assign.iter().map(|(s, _)| *s).collect();
-    for seg in std::mem::take(&mut routes_used) {
+    let routes_used: BTreeSet<&str> = assign.iter().map(|(s, _)| *s).collect();
+    for seg in routes_used {
         let served = &m.routes[seg];
         let rows: Vec<usize> = (0..table0.len()).filter(|&i| assign[i].0 == seg).collect();
         // Each artifact validates the rows against its own spec.
@@ -652,19 +654,14 @@ fn route_of(seg: &str, s: &Served) -> ServedRoute {
 
 /// What `model` serves in `table`.
 pub fn describe(table: &ServingTable, model: &str) -> Result<ServedModelAnswer, ServeError> {
-    let m = table.models.get(model).ok_or_else(|| {
-        ServeError::UnknownModel(format!(
-            "no model `{model}` is served (it has no champion, or the ledger has no such model)"
-        ))
-    })?;
-    let mut routes: Vec<ServedRoute> = m
+    let m = served_model(table, model)?;
+    let routes: Vec<ServedRoute> = m
         .routes
         .iter()
         .filter(|(s, _)| !s.is_empty())
         .chain(m.routes.get_key_value(""))
         .map(|(seg, s)| route_of(seg, s))
         .collect();
-    routes.dedup();
     let shadows =
         m.shadows.iter().flat_map(|(seg, list)| list.iter().map(move |s| route_of(seg, s))).collect();
     let mut columns: Vec<ExpectedColumn> = vec![];
@@ -758,16 +755,8 @@ pub fn actuals(
     model: &str,
     given: Vec<ActualIn>,
 ) -> Result<Vec<crate::app::predlog::Actual>, ServeError> {
-    let m = table.models.get(model).ok_or_else(|| {
-        ServeError::UnknownModel(format!("no model `{model}` is served, so none has predictions to resolve"))
-    })?;
-    let spec = &m
-        .routes
-        .get("")
-        .or_else(|| m.routes.values().next())
-        .ok_or_else(|| no_route(model, m, None))?
-        .artifact
-        .spec;
+    let m = served_model(table, model)?;
+    let spec = &m.base(model)?.artifact.spec;
     if given.is_empty() {
         return Err(ServeError::Invalid("no actuals to record".into()));
     }
