@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod cli;
+mod desk;
 mod integrity;
 mod jobs;
 mod remote;

@@ -12,6 +12,7 @@
 //! event pages and verification read the store without it. The commit path (decide, journal
 //! `fdatasync`) never waits for readers.
 
+pub mod desk;
 mod jobs;
 mod metrics;
 pub mod openapi;

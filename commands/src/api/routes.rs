@@ -65,6 +65,7 @@ routes! {
     get "/api/v1/models/{model}/versions" => versions,
     get "/api/v1/models/{model}/versions/{version}/backtests" => backtests,
     get "/api/v1/models/{model}/versions/{version}/lineage" => lineage,
+    get "/api/v1/models/{model}/versions/{version}/review" => review,
     get "/api/v1/models/{model}/timeline" => timeline,
     get "/api/v1/models/{model}/release" => release,
     get "/api/v1/ml-alerts" => alerts,
@@ -105,6 +106,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.0.options.body_limit;
     let live = Router::new().route(STREAM_PATH, get(stream));
     timed_routes()
+        .merge(super::desk::router())
         .layer(timeout)
         .merge(live)
         .fallback(|| async {
@@ -120,11 +122,20 @@ pub fn app(state: AppState) -> Router {
 /// Every request, whatever its method or route (HEAD and OPTIONS included, writes too), needs
 /// `Authorization: Bearer TOKEN` when the server has a read token: a HEAD would otherwise
 /// reveal what a GET hides (whether an id exists, a body's length) and run the same work.
-/// Writes are, in addition, authenticated by their signatures.
+/// Writes are, in addition, authenticated by their signatures. A browser, which cannot add the
+/// header to a page load or an event stream, sends the token in the review desk's cookie
+/// instead (set by its sign-in page, the one page served without it).
 async fn read_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(token) = &s.0.options.read_token {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let ok = given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token));
+        let ok = given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token))
+            || super::desk::cookie_token(req.headers()).is_some_and(|t| constant_time_eq(&t, token));
+        if !ok && req.uri().path() == super::desk::SIGN_IN {
+            return next.run(req).await;
+        }
+        if !ok && req.method() == axum::http::Method::GET && super::desk::is_page(req.uri().path()) {
+            return super::desk::to_sign_in();
+        }
         if !ok {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -137,7 +148,7 @@ async fn read_token(State(s): State<AppState>, req: Request, next: Next) -> Resp
     next.run(req).await
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(super) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -299,6 +310,13 @@ async fn lineage(
     Q(q): Q<LineageParams>,
 ) -> Result<Json<LineageAnswer>, ApiError> {
     answer(&s, &Lineage { model, version, direction: q.direction.unwrap_or_default() })
+}
+
+async fn review(
+    State(s): State<AppState>,
+    P((model, version)): P<(String, u64)>,
+) -> Result<Json<crate::app::review::ReviewAnswer>, ApiError> {
+    answer(&s, &crate::app::review::Review { model, version })
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ pub mod keystore;
 pub mod predlog;
 pub mod query;
 pub mod remote;
+pub mod review;
 pub mod serving;
 pub mod shadow;
 pub mod training;

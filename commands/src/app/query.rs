@@ -1028,6 +1028,8 @@ pub struct KeyRow {
     pub principal: String,
     /// Key id.
     pub key_id: String,
+    /// The public key (64 hex: the 32-byte RFC 8032 encoding).
+    pub public_key: String,
     /// The enrolling event.
     pub enrolled_seq: u64,
     /// The revoking event, if revoked.
@@ -1056,6 +1058,7 @@ impl Query for Keys {
                 .map(|k| KeyRow {
                     principal: k.principal.clone(),
                     key_id: k.key_id.to_string(),
+                    public_key: k.public_key.to_string(),
                     enrolled_seq: k.enrolled_seq,
                     revoked_seq: k.revoked_seq,
                     roles: t.roles_of(&k.principal).iter().copied().collect(),
@@ -1145,6 +1148,11 @@ pub fn answer_schemas() -> Vec<(&'static str, Value, &'static [&'static str])> {
             &["/api/v1/models/{model}/versions/{version}/backtests"],
         ),
         ("LineageAnswer", schema::<LineageAnswer>(), &["/api/v1/models/{model}/versions/{version}/lineage"]),
+        (
+            "ReviewAnswer",
+            schema::<crate::app::review::ReviewAnswer>(),
+            &["/api/v1/models/{model}/versions/{version}/review"],
+        ),
         ("TimelineAnswer", schema::<TimelineAnswer>(), &["/api/v1/models/{model}/timeline"]),
         ("ReleaseAnswer", schema::<ReleaseAnswer>(), &["/api/v1/models/{model}/release"]),
         ("HealthAnswer", schema::<HealthAnswer>(), &["/api/v1/models/health"]),

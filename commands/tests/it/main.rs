@@ -3,6 +3,7 @@
 
 mod api;
 mod checkpoints;
+mod desk;
 mod domain;
 mod forgery;
 mod governance;
