@@ -32,6 +32,11 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// as they go (throughput), and champion queries at a fixed --query-rate (open loop: latency
 /// from each request's scheduled send time, and from its actual send as service_*).
 ///
+/// The desk figures write a ledger of --desk-events events as a team would (runs, backtest
+/// windows, drift checks and their alerts, hypotheses) and load every page of the review desk
+/// over loopback: the first load after the server started, then the median and p99 of 30
+/// loads, from the request sent to the page's last byte, and each page's weight.
+///
 /// The serving figures fit two small ridge models on synthetic rows and serve them: single
 /// rows at --predict-rate (open loop) and batches of 1,000 rows, without and with a shadow
 /// version scoring every row (and every answer logged), and the time from sending a champion
@@ -42,6 +47,7 @@ use crate::domain::{DomainCommand, PledgeDomain};
 ///   pledge bench --events 100000 --json
 ///   pledge bench --cli-commands 500
 ///   pledge bench --query-rate 5000 --http-queries 50000
+///   pledge bench --only desk --desk-events 100000 --json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -74,9 +80,32 @@ pub struct Args {
     /// Requests per second of the open-loop predict runs.
     #[arg(long, default_value_t = 5_000)]
     predict_rate: u32,
+    /// Events in the review desk's ledger.
+    #[arg(long, default_value_t = 100_000)]
+    desk_events: usize,
+    /// Run only these sections (repeatable; default: all).
+    #[arg(long, value_enum)]
+    only: Vec<Section>,
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// A section of the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Durable appends, group commits, verification, scans.
+    Ledger,
+    /// Signed commands through the CLI's path.
+    Cli,
+    /// Signed commands and champion queries over HTTP.
+    Http,
+    /// Appends to a signed checkpoint.
+    Checkpoints,
+    /// Predictions, shadow scoring, hot swap.
+    Serving,
+    /// The review desk's pages.
+    Desk,
 }
 
 /// Runs `pledge bench`.
@@ -88,29 +117,57 @@ pub fn run(args: Args) -> Result<(), Failure> {
         ));
     }
     let tmp = tempfile::tempdir().map_err(Failure::internal)?;
-    let cfg = ledger::bench::Config {
-        events: args.events,
-        single: args.single.min(args.events),
-        batch: args.batch,
-        per_command: 1,
-    };
-    std::fs::create_dir(tmp.path().join("ledger-bench")).map_err(Failure::internal)?;
-    let ledger_figures = ledger::bench::run(&tmp.path().join("ledger-bench"), cfg)?;
-    let cli = cli_path(&tmp.path().join("cli"), args.cli_commands)?;
-    let http = http_path(
-        &tmp.path().join("http"),
-        args.http_commands.max(64),
-        args.http_queries.max(64),
-        args.query_rate,
-    )?;
-    let checkpoints = checkpoint_latency(&tmp.path().join("checkpoints"), args.http_commands.clamp(20, 500))?;
-    let serving =
-        super::bench_serving::run(&tmp.path().join("serving"), args.predict_rate, args.predictions.max(100))?;
-    let report = json!({"ledger": ledger_figures, "cli": cli, "http": http, "checkpoints": checkpoints, "serving": serving});
+    let on = |s: Section| args.only.is_empty() || args.only.contains(&s);
+    let mut report = serde_json::Map::new();
+    if on(Section::Ledger) {
+        let cfg = ledger::bench::Config {
+            events: args.events,
+            single: args.single.min(args.events),
+            batch: args.batch,
+            per_command: 1,
+        };
+        std::fs::create_dir(tmp.path().join("ledger-bench")).map_err(Failure::internal)?;
+        report.insert("ledger".into(), ledger::bench::run(&tmp.path().join("ledger-bench"), cfg)?);
+    }
+    if on(Section::Cli) {
+        report.insert("cli".into(), cli_path(&tmp.path().join("cli"), args.cli_commands)?);
+    }
+    if on(Section::Http) {
+        report.insert(
+            "http".into(),
+            http_path(&tmp.path().join("http"), args.http_commands.max(64), args.http_queries.max(64), args.query_rate)?,
+        );
+    }
+    if on(Section::Checkpoints) {
+        report.insert(
+            "checkpoints".into(),
+            checkpoint_latency(&tmp.path().join("checkpoints"), args.http_commands.clamp(20, 500))?,
+        );
+    }
+    if on(Section::Serving) {
+        report.insert(
+            "serving".into(),
+            super::bench_serving::run(&tmp.path().join("serving"), args.predict_rate, args.predictions.max(100))?,
+        );
+    }
+    if on(Section::Desk) {
+        report.insert("desk".into(), super::bench_desk::run(&tmp.path().join("desk"), args.desk_events.max(100))?);
+    }
+    let report = Value::Object(report);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report).map_err(Failure::internal)?);
     } else {
-        outln!("{}", ledger::bench::render(&report["ledger"]));
+        render(&report);
+    }
+    Ok(())
+}
+
+/// The report as text, section by section (those that ran).
+fn render(report: &Value) {
+    if let Some(l) = report.get("ledger") {
+        outln!("{}", ledger::bench::render(l));
+    }
+    if let Some(cli) = report.get("cli") {
         outln!(
             "cli: {} signed commands through the CLI path\n  per command            p50 {:>8.1} us   p99 {:>8.1} us   {:>9.1} /s",
             cli["commands"],
@@ -118,6 +175,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             cli["p99_us"].as_f64().unwrap_or(0.0),
             cli["commands_per_sec"].as_f64().unwrap_or(0.0)
         );
+    }
+    if let Some(http) = report.get("http") {
         outln!("http (loopback, pledge serve):");
         for c in http["commands"].as_array().into_iter().flatten() {
             outln!(
@@ -141,14 +200,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
             o["p50_us"].as_f64().unwrap_or(0.0),
             o["p99_us"].as_f64().unwrap_or(0.0)
         );
-        let c = &report["checkpoints"];
+    }
+    if let Some(c) = report.get("checkpoints") {
         outln!(
             "  append to a signed checkpoint covering it  p50 {:>8.1} us   p99 {:>8.1} us   ({} appends, a checkpoint every event)",
             c["append_to_checkpoint_p50_us"].as_f64().unwrap_or(0.0),
             c["append_to_checkpoint_p99_us"].as_f64().unwrap_or(0.0),
             c["appends"]
         );
-        let s = &report["serving"];
+    }
+    if let Some(s) = report.get("serving") {
         for (what, f) in [("predict", &s["predict"]), ("predict, one shadow", &s["predict_with_one_shadow"])]
         {
             let o = &f["single_row_open_loop"];
@@ -168,7 +229,25 @@ pub fn run(args: Args) -> Result<(), Failure> {
             h["send_to_first_new_answer_p99_us"].as_f64().unwrap_or(0.0)
         );
     }
-    Ok(())
+    if let Some(d) = report.get("desk") {
+        outln!(
+            "review desk ({} events; loopback, request sent to last byte, floor p50 {:.2} ms; goals: first load < {} ms, weight < {} KB):",
+            d["events"],
+            d["floor_p50_ms"].as_f64().unwrap_or(0.0),
+            d["first_load_goal_ms"],
+            d["weight_goal_bytes"].as_u64().unwrap_or(0) / 1000
+        );
+        for p in d["pages"].as_array().into_iter().flatten() {
+            outln!(
+                "  {:<40} first {:>7.1} ms   p50 {:>7.1} ms   p99 {:>7.1} ms   {:>6.1} KB",
+                p["page"].as_str().unwrap_or(""),
+                p["first_load_ms"].as_f64().unwrap_or(0.0),
+                p["p50_ms"].as_f64().unwrap_or(0.0),
+                p["p99_ms"].as_f64().unwrap_or(0.0),
+                p["weight_bytes"].as_f64().unwrap_or(0.0) / 1000.0
+            );
+        }
+    }
 }
 
 /// A ledger with `root` (admin) and `maya` (scientist) keys in `dir/home`; with `champion`,

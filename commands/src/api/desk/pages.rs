@@ -14,12 +14,16 @@ use super::{layout, with_view, Frame, Page, PageError};
 use crate::api::routes::{P, Q};
 use crate::api::AppState;
 use crate::app::query::{
-    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, LedgerInfo, Query,
+    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query,
     Timeline, Versions, View,
 };
 use crate::app::review::{Review, ReviewAnswer, ReviewDecision};
 
 type Res = Result<Page, PageError>;
+
+/// The most rows a page's table of backtest windows shows (the newest); the chart draws them
+/// all, thinned, and the JSON answer has every one.
+const WINDOW_ROWS: usize = 100;
 
 fn page(title: &str, section: &str, frame: &Frame, body: Markup) -> Page {
     Page(axum::http::StatusCode::OK, layout(title, section, Some(frame), body))
@@ -181,7 +185,7 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
             section aria-labelledby="health-h" {
                 h2 #health-h { "Models health" }
                 (health_table(&health.health))
-                @for h in health.health.iter().filter(|h| h.windows > 0).take(6) {
+                @for h in health.health.iter().filter(|h| h.windows > 0).take(4) {
                     @if let Some(x) = v.state.model(&h.model).and_then(|m| m.versions.get(&h.champion)) {
                         figure {
                             (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, &[(&format!("v{}", h.champion), "a", &x.backtests)]))
@@ -404,7 +408,10 @@ pub(crate) async fn models(State(s): State<AppState>) -> Res {
                             tr {
                                 td { (model_link(&c.model)) } td { (seg(c.segment.as_deref())) } td { (version_link(&c.model, c.version)) }
                                 td { @for (k, x) in &c.metrics { span.metric { (k) " " (num(*x)) } " " } }
-                                td { @for x in &c.challengers { (version_link(&c.model, *x)) " " } }
+                                td {
+                                    @for x in c.challengers.iter().rev().take(8) { (version_link(&c.model, *x)) " " }
+                                    @if c.challengers.len() > 8 { "and " (c.challengers.len() - 8) " older" }
+                                }
                             }
                         }
                     }
@@ -593,11 +600,12 @@ fn review_body(r: &ReviewAnswer) -> Markup {
                     (svg::lines(&format!("{} per backtest window: candidate against champion", r.backtests.metric), "each window's value for both versions, by window start", &labels, &series))
                     figcaption { (r.backtests.metric) " per window, candidate against champion" }
                 }
+                @let newest = &r.backtests.windows[r.backtests.windows.len().saturating_sub(WINDOW_ROWS)..];
                 details {
-                    summary { "Windows as a table" }
+                    summary { "Windows as a table" @if newest.len() < r.backtests.windows.len() { " (the newest " (newest.len()) " of " (r.backtests.windows.len()) "; all of them at " code { "GET /api/v1/models/" (r.model) "/versions/" (c.version) "/review" } ")" } }
                     table {
                         thead { tr { th scope="col" { "Window" } th scope="col" { "Candidate" } th scope="col" { "Champion" } } }
-                        tbody { @for w in &r.backtests.windows { tr { td { (w.window_start) " – " (w.window_end) } td.num { (opt(w.candidate)) } td.num { (opt(w.champion)) } } } }
+                        tbody { @for w in newest { tr { td { (w.window_start) " – " (w.window_end) } td.num { (opt(w.candidate)) } td.num { (opt(w.champion)) } } } }
                     }
                 }
             }
@@ -961,7 +969,9 @@ pub(crate) async fn audit(State(s): State<AppState>) -> Res {
         .map_err(|e| PageError::from(crate::api::ApiError::internal(e)))?
         .map_err(|e| PageError::from(crate::api::ApiError::internal(e)))?;
     with_view(&s, |v, frame| {
-        let info = LedgerInfo.answer(v)?;
+        // The head and size from the store (LedgerInfo would also hash the whole read model).
+        let head = v.store.head();
+        let events = head.as_ref().map_or(0, |h| h.seq + 1);
         let keys = Keys.answer(v)?;
         let damage = v.store.damage().map(str::to_string);
         let body = html! {
@@ -973,17 +983,17 @@ pub(crate) async fn audit(State(s): State<AppState>) -> Res {
                 } @else {
                     p { "Opening checked every stored hash, link and the committed head: " span.ok { "intact" } "." }
                 }
-                p { "Full verification re-derives every event and checks every signature (" (info.events) " events)." }
+                p { "Full verification re-derives every event and checks every signature (" (events) " events)." }
                 button #verify-run type="button" { "Verify the whole ledger now" }
                 output #verify-result role="status" aria-live="polite" {}
             }
             section aria-labelledby="head-h" {
                 h2 #head-h { "Head" }
                 dl {
-                    dt { "Ledger" } dd { code { (info.ledger_id.map(|u| u.to_string()).unwrap_or_default()) } }
-                    dt { "Events" } dd { (info.events) }
-                    @if let Some(h) = &info.head { dt { "Head" } dd { "#" (h.seq) " " code { (h.hash) } " at " (h.recorded_at) } }
-                    dt { "Policy" } dd { "v" (info.policy_version) }
+                    dt { "Ledger" } dd { code { (v.trust.ledger_id().map(|u| u.to_string()).unwrap_or_default()) } }
+                    dt { "Events" } dd { (events) }
+                    @if let Some(h) = &head { dt { "Head" } dd { "#" (h.seq) " " code { (h.hash) } " at " (h.recorded_at) } }
+                    dt { "Policy" } dd { "v" (v.trust.policy_version()) }
                 }
             }
             section aria-labelledby="cp-h" {

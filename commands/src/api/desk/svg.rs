@@ -15,6 +15,10 @@ const BOTTOM: f64 = 36.0;
 /// a page stays small whatever the ledger holds.
 pub const MAX_POINTS: usize = 240;
 
+/// Up to this many points, each is also a dot with its value as a tooltip; beyond, the line
+/// alone (the figures are in the table beside the chart).
+pub const MAX_DOTS: usize = 60;
+
 /// One line of a line chart.
 pub struct Series<'a> {
     /// Legend name.
@@ -93,7 +97,7 @@ pub fn lines(title: &str, desc: &str, labels: &[String], series: &[Series<'_>]) 
                 @let pts = path(&keep, &s.values, &x, &y);
                 @if !pts.is_empty() {
                     path class=(format!("line {}", s.class)) d=(pts) {}
-                    @for (k, &i) in keep.iter().enumerate() {
+                    @for (k, &i) in keep.iter().enumerate().filter(|_| keep.len() <= MAX_DOTS) {
                         @if let Some(v) = s.values.get(i).copied().flatten().filter(|v| v.is_finite()) {
                             circle class=(format!("dot {}", s.class)) cx=(format!("{:.1}", x(k))) cy=(format!("{:.1}", y(v))) r="2.5" {
                                 title { (s.name) " " (labels[i]) ": " (fmt(v)) }
