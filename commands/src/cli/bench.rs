@@ -135,7 +135,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if on(Section::Http) {
         report.insert(
             "http".into(),
-            http_path(&tmp.path().join("http"), args.http_commands.max(64), args.http_queries.max(64), args.query_rate)?,
+            http_path(
+                &tmp.path().join("http"),
+                args.http_commands.max(64),
+                args.http_queries.max(64),
+                args.query_rate,
+            )?,
         );
     }
     if on(Section::Checkpoints) {
@@ -147,11 +152,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if on(Section::Serving) {
         report.insert(
             "serving".into(),
-            super::bench_serving::run(&tmp.path().join("serving"), args.predict_rate, args.predictions.max(100))?,
+            super::bench_serving::run(
+                &tmp.path().join("serving"),
+                args.predict_rate,
+                args.predictions.max(100),
+            )?,
         );
     }
     if on(Section::Desk) {
-        report.insert("desk".into(), super::bench_desk::run(&tmp.path().join("desk"), args.desk_events.max(100))?);
+        report.insert(
+            "desk".into(),
+            super::bench_desk::run(&tmp.path().join("desk"), args.desk_events.max(100))?,
+        );
     }
     let report = Value::Object(report);
     if args.json {

@@ -47,8 +47,9 @@ fn week(m: usize, w: usize, version: u64, alert: Option<String>) -> Vec<(&'stati
                "params": {"alpha": 0.1 * (w % 7) as f64, "lags": [1, 7]}, "metrics": metrics(mae),
                "models": [{"segment": null, "artifact_digest": digest(m * 100_000 + w), "metrics": metrics(mae)}]}),
     )];
-    let start = chrono::DateTime::parse_from_rfc3339("2020-01-06T00:00:00Z").expect("a constant time").to_utc()
-        + chrono::Duration::weeks(w as i64);
+    let start =
+        chrono::DateTime::parse_from_rfc3339("2020-01-06T00:00:00Z").expect("a constant time").to_utc()
+            + chrono::Duration::weeks(w as i64);
     for day in 0..4i64 {
         let from = start + chrono::Duration::days(day);
         let to = from + chrono::Duration::days(1);
@@ -104,7 +105,11 @@ fn write_ledger(dir: &std::path::Path, events: usize) -> Result<std::path::PathB
                    "dataset_digest": digest(0), "trainer": "external", "metrics": metrics(12.5),
                    "models": [{"segment": null, "artifact_digest": digest(m), "metrics": metrics(12.5)}]}),
         ));
-        batch.push(sign("root", "champion.bootstrap", json!({"model": model, "segment": null, "version": 1})));
+        batch.push(sign(
+            "root",
+            "champion.bootstrap",
+            json!({"model": model, "segment": null, "version": 1}),
+        ));
     }
     commit(&mut l, batch)?;
     let mut w = 0;
@@ -157,8 +162,9 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
     let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
         let _ = stop_rx.await;
     }));
-    let client: BenchClient = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(crate::app::remote::connector());
+    let client: BenchClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(crate::app::remote::connector());
     let get = |path: &str| -> Result<(f64, usize, Value), Failure> {
         let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(Failure::internal)?;
         let req = hyper::Request::get(uri)
@@ -177,8 +183,12 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
     let alert = alerts["alerts"][0]["id"].as_str().unwrap_or("A-none").to_string();
     let hypothesis = "H-0-0".to_string();
     let versions = get("/api/v1/models/model-0/versions")?.2;
-    let challenger = versions["versions"].as_array().and_then(|v| v.last()).and_then(|v| v["version"].as_u64()).unwrap_or(1);
-    let assets: usize = [super::super::api::desk::SCRIPT.len(), super::super::api::desk::STYLE.len()].iter().sum();
+    let challenger = versions["versions"]
+        .as_array()
+        .and_then(|v| v.last())
+        .and_then(|v| v["version"].as_u64())
+        .unwrap_or(1);
+    let assets: usize = [crate::api::desk::SCRIPT.len(), crate::api::desk::STYLE.len()].iter().sum();
     let pages = [
         "/".to_string(),
         "/alerts".into(),

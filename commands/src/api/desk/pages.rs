@@ -14,8 +14,8 @@ use super::{layout, with_view, Frame, Page, PageError};
 use crate::api::routes::{P, Q};
 use crate::api::AppState;
 use crate::app::query::{
-    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query,
-    Timeline, Versions, View,
+    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query, Timeline,
+    Versions, View,
 };
 use crate::app::review::{Review, ReviewAnswer, ReviewDecision};
 
