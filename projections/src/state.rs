@@ -457,6 +457,9 @@ pub struct Release {
 pub struct AlertCounts {
     /// Open alerts (unread or read) by severity.
     pub open_by_severity: BTreeMap<String, usize>,
+    /// Unread alerts by severity (the review desk's badge).
+    #[serde(default)]
+    pub unread_by_severity: BTreeMap<String, usize>,
     /// All alerts by status.
     pub by_status: BTreeMap<String, usize>,
 }
@@ -1002,6 +1005,9 @@ impl State {
         for a in self.alerts.values() {
             if a.status.is_open() {
                 *c.open_by_severity.entry(a.severity.as_str().to_string()).or_default() += 1;
+            }
+            if a.status == AlertStatus::Unread {
+                *c.unread_by_severity.entry(a.severity.as_str().to_string()).or_default() += 1;
             }
             *c.by_status.entry(a.status.as_str().to_string()).or_default() += 1;
         }

@@ -162,9 +162,15 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
     }
 
-    /// Loads a key file into the page's key panel.
-    async fn load_key(&self, file: &Path) {
-        self.client.find(Locator::Css("#key-panel summary")).await.unwrap().click().await.unwrap();
+    /// Loads a key file into the page's key panel (kept in the browser when `remember`).
+    async fn load_key(&self, file: &Path, remember: bool) {
+        let panel = self.client.find(Locator::Css("#key-panel")).await.unwrap();
+        if panel.attr("open").await.unwrap().is_none() {
+            self.client.find(Locator::Css("#key-panel summary")).await.unwrap().click().await.unwrap();
+        }
+        if remember {
+            self.client.find(Locator::Css("#key-remember")).await.unwrap().click().await.unwrap();
+        }
         let input = self.client.find(Locator::Css("#key-file")).await.unwrap();
         input.send_keys(file.to_str().unwrap()).await.unwrap();
         self.client
@@ -325,7 +331,7 @@ fn every_page_renders_its_charts_without_console_errors() {
         let stats = get(&server.url, "/api/v1/ml-alerts/stats");
         let badge = b.client.find(Locator::Css("#badge")).await.unwrap();
         for sev in ["critical", "warning", "info"] {
-            let n = stats["open_by_severity"][sev].as_u64().unwrap_or(0);
+            let n = stats["unread_by_severity"][sev].as_u64().unwrap_or(0);
             assert_eq!(badge.attr(&format!("data-{sev}")).await.unwrap(), Some(n.to_string()), "{sev}");
         }
         // Keyboard: the skip link is the first stop and leads to the content.
@@ -423,11 +429,11 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
     runtime().block_on(async {
         let b = Browser::start(&chromium, &driver).await;
 
-        // The badge shows the ledger's one critical alert, then a new one as it is raised.
+        // The badge shows the ledger's one unread critical alert, then a new one as it is raised.
         b.open(&format!("{}/", server.url)).await;
         let badge = || async { b.client.find(Locator::Css("#badge")).await.unwrap() };
         assert_eq!(badge().await.attr("data-critical").await.unwrap().as_deref(), Some("1"));
-        assert_eq!(badge().await.text().await.unwrap(), "1 ML alert: 1 Critical");
+        assert_eq!(badge().await.text().await.unwrap(), "Unread ML alerts: 1 Critical");
         t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "19.9", "--as", "maya"]);
         b.client
             .wait()
@@ -435,7 +441,14 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
             .for_element(Locator::Css("#badge[data-critical='2']"))
             .await
             .expect("the badge counts the new alert without a reload");
-        assert_eq!(badge().await.text().await.unwrap(), "2 ML alerts: 2 Critical");
+        assert_eq!(badge().await.text().await.unwrap(), "Unread ML alerts: 2 Critical");
+        t.ok(&["alerts", "read", &alert, "--as", "colby"]);
+        b.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#badge[data-critical='1']"))
+            .await
+            .expect("the badge drops the alert once read");
 
         // The alert's page links to the review of its retrain.
         b.open(&format!("{}/alerts/{alert}", server.url)).await;
@@ -446,7 +459,7 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
 
         // A scientist's approval is refused by the server, by rule, and writes nothing.
         let before = get(&server.url, "/api/v1/ledger")["events"].clone();
-        b.load_key(&maya).await;
+        b.load_key(&maya, false).await;
         assert!(b.text("#key-status").await.starts_with("Signing as maya (scientist)"));
         let (outcome, rule, text) = b.sign("Approve", "looks fine to me").await;
         assert_eq!((outcome.as_str(), rule.as_deref()), ("refused", Some("role.not_allowed")), "{text}");
@@ -458,10 +471,39 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
 
         // The approver's approval promotes v2.
         b.open(&review).await;
-        b.load_key(&colby).await;
+        b.load_key(&colby, true).await;
         let (outcome, rule, text) = b.sign("Approve", "backtests hold; approved in the browser").await;
         assert_eq!((outcome.as_str(), rule), ("recorded", None), "{text}");
         assert!(text.contains("champion.changed"), "{text}");
+        // The page reloads after the approval; the kept key is still there, non-extractable.
+        b.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath("//h2[@id='dec-h']/following-sibling::p[contains(., 'it is the champion')]"))
+            .await
+            .expect("the review page shows the decision made");
+        b.ready().await;
+        b.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("body[data-signer='colby']"))
+            .await
+            .expect("the key kept in the browser is loaded again");
+        let kept = b
+            .client
+            .execute_async(
+                "const done = arguments[0];
+                 const req = indexedDB.open('pledge-desk', 1);
+                 req.onsuccess = () => {
+                   const get = req.result.transaction('keys').objectStore('keys').get('signer');
+                   get.onsuccess = () => done({extractable: get.result.key.extractable, type: get.result.key.type,
+                                               keys: Object.keys(get.result).sort()});
+                 };",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(kept, json!({"extractable": false, "type": "private", "keys": ["key", "publicKey"]}));
         let errors = b.errors().await;
         assert!(errors.is_empty(), "console errors: {errors:?}");
         b.stop().await;

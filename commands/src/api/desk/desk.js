@@ -224,13 +224,12 @@ async function refreshBadge() {
   if (!badge) return;
   const r = await fetch('/api/v1/ml-alerts/stats', { headers: { accept: 'application/json' } });
   if (!r.ok) return;
-  const open = (await r.json()).open_by_severity || {};
-  const n = { critical: open.critical || 0, warning: open.warning || 0, info: open.info || 0 };
-  const total = n.critical + n.warning + n.info;
+  const unread = (await r.json()).unread_by_severity || {};
+  const n = { critical: unread.critical || 0, warning: unread.warning || 0, info: unread.info || 0 };
   const parts = [['critical', 'Critical'], ['warning', 'Warning'], ['info', 'Info']]
     .filter(([k]) => n[k] > 0)
     .map(([k, name]) => `${n[k]} ${name}`);
-  badge.textContent = total ? `${total} ML alert${total === 1 ? '' : 's'}: ${parts.join(', ')}` : 'No open ML alerts';
+  badge.textContent = parts.length ? 'Unread ML alerts: ' + parts.join(', ') : 'No unread ML alerts';
   for (const k of Object.keys(n)) badge.dataset[k] = String(n[k]);
 }
 

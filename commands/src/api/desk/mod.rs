@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 use projections::events::EventKind;
+use projections::state::AlertStatus;
 
 use super::{ApiError, AppState};
 use crate::app::query::{QueryError, View};
@@ -138,19 +139,19 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 pub(crate) struct Frame {
     ledger_id: String,
     head: Option<u64>,
-    open: [usize; 3],
+    unread: [usize; 3],
 }
 
 impl Frame {
     fn of(view: &View<'_>) -> Frame {
-        let mut open = [0; 3];
-        for a in view.state.alerts.values().filter(|a| a.status.is_open()) {
-            open[a.severity as usize] += 1;
+        let mut unread = [0; 3];
+        for a in view.state.alerts.values().filter(|a| a.status == AlertStatus::Unread) {
+            unread[a.severity as usize] += 1;
         }
         Frame {
             ledger_id: view.trust.ledger_id().map(|u| u.to_string()).unwrap_or_default(),
             head: view.store.head().map(|h| h.seq),
-            open,
+            unread,
         }
     }
 }
@@ -239,9 +240,9 @@ pub(crate) fn layout(title: &str, section: &str, frame: Option<&Frame>, body: Ma
                         }
                     }
                     @if let Some(f) = frame {
-                        a #badge href="/alerts?status=open" aria-live="polite"
-                            data-critical=(f.open[0]) data-warning=(f.open[1]) data-info=(f.open[2]) {
-                            (badge_text(f.open))
+                        a #badge href="/alerts?status=unread" aria-live="polite"
+                            data-critical=(f.unread[0]) data-warning=(f.unread[1]) data-info=(f.unread[2]) {
+                            (badge_text(f.unread))
                         }
                     }
                     details #key-panel {
@@ -270,18 +271,19 @@ pub(crate) fn layout(title: &str, section: &str, frame: Option<&Frame>, body: Ma
     }
 }
 
-fn badge_text(open: [usize; 3]) -> String {
-    let total: usize = open.iter().sum();
-    if total == 0 {
-        return "No open ML alerts".into();
-    }
+/// The badge: unread alerts by severity (the script writes the same text when it refreshes).
+fn badge_text(unread: [usize; 3]) -> String {
     let parts: Vec<String> = ["Critical", "Warning", "Info"]
         .iter()
-        .zip(open)
+        .zip(unread)
         .filter(|(_, n)| *n > 0)
         .map(|(name, n)| format!("{n} {name}"))
         .collect();
-    format!("{} ML alert{}: {}", total, if total == 1 { "" } else { "s" }, parts.join(", "))
+    if parts.is_empty() {
+        "No unread ML alerts".into()
+    } else {
+        format!("Unread ML alerts: {}", parts.join(", "))
+    }
 }
 
 /// Reads the view under the read model's lock and renders with it.
