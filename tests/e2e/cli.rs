@@ -283,11 +283,20 @@ fn bench_reports_ledger_cli_and_http_figures() {
         .unwrap()
         .args(["bench", "--events", "200", "--single", "20", "--cli-commands", "3"])
         .args(["--http-commands", "64", "--http-queries", "64", "--query-rate", "2000"])
-        .args(["--predictions", "100", "--predict-rate", "1000", "--json"])
+        .args(["--predictions", "100", "--predict-rate", "1000", "--desk-events", "300", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["desk"]["events"].as_u64().unwrap() >= 300, "{}", v["desk"]);
+    let pages = v["desk"]["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 12, "every page of the desk");
+    for p in pages {
+        assert!(
+            p["first_load_ms"].as_f64().unwrap() > 0.0 && p["weight_bytes"].as_u64().unwrap() > 20_000,
+            "{p}"
+        );
+    }
     for pointer in [
         "/ledger/single_append/p50_us",
         "/ledger/verify/events_per_sec",
@@ -306,10 +315,20 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/serving/predict_with_one_shadow/single_row_open_loop/p99_us",
         "/serving/predict_with_one_shadow/batch/rows_per_sec",
         "/serving/hot_swap/send_to_first_new_answer_p50_us",
+        "/desk/floor_p50_ms",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }
     assert_eq!(v["http"]["commands"][2]["clients"], 64);
+    // `--only` runs the sections named, and only them.
+    let out = Command::cargo_bin("pledge")
+        .unwrap()
+        .args(["bench", "--only", "desk", "--desk-events", "200", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["desk"]);
 }
 
 /// `pledge ... | head -1`: a reader that goes away never makes pledge panic (exit 101), not

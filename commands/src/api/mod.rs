@@ -433,6 +433,36 @@ impl AppState {
 
     /// Brings the serving table to the champions of the read model (see
     /// `app::serving::Serving::refresh`); the writer calls it before acknowledging a commit.
+    /// Runs `f` with a consistent view of the read model, under its read lock (held for the
+    /// time `f` takes: one answer).
+    pub(crate) fn with_view<T>(&self, f: impl FnOnce(&crate::app::query::View<'_>) -> T) -> T {
+        let model = self.read();
+        f(&crate::app::query::View {
+            store: &self.0.store,
+            trust: &model.trust,
+            state: &model.domain.state,
+            policy: model.domain.policy.as_deref(),
+        })
+    }
+
+    /// Answers a question that reads many events (an as-of replay, an event page) on a
+    /// blocking thread, without the read model's lock: it needs the store and the trust state.
+    pub(crate) async fn answer_unlocked<Q>(&self, q: Q) -> Result<Q::Answer, ApiError>
+    where
+        Q: crate::app::query::Query + Send + 'static,
+        Q::Answer: Send,
+    {
+        let store = Arc::clone(&self.0.store);
+        let trust: Arc<TrustState> = Arc::clone(&self.read().trust);
+        tokio::task::spawn_blocking(move || {
+            let empty = projections::State::default();
+            q.answer(&crate::app::query::View { store: &store, trust: &trust, state: &empty, policy: None })
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+    }
+
     pub(crate) fn refresh_serving(&self) -> bool {
         self.0.refresh_serving()
     }

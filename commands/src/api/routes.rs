@@ -208,14 +208,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
 
 /// Answers `q` from the read model under its read lock.
 fn answer<Q: Query>(s: &AppState, q: &Q) -> Result<Json<Q::Answer>, ApiError> {
-    let model = s.read();
-    let view = View {
-        store: &s.0.store,
-        trust: &model.trust,
-        state: &model.domain.state,
-        policy: model.domain.policy.as_deref(),
-    };
-    Ok(Json(q.answer(&view)?))
+    Ok(Json(s.with_view(|v| q.answer(v))?))
 }
 
 /// Answers questions that read many events (as-of replays, event pages) on a blocking thread,
@@ -224,16 +217,7 @@ async fn answer_unlocked<Q: Query + Send + 'static>(s: &AppState, q: Q) -> Resul
 where
     Q::Answer: Send,
 {
-    let store = Arc::clone(&s.0.store);
-    let trust: Arc<TrustState> = Arc::clone(&s.read().trust);
-    tokio::task::spawn_blocking(move || {
-        let empty = projections::State::default();
-        q.answer(&View { store: &store, trust: &trust, state: &empty, policy: None })
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map(Json)
-    .map_err(ApiError::from)
+    s.answer_unlocked(q).await.map(Json)
 }
 
 async fn ledger_info(State(s): State<AppState>) -> Result<Json<LedgerInfoAnswer>, ApiError> {

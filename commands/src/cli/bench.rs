@@ -355,18 +355,9 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
 
     let common = setup(dir, true)?;
     let key = keystore::load(&common.home()?, "maya")?;
-    let (state, writer) = crate::api::AppState::open(&common.ledger, crate::api::Options::default())?;
+    let served = Served::start(&common.ledger, crate::api::Options::default())?;
+    let (rt, client, state, addr) = (&served.rt, &served.client, &served.state, served.addr);
     let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
-    let addr = listener.local_addr().map_err(Failure::internal)?;
-    let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
-    let client: BenchClient =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::app::remote::connector());
     let mut next = 0usize;
     let mut levels = vec![];
     for clients in [1usize, 8, 64] {
@@ -456,14 +447,9 @@ fn http_path(dir: &std::path::Path, commands: usize, queries: usize, rate: u32) 
             .body(http_body_util::Full::new(hyper::body::Bytes::new()))
             .expect("a GET of a parsed URI")
     };
-    let open_loop = open_loop(&rt, &client, &get, rate, queries)
+    let open_loop = open_loop(rt, client, &get, rate, queries)
         .map_err(|e| Failure::internal(anyhow::anyhow!("http bench: {e}")))?;
-    let _ = stop_tx.send(());
-    let _ = rt.block_on(server);
-    drop(state);
-    drop(client);
-    drop(rt);
-    writer.join();
+    served.stop();
     Ok(json!({
         "commands": levels,
         "champion_query": {"clients": clients, "requests": lat.len(), "requests_per_sec": lat.len() as f64 / secs,
@@ -505,18 +491,9 @@ fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure>
         }),
         ..crate::api::Options::default()
     };
-    let (state, writer) = crate::api::AppState::open(&common.ledger, options)?;
+    let served = Served::start(&common.ledger, options)?;
+    let (rt, client, state, addr) = (&served.rt, &served.client, &served.state, served.addr);
     let ledger_id = state.ledger_id().ok_or_else(|| Failure::internal(anyhow::anyhow!("no genesis")))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
-    let addr = listener.local_addr().map_err(Failure::internal)?;
-    let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
-    let client: BenchClient =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::app::remote::connector());
     let mut bodies = Vec::with_capacity(n);
     for i in 0..n {
         let cmd = Command::new(
@@ -545,17 +522,12 @@ fn checkpoint_latency(dir: &std::path::Path, n: usize) -> Result<Value, Failure>
             let url: hyper::Uri = format!("http://{addr}/api/v1/checkpoints/latest?wait_for={}", seq + 1)
                 .parse()
                 .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
-            get_ok(&client, url).await?;
+            get_ok(client, url).await?;
             out.push((t0.elapsed(), acked));
         }
         Ok(out)
     });
-    let _ = stop_tx.send(());
-    let _ = rt.block_on(server);
-    drop(state);
-    drop(client);
-    drop(rt);
-    writer.join();
+    served.stop();
     let timed = timed.map_err(|e| Failure::internal(anyhow::anyhow!("checkpoint bench: {e}")))?;
     let mut total: Vec<Duration> = timed.iter().map(|t| t.0).collect();
     let mut acked: Vec<Duration> = timed.iter().map(|t| t.1).collect();
@@ -587,6 +559,49 @@ pub(super) async fn send_ok(
     let status = resp.status();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     status.is_success().then_some(body).ok_or_else(|| format!("{what} answered {status}"))
+}
+
+/// `pledge serve`'s code on a loopback port of this process, and a client for it.
+pub(super) struct Served {
+    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) client: BenchClient,
+    pub(super) addr: std::net::SocketAddr,
+    pub(super) state: crate::api::AppState,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: crate::api::Writer,
+}
+
+impl Served {
+    /// Opens the ledger at `ledger` and serves it on a port the system picks.
+    pub(super) fn start(ledger: &std::path::Path, options: crate::api::Options) -> Result<Served, Failure> {
+        let (state, writer) = crate::api::AppState::open(ledger, options)?;
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let listener =
+            rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
+        let addr = listener.local_addr().map_err(Failure::internal)?;
+        let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(crate::app::remote::connector());
+        Ok(Served { rt, client, addr, state, stop, server, writer })
+    }
+
+    /// Stops the server, then the writer: after the server's connections, the client's
+    /// keep-alive connections and every handle on the state are gone (they hold the writer's
+    /// queue open).
+    pub(super) fn stop(self) {
+        let Served { rt, client, state, stop, server, writer, .. } = self;
+        let _ = stop.send(());
+        let _ = rt.block_on(server);
+        drop(state);
+        drop(client);
+        drop(rt);
+        writer.join();
+    }
 }
 
 /// A request the open loop sends, made afresh for each send.

@@ -13,7 +13,7 @@ use ledger::canonical::{SystemClock, Timestamp};
 use ledger::{Command, Ledger};
 use serde_json::{json, Value};
 
-use super::bench::{send_ok, setup, BenchClient};
+use super::bench::{send_ok, setup, Served};
 use crate::app::failure::Failure;
 use crate::app::keystore;
 use crate::domain::PledgeDomain;
@@ -34,7 +34,7 @@ fn metrics(mae: f64) -> Value {
 }
 
 /// The commands of one week of model `m`: a retrain, four backtest windows each of the
-/// champion and of the retrain, a hypothesis; every fourth week a drift check (an alert when
+/// champion and of the retrain, a hypothesis; every fourth week, from the first, a drift check (an alert when
 /// it exceeds the policy, then read by an approver).
 fn week(m: usize, w: usize, version: u64, alert: Option<String>) -> Vec<(&'static str, &'static str, Value)> {
     let model = format!("model-{m}");
@@ -69,7 +69,7 @@ fn week(m: usize, w: usize, version: u64, alert: Option<String>) -> Vec<(&'stati
         json!({"hypothesis_id": format!("H-{m}-{w}"), "model": model, "statement": "weekly lags cut MAE",
                "change_type": "feature", "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
     ));
-    if w % 4 == 3 {
+    if w % 4 == 0 {
         out.push((
             "maya",
             "drift.record",
@@ -153,18 +153,9 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
     let started = Instant::now();
     let path = write_ledger(dir, events)?;
     let write_secs = started.elapsed().as_secs_f64();
-    let (state, writer) = crate::api::AppState::open(&path, crate::api::Options::default())?;
+    let served = Served::start(&path, crate::api::Options::default())?;
+    let (rt, client, state, addr) = (&served.rt, &served.client, &served.state, served.addr);
     let written = state.committed();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::internal)?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(Failure::internal)?;
-    let addr = listener.local_addr().map_err(Failure::internal)?;
-    let server = rt.spawn(crate::api::serve_on(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
-    let client: BenchClient =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::app::remote::connector());
     let get = |path: &str| -> Result<(f64, usize, Value), Failure> {
         let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(Failure::internal)?;
         let req = hyper::Request::get(uri)
@@ -172,7 +163,7 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
             .map_err(Failure::internal)?;
         let t = Instant::now();
         let body = rt
-            .block_on(send_ok(&client, req))
+            .block_on(send_ok(client, req))
             .map_err(|e| Failure::internal(anyhow::anyhow!("desk bench: {e}")))?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -227,10 +218,7 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
             "weight_bytes": bytes + assets,
         }));
     }
-    let _ = stop_tx.send(());
-    let _ = rt.block_on(server);
-    drop(state);
-    writer.join();
+    served.stop();
     Ok(json!({
         "events": written,
         "ledger_write_secs": write_secs,

@@ -9,7 +9,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 
-use super::bench::{open_loop, send_ok, setup, BenchClient};
+use super::bench::{open_loop, send_ok, setup, Served};
 use super::common::Common;
 use crate::app::failure::Failure;
 
@@ -83,30 +83,19 @@ fn add_shadow(common: &Common, rows: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
-struct Served {
-    rt: tokio::runtime::Runtime,
-    client: BenchClient,
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    writer: Option<crate::api::Writer>,
+/// The server of the serving figures, on the team's ledger.
+fn start(common: &Common) -> Result<Served, Failure> {
+    Served::start(&common.ledger, crate::api::Options::default())
 }
 
-impl Served {
-    fn start(common: &Common) -> Result<Served, Failure> {
-        let (state, writer) = crate::api::AppState::open(&common.ledger, crate::api::Options::default())?;
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(err)?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(err)?;
-        let addr = listener.local_addr().map_err(err)?;
-        let server = rt.spawn(crate::api::serve_on(listener, state, async move {
-            let _ = stop_rx.await;
-        }));
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(crate::app::remote::connector());
-        Ok(Served { rt, client, addr, stop: Some(stop_tx), server: Some(server), writer: Some(writer) })
-    }
+/// The serving figures of a server.
+trait Figures {
+    fn predict(&self, body: &Bytes) -> hyper::Request<Full<Bytes>>;
+    fn figures(&self, rate: u32, n: usize, rows: usize, batches: usize) -> Result<Value, Failure>;
+    fn hot_swap(&self, common: &Common, swaps: usize) -> Result<Value, Failure>;
+}
 
+impl Figures for Served {
     fn predict(&self, body: &Bytes) -> hyper::Request<Full<Bytes>> {
         hyper::Request::post(format!("http://{}/api/v1/models/sales/predict", self.addr))
             .header("content-type", "application/json")
@@ -219,22 +208,6 @@ impl Served {
                   "send_to_first_new_answer_p50_us": pct(&to_first, 0.5), "send_to_first_new_answer_p99_us": pct(&to_first, 0.99),
                   "send_to_ack_p50_us": pct(&to_ack, 0.5), "send_to_ack_p99_us": pct(&to_ack, 0.99)}))
     }
-
-    fn stop(self) {
-        let Served { rt, client, stop, server, writer, .. } = self;
-        if let Some(s) = stop {
-            let _ = s.send(());
-        }
-        if let Some(server) = server {
-            let _ = rt.block_on(server);
-        }
-        // Open keep-alive connections hold the server's state: close them before the writer.
-        drop(client);
-        drop(rt);
-        if let Some(w) = writer {
-            w.join();
-        }
-    }
 }
 
 fn clone_request(r: &hyper::Request<Full<Bytes>>) -> hyper::Request<Full<Bytes>> {
@@ -249,12 +222,12 @@ fn clone_request(r: &hyper::Request<Full<Bytes>>) -> hyper::Request<Full<Bytes>>
 pub fn run(dir: &std::path::Path, rate: u32, n: usize) -> Result<Value, Failure> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let (common, rows) = ledger(dir)?;
-    let served = Served::start(&common)?;
+    let served = start(&common)?;
     let plain = served.figures(rate, n, 1000, 20)?;
     let swaps = served.hot_swap(&common, 20)?;
     served.stop();
     add_shadow(&common, &rows)?;
-    let served = Served::start(&common)?;
+    let served = start(&common)?;
     let shadow = served.figures(rate, n, 1000, 20)?;
     served.stop();
     Ok(json!({"predict": plain, "predict_with_one_shadow": shadow, "hot_swap": swaps}))

@@ -291,13 +291,5 @@ pub(crate) fn with_view<T>(
     s: &AppState,
     f: impl FnOnce(&View<'_>, &Frame) -> Result<T, PageError>,
 ) -> Result<T, PageError> {
-    let model = s.read();
-    let view = View {
-        store: &s.0.store,
-        trust: &model.trust,
-        state: &model.domain.state,
-        policy: model.domain.policy.as_deref(),
-    };
-    let frame = Frame::of(&view);
-    f(&view, &frame)
+    s.with_view(|view| f(view, &Frame::of(view)))
 }

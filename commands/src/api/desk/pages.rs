@@ -15,7 +15,7 @@ use crate::api::routes::{P, Q};
 use crate::api::AppState;
 use crate::app::query::{
     AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query, Timeline,
-    Versions, View,
+    Versions,
 };
 use crate::app::review::{Review, ReviewAnswer, ReviewDecision};
 
@@ -706,14 +706,7 @@ pub(crate) async fn timeline(State(s): State<AppState>, P(model): P<String>, Q(f
     let q = Timeline { model: model.clone(), segment: segment.clone(), as_of: as_of.clone() };
     let t = if as_of.is_some() {
         // A replay from the store: on a blocking thread, without the read lock.
-        let store = std::sync::Arc::clone(&s.0.store);
-        let trust = s.trust();
-        tokio::task::spawn_blocking(move || {
-            let empty = projections::State::default();
-            q.answer(&View { store: &store, trust: &trust, state: &empty, policy: None })
-        })
-        .await
-        .map_err(|e| PageError::from(crate::api::ApiError::internal(e)))??
+        s.answer_unlocked(q).await?
     } else {
         with_view(&s, |v, _| Ok(q.answer(v)?))?
     };
