@@ -310,6 +310,7 @@ fn every_page_renders_its_charts_without_console_errors() {
         ("experiments", "/experiments".into(), true),
         ("experiment", format!("/experiments/{hypothesis}"), true),
         ("audit", "/audit".into(), false),
+        ("sign-in", "/desk/sign-in".into(), false),
     ];
     runtime().block_on(async {
         let b = Browser::start(&chromium, &driver).await;
@@ -586,6 +587,41 @@ fn the_page_builds_the_exact_bytes_the_specification_gives() {
         assert!(id.starts_with("01a19b61-2f40-7") && "89ab".contains(&id[19..20]), "{id}");
         let ts = b.client.execute("return pledge.timestamp(new Date(Date.UTC(2026, 10, 2, 8, 30, 0, 250)))", vec![]).await.unwrap();
         assert_eq!(ts, "2026-11-02T08:30:00.250000Z");
+        b.stop().await;
+    });
+    assert!(server.stop().success());
+}
+
+#[test]
+fn with_a_read_token_the_browser_signs_in_once_and_the_badge_stays_live() {
+    let Some((chromium, driver)) = browser_tools() else { return };
+    let t = team();
+    drift_ledger(&t);
+    let token = "desk-read-token-0123";
+    let server = Server::start_with(&t, &["--read-token", token]);
+    runtime().block_on(async {
+        let b = Browser::start(&chromium, &driver).await;
+        // A page without the token leads to the sign-in page, which works (script and style).
+        b.open(&format!("{}/models", server.url)).await;
+        assert_eq!(b.client.current_url().await.unwrap().path(), "/desk/sign-in");
+        b.client.find(Locator::Css("input[name=token]")).await.unwrap().send_keys(token).await.unwrap();
+        b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+        b.ready().await;
+        assert_eq!(b.client.current_url().await.unwrap().path(), "/");
+        let badge = b.client.find(Locator::Css("#badge")).await.unwrap();
+        assert_eq!(badge.attr("data-critical").await.unwrap().as_deref(), Some("1"));
+        // The cookie carries the event stream too: the badge follows a new alert.
+        t.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
+        t.env.borrow_mut().push(("PLEDGE_READ_TOKEN", token.to_string()));
+        t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "19.9", "--as", "maya"]);
+        b.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#badge[data-critical='2']"))
+            .await
+            .expect("the badge follows the stream with the cookie");
+        let errors = b.errors().await;
+        assert!(errors.is_empty(), "console errors: {errors:?}");
         b.stop().await;
     });
     assert!(server.stop().success());

@@ -130,7 +130,7 @@ async fn read_token(State(s): State<AppState>, req: Request, next: Next) -> Resp
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let ok = given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| constant_time_eq(t, token))
             || super::desk::cookie_token(req.headers()).is_some_and(|t| constant_time_eq(&t, token));
-        if !ok && req.uri().path() == super::desk::SIGN_IN {
+        if !ok && super::desk::is_public(req.uri().path()) {
             return next.run(req).await;
         }
         if !ok && req.method() == axum::http::Method::GET && super::desk::is_page(req.uri().path()) {

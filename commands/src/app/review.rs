@@ -49,8 +49,10 @@ pub struct ReviewedVersion {
 /// The gates as judged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GateTable {
-    /// Where the figures come from: `proposal P-12` (as recorded) or `policy v3` (evaluated
-    /// now by the policy in force, nothing recorded yet).
+    /// Where the figures come from: `proposal P-12` (as its pending proposal recorded them),
+    /// `recorded when v4 was registered against v2` (the version's `promotion.evaluated`), or
+    /// `policy v3 against v2, evaluated now` (nothing recorded: its segment's own champion, by
+    /// the policy in force, as `arena.propose` would).
     pub source: String,
     /// The policy version that judged them.
     pub policy_version: u32,
@@ -245,31 +247,58 @@ impl Query for Review {
             (ReviewDecision::None { reason }, None)
         };
 
-        // Gates: as the proposal recorded them, else evaluated now.
-        let (gates, gates_unavailable) = match (proposal, champion, &rules) {
-            (Some(p), _, _) => (
-                Some(GateTable {
-                    source: format!("proposal {}", p.proposed.proposal_id),
-                    policy_version: p.proposed.policy_version,
-                    gates: p.proposed.gates.clone(),
-                    passed: p.proposed.passed,
-                }),
-                None,
-            ),
-            (None, Some(c), Some(r)) => match r.evaluate(&x.metrics, &c.metrics) {
-                Ok(g) => (
-                    Some(GateTable {
-                        source: format!("policy v{policy_version}, evaluated now"),
-                        policy_version,
-                        passed: g.iter().all(|g| g.passed),
-                        gates: g,
-                    }),
+        // Gates: as the pending proposal recorded them; else as the version's registration
+        // recorded them (`promotion.evaluated`); else evaluated now against its segment's own
+        // champion, as `arena.propose` would.
+        let recorded = match x.history.iter().find(|h| h.kind == "promotion.evaluated") {
+            Some(h) => v.store.get(h.seq)?.and_then(|ev| {
+                serde_json::from_value::<projections::events::PromotionEvaluated>(ev.event.payload).ok()
+            }),
+            None => None,
+        };
+        let own = m.champion_of(seg).filter(|c| *c != x.version).and_then(|c| m.versions.get(&c));
+        let (gates, gates_unavailable) = if let Some(p) = proposal {
+            let g = &p.proposed;
+            let table = GateTable {
+                source: format!("proposal {}", g.proposal_id),
+                policy_version: g.policy_version,
+                gates: g.gates.clone(),
+                passed: g.passed,
+            };
+            (Some(table), None)
+        } else if let Some(e) = recorded {
+            let against = e.champion.map_or_else(String::new, |c| format!(" against v{c}"));
+            let table = GateTable {
+                source: format!("recorded when v{} was registered{against}", x.version),
+                policy_version: e.policy_version,
+                gates: e.gates,
+                passed: e.passed,
+            };
+            (Some(table), None)
+        } else {
+            match (own, &rules) {
+                (Some(c), Some(r)) => match r.evaluate(&x.metrics, &c.metrics) {
+                    Ok(g) => {
+                        let table = GateTable {
+                            source: format!("policy v{policy_version} against v{}, evaluated now", c.version),
+                            policy_version,
+                            passed: g.iter().all(|g| g.passed),
+                            gates: g,
+                        };
+                        (Some(table), None)
+                    }
+                    Err(e) => (None, Some(format!("the {} lacks gate metric `{}`", e.side, e.metric))),
+                },
+                (Some(_), None) => (None, Some("the model has no task; no gate applies".into())),
+                (None, _) if champion.is_some() => (
                     None,
+                    Some(
+                        "its segment has no champion of its own (the global one serves it) and its run recorded no figures of that champion on the segment's rows"
+                            .into(),
+                    ),
                 ),
-                Err(e) => (None, Some(format!("the {} lacks gate metric `{}`", e.side, e.metric))),
-            },
-            (None, None, _) => (None, Some("no champion to compare with".into())),
-            (None, Some(_), None) => (None, Some("the model has no task; no gate applies".into())),
+                (None, _) => (None, Some("no champion to compare with".into())),
+            }
         };
 
         // Backtests side by side on the followed metric.

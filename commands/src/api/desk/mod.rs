@@ -52,6 +52,12 @@ pub fn router() -> Router<AppState> {
 pub const SIGN_IN: &str = "/desk/sign-in";
 const COOKIE: &str = "pledge_read_token";
 
+/// Whether `path` is served without the read token: the sign-in page and the script and style
+/// sheet it loads (static files that say nothing about the ledger).
+pub fn is_public(path: &str) -> bool {
+    [SIGN_IN, "/desk/desk.js", "/desk/desk.css"].contains(&path)
+}
+
 /// Whether `path` is one of the desk's pages (a `GET` of one without the read token is
 /// answered with a redirect to the sign-in page, not a JSON 401).
 pub fn is_page(path: &str) -> bool {
