@@ -94,12 +94,7 @@ impl Browser {
     }
 
     async fn ready(&self) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("body[data-ready='true']"))
-            .await
-            .unwrap_or_else(|e| panic!("the page's script did not start: {e}"));
+        self.wait_for("body[data-ready='true']", 20, "the page's script did not start").await;
     }
 
     /// The browser console's entries since the last call (chromedriver's log endpoint).
@@ -158,6 +153,16 @@ impl Browser {
         v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
     }
 
+    /// Waits (up to `secs`) for an element matching `css`; panics with `why` otherwise.
+    async fn wait_for(&self, css: &str, secs: u64, why: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(secs))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{why}: {e}"))
+    }
+
     async fn text(&self, css: &str) -> String {
         self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
     }
@@ -173,15 +178,10 @@ impl Browser {
         }
         let input = self.client.find(Locator::Css("#key-file")).await.unwrap();
         input.send_keys(file.to_str().unwrap()).await.unwrap();
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("body[data-signer]:not([data-signer=''])"))
-            .await
-            .unwrap_or_else(|e| panic!("the key was not loaded: {e}"));
+        self.wait_for("body[data-signer]:not([data-signer=''])", 10, "the key was not loaded").await;
     }
 
-    /// Fills the signing form of `kind` (whose submit button says `button`), submits it and
+    /// Fills the signing form whose submit button says `button`, submits it and
     /// returns its output element's outcome, rule and text once the server answered.
     async fn sign(&self, button: &str, notes: &str) -> (String, Option<String>, String) {
         let form = self
@@ -195,13 +195,7 @@ impl Browser {
             t.send_keys(notes).await.unwrap();
         }
         form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-        let out = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css("output[data-outcome]"))
-            .await
-            .unwrap();
+        let out = self.wait_for("output[data-outcome]", 15, "the server did not answer the form").await;
         (
             out.attr("data-outcome").await.unwrap().unwrap_or_default(),
             out.attr("data-rule").await.unwrap(),
@@ -436,20 +430,10 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
         assert_eq!(badge().await.attr("data-critical").await.unwrap().as_deref(), Some("1"));
         assert_eq!(badge().await.text().await.unwrap(), "Unread ML alerts: 1 Critical");
         t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "19.9", "--as", "maya"]);
-        b.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#badge[data-critical='2']"))
-            .await
-            .expect("the badge counts the new alert without a reload");
+        b.wait_for("#badge[data-critical='2']", 10, "the badge counts the new alert without a reload").await;
         assert_eq!(badge().await.text().await.unwrap(), "Unread ML alerts: 2 Critical");
         t.ok(&["alerts", "read", &alert, "--as", "colby"]);
-        b.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#badge[data-critical='1']"))
-            .await
-            .expect("the badge drops the alert once read");
+        b.wait_for("#badge[data-critical='1']", 10, "the badge drops the alert once read").await;
 
         // The alert's page links to the review of its retrain.
         b.open(&format!("{}/alerts/{alert}", server.url)).await;
@@ -484,12 +468,7 @@ fn a_reviewer_approves_in_the_browser_and_the_ledger_records_what_they_signed() 
             .await
             .expect("the review page shows the decision made");
         b.ready().await;
-        b.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("body[data-signer='colby']"))
-            .await
-            .expect("the key kept in the browser is loaded again");
+        b.wait_for("body[data-signer='colby']", 10, "the key kept in the browser is loaded again").await;
         let kept = b
             .client
             .execute_async(
@@ -614,12 +593,7 @@ fn with_a_read_token_the_browser_signs_in_once_and_the_badge_stays_live() {
         t.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
         t.env.borrow_mut().push(("PLEDGE_READ_TOKEN", token.to_string()));
         t.ok(&["record", "drift", "demand", "--baseline", "12.8", "--recent", "19.9", "--as", "maya"]);
-        b.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#badge[data-critical='2']"))
-            .await
-            .expect("the badge follows the stream with the cookie");
+        b.wait_for("#badge[data-critical='2']", 10, "the badge follows the stream with the cookie").await;
         let errors = b.errors().await;
         assert!(errors.is_empty(), "console errors: {errors:?}");
         b.stop().await;
