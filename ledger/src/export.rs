@@ -91,7 +91,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 }
 
 /// Writes `path` atomically: a temporary file in the same directory, fsynced, then renamed.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir, path)?;
     tmp.1.write_all(bytes).map_err(io(path))?;
@@ -289,6 +289,53 @@ fn check_manifest_checkpoint(
     Ok(())
 }
 
+/// An export read and verified in full, not yet committed: see [`read_verified`].
+#[derive(Debug)]
+pub struct VerifiedExport {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// What verification found.
+    pub summary: VerifySummary,
+    events: Vec<RecordedEvent>,
+}
+
+impl VerifiedExport {
+    /// The verified events, in order.
+    pub fn events(&self) -> &[RecordedEvent] {
+        &self.events
+    }
+
+    /// Commits the events into `store`, which must be empty, in one atomic, durable commit.
+    pub fn commit(self, store: &Store) -> Result<VerifySummary, ExportError> {
+        if !store.is_empty() {
+            return Err(ExportError::State(
+                "import needs an empty ledger; this one already has events".into(),
+            ));
+        }
+        // Verified, so every run is whole: its first event embeds the command.
+        let records = crate::store::command_records(&self.events).map_err(ExportError::Manifest)?;
+        store.commit(ExpectedHead::Empty, &self.events, &records)?;
+        Ok(self.summary)
+    }
+}
+
+/// Reads an export and verifies everything (with `verifier`, re-deriving with its domain)
+/// without writing anything: the caller checks what else it needs (a checkpoint the export
+/// must extend) before [`VerifiedExport::commit`].
+pub fn read_verified<D: Domain>(path: &Path, verifier: Verifier<D>) -> Result<VerifiedExport, ExportError> {
+    let (manifest, data) = read_export(path)?;
+    let summary = verify_export_bytes(&data, &manifest, verifier)?;
+    let mut events = Vec::with_capacity(summary.events as usize);
+    if !data.is_empty() {
+        for line in data[..data.len() - 1].split(|b| *b == b'\n') {
+            let ev = RecordedEvent::decode(line.to_vec())
+                .map_err(|reason| VerifyFailure::new(events.len() as u64, None, reason))?;
+            events.push(ev);
+        }
+    }
+    Ok(VerifiedExport { manifest, summary, events })
+}
+
 /// Imports a verified export into an empty store, in one atomic, durable commit.
 /// Everything is verified (with `verifier`, re-deriving with its domain) before anything is
 /// written.
@@ -300,16 +347,5 @@ pub fn import<D: Domain>(
     if !store.is_empty() {
         return Err(ExportError::State("import needs an empty ledger; this one already has events".into()));
     }
-    let (manifest, data) = read_export(path)?;
-    let summary = verify_export_bytes(&data, &manifest, verifier)?;
-    let mut events = Vec::with_capacity(summary.events as usize);
-    for line in data[..data.len() - 1].split(|b| *b == b'\n') {
-        let ev = RecordedEvent::decode(line.to_vec())
-            .map_err(|reason| VerifyFailure::new(events.len() as u64, None, reason))?;
-        events.push(ev);
-    }
-    // Verified, so every run is whole: its first event embeds the command.
-    let records = crate::store::command_records(&events).map_err(ExportError::Manifest)?;
-    store.commit(ExpectedHead::Empty, &events, &records)?;
-    Ok(summary)
+    read_verified(path, verifier)?.commit(store)
 }

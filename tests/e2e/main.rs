@@ -4,6 +4,7 @@ mod checkpoints;
 mod cli;
 mod desk;
 mod integrity;
+mod interop;
 mod jobs;
 mod remote;
 mod serving;

@@ -5,6 +5,8 @@ pub mod backend;
 pub mod clock;
 pub mod demo;
 pub mod failure;
+pub mod import;
+pub mod interop;
 pub mod jobs;
 pub mod json;
 pub mod keystore;

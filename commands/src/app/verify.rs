@@ -257,7 +257,7 @@ pub fn artifact_failure(report: &ArtifactReport, require: bool, dir: &Path) -> O
 
 /// The checkpoints the ledger (or export) must contain, checked after its events verified:
 /// each signed by the log key, for this ledger, its tree a prefix of the verified one.
-fn anchored(req: &VerifyRequest<'_>, summary: &VerifySummary) -> Result<Vec<Anchor>, Failure> {
+pub fn anchored(req: &VerifyRequest<'_>, summary: &VerifySummary) -> Result<Vec<Anchor>, Failure> {
     use super::transparency;
     use ledger::merkle;
     use ledger::note::Checkpoint;

@@ -1,4 +1,4 @@
-//! Auditor and release subcommands: `policy`, `export`, `replay` (counterfactual),
+//! Auditor and release subcommands: `policy`, `export`, `import`, `replay` (counterfactual),
 //! `release-check`, `daily`.
 
 use clap::Subcommand;
@@ -93,28 +93,158 @@ pub fn policy(args: PolicyArgs) -> Result<(), Failure> {
     }
 }
 
-/// Export the raw log: JSON Lines (one canonical event per line) and FILE.manifest.json.
+/// Export the ledger: its raw log (the default), OpenLineage run events, or in-toto
+/// attestations.
 ///
-/// The export is deterministic and verifiable offline: `pledge verify --export FILE`. Its
-/// manifest carries a signed checkpoint of exactly the exported events: signed now with
-/// `--as LOGKEY` (a key of a principal with the `log` role; the checkpoint is kept too), or
-/// else the published checkpoint of that size, if there is one. With it, an auditor proves the
-/// export extends a checkpoint kept earlier: `pledge verify --export FILE --extends OLD`.
+/// `--format jsonl` (the default) writes the raw log: JSON Lines (one canonical event per line)
+/// and FILE.manifest.json. The export is deterministic and verifiable offline: `pledge verify
+/// --export FILE`, and `pledge import FILE` makes a new ledger of it. Its manifest carries a
+/// signed checkpoint of exactly the exported events: signed now with `--as LOGKEY` (a key of a
+/// principal with the `log` role; the checkpoint is kept too), or else the published
+/// checkpoint of that size, if there is one. With it, an auditor proves the export extends a
+/// checkpoint kept earlier: `pledge verify --export FILE --extends OLD`.
+///
+/// `--format openlineage` writes OpenLineage 2-0-2 run events to FILE, one JSON document per
+/// line: a START and a COMPLETE event per training run (job `MODEL/train`; input the dataset,
+/// versioned by its digest, with the columns the trainer read; outputs the model versions,
+/// versioned by their artifact's digest) and per backtest window (job `MODEL/backtest`, its
+/// parent the training run), and an OTHER event on the training run for each promotion
+/// decision (facet `pledge_promotion`: decision, gates, policy version, signer, event).
+///
+/// `--format in-toto` writes into the new directory FILE one in-toto Statement v1 per training
+/// run (SLSA Provenance v1: builder the trainer, dependencies the dataset's digest, subjects
+/// the artifacts by sha256 and blake3) and per promotion or rejected proposal (Pledge's
+/// promotion predicate), each in a DSSE envelope signed by the log key `--as LOGKEY`; also
+/// `attestations.intoto.jsonl` (all of them) and `index.json`.
+///
+/// The ledger must verify first for the derived formats; artifacts are read from the ledger's
+/// `artifacts` directory (one that does not hash to its digest stops the export). The mapping
+/// is in docs/FORMAT.md section 18.
 ///
 /// Examples:
 ///   pledge export ledger.jsonl
 ///   pledge export /audit/2026-q1.jsonl --as pledge-log --json
+///   pledge export --format openlineage lineage.ndjson
+///   pledge export --format in-toto attestations/ --as pledge-log
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
-    /// Where to write the events (the manifest goes beside it).
+    /// Where to write: the events file (its manifest goes beside it), the OpenLineage file, or
+    /// the new directory of in-toto attestations.
     file: std::path::PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    format: ExportFormat,
     #[command(flatten)]
     common: Common,
 }
 
+/// What `pledge export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The raw log: canonical events, one per line, and a manifest.
+    Jsonl,
+    /// OpenLineage run events, one per line.
+    Openlineage,
+    /// in-toto attestations signed by the log key, in a directory.
+    InToto,
+}
+
 /// Runs `pledge export`.
 pub fn export(args: ExportArgs) -> Result<(), Failure> {
+    match args.format {
+        ExportFormat::Jsonl => export_log(args),
+        ExportFormat::Openlineage => export_openlineage(args),
+        ExportFormat::InToto => export_intoto(args),
+    }
+}
+
+/// The lineage of a ledger that verifies (the derived formats never describe a damaged one).
+fn verified_lineage(c: &Common) -> Result<crate::app::interop::Lineage, Failure> {
+    c.local_only()?;
+    let dir = &c.ledger;
+    match crate::app::verify::verify_ledger(dir, None)? {
+        crate::app::verify::Outcome::Ok(_) => {}
+        crate::app::verify::Outcome::Failed(f) => {
+            return Err(crate::app::verify::failure_of(&format!("ledger `{}`", dir.display()), f))
+        }
+    }
+    let store = c.open_store()?;
+    crate::app::interop::Lineage::read(&store, Some(&crate::app::training::artifact_dir(dir)))
+}
+
+fn export_openlineage(args: ExportArgs) -> Result<(), Failure> {
+    let c = &args.common;
+    let lineage = verified_lineage(c)?;
+    let events = crate::app::interop::openlineage::events(&lineage);
+    let mut text = String::new();
+    for e in &events {
+        text.push_str(&serde_json::to_string(e).map_err(Failure::internal)?);
+        text.push('\n');
+    }
+    ledger::export::write_atomic(&args.file, text.as_bytes())
+        .map_err(|e| Failure::new(INVALID_INPUT, e.to_string()))?;
+    let runs = lineage.runs.len();
+    let backtests = lineage.backtests.len();
+    let decisions = events.iter().filter(|e| e["eventType"] == "OTHER").count();
+    if c.json {
+        outln!(
+            "{}",
+            json!({"ok": true, "file": args.file, "format": "openlineage", "events": events.len(),
+                   "training_runs": runs, "backtests": backtests, "decisions": decisions})
+        );
+    } else {
+        outln!(
+            "wrote {} OpenLineage run events to {}: {runs} training runs and {backtests} backtest windows (START and COMPLETE each), {decisions} promotion decisions (OTHER)",
+            events.len(),
+            args.file.display()
+        );
+    }
+    Ok(())
+}
+
+fn export_intoto(args: ExportArgs) -> Result<(), Failure> {
+    let c = &args.common;
+    let name = c.identity.as_deref().ok_or_else(|| {
+        Failure::new(
+            INVALID_INPUT,
+            "in-toto attestations are signed by the ledger's log key: pass `--as LOGKEY`",
+        )
+        .hint("a key of a principal with the `log` role, as for `pledge checkpoint`")
+    })?;
+    let key = crate::app::keystore::load(&c.home()?, name)?;
+    let principal = {
+        let l = c.open()?;
+        crate::app::transparency::check_log_key(l.trust(), &key, name)?;
+        l.trust()
+            .log_keys()
+            .iter()
+            .find(|k| k.public_key == key.public())
+            .map(|k| k.principal.clone())
+            .unwrap_or_default()
+    };
+    let lineage = verified_lineage(c)?;
+    let report = crate::app::interop::intoto::write(&lineage, &key, &principal, &args.file)?;
+    if c.json {
+        outln!("{}", json!({"ok": true, "format": "in-toto", "report": report}));
+    } else {
+        let without: usize = report.attestations.iter().map(|a| a.without_sha256).sum();
+        outln!(
+            "wrote {} in-toto attestations to {} ({} training-run provenance, {} promotions), signed by `{name}` (key {})",
+            report.attestations.len(),
+            args.file.display(),
+            report.runs,
+            report.promotions,
+            report.key_id
+        );
+        if without > 0 {
+            outln!("  {without} subject(s) carry only their blake3: their artifact is not in the ledger's `artifacts` directory");
+        }
+    }
+    Ok(())
+}
+
+fn export_log(args: ExportArgs) -> Result<(), Failure> {
     let c = &args.common;
     let (store, checkpoint) = match c.identity.as_deref() {
         // Signing needs a sound ledger: its log keys, its tree.
@@ -156,6 +286,88 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
                 ", with a signed checkpoint"
             } else {
                 "; no checkpoint of exactly these events: pass --as LOGKEY to sign one"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Import a Pledge export into a new ledger, after verifying all of it.
+///
+/// Every event is verified as `pledge verify --export` does (hashes, links, signatures, keys,
+/// and every derived event re-derived byte for byte), with the manifest and its signed
+/// checkpoint; `--extends` also proves the export extends a checkpoint kept earlier. Only then
+/// is the whole export committed, in one atomic write, into `--ledger`, which must not hold a
+/// ledger with events yet. An export carries no model artifacts: `--artifacts DIR` (e.g. the old
+/// ledger's `artifacts` directory) copies those the export references, each hashed to its
+/// recorded digest first. On any failure nothing is written.
+///
+/// Examples:
+///   pledge import ledger.jsonl --ledger ./restored
+///   pledge import 2026-q4.jsonl --ledger /srv/pledge --extends q3.checkpoint --artifacts /backup/artifacts
+///   pledge import ledger.jsonl --ledger ./copy --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ImportArgs {
+    /// The export (JSON Lines, written by `pledge export`; FILE.manifest.json beside it).
+    file: std::path::PathBuf,
+    /// Fail unless the export contains this event id (64 hex characters).
+    #[arg(long, value_name = "HASH")]
+    expect_head: Option<String>,
+    /// Fail unless the export's tree extends this checkpoint's (a signed note kept earlier).
+    #[arg(long, value_name = "FILE")]
+    extends: Option<std::path::PathBuf>,
+    /// The log's verifier key that must have signed `--extends` (default: the export's own log
+    /// keys).
+    #[arg(long, value_name = "VKEY", requires = "extends")]
+    log_key: Option<String>,
+    /// Copy the model artifacts the export references from this directory (`<blake3>.json`).
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Runs `pledge import`.
+pub fn import(args: ImportArgs) -> Result<(), Failure> {
+    let c = &args.common;
+    c.local_only()?;
+    let expect_head = args
+        .expect_head
+        .as_deref()
+        .map(|h| {
+            h.parse::<ledger::Digest>().map_err(|e| {
+                Failure::new(INVALID_INPUT, format!("`--expect-head {h}` is not an event id: {e}"))
+            })
+        })
+        .transpose()?;
+    let done = crate::app::import::import(&crate::app::import::ImportRequest {
+        file: &args.file,
+        ledger: &c.ledger,
+        expect_head,
+        extends: args.extends.as_deref(),
+        log_key: args.log_key.as_deref(),
+        artifacts: args.artifacts.as_deref(),
+    })?;
+    if c.json {
+        outln!("{}", json!({"ok": true, "import": done}));
+        return Ok(());
+    }
+    outln!("{}", super::verify::summary_text(&format!("export `{}`", args.file.display()), &done.summary));
+    for a in &done.anchors {
+        outln!("  {}", a.text);
+    }
+    outln!("imported {} events into `{}`", done.summary.events, done.ledger.display());
+    if done.artifacts_referenced > 0 {
+        outln!(
+            "  artifacts: {} referenced, {} copied (each hashed first), {} not found{}",
+            done.artifacts_referenced,
+            done.artifacts_copied,
+            done.artifacts_missing.len(),
+            if done.artifacts_missing.is_empty() || args.artifacts.is_some() {
+                ""
+            } else {
+                " (an export carries none: pass --artifacts DIR)"
             }
         );
     }
