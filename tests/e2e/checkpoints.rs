@@ -184,14 +184,14 @@ fn an_inclusion_proof_checks_offline_and_every_changed_byte_is_refused() {
     assert_eq!(code, 3);
 }
 
-/// A `pledge serve` with a log key, on a port the system picks; killed when dropped.
-struct Server {
+/// A `pledge serve` on the team's ledger, on a port the system picks; killed when dropped.
+pub(crate) struct Server {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(t: &Team, extra: &[&str]) -> Server {
+    pub(crate) fn start(t: &Team, extra: &[&str]) -> Server {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pledge"))
             .env("PLEDGE_HOME", &t.home)
             .args(["serve", "--addr", "127.0.0.1:0", "--json", "--ledger"])
@@ -206,7 +206,7 @@ impl Server {
         Server { child, url }
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         assert!(self.child.wait().unwrap().success());

@@ -394,9 +394,8 @@ fn the_openlineage_export_validates_against_the_published_schema_and_says_what_t
 // ---------------------------------------------------------------------------------------------
 // in-toto
 
-/// A Python with `securesystemslib`, `in_toto_attestation` and `jsonschema`: from
-/// `PLEDGE_PYTHON` (CI sets it, and then it must work), else `python3` if it has them; `None`
-/// with the reason printed otherwise.
+/// A Python that imports `modules`: from `PLEDGE_PYTHON` (CI sets it, and then it must have
+/// them), else `python3` if it has them; `None` with the reason printed otherwise.
 pub(crate) fn python_with(modules: &[&str]) -> Option<PathBuf> {
     let check = |py: &Path| {
         let code = format!("import {}", modules.join(", "));
@@ -412,7 +411,7 @@ pub(crate) fn python_with(modules: &[&str]) -> Option<PathBuf> {
         return Some(p);
     }
     eprintln!(
-        "skipped: the independent check needs Python with {modules:?} (pip install in-toto-attestation 'securesystemslib[crypto]' jsonschema; or set PLEDGE_PYTHON; .ci/run installs them)"
+        "skipped: this test needs Python with {modules:?} (pip install in-toto-attestation 'securesystemslib[crypto]' jsonschema ./commands/python; or set PLEDGE_PYTHON; .ci/run installs them)"
     );
     None
 }
@@ -560,4 +559,59 @@ fn in_toto_attestations_verify_with_the_log_key_and_with_the_in_toto_libraries()
     std::fs::write(promo, serde_json::to_string(&env).unwrap() + "\n").unwrap();
     let (ok, doc) = verify(&dir, &public);
     assert!(!ok && doc["problem"].as_str().unwrap().contains("does not verify"), "{doc}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Python client
+
+#[test]
+fn the_python_client_signs_as_the_format_says_and_a_notebook_session_verifies() {
+    let Some(py) = python_with(&["pledge_client"]) else { return };
+    let t = crate::workflow::team();
+    let server = crate::checkpoints::Server::start(&t, &[]);
+    let work = t.ledger.parent().unwrap().join("notebook");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = Command::new(&py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/client_session.py"))
+        .args(["--server", &server.url, "--home", s(&t.home), "--workdir", s(&work), "--vectors"])
+        .arg(schemas().join("vectors/signed-command.json"))
+        .env_remove("PLEDGE_SERVER")
+        .env_remove("PLEDGE_IDENTITY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the session failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(session["canonical_cases"], 4);
+    server.stop();
+
+    // Everything the client sent is in the ledger, which verifies (every event re-derived);
+    // each command is signed by the identity the session used, its payload canonical.
+    let v = t.ok(&["verify"]);
+    assert_eq!(v["ok"], true);
+    let f = t.ledger.parent().unwrap().join("after.jsonl");
+    t.ok(&["export", s(&f)]);
+    let events: HashMap<String, Value> = std::fs::read_to_string(&f)
+        .unwrap()
+        .lines()
+        .map(|l| (blake3::hash(l.as_bytes()).to_hex().to_string(), serde_json::from_str(l).unwrap()))
+        .collect();
+    let keys: HashSet<&str> =
+        session["key_ids"].as_object().unwrap().values().map(|v| v.as_str().unwrap()).collect();
+    let sent = session["sent"].as_array().unwrap();
+    assert_eq!(sent.len(), 6);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for h in sent {
+        let e = events.get(h.as_str().unwrap()).unwrap_or_else(|| panic!("{h} is not in the ledger"));
+        let env = &e["cause"]["command"];
+        assert!(keys.contains(env["signatures"][0]["keyid"].as_str().unwrap()), "{e}");
+        let payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+        let parsed: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(ledger::canonical::to_vec(&parsed).unwrap(), payload, "not canonical: {e}");
+    }
+    assert_eq!(t.ok(&["champion", "demand"])["champions"][0]["version"], session["champion"]);
 }
