@@ -615,3 +615,234 @@ fn the_python_client_signs_as_the_format_says_and_a_notebook_session_verifies() 
     }
     assert_eq!(t.ok(&["champion", "demand"])["champions"][0]["version"], session["champion"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// MLflow
+
+/// `mlflow` from `PLEDGE_MLFLOW` (CI sets it, and then it must be there), else on the `PATH`;
+/// `None` with the reason printed otherwise. Its seed script runs with the Python beside it.
+fn mlflow() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PLEDGE_MLFLOW") {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "PLEDGE_MLFLOW names `{}`, which does not exist", p.display());
+        return Some(p);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("mlflow"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("skipped: MLflow is not installed (`pip install mlflow`, or set PLEDGE_MLFLOW; .ci/run installs it)");
+    }
+    found
+}
+
+/// A real `mlflow server` on a sqlite store in a temporary directory; its process group is
+/// killed when dropped.
+struct MlflowServer {
+    child: std::process::Child,
+    url: String,
+    python: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    fn start(bin: &Path) -> MlflowServer {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(bin)
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
+            .arg("--default-artifact-root")
+            .arg(dir.path().join("artifacts"))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // Ready when it says it listens; the log is drained until the server ends.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let needle = format!("127.0.0.1:{port}");
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut log = String::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.is_some() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                if (line.contains("running on") || line.contains("Listening at")) && line.contains(&needle) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+            }
+            if let Some(tx) = tx {
+                let _ = tx.send(Err(log));
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(180)) {
+            Ok(Ok(())) => {}
+            Ok(Err(log)) => panic!("mlflow server ended before listening:\n{log}"),
+            Err(_) => panic!("mlflow server did not listen within 180 s"),
+        }
+        let python = bin.parent().unwrap().join("python");
+        MlflowServer { child, url: format!("http://127.0.0.1:{port}"), python, _dir: dir }
+    }
+
+    fn seed(&self, more: bool) -> Value {
+        let mut c = Command::new(&self.python);
+        c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/mlflow_seed.py")).arg(&self.url);
+        if more {
+            c.arg("--more");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "seeding MLflow failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        // The whole group: mlflow's uvicorn worker and job runners too.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_mlflow_history_lands_in_the_ledger_once_signed_and_verifiable() {
+    let Some(bin) = mlflow() else { return };
+    let server = MlflowServer::start(&bin);
+    let seeded = server.seed(false);
+    let t = crate::workflow::team();
+    let run = |args: &[&str]| {
+        let out = t.pledge().args(args).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let head = |t: &crate::workflow::Team| t.ok(&["verify"])["summary"]["head"]["hash"].clone();
+    let uri = server.url.as_str();
+
+    // Refused before anything is written: an unknown model, a model without a task, an
+    // unreachable server.
+    let before = head(&t);
+    for (args, needle) in
+        [(vec!["--model", "nope"], "no registered model `nope`"), (vec!["--model", "churn"], "has no task")]
+    {
+        let mut a =
+            vec!["import", "mlflow", "--tracking-uri", uri, "--as", "maya", "--approver", "colby", "--json"];
+        a.extend(args);
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert_eq!(head(&t), before, "a refused import wrote something");
+    }
+    let (code, _, err) = run(&["import", "mlflow", "--tracking-uri", "http://127.0.0.1:9", "--as", "maya"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(head(&t), before);
+
+    // The whole history: churn needs its task; demand's comes from its `task` tag.
+    let r = t.ok(&[
+        "import",
+        "mlflow",
+        "--tracking-uri",
+        uri,
+        "--task",
+        "classification",
+        "--as",
+        "maya",
+        "--approver",
+        "colby",
+    ]);
+    let r = &r["mlflow"];
+    assert_eq!(r["commands"], 6, "{r}");
+    let demand = r["models"].as_array().unwrap().iter().find(|m| m["model"] == "demand").unwrap();
+    assert_eq!(demand["task"], "regression");
+    assert_eq!(demand["recorded"], json!([["1", 1], ["2", 2], ["3", 3]]));
+    assert_eq!(demand["dropped_metrics"], json!([["3", "val_loss"]]));
+    assert_eq!(demand["bootstrapped"], 2);
+    let churn = r["models"].as_array().unwrap().iter().find(|m| m["model"] == "churn").unwrap();
+    assert_eq!(churn["bootstrapped"], 1);
+
+    // What the ledger says: each version's run keeps MLflow's ids, parameters and metrics; the
+    // alias is the champion, bootstrapped by the approver; the ledger verifies, artifacts too.
+    let f = t.ledger.parent().unwrap().join("mlflow.jsonl");
+    t.ok(&["export", s(&f)]);
+    let events: Vec<Value> =
+        std::fs::read_to_string(&f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (mv, rid) in seeded["demand_versions"].as_object().unwrap() {
+        let run_id = format!("mlflow:demand:v{mv}:{}", rid.as_str().unwrap());
+        let e = events
+            .iter()
+            .find(|e| e["kind"] == "run.recorded" && e["payload"]["run_id"] == run_id.as_str())
+            .unwrap_or_else(|| panic!("no run {run_id}"));
+        let p = &e["payload"];
+        assert_eq!(p["params"]["mlflow"]["run_id"], rid.as_str().unwrap());
+        assert_eq!(p["params"]["mlflow"]["model_version"], mv.as_str());
+        assert_eq!(p["params"]["mlflow"]["tags"]["team"], "forecasting");
+        assert_eq!(p["trainer"], "external:mlflow (train_demand.py)");
+        assert_eq!(p["recorded_by"], "maya");
+        assert!(p["metrics"]["mae"].is_number() && p["metrics"].get("val_loss").is_none());
+        assert!(p["dataset_version"].as_str().unwrap().starts_with("sales-"), "{p}");
+        assert!(p["started_at"].as_str().unwrap().starts_with("2026-01-0"), "{p}");
+    }
+    let boot =
+        events.iter().find(|e| e["kind"] == "champion.changed" && e["subject"]["model"] == "demand").unwrap();
+    assert_eq!(boot["payload"]["cause"], "bootstrap");
+    assert_eq!(boot["payload"]["by"], "colby");
+    assert!(boot["payload"]["reason"].as_str().unwrap().contains("no history of alias moves"));
+    let v = t.ok(&["verify", "--require-artifacts"]);
+    assert_eq!(v["ok"], true);
+
+    // Again: nothing new, nothing appended.
+    let h = head(&t);
+    let (code, out, err) = run(&[
+        "import",
+        "mlflow",
+        "--tracking-uri",
+        uri,
+        "--task",
+        "classification",
+        "--as",
+        "maya",
+        "--approver",
+        "colby",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 command(s) appended") && out.contains("already in the ledger"), "{out}");
+    assert!(out.contains("Earlier champions are not recoverable from MLflow"), "{out}");
+    assert_eq!(head(&t), h);
+
+    // A week later: a better version, the alias moved. Only it is recorded; the ledger's
+    // policy judges it against the champion and promotes it.
+    server.seed(true);
+    let r = t.ok(&[
+        "import",
+        "mlflow",
+        "--tracking-uri",
+        uri,
+        "--model",
+        "demand",
+        "--as",
+        "maya",
+        "--approver",
+        "colby",
+    ]);
+    let demand = &r["mlflow"]["models"][0];
+    assert_eq!(r["mlflow"]["commands"], 1, "{r}");
+    assert_eq!(demand["recorded"], json!([["4", 4]]));
+    assert_eq!(demand["promoted_by_policy"], json!([4]));
+    assert_eq!(demand["alias"]["outcome"], "already_champion");
+    assert_eq!(t.ok(&["champion", "demand"])["champions"][0]["version"], 4);
+    assert_eq!(t.ok(&["verify", "--require-artifacts"])["ok"], true);
+}

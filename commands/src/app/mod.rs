@@ -10,6 +10,7 @@ pub mod interop;
 pub mod jobs;
 pub mod json;
 pub mod keystore;
+pub mod mlflow;
 pub mod predlog;
 pub mod query;
 pub mod remote;

@@ -48,7 +48,7 @@ impl From<QueryError> for Failure {
     fn from(e: QueryError) -> Failure {
         match e {
             QueryError::NotFound(m, hint) => {
-                let f = Failure::new(INVALID_INPUT, m);
+                let f = Failure::not_found(m);
                 match hint {
                     Some(h) => f.hint(h),
                     None => f,

@@ -124,6 +124,7 @@ pub fn failure_of(status: StatusCode, body: &Value) -> Failure {
     };
     let mut f = Failure::new(code, message);
     f.rule = e["rule"].as_str().map(str::to_string);
+    f.missing = status == StatusCode::NOT_FOUND;
     if status == StatusCode::UNAUTHORIZED {
         return f.hint("pass the server's read token with --read-token or PLEDGE_READ_TOKEN");
     }

@@ -292,25 +292,32 @@ fn export_log(args: ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Import a Pledge export into a new ledger, after verifying all of it.
+/// Import into a ledger: a Pledge export (into a new ledger), or an MLflow tracking server's
+/// registered models.
 ///
-/// Every event is verified as `pledge verify --export` does (hashes, links, signatures, keys,
-/// and every derived event re-derived byte for byte), with the manifest and its signed
-/// checkpoint; `--extends` also proves the export extends a checkpoint kept earlier. Only then
-/// is the whole export committed, in one atomic write, into `--ledger`, which must not hold a
-/// ledger with events yet. An export carries no model artifacts: `--artifacts DIR` (e.g. the old
-/// ledger's `artifacts` directory) copies those the export references, each hashed to its
-/// recorded digest first. On any failure nothing is written.
+/// `pledge import FILE` verifies every event as `pledge verify --export` does (hashes, links,
+/// signatures, keys, and every derived event re-derived byte for byte), with the manifest and
+/// its signed checkpoint; `--extends` also proves the export extends a checkpoint kept earlier.
+/// Only then is the whole export committed, in one atomic write, into `--ledger`, which must not
+/// hold a ledger with events yet. An export carries no model artifacts: `--artifacts DIR` (e.g.
+/// the old ledger's `artifacts` directory) copies those the export references, each hashed to
+/// its recorded digest first. On any failure nothing is written.
+///
+/// `pledge import mlflow` reads an MLflow tracking server (see `pledge import mlflow --help`).
 ///
 /// Examples:
 ///   pledge import ledger.jsonl --ledger ./restored
 ///   pledge import 2026-q4.jsonl --ledger /srv/pledge --extends q3.checkpoint --artifacts /backup/artifacts
 ///   pledge import ledger.jsonl --ledger ./copy --json
+///   pledge import mlflow --tracking-uri http://127.0.0.1:5000 --task regression --as maya --approver colby
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    source: Option<ImportSource>,
     /// The export (JSON Lines, written by `pledge export`; FILE.manifest.json beside it).
-    file: std::path::PathBuf,
+    #[arg(required = true)]
+    file: Option<std::path::PathBuf>,
     /// Fail unless the export contains this event id (64 hex characters).
     #[arg(long, value_name = "HASH")]
     expect_head: Option<String>,
@@ -328,8 +335,70 @@ pub struct ImportArgs {
     common: Common,
 }
 
+/// Where else `pledge import` reads from.
+#[derive(Debug, Subcommand)]
+enum ImportSource {
+    Mlflow(MlflowArgs),
+}
+
+/// Import an MLflow tracking server's registered models: their versions as signed runs, the
+/// `champion` alias as the first champion.
+///
+/// Reads over MLflow's REST API every registered model (or `--model`), its versions and each
+/// version's run: parameters, metrics, tags and dataset inputs. Each READY version whose run is
+/// readable becomes a `run.record` signed by `--as` (a scientist): run id
+/// `mlflow:MODEL:vN:RUN_ID`, the MLflow ids, parameters and user tags kept in its `params`
+/// (`params.mlflow`, `params.params`), trigger `manual`, the run's finite metrics (NaN and
+/// infinities are dropped and listed), its dataset inputs as the dataset (their blake3 as the
+/// digest, `name@digest` as the version), and as artifact a descriptor of the model version
+/// (written into the ledger's `artifacts`: MLflow keeps no digest of a version's files). Then
+/// the version the `champion` alias names is bootstrapped as champion, signed by `--approver`
+/// (default `--as`), if the ledger has no champion for that model. MLflow keeps no history of
+/// alias moves: only the current alias can be imported; earlier champions are not recoverable
+/// from MLflow.
+///
+/// Everything is read and checked before the first command is sent (a model without a task, a
+/// version without one of its task's gate metrics refuses the whole import). Command ids are
+/// derived from MLflow's ids and versions already in the ledger are skipped, so importing
+/// again appends only what is new. A model that already has a champion judges newly imported
+/// versions by its policy, as any recorded run (the output lists promotions this caused).
+///
+/// Examples:
+///   pledge import mlflow --tracking-uri http://127.0.0.1:5000 --task regression --as maya --approver colby
+///   pledge import mlflow --tracking-uri http://mlflow:5000 --model demand --experiment demand-forecasting --as maya
+///   pledge import mlflow --tracking-uri http://127.0.0.1:5000 --as maya --json | jq '.models[].recorded'
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+struct MlflowArgs {
+    /// The MLflow tracking server (`http://host:port`).
+    #[arg(long, value_name = "URL", env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: String,
+    /// Only versions whose run is in this experiment (repeatable; by name).
+    #[arg(long, value_name = "NAME")]
+    experiment: Vec<String>,
+    /// Only this registered model (repeatable).
+    #[arg(long, value_name = "NAME")]
+    model: Vec<String>,
+    /// The task of new models whose registered model has no `task` tag: classification,
+    /// regression or forecast.
+    #[arg(long, value_parser = super::input::snake::<projections::events::Task>)]
+    task: Option<projections::events::Task>,
+    /// The alias that names the champion.
+    #[arg(long, default_value = "champion")]
+    alias: String,
+    /// Who signs the champion bootstrap (an approver; default: `--as`).
+    #[arg(long, value_name = "NAME")]
+    approver: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Runs `pledge import`.
 pub fn import(args: ImportArgs) -> Result<(), Failure> {
+    if let Some(ImportSource::Mlflow(m)) = args.source {
+        return import_mlflow(m);
+    }
+    let file = args.file.clone().ok_or_else(|| Failure::new(INVALID_INPUT, "no export to import"))?;
     let c = &args.common;
     c.local_only()?;
     let expect_head = args
@@ -342,7 +411,7 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
         })
         .transpose()?;
     let done = crate::app::import::import(&crate::app::import::ImportRequest {
-        file: &args.file,
+        file: &file,
         ledger: &c.ledger,
         expect_head,
         extends: args.extends.as_deref(),
@@ -353,7 +422,7 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
         outln!("{}", json!({"ok": true, "import": done}));
         return Ok(());
     }
-    outln!("{}", super::verify::summary_text(&format!("export `{}`", args.file.display()), &done.summary));
+    outln!("{}", super::verify::summary_text(&format!("export `{}`", file.display()), &done.summary));
     for a in &done.anchors {
         outln!("  {}", a.text);
     }
@@ -371,6 +440,82 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
             }
         );
     }
+    Ok(())
+}
+
+fn import_mlflow(a: MlflowArgs) -> Result<(), Failure> {
+    use crate::app::mlflow::AliasPlan;
+    let c = &a.common;
+    let signer = c.signer()?;
+    let approver = match &a.approver {
+        Some(name) => crate::app::backend::Signer::load(&c.home()?, name)?,
+        None => c.signer()?,
+    };
+    let req = crate::app::mlflow::MlflowRequest {
+        tracking_uri: a.tracking_uri.clone(),
+        experiments: a.experiment.clone(),
+        models: a.model.clone(),
+        task: a.task,
+        alias: a.alias.clone(),
+    };
+    let r = crate::app::mlflow::import(&c.backend()?, &signer, &approver, &req)?;
+    if c.json {
+        outln!("{}", json!({"ok": true, "mlflow": r}));
+        return Ok(());
+    }
+    outln!(
+        "MLflow `{}`: {} registered model(s), {} command(s) appended",
+        r.tracking_uri,
+        r.models.len(),
+        r.commands
+    );
+    for m in &r.models {
+        let p = &m.plan;
+        let pairs = |v: &[(String, u64)]| {
+            v.iter().map(|(mv, pv)| format!("MLflow {mv} -> v{pv}")).collect::<Vec<_>>().join(", ")
+        };
+        outln!(
+            "  {} ({}{}): {} recorded{}{}",
+            p.model,
+            p.task.map(|t| t.as_str()).unwrap_or("?"),
+            if p.new_model { ", new" } else { "" },
+            m.recorded.len(),
+            if m.recorded.is_empty() { String::new() } else { format!(" ({})", pairs(&m.recorded)) },
+            if p.present.is_empty() {
+                String::new()
+            } else {
+                format!("; already in the ledger: {}", pairs(&p.present))
+            }
+        );
+        for (v, why) in &p.skipped {
+            outln!("    MLflow {v} not imported: {why}");
+        }
+        for (v, metric) in &p.dropped_metrics {
+            outln!("    MLflow {v}: metric `{metric}` is not a finite number, not recorded");
+        }
+        for v in &m.promoted_by_policy {
+            outln!("    v{v} became champion by policy (its gates passed against the ledger's champion)");
+        }
+        let alias = &a.alias;
+        match (&p.alias, m.bootstrapped) {
+            (_, Some(v)) => outln!("    alias `{alias}`: v{v} bootstrapped as champion"),
+            (AliasPlan::NoAlias, _) => outln!("    alias `{alias}`: none in MLflow"),
+            (AliasPlan::NotImported { mlflow_version }, _) => {
+                outln!("    alias `{alias}`: names MLflow {mlflow_version}, which is not imported")
+            }
+            (AliasPlan::AlreadyChampion { version, .. }, _) => outln!("    alias `{alias}`: v{version} is already champion"),
+            (AliasPlan::LedgerDiffers { mlflow_version, champion }, _) => outln!(
+                "    alias `{alias}`: names MLflow {mlflow_version}, the ledger's champion is v{champion}: not changed (promote through Pledge: `pledge arena propose`)"
+            ),
+            (AliasPlan::Bootstrap { .. }, None) => {
+                outln!("    alias `{alias}`: not applied, the ledger got a champion while importing")
+            }
+        }
+    }
+    if let Some(n) = r.unregistered_runs.filter(|n| *n > 0) {
+        outln!("  {n} run(s) of the selected experiments have no registered model version: not imported (a Pledge run records the version it produces)");
+    }
+    outln!("note: MLflow keeps no history of alias moves; only the current `{}` alias is imported, as a bootstrap. Earlier champions are not recoverable from MLflow.", a.alias);
     Ok(())
 }
 
