@@ -84,6 +84,15 @@ impl Demo {
     }
 }
 
+/// The executable `name` on the `PATH`.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -627,11 +636,7 @@ fn mlflow() -> Option<PathBuf> {
         assert!(p.is_file(), "PLEDGE_MLFLOW names `{}`, which does not exist", p.display());
         return Some(p);
     }
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("mlflow"))
-        .find(|p| p.is_file());
+    let found = on_path("mlflow");
     if found.is_none() {
         eprintln!("skipped: MLflow is not installed (`pip install mlflow`, or set PLEDGE_MLFLOW; .ci/run installs it)");
     }
@@ -752,7 +757,7 @@ fn an_mlflow_history_lands_in_the_ledger_once_signed_and_verifiable() {
     assert_eq!(head(&t), before);
 
     // The whole history: churn needs its task; demand's comes from its `task` tag.
-    let r = t.ok(&[
+    let everything = [
         "import",
         "mlflow",
         "--tracking-uri",
@@ -763,7 +768,8 @@ fn an_mlflow_history_lands_in_the_ledger_once_signed_and_verifiable() {
         "maya",
         "--approver",
         "colby",
-    ]);
+    ];
+    let r = t.ok(&everything);
     let r = &r["mlflow"];
     assert_eq!(r["commands"], 6, "{r}");
     let demand = r["models"].as_array().unwrap().iter().find(|m| m["model"] == "demand").unwrap();
@@ -806,18 +812,7 @@ fn an_mlflow_history_lands_in_the_ledger_once_signed_and_verifiable() {
 
     // Again: nothing new, nothing appended.
     let h = head(&t);
-    let (code, out, err) = run(&[
-        "import",
-        "mlflow",
-        "--tracking-uri",
-        uri,
-        "--task",
-        "classification",
-        "--as",
-        "maya",
-        "--approver",
-        "colby",
-    ]);
+    let (code, out, err) = run(&everything);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 command(s) appended") && out.contains("already in the ledger"), "{out}");
     assert!(out.contains("Earlier champions are not recoverable from MLflow"), "{out}");

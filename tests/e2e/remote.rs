@@ -317,11 +317,7 @@ fn schemathesis() -> Option<std::path::PathBuf> {
         assert!(path.is_file(), "PLEDGE_SCHEMATHESIS names `{}`, which does not exist", path.display());
         return Some(path);
     }
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("schemathesis"))
-        .find(|p| p.is_file());
+    let found = crate::interop::on_path("schemathesis");
     if found.is_none() {
         eprintln!(
             "skipped: schemathesis is not installed (`pip install schemathesis`, or set PLEDGE_SCHEMATHESIS; .ci/run installs it)"

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Signer};
 use super::failure::{Failure, INVALID_INPUT};
+use super::interop::percent_encode as enc;
 use super::query::{LedgerInfo, PolicyInForce, Versions};
 use super::remote::Client;
 use crate::domain::command::{BootstrapBody, RunBody, RunModel};
@@ -97,18 +98,6 @@ impl Mlflow {
             }
         }
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// One registered model as MLflow holds it.

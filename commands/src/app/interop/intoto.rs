@@ -93,7 +93,7 @@ pub fn provenance(l: &Lineage, r: &RunRec) -> Option<Value> {
         (None, None) => (format!("datasets/blake3:{}", r.run.dataset_digest), json!({})),
     };
     let trainer_name = r.run.trainer.split(' ').next().unwrap_or(&r.run.trainer);
-    let builder_id = format!("{URI_BASE}/builders/{}", percent(trainer_name));
+    let builder_id = format!("{URI_BASE}/builders/{}", super::percent_encode(trainer_name));
     let mut metadata = json!({"invocationId": r.run.run_id});
     if let Some(s) = r.run.started_at.as_deref().and_then(rfc3339) {
         metadata["startedOn"] = json!(s);
@@ -171,19 +171,6 @@ pub fn promotion(l: &Lineage, d: &DecisionRec) -> Option<Value> {
         "predicateType": promotion_predicate(),
         "predicate": predicate,
     }))
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Signs `statement` (its canonical JSON, RFC 8785) in a DSSE envelope with `key`.

@@ -182,6 +182,41 @@ pub struct DecisionRec {
     pub run: Option<usize>,
 }
 
+impl DecisionRec {
+    /// A decision about `version` of `subject` by `by`, not yet judged, placed or caused.
+    fn of(
+        decision: DecisionKind,
+        subject: (String, Option<String>),
+        version: u64,
+        by: String,
+    ) -> DecisionRec {
+        DecisionRec {
+            decision,
+            model: subject.0,
+            segment: subject.1,
+            version,
+            champion: None,
+            cause: None,
+            passed: None,
+            gates: vec![],
+            policy_version: None,
+            by,
+            notes: None,
+            proposal_id: None,
+            event: EventRef { seq: 0, hash: String::new(), kind: String::new(), recorded_at: String::new() },
+            command: None,
+            run: None,
+        }
+    }
+
+    /// The gates that judged it.
+    fn judged(&mut self, gates: &[GateResult], passed: bool, policy_version: u32) {
+        self.gates = gates.to_vec();
+        self.passed = Some(passed);
+        self.policy_version = Some(policy_version);
+    }
+}
+
 /// The ledger's lineage, read from a store in one pass.
 #[derive(Debug, Default)]
 pub struct Lineage {
@@ -211,6 +246,14 @@ impl Lineage {
                 .find(|v| v.model == model && &v.segment == segment && v.version == version)
                 .map(|v| (i, v))
         })
+    }
+
+    /// Records `d` at its event, with its command and the run that produced its version.
+    fn push_decision(&mut self, mut d: DecisionRec, at: EventRef, command: &Option<CommandRef>) {
+        d.run = self.find_version(&d.model, &d.segment, d.version).map(|(i, _)| i);
+        d.event = at;
+        d.command = command.clone();
+        self.decisions.push(d);
     }
 
     /// The version a decision or backtest names.
@@ -321,112 +364,63 @@ impl Lineage {
                     });
                 }
                 DomainEvent::PromotionEvaluated(e) => {
-                    let run = l.find_version(&model, &segment, e.candidate).map(|(i, _)| i);
-                    l.decisions.push(DecisionRec {
-                        decision: DecisionKind::Evaluated,
-                        model,
-                        segment,
-                        version: e.candidate,
-                        champion: e.champion,
-                        cause: None,
-                        passed: Some(e.passed),
-                        gates: e.gates.clone(),
-                        policy_version: Some(e.policy_version),
-                        by: "policy".into(),
-                        notes: None,
-                        proposal_id: None,
-                        event: at,
-                        command: command.clone(),
-                        run,
-                    });
+                    let mut d = DecisionRec::of(
+                        DecisionKind::Evaluated,
+                        (model, segment),
+                        e.candidate,
+                        "policy".into(),
+                    );
+                    d.champion = e.champion;
+                    d.judged(&e.gates, e.passed, e.policy_version);
+                    l.push_decision(d, at, &command);
                     evaluation = Some(e);
                 }
                 DomainEvent::PromotionProposed(p) => {
-                    let run = l.find_version(&model, &segment, p.challenger).map(|(i, _)| i);
-                    l.decisions.push(DecisionRec {
-                        decision: DecisionKind::Proposed,
-                        model,
-                        segment,
-                        version: p.challenger,
-                        champion: p.champion,
-                        cause: None,
-                        passed: Some(p.passed),
-                        gates: p.gates.clone(),
-                        policy_version: Some(p.policy_version),
-                        by: p.proposed_by.clone(),
-                        notes: None,
-                        proposal_id: Some(p.proposal_id.clone()),
-                        event: at,
-                        command: command.clone(),
-                        run,
-                    });
+                    let mut d = DecisionRec::of(
+                        DecisionKind::Proposed,
+                        (model, segment),
+                        p.challenger,
+                        p.proposed_by.clone(),
+                    );
+                    d.champion = p.champion;
+                    d.judged(&p.gates, p.passed, p.policy_version);
+                    d.proposal_id = Some(p.proposal_id.clone());
+                    l.push_decision(d, at, &command);
                     proposals.insert(p.proposal_id.clone(), p);
                 }
                 DomainEvent::PromotionApproved(a) => approved = Some(a),
                 DomainEvent::PromotionRejected(r) => {
                     let Some(p) = proposals.get(&r.proposal_id) else { continue };
-                    let run = l.find_version(&model, &segment, p.challenger).map(|(i, _)| i);
-                    l.decisions.push(DecisionRec {
-                        decision: DecisionKind::Rejected,
-                        model,
-                        segment,
-                        version: p.challenger,
-                        champion: p.champion,
-                        cause: None,
-                        passed: Some(p.passed),
-                        gates: p.gates.clone(),
-                        policy_version: Some(p.policy_version),
-                        by: r.by,
-                        notes: Some(r.notes),
-                        proposal_id: Some(r.proposal_id),
-                        event: at,
-                        command: command.clone(),
-                        run,
-                    });
+                    let mut d = DecisionRec::of(DecisionKind::Rejected, (model, segment), p.challenger, r.by);
+                    d.champion = p.champion;
+                    d.judged(&p.gates, p.passed, p.policy_version);
+                    d.notes = Some(r.notes);
+                    d.proposal_id = Some(r.proposal_id);
+                    l.push_decision(d, at, &command);
                 }
                 DomainEvent::ChampionChanged(c) => {
                     let ChampionChanged { from, to, cause, by, reason, policy_version } = c;
+                    let mut d = DecisionRec::of(DecisionKind::Promoted, (model, segment), to, by);
+                    d.champion = from;
+                    d.cause = serde_json::to_value(cause).ok().and_then(|v| v.as_str().map(str::to_string));
+                    d.notes = reason;
                     // The gates behind it: the proposal an approval approved, else the
                     // evaluation of the same command (a promotion by policy).
                     let proposal = approved.as_ref().and_then(|a| proposals.get(&a.proposal_id));
-                    let (gates, passed, proposal_id, notes) = match (proposal, &evaluation) {
-                        (Some(p), _) => (
-                            p.gates.clone(),
-                            Some(p.passed),
-                            Some(p.proposal_id.clone()),
-                            approved.as_ref().map(|a| match &a.override_reason {
+                    match (proposal, &evaluation) {
+                        (Some(p), _) => {
+                            d.judged(&p.gates, p.passed, policy_version);
+                            d.proposal_id = Some(p.proposal_id.clone());
+                            d.notes = approved.as_ref().map(|a| match &a.override_reason {
                                 Some(o) => format!("{} (override: {o})", a.notes),
                                 None => a.notes.clone(),
-                            }),
-                        ),
-                        (None, Some(e)) if e.candidate == to => {
-                            (e.gates.clone(), Some(e.passed), None, reason.clone())
+                            });
                         }
-                        _ => (vec![], None, None, reason.clone()),
-                    };
-                    let run = l.find_version(&model, &segment, to).map(|(i, _)| i);
-                    l.decisions.push(DecisionRec {
-                        decision: DecisionKind::Promoted,
-                        model,
-                        segment,
-                        version: to,
-                        champion: from,
-                        cause: Some(
-                            serde_json::to_value(cause)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                        ),
-                        passed,
-                        gates,
-                        policy_version: Some(policy_version),
-                        by,
-                        notes,
-                        proposal_id,
-                        event: at,
-                        command: command.clone(),
-                        run,
-                    });
+                        (None, Some(e)) if e.candidate == to => d.judged(&e.gates, e.passed, policy_version),
+                        _ => {}
+                    }
+                    d.policy_version = Some(policy_version);
+                    l.push_decision(d, at, &command);
                 }
                 _ => {}
             }
@@ -458,6 +452,19 @@ fn artifact(dir: Option<&Path>, digest: &str) -> Result<Artifact, Failure> {
         .and_then(|v| v.get("spec").cloned())
         .filter(Value::is_object);
     Ok(a)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
