@@ -283,7 +283,17 @@ fn bench_reports_ledger_cli_and_http_figures() {
         .unwrap()
         .args(["bench", "--events", "200", "--single", "20", "--cli-commands", "3"])
         .args(["--http-commands", "64", "--http-queries", "64", "--query-rate", "2000"])
-        .args(["--predictions", "100", "--predict-rate", "1000", "--desk-events", "300", "--json"])
+        .args([
+            "--predictions",
+            "100",
+            "--predict-rate",
+            "1000",
+            "--desk-events",
+            "300",
+            "--interop-events",
+            "300",
+        ])
+        .arg("--json")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -316,10 +326,18 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/serving/predict_with_one_shadow/batch/rows_per_sec",
         "/serving/hot_swap/send_to_first_new_answer_p50_us",
         "/desk/floor_p50_ms",
+        "/interop/verify_events_per_sec",
+        "/interop/openlineage/run_events_per_sec",
+        "/interop/in_toto/attestations_per_sec",
+        "/interop/import/events_per_sec",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }
     assert_eq!(v["http"]["commands"][2]["clients"], 64);
+    assert!(
+        v["interop"]["in_toto"]["attestations"].as_u64().unwrap()
+            > v["interop"]["training_runs"].as_u64().unwrap()
+    );
     // `--only` runs the sections named, and only them.
     let out = Command::cargo_bin("pledge")
         .unwrap()

@@ -37,6 +37,11 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// over loopback: the first load after the server started, then the median and p99 of 30
 /// loads, from the request sent to the page's last byte, and each page's weight.
 ///
+/// The interop figures write the same team ledger of --interop-events events and time full
+/// verification (what the OpenLineage and in-toto exports run first), the lineage pass, the
+/// OpenLineage export, the in-toto export (every statement signed by a log key), and a raw
+/// export imported into a new ledger.
+///
 /// The serving figures fit two small ridge models on synthetic rows and serve them: single
 /// rows at --predict-rate (open loop) and batches of 1,000 rows, without and with a shadow
 /// version scoring every row (and every answer logged), and the time from sending a champion
@@ -48,6 +53,7 @@ use crate::domain::{DomainCommand, PledgeDomain};
 ///   pledge bench --cli-commands 500
 ///   pledge bench --query-rate 5000 --http-queries 50000
 ///   pledge bench --only desk --desk-events 100000 --json
+///   pledge bench --only interop --interop-events 100000
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -83,6 +89,9 @@ pub struct Args {
     /// Events in the review desk's ledger.
     #[arg(long, default_value_t = 100_000)]
     desk_events: usize,
+    /// Events in the interop figures' ledger (the same team ledger as the desk's).
+    #[arg(long, default_value_t = 100_000)]
+    interop_events: usize,
     /// Run only these sections (repeatable; default: all).
     #[arg(long, value_enum)]
     only: Vec<Section>,
@@ -106,6 +115,8 @@ pub enum Section {
     Serving,
     /// The review desk's pages.
     Desk,
+    /// Exports for other tools, and an import.
+    Interop,
 }
 
 /// Runs `pledge bench`.
@@ -163,6 +174,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         report.insert(
             "desk".into(),
             super::bench_desk::run(&tmp.path().join("desk"), args.desk_events.max(100))?,
+        );
+    }
+    if on(Section::Interop) {
+        report.insert(
+            "interop".into(),
+            super::bench_interop::run(&tmp.path().join("interop"), args.interop_events.max(100))?,
         );
     }
     let report = Value::Object(report);
@@ -240,6 +257,9 @@ fn render(report: &Value) {
             h["send_to_first_new_answer_p50_us"].as_f64().unwrap_or(0.0),
             h["send_to_first_new_answer_p99_us"].as_f64().unwrap_or(0.0)
         );
+    }
+    if let Some(i) = report.get("interop") {
+        outln!("{}", super::bench_interop::render(i));
     }
     if let Some(d) = report.get("desk") {
         outln!(

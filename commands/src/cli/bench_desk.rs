@@ -84,7 +84,7 @@ fn week(m: usize, w: usize, version: u64, alert: Option<String>) -> Vec<(&'stati
 
 /// Writes a ledger of about `events` events under `dir`, with `root` (admin, approver) and
 /// `maya` (scientist) in `dir/home`.
-fn write_ledger(dir: &std::path::Path, events: usize) -> Result<std::path::PathBuf, Failure> {
+pub(super) fn write_ledger(dir: &std::path::Path, events: usize) -> Result<std::path::PathBuf, Failure> {
     let common = setup(dir, true)?;
     let home = common.home()?;
     let keys = [("root", keystore::load(&home, "root")?), ("maya", keystore::load(&home, "maya")?)];

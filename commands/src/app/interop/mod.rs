@@ -230,22 +230,22 @@ pub struct Lineage {
     pub backtests: Vec<BacktestRec>,
     /// Promotion decisions, in ledger order.
     pub decisions: Vec<DecisionRec>,
+    /// (model, segment, version) -> (run index, position in its versions).
+    versions: HashMap<(String, Option<String>, u64), (usize, usize)>,
+    /// run id -> run index (the latest).
+    run_ids: HashMap<String, usize>,
 }
 
 impl Lineage {
-    /// The versions: (model, segment, version) -> (run index, position in its versions).
+    /// The run that registered a version, and the version.
     fn find_version(
         &self,
         model: &str,
         segment: &Option<String>,
         version: u64,
     ) -> Option<(usize, &VersionRec)> {
-        self.runs.iter().enumerate().rev().find_map(|(i, r)| {
-            r.versions
-                .iter()
-                .find(|v| v.model == model && &v.segment == segment && v.version == version)
-                .map(|v| (i, v))
-        })
+        let &(r, v) = self.versions.get(&(model.to_string(), segment.clone(), version))?;
+        Some((r, &self.runs[r].versions[v]))
     }
 
     /// Records `d` at its event, with its command and the run that produced its version.
@@ -335,6 +335,7 @@ impl Lineage {
                         dataset,
                     });
                     current_run = Some(l.runs.len() - 1);
+                    l.run_ids.insert(l.runs[l.runs.len() - 1].run.run_id.clone(), l.runs.len() - 1);
                 }
                 DomainEvent::VersionRegistered(v) => {
                     let artifact = artifact(artifacts, &v.artifact_digest)?;
@@ -347,8 +348,12 @@ impl Lineage {
                         event: at,
                     };
                     // A version belongs to the run of its command, else to the run it names.
-                    let run = current_run.or_else(|| l.runs.iter().rposition(|r| r.run.run_id == v.run_id));
+                    let run = current_run.or_else(|| l.run_ids.get(&v.run_id).copied());
                     if let Some(i) = run {
+                        l.versions.insert(
+                            (rec.model.clone(), rec.segment.clone(), rec.version),
+                            (i, l.runs[i].versions.len()),
+                        );
                         l.runs[i].versions.push(rec);
                     }
                 }

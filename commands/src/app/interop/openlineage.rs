@@ -73,14 +73,26 @@ fn engine(trainer: &str) -> Value {
     )
 }
 
-fn model_dataset(l: &Lineage, v: &VersionRec) -> Value {
-    let name = match &v.segment {
+fn model_name(v: &VersionRec) -> String {
+    match &v.segment {
         Some(s) => format!("models/{}/{s}", v.model),
         None => format!("models/{}", v.model),
-    };
+    }
+}
+
+/// A model version as a dataset, named and versioned, without its `pledge_model` facet.
+fn model_ref(l: &Lineage, v: &VersionRec) -> Value {
     json!({
         "namespace": namespace(l),
-        "name": name,
+        "name": model_name(v),
+        "facets": {"version": facet(VERSION_FACET, json!({"datasetVersion": v.artifact.blake3}))},
+    })
+}
+
+fn model_dataset(l: &Lineage, v: &VersionRec) -> Value {
+    json!({
+        "namespace": namespace(l),
+        "name": model_name(v),
         "facets": {
             "version": facet(VERSION_FACET, json!({"datasetVersion": v.artifact.blake3})),
             "pledge_model": facet(&custom_schema("PledgeModelDatasetFacet"), json!({
@@ -229,7 +241,9 @@ fn backtest_events(l: &Lineage, b: &BacktestRec, out: &mut Vec<(u64, u8, Value)>
                    "root": {"run": {"runId": parent_id}, "job": parent_job}}),
         );
     }
-    let inputs: Vec<Value> = version.iter().map(|v| model_dataset(l, v)).collect();
+    // The version's model dataset, by name and version (its `pledge_model` facet is on the
+    // training run's output).
+    let inputs: Vec<Value> = version.iter().map(|v| model_ref(l, v)).collect();
     let job = job(l, &format!("{}/backtest", b.model), "BACKTEST");
     for (i, kind) in ["START", "COMPLETE"].into_iter().enumerate() {
         let mut e = json!({
@@ -273,7 +287,7 @@ fn decision_event(l: &Lineage, d: &DecisionRec, out: &mut Vec<(u64, u8, Value)>)
     let Some(r) = d.run.map(|i| &l.runs[i]) else { return };
     let run_id = super::run_uuid(&r.event.recorded_at, &r.event.hash);
     let outputs: Vec<Value> =
-        l.version(&d.model, &d.segment, d.version).iter().map(|v| model_dataset(l, v)).collect();
+        l.version(&d.model, &d.segment, d.version).iter().map(|v| model_ref(l, v)).collect();
     out.push((
         d.event.seq,
         2,
