@@ -304,15 +304,18 @@ impl Query for Review {
         // Backtests side by side on the followed metric.
         let metric = rules.as_ref().map_or_else(|| "mae".to_string(), |r| r.drift_metric().to_string());
         let direction = rules.as_ref().and_then(|r| r.direction_of(&metric));
-        let mut windows: BTreeMap<(String, String), WindowPair> = BTreeMap::new();
+        // Paired by window, in time order (declared periods by their place in the run's periods).
+        let periods = v.state.runs.get(&x.run_id).map_or(&[][..], |r| &r.run.periods[..]);
+        let key = |s: &str| crate::domain::window::order_key(s, periods);
+        type Key = (bool, Option<crate::domain::window::Bound>, String);
+        let mut windows: BTreeMap<(Key, Key), WindowPair> = BTreeMap::new();
         let mut put = |w: &projections::state::BacktestWindow, candidate: bool| {
-            let e =
-                windows.entry((w.window_start.clone(), w.window_end.clone())).or_insert_with(|| WindowPair {
-                    window_start: w.window_start.clone(),
-                    window_end: w.window_end.clone(),
-                    candidate: None,
-                    champion: None,
-                });
+            let e = windows.entry((key(&w.window_start), key(&w.window_end))).or_insert_with(|| WindowPair {
+                window_start: w.window_start.clone(),
+                window_end: w.window_end.clone(),
+                candidate: None,
+                champion: None,
+            });
             let value = w.metrics.get(&metric).copied();
             if candidate {
                 e.candidate = value;

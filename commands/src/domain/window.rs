@@ -66,6 +66,14 @@ pub fn parse(field: &str, s: &str, declared: &[String]) -> Result<Bound, String>
     Err(format!("`{field}` = `{s}` is not {FORMS}{labels}"))
 }
 
+/// Where a window bound falls, for ordering windows in time: a declared period by its place
+/// in `declared` (the run's periods), a timestamp or ISO period by its instant; a label that is
+/// neither comes after both, by its text.
+pub fn order_key(s: &str, declared: &[String]) -> (bool, Option<Bound>, String) {
+    let b = parse("window", s, declared).ok();
+    (b.is_none(), b, s.to_string())
+}
+
 /// Checks a window: both bounds parse, are of the same family, and it does not end before it
 /// starts.
 pub fn check(start: &str, end: &str, declared: &[String]) -> Result<(), String> {
@@ -90,6 +98,21 @@ pub fn check(start: &str, end: &str, declared: &[String]) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_order_by_when_they_fall_not_by_their_labels() {
+        let months: Vec<String> = ["Jan", "Feb", "Mar", "Apr"].iter().map(|s| s.to_string()).collect();
+        let mut labels = vec!["Apr", "Feb", "Jan", "Mar"];
+        labels.sort_by_key(|l| order_key(l, &months));
+        assert_eq!(labels, ["Jan", "Feb", "Mar", "Apr"]);
+        let days: Vec<String> = (1..=200).map(|d| d.to_string()).collect();
+        let mut labels = vec!["100", "99", "7", "150"];
+        labels.sort_by_key(|l| order_key(l, &days));
+        assert_eq!(labels, ["7", "99", "100", "150"]);
+        let mut labels = vec!["2026-W07", "zzz", "2026-02-01", "2025-12-31T23:00:00Z"];
+        labels.sort_by_key(|l| order_key(l, &[]));
+        assert_eq!(labels, ["2025-12-31T23:00:00Z", "2026-02-01", "2026-W07", "zzz"]);
+    }
 
     #[test]
     fn timestamps_dates_iso_periods_and_declared_labels_are_bounds() {

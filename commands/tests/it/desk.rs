@@ -246,3 +246,37 @@ async fn with_a_read_token_pages_lead_to_sign_in_and_its_cookie_opens_them() {
     assert_eq!(s, StatusCode::SEE_OTHER);
     api.close().await;
 }
+
+/// Given: a challenger whose run declared its periods `Sep`..`Dec` and recorded backtest windows
+/// named by them (as the taxi demo's months are); when it is reviewed and its model's page is
+/// drawn; then the windows come in the run's period order, not in the labels' alphabetical
+/// order.
+#[tokio::test]
+async fn windows_named_by_declared_periods_come_in_period_order() {
+    let mut w = with_champion();
+    let months = ["Sep", "Oct", "Nov", "Dec"];
+    let mut body = run("r2", "manual", 13.0, 0.21, 0.90);
+    body["periods"] = json!(months);
+    body["backtests"] = json!(months
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"segment": null, "window_start": m, "window_end": m, "metrics": {"mae": 10.0 + i as f64}, "rows": 30}))
+        .collect::<Vec<_>>());
+    w.ok("maya", "run.record", body);
+    let api = Api::new(w);
+    let (s, r) = api.get("/api/v1/models/demand/versions/2/review").await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let starts: Vec<&str> = r["backtests"]["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["window_start"].as_str().unwrap())
+        .collect();
+    assert_eq!(starts, months, "alphabetically it would be Dec, Nov, Oct, Sep");
+    // The experiment-less model page charts the champion; the review page charts the pair: its
+    // table lists the windows in the same order.
+    let (s, _, html) = page(&api, "/models/demand/versions/2", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let at: Vec<usize> = months.iter().map(|m| html.find(&format!(">{m}<")).unwrap_or(usize::MAX)).collect();
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "{at:?}");
+}

@@ -120,11 +120,22 @@ fn alerts_table(alerts: &[&Alert]) -> Markup {
     }
 }
 
-fn windows_chart(title: &str, metric: &str, series: &[(&str, &str, &[BacktestWindow])]) -> Markup {
-    // One x position per distinct window start, in time order.
+/// The period labels the run `run_id` declared, in order.
+fn periods_of<'a>(state: &'a projections::state::State, run_id: &str) -> &'a [String] {
+    state.runs.get(run_id).map_or(&[][..], |r| &r.run.periods[..])
+}
+
+fn windows_chart(
+    title: &str,
+    metric: &str,
+    periods: &[String],
+    series: &[(&str, &str, &[BacktestWindow])],
+) -> Markup {
+    // One x position per distinct window start, in time order (a declared period by its place
+    // in the run's periods: `Jan` before `Feb`, `99` before `100`).
     let mut starts: Vec<String> =
         series.iter().flat_map(|(_, _, w)| w.iter().map(|w| w.window_start.clone())).collect();
-    starts.sort();
+    starts.sort_by_cached_key(|s| crate::domain::window::order_key(s, periods));
     starts.dedup();
     let lines: Vec<Series<'_>> = series
         .iter()
@@ -188,7 +199,7 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
                 @for h in health.health.iter().filter(|h| h.windows > 0).take(4) {
                     @if let Some(x) = v.state.model(&h.model).and_then(|m| m.versions.get(&h.champion)) {
                         figure {
-                            (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, &[(&format!("v{}", h.champion), "a", &x.backtests)]))
+                            (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, periods_of(v.state, &x.run_id), &[(&format!("v{}", h.champion), "a", &x.backtests)]))
                             figcaption { (h.model) " / " (seg(h.segment.as_deref())) ": " (h.metric) " of champion v" (h.champion) " per backtest window" }
                         }
                     }
@@ -458,7 +469,7 @@ pub(crate) async fn model(State(s): State<AppState>, P(name): P<String>) -> Res 
             @for (key, ver) in &m.champions {
                 section {
                     h2 { "Segment " (seg((!key.is_empty()).then_some(key.as_str()))) ": champion " (version_link(&name, *ver)) }
-                    (champion_trend(&name, &metric, key, *ver, m))
+                    (champion_trend(&name, &metric, key, *ver, m, m.versions.get(ver).map_or(&[][..], |i| periods_of(v.state, &i.run_id))))
                 }
             }
             section aria-labelledby="ver-h" {
@@ -486,6 +497,7 @@ fn champion_trend(
     key: &str,
     champion: u64,
     m: &projections::state::ModelState,
+    periods: &[String],
 ) -> Markup {
     let mut before: Vec<u64> = vec![];
     for c in m.champion_history.get(key).into_iter().flatten().rev() {
@@ -510,7 +522,7 @@ fn champion_trend(
             p { "No backtest windows recorded for this segment's champions." }
         } @else {
             figure {
-                (windows_chart(&format!("{name} {segment}: {metric} per backtest window"), metric, &series))
+                (windows_chart(&format!("{name} {segment}: {metric} per backtest window"), metric, periods, &series))
                 figcaption { (metric) " per backtest window over time: the champion and the versions that served before it" }
             }
         }
@@ -919,7 +931,7 @@ pub(crate) async fn experiment(State(s): State<AppState>, P(id): P<String>) -> R
                     @let series: Vec<(&str, &str, &[BacktestWindow])> = with_windows.iter().zip(&names).enumerate()
                         .map(|(i, (x, n))| (n.as_str(), ["a", "b", "c", "d"][i % 4], x.backtests.as_slice())).collect();
                     figure {
-                        (windows_chart(&format!("{metric} per backtest window of the experiment's versions"), &metric, &series))
+                        (windows_chart(&format!("{metric} per backtest window of the experiment's versions"), &metric, v.state.model(&r.model).and_then(|m| m.versions.get(&with_windows[0].version)).map_or(&[][..], |i| periods_of(v.state, &i.run_id)), &series))
                         figcaption { (metric) " per backtest window of each experimental version" }
                     }
                 }
