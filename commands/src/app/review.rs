@@ -134,6 +134,12 @@ pub enum ReviewDecision {
         /// The alert.
         alert_id: String,
     },
+    /// A challenger or candidate with nothing pending: a scientist may propose it
+    /// (`arena.propose` with this version as the challenger); then approvers decide.
+    Propose {
+        /// Why nothing is pending.
+        reason: String,
+    },
     /// Nothing to decide now.
     None {
         /// Why.
@@ -228,6 +234,16 @@ impl Query for Review {
             (
                 ReviewDecision::DriftAlert { alert_id: a.id.clone() },
                 Some(ApprovalTarget::DriftAlert { alert_id: a.id.clone(), version: self.version }),
+            )
+        } else if matches!(x.status, VersionStatus::Challenger | VersionStatus::Candidate)
+            && drift_alert.is_none_or(|a| a.status.is_open())
+        {
+            (
+                ReviewDecision::Propose {
+                    reason: "no proposal is pending for it; propose it here or with `pledge arena propose`"
+                        .into(),
+                },
+                None,
             )
         } else {
             let reason = match x.status {

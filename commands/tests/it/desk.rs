@@ -115,14 +115,18 @@ async fn a_pending_proposal_is_reviewed_with_its_recorded_gates() {
     w.ok("maya", "run.record", run("r2", "manual", 12.1, 0.19, 0.91));
     let api = Api::new(w);
     // Before a proposal: the gates its registration recorded (a 1.6% better MAE misses the 5%
-    // margin), and nothing to decide.
+    // margin), nothing to decide yet, and a form that proposes it (exactly the body the
+    // command takes).
     let (_, r) = api.get("/api/v1/models/demand/versions/2/review").await;
     assert_eq!(r["gates"]["source"], "recorded when v2 was registered against v1");
     assert_eq!(r["gates"]["passed"], false);
-    assert_eq!(r["decision"]["kind"], "none");
-    let (s, v) = api
-        .command("maya", "arena.propose", json!({"model": "demand", "segment": null, "challenger": 2}))
-        .await;
+    assert_eq!(r["decision"]["kind"], "propose");
+    let (_, _, html) = page(&api, "/models/demand/versions/2", None).await;
+    let propose = json!({"model": "demand", "segment": null, "challenger": 2});
+    let attr = propose.to_string().replace('"', "&quot;");
+    assert!(html.contains(&format!("data-kind=\"arena.propose\" data-body=\"{attr}\"")), "{html}");
+    assert_eq!(html.matches("form class=\"sign\"").count(), 1);
+    let (s, v) = api.command("maya", "arena.propose", propose).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (_, r) = api.get("/api/v1/models/demand/versions/2/review").await;
     let id = r["decision"]["proposal_id"].as_str().unwrap().to_string();

@@ -600,6 +600,12 @@ fn review_body(r: &ReviewAnswer) -> Markup {
                         (sign_form("alert.action", json!({"alert_id": alert_id, "action": "dismiss"}), &[("notes", "Reason", true)], "Reject (dismiss the alert)", "danger"))
                     }
                 }
+                ReviewDecision::Propose { reason } => {
+                    p { "Nothing to decide yet: " (reason) "." }
+                    div.actions {
+                        (sign_form("arena.propose", json!({"model": r.model, "segment": c.segment, "challenger": c.version}), &[], "Propose promotion", "primary"))
+                    }
+                }
                 ReviewDecision::None { reason } => { p { "Nothing to decide: " (reason) "." } }
             }
         }
