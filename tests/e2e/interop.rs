@@ -279,6 +279,31 @@ fn validator(url: &str) -> jsonschema::Validator {
 #[test]
 fn the_openlineage_export_validates_against_the_published_schema_and_says_what_the_ledger_says() {
     let d = Demo::new();
+    // A run signed by a genesis admin (root, enrolled by `ledger.created`, not `key.enrolled`).
+    d.ok(&["keys", "grant", "root", "scientist", "--as", "root"]);
+    let metrics = d.path("m.json");
+    std::fs::write(&metrics, r#"{"mae": 90.0, "mape": 3.0, "coverage": 0.5}"#).unwrap();
+    let artifact = d.path("root-model.bin");
+    std::fs::write(&artifact, b"a model root trained").unwrap();
+    d.ok(&[
+        "record",
+        "run",
+        "demand",
+        "--run-id",
+        "root-run",
+        "--trigger",
+        "manual",
+        "--metrics",
+        s(&metrics),
+        "--artifact",
+        s(&artifact),
+        "--dataset",
+        s(&metrics),
+        "--trainer",
+        "external",
+        "--as",
+        "root",
+    ]);
     let f = d.path("lineage.ndjson");
     let r = d.ok(&["export", "--format", "openlineage", s(&f)]);
     let text = std::fs::read_to_string(&f).unwrap();
@@ -385,6 +410,15 @@ fn the_openlineage_export_validates_against_the_published_schema_and_says_what_t
             .collect();
         assert_eq!(outputs, registered, "run {}", f["run_id"]);
     }
+    // Every signer is named, the genesis admin too.
+    for c in of("/train", "COMPLETE") {
+        let f = &c["run"]["facets"]["pledge_run"];
+        let principal = f["command"]["signer"]["principal"].as_str().unwrap();
+        assert!(!principal.is_empty(), "{f}");
+        if f["run_id"] == "root-run" {
+            assert_eq!(principal, "root");
+        }
+    }
     for e in &decisions {
         assert!(starts.contains_key(e["run"]["runId"].as_str().unwrap()), "a decision on an unknown run");
         let p = &e["run"]["facets"]["pledge_promotion"];
@@ -442,6 +476,10 @@ fn in_toto_attestations_verify_with_the_log_key_and_with_the_in_toto_libraries()
 
     let ledger = d.events();
     let public = d.log_public_key();
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["signer"]["public_key"], public.as_str());
+    assert_eq!(index["signer"]["principal"], "plog");
     let key = ledger::keys::PublicKey::from_bytes(
         &<[u8; 32]>::try_from(
             (0..32).map(|i| u8::from_str_radix(&public[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),

@@ -67,15 +67,12 @@ pub fn import(req: &ImportRequest<'_>) -> Result<Imported, Failure> {
             return Err(verify::failure_of(&format!("export `{}`", req.file.display()), f)
                 .hint("the export was altered or damaged at that event: nothing was imported"))
         }
-        Err(ExportError::Io { path, source }) => {
-            return Err(Failure::new(INVALID_INPUT, format!("cannot read `{}`: {source}", path.display()))
-                .hint("an export is two files: FILE and FILE.manifest.json, written by `pledge export`"))
+        Err(e @ ExportError::Manifest(_)) => {
+            return Err(
+                verify::export_failure(e).hint("the export is incomplete or altered: nothing was imported")
+            )
         }
-        Err(ExportError::Manifest(m)) => {
-            return Err(Failure::new(INTEGRITY, format!("export manifest: {m}"))
-                .hint("the export is incomplete or altered: nothing was imported"))
-        }
-        Err(e) => return Err(Failure::internal(e)),
+        Err(e) => return Err(verify::export_failure(e)),
     };
     let anchors = verify::anchored(
         &VerifyRequest {
@@ -128,7 +125,7 @@ pub fn import(req: &ImportRequest<'_>) -> Result<Imported, Failure> {
         let dir = super::training::artifact_dir(req.ledger);
         for (d, bytes) in &copies {
             std::fs::create_dir_all(&dir).map_err(Failure::internal)?;
-            std::fs::write(dir.join(format!("{d}.json")), bytes).map_err(Failure::internal)?;
+            export::write_atomic(&dir.join(format!("{d}.json")), bytes).map_err(Failure::internal)?;
         }
         Ok(summary)
     };

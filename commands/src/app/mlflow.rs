@@ -574,11 +574,9 @@ pub fn import(
     let unregistered_runs = if experiment_ids.is_empty() {
         None
     } else {
-        let used: BTreeSet<&str> = plans
-            .iter()
-            .flat_map(|p| p.record.iter().map(|r| r.mlflow_run_id.as_str()))
-            .chain(models.iter().flat_map(|m| m.versions.iter().filter_map(|(v, _)| v["run_id"].as_str())))
-            .collect();
+        // Every run a registered version comes from (those imported among them).
+        let used: BTreeSet<&str> =
+            models.iter().flat_map(|m| m.versions.iter().filter_map(|(v, _)| v["run_id"].as_str())).collect();
         let mut n = 0;
         for id in &experiment_ids {
             let runs = mlflow_runs(&mlflow, id)?;
@@ -601,7 +599,7 @@ pub fn import(
     }
     let mut commands = 0;
     let mut reports = vec![];
-    for p in plans {
+    for mut p in plans {
         let batch: Vec<(Option<Uuid>, String, Value)> = p
             .record
             .iter()
@@ -640,7 +638,6 @@ pub fn import(
                 recorded.push((r.mlflow_version.clone(), *v));
             }
         }
-        let mut p = p;
         // The policy may have made the alias' version champion while recording it.
         if let AliasPlan::LedgerDiffers { mlflow_version, .. } = &p.alias {
             let pledge =

@@ -28,11 +28,25 @@ pub fn check_log_key(trust: &TrustState, key: &SecretKey, name: &str) -> Result<
     if trust.log_keys().iter().any(|k| k.public_key == key.public()) {
         return Ok(());
     }
-    Err(Failure::new(
-        REJECTED,
-        format!("key `{name}` is not an active key of a principal with the `log` role"),
-    )
-    .hint(format!("an admin runs `pledge keys enroll {name} --role log --as ADMIN`")))
+    Err(not_a_log_key(name))
+}
+
+/// [`check_log_key`] against a verification's summary: its log keys as of the last event.
+pub fn check_log_key_verified(
+    summary: &ledger::VerifySummary,
+    key: &SecretKey,
+    name: &str,
+) -> Result<(), Failure> {
+    let vkey = summary.ledger_id.map(|id| NoteKey::log(&note::origin(&id), key.public()).vkey());
+    if vkey.is_some_and(|v| summary.log_keys.contains(&v)) {
+        return Ok(());
+    }
+    Err(not_a_log_key(name))
+}
+
+fn not_a_log_key(name: &str) -> Failure {
+    Failure::new(REJECTED, format!("key `{name}` is not an active key of a principal with the `log` role"))
+        .hint(format!("an admin runs `pledge keys enroll {name} --role log --as ADMIN`"))
 }
 
 /// Signs a checkpoint of the whole tree with `key` and keeps it beside the store.

@@ -82,12 +82,20 @@ pub fn verify_export_file(file: &Path, expect_head: Option<Digest>) -> Result<Ou
     match export::verify_export(file, verifier(expect_head)) {
         Ok((_, s)) => Ok(Outcome::Ok(s)),
         Err(ExportError::Verify(f)) => Ok(Outcome::Failed(f)),
-        Err(ExportError::Io { path, source }) => {
-            Err(Failure::new(INVALID_INPUT, format!("cannot read `{}`: {source}", path.display()))
-                .hint("an export is two files: FILE and FILE.manifest.json, written by `pledge export`"))
+        Err(e) => Err(export_failure(e)),
+    }
+}
+
+/// An export that could not be read, or whose manifest is wrong, as a failure (a bad event is
+/// a [`VerifyFailure`], reported by the caller).
+pub fn export_failure(e: ExportError) -> Failure {
+    match e {
+        ExportError::Io { path, source } => {
+            Failure::new(INVALID_INPUT, format!("cannot read `{}`: {source}", path.display()))
+                .hint("an export is two files: FILE and FILE.manifest.json, written by `pledge export`")
         }
-        Err(ExportError::Manifest(m)) => Err(Failure::new(INTEGRITY, format!("export manifest: {m}"))),
-        Err(e) => Err(Failure::internal(e)),
+        ExportError::Manifest(m) => Failure::new(INTEGRITY, format!("export manifest: {m}")),
+        e => Failure::internal(e),
     }
 }
 

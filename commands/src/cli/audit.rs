@@ -160,22 +160,18 @@ pub fn export(args: ExportArgs) -> Result<(), Failure> {
 }
 
 /// The lineage of a ledger that verifies (the derived formats never describe a damaged one).
-fn verified_lineage(c: &Common) -> Result<crate::app::interop::Lineage, Failure> {
-    c.local_only()?;
-    let dir = &c.ledger;
-    match crate::app::verify::verify_ledger(dir, None)? {
-        crate::app::verify::Outcome::Ok(_) => {}
-        crate::app::verify::Outcome::Failed(f) => {
-            return Err(crate::app::verify::failure_of(&format!("ledger `{}`", dir.display()), f))
-        }
-    }
+fn verified_lineage(c: &Common) -> Result<(crate::app::interop::Lineage, ledger::VerifySummary), Failure> {
     let store = c.open_store()?;
-    crate::app::interop::Lineage::read(&store, Some(&crate::app::training::artifact_dir(dir)))
+    let summary = ledger::verify_store(&store, crate::app::verify::verifier(None))
+        .map_err(|f| crate::app::verify::failure_of(&format!("ledger `{}`", c.ledger.display()), f))?;
+    let lineage =
+        crate::app::interop::Lineage::read(&store, Some(&crate::app::training::artifact_dir(&c.ledger)))?;
+    Ok((lineage, summary))
 }
 
 fn export_openlineage(args: ExportArgs) -> Result<(), Failure> {
     let c = &args.common;
-    let lineage = verified_lineage(c)?;
+    let (lineage, _) = verified_lineage(c)?;
     let events = crate::app::interop::openlineage::events(&lineage);
     let mut text = String::new();
     for e in &events {
@@ -213,17 +209,9 @@ fn export_intoto(args: ExportArgs) -> Result<(), Failure> {
         .hint("a key of a principal with the `log` role, as for `pledge checkpoint`")
     })?;
     let key = crate::app::keystore::load(&c.home()?, name)?;
-    let principal = {
-        let l = c.open()?;
-        crate::app::transparency::check_log_key(l.trust(), &key, name)?;
-        l.trust()
-            .log_keys()
-            .iter()
-            .find(|k| k.public_key == key.public())
-            .map(|k| k.principal.clone())
-            .unwrap_or_default()
-    };
-    let lineage = verified_lineage(c)?;
+    let (lineage, summary) = verified_lineage(c)?;
+    crate::app::transparency::check_log_key_verified(&summary, &key, name)?;
+    let principal = lineage.principal_of(&key.public().key_id().to_string()).unwrap_or_default().to_string();
     let report = crate::app::interop::intoto::write(&lineage, &key, &principal, &args.file)?;
     if c.json {
         outln!("{}", json!({"ok": true, "format": "in-toto", "report": report}));

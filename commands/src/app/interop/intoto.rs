@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use ledger::dsse::Envelope;
 use ledger::keys::SecretKey;
 use serde::Serialize;
@@ -85,15 +84,11 @@ pub fn provenance(l: &Lineage, r: &RunRec) -> Option<Value> {
     if r.versions.is_empty() {
         return None;
     }
-    let params_digest =
-        ledger::canonical::to_vec(&r.run.params).map(|b| ledger::Digest::of(&b).to_string()).ok();
-    let (dataset_name, annotations) = match (&r.dataset, &r.run.dataset_version) {
-        (Some((n, v)), _) => (format!("datasets/{n}"), json!({"dataset_version": v})),
-        (None, Some(v)) => (format!("datasets/{v}"), json!({"dataset_version": v})),
-        (None, None) => (format!("datasets/blake3:{}", r.run.dataset_digest), json!({})),
+    let annotations = match (&r.dataset, &r.run.dataset_version) {
+        (Some((_, v)), _) | (None, Some(v)) => json!({"dataset_version": v}),
+        (None, None) => json!({}),
     };
-    let trainer_name = r.run.trainer.split(' ').next().unwrap_or(&r.run.trainer);
-    let builder_id = format!("{URI_BASE}/builders/{}", super::percent_encode(trainer_name));
+    let builder_id = format!("{URI_BASE}/builders/{}", super::percent_encode(r.trainer_name()));
     let mut metadata = json!({"invocationId": r.run.run_id});
     if let Some(s) = r.run.started_at.as_deref().and_then(rfc3339) {
         metadata["startedOn"] = json!(s);
@@ -106,7 +101,7 @@ pub fn provenance(l: &Lineage, r: &RunRec) -> Option<Value> {
         "run_id": r.run.run_id,
         "trigger": r.run.trigger,
         "dataset": {"blake3": r.run.dataset_digest, "version": r.run.dataset_version},
-        "params_digest": params_digest,
+        "params_digest": r.params_digest(),
         "params": r.run.params,
     });
     for (k, v) in [
@@ -136,7 +131,7 @@ pub fn provenance(l: &Lineage, r: &RunRec) -> Option<Value> {
                     "metrics": r.run.metrics,
                 },
                 "resolvedDependencies": [{
-                    "name": dataset_name,
+                    "name": format!("datasets/{}", r.dataset_name()),
                     "digest": {"blake3": r.run.dataset_digest},
                     "annotations": annotations,
                 }],
@@ -202,34 +197,29 @@ pub fn write(l: &Lineage, key: &SecretKey, principal: &str, dir: &Path) -> Resul
         promotions: 0,
         attestations: vec![],
     };
-    let mut items: Vec<(u64, String, Value)> = vec![];
+    let mut items: Vec<(&super::EventRef, String, Value)> = vec![];
     for r in &l.runs {
         if let Some(s) = provenance(l, r) {
-            items.push((r.event.seq, format!("run-{}.intoto.jsonl", r.event.seq), s));
+            items.push((&r.event, format!("run-{}.intoto.jsonl", r.event.seq), s));
             report.runs += 1;
         }
     }
     for d in &l.decisions {
         if let Some(s) = promotion(l, d) {
-            items.push((d.event.seq, format!("promotion-{}.intoto.jsonl", d.event.seq), s));
+            items.push((&d.event, format!("promotion-{}.intoto.jsonl", d.event.seq), s));
             report.promotions += 1;
         }
     }
-    items.sort_by_key(|(seq, _, _)| *seq);
-    for (seq, file, statement) in items {
+    items.sort_by_key(|(event, _, _)| event.seq);
+    for (event, file, statement) in items {
         let subjects = statement["subject"].as_array().cloned().unwrap_or_default();
-        let hash = statement["predicate"]["event"]["hash"]
-            .as_str()
-            .or_else(|| statement["predicate"]["runDetails"]["byproducts"][0]["digest"]["blake3"].as_str())
-            .unwrap_or_default()
-            .to_string();
         report.attestations.push(Written {
             file: file.clone(),
             predicate_type: statement["predicateType"].as_str().unwrap_or_default().to_string(),
             subjects: subjects.iter().filter_map(|s| s["name"].as_str().map(str::to_string)).collect(),
             without_sha256: subjects.iter().filter(|s| s["digest"].get("sha256").is_none()).count(),
-            event_seq: seq,
-            event_hash: hash,
+            event_seq: event.seq,
+            event_hash: event.hash.clone(),
         });
         files.push((file, sign(&statement, key)?));
     }
@@ -241,7 +231,7 @@ pub fn write(l: &Lineage, key: &SecretKey, principal: &str, dir: &Path) -> Resul
         "signer": {
             "principal": principal,
             "key_id": report.key_id,
-            "public_key": base64::engine::general_purpose::STANDARD.encode(key.public().as_bytes()),
+            "public_key": key.public().to_string(),
         },
         "attestations": report.attestations,
     });

@@ -116,6 +116,28 @@ pub struct RunRec {
     pub dataset: Option<(String, String)>,
 }
 
+impl RunRec {
+    /// The dataset's name: the `dataset` of a `dataset.registered` with its digest, else the
+    /// run's dataset version, else `blake3:<digest>`.
+    pub fn dataset_name(&self) -> String {
+        match (&self.dataset, &self.run.dataset_version) {
+            (Some((name, _)), _) => name.clone(),
+            (None, Some(v)) => v.clone(),
+            (None, None) => format!("blake3:{}", self.run.dataset_digest),
+        }
+    }
+
+    /// blake3 of the canonical JSON of the run's `params`.
+    pub fn params_digest(&self) -> Option<String> {
+        ledger::canonical::to_vec(&self.run.params).map(|b| Digest::of(&b).to_string()).ok()
+    }
+
+    /// The trainer string's first word (`pledge-trainer` of `pledge-trainer 0.1.0 (ridge)`).
+    pub fn trainer_name(&self) -> &str {
+        self.run.trainer.split(' ').next().unwrap_or(&self.run.trainer)
+    }
+}
+
 /// One backtest window of a version.
 #[derive(Clone, Debug)]
 pub struct BacktestRec {
@@ -234,6 +256,8 @@ pub struct Lineage {
     versions: HashMap<(String, Option<String>, u64), (usize, usize)>,
     /// run id -> run index (the latest).
     run_ids: HashMap<String, usize>,
+    /// key id -> the principal holding it.
+    principals: HashMap<String, String>,
 }
 
 impl Lineage {
@@ -256,6 +280,11 @@ impl Lineage {
         self.decisions.push(d);
     }
 
+    /// The principal holding the key `key_id` (hex), as the ledger enrolled it.
+    pub fn principal_of(&self, key_id: &str) -> Option<&str> {
+        self.principals.get(key_id).map(String::as_str)
+    }
+
     /// The version a decision or backtest names.
     pub fn version(&self, model: &str, segment: &Option<String>, version: u64) -> Option<&VersionRec> {
         self.find_version(model, segment, version).map(|(_, v)| v)
@@ -266,7 +295,6 @@ impl Lineage {
     /// but does not hash to its recorded digest is an integrity failure.
     pub fn read(store: &Store, artifacts: Option<&Path>) -> Result<Lineage, Failure> {
         let mut l = Lineage::default();
-        let mut principals: HashMap<String, String> = HashMap::new();
         let mut command: Option<CommandRef> = None;
         let mut evaluation: Option<PromotionEvaluated> = None;
         let mut approved: Option<PromotionDecided> = None;
@@ -291,7 +319,7 @@ impl Lineage {
                     id: sc.command().id.to_string(),
                     kind: sc.command().kind.clone(),
                     signer: Signer {
-                        principal: principals.get(&key_id).cloned().unwrap_or_default(),
+                        principal: l.principals.get(&key_id).cloned().unwrap_or_default(),
                         key_id,
                     },
                 });
@@ -306,14 +334,18 @@ impl Lineage {
             let domain = match decode(&ev.kind, &ev.payload) {
                 Ok(Decoded::Domain(d)) => *d,
                 Ok(Decoded::Trust) => {
-                    if ev.kind == "ledger.created" {
-                        l.ledger_id = ev.payload["ledger_id"].as_str().and_then(|s| s.parse().ok());
-                    }
-                    if ev.kind == "key.enrolled" {
-                        if let (Some(k), Some(p)) =
-                            (ev.payload["key_id"].as_str(), ev.payload["principal"].as_str())
-                        {
-                            principals.insert(k.to_string(), p.to_string());
+                    // Who holds each key: the genesis admins, then each enrolled key.
+                    let keys: Vec<&Value> = match ev.kind.as_str() {
+                        "ledger.created" => {
+                            l.ledger_id = ev.payload["ledger_id"].as_str().and_then(|s| s.parse().ok());
+                            ev.payload["admins"].as_array().into_iter().flatten().collect()
+                        }
+                        "key.enrolled" => vec![&ev.payload],
+                        _ => vec![],
+                    };
+                    for k in keys {
+                        if let (Some(id), Some(p)) = (k["key_id"].as_str(), k["principal"].as_str()) {
+                            l.principals.insert(id.to_string(), p.to_string());
                         }
                     }
                     continue;

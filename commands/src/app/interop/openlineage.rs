@@ -129,18 +129,13 @@ fn schema_fields(spec: &Value) -> Vec<Value> {
 }
 
 fn input_dataset(l: &Lineage, r: &RunRec) -> Value {
-    let name = match (&r.dataset, &r.run.dataset_version) {
-        (Some((name, _)), _) => name.clone(),
-        (None, Some(v)) => v.clone(),
-        (None, None) => format!("blake3:{}", r.run.dataset_digest),
-    };
     let mut facets = json!({
         "version": facet(VERSION_FACET, json!({"datasetVersion": r.run.dataset_digest})),
     });
     if let Some(spec) = r.versions.iter().find_map(|v| v.artifact.spec.as_ref()) {
         facets["schema"] = facet(SCHEMA_FACET, json!({"fields": schema_fields(spec)}));
     }
-    json!({"namespace": namespace(l), "name": format!("datasets/{name}"), "facets": facets})
+    json!({"namespace": namespace(l), "name": format!("datasets/{}", r.dataset_name()), "facets": facets})
 }
 
 /// A run's `startedOn`: the run's own start, when it is RFC 3339 and not after the ledger
@@ -163,8 +158,6 @@ fn started(r: &RunRec) -> String {
 }
 
 fn run_facet(r: &RunRec) -> Value {
-    let params_digest =
-        ledger::canonical::to_vec(&r.run.params).map(|b| ledger::Digest::of(&b).to_string()).ok();
     facet(
         &custom_schema("PledgeRunFacet"),
         json!({
@@ -177,7 +170,7 @@ fn run_facet(r: &RunRec) -> Value {
             "dataset_version": r.run.dataset_version,
             "config_digest": r.run.config_digest,
             "spec_digest": r.run.params.get("spec_digest"),
-            "params_digest": params_digest,
+            "params_digest": r.params_digest(),
             "code_version": r.run.code_version,
             "metrics": r.run.metrics,
             "recorded_by": r.run.recorded_by,
