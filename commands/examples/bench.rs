@@ -129,15 +129,15 @@ fn main() {
     let live_digest = l.domain().state.digest();
 
     let started = Instant::now();
-    let rebuilt = replay::replay(l.store(), AsOf::Head).unwrap();
+    let rebuilt = replay::rebuild(l.store(), AsOf::Head).unwrap();
     let rebuild_secs = started.elapsed().as_secs_f64();
     assert_eq!(rebuilt.digest(), live_digest, "rebuilt state differs from the incremental one");
 
     let started = Instant::now();
-    replay::save_checkpoint(l.store(), &rebuilt).unwrap();
+    ledger::snapshot::write(l.store().dir(), &l.snapshot().unwrap()).unwrap();
     let checkpoint_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (resumed, _) = replay::resume(l.store()).unwrap();
+    let (resumed, _) = replay::replay_from_snapshot(l.store(), AsOf::Head).unwrap();
     let resume_secs = started.elapsed().as_secs_f64();
     assert_eq!(resumed.digest(), live_digest);
 
@@ -199,8 +199,8 @@ fn main() {
             "stored_hash_check_secs": hash_check_secs,
         },
         "machine": {"ed25519_verify_strict_per_sec_one_core": ed25519_per_core},
-        "checkpoint_save_secs": checkpoint_secs,
-        "resume_from_checkpoint_secs": resume_secs,
+        "snapshot_save_secs": checkpoint_secs,
+        "resume_from_snapshot_secs": resume_secs,
         "state_digest": live_digest,
     });
     if json_out {
@@ -225,6 +225,6 @@ fn main() {
             report["open"]["events_per_sec"].as_f64().unwrap()
         );
         println!("  this machine: {ed25519_per_core:.0} strict ed25519 verifications/s on one core");
-        println!("  checkpoint save {checkpoint_secs:.3} s, resume {resume_secs:.3} s");
+        println!("  snapshot save {checkpoint_secs:.3} s, resume {resume_secs:.3} s");
     }
 }

@@ -11,5 +11,15 @@ fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().init();
-    commands::cli::run(std::env::args_os())
+    let code = commands::cli::run(std::env::args_os());
+    // `pledge bench` runs commands as child processes and reads their peak memory from here.
+    if std::env::var_os("PLEDGE_REPORT_PEAK_MEMORY").is_some() {
+        if let Some(kib) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string())))
+        {
+            eprintln!("pledge: peak resident memory {kib}");
+        }
+    }
+    code
 }

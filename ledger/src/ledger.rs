@@ -13,6 +13,7 @@ use crate::digest::Digest;
 use crate::dsse::Envelope;
 use crate::error::{Refusal, Rejection, StoreError, SubmitError};
 use crate::event::{EventDraft, RecordedEvent};
+use crate::snapshot::{self, Snapshot};
 use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 use crate::trust::{kinds, Actor, TrustState};
 
@@ -54,6 +55,20 @@ pub trait Domain: Clone {
         let _ = policy;
         Ok(())
     }
+    /// The state as a snapshot section (`docs/FORMAT.md`, section 19), or `None` for a domain
+    /// that keeps no snapshots (the default: the ledger then always folds from genesis). The
+    /// same state must always give the same bytes (verification compares them), and the bytes
+    /// should name their own format so that an older one is refused by [`Domain::restore`].
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The state from a section [`Domain::snapshot`] wrote (`self` is the pristine domain the
+    /// ledger was opened with). `None` for bytes of another format or damaged ones: the ledger
+    /// then tries an older snapshot, then folds from genesis.
+    fn restore(&self, bytes: &[u8]) -> Option<Self> {
+        let _ = bytes;
+        None
+    }
 }
 
 /// A domain that knows no commands: the ledger accepts only trust commands.
@@ -91,6 +106,17 @@ pub struct Ledger<D: Domain = NoDomain> {
     /// folds the store into again.
     pristine: D,
     clock: Arc<dyn Clock>,
+    /// Set by [`Ledger::open_with_snapshots`]: the sequence number of the newest snapshot
+    /// loaded or written (`None`: none yet), and snapshots are written on open and close.
+    snapshots: Option<Option<u64>>,
+}
+
+impl<D: Domain> Drop for Ledger<D> {
+    /// Closing writes a snapshot when [`snapshot::EVERY`] events were folded beyond the newest
+    /// (only for a ledger opened with [`Ledger::open_with_snapshots`]).
+    fn drop(&mut self) {
+        self.snapshot_if_due(snapshot::EVERY);
+    }
 }
 
 impl<D: Domain> std::fmt::Debug for Ledger<D> {
@@ -115,18 +141,124 @@ impl<D: Domain> Ledger<D> {
     pub fn open(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, domain: D) -> Result<Self, StoreError> {
         let store = Store::open(dir)?;
         let pristine = domain.clone();
-        let (trust, domain) = fold(&store, domain)?;
-        Ok(Ledger { store: Arc::new(store), trust, domain, pristine, clock })
+        let (trust, domain) = fold(&store, TrustState::default(), domain, None)?;
+        Ok(Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: None })
     }
 
-    /// Folds the store into the state again, from genesis. The append path does this itself
-    /// when a commit fails; a caller that caught a panic out of [`Ledger::submit`] (a bug in a
-    /// decide step) calls it before appending again.
+    /// [`Ledger::open`] from the newest usable snapshot in `dir/snapshots/`: only the events
+    /// after it are folded (and checked as [`Ledger::open`] checks them), so opening costs the
+    /// events since the last snapshot, not the whole history. A snapshot that is missing,
+    /// damaged, of another format, or not bound to an event this store holds is skipped (an
+    /// older one is tried, then genesis); one whose state cannot fold the events after it is
+    /// dropped for a fold from genesis. When [`snapshot::EVERY`] events or more were folded
+    /// beyond the newest snapshot, a new one is written now and again when the ledger is
+    /// dropped (not for a read-only or damaged store; a failed write is logged and changes
+    /// nothing else). `pledge verify` checks every snapshot against the events.
+    pub fn open_with_snapshots(
+        dir: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+        domain: D,
+    ) -> Result<Self, StoreError> {
+        let store = Store::open(dir)?;
+        let pristine = domain.clone();
+        let (trust, domain, from) = fold_resumed(&store, &pristine)?;
+        let mut l = Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: Some(from) };
+        l.snapshot_if_due(snapshot::EVERY);
+        Ok(l)
+    }
+
+    /// Folds the store into the state again (from genesis, or from the newest usable snapshot
+    /// when the ledger was opened with [`Ledger::open_with_snapshots`]). The append path does
+    /// this itself when a commit fails; a caller that caught a panic out of [`Ledger::submit`]
+    /// (a bug in a decide step) calls it before appending again.
     pub fn reload(&mut self) -> Result<(), StoreError> {
-        let (trust, domain) = fold(&self.store, self.pristine.clone())?;
+        let (trust, domain) = match self.snapshots {
+            Some(_) => {
+                let (trust, domain, from) = fold_resumed(&self.store, &self.pristine)?;
+                self.snapshots = Some(from);
+                (trust, domain)
+            }
+            None => fold(&self.store, TrustState::default(), self.pristine.clone(), None)?,
+        };
         self.trust = trust;
         self.domain = domain;
         Ok(())
+    }
+
+    /// The state at the head as a snapshot, or `None` for an empty ledger or a domain that
+    /// keeps none. Cheap to call on the writer's thread: encoding and writing can happen on
+    /// another ([`snapshot::write`]).
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let head = self.store.head()?;
+        Some(Snapshot {
+            seq: head.seq,
+            event: head.hash,
+            recorded_at: head.recorded_at,
+            trust: self.trust.to_snapshot(),
+            domain: self.domain.snapshot()?,
+        })
+    }
+
+    /// For a writer that must not stall: when the ledger keeps snapshots and `every` events
+    /// or more were folded beyond the newest one, a copy of the head's state and the work
+    /// that encodes and writes it, to run on another thread (the ledger counts it as written
+    /// from now on; a failed write is logged).
+    pub fn snapshot_job(&mut self, every: u64) -> Option<impl FnOnce() + Send + 'static>
+    where
+        D: Send + 'static,
+    {
+        self.snapshots?;
+        if self.events_since_snapshot() < every.max(1) || self.store.check_writable().is_err() {
+            return None;
+        }
+        let head = self.store.head()?;
+        let (trust, domain, dir) = (self.trust.clone(), self.domain.clone(), self.store.dir().to_path_buf());
+        self.snapshots = Some(Some(head.seq));
+        Some(move || {
+            let Some(domain) = domain.snapshot() else { return };
+            let snap = Snapshot {
+                seq: head.seq,
+                event: head.hash,
+                recorded_at: head.recorded_at,
+                trust: trust.to_snapshot(),
+                domain,
+            };
+            if let Err(e) = snapshot::write(&dir, &snap) {
+                tracing::warn!(error = %e, "cannot write a snapshot of the ledger's state");
+            }
+        })
+    }
+
+    /// Events at the head beyond the newest snapshot this ledger loaded or wrote (all of them
+    /// when there is none).
+    pub fn events_since_snapshot(&self) -> u64 {
+        let len = self.store.len();
+        match self.snapshots.flatten() {
+            Some(seq) => len.saturating_sub(seq + 1),
+            None => len,
+        }
+    }
+
+    /// Writes a snapshot of the head when the ledger keeps snapshots and `every` events or
+    /// more were folded beyond the newest one. Never fails: a store that takes no writes
+    /// (read-only, damaged) is skipped, and a failed write is logged. Returns the sequence
+    /// number written.
+    pub fn snapshot_if_due(&mut self, every: u64) -> Option<u64> {
+        self.snapshots?;
+        if self.events_since_snapshot() < every.max(1) || self.store.check_writable().is_err() {
+            return None;
+        }
+        let snap = self.snapshot()?;
+        match snapshot::write(self.store.dir(), &snap) {
+            Ok(_) => {
+                self.snapshots = Some(Some(snap.seq));
+                Some(snap.seq)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write a snapshot of the ledger's state");
+                None
+            }
+        }
     }
 
     /// Reopens the store's files if an earlier commit left it needing that (a full disk made
@@ -344,14 +476,53 @@ impl<D: Domain> Ledger<D> {
 /// Folds every stored event into the trust state and `domain`, checking on the way what can be
 /// checked without signatures: each event's bytes against the hash stored beside them, its
 /// position, its link to the event before, and that the events reach the committed head.
-fn fold<D: Domain>(store: &Store, mut domain: D) -> Result<(TrustState, D), StoreError> {
+/// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]) and folds the
+/// events after it; folds from genesis when there is none or when the events after it do not
+/// fold onto it. Returns the state and the snapshot's sequence number.
+fn fold_resumed<D: Domain>(store: &Store, pristine: &D) -> Result<(TrustState, D, Option<u64>), StoreError> {
+    if store.damage().is_none() {
+        for (path, snap) in snapshot::usable(store, |_| true) {
+            let restored = TrustState::from_snapshot(&snap.trust).and_then(|trust| {
+                let domain = pristine.restore(&snap.domain).ok_or("the domain section does not restore")?;
+                Ok((trust, domain))
+            });
+            let (trust, domain) = match restored {
+                Ok(parts) => parts,
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                    continue;
+                }
+            };
+            match fold(store, trust, domain, Some((snap.seq, snap.event))) {
+                Ok((trust, domain)) => return Ok((trust, domain, Some(snap.seq))),
+                Err(e) => {
+                    // Damage after the snapshot is found again by the fold from genesis; a
+                    // snapshot the events do not fold onto is simply not used.
+                    tracing::warn!(path = %path.display(), error = %e, "snapshot not used; folding from genesis");
+                    break;
+                }
+            }
+        }
+    }
+    let (trust, domain) = fold(store, TrustState::default(), pristine.clone(), None)?;
+    Ok((trust, domain, None))
+}
+
+/// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking
+/// each as [`Ledger::open`] says; `after` is the sequence number and hash of the last event
+/// already folded.
+fn fold<D: Domain>(
+    store: &Store,
+    mut trust: TrustState,
+    mut domain: D,
+    after: Option<(u64, Digest)>,
+) -> Result<(TrustState, D), StoreError> {
     if let Some(reason) = store.damage() {
         return Err(StoreError::Corrupt { seq: store.len().saturating_sub(1), reason: reason.to_string() });
     }
-    let mut trust = TrustState::default();
-    let mut prev: Option<Digest> = None;
-    let mut next = 0u64;
-    for item in store.raw() {
+    let mut prev: Option<Digest> = after.map(|a| a.1);
+    let mut next = after.map_or(0, |a| a.0 + 1);
+    for item in store.raw_from(next) {
         let (seq, stored, bytes) = item?;
         let damaged = |reason: String| StoreError::Corrupt { seq, reason };
         if seq != next {

@@ -52,6 +52,7 @@ pub mod ledger;
 pub mod merkle;
 pub mod note;
 pub mod par;
+pub mod snapshot;
 pub mod store;
 pub mod trust;
 pub mod verify;

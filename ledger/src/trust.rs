@@ -101,7 +101,7 @@ pub fn base_policy() -> Value {
 }
 
 /// A principal's enrolled key.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// The key id.
     pub key_id: KeyId,
@@ -410,7 +410,51 @@ pub struct TrustState {
     freshness: Freshness,
 }
 
+/// What a snapshot keeps of the trust state; the permission table and the freshness windows
+/// are read from the policy again.
+#[derive(Serialize, Deserialize)]
+struct TrustSnapshot {
+    ledger_id: Option<Uuid>,
+    keys: Vec<KeyRecord>,
+    roles: BTreeMap<String, BTreeSet<Role>>,
+    policy_version: u32,
+    policy: Value,
+}
+
 impl TrustState {
+    /// The state as a snapshot section (MessagePack, `docs/FORMAT.md` section 19): the same
+    /// state always gives the same bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let snap = TrustSnapshot {
+            ledger_id: self.ledger_id,
+            keys: self.keys.values().cloned().collect(),
+            roles: self.roles.clone(),
+            policy_version: self.policy_version,
+            policy: self.policy.clone(),
+        };
+        rmp_serde::to_vec_named(&snap).expect("the trust state encodes")
+    }
+
+    /// The state from a snapshot section [`TrustState::to_snapshot`] wrote.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<TrustState, String> {
+        let snap: TrustSnapshot =
+            rmp_serde::from_slice(bytes).map_err(|e| format!("the trust section: {e}"))?;
+        let (permissions, freshness) = if snap.policy_version == 0 {
+            (BTreeMap::new(), Freshness::default())
+        } else {
+            check_policy(&snap.policy)?
+        };
+        Ok(TrustState {
+            ledger_id: snap.ledger_id,
+            keys: snap.keys.into_iter().map(|k| (k.key_id, k)).collect(),
+            roles: snap.roles,
+            policy_version: snap.policy_version,
+            policy: snap.policy,
+            permissions,
+            freshness,
+        })
+    }
+
     /// The ledger's id, once genesis is applied.
     pub fn ledger_id(&self) -> Option<Uuid> {
         self.ledger_id

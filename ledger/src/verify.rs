@@ -17,6 +17,7 @@ use crate::keys::PublicKey;
 use crate::ledger::{Context, Domain, NoDomain};
 use crate::merkle::{self, CompactRange, Hash};
 use crate::par::par_map;
+use crate::snapshot::{self, Snapshot};
 use crate::store::{ChainCursor, Head, Store};
 use crate::trust::{kinds, signature_invalid, TrustState};
 use base64::engine::general_purpose::STANDARD;
@@ -48,6 +49,10 @@ pub struct VerifySummary {
     /// after the last event: the keys that sign its checkpoints.
     #[serde(default)]
     pub log_keys: Vec<String>,
+    /// Snapshots of the state in the ledger's directory found equal to the state the events
+    /// give at their event (`docs/FORMAT.md`, section 19; only [`verify_store`] checks them).
+    #[serde(default)]
+    pub snapshots: u64,
 }
 
 /// The command whose events are being read (a command's events are contiguous: its run).
@@ -133,6 +138,8 @@ pub struct Verifier<D: Domain = NoDomain> {
     tree: CompactRange,
     /// Tree nodes completed since the caller last took them, when it asked for them.
     completed: Option<Vec<(u8, u64, Hash)>>,
+    /// Snapshots to compare with the state after their event, by sequence number.
+    snapshots: std::collections::BTreeMap<u64, (String, Snapshot)>,
     summary: VerifySummary,
 }
 
@@ -165,6 +172,7 @@ impl<D: Domain> Verifier<D> {
             expect_head: None,
             tree: CompactRange::default(),
             completed: None,
+            snapshots: Default::default(),
             summary: VerifySummary {
                 events: 0,
                 head: None,
@@ -174,6 +182,7 @@ impl<D: Domain> Verifier<D> {
                 rederived: true,
                 tree_root: String::new(),
                 log_keys: Vec::new(),
+                snapshots: 0,
             },
         }
     }
@@ -277,6 +286,9 @@ impl<D: Domain> Verifier<D> {
             run.seen.push((seq, hash, rec.bytes));
         }
         folded?;
+        if let Some((path, snap)) = self.snapshots.remove(&seq) {
+            self.check_snapshot(&path, &snap, hash).map_err(fail)?;
+        }
         let nodes = self.tree.push(leaf);
         if let Some(c) = self.completed.as_mut() {
             c.extend(nodes);
@@ -286,6 +298,29 @@ impl<D: Domain> Verifier<D> {
         self.summary.events += 1;
         self.summary.head = Some(Head { seq, hash, recorded_at });
         Ok(())
+    }
+
+    /// Compares a snapshot taken after event `seq` (hash `hash`) with the state the events
+    /// gave. A snapshot of another chain, or one whose sections the ledger would not restore
+    /// (another format), is ignored as opening ignores it; one it would restore must hold
+    /// exactly this state.
+    fn check_snapshot(&mut self, path: &str, snap: &Snapshot, hash: Digest) -> Result<(), String> {
+        if snap.event != hash {
+            return Ok(());
+        }
+        let trust_ok = snap.trust == self.trust.to_snapshot();
+        let domain_ok = self.domain.snapshot().is_some_and(|d| d == snap.domain);
+        if trust_ok && domain_ok {
+            self.summary.snapshots += 1;
+            return Ok(());
+        }
+        if TrustState::from_snapshot(&snap.trust).is_err() || self.domain.restore(&snap.domain).is_none() {
+            return Ok(());
+        }
+        Err(format!(
+            "the snapshot `{path}` does not hold the state the events give after this event ({} differs): it was altered or written by a faulty build; remove it (opening then folds from an older snapshot or from genesis)",
+            if trust_ok { "the domain state" } else { "the trust state" }
+        ))
     }
 
     /// After a failure inside a run: the comparison of the run's events seen so far, so that
@@ -747,6 +782,13 @@ pub fn verify_store<D: Domain>(
             .map_err(|e| VerifyFailure::new(0, None, format!("cannot read stored event: {e}")))
     });
     verifier.completed = Some(Vec::new());
+    for (seq, path) in snapshot::list(store.dir()) {
+        if let Ok(snap) = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| Snapshot::decode(&b)) {
+            if snap.seq == seq {
+                verifier.snapshots.insert(seq, (path.display().to_string(), snap));
+            }
+        }
+    }
     let v = verify_entries_with(verifier, entries, |v| {
         for (level, index, want) in v.completed.as_mut().map(std::mem::take).unwrap_or_default() {
             // The node covers leaves up to this one; a wrong node is reported there.

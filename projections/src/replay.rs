@@ -1,9 +1,8 @@
-//! Rebuilding read models from the store: from genesis, as of a point in the past, or
-//! incrementally from a checkpoint kept in the store's auxiliary tree.
+//! Rebuilding read models from the store: from genesis, as of a point in the past, or from
+//! the newest snapshot of the ledger's state (`<ledger>/snapshots/`) before that point.
 
 use ledger::canonical::Timestamp;
 use ledger::{Digest, Store, StoreError, Subject};
-use serde::{Deserialize, Serialize};
 
 use crate::events::{decode, Decoded};
 use crate::state::EventMeta;
@@ -118,49 +117,45 @@ fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<()
     Ok(())
 }
 
-/// Folds the store's events from genesis up to `at`.
-pub fn replay(store: &Store, at: AsOf) -> Result<State, StoreError> {
+/// Folds the store's events from genesis up to `at`, ignoring snapshots (a full rebuild).
+pub fn rebuild(store: &Store, at: AsOf) -> Result<State, StoreError> {
     let mut state = State::default();
     fold_from(store, &mut state, 0, at)?;
     Ok(state)
 }
 
-const CHECKPOINT_TREE: &str = "projections";
-const CHECKPOINT_KEY: &[u8] = b"state";
-
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    seq: u64,
-    /// Hash of the event at `seq`: a checkpoint only resumes the chain it was taken from.
-    event: Digest,
-    digest: Digest,
-    state: State,
+/// Folds the store's events up to `at`, starting from the newest usable snapshot that `at`
+/// includes (see [`ledger::snapshot`]): the same state as [`rebuild`], without refolding the
+/// history before the snapshot.
+pub fn replay(store: &Store, at: AsOf) -> Result<State, StoreError> {
+    Ok(replay_from_snapshot(store, at)?.0)
 }
 
-/// Saves `state` as the checkpoint (it must reflect the events up to `state.last_seq`).
-pub fn save_checkpoint(store: &Store, state: &State) -> Result<(), StoreError> {
-    let Some(seq) = state.last_seq else { return Ok(()) };
-    let event =
-        store.get(seq)?.ok_or(StoreError::Corrupt { seq, reason: "checkpoint beyond the head".into() })?.hash;
-    let cp = Checkpoint { seq, event, digest: state.digest(), state: state.clone() };
-    let bytes = serde_json::to_vec(&cp).map_err(|e| StoreError::Encoding(e.to_string()))?;
-    store.aux_tree(CHECKPOINT_TREE)?.insert(CHECKPOINT_KEY, bytes)?;
-    Ok(())
-}
-
-/// Loads the checkpoint if it is intact and not ahead of the store, then folds the events
-/// after it: the same state as [`replay`] to the head, without refolding history. Falls back
-/// to a full rebuild when there is no usable checkpoint. Returns the state and the sequence
-/// number the checkpoint covered (`None`: rebuilt from genesis).
-pub fn resume(store: &Store) -> Result<(State, Option<u64>), StoreError> {
-    let tree = store.aux_tree(CHECKPOINT_TREE)?;
-    let cp = tree
-        .get(CHECKPOINT_KEY)?
-        .and_then(|b| serde_json::from_slice::<Checkpoint>(&b).ok())
-        .filter(|cp| cp.state.digest() == cp.digest && cp.state.last_seq == Some(cp.seq))
-        .filter(|cp| store.get(cp.seq).ok().flatten().is_some_and(|e| e.hash == cp.event));
-    let Some(cp) = cp else { return Ok((replay(store, AsOf::Head)?, None)) };
-    let mut state = cp.state;
-    fold_from(store, &mut state, cp.seq + 1, AsOf::Head)?;
-    Ok((state, Some(cp.seq)))
+/// [`replay`], also returning the sequence number of the snapshot it started from (`None`:
+/// from genesis). A snapshot whose domain section does not decode is skipped for an older one;
+/// when the events after a snapshot do not fold onto it, the state is rebuilt from genesis
+/// (whose errors, if any, are the ones reported).
+pub fn replay_from_snapshot(store: &Store, at: AsOf) -> Result<(State, Option<u64>), StoreError> {
+    let fits = move |s: &ledger::snapshot::Snapshot| at.includes(s.seq, s.recorded_at);
+    for (path, snap) in ledger::snapshot::usable(store, fits) {
+        let mut state = match State::from_snapshot(&snap.domain) {
+            Ok(state) if state.last_seq == Some(snap.seq) => state,
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "snapshot skipped: its state is not of its event");
+                continue;
+            }
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                continue;
+            }
+        };
+        match fold_from(store, &mut state, snap.seq + 1, at) {
+            Ok(()) => return Ok((state, Some(snap.seq))),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "snapshot not used; rebuilding from genesis");
+                break;
+            }
+        }
+    }
+    Ok((rebuild(store, at)?, None))
 }

@@ -464,6 +464,11 @@ pub struct AlertCounts {
     pub by_status: BTreeMap<String, usize>,
 }
 
+/// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
+/// to the state's types changes it, so that a snapshot of an older layout is refused and the
+/// state folded from the events instead.
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/1\n";
+
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -986,6 +991,24 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The state as a snapshot's domain section (`docs/FORMAT.md`, section 19):
+    /// [`SNAPSHOT_TAG`], then the state in MessagePack with named fields. The same state always
+    /// gives the same bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut out = SNAPSHOT_TAG.to_vec();
+        rmp_serde::encode::write_named(&mut out, self).expect("the state encodes");
+        out
+    }
+
+    /// The state from a section [`State::to_snapshot`] wrote; refuses another tag (an older
+    /// layout of the state) and bytes that do not decode.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<State, String> {
+        let body = bytes
+            .strip_prefix(SNAPSHOT_TAG)
+            .ok_or("the domain section is not a state snapshot of this version")?;
+        rmp_serde::from_slice(body).map_err(|e| format!("the domain section: {e}"))
     }
 
     /// blake3 of the state's canonical JSON: two replays agree iff their digests do.

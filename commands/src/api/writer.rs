@@ -68,6 +68,11 @@ pub(super) fn spawn(
         .map_err(Failure::internal)
 }
 
+/// While serving, a snapshot is written when the events since the last one reach this
+/// fraction of the ledger (and at least [`ledger::snapshot::EVERY`]): copying the state costs
+/// as much as the ledger is large, so it happens ever more rarely.
+const SNAPSHOT_FRACTION: u64 = 8;
+
 fn run(
     mut ledger: Ledger<PledgeDomain>,
     Queue(mut rx): Queue,
@@ -75,6 +80,9 @@ fn run(
     max_batch: usize,
     repro: Option<Arc<crate::app::clock::Reproducible>>,
 ) {
+    // Snapshots are encoded and written on a thread of their own, one at a time, so that the
+    // writer does not stall; a clean stop writes the last one when the ledger is dropped.
+    let mut snapshotting: Option<std::thread::JoinHandle<()>> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut commands = Vec::new();
         let mut replies = Vec::new();
@@ -154,6 +162,15 @@ fn run(
         } else if let Some(shared) = shared.upgrade() {
             catch_up(&shared, ledger.store());
         }
+        if snapshotting.as_ref().is_none_or(|t| t.is_finished()) {
+            let every = (ledger.store().len() / SNAPSHOT_FRACTION).max(ledger::snapshot::EVERY);
+            if let Some(job) = ledger.snapshot_job(every) {
+                snapshotting = std::thread::Builder::new().name("pledge-snapshot".into()).spawn(job).ok();
+            }
+        }
+    }
+    if let Some(t) = snapshotting {
+        let _ = t.join();
     }
     tracing::info!("writer stopped; closing the ledger");
 }

@@ -81,7 +81,8 @@ pub fn require_ledger(dir: &Path) -> Result<(), Failure> {
         .hint("create one with `pledge init`, or pass `--ledger PATH` / set PLEDGE_LEDGER"))
 }
 
-/// Opens (or creates) the ledger in `dir` with the session's clock (see [`Reproducible`]).
+/// Opens (or creates) the ledger in `dir` with the session's clock (see [`Reproducible`]),
+/// from its newest snapshot ([`Ledger::open_with_snapshots`]).
 pub fn open_ledger(dir: &Path) -> Result<Ledger<PledgeDomain>, Failure> {
     Ok(open_ledger_reproducible(dir)?.0)
 }
@@ -91,9 +92,9 @@ pub fn open_ledger_reproducible(
     dir: &Path,
 ) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
     match Reproducible::from_env()? {
-        None => Ok((Ledger::open(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
+        None => Ok((Ledger::open_with_snapshots(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
         Some(r) => {
-            let l = Ledger::open(dir, r.clone(), PledgeDomain::default())?;
+            let l = Ledger::open_with_snapshots(dir, r.clone(), PledgeDomain::default())?;
             r.restart(l.store().head().map(|h| h.recorded_at));
             Ok((l, Some(r)))
         }

@@ -37,6 +37,12 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// over loopback: the first load after the server started, then the median and p99 of 30
 /// loads, from the request sent to the page's last byte, and each page's weight.
 ///
+/// The scale figures write the same team ledger of --scale-events events (or reuse the one
+/// kept in --scale-ledger) and report its bytes on disk, a rebuild of the read models from
+/// genesis, the snapshot of its state, and real `pledge` commands run as child processes,
+/// timed from spawn to exit with their peak memory: `champion` without a snapshot and from
+/// one, `timeline --as-of`, `log --kind`, `verify`.
+///
 /// The interop figures write the same team ledger of --interop-events events and time full
 /// verification (what the OpenLineage and in-toto exports run first), the lineage pass, the
 /// OpenLineage export, the in-toto export (every statement signed by a log key), and a raw
@@ -54,6 +60,7 @@ use crate::domain::{DomainCommand, PledgeDomain};
 ///   pledge bench --query-rate 5000 --http-queries 50000
 ///   pledge bench --only desk --desk-events 100000 --json
 ///   pledge bench --only interop --interop-events 100000
+///   pledge bench --only scale --scale-events 1000000 --scale-ledger /var/tmp/pledge-1m
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -92,6 +99,13 @@ pub struct Args {
     /// Events in the interop figures' ledger (the same team ledger as the desk's).
     #[arg(long, default_value_t = 100_000)]
     interop_events: usize,
+    /// Events in the scale figures' ledger (the same team ledger as the desk's).
+    #[arg(long, default_value_t = 100_000)]
+    scale_events: usize,
+    /// Keep the scale figures' ledger in this directory (written on the first run, reused by
+    /// later ones, which then ignore --scale-events): large ledgers take minutes to write.
+    #[arg(long, value_name = "DIR")]
+    scale_ledger: Option<std::path::PathBuf>,
     /// Run only these sections (repeatable; default: all).
     #[arg(long, value_enum)]
     only: Vec<Section>,
@@ -117,6 +131,8 @@ pub enum Section {
     Desk,
     /// Exports for other tools, and an import.
     Interop,
+    /// Bytes on disk, rebuilds, snapshots, and real commands' start and memory on a large ledger.
+    Scale,
 }
 
 /// Runs `pledge bench`.
@@ -180,6 +196,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
         report.insert(
             "interop".into(),
             super::bench_interop::run(&tmp.path().join("interop"), args.interop_events.max(100))?,
+        );
+    }
+    if on(Section::Scale) {
+        report.insert(
+            "scale".into(),
+            super::bench_scale::run(
+                &tmp.path().join("scale"),
+                args.scale_events.max(100),
+                args.scale_ledger.as_deref(),
+            )?,
         );
     }
     let report = Value::Object(report);
@@ -260,6 +286,9 @@ fn render(report: &Value) {
     }
     if let Some(i) = report.get("interop") {
         outln!("{}", super::bench_interop::render(i));
+    }
+    if let Some(s) = report.get("scale") {
+        outln!("{}", super::bench_scale::render(s));
     }
     if let Some(d) = report.get("desk") {
         outln!(

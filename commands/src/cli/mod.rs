@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bench;
 mod bench_desk;
 mod bench_interop;
+mod bench_scale;
 mod bench_serving;
 pub mod common;
 pub mod demo;

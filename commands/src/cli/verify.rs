@@ -156,5 +156,12 @@ pub fn summary_text(what: &str, s: &VerifySummary) -> String {
     if let (Some(h), Some(id)) = (&s.head, &s.ledger_id) {
         out.push_str(&format!("\n  ledger {id}\n  head   #{} {} at {}", h.seq, h.hash, h.recorded_at));
     }
+    if s.snapshots > 0 {
+        out.push_str(&format!(
+            "\n  {} snapshot{} of the state equal to what the events give",
+            s.snapshots,
+            if s.snapshots == 1 { "" } else { "s" }
+        ));
+    }
     out
 }

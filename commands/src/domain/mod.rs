@@ -76,4 +76,21 @@ impl ledger::Domain for PledgeDomain {
             .map(drop)
             .map_err(|e| Rejection::new("policy.invalid", format!("the policy is not valid: {e}")).into())
     }
+
+    /// The read models ([`State::to_snapshot`]); the policy is parsed again from the state's
+    /// copy of it on restore.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(self.state.to_snapshot())
+    }
+
+    fn restore(&self, bytes: &[u8]) -> Option<Self> {
+        let state = State::from_snapshot(bytes)
+            .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
+            .ok()?;
+        let policy = match state.policy_version {
+            0 => None,
+            _ => Some(Arc::new(Policy::parse(&state.policy).ok()?)),
+        };
+        Some(PledgeDomain { state, policy })
+    }
 }

@@ -105,6 +105,16 @@ impl World {
         World { ledger, _dir, next, clock }
     }
 
+    /// [`World::reopened`] with [`Ledger::open_with_snapshots`]: snapshots are loaded, and
+    /// written when due ([`Ledger::snapshot_if_due`]) and on close.
+    pub fn reopened_with_snapshots(self) -> World {
+        let World { ledger, _dir, next, clock } = self;
+        let path = ledger.store().dir().to_path_buf();
+        drop(ledger);
+        let ledger = Ledger::open_with_snapshots(path, clock.clone(), PledgeDomain::default()).unwrap();
+        World { ledger, _dir, next, clock }
+    }
+
     fn id(&self) -> Uuid {
         fixed_id(self.next.fetch_add(1, Ordering::Relaxed))
     }

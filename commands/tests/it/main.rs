@@ -15,4 +15,5 @@ mod queries;
 mod scenarios;
 mod schemas;
 mod serving;
+mod state_snapshots;
 mod vocabulary;

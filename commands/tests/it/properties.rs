@@ -109,7 +109,9 @@ fn play(w: &mut World, op: &Op, n: usize) {
             json!({"model": "demand", "segment": seg(*segment), "version": pick(*p), "reason": "r"}),
         ),
         Op::Checkpoint => {
-            replay::save_checkpoint(w.ledger.store(), w.state()).unwrap();
+            if let Some(snap) = w.ledger.snapshot() {
+                ledger::snapshot::write(w.ledger.store().dir(), &snap).unwrap();
+            }
             return;
         }
     };
@@ -195,9 +197,9 @@ proptest! {
         }
         let store = w.ledger.store();
         // (i)
-        let rebuilt = replay::replay(store, AsOf::Head).unwrap();
+        let rebuilt = replay::rebuild(store, AsOf::Head).unwrap();
         prop_assert_eq!(rebuilt.digest(), w.state().digest());
-        let (resumed, _) = replay::resume(store).unwrap();
+        let (resumed, _) = replay::replay_from_snapshot(store, AsOf::Head).unwrap();
         prop_assert_eq!(resumed.digest(), rebuilt.digest());
         // (ii), (iii), (iv) along the history.
         let mut folded = State::default();

@@ -99,16 +99,17 @@ fn health_follows_backtest_windows_and_the_best_challenger() {
 }
 
 #[test]
-fn checkpoint_resume_equals_a_full_rebuild() {
+fn snapshot_resume_equals_a_full_rebuild() {
     let mut w = drift_world();
-    let store = w.ledger.store();
-    replay::save_checkpoint(store, w.state()).unwrap();
+    let snap = w.ledger.snapshot().unwrap();
+    ledger::snapshot::write(w.ledger.store().dir(), &snap).unwrap();
     let cp_seq = w.state().last_seq.unwrap();
+    assert_eq!(snap.seq, cp_seq);
     w.ok("scheduler", "run.record", run("r9", "scheduled", 10.0, 0.13, 0.95));
     let store = w.ledger.store();
-    let (resumed, from) = replay::resume(store).unwrap();
+    let (resumed, from) = replay::replay_from_snapshot(store, AsOf::Head).unwrap();
     assert_eq!(from, Some(cp_seq));
-    let rebuilt = replay::replay(store, AsOf::Head).unwrap();
+    let rebuilt = replay::rebuild(store, AsOf::Head).unwrap();
     assert_eq!(resumed.digest(), rebuilt.digest());
     assert_eq!(rebuilt.digest(), w.state().digest(), "incremental state == rebuilt state");
 }

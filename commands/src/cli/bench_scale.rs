@@ -1,0 +1,187 @@
+//! `pledge bench`'s scale figures, on the review desk's team ledger of `--scale-events` events
+//! (written afresh, or kept in `--scale-ledger DIR` and reused by later runs): its bytes on
+//! disk, a rebuild of the read models from genesis, the snapshot of the state (encoding,
+//! size, decoding), and real `pledge` commands run as child processes of this binary, each
+//! timed from spawn to exit with its peak resident memory: `pledge champion` with no snapshot
+//! (a fold from genesis, which writes one), then again from the snapshot (the figure a user
+//! waits for), `pledge timeline --as-of` just after the snapshot, and `pledge log --kind`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use ledger::canonical::SystemClock;
+use ledger::Ledger;
+use projections::replay::{self, AsOf};
+use serde_json::{json, Value};
+
+use crate::app::failure::Failure;
+use crate::domain::PledgeDomain;
+
+/// The goal for a read command's start on a large ledger, in milliseconds.
+pub const START_GOAL_MS: f64 = 100.0;
+/// The goal for a read command's peak memory, in bytes.
+pub const MEMORY_GOAL_BYTES: u64 = 200 * 1024 * 1024;
+const RUNS: usize = 5;
+
+fn dir_bytes(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// One run of `pledge ARGS` against `ledger`: (seconds from spawn to exit, peak resident bytes).
+fn child(ledger: &Path, args: &[&str]) -> Result<(f64, u64), Failure> {
+    let exe = std::env::current_exe().map_err(Failure::internal)?;
+    let started = Instant::now();
+    let out = Command::new(exe)
+        .args(args)
+        .arg("--json")
+        .env("PLEDGE_LEDGER", ledger)
+        .env("PLEDGE_REPORT_PEAK_MEMORY", "1")
+        .env_remove("PLEDGE_SERVER")
+        .output()
+        .map_err(Failure::internal)?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(Failure::internal(anyhow::anyhow!("`pledge {}` failed: {stderr}", args.join(" "))));
+    }
+    let kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("pledge: peak resident memory "))
+        .and_then(|v| v.trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok((secs, kib * 1024))
+}
+
+/// Medians of [`RUNS`] runs: `{"ms": .., "peak_bytes": ..}` (peak: the largest).
+fn repeated(ledger: &Path, args: &[&str]) -> Result<Value, Failure> {
+    let mut times = vec![];
+    let mut peak = 0;
+    for _ in 0..RUNS {
+        let (secs, bytes) = child(ledger, args)?;
+        times.push(secs * 1e3);
+        peak = peak.max(bytes);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(json!({"ms": times[RUNS / 2], "peak_bytes": peak}))
+}
+
+/// Runs the scale figures.
+pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Failure> {
+    let ledger_dir = match keep {
+        Some(k) if k.join("ledger").join("db").exists() => k.join("ledger"),
+        Some(k) => super::bench_desk::write_ledger(k, events)?,
+        None => super::bench_desk::write_ledger(dir, events)?,
+    };
+    let snapshots = ledger::snapshot::dir_of(&ledger_dir);
+    let _ = std::fs::remove_dir_all(&snapshots);
+    let (n, disk) = {
+        let store = ledger::Store::open(&ledger_dir)?;
+        (store.len(), dir_bytes(&ledger_dir))
+    };
+
+    // In process: a rebuild from genesis, and the snapshot of its state.
+    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes) = {
+        let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
+        let t = Instant::now();
+        let state = replay::rebuild(l.store(), AsOf::Head)?;
+        let rebuild_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let snap = l.snapshot().ok_or_else(|| Failure::internal(anyhow::anyhow!("no snapshot")))?;
+        let bytes = snap.encode();
+        let encode_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let back =
+            ledger::snapshot::Snapshot::decode(&bytes).map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
+        let restored = projections::State::from_snapshot(&back.domain)
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
+        let decode_secs = t.elapsed().as_secs_f64();
+        if restored != state {
+            return Err(Failure::internal(anyhow::anyhow!(
+                "the snapshot does not restore the rebuilt state"
+            )));
+        }
+        (rebuild_secs, encode_secs, decode_secs, bytes.len())
+    };
+
+    // Child processes: the first open folds from genesis and writes a snapshot.
+    let (cold_secs, cold_peak) = child(&ledger_dir, &["champion", "model-0"])?;
+    let written = ledger::snapshot::list(&ledger_dir);
+    let snap_seq = written.first().map(|s| s.0).unwrap_or(0);
+    let warm = repeated(&ledger_dir, &["champion", "model-0"])?;
+    let as_of = (snap_seq + 500).min(n.saturating_sub(1)).to_string();
+    let timeline = repeated(&ledger_dir, &["timeline", "model-0", "--as-of", &as_of])?;
+    let log = repeated(&ledger_dir, &["log", "--kind", "champion.changed", "--limit", "500"])?;
+    let (verify_secs, verify_peak) = child(&ledger_dir, &["verify"])?;
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&ledger_dir);
+    }
+    Ok(json!({
+        "events": n,
+        "disk_bytes": disk,
+        "disk_bytes_per_event": disk as f64 / n.max(1) as f64,
+        "rebuild_secs": rebuild_secs,
+        "rebuild_events_per_sec": n as f64 / rebuild_secs.max(1e-9),
+        "snapshot": {
+            "seq": snap_seq,
+            "bytes": snapshot_bytes,
+            "encode_secs": encode_secs,
+            "decode_secs": decode_secs,
+        },
+        "champion_without_snapshot": {"ms": cold_secs * 1e3, "peak_bytes": cold_peak},
+        "champion_from_snapshot": warm,
+        "timeline_as_of_after_snapshot": timeline,
+        "log_by_kind_500": log,
+        "verify": {
+            "secs": verify_secs,
+            "events_per_sec": n as f64 / verify_secs.max(1e-9),
+            "peak_bytes": verify_peak,
+        },
+        "goals": {"start_ms": START_GOAL_MS, "peak_bytes": MEMORY_GOAL_BYTES},
+    }))
+}
+
+/// The scale figures as text.
+pub fn render(s: &Value) -> String {
+    let mib = |v: &Value| v.as_f64().unwrap_or(0.0) / 1048576.0;
+    let row = |name: &str, v: &Value| {
+        format!(
+            "  {name:<34} {:>9.1} ms  peak {:>7.1} MiB\n",
+            v["ms"].as_f64().unwrap_or(0.0),
+            mib(&v["peak_bytes"])
+        )
+    };
+    let mut out = format!(
+        "scale: {} events, {:.1} MiB on disk ({:.0} bytes/event)\n  rebuild from genesis {:.2} s ({:.0} events/s)\n  snapshot at event {}: {:.1} MiB, encoded in {:.3} s, decoded in {:.3} s\n",
+        s["events"],
+        mib(&s["disk_bytes"]),
+        s["disk_bytes_per_event"].as_f64().unwrap_or(0.0),
+        s["rebuild_secs"].as_f64().unwrap_or(0.0),
+        s["rebuild_events_per_sec"].as_f64().unwrap_or(0.0),
+        s["snapshot"]["seq"],
+        mib(&s["snapshot"]["bytes"]),
+        s["snapshot"]["encode_secs"].as_f64().unwrap_or(0.0),
+        s["snapshot"]["decode_secs"].as_f64().unwrap_or(0.0),
+    );
+    out.push_str(&row("pledge champion, no snapshot", &s["champion_without_snapshot"]));
+    out.push_str(&row("pledge champion, from snapshot", &s["champion_from_snapshot"]));
+    out.push_str(&row("pledge timeline --as-of (snapshot+500)", &s["timeline_as_of_after_snapshot"]));
+    out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
+    out.push_str(&format!(
+        "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
+        s["verify"]["secs"].as_f64().unwrap_or(0.0),
+        mib(&s["verify"]["peak_bytes"]),
+        s["verify"]["events_per_sec"].as_f64().unwrap_or(0.0),
+        MEMORY_GOAL_BYTES / 1048576,
+    ));
+    out
+}

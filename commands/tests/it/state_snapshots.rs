@@ -1,0 +1,288 @@
+//! Snapshots of the state (`<ledger>/snapshots/`, FORMAT.md section 19): opening from one gives
+//! exactly the state of a fold from genesis; every damaged, foreign, stale or older-format
+//! snapshot is skipped for an older one or for the full fold; `verify` refuses a snapshot that
+//! decodes but holds another state than the events give.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use commands::domain::PledgeDomain;
+use ledger::canonical::{StepClock, Timestamp};
+use ledger::snapshot::{self, Snapshot};
+use ledger::Ledger;
+use projections::replay::{self, AsOf};
+use serde_json::json;
+
+use crate::harness::*;
+
+fn clock() -> Arc<StepClock> {
+    Arc::new(StepClock::new(Timestamp::parse_exact("2026-03-01T00:00:00.000000Z").unwrap(), 1_000_000))
+}
+
+/// Given: a ledger with a champion and a drift alert acted on, a snapshot written after the
+/// first `at` events' worth of history, and more history after it. Returns the directory (the
+/// world's ledger closed), its temp dir and the snapshot's path.
+fn ledger_with_snapshot() -> (PathBuf, tempfile::TempDir, PathBuf) {
+    let mut w = with_champion();
+    w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+    let snap = w.ledger.snapshot().unwrap();
+    let path = snapshot::write(w.ledger.store().dir(), &snap).unwrap();
+    w.ok("maya", "run.record", run("r2", "scheduled", 11.0, 0.15, 0.95));
+    w.ok(
+        "maya",
+        "hypothesis.propose",
+        json!({"hypothesis_id": "H-1", "model": "demand", "statement": "lags help",
+        "change_type": "feature", "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
+    );
+    let (l, dir, _) = w.into_parts();
+    let ledger_dir = l.store().dir().to_path_buf();
+    drop(l);
+    (ledger_dir, dir, path)
+}
+
+/// The trust and domain state of a fold from genesis, as snapshot sections.
+fn full_fold(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
+    (l.trust().to_snapshot(), l.domain().state.to_snapshot())
+}
+
+/// Opens from snapshots; returns the state as sections and the events folded after the
+/// snapshot used (all of them when none was).
+fn from_snapshots(dir: &Path) -> ((Vec<u8>, Vec<u8>), u64) {
+    let l = Ledger::open_with_snapshots(dir, clock(), PledgeDomain::default()).unwrap();
+    let parts = (l.trust().to_snapshot(), l.domain().state.to_snapshot());
+    let folded = l.events_since_snapshot();
+    // Nothing is due (fewer than EVERY events): closing writes nothing.
+    (parts, folded)
+}
+
+fn rewrite(path: &Path, edit: impl FnOnce(&mut Snapshot)) {
+    let mut snap = Snapshot::decode(&std::fs::read(path).unwrap()).unwrap();
+    edit(&mut snap);
+    std::fs::write(path, snap.encode()).unwrap();
+}
+
+#[test]
+fn opening_from_a_snapshot_folds_only_the_events_after_it_and_gives_the_full_folds_state() {
+    let (dir, _tmp, path) = ledger_with_snapshot();
+    let snap = Snapshot::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let len = ledger::Store::open(&dir).map(|s| s.len()).unwrap();
+    let expected = full_fold(&dir);
+    let (got, folded) = from_snapshots(&dir);
+    assert_eq!(folded, len - snap.seq - 1, "only the events after the snapshot are folded");
+    assert!(folded > 0);
+    assert_eq!(got, expected);
+    // As-of reads start from it too, and agree with a rebuild at every point.
+    let store = ledger::Store::open(&dir).unwrap();
+    for seq in 0..len {
+        let (state, from) = replay::replay_from_snapshot(&store, AsOf::Seq(seq)).unwrap();
+        assert_eq!(from, (seq >= snap.seq).then_some(snap.seq), "at {seq}");
+        assert_eq!(state, replay::rebuild(&store, AsOf::Seq(seq)).unwrap(), "at {seq}");
+    }
+    let (_, from) = replay::replay_from_snapshot(&store, AsOf::Time(snap.recorded_at)).unwrap();
+    assert_eq!(from, Some(snap.seq));
+    // And `verify` finds it equal to the events' state.
+    let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
+    assert_eq!(summary.snapshots, 1);
+}
+
+/// Every way a snapshot can be damaged, foreign, stale or of another format. Each is applied to
+/// a fresh copy of the ledger; opening must give the full fold's state, and so must as-of reads.
+#[test]
+fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
+    type Tamper = Box<dyn Fn(&Path, &Path)>;
+    let flip = |at: fn(usize) -> usize| -> Tamper {
+        Box::new(move |p: &Path, _: &Path| {
+            let mut b = std::fs::read(p).unwrap();
+            let i = at(b.len());
+            b[i] ^= 0x20;
+            std::fs::write(p, b).unwrap();
+        })
+    };
+    let cases: Vec<(&str, Tamper)> = vec![
+        ("empty file", Box::new(|p, _| std::fs::write(p, b"").unwrap())),
+        ("garbage", Box::new(|p, _| std::fs::write(p, vec![7u8; 4096]).unwrap())),
+        (
+            "truncated",
+            Box::new(|p, _| {
+                let b = std::fs::read(p).unwrap();
+                std::fs::write(p, &b[..b.len() / 2]).unwrap();
+            }),
+        ),
+        ("magic flipped", flip(|_| 3)),
+        ("seq flipped", flip(|_| 21)),
+        ("event hash flipped", flip(|_| 40)),
+        ("trust section flipped", flip(|_| 100)),
+        ("domain section flipped", flip(|n| n - 100)),
+        ("checksum flipped", flip(|n| n - 1)),
+        (
+            "another format",
+            Box::new(|p, _| {
+                let mut b = std::fs::read(p).unwrap();
+                b[16] = 2;
+                let n = b.len() - 32;
+                let check = ledger::Digest::of(&b[..n]).0;
+                b[n..].copy_from_slice(&check);
+                std::fs::write(p, b).unwrap();
+            }),
+        ),
+        ("an older state layout", Box::new(|p, _| rewrite(p, |s| s.domain[13] = b'0'))),
+        ("trust section that does not decode", Box::new(|p, _| rewrite(p, |s| s.trust = vec![0xc1]))),
+        ("domain section that does not decode", Box::new(|p, _| rewrite(p, |s| s.domain.truncate(40)))),
+        (
+            "another chain's event",
+            Box::new(|p, _| rewrite(p, |s| s.event = ledger::Digest::of(b"elsewhere"))),
+        ),
+        (
+            "beyond the head",
+            Box::new(|p, dir| {
+                let mut s = Snapshot::decode(&std::fs::read(p).unwrap()).unwrap();
+                s.seq = 10_000;
+                std::fs::remove_file(p).unwrap();
+                snapshot::write(dir, &s).unwrap();
+            }),
+        ),
+        (
+            "renamed to another event",
+            Box::new(|p, _| {
+                std::fs::rename(p, p.with_file_name(format!("{:020}.snapshot", 3))).unwrap();
+            }),
+        ),
+        (
+            "a directory",
+            Box::new(|p, _| {
+                std::fs::remove_file(p).unwrap();
+                std::fs::create_dir(p).unwrap();
+            }),
+        ),
+        // Decodes and is bound to the right event, but the events after it do not fold onto
+        // it (the model they name is missing): the fold from genesis is used instead.
+        (
+            "a state the next events do not fold onto",
+            Box::new(|p, _| {
+                rewrite(p, |s| {
+                    let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+                    state.models.clear();
+                    s.domain = state.to_snapshot();
+                })
+            }),
+        ),
+    ];
+    for (name, tamper) in &cases {
+        let (dir, _tmp, path) = ledger_with_snapshot();
+        let expected = full_fold(&dir);
+        tamper(&path, &dir);
+        let (got, folded) = from_snapshots(&dir);
+        assert!(got == expected, "{name}: opening gave another state than the full fold");
+        let len = ledger::Store::open(&dir).map(|s| s.len()).unwrap();
+        assert_eq!(folded, len, "{name}: the snapshot was used");
+        let store = ledger::Store::open(&dir).unwrap();
+        let state = replay::replay(&store, AsOf::Head).unwrap();
+        assert!(state.to_snapshot() == expected.1, "{name}: as-of read gave another state");
+        // `verify` passes when the snapshot is one opening skips as unreadable or foreign (no
+        // evidence either way), and refuses the one that decodes with another state.
+        let verified = ledger::verify_store(&store, commands::app::verify::verifier(None));
+        if name.starts_with("a state the next events") {
+            let f = verified.unwrap_err();
+            assert!(f.reason.contains("does not hold the state the events give"), "{name}: {f}");
+        } else {
+            let summary = verified.unwrap_or_else(|f| panic!("{name}: verify failed: {f}"));
+            assert_eq!(summary.snapshots, 0, "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_stale_snapshot_is_used_and_the_newest_usable_one_wins() {
+    let (dir, _tmp, older) = ledger_with_snapshot();
+    let older_seq = Snapshot::decode(&std::fs::read(&older).unwrap()).unwrap().seq;
+    // A newer, damaged snapshot: the older one is used.
+    let newer = {
+        let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
+        snapshot::write(&dir, &l.snapshot().unwrap()).unwrap()
+    };
+    let mut b = std::fs::read(&newer).unwrap();
+    let n = b.len();
+    b[n - 50] ^= 1;
+    std::fs::write(&newer, b).unwrap();
+    let expected = full_fold(&dir);
+    let len = ledger::Store::open(&dir).map(|s| s.len()).unwrap();
+    let (got, folded) = from_snapshots(&dir);
+    assert_eq!(got, expected);
+    assert_eq!(folded, len - older_seq - 1, "the older snapshot was used");
+}
+
+#[test]
+fn verify_refuses_a_snapshot_that_decodes_but_holds_another_state() {
+    let (dir, _tmp, path) = ledger_with_snapshot();
+    // A consistent forgery: v1 is no longer champion, checksum recomputed.
+    rewrite(&path, |s| {
+        let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+        state.models.get_mut("demand").unwrap().champions.clear();
+        s.domain = state.to_snapshot();
+    });
+    let store = ledger::Store::open(&dir).unwrap();
+    let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
+    assert!(f.reason.contains("does not hold the state the events give"), "{f}");
+    assert!(f.reason.contains(&path.file_name().unwrap().to_string_lossy().to_string()), "{f}");
+    let snap = Snapshot::decode(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(f.seq, snap.seq);
+    // The trust section too: another ledger's, with one more key enrolled.
+    let (dir, _tmp, path) = ledger_with_snapshot();
+    let mut other = with_champion();
+    other.ok(
+        "root",
+        "key.enroll",
+        json!({"principal": "plog", "public_key": key("plog").public().to_string()}),
+    );
+    let trust = other.ledger.trust().to_snapshot();
+    rewrite(&path, |s| s.trust = trust);
+    let store = ledger::Store::open(&dir).unwrap();
+    let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
+    assert!(f.reason.contains("the trust state differs"), "{f}");
+}
+
+#[test]
+fn snapshots_are_written_when_due_and_only_the_newest_are_kept() {
+    let mut w = with_champion().reopened_with_snapshots();
+    let dir = w.ledger.store().dir().to_path_buf();
+    assert_eq!(w.ledger.snapshot_if_due(1_000), None, "not due");
+    let mut written = vec![];
+    for i in 0..(snapshot::KEEP + 2) {
+        w.ok("maya", "run.record", run(&format!("w{i}"), "scheduled", 12.0, 0.2, 0.9));
+        written.push(w.ledger.snapshot_if_due(1).expect("due after one command"));
+        assert_eq!(w.ledger.events_since_snapshot(), 0);
+    }
+    let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
+    let mut newest: Vec<u64> = written.iter().rev().take(snapshot::KEEP).copied().collect();
+    newest.sort_unstable_by_key(|s| std::cmp::Reverse(*s));
+    assert_eq!(kept, newest);
+    let (l, _tmp, _) = w.into_parts();
+    drop(l);
+    let expected = full_fold(&dir);
+    let (got, folded) = from_snapshots(&dir);
+    assert_eq!((got, folded), (expected, 0));
+}
+
+#[test]
+fn closing_writes_a_snapshot_once_enough_events_were_folded_beyond_the_last() {
+    let mut w = with_champion().reopened_with_snapshots();
+    let dir = w.ledger.store().dir().to_path_buf();
+    let windows = |i: u64| {
+        json!({"model": "demand", "version": 1, "window_start": format!("2026-01-{:02}T00:00:00Z", 1 + i % 27),
+        "window_end": format!("2026-01-{:02}T00:00:00Z", 2 + i % 27), "metrics": {"mae": 12.0, "mape": 0.2, "coverage": 0.9}, "rows": 24})
+    };
+    let mut i = 0;
+    while w.ledger.events_since_snapshot() < snapshot::EVERY {
+        w.ok("scheduler", "backtest.record", windows(i));
+        i += 1;
+    }
+    assert!(snapshot::list(&dir).is_empty(), "nothing written while appending");
+    let head = w.ledger.store().head().unwrap().seq;
+    let (l, _tmp, _) = w.into_parts();
+    drop(l);
+    let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
+    assert_eq!(kept, vec![head], "closing wrote the head's snapshot");
+    let expected = full_fold(&dir);
+    assert_eq!(from_snapshots(&dir), (expected, 0));
+}

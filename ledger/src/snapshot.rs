@@ -1,0 +1,174 @@
+//! Snapshots of the folded state (`docs/FORMAT.md`, section 19): the trust state and the
+//! domain's state as of one event, bound to that event's hash, kept as files in
+//! `<ledger>/snapshots/`. Opening a ledger loads the newest usable snapshot and folds only the
+//! events after it; a missing, damaged, stale, mismatched or older-format snapshot is skipped
+//! (the next older one is tried, then genesis), so a snapshot can make opening faster but never
+//! the state different. `verify` re-derives every snapshot's state from the events and refuses
+//! one that differs (see [`crate::verify_store`]).
+//!
+//! A snapshot is a cache of what the events give, not evidence: it carries no signature, and
+//! nothing but opening speed depends on it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::canonical::Timestamp;
+use crate::digest::Digest;
+use crate::store::Store;
+
+/// The snapshot file format this build writes and reads.
+pub const FORMAT: u32 = 1;
+/// The first 16 bytes of every snapshot file.
+pub const MAGIC: &[u8; 16] = b"pledge-snapshot\n";
+/// The fixed-size header: magic, format, seq, event hash, recorded_at, two section lengths.
+const HEADER: usize = 16 + 4 + 8 + 32 + 8 + 8 + 8;
+/// Snapshots kept in a ledger's directory; older ones are removed when a new one is written.
+pub const KEEP: usize = 4;
+/// Events folded beyond the newest snapshot after which opening or closing a ledger writes a
+/// new one.
+pub const EVERY: u64 = 2_000;
+
+/// The directory holding a ledger's snapshots.
+pub fn dir_of(ledger_dir: &Path) -> PathBuf {
+    ledger_dir.join("snapshots")
+}
+
+/// One snapshot: the state after event `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last event folded into it.
+    pub seq: u64,
+    /// That event's hash: the snapshot resumes only the chain holding this event at `seq`.
+    pub event: Digest,
+    /// That event's `recorded_at` (reads as of a time pick a snapshot by it).
+    pub recorded_at: Timestamp,
+    /// The trust state ([`crate::TrustState::to_snapshot`]).
+    pub trust: Vec<u8>,
+    /// The domain's state ([`crate::Domain::snapshot`]).
+    pub domain: Vec<u8>,
+}
+
+impl Snapshot {
+    /// The file's bytes: the header, the two sections, then the blake3 hash of everything
+    /// before it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + self.trust.len() + self.domain.len() + 32);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.event.0);
+        out.extend_from_slice(&self.recorded_at.micros().to_le_bytes());
+        out.extend_from_slice(&(self.trust.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.domain.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.trust);
+        out.extend_from_slice(&self.domain);
+        let check = blake3::hash(&out);
+        out.extend_from_slice(check.as_bytes());
+        out
+    }
+
+    /// Reads a snapshot file's bytes, refusing anything but an intact file of [`FORMAT`].
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+        if bytes.len() < HEADER + 32 || &bytes[..16] != MAGIC {
+            return Err("not a snapshot file".into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let format = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+        if format != FORMAT {
+            return Err(format!("snapshot format {format}, this build reads {FORMAT}"));
+        }
+        let (body, check) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(body).as_bytes() != check {
+            return Err("its checksum does not match its bytes".into());
+        }
+        let (trust_len, domain_len) = (u64_at(68), u64_at(76));
+        if trust_len.checked_add(domain_len) != Some((body.len() - HEADER) as u64) {
+            return Err("its section lengths do not add up to its size".into());
+        }
+        let seq = u64_at(20);
+        let micros = i64::from_le_bytes(bytes[60..68].try_into().expect("8 bytes"));
+        let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
+            .map(Timestamp::from_datetime)
+            .ok_or("its recorded_at is out of range")?;
+        let trust_end = HEADER + trust_len as usize;
+        Ok(Snapshot {
+            seq,
+            event: Digest(bytes[28..60].try_into().expect("32 bytes")),
+            recorded_at,
+            trust: body[HEADER..trust_end].to_vec(),
+            domain: body[trust_end..].to_vec(),
+        })
+    }
+}
+
+/// A snapshot file's name: the event sequence number, zero-padded so names sort by it.
+fn file_name(seq: u64) -> String {
+    format!("{seq:020}.snapshot")
+}
+
+/// The snapshot files in `ledger_dir`, newest (highest sequence number) first.
+pub fn list(ledger_dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir_of(ledger_dir)) else { return vec![] };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let seq = name.strip_suffix(".snapshot")?.parse::<u64>().ok()?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    found.sort_by_key(|s| std::cmp::Reverse(s.0));
+    found
+}
+
+/// The snapshots of `store` that decode and are bound to an event this store holds at their
+/// sequence number, newest first, each with its path; files that fail are skipped with a log
+/// line. `fits` picks among them (e.g. not after a point in the past).
+pub fn usable<'a>(
+    store: &'a Store,
+    fits: impl Fn(&Snapshot) -> bool + 'a,
+) -> impl Iterator<Item = (PathBuf, Snapshot)> + 'a {
+    list(store.dir()).into_iter().filter_map(move |(seq, path)| {
+        let snap = match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| Snapshot::decode(&b)) {
+            Ok(s) => s,
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                return None;
+            }
+        };
+        if snap.seq != seq {
+            tracing::warn!(path = %path.display(), "snapshot skipped: its name and its contents disagree");
+            return None;
+        }
+        if !fits(&snap) {
+            return None;
+        }
+        match store.get(seq) {
+            Ok(Some(ev)) if ev.hash == snap.event => Some((path, snap)),
+            _ => {
+                tracing::warn!(path = %path.display(), seq, "snapshot skipped: the store does not hold its event");
+                None
+            }
+        }
+    })
+}
+
+/// Writes `snap` into `ledger_dir`'s snapshot directory atomically (a temporary file, synced,
+/// renamed into place), then removes all but the newest [`KEEP`].
+pub fn write(ledger_dir: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
+    let dir = dir_of(ledger_dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(file_name(snap.seq));
+    let tmp = dir.join(format!(".{}.{}.tmp", file_name(snap.seq), std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&snap.encode())?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    for (_, old) in list(ledger_dir).into_iter().skip(KEEP) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(path)
+}
