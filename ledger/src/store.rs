@@ -33,6 +33,7 @@ use crate::error::StoreError;
 use crate::event::{
     Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
 };
+use crate::keys::KeyId;
 use crate::merkle::{self, CompactRange};
 use crate::wal::{Record, Wal};
 
@@ -41,6 +42,14 @@ const HASH: u8 = b'h';
 const SUBJECT: u8 = b's';
 const COMMAND: u8 = b'c';
 const TREE: u8 = b't';
+/// Events by kind: `k` + kind + 0 + seq (u64 BE), empty value.
+const KIND: u8 = b'k';
+/// Events by the key that signed the command of their run: `a` + key id (32 bytes) + seq.
+const SIGNER: u8 = b'a';
+/// How many events (from genesis) the kind and signer indexes cover, u64 BE: written with
+/// every commit; a store written before these indexes (or by an older build) is indexed
+/// from there when it is next opened for writing.
+const INDEXED: &[u8] = b"m:indexed";
 /// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
 /// the journal after a checkpoint, so that sled losing its tail is detected on open.
 const ANCHOR: &[u8] = b"m:head";
@@ -327,6 +336,69 @@ fn subject_prefix(model: &str, segment: Option<Option<&str>>) -> Vec<u8> {
         k.push(0);
     }
     k
+}
+
+fn kind_prefix(kind: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + kind.len() + 8);
+    k.push(KIND);
+    k.extend_from_slice(kind.as_bytes());
+    k.push(0);
+    k
+}
+
+fn signer_prefix(key: &KeyId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41);
+    k.push(SIGNER);
+    k.extend_from_slice(key.0.as_bytes());
+    k
+}
+
+/// The key that signed `ev`'s command, when `ev` is the first event of a run.
+fn run_signer(ev: &RecordedEvent) -> Option<KeyId> {
+    match &ev.event.cause {
+        crate::event::Cause::Command(env) => env.signatures.first().map(|s| s.keyid),
+        crate::event::Cause::Event(_) => None,
+    }
+}
+
+/// The kind and signer index entries of `ev` (its run signed by `signer`).
+fn index_entries(ev: &RecordedEvent, signer: Option<&KeyId>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let seq = ev.event.seq.to_be_bytes();
+    let mut out = Vec::with_capacity(2);
+    let mut k = kind_prefix(&ev.event.kind);
+    k.extend_from_slice(&seq);
+    out.push((k, Vec::new()));
+    if let Some(key) = signer {
+        let mut a = signer_prefix(key);
+        a.extend_from_slice(&seq);
+        out.push((a, Vec::new()));
+    }
+    out
+}
+
+/// The sequence numbers under `prefix` (each key ends with one, u64 BE) within `range`, in
+/// order or reversed.
+fn seqs_under<'a>(
+    store: &'a Store,
+    prefix: Vec<u8>,
+    range: std::ops::Range<u64>,
+    reverse: bool,
+) -> Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a> {
+    let (db, unavailable) = split(store.db());
+    let mut lo = prefix.clone();
+    lo.extend_from_slice(&range.start.to_be_bytes());
+    let mut hi = prefix;
+    hi.extend_from_slice(&range.end.to_be_bytes());
+    let scan = db.into_iter().flat_map(move |db| {
+        let r = db.range(lo.clone()..hi.clone());
+        let r: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if reverse { Box::new(r.rev()) } else { Box::new(r) };
+        r
+    });
+    Box::new(unavailable.into_iter().map(Err).chain(scan.map(move |kv| {
+        let (k, _) = kv.map_err(|e| store.failed(e))?;
+        seq_from(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "bad index entry".into() })
+    })))
 }
 
 fn seq_from(bytes: &[u8]) -> Option<u64> {
@@ -642,7 +714,7 @@ impl Store {
 
     fn open_in(dir: PathBuf, files: PathBuf, read_only: Option<ReadOnly>) -> Result<Store, StoreError> {
         let l = load(&files, &dir).map_err(|e| classify(e, &dir))?;
-        Ok(Store {
+        let store = Store {
             sled: std::sync::RwLock::new(Some(l.sled)),
             dir,
             files,
@@ -654,7 +726,9 @@ impl Store {
             failing: std::sync::atomic::AtomicU32::new(0),
             tree: Mutex::new(l.tree),
             read_only,
-        })
+        };
+        store.complete_indexes()?;
+        Ok(store)
     }
 
     fn open_read_only(dir: PathBuf, reason: String) -> Result<Store, StoreError> {
@@ -869,7 +943,9 @@ impl Store {
         let actual = *head;
         let Some(last) = events.last() else { return Ok(()) };
         let mut expect_prev = actual.map(|a| a.hash);
-        let mut record: Record = Vec::with_capacity(events.len() * 3 + commands.len());
+        let mut record: Record = Vec::with_capacity(events.len() * 6 + commands.len());
+        // A commit holds whole runs: every event after a run's first is signed by its key.
+        let mut signer: Option<KeyId> = None;
         for (expect_seq, ev) in (actual.map_or(0, |a| a.seq + 1)..).zip(events) {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
@@ -891,8 +967,11 @@ impl Store {
                 sk.extend_from_slice(&ev.event.seq.to_be_bytes());
                 record.push((sk, Vec::new()));
             }
+            signer = run_signer(ev).or(signer);
+            record.extend(index_entries(ev, signer.as_ref()));
             expect_prev = Some(ev.hash);
         }
+        record.push((INDEXED.to_vec(), (last.event.seq + 1).to_be_bytes().to_vec()));
         for (id, rec) in commands {
             if self.command(id)?.is_some() {
                 return Err(StoreError::Discontinuous(format!("command `{id}` is already recorded")));
@@ -1113,6 +1192,104 @@ impl Store {
         Ok(out)
     }
 
+    /// True when the kind and signer indexes cover every stored event (a store written by an
+    /// older build and opened read-only may lack them; queries then scan).
+    pub fn indexed(&self) -> bool {
+        self.indexed_len().is_ok_and(|n| n >= self.len())
+    }
+
+    fn indexed_len(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db()?
+            .get(INDEXED)
+            .map_err(|e| self.failed(e))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Sequence numbers of the events of `kind` in `range`, in order (reversed with
+    /// `reverse`). Complete only when [`Store::indexed`].
+    pub fn seqs_by_kind(
+        &self,
+        kind: &str,
+        range: std::ops::Range<u64>,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        seqs_under(self, kind_prefix(kind), range, reverse)
+    }
+
+    /// Sequence numbers of the events in `range` whose run's command `key` signed, in order
+    /// (reversed with `reverse`). Complete only when [`Store::indexed`].
+    pub fn seqs_by_signer(
+        &self,
+        key: &KeyId,
+        range: std::ops::Range<u64>,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        seqs_under(self, signer_prefix(key), range, reverse)
+    }
+
+    /// The first sequence number whose event was recorded at or after `t` (the number of
+    /// events when none was): `recorded_at` never decreases along the chain, so this is a
+    /// binary search reading about log2(n) events.
+    pub fn seq_at_time(&self, t: Timestamp) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0u64, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ev =
+                self.get(mid)?.ok_or(StoreError::Corrupt { seq: mid, reason: "event is missing".into() })?;
+            if ev.event.recorded_at < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Adds the kind and signer index entries of the events the indexes do not cover yet (a
+    /// store written before them), in batches, then records how far they reach. Derived data:
+    /// an interrupted pass starts again from the last batch recorded.
+    fn complete_indexes(&self) -> Result<(), StoreError> {
+        let from = self.indexed_len()?;
+        let len = self.len();
+        if from >= len || self.read_only.is_some() || self.damage.is_some() {
+            return Ok(());
+        }
+        let db = self.db()?;
+        // The signer of a run that began before `from` is found from its first event.
+        let mut signer = None;
+        let mut start = from;
+        while start > 0 {
+            let ev = self
+                .get(start - 1)?
+                .ok_or(StoreError::Corrupt { seq: start - 1, reason: "event is missing".into() })?;
+            if let Some(k) = run_signer(&ev) {
+                signer = Some(k);
+                break;
+            }
+            start -= 1;
+        }
+        tracing::info!(from, to = len, "indexing events by kind and signer");
+        let mut batch = sled::Batch::default();
+        let mut pending = 0;
+        for ev in self.range(from..len) {
+            let ev = ev?;
+            signer = run_signer(&ev).or(signer);
+            for (k, v) in index_entries(&ev, signer.as_ref()) {
+                batch.insert(k, v);
+            }
+            pending += 1;
+            if pending == 10_000 || ev.event.seq + 1 == len {
+                batch.insert(INDEXED, (ev.event.seq + 1).to_be_bytes().to_vec());
+                db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.failed(e))?;
+                pending = 0;
+            }
+        }
+        db.flush().map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
     /// Events about exactly this subject (a segment, or whole-model events when the segment is
     /// `None`), in order.
     pub fn by_subject(&self, subject: &Subject) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -1232,4 +1409,79 @@ fn command_key(id: &Uuid) -> [u8; 17] {
     k[0] = COMMAND;
     k[1..].copy_from_slice(id.as_bytes());
     k
+}
+
+#[cfg(test)]
+mod index_tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::canonical::{StepClock, Timestamp};
+    use crate::keys::SecretKey;
+    use crate::trust::base_policy;
+    use crate::{Command, ExpectedHead, Ledger, NoDomain, Store};
+
+    /// Every index entry of the kind and signer indexes, with the marker.
+    fn entries(store: &Store) -> Vec<Vec<u8>> {
+        let db = store.db().unwrap();
+        let mut out: Vec<Vec<u8>> = db
+            .iter()
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .filter(|k| k[0] == super::KIND || k[0] == super::SIGNER || k == super::INDEXED)
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_store_written_without_the_indexes_is_indexed_on_open_exactly_as_commits_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp::parse_exact("2026-02-15T09:00:00.000000Z").unwrap();
+        let (root, maya) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+        let id = uuid::Uuid::now_v7();
+        let cmd = |kind: &str, body: serde_json::Value| Command::new(id, t0, kind, body).sign(&root).unwrap();
+        {
+            let mut l = Ledger::open(dir.path(), Arc::new(StepClock::new(t0, 1_000_000)), NoDomain).unwrap();
+            let genesis = json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": base_policy()});
+            l.submit(cmd("ledger.create", genesis), ExpectedHead::Any).unwrap();
+            l.submit(
+                cmd("key.enroll", json!({"principal": "maya", "public_key": maya.public().to_string()})),
+                ExpectedHead::Any,
+            )
+            .unwrap();
+            for role in ["scientist", "approver", "service"] {
+                l.submit(cmd("role.grant", json!({"principal": "maya", "role": role})), ExpectedHead::Any)
+                    .unwrap();
+            }
+        }
+        let committed = {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.indexed());
+            let kinds: Vec<u64> =
+                store.seqs_by_kind("role.granted", 0..store.len(), false).map(|s| s.unwrap()).collect();
+            assert_eq!(kinds, vec![2, 3, 4]);
+            let reversed: Vec<u64> =
+                store.seqs_by_kind("role.granted", 0..4, true).map(|s| s.unwrap()).collect();
+            assert_eq!(reversed, vec![3, 2]);
+            let by_root: Vec<u64> = store
+                .seqs_by_signer(&root.public().key_id(), 0..store.len(), false)
+                .map(|s| s.unwrap())
+                .collect();
+            assert_eq!(by_root, vec![0, 1, 2, 3, 4]);
+            assert_eq!(store.seqs_by_signer(&maya.public().key_id(), 0..5, false).count(), 0);
+            let e = entries(&store);
+            // As an older build left it: no kind or signer entries, no marker.
+            let db = store.db().unwrap();
+            for k in &e {
+                db.remove(k).unwrap();
+            }
+            db.flush().unwrap();
+            e
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.indexed());
+        assert_eq!(entries(&store), committed, "the entries opening adds are the ones commits write");
+    }
 }

@@ -1,6 +1,8 @@
 //! Questions asked of the read models: the timeline of how a champion got there, the lineage
 //! of a version, and model health.
 
+use std::ops::Range;
+
 use ledger::{Cause, RecordedEvent, SignedCommand, Store, StoreError, TrustState};
 use serde::Serialize;
 use serde_json::Value;
@@ -428,8 +430,62 @@ impl EventFilter {
         Ok(true)
     }
 
+    /// The sequence numbers worth reading for this filter within `range`, in order (reversed
+    /// with `reverse`): from the kind index when a kind is asked for, else from the signer
+    /// index for an actor (the actor's keys merged), else from the subject index for a
+    /// segment, else every event. A candidate still has to pass [`EventFilter::matches`]; a
+    /// store whose indexes do not cover every event (opened read-only, written by an older
+    /// build) is scanned.
+    fn candidates<'a>(
+        &self,
+        store: &'a Store,
+        trust: &TrustState,
+        range: Range<u64>,
+        reverse: bool,
+    ) -> Result<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>, StoreError> {
+        let indexed = store.indexed();
+        if let (Some(kind), true) = (&self.kind, indexed) {
+            return Ok(Box::new(store.seqs_by_kind(kind, range, reverse)));
+        }
+        if let (Some(actor), true) = (&self.actor, indexed) {
+            let keys: Vec<_> = trust.keys().filter(|k| k.principal == *actor).map(|k| k.key_id).collect();
+            let streams: Vec<_> =
+                keys.iter().map(|k| store.seqs_by_signer(k, range.clone(), reverse).peekable()).collect();
+            return Ok(Box::new(Merged { streams, reverse }));
+        }
+        if let (Some(model), Some(segment)) = (&self.model, &self.segment) {
+            let segment = (!segment.is_empty()).then_some(segment.as_str());
+            let mut seqs: Vec<u64> = store
+                .seqs_by_subject(model, Some(segment))?
+                .into_iter()
+                .filter(|s| range.contains(s))
+                .collect();
+            if reverse {
+                seqs.reverse();
+            }
+            return Ok(Box::new(seqs.into_iter().map(Ok)));
+        }
+        Ok(if reverse { Box::new(range.rev().map(Ok)) } else { Box::new(range.map(Ok)) })
+    }
+
+    /// The sequence numbers the time bounds leave, from `start`: `recorded_at` never
+    /// decreases along the chain, so both ends are found by binary search.
+    fn bounds(&self, store: &Store, start: u64) -> Result<Range<u64>, StoreError> {
+        let lo = match self.since {
+            Some(t) => store.seq_at_time(t)?.max(start),
+            None => start,
+        };
+        let hi = match self.until {
+            Some(t) => store.seq_at_time(t)?,
+            None => store.len(),
+        };
+        Ok(lo..hi.max(lo))
+    }
+
     /// Up to `limit` matching events in ledger order, starting after sequence number `after`
     /// (from genesis when `None`), and the sequence number to continue from when more remain.
+    /// The cost follows the events read through the indexes (see `candidates`), not the
+    /// ledger's length.
     pub fn page(
         &self,
         store: &Store,
@@ -438,12 +494,16 @@ impl EventFilter {
         limit: usize,
     ) -> Result<(Vec<RecordedEvent>, Option<u64>), StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
+        let range = self.bounds(store, start)?;
         let mut out = Vec::new();
-        for ev in store.range(start..) {
-            let ev = ev?;
+        for seq in self.candidates(store, trust, range, false)? {
+            let seq = seq?;
             if out.len() == limit {
-                return Ok((out, Some(ev.seq() - 1)));
+                return Ok((out, Some(seq - 1)));
             }
+            let ev = store
+                .get(seq)?
+                .ok_or(StoreError::Corrupt { seq, reason: "an index names a missing event".into() })?;
             if self.matches(store, trust, &ev)? {
                 out.push(ev);
             }
@@ -461,17 +521,47 @@ impl EventFilter {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
+        let range = self.bounds(store, start)?;
         let mut out = Vec::new();
-        for ev in store.range(start..).rev() {
+        for seq in self.candidates(store, trust, range, true)? {
             if out.len() == limit {
                 break;
             }
-            let ev = ev?;
+            let seq = seq?;
+            let ev = store
+                .get(seq)?
+                .ok_or(StoreError::Corrupt { seq, reason: "an index names a missing event".into() })?;
             if self.matches(store, trust, &ev)? {
                 out.push(ev);
             }
         }
         out.reverse();
         Ok(out)
+    }
+}
+
+/// Several ordered streams of sequence numbers merged into one (an actor's keys).
+struct Merged<I: Iterator<Item = Result<u64, StoreError>>> {
+    streams: Vec<std::iter::Peekable<I>>,
+    reverse: bool,
+}
+
+impl<I: Iterator<Item = Result<u64, StoreError>>> Iterator for Merged<I> {
+    type Item = Result<u64, StoreError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            match s.peek() {
+                Some(Err(_)) => return s.next(),
+                Some(Ok(seq)) => {
+                    let better = best.is_none_or(|(_, b)| if self.reverse { *seq > b } else { *seq < b });
+                    if better {
+                        best = Some((i, *seq));
+                    }
+                }
+                None => {}
+            }
+        }
+        best.and_then(|(i, _)| self.streams[i].next())
     }
 }

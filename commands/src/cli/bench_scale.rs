@@ -4,7 +4,8 @@
 //! size, decoding), and real `pledge` commands run as child processes of this binary, each
 //! timed from spawn to exit with its peak resident memory: `pledge champion` with no snapshot
 //! (a fold from genesis, which writes one), then again from the snapshot (the figure a user
-//! waits for), `pledge timeline --as-of` just after the snapshot, and `pledge log --kind`.
+//! waits for), `pledge timeline --as-of` just after the snapshot, and `pledge log --kind`;
+//! and event queries of up to 500 events through the indexes, in process.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,6 +76,37 @@ fn repeated(ledger: &Path, args: &[&str]) -> Result<Value, Failure> {
     Ok(json!({"ms": times[RUNS / 2], "peak_bytes": peak}))
 }
 
+/// Event queries answering up to 500 events each, in process on the open store: the median
+/// of [`RUNS`] runs in milliseconds, and how many events each answered.
+fn event_queries(store: &ledger::Store, trust: &ledger::TrustState) -> Result<Value, Failure> {
+    use projections::query::EventFilter;
+    let mid = store.get(store.len() / 2)?.map(|e| e.event.recorded_at);
+    let kind = |k: &str| EventFilter { kind: Some(k.into()), ..EventFilter::default() };
+    let cases = [
+        ("backtests_first", kind("backtest.recorded"), false),
+        ("champion_moves_last", kind("champion.changed"), true),
+        ("actor_last", EventFilter { actor: Some("root".into()), ..EventFilter::default() }, true),
+        ("since_first", EventFilter { since: mid, ..EventFilter::default() }, false),
+    ];
+    let mut out = serde_json::Map::new();
+    for (name, filter, last) in cases {
+        let mut times = vec![];
+        let mut answered = 0;
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            answered = if last {
+                filter.last(store, trust, None, 500)?.len()
+            } else {
+                filter.page(store, trust, None, 500)?.0.len()
+            };
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        out.insert(name.into(), json!({"ms": times[RUNS / 2], "events": answered}));
+    }
+    Ok(Value::Object(out))
+}
+
 /// Runs the scale figures.
 pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Failure> {
     let ledger_dir = match keep {
@@ -89,9 +121,11 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         (store.len(), dir_bytes(&ledger_dir))
     };
 
-    // In process: a rebuild from genesis, and the snapshot of its state.
-    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes) = {
+    // In process: a rebuild from genesis, the snapshot of its state, and event queries
+    // through the indexes (what `GET /api/v1/events` and `pledge log` run once open).
+    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries) = {
         let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
+        let queries = event_queries(l.store(), l.trust())?;
         let t = Instant::now();
         let state = replay::rebuild(l.store(), AsOf::Head)?;
         let rebuild_secs = t.elapsed().as_secs_f64();
@@ -110,7 +144,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
                 "the snapshot does not restore the rebuilt state"
             )));
         }
-        (rebuild_secs, encode_secs, decode_secs, bytes.len())
+        (rebuild_secs, encode_secs, decode_secs, bytes.len(), queries)
     };
 
     // Child processes: the first open folds from genesis and writes a snapshot.
@@ -137,6 +171,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
             "encode_secs": encode_secs,
             "decode_secs": decode_secs,
         },
+        "event_queries_500": queries,
         "champion_without_snapshot": {"ms": cold_secs * 1e3, "peak_bytes": cold_peak},
         "champion_from_snapshot": warm,
         "timeline_as_of_after_snapshot": timeline,
@@ -172,6 +207,13 @@ pub fn render(s: &Value) -> String {
         s["snapshot"]["encode_secs"].as_f64().unwrap_or(0.0),
         s["snapshot"]["decode_secs"].as_f64().unwrap_or(0.0),
     );
+    for (name, q) in s["event_queries_500"].as_object().into_iter().flatten() {
+        out.push_str(&format!(
+            "  event query {name:<22} {:>9.2} ms  ({} events)\n",
+            q["ms"].as_f64().unwrap_or(0.0),
+            q["events"]
+        ));
+    }
     out.push_str(&row("pledge champion, no snapshot", &s["champion_without_snapshot"]));
     out.push_str(&row("pledge champion, from snapshot", &s["champion_from_snapshot"]));
     out.push_str(&row("pledge timeline --as-of (snapshot+500)", &s["timeline_as_of_after_snapshot"]));
