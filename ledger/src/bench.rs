@@ -178,9 +178,11 @@ pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
     }
     let scan_secs = started.elapsed().as_secs_f64();
 
+    let sample = l.store().get(events / 2)?.map(|e| e.bytes).unwrap_or_default();
     Ok(json!({
         "events": events,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "limits": limits(&sample),
         "raw_fdatasync": {"count": raw.len(), "p50_us": percentile_us(&raw, 0.5), "p99_us": percentile_us(&raw, 0.99)},
         "events_per_command": per_command,
         "single_append": {"commands": single_n, "per_sec": single_n as f64 / single_secs,
@@ -193,6 +195,41 @@ pub fn run(dir: &Path, cfg: Config) -> Result<Value, StoreError> {
         "tree": tree,
         "client_signing": {"commands_per_sec": total as f64 / sign_secs},
     }))
+}
+
+/// The machine's own limits, measured in the same run as the figures beside them: strict
+/// ed25519 verifications per second on one core, blake3 throughput on one core, and how fast
+/// one core parses a typical event's canonical JSON into a value.
+pub fn limits(sample_event: &[u8]) -> Value {
+    let key = SecretKey::from_seed([7; 32]);
+    let msg = sample_event;
+    let sig = key.sign(msg);
+    let public = key.public();
+    let n = 2_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        assert!(public.verify_strict(std::hint::black_box(msg), &sig));
+    }
+    let ed25519 = n as f64 / t.elapsed().as_secs_f64();
+    let buf = vec![0x5au8; 64 << 20];
+    let t = Instant::now();
+    std::hint::black_box(blake3::hash(&buf));
+    let blake3_mb = buf.len() as f64 / 1e6 / t.elapsed().as_secs_f64();
+    let reps = 20_000;
+    let t = Instant::now();
+    for _ in 0..reps {
+        let v: Value =
+            serde_json::from_slice(std::hint::black_box(sample_event)).expect("the sample event parses");
+        std::hint::black_box(v);
+    }
+    let json_secs = t.elapsed().as_secs_f64();
+    json!({
+        "ed25519_verify_strict_per_sec_one_core": ed25519,
+        "blake3_mb_per_sec_one_core": blake3_mb,
+        "json_decode_events_per_sec_one_core": reps as f64 / json_secs,
+        "json_decode_mb_per_sec_one_core": (reps * sample_event.len()) as f64 / 1e6 / json_secs,
+        "sample_event_bytes": sample_event.len(),
+    })
 }
 
 /// The Merkle tree's costs: what maintaining it adds per appended event (its leaf and node
@@ -305,5 +342,18 @@ pub fn render(r: &Value) -> String {
         r["tree"]["memory_1m"]["inclusion"]["generate_p50_us"].as_f64().unwrap_or(0.0),
         r["tree"]["memory_1m"]["inclusion"]["verify_p50_us"].as_f64().unwrap_or(0.0),
         r["tree"]["memory_1m"]["inclusion"]["max_bytes"],
+    ) + &render_limits(&r["limits"])
+}
+
+/// The machine's limits ([`limits`]) as one line.
+pub fn render_limits(l: &Value) -> String {
+    let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
+    format!(
+        "\n  this machine, one core: {:.0} strict ed25519 verifications/s, blake3 {:.0} MB/s, JSON decode {:.0} events/s ({:.0} MB/s, {}-byte event)",
+        f("ed25519_verify_strict_per_sec_one_core"),
+        f("blake3_mb_per_sec_one_core"),
+        f("json_decode_events_per_sec_one_core"),
+        f("json_decode_mb_per_sec_one_core"),
+        l["sample_event_bytes"],
     )
 }

@@ -123,9 +123,11 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
 
     // In process: a rebuild from genesis, the snapshot of its state, and event queries
     // through the indexes (what `GET /api/v1/events` and `pledge log` run once open).
-    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries) = {
+    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits) = {
         let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
         let queries = event_queries(l.store(), l.trust())?;
+        let sample = l.store().get(n / 2)?.map(|e| e.bytes).unwrap_or_default();
+        let limits = ledger::bench::limits(&sample);
         let t = Instant::now();
         let state = replay::rebuild(l.store(), AsOf::Head)?;
         let rebuild_secs = t.elapsed().as_secs_f64();
@@ -144,7 +146,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
                 "the snapshot does not restore the rebuilt state"
             )));
         }
-        (rebuild_secs, encode_secs, decode_secs, bytes.len(), queries)
+        (rebuild_secs, encode_secs, decode_secs, bytes.len(), queries, limits)
     };
 
     // Child processes: the first open folds from genesis and writes a snapshot.
@@ -172,6 +174,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
             "decode_secs": decode_secs,
         },
         "event_queries_500": queries,
+        "limits": limits,
         "champion_without_snapshot": {"ms": cold_secs * 1e3, "peak_bytes": cold_peak},
         "champion_from_snapshot": warm,
         "timeline_as_of_after_snapshot": timeline,
@@ -225,5 +228,6 @@ pub fn render(s: &Value) -> String {
         s["verify"]["events_per_sec"].as_f64().unwrap_or(0.0),
         MEMORY_GOAL_BYTES / 1048576,
     ));
+    out.push_str(&ledger::bench::render_limits(&s["limits"]));
     out
 }
