@@ -292,6 +292,8 @@ fn bench_reports_ledger_cli_and_http_figures() {
             "300",
             "--interop-events",
             "300",
+            "--scale-events",
+            "300",
         ])
         .arg("--json")
         .output()
@@ -330,10 +332,23 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/interop/openlineage/run_events_per_sec",
         "/interop/in_toto/attestations_per_sec",
         "/interop/import/events_per_sec",
+        "/ledger/limits/ed25519_verify_strict_per_sec_one_core",
+        "/ledger/limits/blake3_mb_per_sec_one_core",
+        "/ledger/limits/json_decode_events_per_sec_one_core",
+        "/scale/disk_bytes_per_event",
+        "/scale/rebuild_events_per_sec",
+        "/scale/snapshot/bytes",
+        "/scale/champion_without_snapshot/ms",
+        "/scale/champion_from_snapshot/ms",
+        "/scale/champion_from_snapshot/peak_bytes",
+        "/scale/event_queries_500/backtests_first/ms",
+        "/scale/verify/events_per_sec",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }
     assert_eq!(v["http"]["commands"][2]["clients"], 64);
+    // The warm runs open from the snapshot of the head.
+    assert_eq!(v["scale"]["snapshot"]["seq"].as_u64().unwrap() + 1, v["scale"]["events"].as_u64().unwrap());
     assert!(
         v["interop"]["in_toto"]["attestations"].as_u64().unwrap()
             > v["interop"]["training_runs"].as_u64().unwrap()
