@@ -85,6 +85,10 @@ pub trait Query {
     fn path(&self) -> String;
     /// Answers it.
     fn answer(&self, view: &View<'_>) -> Result<Self::Answer, QueryError>;
+    /// Whether answering reads the read models. A question that reads only the store and the
+    /// trust state (false) is answered locally without folding or loading the domain state:
+    /// its view holds an empty state and no policy.
+    const READS_STATE: bool = true;
 }
 
 /// Percent-encodes a path segment or a query value.
@@ -825,6 +829,7 @@ pub struct EventsAnswer {
 
 impl Query for Events {
     type Answer = EventsAnswer;
+    const READS_STATE: bool = false;
     fn path(&self) -> String {
         let mut params = match self.page {
             Page::After { after, limit } => {
