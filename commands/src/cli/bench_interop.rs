@@ -12,7 +12,8 @@ use crate::app::backend::{Backend, Signer};
 use crate::app::failure::Failure;
 use crate::app::keystore;
 
-fn dir_bytes(p: &Path) -> u64 {
+/// The bytes of the files under `p`, recursively.
+pub(super) fn dir_bytes(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .into_iter()
         .flatten()

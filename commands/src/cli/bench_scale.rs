@@ -25,19 +25,6 @@ pub const START_GOAL_MS: f64 = 100.0;
 pub const MEMORY_GOAL_BYTES: u64 = 200 * 1024 * 1024;
 const RUNS: usize = 5;
 
-fn dir_bytes(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// One run of `pledge ARGS` against `ledger`: (seconds from spawn to exit, peak resident bytes).
 fn child(ledger: &Path, args: &[&str]) -> Result<(f64, u64), Failure> {
     let exe = std::env::current_exe().map_err(Failure::internal)?;
@@ -118,7 +105,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let _ = std::fs::remove_dir_all(&snapshots);
     let (n, disk) = {
         let store = ledger::Store::open(&ledger_dir)?;
-        (store.len(), dir_bytes(&ledger_dir))
+        (store.len(), super::bench_interop::dir_bytes(&ledger_dir))
     };
 
     // A child process with no snapshot: a fold from genesis (it writes one when the ledger

@@ -98,21 +98,25 @@ impl World {
     /// The same world with its ledger closed and opened again: the state folded from the
     /// store, the clock and the command ids continuing where they were.
     pub fn reopened(self) -> World {
+        self.reopen(false)
+    }
+
+    fn reopen(self, snapshots: bool) -> World {
         let World { ledger, _dir, next, clock } = self;
         let path = ledger.store().dir().to_path_buf();
         drop(ledger);
-        let ledger = Ledger::open(path, clock.clone(), PledgeDomain::default()).unwrap();
-        World { ledger, _dir, next, clock }
+        let ledger = if snapshots {
+            Ledger::open_with_snapshots(path, clock.clone(), PledgeDomain::default())
+        } else {
+            Ledger::open(path, clock.clone(), PledgeDomain::default())
+        };
+        World { ledger: ledger.unwrap(), _dir, next, clock }
     }
 
     /// [`World::reopened`] with [`Ledger::open_with_snapshots`]: snapshots are loaded, and
     /// written when due ([`Ledger::snapshot_if_due`]) and on close.
     pub fn reopened_with_snapshots(self) -> World {
-        let World { ledger, _dir, next, clock } = self;
-        let path = ledger.store().dir().to_path_buf();
-        drop(ledger);
-        let ledger = Ledger::open_with_snapshots(path, clock.clone(), PledgeDomain::default()).unwrap();
-        World { ledger, _dir, next, clock }
+        self.reopen(true)
     }
 
     fn id(&self) -> Uuid {
