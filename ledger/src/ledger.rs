@@ -476,35 +476,31 @@ impl<D: Domain> Ledger<D> {
 /// Folds every stored event into the trust state and `domain`, checking on the way what can be
 /// checked without signatures: each event's bytes against the hash stored beside them, its
 /// position, its link to the event before, and that the events reach the committed head.
-/// The trust state at the head of `store`, folded from its trust events alone, found through
-/// the kind index (every event is read when the store is not indexed): what a question that
-/// reads the store and the keys but no read model needs (`pledge log`), without folding the
-/// domain. A store whose opening found damage is refused, as [`Ledger::open`] refuses it.
+/// The trust state at the head of `store`, without folding the domain: the trust section of
+/// the newest usable snapshot and the events after it, checked exactly as
+/// [`Ledger::open_with_snapshots`] checks them (stored ids, links, the head anchor, the
+/// journal), so that a question reading only the store and the keys (`pledge log`) refuses
+/// the damage opening would refuse; from genesis when no snapshot is usable.
 pub fn trust_at_head(store: &Store) -> Result<TrustState, StoreError> {
-    if let Some(reason) = store.damage() {
-        return Err(StoreError::Corrupt { seq: store.len().saturating_sub(1), reason: reason.to_string() });
-    }
-    let len = store.len();
-    let seqs: Vec<u64> = if store.indexed() {
-        let mut seqs = Vec::new();
-        for kind in kinds::EVENTS {
-            for seq in store.seqs_by_kind(kind, 0..len, false) {
-                seqs.push(seq?);
+    if store.damage().is_none() {
+        for (path, snap) in snapshot::usable(store, |_| true) {
+            let trust = match TrustState::from_snapshot(&snap.trust) {
+                Ok(trust) => trust,
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                    continue;
+                }
+            };
+            match fold(store, trust, NoDomain, Some((snap.seq, snap.event))) {
+                Ok((trust, _)) => return Ok(trust),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "snapshot not used; folding from genesis");
+                    break;
+                }
             }
         }
-        seqs.sort_unstable();
-        seqs
-    } else {
-        (0..len).collect()
-    };
-    let mut trust = TrustState::default();
-    for seq in seqs {
-        let ev = store
-            .get(seq)?
-            .ok_or_else(|| StoreError::Corrupt { seq, reason: "the event is missing".into() })?;
-        trust.apply(&ev).map_err(|reason| StoreError::Corrupt { seq, reason })?;
     }
-    Ok(trust)
+    Ok(fold(store, TrustState::default(), NoDomain, None)?.0)
 }
 
 /// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]) and folds the

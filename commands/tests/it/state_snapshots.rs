@@ -81,6 +81,8 @@ fn opening_from_a_snapshot_folds_only_the_events_after_it_and_gives_the_full_fol
     }
     let (_, from) = replay::replay_from_snapshot(&store, AsOf::Time(snap.recorded_at)).unwrap();
     assert_eq!(from, Some(snap.seq));
+    // What `pledge log` answers with: the snapshot's trust section and the events after it.
+    assert_eq!(ledger::trust_at_head(&store).unwrap().to_snapshot(), expected.0);
     // And `verify` finds it equal to the events' state.
     let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
     assert_eq!(summary.snapshots, 1);
