@@ -62,11 +62,12 @@ pub trait Domain: Clone {
     fn snapshot(&self) -> Option<Vec<u8>> {
         None
     }
-    /// The state from a section [`Domain::snapshot`] wrote (`self` is the pristine domain the
-    /// ledger was opened with). `None` for bytes of another format or damaged ones: the ledger
-    /// then tries an older snapshot, then folds from genesis.
-    fn restore(&self, bytes: &[u8]) -> Option<Self> {
-        let _ = bytes;
+    /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
+    /// pristine domain the ledger was opened with). `None` for bytes of another format, damaged
+    /// ones, or a state that is not of event `seq`: the ledger then tries an older snapshot,
+    /// then folds from genesis.
+    fn restore(&self, bytes: &[u8], seq: u64) -> Option<Self> {
+        let _ = (bytes, seq);
         None
     }
 }
@@ -186,8 +187,8 @@ impl<D: Domain> Ledger<D> {
     }
 
     /// The state at the head as a snapshot, or `None` for an empty ledger or a domain that
-    /// keeps none. Cheap to call on the writer's thread: encoding and writing can happen on
-    /// another ([`snapshot::write`]).
+    /// keeps none. It encodes the whole state (seconds on a ledger of millions of events); a
+    /// writer that must not stall uses [`Ledger::snapshot_job`].
     pub fn snapshot(&self) -> Option<Snapshot> {
         let head = self.store.head()?;
         Some(Snapshot {
@@ -510,7 +511,8 @@ fn fold_resumed<D: Domain>(store: &Store, pristine: &D) -> Result<(TrustState, D
     if store.damage().is_none() {
         for (path, snap) in snapshot::usable(store, |_| true) {
             let restored = TrustState::from_snapshot(&snap.trust).and_then(|trust| {
-                let domain = pristine.restore(&snap.domain).ok_or("the domain section does not restore")?;
+                let domain =
+                    pristine.restore(&snap.domain, snap.seq).ok_or("the domain section does not restore")?;
                 Ok((trust, domain))
             });
             let (trust, domain) = match restored {

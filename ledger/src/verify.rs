@@ -314,7 +314,9 @@ impl<D: Domain> Verifier<D> {
             self.summary.snapshots += 1;
             return Ok(());
         }
-        if TrustState::from_snapshot(&snap.trust).is_err() || self.domain.restore(&snap.domain).is_none() {
+        if TrustState::from_snapshot(&snap.trust).is_err()
+            || self.domain.restore(&snap.domain, snap.seq).is_none()
+        {
             return Ok(());
         }
         Err(format!(

@@ -83,10 +83,11 @@ impl ledger::Domain for PledgeDomain {
         Some(self.state.to_snapshot())
     }
 
-    fn restore(&self, bytes: &[u8]) -> Option<Self> {
+    fn restore(&self, bytes: &[u8], seq: u64) -> Option<Self> {
         let state = State::from_snapshot(bytes)
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
-            .ok()?;
+            .ok()
+            .filter(|s| s.last_seq == Some(seq))?;
         let policy = match state.policy_version {
             0 => None,
             _ => Some(Arc::new(Policy::parse(&state.policy).ok()?)),

@@ -157,6 +157,17 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
                 std::fs::create_dir(p).unwrap();
             }),
         ),
+        // Bound to its event, but the state inside is of an earlier one.
+        (
+            "a state of another event",
+            Box::new(|p, _| {
+                rewrite(p, |s| {
+                    let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+                    state.last_seq = state.last_seq.map(|q| q - 1);
+                    s.domain = state.to_snapshot();
+                })
+            }),
+        ),
         // Decodes and is bound to the right event, but the events after it do not fold onto
         // it (the model they name is missing): the fold from genesis is used instead.
         (
