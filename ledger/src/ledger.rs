@@ -162,7 +162,7 @@ impl<D: Domain> Ledger<D> {
     ) -> Result<Self, StoreError> {
         let store = Store::open(dir)?;
         let pristine = domain.clone();
-        let (trust, domain, from) = fold_resumed(&store, &pristine)?;
+        let (trust, domain, from) = fold_resumed(&store, &pristine, restore_domain)?;
         let mut l = Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: Some(from) };
         l.snapshot_if_due(snapshot::EVERY);
         Ok(l)
@@ -175,7 +175,7 @@ impl<D: Domain> Ledger<D> {
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let (trust, domain) = match self.snapshots {
             Some(_) => {
-                let (trust, domain, from) = fold_resumed(&self.store, &self.pristine)?;
+                let (trust, domain, from) = fold_resumed(&self.store, &self.pristine, restore_domain)?;
                 self.snapshots = Some(from);
                 (trust, domain)
             }
@@ -190,14 +190,7 @@ impl<D: Domain> Ledger<D> {
     /// keeps none. It encodes the whole state (seconds on a ledger of millions of events); a
     /// writer that must not stall uses [`Ledger::snapshot_job`].
     pub fn snapshot(&self) -> Option<Snapshot> {
-        let head = self.store.head()?;
-        Some(Snapshot {
-            seq: head.seq,
-            event: head.hash,
-            recorded_at: head.recorded_at,
-            trust: self.trust.to_snapshot(),
-            domain: self.domain.snapshot()?,
-        })
+        snapshot_of(self.store.head()?, &self.trust, &self.domain)
     }
 
     /// For a writer that must not stall: when the ledger keeps snapshots and `every` events
@@ -216,16 +209,10 @@ impl<D: Domain> Ledger<D> {
         let (trust, domain, dir) = (self.trust.clone(), self.domain.clone(), self.store.dir().to_path_buf());
         self.snapshots = Some(Some(head.seq));
         Some(move || {
-            let Some(domain) = domain.snapshot() else { return };
-            let snap = Snapshot {
-                seq: head.seq,
-                event: head.hash,
-                recorded_at: head.recorded_at,
-                trust: trust.to_snapshot(),
-                domain,
-            };
-            if let Err(e) = snapshot::write(&dir, &snap) {
-                tracing::warn!(error = %e, "cannot write a snapshot of the ledger's state");
+            if let Some(snap) = snapshot_of(head, &trust, &domain) {
+                if let Err(e) = snapshot::write(&dir, &snap) {
+                    tracing::warn!(error = %e, "cannot write a snapshot of the ledger's state");
+                }
             }
         })
     }
@@ -474,45 +461,39 @@ impl<D: Domain> Ledger<D> {
     }
 }
 
-/// Folds every stored event into the trust state and `domain`, checking on the way what can be
-/// checked without signatures: each event's bytes against the hash stored beside them, its
-/// position, its link to the event before, and that the events reach the committed head.
+/// The state after event `head` as a snapshot (`None` for a domain that keeps none).
+fn snapshot_of<D: Domain>(head: Head, trust: &TrustState, domain: &D) -> Option<Snapshot> {
+    Some(Snapshot {
+        seq: head.seq,
+        event: head.hash,
+        recorded_at: head.recorded_at,
+        trust: trust.to_snapshot(),
+        domain: domain.snapshot()?,
+    })
+}
+
 /// The trust state at the head of `store`, without folding the domain: the trust section of
 /// the newest usable snapshot and the events after it, checked exactly as
 /// [`Ledger::open_with_snapshots`] checks them (stored ids, links, the head anchor, the
 /// journal), so that a question reading only the store and the keys (`pledge log`) refuses
 /// the damage opening would refuse; from genesis when no snapshot is usable.
 pub fn trust_at_head(store: &Store) -> Result<TrustState, StoreError> {
-    if store.damage().is_none() {
-        for (path, snap) in snapshot::usable(store, |_| true) {
-            let trust = match TrustState::from_snapshot(&snap.trust) {
-                Ok(trust) => trust,
-                Err(reason) => {
-                    tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
-                    continue;
-                }
-            };
-            match fold(store, trust, NoDomain, Some((snap.seq, snap.event))) {
-                Ok((trust, _)) => return Ok(trust),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "snapshot not used; folding from genesis");
-                    break;
-                }
-            }
-        }
-    }
-    Ok(fold(store, TrustState::default(), NoDomain, None)?.0)
+    Ok(fold_resumed(store, &NoDomain, |_, _| Some(NoDomain))?.0)
 }
 
-/// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]) and folds the
-/// events after it; folds from genesis when there is none or when the events after it do not
-/// fold onto it. Returns the state and the snapshot's sequence number.
-fn fold_resumed<D: Domain>(store: &Store, pristine: &D) -> Result<(TrustState, D, Option<u64>), StoreError> {
+/// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]), the domain
+/// through `restore`, and folds the events after it; folds from genesis when there is none or
+/// when the events after it do not fold onto it. Returns the state and the snapshot's
+/// sequence number.
+fn fold_resumed<D: Domain>(
+    store: &Store,
+    pristine: &D,
+    restore: impl Fn(&D, &Snapshot) -> Option<D>,
+) -> Result<(TrustState, D, Option<u64>), StoreError> {
     if store.damage().is_none() {
         for (path, snap) in snapshot::usable(store, |_| true) {
             let restored = TrustState::from_snapshot(&snap.trust).and_then(|trust| {
-                let domain =
-                    pristine.restore(&snap.domain, snap.seq).ok_or("the domain section does not restore")?;
+                let domain = restore(pristine, &snap).ok_or("the domain section does not restore")?;
                 Ok((trust, domain))
             });
             let (trust, domain) = match restored {
@@ -537,8 +518,15 @@ fn fold_resumed<D: Domain>(store: &Store, pristine: &D) -> Result<(TrustState, D
     Ok((trust, domain, None))
 }
 
-/// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking
-/// each as [`Ledger::open`] says; `after` is the sequence number and hash of the last event
+/// The domain's own restore of a snapshot's section.
+fn restore_domain<D: Domain>(pristine: &D, snap: &Snapshot) -> Option<D> {
+    pristine.restore(&snap.domain, snap.seq)
+}
+
+/// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking on
+/// the way what can be checked without signatures, as [`Ledger::open`] says (each event's bytes
+/// against the hash stored beside them, its position, its link to the event before, and that
+/// the events reach the committed head); `after` is the sequence number and hash of the last event
 /// already folded.
 fn fold<D: Domain>(
     store: &Store,

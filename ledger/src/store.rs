@@ -356,8 +356,8 @@ fn signer_prefix(key: &KeyId) -> Vec<u8> {
 /// The key that signed `ev`'s command, when `ev` is the first event of a run.
 fn run_signer(ev: &RecordedEvent) -> Option<KeyId> {
     match &ev.event.cause {
-        crate::event::Cause::Command(env) => env.signatures.first().map(|s| s.keyid),
-        crate::event::Cause::Event(_) => None,
+        Cause::Command(env) => env.signatures.first().map(|s| s.keyid),
+        Cause::Event(_) => None,
     }
 }
 
@@ -1216,6 +1216,18 @@ impl Store {
         reverse: bool,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
         seqs_under(self, kind_prefix(kind), range, reverse)
+    }
+
+    /// Sequence numbers of the events in `range` about exactly this subject (a segment, or
+    /// whole-model events when `segment` is `None`), in order (reversed with `reverse`).
+    pub fn seqs_by_exact_subject(
+        &self,
+        model: &str,
+        segment: Option<&str>,
+        range: std::ops::Range<u64>,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        seqs_under(self, subject_prefix(model, Some(segment)), range, reverse)
     }
 
     /// Sequence numbers of the events in `range` whose run's command `key` signed, in order

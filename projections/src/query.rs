@@ -442,30 +442,26 @@ impl EventFilter {
         trust: &TrustState,
         range: Range<u64>,
         reverse: bool,
-    ) -> Result<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>, StoreError> {
+    ) -> Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a> {
         let indexed = store.indexed();
         if let (Some(kind), true) = (&self.kind, indexed) {
-            return Ok(Box::new(store.seqs_by_kind(kind, range, reverse)));
+            return Box::new(store.seqs_by_kind(kind, range, reverse));
         }
         if let (Some(actor), true) = (&self.actor, indexed) {
             let keys: Vec<_> = trust.keys().filter(|k| k.principal == *actor).map(|k| k.key_id).collect();
             let streams: Vec<_> =
                 keys.iter().map(|k| store.seqs_by_signer(k, range.clone(), reverse).peekable()).collect();
-            return Ok(Box::new(Merged { streams, reverse }));
+            return Box::new(Merged { streams, reverse });
         }
         if let (Some(model), Some(segment)) = (&self.model, &self.segment) {
             let segment = (!segment.is_empty()).then_some(segment.as_str());
-            let mut seqs: Vec<u64> = store
-                .seqs_by_subject(model, Some(segment))?
-                .into_iter()
-                .filter(|s| range.contains(s))
-                .collect();
-            if reverse {
-                seqs.reverse();
-            }
-            return Ok(Box::new(seqs.into_iter().map(Ok)));
+            return Box::new(store.seqs_by_exact_subject(model, segment, range, reverse));
         }
-        Ok(if reverse { Box::new(range.rev().map(Ok)) } else { Box::new(range.map(Ok)) })
+        if reverse {
+            Box::new(range.rev().map(Ok))
+        } else {
+            Box::new(range.map(Ok))
+        }
     }
 
     /// The sequence numbers the time bounds leave, from `start`: `recorded_at` never
@@ -484,7 +480,7 @@ impl EventFilter {
 
     /// Up to `limit` matching events in ledger order, starting after sequence number `after`
     /// (from genesis when `None`), and the sequence number to continue from when more remain.
-    /// The cost follows the events read through the indexes (see `candidates`), not the
+    /// The cost follows the index entries and events read (see `candidates`), not the
     /// ledger's length.
     pub fn page(
         &self,
@@ -496,7 +492,7 @@ impl EventFilter {
         let start = after.map_or(0, |a| a.saturating_add(1));
         let range = self.bounds(store, start)?;
         let mut out = Vec::new();
-        for seq in self.candidates(store, trust, range, false)? {
+        for seq in self.candidates(store, trust, range, false) {
             let seq = seq?;
             if out.len() == limit {
                 return Ok((out, Some(seq - 1)));
@@ -523,7 +519,7 @@ impl EventFilter {
         let start = after.map_or(0, |a| a.saturating_add(1));
         let range = self.bounds(store, start)?;
         let mut out = Vec::new();
-        for seq in self.candidates(store, trust, range, true)? {
+        for seq in self.candidates(store, trust, range, true) {
             if out.len() == limit {
                 break;
             }

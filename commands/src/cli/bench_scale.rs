@@ -127,8 +127,9 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         let bytes = snap.encode();
         let encode_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
+        let snapshot_bytes = bytes.len();
         let back =
-            ledger::snapshot::Snapshot::decode(&bytes).map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
+            ledger::snapshot::Snapshot::decode(bytes).map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         let restored = projections::State::from_snapshot(&back.domain)
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         let decode_secs = t.elapsed().as_secs_f64();
@@ -139,7 +140,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         }
         // The snapshot the next children open from (a small ledger got none from the first).
         ledger::snapshot::write(&ledger_dir, &snap).map_err(Failure::internal)?;
-        (rebuild_secs, encode_secs, decode_secs, bytes.len(), queries, limits)
+        (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits)
     };
 
     let written = ledger::snapshot::list(&ledger_dir);

@@ -57,7 +57,7 @@ fn from_snapshots(dir: &Path) -> ((Vec<u8>, Vec<u8>), u64) {
 }
 
 fn rewrite(path: &Path, edit: impl FnOnce(&mut Snapshot)) {
-    let mut snap = Snapshot::decode(&std::fs::read(path).unwrap()).unwrap();
+    let mut snap = Snapshot::read(path).unwrap();
     edit(&mut snap);
     std::fs::write(path, snap.encode()).unwrap();
 }
@@ -65,7 +65,7 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut Snapshot)) {
 #[test]
 fn opening_from_a_snapshot_folds_only_the_events_after_it_and_gives_the_full_folds_state() {
     let (dir, _tmp, path) = ledger_with_snapshot();
-    let snap = Snapshot::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let snap = Snapshot::read(&path).unwrap();
     let len = ledger::Store::open(&dir).map(|s| s.len()).unwrap();
     let expected = full_fold(&dir);
     let (got, folded) = from_snapshots(&dir);
@@ -138,7 +138,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
         (
             "beyond the head",
             Box::new(|p, dir| {
-                let mut s = Snapshot::decode(&std::fs::read(p).unwrap()).unwrap();
+                let mut s = Snapshot::read(p).unwrap();
                 s.seq = 10_000;
                 std::fs::remove_file(p).unwrap();
                 snapshot::write(dir, &s).unwrap();
@@ -208,7 +208,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
 #[test]
 fn a_stale_snapshot_is_used_and_the_newest_usable_one_wins() {
     let (dir, _tmp, older) = ledger_with_snapshot();
-    let older_seq = Snapshot::decode(&std::fs::read(&older).unwrap()).unwrap().seq;
+    let older_seq = Snapshot::read(&older).unwrap().seq;
     // A newer, damaged snapshot: the older one is used.
     let newer = {
         let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
@@ -238,7 +238,7 @@ fn verify_refuses_a_snapshot_that_decodes_but_holds_another_state() {
     let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
     assert!(f.reason.contains("does not hold the state the events give"), "{f}");
     assert!(f.reason.contains(&path.file_name().unwrap().to_string_lossy().to_string()), "{f}");
-    let snap = Snapshot::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let snap = Snapshot::read(&path).unwrap();
     assert_eq!(f.seq, snap.seq);
     // The trust section too: another ledger's, with one more key enrolled.
     let (dir, _tmp, path) = ledger_with_snapshot();
