@@ -1,6 +1,6 @@
 //! The schemas of domain events and commands in `schemas/` are generated from the Rust types
 //! and checked here; every event the domain tests write is validated against them (see
-//! `harness::World::ok`).
+//! `harness::World::ok`), and compared with the reference RFC 8785 encoder's bytes.
 //!
 //! `PLEDGE_WRITE_SCHEMAS=1` rewrites the generated files.
 
@@ -50,6 +50,13 @@ fn assert_valid(rel: &str, instance: &Value, what: &str) {
 #[track_caller]
 pub fn check(events: &[ledger::RecordedEvent]) {
     for ev in events {
+        // The canonical encoder writes what the reference encoder writes.
+        assert_eq!(
+            serde_json_canonicalizer::to_vec(&ev.event).unwrap(),
+            ev.bytes,
+            "`{}` is not encoded as serde_json_canonicalizer encodes it",
+            ev.event.kind
+        );
         let value: Value = serde_json::from_slice(&ev.bytes).unwrap();
         assert_valid("event.schema.json", &value, "event");
         let kind = &ev.event.kind;

@@ -1,6 +1,7 @@
 //! Integration tests of the `ledger` crate (one test binary, one module per area).
 
 mod append;
+mod canonical;
 mod crash;
 mod derive;
 mod export;
