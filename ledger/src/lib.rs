@@ -65,4 +65,6 @@ pub use crate::event::{Cause, DraftCause, Event, EventDraft, RecordedEvent, Subj
 pub use crate::ledger::{trust_at_head, Context, Domain, Ledger, NoDomain, Receipt};
 pub use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 pub use crate::trust::{Actor, Role, TrustState};
-pub use crate::verify::{verify_entries, verify_store, Entry, Verifier, VerifySummary};
+pub use crate::verify::{
+    verify_entries, verify_store, verify_store_with_domain, Entry, Verifier, VerifySummary,
+};

@@ -473,9 +473,15 @@ fn wait_for_lock<T>(
     }
 }
 
+/// sled's page cache. Its default, 1 GiB, filled with events during every full scan (a
+/// verification, a rebuild): `pledge verify` of a 100k-event ledger peaked at 470 MB with it
+/// and at 370 MB with this, in the same time; opening and indexed reads do not change (the
+/// operating system's page cache still holds the files). `docs/PERFORMANCE.md` has the figures.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
 /// Opens sled in `files`, waiting while its lock is contended (see [`wait_for_lock`]).
 fn open_sled(files: &Path, dir: &Path) -> Result<sled::Db, StoreError> {
-    let config = sled::Config::new().path(files).flush_every_ms(None);
+    let config = sled::Config::new().path(files).flush_every_ms(None).cache_capacity(SLED_CACHE_BYTES);
     wait_for_lock(dir, || match config.open() {
         // sled wraps the `EWOULDBLOCK` of `flock` in an `Other` error with this text.
         Err(sled::Error::Io(e))

@@ -476,7 +476,13 @@ impl<D: Domain> Verifier<D> {
     }
 
     /// Ends verification.
-    pub fn finish(mut self) -> Result<VerifySummary, VerifyFailure> {
+    pub fn finish(self) -> Result<VerifySummary, VerifyFailure> {
+        self.finish_with_domain().map(|(summary, _)| summary)
+    }
+
+    /// Like [`Verifier::finish`], and also gives the domain state the verified events fold to
+    /// (what a caller checks further without reading the events again).
+    pub fn finish_with_domain(mut self) -> Result<(VerifySummary, D), VerifyFailure> {
         let end = self.next_seq;
         let mut jobs = Vec::new();
         self.close_run(&mut jobs);
@@ -500,7 +506,7 @@ impl<D: Domain> Verifier<D> {
                 ),
             ));
         }
-        Ok(self.summary)
+        Ok((self.summary, self.domain))
     }
 }
 
@@ -780,10 +786,15 @@ where
 /// domain), then checks that the events reach the head the last commit recorded (so a store
 /// that lost its last events does not verify), that every stored Merkle tree node is the one
 /// the events give and no other is stored, and that the commit journal lost nothing.
-pub fn verify_store<D: Domain>(
+pub fn verify_store<D: Domain>(store: &Store, verifier: Verifier<D>) -> Result<VerifySummary, VerifyFailure> {
+    verify_store_with_domain(store, verifier).map(|(summary, _)| summary)
+}
+
+/// Like [`verify_store`], and also gives the domain state the verified events fold to.
+pub fn verify_store_with_domain<D: Domain>(
     store: &Store,
     mut verifier: Verifier<D>,
-) -> Result<VerifySummary, VerifyFailure> {
+) -> Result<(VerifySummary, D), VerifyFailure> {
     let entries = store.raw().map(|item| {
         item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash)))
             .map_err(|e| VerifyFailure::new(0, None, format!("cannot read stored event: {e}")))
@@ -811,7 +822,7 @@ pub fn verify_store<D: Domain>(
     })?;
     let next = v.next_seq;
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
-    let summary = v.finish()?;
+    let (summary, domain) = v.finish_with_domain()?;
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
         if head != Some((seq, hash)) {
@@ -839,5 +850,5 @@ pub fn verify_store<D: Domain>(
     if let Some(damage) = store.damage() {
         return Err(VerifyFailure::new(next, None, damage.to_string()));
     }
-    Ok(summary)
+    Ok((summary, domain))
 }

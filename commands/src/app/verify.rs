@@ -69,11 +69,28 @@ pub fn verifier(expect_head: Option<Digest>) -> Verifier<PledgeDomain> {
 /// Verifies a ledger directory without creating it. Runs on a damaged store too: that is
 /// what it is for.
 pub fn verify_ledger(dir: &Path, expect_head: Option<Digest>) -> Result<Outcome, Failure> {
+    verify_ledger_artifacts(dir, expect_head).map(|(outcome, _)| outcome)
+}
+
+/// [`verify_ledger`], and the artifacts the verified events reference: each digest with the
+/// versions that name it (`model vN`), from the state the events fold to.
+fn verify_ledger_artifacts(
+    dir: &Path,
+    expect_head: Option<Digest>,
+) -> Result<(Outcome, BTreeMap<String, Vec<String>>), Failure> {
     super::backend::require_ledger(dir)?;
     let store = Store::open(dir)?;
-    Ok(match ledger::verify_store(&store, verifier(expect_head)) {
-        Ok(s) => Outcome::Ok(s),
-        Err(f) => Outcome::Failed(f),
+    Ok(match ledger::verify_store_with_domain(&store, verifier(expect_head)) {
+        Ok((s, domain)) => {
+            let mut referenced: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (name, model) in &domain.state.models {
+                for (n, v) in &model.versions {
+                    referenced.entry(v.artifact_digest.clone()).or_default().push(format!("{name} v{n}"));
+                }
+            }
+            (Outcome::Ok(s), referenced)
+        }
+        Err(f) => (Outcome::Failed(f), BTreeMap::new()),
     })
 }
 
@@ -99,21 +116,9 @@ pub fn export_failure(e: ExportError) -> Failure {
     }
 }
 
-/// Hashes every artifact the ledger's versions reference that `<ledger>/artifacts` holds.
-/// Reads the verified store (call it after the events verified).
-pub fn check_artifacts(dir: &Path) -> Result<ArtifactReport, Failure> {
-    let store = Store::open(dir)?;
-    let mut referenced: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for ev in store.iter() {
-        let ev = ev?;
-        if ev.event.kind != "version.registered" {
-            continue;
-        }
-        let digest = ev.event.payload["artifact_digest"].as_str().unwrap_or_default().to_string();
-        let model = ev.event.subject.as_ref().map_or("", |s| s.model.as_str());
-        let label = format!("{model} v{}", ev.event.payload["version"]);
-        referenced.entry(digest).or_default().push(label);
-    }
+/// Hashes every artifact `referenced` (digest and the versions naming it, from the verified
+/// events) that `<ledger>/artifacts` holds.
+fn check_artifacts(dir: &Path, referenced: BTreeMap<String, Vec<String>>) -> Result<ArtifactReport, Failure> {
     let artifacts = super::training::artifact_dir(dir);
     let mut report = ArtifactReport { referenced: referenced.len(), ..Default::default() };
     for (digest, versions) in referenced {
@@ -209,6 +214,7 @@ pub struct Verified {
 /// `Err` when it could not run (unreadable files, a bad checkpoint).
 #[allow(clippy::type_complexity)]
 pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, VerifyFailure)>, Failure> {
+    let mut referenced = BTreeMap::new();
     let (what, outcome) = match req.target {
         Target::Export(f) => (format!("export `{}`", f.display()), verify_export_file(f, req.expect_head)?),
         Target::Server(client) => {
@@ -220,7 +226,11 @@ pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, Verif
             };
             (format!("the ledger served at `{}`", client.base()), outcome)
         }
-        Target::Ledger(dir) => (format!("ledger `{}`", dir.display()), verify_ledger(dir, req.expect_head)?),
+        Target::Ledger(dir) => {
+            let (outcome, artifacts) = verify_ledger_artifacts(dir, req.expect_head)?;
+            referenced = artifacts;
+            (format!("ledger `{}`", dir.display()), outcome)
+        }
     };
     let summary = match outcome {
         Outcome::Ok(s) => s,
@@ -228,7 +238,7 @@ pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, Verif
     };
     let anchors = anchored(req, &summary)?;
     let artifacts = match req.target {
-        Target::Ledger(dir) => Some(check_artifacts(dir)?),
+        Target::Ledger(dir) => Some(check_artifacts(dir, referenced)?),
         _ => None,
     };
     Ok(Ok(Verified { what, summary, anchors, artifacts }))
