@@ -131,6 +131,13 @@ enum Decided {
     Duplicate(Vec<RecordedEvent>),
 }
 
+/// A command's place in a batch's answers before the commit: a new command's run of the
+/// batch's events (how many), or a receipt already complete (a duplicate).
+enum Slot {
+    New(usize),
+    Done(Receipt),
+}
+
 impl<D: Domain> Ledger<D> {
     /// Opens (or creates) the ledger in `dir`, folding every stored event into `domain`.
     ///
@@ -333,14 +340,16 @@ impl<D: Domain> Ledger<D> {
         // it: verification re-runs the decide step at the recorded time.
         let now = cursor.time_after(self.clock.now());
         let mut staged = self.trust.clone();
-        let mut in_batch: HashMap<Uuid, (Digest, Vec<RecordedEvent>)> = HashMap::new();
+        // The batch's events are kept once, in `all_events`, for the commit; each new command's
+        // receipt is its run of them (`Slot::New`), moved out after the commit.
+        let mut in_batch: HashMap<Uuid, (Digest, std::ops::Range<usize>)> = HashMap::new();
         let mut all_events = Vec::new();
         let mut records = Vec::new();
-        let mut results = Vec::with_capacity(envelopes.len());
+        let mut slots = Vec::with_capacity(envelopes.len());
         let mut folded = false;
         for env in envelopes {
-            let outcome = self.decide_one(&staged, env, &mut cursor, now, &in_batch);
-            results.push(match outcome {
+            let outcome = self.decide_one(&staged, env, &mut cursor, now, &in_batch, &all_events);
+            slots.push(match outcome {
                 Ok(Decided::New { events, id, record }) => {
                     folded = true;
                     for ev in &events {
@@ -349,12 +358,13 @@ impl<D: Domain> Ledger<D> {
                             return Err(StoreError::Corrupt { seq: ev.seq(), reason });
                         }
                     }
-                    in_batch.insert(id, (record.digest, events.clone()));
+                    let run = all_events.len()..all_events.len() + events.len();
+                    in_batch.insert(id, (record.digest, run.clone()));
                     records.push((id, record));
-                    all_events.extend(events.iter().cloned());
-                    Ok(Receipt { events, duplicate: false })
+                    all_events.extend(events);
+                    Ok(Slot::New(run.len()))
                 }
-                Ok(Decided::Duplicate(events)) => Ok(Receipt { events, duplicate: true }),
+                Ok(Decided::Duplicate(events)) => Ok(Slot::Done(Receipt { events, duplicate: true })),
                 Err(e) => Err(e),
             });
         }
@@ -375,7 +385,18 @@ impl<D: Domain> Ledger<D> {
             return Err(e);
         }
         self.trust = staged;
-        Ok(results)
+        let mut committed = all_events.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|slot| {
+                slot.map(|slot| match slot {
+                    Slot::New(n) => {
+                        Receipt { events: committed.by_ref().take(n).collect(), duplicate: false }
+                    }
+                    Slot::Done(receipt) => receipt,
+                })
+            })
+            .collect())
     }
 
     fn decide_one(
@@ -384,12 +405,13 @@ impl<D: Domain> Ledger<D> {
         parsed: Result<SignedCommand, String>,
         cursor: &mut ChainCursor,
         now: Timestamp,
-        in_batch: &HashMap<Uuid, (Digest, Vec<RecordedEvent>)>,
+        in_batch: &HashMap<Uuid, (Digest, std::ops::Range<usize>)>,
+        batch_events: &[RecordedEvent],
     ) -> Result<Decided, SubmitError> {
         let cmd = parsed.map_err(SubmitError::Invalid)?;
         let id = cmd.command().id;
         let earlier = match in_batch.get(&id) {
-            Some((digest, events)) => Some((*digest, events.clone())),
+            Some((digest, run)) => Some((*digest, batch_events[run.clone()].to_vec())),
             None => match self.store.command(&id)? {
                 Some(rec) => Some((rec.digest, self.store.command_events(&rec)?)),
                 None => None,

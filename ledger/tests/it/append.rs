@@ -337,6 +337,10 @@ fn batch_commits_accepted_commands_once_and_reports_each() {
     assert!(!third.duplicate && fourth.duplicate);
     assert_eq!(third.events, fourth.events);
     assert_eq!(l.store().len(), 5 + 1 + 2);
+    // Each new command's receipt is its own run of the committed events, in order.
+    let stored: Vec<_> = l.store().range(5..8).collect::<Result<_, _>>().unwrap();
+    assert_eq!(results[0].as_ref().unwrap().events, stored[..1]);
+    assert_eq!(third.events, stored[1..]);
     ledger::verify_store(l.store(), verifier()).unwrap();
 }
 
