@@ -66,15 +66,10 @@ pub fn verifier(expect_head: Option<Digest>) -> Verifier<PledgeDomain> {
     }
 }
 
-/// Verifies a ledger directory without creating it. Runs on a damaged store too: that is
-/// what it is for.
-pub fn verify_ledger(dir: &Path, expect_head: Option<Digest>) -> Result<Outcome, Failure> {
-    verify_ledger_artifacts(dir, expect_head).map(|(outcome, _)| outcome)
-}
-
-/// [`verify_ledger`], and the artifacts the verified events reference: each digest with the
-/// versions that name it (`model vN`), from the state the events fold to.
-fn verify_ledger_artifacts(
+/// Verifies a ledger directory without creating it (it runs on a damaged store too: that is
+/// what it is for), and gives the artifacts the verified events reference: each digest with
+/// the versions that name it (`model vN`), from the state the events fold to.
+fn verify_ledger(
     dir: &Path,
     expect_head: Option<Digest>,
 ) -> Result<(Outcome, BTreeMap<String, Vec<String>>), Failure> {
@@ -214,7 +209,8 @@ pub struct Verified {
 /// `Err` when it could not run (unreadable files, a bad checkpoint).
 #[allow(clippy::type_complexity)]
 pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, VerifyFailure)>, Failure> {
-    let mut referenced = BTreeMap::new();
+    // A local ledger's artifacts are checked once its events verified.
+    let mut artifacts_of = None;
     let (what, outcome) = match req.target {
         Target::Export(f) => (format!("export `{}`", f.display()), verify_export_file(f, req.expect_head)?),
         Target::Server(client) => {
@@ -227,8 +223,8 @@ pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, Verif
             (format!("the ledger served at `{}`", client.base()), outcome)
         }
         Target::Ledger(dir) => {
-            let (outcome, artifacts) = verify_ledger_artifacts(dir, req.expect_head)?;
-            referenced = artifacts;
+            let (outcome, referenced) = verify_ledger(dir, req.expect_head)?;
+            artifacts_of = Some((dir, referenced));
             (format!("ledger `{}`", dir.display()), outcome)
         }
     };
@@ -237,10 +233,7 @@ pub fn verify(req: &VerifyRequest<'_>) -> Result<Result<Verified, (String, Verif
         Outcome::Failed(f) => return Ok(Err((what, f))),
     };
     let anchors = anchored(req, &summary)?;
-    let artifacts = match req.target {
-        Target::Ledger(dir) => Some(check_artifacts(dir, referenced)?),
-        _ => None,
-    };
+    let artifacts = artifacts_of.map(|(dir, referenced)| check_artifacts(dir, referenced)).transpose()?;
     Ok(Ok(Verified { what, summary, anchors, artifacts }))
 }
 

@@ -213,8 +213,9 @@ fn indexed_event_queries_answer_exactly_what_a_scan_answers() {
         assert_eq!(tail, expected[expected.len().saturating_sub(3)..], "{filter:?}");
     }
     assert!(nonempty >= 12, "the filters must select something: {nonempty}");
-    // What `pledge log` answers with: the trust state from the trust events alone, through
-    // the kind index, is the full fold's (maya's second key included).
+    // What `pledge log` answers with: the trust state `trust_at_head` folds without the
+    // domain (no snapshot here: every event, checked as an open checks them) is the full
+    // fold's, maya's second key included.
     let trust_only = ledger::trust_at_head(store).unwrap();
     assert_eq!(trust_only.to_snapshot(), trust.to_snapshot());
     assert_eq!(trust_only.keys().filter(|k| k.principal == "maya").count(), 2);
