@@ -13,7 +13,7 @@ use crate::digest::Digest;
 use crate::dsse::Envelope;
 use crate::error::{Refusal, Rejection, StoreError, SubmitError};
 use crate::event::{EventDraft, RecordedEvent};
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, Snapshot, SnapshotFile};
 use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
 use crate::trust::{kinds, Actor, TrustState};
 
@@ -63,11 +63,12 @@ pub trait Domain: Clone {
         None
     }
     /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
-    /// pristine domain the ledger was opened with). `None` for bytes of another format, damaged
+    /// pristine domain the ledger was opened with), read from `section` (the snapshot file
+    /// itself when a ledger opens, so that its bytes are not held beside the state). `None` for bytes of another format, damaged
     /// ones, or a state that is not of event `seq`: the ledger then tries an older snapshot,
     /// then folds from genesis.
-    fn restore(&self, bytes: &[u8], seq: u64) -> Option<Self> {
-        let _ = (bytes, seq);
+    fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
+        let _ = (section, seq);
         None
     }
 }
@@ -510,12 +511,12 @@ pub fn trust_at_head(store: &Store) -> Result<TrustState, StoreError> {
 fn fold_resumed<D: Domain>(
     store: &Store,
     pristine: &D,
-    restore: impl Fn(&D, &Snapshot) -> Option<D>,
+    restore: impl Fn(&D, &mut SnapshotFile) -> Option<D>,
 ) -> Result<(TrustState, D, Option<u64>), StoreError> {
     if store.damage().is_none() {
-        for (path, snap) in snapshot::usable(store, |_| true) {
+        for (path, mut snap) in snapshot::usable(store, |_| true) {
             let restored = TrustState::from_snapshot(&snap.trust).and_then(|trust| {
-                let domain = restore(pristine, &snap).ok_or("the domain section does not restore")?;
+                let domain = restore(pristine, &mut snap).ok_or("the domain section does not restore")?;
                 Ok((trust, domain))
             });
             let (trust, domain) = match restored {
@@ -541,8 +542,10 @@ fn fold_resumed<D: Domain>(
 }
 
 /// The domain's own restore of a snapshot's section.
-fn restore_domain<D: Domain>(pristine: &D, snap: &Snapshot) -> Option<D> {
-    pristine.restore(&snap.domain, snap.seq)
+fn restore_domain<D: Domain>(pristine: &D, snap: &mut SnapshotFile) -> Option<D> {
+    let seq = snap.seq;
+    let mut section = snap.domain().map_err(|e| tracing::warn!(error = %e, "snapshot not read")).ok()?;
+    pristine.restore(&mut section, seq)
 }
 
 /// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking on

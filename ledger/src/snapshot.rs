@@ -71,32 +71,17 @@ impl Snapshot {
     /// bytes are taken by value: the domain section (nearly all of them) stays in the same
     /// allocation instead of being copied.
     pub fn decode(mut bytes: Vec<u8>) -> Result<Snapshot, String> {
-        if bytes.len() < HEADER + 32 || &bytes[..16] != MAGIC {
-            return Err("not a snapshot file".into());
-        }
-        let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let format = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-        if format != FORMAT {
-            return Err(format!("snapshot format {format}, this build reads {FORMAT}"));
-        }
+        let header = Header::parse(&bytes[..HEADER.min(bytes.len())], bytes.len() as u64)?;
         let body_len = bytes.len() - 32;
         if blake3::hash(&bytes[..body_len]).as_bytes() != &bytes[body_len..] {
             return Err("its checksum does not match its bytes".into());
         }
-        let (trust_len, domain_len) = (u64_at(&bytes, 68), u64_at(&bytes, 76));
-        if trust_len.checked_add(domain_len) != Some((body_len - HEADER) as u64) {
-            return Err("its section lengths do not add up to its size".into());
-        }
-        let micros = i64::from_le_bytes(bytes[60..68].try_into().expect("8 bytes"));
-        let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
-            .map(Timestamp::from_datetime)
-            .ok_or("its recorded_at is out of range")?;
         bytes.truncate(body_len);
-        let head: Vec<u8> = bytes.drain(..HEADER + trust_len as usize).collect();
+        let head: Vec<u8> = bytes.drain(..HEADER + header.trust_len as usize).collect();
         Ok(Snapshot {
-            seq: u64_at(&head, 20),
-            event: Digest(head[28..60].try_into().expect("32 bytes")),
-            recorded_at,
+            seq: header.seq,
+            event: header.event,
+            recorded_at: header.recorded_at,
             trust: head[HEADER..].to_vec(),
             domain: bytes,
         })
@@ -105,6 +90,116 @@ impl Snapshot {
     /// Reads and decodes the snapshot file at `path`.
     pub fn read(path: &Path) -> Result<Snapshot, String> {
         std::fs::read(path).map_err(|e| e.to_string()).and_then(Snapshot::decode)
+    }
+}
+
+/// The fixed-size header of a snapshot file, checked against the file's size.
+struct Header {
+    seq: u64,
+    event: Digest,
+    recorded_at: Timestamp,
+    trust_len: u64,
+    domain_len: u64,
+}
+
+impl Header {
+    /// Parses the first [`HEADER`] bytes of a file of `size` bytes: the magic, the format, and
+    /// section lengths that add up to the size.
+    fn parse(head: &[u8], size: u64) -> Result<Header, String> {
+        if head.len() < HEADER || size < (HEADER + 32) as u64 || &head[..16] != MAGIC {
+            return Err("not a snapshot file".into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+        let format = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes"));
+        if format != FORMAT {
+            return Err(format!("snapshot format {format}, this build reads {FORMAT}"));
+        }
+        let (trust_len, domain_len) = (u64_at(68), u64_at(76));
+        if trust_len.checked_add(domain_len) != Some(size - (HEADER + 32) as u64) {
+            return Err("its section lengths do not add up to its size".into());
+        }
+        let micros = i64::from_le_bytes(head[60..68].try_into().expect("8 bytes"));
+        let recorded_at = chrono::DateTime::from_timestamp_micros(micros)
+            .map(Timestamp::from_datetime)
+            .ok_or("its recorded_at is out of range")?;
+        Ok(Header {
+            seq: u64_at(20),
+            event: Digest(head[28..60].try_into().expect("32 bytes")),
+            recorded_at,
+            trust_len,
+            domain_len,
+        })
+    }
+}
+
+/// A snapshot file opened for resuming: its checksum checked over the whole file, its header
+/// and trust section read, and its domain section left in the file until [`SnapshotFile::domain`]
+/// reads it. Opening a ledger decodes the domain section straight from the file instead of
+/// holding its bytes beside the state they decode to (210 MB at a million events), and a
+/// reader of the trust state alone (`pledge log`) never reads it.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    /// The last event folded into it.
+    pub seq: u64,
+    /// That event's hash.
+    pub event: Digest,
+    /// That event's `recorded_at`.
+    pub recorded_at: Timestamp,
+    /// The trust section.
+    pub trust: Vec<u8>,
+    file: std::fs::File,
+    domain_len: u64,
+}
+
+impl SnapshotFile {
+    /// Opens the snapshot file at `path`, refusing anything [`Snapshot::decode`] refuses. The
+    /// file is read once through blake3 in blocks; the domain section is read again, from the
+    /// same open file, by [`SnapshotFile::domain`].
+    pub fn open(path: &Path) -> Result<SnapshotFile, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        if size < (HEADER + 32) as u64 {
+            return Err("not a snapshot file".into());
+        }
+        let mut head = [0u8; HEADER];
+        file.read_exact(&mut head).map_err(|e| e.to_string())?;
+        let header = Header::parse(&head, size)?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&head);
+        let mut rest = (&mut file).take(size - (HEADER + 32) as u64);
+        let mut block = vec![0u8; 1 << 20];
+        loop {
+            let n = rest.read(&mut block).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&block[..n]);
+        }
+        let mut check = [0u8; 32];
+        file.read_exact(&mut check).map_err(|_| "its checksum does not match its bytes".to_string())?;
+        if hasher.finalize().as_bytes() != &check {
+            return Err("its checksum does not match its bytes".into());
+        }
+        file.seek(SeekFrom::Start(HEADER as u64)).map_err(|e| e.to_string())?;
+        let mut trust = vec![0u8; header.trust_len as usize];
+        file.read_exact(&mut trust).map_err(|e| e.to_string())?;
+        Ok(SnapshotFile {
+            seq: header.seq,
+            event: header.event,
+            recorded_at: header.recorded_at,
+            trust,
+            file,
+            domain_len: header.domain_len,
+        })
+    }
+
+    /// The domain section, read from the file (buffered).
+    pub fn domain(&mut self) -> std::io::Result<impl std::io::Read + '_> {
+        use std::io::{Read, Seek, SeekFrom};
+        let trust_len = self.trust.len() as u64;
+        self.file.seek(SeekFrom::Start(HEADER as u64 + trust_len))?;
+        Ok(std::io::BufReader::with_capacity(1 << 16, (&mut self.file).take(self.domain_len)))
     }
 }
 
@@ -128,15 +223,15 @@ pub fn list(ledger_dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-/// The snapshots of `store` that decode and are bound to an event this store holds at their
-/// sequence number, newest first, each with its path; files that fail are skipped with a log
-/// line. `fits` picks among them (e.g. not after a point in the past).
+/// The snapshots of `store` whose files are intact and bound to an event this store holds at
+/// their sequence number, newest first, each with its path; files that fail are skipped with a
+/// log line. `fits` picks among them (e.g. not after a point in the past).
 pub fn usable<'a>(
     store: &'a Store,
-    fits: impl Fn(&Snapshot) -> bool + 'a,
-) -> impl Iterator<Item = (PathBuf, Snapshot)> + 'a {
+    fits: impl Fn(&SnapshotFile) -> bool + 'a,
+) -> impl Iterator<Item = (PathBuf, SnapshotFile)> + 'a {
     list(store.dir()).into_iter().filter_map(move |(seq, path)| {
-        let snap = match Snapshot::read(&path) {
+        let snap = match SnapshotFile::open(&path) {
             Ok(s) => s,
             Err(reason) => {
                 tracing::warn!(path = %path.display(), %reason, "snapshot skipped");

@@ -320,7 +320,7 @@ impl<D: Domain> Verifier<D> {
             return Ok(());
         }
         if TrustState::from_snapshot(&snap.trust).is_err()
-            || self.domain.restore(&snap.domain, snap.seq).is_none()
+            || self.domain.restore(&mut &snap.domain[..], snap.seq).is_none()
         {
             return Ok(());
         }

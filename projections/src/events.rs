@@ -13,8 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Metric name -> value (finite floats only; the append path refuses NaN and infinities).
-pub type Metrics = BTreeMap<String, f64>;
+pub use crate::metrics::Metrics;
 
 /// What a model predicts: it chooses the promotion gates and drift metric that apply to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]

@@ -7,6 +7,7 @@
 //!   events, with no I/O and no rules inside, and a [`State::digest`] to compare replays.
 
 pub mod events;
+pub mod metrics;
 pub mod query;
 pub mod replay;
 pub mod state;

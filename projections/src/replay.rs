@@ -136,9 +136,10 @@ pub fn replay(store: &Store, at: AsOf) -> Result<State, StoreError> {
 /// when the events after a snapshot do not fold onto it, the state is rebuilt from genesis
 /// (whose errors, if any, are the ones reported).
 pub fn replay_from_snapshot(store: &Store, at: AsOf) -> Result<(State, Option<u64>), StoreError> {
-    let fits = move |s: &ledger::snapshot::Snapshot| at.includes(s.seq, s.recorded_at);
-    for (path, snap) in ledger::snapshot::usable(store, fits) {
-        let mut state = match State::from_snapshot(&snap.domain) {
+    let fits = move |s: &ledger::snapshot::SnapshotFile| at.includes(s.seq, s.recorded_at);
+    for (path, mut snap) in ledger::snapshot::usable(store, fits) {
+        let section = snap.domain().map_err(|e| e.to_string());
+        let mut state = match section.and_then(State::from_snapshot) {
             Ok(state) if state.last_seq == Some(snap.seq) => state,
             Ok(_) => {
                 tracing::warn!(path = %path.display(), "snapshot skipped: its state is not of its event");

@@ -87,13 +87,23 @@ macro_rules! typed_vocabulary {
             where
                 D: $crate::vocabulary::__private::serde::Deserializer<'de>,
             {
-                let name = <String as $crate::vocabulary::__private::serde::Deserialize>::deserialize(d)?;
-                $Kind::parse(&name).ok_or_else(|| {
-                    <D::Error as $crate::vocabulary::__private::serde::de::Error>::custom(format!(
-                        concat!("`{}` is not a ", $what, " kind"),
-                        name
-                    ))
-                })
+                // A visitor rather than a `String`: the name is read in place where the
+                // format allows it (a snapshot holds one kind per event of a version's history).
+                struct Name;
+                impl<'de> $crate::vocabulary::__private::serde::de::Visitor<'de> for Name {
+                    type Value = $Kind;
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(concat!("the name of a ", $what, " kind"))
+                    }
+                    fn visit_str<E>(self, name: &str) -> ::std::result::Result<$Kind, E>
+                    where
+                        E: $crate::vocabulary::__private::serde::de::Error,
+                    {
+                        $Kind::parse(name)
+                            .ok_or_else(|| E::custom(format!(concat!("`{}` is not a ", $what, " kind"), name)))
+                    }
+                }
+                d.deserialize_str(Name)
             }
         }
 

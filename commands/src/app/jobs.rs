@@ -542,7 +542,7 @@ fn backtests(
             version: *version,
             window_start: table.periods[from].clone(),
             window_end: table.periods[to].clone(),
-            metrics: metrics.to_map(),
+            metrics: metrics.to_map().into(),
             rows: rows.len() as u64,
         });
     }

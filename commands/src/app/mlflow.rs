@@ -444,11 +444,16 @@ pub fn plan(
                 },
                 "params": params,
             }),
-            metrics: metrics.clone(),
+            metrics: metrics.clone().into(),
             started_at: ms_timestamp(info["start_time"].as_i64()),
             finished_at: ms_timestamp(info["end_time"].as_i64()),
             periods: vec![],
-            models: vec![RunModel { segment: None, artifact_digest, metrics, baseline: None }],
+            models: vec![RunModel {
+                segment: None,
+                artifact_digest,
+                metrics: metrics.into(),
+                baseline: None,
+            }],
             backtests: vec![],
         };
         p.record.push(PlannedRun {

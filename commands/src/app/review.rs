@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::query::{enc, Query, QueryError, View};
-use projections::events::Direction;
+use projections::events::{Direction, EventKind};
 
 /// The review of `model` `vN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,7 +266,7 @@ impl Query for Review {
         // Gates: as the pending proposal recorded them; else as the version's registration
         // recorded them (`promotion.evaluated`); else evaluated now against its segment's own
         // champion, as `arena.propose` would.
-        let recorded = match x.history.iter().find(|h| h.kind == "promotion.evaluated") {
+        let recorded = match x.history.iter().find(|h| h.kind == EventKind::PromotionEvaluated) {
             Some(h) => v.store.get(h.seq)?.and_then(|ev| {
                 serde_json::from_value::<projections::events::PromotionEvaluated>(ev.event.payload).ok()
             }),
@@ -327,8 +327,8 @@ impl Query for Review {
         let mut windows: BTreeMap<(Key, Key), WindowPair> = BTreeMap::new();
         let mut put = |w: &projections::state::BacktestWindow, candidate: bool| {
             let e = windows.entry((key(&w.window_start), key(&w.window_end))).or_insert_with(|| WindowPair {
-                window_start: w.window_start.clone(),
-                window_end: w.window_end.clone(),
+                window_start: w.window_start.to_string(),
+                window_end: w.window_end.to_string(),
                 candidate: None,
                 champion: None,
             });

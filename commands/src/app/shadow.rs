@@ -157,8 +157,8 @@ pub fn evaluate(
             challenger,
             window_start: out.window_start.clone(),
             window_end: out.window_end.clone(),
-            champion_metrics: cm,
-            challenger_metrics: xm,
+            champion_metrics: cm.into(),
+            challenger_metrics: xm.into(),
             samples: rows.len() as u64,
         });
     }

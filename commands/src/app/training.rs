@@ -205,7 +205,8 @@ pub fn baselines(
         let sub = own.select(&rows);
         let Ok(scored) = champion.score(&sub) else { continue };
         if let Some(metrics) = trainer::train::evaluate(&sub, &scored, &art.params) {
-            found.insert(art.segment.clone(), Baseline { version: serving, metrics: metrics.to_map() });
+            found
+                .insert(art.segment.clone(), Baseline { version: serving, metrics: metrics.to_map().into() });
         }
     }
     found
@@ -239,7 +240,7 @@ pub fn run_body(
         .map(|art| RunModel {
             segment: art.segment.clone(),
             artifact_digest: art.digest(),
-            metrics: out.model_metrics[&art.segment].to_map(),
+            metrics: out.model_metrics[&art.segment].to_map().into(),
             baseline: baselines.get(&art.segment).cloned(),
         })
         .collect();
@@ -249,7 +250,7 @@ pub fn run_body(
             segment: seg.map(str::to_string),
             window_start: w.window_start.clone(),
             window_end: w.window_end.clone(),
-            metrics: m.to_map(),
+            metrics: m.to_map().into(),
             rows: m.rows(),
         };
         backtests.push(row(None, &w.metrics));
@@ -289,7 +290,7 @@ pub fn run_body(
         code_version: None,
         trainer: trainer_name(kind),
         params: recorded,
-        metrics: out.metrics.to_map(),
+        metrics: out.metrics.to_map().into(),
         started_at: None,
         finished_at: None,
         periods: if spec.time.is_some() { periods.to_vec() } else { vec![] },

@@ -130,7 +130,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         let snapshot_bytes = bytes.len();
         let back =
             ledger::snapshot::Snapshot::decode(bytes).map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
-        let restored = projections::State::from_snapshot(&back.domain)
+        let restored = projections::State::from_snapshot(&back.domain[..])
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         let decode_secs = t.elapsed().as_secs_f64();
         if restored != state {

@@ -353,7 +353,7 @@ pub fn experiment(a: ExperimentArgs) -> Result<(), Failure> {
                 decision,
                 adopt_segments: adopt_segments.into_iter().map(Some).collect(),
                 results: match results {
-                    Some(p) => metrics_file(&p)?,
+                    Some(p) => std::collections::BTreeMap::from(&metrics_file(&p)?),
                     None => Default::default(),
                 },
                 rationale,

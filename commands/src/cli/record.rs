@@ -222,7 +222,7 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
                 baseline,
                 recent,
                 psi: match psi {
-                    Some(p) => metrics_file(&p)?,
+                    Some(p) => std::collections::BTreeMap::from(&metrics_file(&p)?),
                     None => Default::default(),
                 },
             })

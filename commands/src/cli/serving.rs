@@ -290,7 +290,7 @@ pub fn shadow(a: ShadowArgs) -> Result<(), Failure> {
         let seg = w.segment.as_deref().map(|s| format!(" segment {s}")).unwrap_or_default();
         let fig = |m: &projections::events::Metrics| {
             m.iter()
-                .filter(|(k, _)| ["mae", "mape", "roc_auc", "log_loss"].contains(&k.as_str()))
+                .filter(|(k, _)| ["mae", "mape", "roc_auc", "log_loss"].contains(k))
                 .map(|(k, v)| format!("{k} {v:.4}"))
                 .collect::<Vec<_>>()
                 .join(", ")

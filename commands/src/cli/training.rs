@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use projections::events::{ChangeType, Task, Trigger};
+use projections::events::{ChangeType, Metrics, Task, Trigger};
 use serde_json::json;
 use trainer::progress::Progress;
 
@@ -244,7 +244,7 @@ fn with_trainer(
         trainer::Metrics::Classification(_) => ["roc_auc", "log_loss", "brier"],
         trainer::Metrics::Regression(_) => ["mae", "mape", "coverage"],
     };
-    let row = |name: &str, rows: String, m: &std::collections::BTreeMap<String, f64>| {
+    let row = |name: &str, rows: String, m: &Metrics| {
         outln!(
             "  {:<28} {:>8} {:>9} {:>9} {:>9}",
             name,
@@ -255,11 +255,11 @@ fn with_trainer(
         );
     };
     outln!("  {:<28} {:>8} {:>9} {:>9} {:>9}", "model", "rows", shown[0], shown[1], shown[2]);
-    row("candidate (routed)", out.metrics.rows().to_string(), &out.metrics.to_map());
+    row("candidate (routed)", out.metrics.rows().to_string(), &Metrics::from(out.metrics.to_map()));
     for art in out.candidate.artifacts() {
         let m = &out.model_metrics[&art.segment];
         let name = art.segment.as_deref().map_or("global".to_string(), |s| format!("segment {s}"));
-        row(&name, m.rows().to_string(), &m.to_map());
+        row(&name, m.rows().to_string(), &Metrics::from(m.to_map()));
         if let Some(b) = report.baselines.get(&art.segment) {
             row(&format!("  serving v{} on the same rows", b.version), String::new(), &b.metrics);
         }

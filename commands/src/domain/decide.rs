@@ -99,7 +99,10 @@ pub(super) fn nonempty(field: &str, v: &str) -> Result<(), Refusal> {
     }
 }
 
-pub(super) fn check_metrics(what: &str, m: &Metrics) -> Result<(), Refusal> {
+pub(super) fn check_metrics<'a, K: AsRef<str> + 'a>(
+    what: &str,
+    m: impl IntoIterator<Item = (K, &'a f64)>,
+) -> Result<(), Refusal> {
     metrics::check(what, m).map_err(invalid)
 }
 

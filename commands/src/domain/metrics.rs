@@ -2,7 +2,7 @@
 //! Every metric value that enters the ledger is checked against its metric's domain; a metric
 //! not listed here may hold any finite number, and its direction comes from the policy.
 
-use projections::events::{Direction, Metrics};
+use projections::events::Direction;
 
 /// The values a metric can take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,9 +83,12 @@ pub fn check_value(name: &str, value: f64) -> Result<(), String> {
 }
 
 /// Checks every value of `metrics`; `what` names them in the message (`run`, `backtest`...).
-pub fn check(what: &str, metrics: &Metrics) -> Result<(), String> {
+pub fn check<'a, K: AsRef<str> + 'a>(
+    what: &str,
+    metrics: impl IntoIterator<Item = (K, &'a f64)>,
+) -> Result<(), String> {
     for (name, value) in metrics {
-        check_value(name, *value).map_err(|e| format!("{what} {e}"))?;
+        check_value(name.as_ref(), *value).map_err(|e| format!("{what} {e}"))?;
     }
     Ok(())
 }

@@ -83,8 +83,8 @@ impl ledger::Domain for PledgeDomain {
         Some(self.state.to_snapshot())
     }
 
-    fn restore(&self, bytes: &[u8], seq: u64) -> Option<Self> {
-        let state = State::from_snapshot(bytes)
+    fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
+        let state = State::from_snapshot(section)
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
             .ok()
             .filter(|s| s.last_seq == Some(seq))?;

@@ -162,7 +162,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
             "a state of another event",
             Box::new(|p, _| {
                 rewrite(p, |s| {
-                    let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+                    let mut state = projections::State::from_snapshot(&s.domain[..]).unwrap();
                     state.last_seq = state.last_seq.map(|q| q - 1);
                     s.domain = state.to_snapshot();
                 })
@@ -174,7 +174,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
             "a state the next events do not fold onto",
             Box::new(|p, _| {
                 rewrite(p, |s| {
-                    let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+                    let mut state = projections::State::from_snapshot(&s.domain[..]).unwrap();
                     state.models.clear();
                     s.domain = state.to_snapshot();
                 })
@@ -230,7 +230,7 @@ fn verify_refuses_a_snapshot_that_decodes_but_holds_another_state() {
     let (dir, _tmp, path) = ledger_with_snapshot();
     // A consistent forgery: v1 is no longer champion, checksum recomputed.
     rewrite(&path, |s| {
-        let mut state = projections::State::from_snapshot(&s.domain).unwrap();
+        let mut state = projections::State::from_snapshot(&s.domain[..]).unwrap();
         state.models.get_mut("demand").unwrap().champions.clear();
         s.domain = state.to_snapshot();
     });

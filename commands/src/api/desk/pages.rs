@@ -68,7 +68,7 @@ fn model_link(model: &str) -> Markup {
 }
 
 fn metrics_table(caption: &str, cols: &[(&str, &Metrics)]) -> Markup {
-    let mut names: Vec<&String> = cols.iter().flat_map(|(_, m)| m.keys()).collect();
+    let mut names: Vec<&str> = cols.iter().flat_map(|(_, m)| m.keys()).collect();
     names.sort();
     names.dedup();
     html! {
@@ -77,7 +77,7 @@ fn metrics_table(caption: &str, cols: &[(&str, &Metrics)]) -> Markup {
             thead { tr { th scope="col" { "Metric" } @for (c, _) in cols { th scope="col" { (c) } } } }
             tbody {
                 @for n in names {
-                    tr { th scope="row" { (n) } @for (_, m) in cols { td.num { (opt(m.get(n.as_str()).copied())) } } }
+                    tr { th scope="row" { (n) } @for (_, m) in cols { td.num { (opt(m.get(n).copied())) } } }
                 }
             }
         }
@@ -134,7 +134,7 @@ fn windows_chart(
     // One x position per distinct window start, in time order (a declared period by its place
     // in the run's periods: `Jan` before `Feb`, `99` before `100`).
     let mut starts: Vec<String> =
-        series.iter().flat_map(|(_, _, w)| w.iter().map(|w| w.window_start.clone())).collect();
+        series.iter().flat_map(|(_, _, w)| w.iter().map(|w| w.window_start.to_string())).collect();
     starts.sort_by_cached_key(|s| crate::domain::window::order_key(s, periods));
     starts.dedup();
     let lines: Vec<Series<'_>> = series
@@ -145,10 +145,7 @@ fn windows_chart(
             values: starts
                 .iter()
                 .map(|s| {
-                    ws.iter()
-                        .rev()
-                        .find(|w| &w.window_start == s)
-                        .and_then(|w| w.metrics.get(metric).copied())
+                    ws.iter().rev().find(|w| w.window_start == s).and_then(|w| w.metrics.get(metric).copied())
                 })
                 .collect(),
         })
@@ -783,7 +780,7 @@ pub(crate) async fn runs(
         } else {
             all.iter().filter(|r| picked.contains(&r.run.run_id)).copied().collect()
         };
-        let mut metric_names: Vec<&String> = chosen.iter().flat_map(|r| r.run.metrics.keys()).collect();
+        let mut metric_names: Vec<&str> = chosen.iter().flat_map(|r| r.run.metrics.keys()).collect();
         metric_names.sort();
         metric_names.dedup();
         let mut param_names: Vec<String> = chosen
@@ -814,7 +811,7 @@ pub(crate) async fn runs(
                             tr { th scope="row" { "Dataset" } @for r in &chosen { td { (r.run.dataset_version.as_deref().unwrap_or(&r.run.dataset_digest[..12])) } } }
                             tr { th scope="row" { "Versions" } @for r in &chosen { td { @for x in &r.versions { (version_link(&model, *x)) " " } } } }
                             tr.group { th colspan=(chosen.len() + 1) { "Metrics" } }
-                            @for n in &metric_names { tr { th scope="row" { (n) } @for r in &chosen { td.num { (opt(r.run.metrics.get(n.as_str()).copied())) } } } }
+                            @for n in &metric_names { tr { th scope="row" { (n) } @for r in &chosen { td.num { (opt(r.run.metrics.get(*n).copied())) } } } }
                             tr.group { th colspan=(chosen.len() + 1) { "Parameters" } }
                             @for n in &param_names { tr { th scope="row" { (n) } @for r in &chosen { td { (param(&r.run.params[n.as_str()])) } } } }
                         }

@@ -376,7 +376,7 @@ impl Lineage {
                         segment,
                         version: v.version,
                         artifact,
-                        metrics: v.metrics,
+                        metrics: BTreeMap::from(&v.metrics),
                         event: at,
                     };
                     // A version belongs to the run of its command, else to the run it names.
