@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::events::*;
 use crate::state::name;
-use crate::state::ChampionChange;
+use crate::state::{BacktestWindow, ChampionChange, WindowRef};
 use crate::{seg_key, State};
 
 /// One event of a timeline or a lineage, with who did it under which policy.
@@ -365,6 +365,40 @@ pub struct Lineage {
     /// What happened to it: backtests, shadow windows, evaluations, proposals, approvals,
     /// promotions, archiving.
     pub downstream: Vec<Entry>,
+}
+
+/// The backtest windows `refs` names, each read from its `backtest.recorded` event in `store`
+/// (the read models keep only its sequence number and judgement, [`WindowRef`]). An event that
+/// is missing, of another kind, or whose judgement differs from the read models' is damage.
+pub fn backtest_windows(store: &Store, refs: &[WindowRef]) -> Result<Vec<BacktestWindow>, StoreError> {
+    refs.iter().map(|r| backtest_window(store, *r)).collect()
+}
+
+/// One window of [`backtest_windows`].
+pub fn backtest_window(store: &Store, r: WindowRef) -> Result<BacktestWindow, StoreError> {
+    let damaged = |reason: String| StoreError::Corrupt { seq: r.seq, reason };
+    let ev = store.get(r.seq)?.ok_or_else(|| damaged("a backtest window names a missing event".into()))?;
+    let p = match decode(&ev.event.kind, &ev.event.payload) {
+        Ok(Decoded::Domain(d)) => match *d {
+            DomainEvent::BacktestRecorded(p) => p,
+            other => return Err(damaged(format!("a backtest window names a `{}` event", other.kind()))),
+        },
+        Ok(Decoded::Trust) => {
+            return Err(damaged(format!("a backtest window names a `{}` event", ev.event.kind)))
+        }
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    if p.degraded != r.degraded {
+        return Err(damaged("the backtest window's judgement differs from its event's".into()));
+    }
+    Ok(BacktestWindow {
+        window_start: p.window_start,
+        window_end: p.window_end,
+        metrics: p.metrics,
+        rows: p.rows,
+        degraded: p.degraded,
+        seq: r.seq,
+    })
 }
 
 /// The lineage of `model` version `version`, or `None` if there is no such version.

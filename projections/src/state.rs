@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use compact_str::CompactString;
 use ledger::canonical::Timestamp;
 use ledger::{Digest, RecordedEvent, Subject};
 use schemars::JsonSchema;
@@ -43,8 +42,9 @@ pub struct VersionInfo {
     pub registered_seq: u64,
     /// Has it ever been champion (rollback targets must have served).
     pub served: bool,
-    /// Backtest windows recorded for it.
-    pub backtests: Vec<BacktestWindow>,
+    /// Backtest windows recorded for it, in order: what the rules read of each; the rest is
+    /// in its event ([`crate::query::backtest_windows`] reads them).
+    pub backtests: Vec<WindowRef>,
     /// Every event about this version after its registration.
     pub history: Vec<VersionEvent>,
 }
@@ -59,16 +59,25 @@ pub struct VersionEvent {
     pub kind: EventKind,
 }
 
+/// A backtest window as the read models hold it: its `backtest.recorded` event and the
+/// policy's judgement, which is what the rules read (a champion whose newest window is
+/// degraded fails a release gate). Its bounds, metrics and rows stay in the event: at a million
+/// events the windows were a third of the read models' memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WindowRef {
+    /// The `backtest.recorded` event.
+    pub seq: u64,
+    /// Judged degraded by the policy.
+    pub degraded: bool,
+}
+
 /// One backtest window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BacktestWindow {
-    // Both bounds as recorded, inline up to 24 bytes (an RFC 3339 time in UTC to the second).
     /// Window start.
-    #[schemars(with = "String")]
-    pub window_start: CompactString,
+    pub window_start: String,
     /// Window end.
-    #[schemars(with = "String")]
-    pub window_end: CompactString,
+    pub window_end: String,
     /// Metrics.
     pub metrics: Metrics,
     /// Rows.
@@ -507,7 +516,7 @@ pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 /// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
 /// to the state's types changes it, so that a snapshot of an older layout is refused and the
 /// state folded from the events instead.
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/1\n";
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/2\n";
 
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -919,14 +928,9 @@ impl State {
                 });
             }
             DomainEvent::BacktestRecorded(p) => {
-                self.version_mut(ev, &model, p.version)?.backtests.push(BacktestWindow {
-                    window_start: p.window_start.into(),
-                    window_end: p.window_end.into(),
-                    metrics: p.metrics,
-                    rows: p.rows,
-                    degraded: p.degraded,
-                    seq,
-                });
+                self.version_mut(ev, &model, p.version)?
+                    .backtests
+                    .push(WindowRef { seq, degraded: p.degraded });
                 if p.degraded {
                     let msg = format!("backtest window of v{} of `{model}` degraded past policy", p.version);
                     self.raise(ev, AlertType::BacktestDegradation, msg, Some(p.version), None);
@@ -1115,14 +1119,7 @@ mod tests {
         let mut state = State { last_seq: Some(41), policy_version: 1, ..State::default() };
         let mut model = ModelState { registered_seq: Some(3), ..ModelState::default() };
         for v in 1..=40u64 {
-            let window = |i: u64| BacktestWindow {
-                window_start: format!("2026-01-{:02}T00:00:00.000000Z", i % 28 + 1).into(),
-                window_end: format!("W{i}").into(),
-                metrics: Metrics::from([("mae", 1.0 + i as f64), ("coverage", 0.9)]),
-                rows: 24,
-                degraded: i % 3 == 0,
-                seq: 100 + i,
-            };
+            let window = |i: u64| WindowRef { seq: 100 + i, degraded: i % 3 == 0 };
             model.versions.insert(
                 v,
                 VersionInfo {

@@ -369,7 +369,7 @@ impl Query for Backtests {
             model: self.model.clone(),
             version: self.version,
             segment: x.segment.clone(),
-            windows: x.backtests.clone(),
+            windows: projections::query::backtest_windows(v.store, &x.backtests)?,
         })
     }
 }
@@ -556,14 +556,16 @@ impl Query for ExperimentResults {
                 .versions
                 .iter()
                 .filter_map(|n| v.state.model(&x.model)?.versions.get(n))
-                .map(|i| ExperimentVersion {
-                    version: i.version,
-                    segment: i.segment.clone(),
-                    status: i.status,
-                    metrics: i.metrics.clone(),
-                    backtests: i.backtests.clone(),
+                .map(|i| {
+                    Ok(ExperimentVersion {
+                        version: i.version,
+                        segment: i.segment.clone(),
+                        status: i.status,
+                        metrics: i.metrics.clone(),
+                        backtests: projections::query::backtest_windows(v.store, &i.backtests)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, StoreError>>()?,
             completion: x.completion.clone(),
         })
     }
@@ -948,7 +950,10 @@ impl Query for HealthCheck {
         "/api/v1/models/health".into()
     }
     fn answer(&self, v: &View<'_>) -> Result<HealthAnswer, QueryError> {
-        let health = v.policy.map(|p| judge::health(v.state, p)).unwrap_or_default();
+        let health = match v.policy {
+            Some(p) => judge::health(v.state, p, v.store)?,
+            None => vec![],
+        };
         let champions_without_backtests = health
             .iter()
             .filter(|h| h.windows == 0)

@@ -327,8 +327,8 @@ impl Query for Review {
         let mut windows: BTreeMap<(Key, Key), WindowPair> = BTreeMap::new();
         let mut put = |w: &projections::state::BacktestWindow, candidate: bool| {
             let e = windows.entry((key(&w.window_start), key(&w.window_end))).or_insert_with(|| WindowPair {
-                window_start: w.window_start.to_string(),
-                window_end: w.window_end.to_string(),
+                window_start: w.window_start.clone(),
+                window_end: w.window_end.clone(),
                 candidate: None,
                 champion: None,
             });
@@ -339,9 +339,9 @@ impl Query for Review {
                 e.champion = value;
             }
         };
-        x.backtests.iter().for_each(|w| put(w, true));
+        projections::query::backtest_windows(v.store, &x.backtests)?.iter().for_each(|w| put(w, true));
         if let Some(c) = champion {
-            c.backtests.iter().for_each(|w| put(w, false));
+            projections::query::backtest_windows(v.store, &c.backtests)?.iter().for_each(|w| put(w, false));
         }
 
         // The drift check behind it.

@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 
+use ledger::{Store, StoreError};
 use projections::events::{Direction, Metrics, ReleaseGate, VersionStatus};
 use projections::state::{ProposalStatus, Severity};
 use projections::{State, VersionInfo};
@@ -159,8 +160,10 @@ pub struct Health {
     pub challenger_metrics: Option<Metrics>,
 }
 
-/// Health of every champion of every registered model, by each model's own rules.
-pub fn health(state: &State, policy: &Policy) -> Vec<Health> {
+/// Health of every champion of every registered model, by each model's own rules. The windows'
+/// values are read from their events in `store`, newest first, until the five the figures use
+/// are found.
+pub fn health(state: &State, policy: &Policy, store: &Store) -> Result<Vec<Health>, StoreError> {
     let mut out = vec![];
     for (name, m) in &state.models {
         let Some(task) = m.task else { continue };
@@ -169,8 +172,17 @@ pub fn health(state: &State, policy: &Policy) -> Vec<Health> {
         let direction = rules.direction_of(metric);
         for (key, champ) in &m.champions {
             let Some(info) = m.versions.get(champ) else { continue };
-            let values: Vec<f64> =
-                info.backtests.iter().filter_map(|b| b.metrics.get(metric).copied()).collect();
+            // The newest five windows that have the metric, oldest first.
+            let mut values: Vec<f64> = Vec::with_capacity(5);
+            for r in info.backtests.iter().rev() {
+                if values.len() == 5 {
+                    break;
+                }
+                if let Some(x) = projections::query::backtest_window(store, *r)?.metrics.get(metric) {
+                    values.push(*x);
+                }
+            }
+            values.reverse();
             let recent = values.last().copied();
             let before = &values[..values.len().saturating_sub(1)];
             let tail = &before[before.len().saturating_sub(4)..];
@@ -196,11 +208,11 @@ pub fn health(state: &State, policy: &Policy) -> Vec<Health> {
                 recent,
                 baseline,
                 trend,
-                windows: values.len(),
+                windows: info.backtests.len(),
                 best_challenger: best.map(|b| b.version),
                 challenger_metrics: best.map(|b| b.metrics.clone()),
             });
         }
     }
-    out
+    Ok(out)
 }

@@ -608,7 +608,8 @@ fn health_follows_each_models_own_metric_and_direction() {
     }
     w.ok("maya", "run.record", churn_run("c2", "new_data", Some(0.78), 0.45));
     w.ok("maya", "run.record", churn_run("c3", "new_data", Some(0.79), 0.42));
-    let h = commands::domain::judge::health(w.state(), w.ledger.domain().policy().unwrap());
+    let h = commands::domain::judge::health(w.state(), w.ledger.domain().policy().unwrap(), w.ledger.store())
+        .unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!((h[0].metric.as_str(), h[0].windows), ("log_loss", 4));
     assert_eq!(h[0].trend, commands::domain::judge::Trend::Degrading, "log-loss rose 24%");

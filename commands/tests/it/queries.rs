@@ -1,8 +1,10 @@
 //! Timeline, lineage, health, as-of replays, checkpoints and the counterfactual report.
 
+use commands::app::query::{Backtests, Query, View};
 use ledger::RecordedEvent;
 use projections::query::{self, EventFilter};
 use projections::replay::{self, AsOf};
+use projections::state::WindowRef;
 use serde_json::json;
 
 use crate::harness::*;
@@ -88,15 +90,76 @@ fn health_follows_backtest_windows_and_the_best_challenger() {
     let mut w = with_champion();
     for (i, mae) in [12.0, 12.1, 11.9, 12.0, 13.4].iter().enumerate() {
         w.ok("scheduler", "backtest.record", json!({"model": "demand", "version": 1, "window_start": format!("2026-01-0{}", i + 1), "window_end": format!("2026-01-0{}", i + 2), "metrics": {"mae": mae}, "rows": 1000}));
+        if i == 2 {
+            // A window without the drift metric: counted, not followed.
+            w.ok("scheduler", "backtest.record", json!({"model": "demand", "version": 1, "window_start": "2026-02-01", "window_end": "2026-02-02", "metrics": {"mape": 0.5}, "rows": 10}));
+        }
     }
     w.ok("scheduler", "run.record", run("r2", "new_data", 11.7, 0.19, 0.9));
-    let h = commands::domain::judge::health(w.state(), w.ledger.domain().policy().unwrap());
+    let h = commands::domain::judge::health(w.state(), w.ledger.domain().policy().unwrap(), w.ledger.store())
+        .unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].champion, 1);
+    assert_eq!(h[0].windows, 6);
     assert_eq!(h[0].recent, Some(13.4));
     assert!((h[0].baseline.unwrap() - 12.0).abs() < 1e-9);
     assert_eq!(h[0].trend, commands::domain::judge::Trend::Degrading);
     assert_eq!(h[0].best_challenger, Some(2));
+}
+
+/// The read models keep a window's event and judgement; the rest is read from the event, and
+/// a reference to anything but that event is damage, not a window.
+#[test]
+fn backtest_windows_are_read_from_their_events() {
+    let mut w = with_champion();
+    let mut recorded = vec![];
+    for (i, mae) in [12.0, 15.5].iter().enumerate() {
+        let evs = w.ok("scheduler", "backtest.record", json!({"model": "demand", "version": 1, "window_start": format!("2026-01-0{}", i + 1), "window_end": format!("2026-01-0{}", i + 2), "metrics": {"mae": mae, "mape": 0.2}, "rows": 100 + i}));
+        recorded.push(evs.into_iter().find(|e| e.event.kind == "backtest.recorded").unwrap());
+    }
+    let refs = w.state().model("demand").unwrap().versions[&1].backtests.clone();
+    assert_eq!(
+        refs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        recorded.iter().map(|e| e.seq()).collect::<Vec<_>>()
+    );
+    let store = w.ledger.store();
+    let windows = query::backtest_windows(store, &refs).unwrap();
+    for (got, ev) in windows.iter().zip(&recorded) {
+        let p = &ev.event.payload;
+        assert_eq!(got.seq, ev.seq());
+        assert_eq!(
+            (got.window_start.as_str(), got.window_end.as_str()),
+            (p["window_start"].as_str().unwrap(), p["window_end"].as_str().unwrap())
+        );
+        assert_eq!(got.rows, p["rows"].as_u64().unwrap());
+        assert_eq!(got.degraded, p["degraded"].as_bool().unwrap());
+        assert_eq!(
+            got.metrics,
+            serde_json::from_value::<projections::events::Metrics>(p["metrics"].clone()).unwrap()
+        );
+    }
+    assert_eq!(windows.len(), 2);
+    let view =
+        View { store, trust: w.ledger.trust(), state: w.state(), policy: w.ledger.domain().policy().ok() };
+    let answer = Backtests { model: "demand".into(), version: 1 }.answer(&view).unwrap();
+    assert_eq!(answer.windows, windows);
+
+    let last = refs[1];
+    let damaged = [
+        (WindowRef { seq: 0, degraded: false }, "names a `ledger.created` event"),
+        (WindowRef { seq: recorded[0].seq() - 1, ..last }, "names a `"),
+        (WindowRef { seq: store.len() + 5, ..last }, "names a missing event"),
+        (WindowRef { degraded: !last.degraded, ..last }, "judgement differs"),
+    ];
+    for (r, why) in damaged {
+        match query::backtest_window(store, r) {
+            Err(ledger::StoreError::Corrupt { seq, reason }) => {
+                assert_eq!(seq, r.seq);
+                assert!(reason.contains(why), "{r:?}: {reason}");
+            }
+            other => panic!("{r:?}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -14,8 +14,8 @@ use super::{layout, with_view, Frame, Page, PageError};
 use crate::api::routes::{P, Q};
 use crate::api::AppState;
 use crate::app::query::{
-    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query, Timeline,
-    Versions,
+    AlertById, Alerts, Champions, ExperimentResults, Experiments, HealthCheck, Keys, Query, QueryError,
+    Timeline, Versions,
 };
 use crate::app::review::{Review, ReviewAnswer, ReviewDecision};
 
@@ -134,7 +134,7 @@ fn windows_chart(
     // One x position per distinct window start, in time order (a declared period by its place
     // in the run's periods: `Jan` before `Feb`, `99` before `100`).
     let mut starts: Vec<String> =
-        series.iter().flat_map(|(_, _, w)| w.iter().map(|w| w.window_start.to_string())).collect();
+        series.iter().flat_map(|(_, _, w)| w.iter().map(|w| w.window_start.clone())).collect();
     starts.sort_by_cached_key(|s| crate::domain::window::order_key(s, periods));
     starts.dedup();
     let lines: Vec<Series<'_>> = series
@@ -145,7 +145,10 @@ fn windows_chart(
             values: starts
                 .iter()
                 .map(|s| {
-                    ws.iter().rev().find(|w| w.window_start == s).and_then(|w| w.metrics.get(metric).copied())
+                    ws.iter()
+                        .rev()
+                        .find(|w| &w.window_start == s)
+                        .and_then(|w| w.metrics.get(metric).copied())
                 })
                 .collect(),
         })
@@ -164,6 +167,15 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
             v.state.alerts.values().filter(|a| a.status.is_open() && a.severity != Severity::Info).collect();
         open.sort_by_key(|a| (a.severity, std::cmp::Reverse(a.raised_seq)));
         let shown = &open[..open.len().min(20)];
+        // The charts' windows, read from their events.
+        let mut charts = Vec::new();
+        for h in health.health.iter().filter(|h| h.windows > 0).take(4) {
+            if let Some(x) = v.state.model(&h.model).and_then(|m| m.versions.get(&h.champion)) {
+                let windows =
+                    projections::query::backtest_windows(v.store, &x.backtests).map_err(QueryError::from)?;
+                charts.push((h, x, windows));
+            }
+        }
         let body = html! {
             h1 { "What needs a decision" }
             @if open.is_empty() && health.pending_proposals.is_empty() {
@@ -193,12 +205,10 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
             section aria-labelledby="health-h" {
                 h2 #health-h { "Models health" }
                 (health_table(&health.health))
-                @for h in health.health.iter().filter(|h| h.windows > 0).take(4) {
-                    @if let Some(x) = v.state.model(&h.model).and_then(|m| m.versions.get(&h.champion)) {
-                        figure {
-                            (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, periods_of(v.state, &x.run_id), &[(&format!("v{}", h.champion), "a", &x.backtests)]))
-                            figcaption { (h.model) " / " (seg(h.segment.as_deref())) ": " (h.metric) " of champion v" (h.champion) " per backtest window" }
-                        }
+                @for (h, x, windows) in &charts {
+                    figure {
+                        (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, periods_of(v.state, &x.run_id), &[(&format!("v{}", h.champion), "a", windows)]))
+                        figcaption { (h.model) " / " (seg(h.segment.as_deref())) ": " (h.metric) " of champion v" (h.champion) " per backtest window" }
                     }
                 }
             }
@@ -458,15 +468,22 @@ pub(crate) async fn model(State(s): State<AppState>, P(name): P<String>) -> Res 
             _ => "mae".into(),
         };
         let recent: Vec<_> = vs.versions.iter().rev().take(100).collect();
+        let mut trends = Vec::new();
+        for (key, ver) in &m.champions {
+            let periods = m.versions.get(ver).map_or(&[][..], |i| periods_of(v.state, &i.run_id));
+            trends.push(
+                champion_trend(v.store, &name, &metric, key, *ver, m, periods).map_err(QueryError::from)?,
+            );
+        }
         let body = html! {
             h1 { "Model " (name) }
             p { "Task: " (vs.task.map(|t| t.as_str()).unwrap_or("—")) " · "
                 a href=(format!("/models/{}/timeline", crate::app::query::enc(&name))) { "How the champion got there" } " · "
                 a href=(format!("/models/{}/runs", crate::app::query::enc(&name))) { "Compare runs" } }
-            @for (key, ver) in &m.champions {
+            @for ((key, ver), trend) in m.champions.iter().zip(&trends) {
                 section {
                     h2 { "Segment " (seg((!key.is_empty()).then_some(key.as_str()))) ": champion " (version_link(&name, *ver)) }
-                    (champion_trend(&name, &metric, key, *ver, m, m.versions.get(ver).map_or(&[][..], |i| periods_of(v.state, &i.run_id))))
+                    (trend)
                 }
             }
             section aria-labelledby="ver-h" {
@@ -489,13 +506,14 @@ pub(crate) async fn model(State(s): State<AppState>, P(name): P<String>) -> Res 
 /// The backtest trend of a segment's champion beside up to three versions that served the
 /// segment before it (most recent first).
 fn champion_trend(
+    store: &ledger::Store,
     name: &str,
     metric: &str,
     key: &str,
     champion: u64,
     m: &projections::state::ModelState,
     periods: &[String],
-) -> Markup {
+) -> Result<Markup, ledger::StoreError> {
     let mut before: Vec<u64> = vec![];
     for c in m.champion_history.get(key).into_iter().flatten().rev() {
         if c.version != champion && !before.contains(&c.version) && before.len() < 3 {
@@ -505,16 +523,18 @@ fn champion_trend(
     let labels: Vec<String> = std::iter::once(format!("v{champion} (champion)"))
         .chain(before.iter().map(|v| format!("v{v}")))
         .collect();
-    let series: Vec<(&str, &str, &[BacktestWindow])> = std::iter::once(champion)
-        .chain(before.iter().copied())
-        .zip(&labels)
-        .zip(["a", "b", "c", "d"])
-        .filter_map(|((v, label), class)| {
-            m.versions.get(&v).map(|i| (label.as_str(), class, i.backtests.as_slice()))
-        })
-        .collect();
+    let mut windows: Vec<(&str, &str, Vec<BacktestWindow>)> = Vec::new();
+    for ((v, label), class) in
+        std::iter::once(champion).chain(before.iter().copied()).zip(&labels).zip(["a", "b", "c", "d"])
+    {
+        if let Some(i) = m.versions.get(&v) {
+            windows.push((label.as_str(), class, projections::query::backtest_windows(store, &i.backtests)?));
+        }
+    }
+    let series: Vec<(&str, &str, &[BacktestWindow])> =
+        windows.iter().map(|(label, class, w)| (*label, *class, w.as_slice())).collect();
     let segment = seg((!key.is_empty()).then_some(key));
-    html! {
+    Ok(html! {
         @if series.iter().all(|s| s.2.is_empty()) {
             p { "No backtest windows recorded for this segment's champions." }
         } @else {
@@ -523,7 +543,7 @@ fn champion_trend(
                 figcaption { (metric) " per backtest window over time: the champion and the versions that served before it" }
             }
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
