@@ -564,35 +564,36 @@ fn fold<D: Domain>(
     }
     let mut prev: Option<Digest> = after.map(|a| a.1);
     let mut next = after.map_or(0, |a| a.0 + 1);
-    for item in store.raw_from(next) {
-        let (seq, stored, bytes) = item?;
-        let damaged = |reason: String| StoreError::Corrupt { seq, reason };
-        if seq != next {
-            return Err(damaged(format!("event {next} is missing (the next stored event is {seq})")));
+    // Events are parsed and hashed a chunk ahead on the other cores while this thread checks
+    // and folds the current chunk in order; a read error ends the chunk it is in, so errors
+    // still come in the order of the events.
+    let mut raw = store.raw_from(next);
+    let mut read = move || {
+        let mut chunk = Vec::with_capacity(FOLD_CHUNK);
+        for item in raw.by_ref() {
+            let failed = item.is_err();
+            chunk.push(item);
+            if failed || chunk.len() == FOLD_CHUNK {
+                break;
+            }
         }
-        let ev = RecordedEvent::decode_unchecked(bytes).map_err(damaged)?;
-        if ev.event.format != crate::event::FORMAT_VERSION {
-            return Err(StoreError::Format {
-                found: ev.event.format,
-                supported: crate::event::FORMAT_VERSION,
-            });
-        }
-        if ev.hash != stored {
-            return Err(damaged(format!(
-                "its bytes hash to {}, but {stored} was recorded for it: the event was altered",
-                ev.hash
-            )));
-        }
-        if ev.event.seq != seq || ev.event.prev != prev {
-            return Err(damaged(format!(
-                "it does not follow event {} (its `seq` or `prev` was altered)",
-                seq.wrapping_sub(1)
-            )));
-        }
-        trust.apply(&ev).map_err(damaged)?;
-        domain.apply(&ev).map_err(damaged)?;
-        prev = Some(ev.hash);
-        next += 1;
+        chunk
+    };
+    let parse = |chunk: Vec<Result<StoredEvent, StoreError>>| {
+        crate::par::par_map_owned(chunk, |item| {
+            item.map(|(seq, stored, bytes)| (seq, stored, RecordedEvent::decode_unchecked(bytes)))
+        })
+    };
+    let mut current = parse(read());
+    while !current.is_empty() {
+        let ahead = read();
+        let (parsed, folded) = std::thread::scope(|s| {
+            let worker = s.spawn(|| parse(ahead));
+            let folded = fold_chunk(current, &mut trust, &mut domain, &mut prev, &mut next);
+            (worker.join().expect("event parser panicked"), folded)
+        });
+        folded?;
+        current = parsed;
     }
     if let Some((seq, hash)) = store.anchor()? {
         if next != seq + 1 || prev != Some(hash) {
@@ -606,4 +607,53 @@ fn fold<D: Domain>(
         }
     }
     Ok((trust, domain))
+}
+
+/// Events [`fold`] parses ahead at a time.
+const FOLD_CHUNK: usize = 1024;
+
+/// A stored event as read: its sequence number, the hash stored beside it, its bytes.
+type StoredEvent = (u64, Digest, Vec<u8>);
+/// A stored event parsed: its sequence number, the stored hash, the event or why it is not one.
+type ParsedEvent = (u64, Digest, Result<RecordedEvent, String>);
+
+/// Checks and folds one chunk of parsed events in order (see [`fold`]).
+fn fold_chunk<D: Domain>(
+    chunk: Vec<Result<ParsedEvent, StoreError>>,
+    trust: &mut TrustState,
+    domain: &mut D,
+    prev: &mut Option<Digest>,
+    next: &mut u64,
+) -> Result<(), StoreError> {
+    for item in chunk {
+        let (seq, stored, parsed) = item?;
+        let damaged = |reason: String| StoreError::Corrupt { seq, reason };
+        if seq != *next {
+            return Err(damaged(format!("event {next} is missing (the next stored event is {seq})")));
+        }
+        let ev = parsed.map_err(damaged)?;
+        if ev.event.format != crate::event::FORMAT_VERSION {
+            return Err(StoreError::Format {
+                found: ev.event.format,
+                supported: crate::event::FORMAT_VERSION,
+            });
+        }
+        if ev.hash != stored {
+            return Err(damaged(format!(
+                "its bytes hash to {}, but {stored} was recorded for it: the event was altered",
+                ev.hash
+            )));
+        }
+        if ev.event.seq != seq || ev.event.prev != *prev {
+            return Err(damaged(format!(
+                "it does not follow event {} (its `seq` or `prev` was altered)",
+                seq.wrapping_sub(1)
+            )));
+        }
+        trust.apply(&ev).map_err(damaged)?;
+        domain.apply(&ev).map_err(damaged)?;
+        *prev = Some(ev.hash);
+        *next += 1;
+    }
+    Ok(())
 }

@@ -865,3 +865,15 @@ pub fn decode(kind: &str, payload: &Value) -> Result<Decoded, FoldError> {
         .map(|d| Decoded::Domain(Box::new(d)))
         .map_err(|e| FoldError(format!("the payload does not decode: {e}")))
 }
+
+/// [`decode`] from the payload's JSON text.
+pub fn decode_str(kind: &str, payload: &str) -> Result<Decoded, FoldError> {
+    if ledger::trust::kinds::EVENTS.contains(&kind) {
+        return Ok(Decoded::Trust);
+    }
+    let k = EventKind::parse(kind)
+        .ok_or_else(|| FoldError(format!("`{kind}` is neither a trust nor a domain event kind")))?;
+    DomainEvent::decode_str(k, payload)
+        .map(|d| Decoded::Domain(Box::new(d)))
+        .map_err(|e| FoldError(format!("the payload does not decode: {e}")))
+}

@@ -4,7 +4,7 @@
 use ledger::canonical::Timestamp;
 use ledger::{Digest, Store, StoreError, Subject};
 
-use crate::events::{decode, Decoded};
+use crate::events::{decode_str, Decoded};
 use crate::state::EventMeta;
 use crate::State;
 
@@ -48,8 +48,20 @@ fn read_chunk(raw: &mut impl Iterator<Item = Result<Raw, StoreError>>) -> Result
     raw.take(CHUNK).collect()
 }
 
-/// The part of an event a fold reads; the cause and the rest are skipped while parsing.
+/// The part of an event a fold reads, borrowed from its bytes; the cause and the rest are
+/// skipped while parsing, and the payload is kept as text for its typed decoder.
 #[derive(serde::Deserialize)]
+struct Parsed<'a> {
+    seq: u64,
+    kind: String,
+    subject: Option<Subject>,
+    recorded_at: Timestamp,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
+/// What the fold applies of an event: [`Parsed`], with the payload decoded to its type (and
+/// as a JSON value only for trust events, whose policy the fold reads from it).
 struct Lite {
     seq: u64,
     kind: String,
@@ -60,11 +72,17 @@ struct Lite {
 
 fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<(Digest, Lite, Decoded), StoreError>> {
     ledger::par::par_map_owned(chunk, |(seq, hash, bytes)| {
-        let lite: Lite = serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
-        // Payloads are decoded here too, on the other cores; the fold only applies them.
-        let decoded = decode(&lite.kind, &lite.payload)
-            .map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })?;
+        let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
+        let p: Parsed<'_> =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a valid event: {e}")))?;
+        // Payloads are decoded here too, on the other cores, straight from their text; the
+        // fold only applies them.
+        let decoded = decode_str(&p.kind, p.payload.get()).map_err(|e| corrupt(e.to_string()))?;
+        let payload = match decoded {
+            Decoded::Trust => serde_json::from_str(p.payload.get()).map_err(|e| corrupt(e.to_string()))?,
+            Decoded::Domain(_) => serde_json::Value::Null,
+        };
+        let lite = Lite { seq: p.seq, kind: p.kind, subject: p.subject, recorded_at: p.recorded_at, payload };
         // Reads trust the stored hash; `pledge verify` is what checks it against the bytes.
         Ok((hash, lite, decoded))
     })

@@ -253,3 +253,42 @@ fn parallel_verification_agrees_with_sequential() {
         assert_eq!(parallel(&e), Err(k as u64));
     }
 }
+
+/// Opening folds in chunks that are parsed ahead on another thread: damage is still reported
+/// at its own event, however far into the ledger, and never as a later chunk's.
+#[test]
+fn damage_beyond_the_first_chunks_is_reported_at_its_event_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let n = {
+        let mut l = setup(&path);
+        for _ in 0..130 {
+            l.submit(note(20, None, &key(2)), ExpectedHead::Any).unwrap();
+        }
+        l.store().len()
+    };
+    assert!(n > 2_500, "{n} events: fewer than three chunks");
+    // Bytes of the event in the third chunk, then the stored hash of one in the second.
+    for (k, pos) in [(2_100u64, 40usize), (1_500, 3), (n - 1, 60)] {
+        flip_stored_byte(&path, k, pos);
+        match ledger::Ledger::open(&path, clock(), Notes::default()).map(|_| ()) {
+            Err(ledger::StoreError::Corrupt { seq, reason }) => assert_eq!(seq, k, "{reason}"),
+            other => panic!("a flip in event {k} gave {other:?}"),
+        }
+        flip_stored_byte(&path, k, pos);
+    }
+    let expected = sample_fold(&path);
+    let l = ledger::Ledger::open(&path, clock(), Notes::default()).unwrap();
+    assert_eq!(l.store().len(), n);
+    assert_eq!(l.domain(), &expected);
+}
+
+/// The test domain folded one event at a time from the stored events.
+fn sample_fold(path: &std::path::Path) -> Notes {
+    let store = ledger::Store::open(path).unwrap();
+    let mut notes = Notes::default();
+    for ev in store.iter() {
+        ledger::Domain::apply(&mut notes, &ev.unwrap()).unwrap();
+    }
+    notes
+}
