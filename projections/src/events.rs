@@ -856,24 +856,73 @@ pub enum Decoded {
 /// Decodes an event's payload by its kind. An unknown kind, or a payload that is not its
 /// kind's type, is an error naming both: the fold never drops an event silently.
 pub fn decode(kind: &str, payload: &Value) -> Result<Decoded, FoldError> {
-    if ledger::trust::kinds::EVENTS.contains(&kind) {
-        return Ok(Decoded::Trust);
-    }
-    let k = EventKind::parse(kind)
-        .ok_or_else(|| FoldError(format!("`{kind}` is neither a trust nor a domain event kind")))?;
-    DomainEvent::decode(k, payload)
-        .map(|d| Decoded::Domain(Box::new(d)))
-        .map_err(|e| FoldError(format!("the payload does not decode: {e}")))
+    decode_with(kind, |k| DomainEvent::decode(k, payload))
 }
 
 /// [`decode`] from the payload's JSON text.
 pub fn decode_str(kind: &str, payload: &str) -> Result<Decoded, FoldError> {
+    decode_with(kind, |k| DomainEvent::decode_str(k, payload))
+}
+
+fn decode_with(
+    kind: &str,
+    body: impl FnOnce(EventKind) -> Result<DomainEvent, String>,
+) -> Result<Decoded, FoldError> {
     if ledger::trust::kinds::EVENTS.contains(&kind) {
         return Ok(Decoded::Trust);
     }
     let k = EventKind::parse(kind)
         .ok_or_else(|| FoldError(format!("`{kind}` is neither a trust nor a domain event kind")))?;
-    DomainEvent::decode_str(k, payload)
+    body(k)
         .map(|d| Decoded::Domain(Box::new(d)))
         .map_err(|e| FoldError(format!("the payload does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rebuild's decoder (from the payload's text) gives what the fold's (from a JSON
+    /// value) gives: the same event, or the same error naming the member at fault (and where
+    /// in the text).
+    #[test]
+    fn decoding_from_text_agrees_with_decoding_from_a_value() {
+        let window = r#"{"version": 2, "window_start": "2026-01-01", "window_end": "2026-01-02", "metrics": {"mae": 12.5}, "rows": 24, "degraded": false, "policy_version": 1}"#;
+        let cases = [
+            ("backtest.recorded", window.to_string()),
+            ("backtest.recorded", window.replace("12.5", "\"12.5\"")),
+            ("backtest.recorded", window.replace("\"rows\": 24", "\"rows\": -1")),
+            ("backtest.recorded", window.replace("\"rows\": 24, ", "")),
+            ("backtest.recorded", window.replace("\"rows\"", "\"lines\"")),
+            ("backtest.recorded", "[]".to_string()),
+            ("no.such.kind", window.to_string()),
+            ("key.enrolled", window.to_string()),
+        ];
+        let mut failures = 0;
+        for (kind, text) in cases {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let (a, b) = (decode(kind, &value), decode_str(kind, &text));
+            match (&a, &b) {
+                (Ok(Decoded::Domain(x)), Ok(Decoded::Domain(y))) => assert_eq!(x, y, "{kind} {text}"),
+                (Ok(Decoded::Trust), Ok(Decoded::Trust)) => {}
+                (Err(x), Err(y)) => {
+                    failures += 1;
+                    // The text's errors also say where in it.
+                    let (x, y) = (x.to_string(), y.to_string());
+                    assert!(
+                        y == x || y.starts_with(&format!("{x} at line ")),
+                        "{kind} {text}: {x} against {y}"
+                    );
+                }
+                _ => panic!("{kind} {text}: {a:?} against {b:?}"),
+            }
+        }
+        assert_eq!(failures, 6);
+        // A JSON value has already dropped the first of two equal names; the text still has
+        // both, and a metric named twice is refused (stored events are canonical: they never
+        // have one).
+        let twice = window.replace(r#"{"mae": 12.5}"#, r#"{"mae": 12.5, "mae": 1.0}"#);
+        let err = decode_str("backtest.recorded", &twice).unwrap_err().to_string();
+        assert!(err.contains("`metrics`: duplicate metric `mae`"), "{err}");
+    }
 }

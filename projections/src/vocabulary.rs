@@ -11,6 +11,17 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
     pub use serde_path_to_error;
+
+    /// A body of `kind` that does not decode, naming the member at fault.
+    pub fn member_error(kind: &str, e: serde_path_to_error::Error<serde_json::Error>) -> String {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            format!("`{kind}` body: {inner}")
+        } else {
+            format!("`{kind}` body: `{path}`: {inner}")
+        }
+    }
 }
 
 /// Declares a vocabulary once:
@@ -141,16 +152,8 @@ macro_rules! typed_vocabulary {
                 kind: $Kind,
                 body: &$crate::vocabulary::__private::serde_json::Value,
             ) -> ::std::result::Result<$Value, String> {
-                use $crate::vocabulary::__private::{serde::Deserialize, serde_path_to_error};
-                let at = |e: serde_path_to_error::Error<$crate::vocabulary::__private::serde_json::Error>| {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    if path == "." {
-                        format!("`{}` body: {inner}", kind.as_str())
-                    } else {
-                        format!("`{}` body: `{path}`: {inner}", kind.as_str())
-                    }
-                };
+                use $crate::vocabulary::__private::{member_error, serde::Deserialize, serde_path_to_error};
+                let at = |e| member_error(kind.as_str(), e);
                 // The plain decoder first (the common case); on failure again, to name the member.
                 Ok(match kind {
                     $($Kind::$variant => $Value::$variant(match <$body>::deserialize(body) {
@@ -164,16 +167,8 @@ macro_rules! typed_vocabulary {
             /// first (what rebuilds do: half the decoding). The same errors, naming the
             /// member that does not decode.
             pub fn decode_str(kind: $Kind, body: &str) -> ::std::result::Result<$Value, String> {
-                use $crate::vocabulary::__private::{serde::Deserialize, serde_json, serde_path_to_error};
-                let at = |e: serde_path_to_error::Error<serde_json::Error>| {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    if path == "." {
-                        format!("`{}` body: {inner}", kind.as_str())
-                    } else {
-                        format!("`{}` body: `{path}`: {inner}", kind.as_str())
-                    }
-                };
+                use $crate::vocabulary::__private::{member_error, serde::Deserialize, serde_json, serde_path_to_error};
+                let at = |e| member_error(kind.as_str(), e);
                 fn plain<'de, T: Deserialize<'de>>(body: &'de str) -> serde_json::Result<T> {
                     let mut de = serde_json::Deserializer::from_str(body);
                     let t = T::deserialize(&mut de)?;
