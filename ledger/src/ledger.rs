@@ -64,9 +64,9 @@ pub trait Domain: Clone {
     }
     /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
     /// pristine domain the ledger was opened with), read from `section` (the snapshot file
-    /// itself when a ledger opens, so that its bytes are not held beside the state). `None` for bytes of another format, damaged
-    /// ones, or a state that is not of event `seq`: the ledger then tries an older snapshot,
-    /// then folds from genesis.
+    /// itself when a ledger opens, so that its bytes are not held beside the state). `None`
+    /// for bytes of another format, damaged ones, or a state that is not of event `seq`: the
+    /// ledger then tries an older snapshot, then folds from genesis.
     fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
         let _ = (section, seq);
         None
