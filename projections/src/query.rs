@@ -410,15 +410,25 @@ pub fn lineage(
     version: u64,
 ) -> Result<Option<Lineage>, StoreError> {
     let Some(info) = state.model(model).and_then(|m| m.versions.get(&version)) else { return Ok(None) };
-    let up = provenance(state, model, version);
+    let Some(upstream) = upstream(store, trust, state, model, version)? else { return Ok(None) };
     let mut down: Vec<u64> = info.history.iter().map(|h| h.seq).collect();
     down.extend(info.backtests.iter().map(|b| b.seq));
-    Ok(Some(Lineage {
-        model: model.into(),
-        version,
-        upstream: entries(store, trust, up)?,
-        downstream: entries(store, trust, down)?,
-    }))
+    Ok(Some(Lineage { model: model.into(), version, upstream, downstream: entries(store, trust, down)? }))
+}
+
+/// The upstream half of [`lineage`] alone (what a review shows), without reading the events
+/// downstream: a version backtested daily for years has thousands of them.
+pub fn upstream(
+    store: &Store,
+    trust: &TrustState,
+    state: &State,
+    model: &str,
+    version: u64,
+) -> Result<Option<Vec<Entry>>, StoreError> {
+    if state.model(model).and_then(|m| m.versions.get(&version)).is_none() {
+        return Ok(None);
+    }
+    entries(store, trust, provenance(state, model, version)).map(Some)
 }
 
 /// Which events a log or an event page shows. Every field narrows; the default matches all.

@@ -358,9 +358,8 @@ impl Query for Review {
         let approvals_needed = rules.as_ref().map_or(1, |r| r.approvals(seg));
         let approvals_so_far =
             target.and_then(|t| v.state.endorsements.get(&t.key())).map(|e| e.by.clone()).unwrap_or_default();
-        let lineage = query::lineage(v.store, v.trust, v.state, &self.model, self.version)?
-            .map(|l| l.upstream)
-            .unwrap_or_default();
+        let lineage =
+            query::upstream(v.store, v.trust, v.state, &self.model, self.version)?.unwrap_or_default();
         Ok(ReviewAnswer {
             model: self.model.clone(),
             task: m.task,

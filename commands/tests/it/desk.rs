@@ -284,3 +284,43 @@ async fn windows_named_by_declared_periods_come_in_period_order() {
     let at: Vec<usize> = months.iter().map(|m| html.find(&format!(">{m}<")).unwrap_or(usize::MAX)).collect();
     assert!(at.windows(2).all(|p| p[0] < p[1]), "{at:?}");
 }
+
+/// Given: a champion backtested on more windows than a chart draws; when the overview and its
+/// model's page are drawn; then each charts the newest windows recorded and says how many it
+/// left out, and the model's health still counts every window.
+#[tokio::test]
+async fn a_long_backtest_history_is_charted_by_its_newest_windows() {
+    let mut w = with_champion();
+    let day = |i: i64| chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Duration::days(i);
+    let n = 300;
+    for i in 0..n {
+        w.ok(
+            "maya",
+            "backtest.record",
+            json!({"model": "demand", "version": 1,
+                   "window_start": format!("{}T00:00:00.000000Z", day(i)),
+                   "window_end": format!("{}T00:00:00.000000Z", day(i + 1)),
+                   "metrics": {"mae": 12.0 + (i % 7) as f64 * 0.1}, "rows": 24}),
+        );
+    }
+    let api = Api::new(w);
+    let (_, h) = api.get("/api/v1/models/health").await;
+    assert_eq!(h["health"][0]["windows"], n, "{h}");
+    let charted = commands::api::desk::svg::MAX_POINTS; // CHART_WINDOWS
+    let note = format!("(the newest {charted} of {n} windows)");
+    let first = format!(">{}<", day(n - charted as i64));
+    let older = format!(">{}<", day(n - charted as i64 - 1));
+    for path in ["/", "/models/demand"] {
+        let (s, _, html) = page(&api, path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 1, "{path}: {html}");
+        assert!(html.contains(&first), "{path}: the chart's first label is the oldest window charted");
+        assert!(!html.contains(&older) && !html.contains(">2020-01-01<"), "{path}: nothing older is charted");
+        if path == "/" {
+            assert!(html.contains(&note), "{path}: {html}");
+        } else {
+            assert!(html.contains(&format!("(the newest {charted} windows of each)")), "{path}: {html}");
+        }
+    }
+    api.close().await;
+}

@@ -25,6 +25,30 @@ type Res = Result<Page, PageError>;
 /// all, thinned, and the JSON answer has every one.
 const WINDOW_ROWS: usize = 100;
 
+/// The most backtest windows a chart of a version's trend draws: the newest recorded, each read
+/// from its event. A version backtested daily for years has thousands; the JSON answers have
+/// them all.
+const CHART_WINDOWS: usize = svg::MAX_POINTS;
+
+/// The newest [`CHART_WINDOWS`] of the windows `refs` names, read from their events, and how
+/// many there are in all.
+fn chart_windows(
+    store: &ledger::Store,
+    refs: &[projections::state::WindowRef],
+) -> Result<(Vec<BacktestWindow>, usize), ledger::StoreError> {
+    let from = refs.len().saturating_sub(CHART_WINDOWS);
+    Ok((projections::query::backtest_windows(store, &refs[from..])?, refs.len()))
+}
+
+/// " (the newest 240 of 37000 windows)" when a chart left windows out, else nothing.
+fn charted_of(charted: usize, all: usize) -> String {
+    if charted < all {
+        format!(" (the newest {charted} of {all} windows)")
+    } else {
+        String::new()
+    }
+}
+
 fn page(title: &str, section: &str, frame: &Frame, body: Markup) -> Page {
     Page(axum::http::StatusCode::OK, layout(title, section, Some(frame), body))
 }
@@ -139,18 +163,15 @@ fn windows_chart(
     starts.dedup();
     let lines: Vec<Series<'_>> = series
         .iter()
-        .map(|(name, class, ws)| Series {
-            name,
-            class,
-            values: starts
-                .iter()
-                .map(|s| {
-                    ws.iter()
-                        .rev()
-                        .find(|w| &w.window_start == s)
-                        .and_then(|w| w.metrics.get(metric).copied())
-                })
-                .collect(),
+        .map(|(name, class, ws)| {
+            // A start recorded twice shows its newest window.
+            let at: std::collections::HashMap<&str, Option<f64>> =
+                ws.iter().map(|w| (w.window_start.as_str(), w.metrics.get(metric).copied())).collect();
+            Series {
+                name,
+                class,
+                values: starts.iter().map(|s| at.get(s.as_str()).copied().flatten()).collect(),
+            }
         })
         .collect();
     svg::lines(title, &format!("{metric} per backtest window, by window start"), &starts, &lines)
@@ -171,9 +192,8 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
         let mut charts = Vec::new();
         for h in health.health.iter().filter(|h| h.windows > 0).take(4) {
             if let Some(x) = v.state.model(&h.model).and_then(|m| m.versions.get(&h.champion)) {
-                let windows =
-                    projections::query::backtest_windows(v.store, &x.backtests).map_err(QueryError::from)?;
-                charts.push((h, x, windows));
+                let (windows, all) = chart_windows(v.store, &x.backtests).map_err(QueryError::from)?;
+                charts.push((h, x, windows, all));
             }
         }
         let body = html! {
@@ -205,10 +225,10 @@ pub(crate) async fn overview(State(s): State<AppState>) -> Res {
             section aria-labelledby="health-h" {
                 h2 #health-h { "Models health" }
                 (health_table(&health.health))
-                @for (h, x, windows) in &charts {
+                @for (h, x, windows, all) in &charts {
                     figure {
                         (windows_chart(&format!("{} / {}: v{} backtest {}", h.model, seg(h.segment.as_deref()), h.champion, h.metric), &h.metric, periods_of(v.state, &x.run_id), &[(&format!("v{}", h.champion), "a", windows)]))
-                        figcaption { (h.model) " / " (seg(h.segment.as_deref())) ": " (h.metric) " of champion v" (h.champion) " per backtest window" }
+                        figcaption { (h.model) " / " (seg(h.segment.as_deref())) ": " (h.metric) " of champion v" (h.champion) " per backtest window" (charted_of(windows.len(), *all)) }
                     }
                 }
             }
@@ -524,11 +544,14 @@ fn champion_trend(
         .chain(before.iter().map(|v| format!("v{v}")))
         .collect();
     let mut windows: Vec<(&str, &str, Vec<BacktestWindow>)> = Vec::new();
+    let mut left_out = false;
     for ((v, label), class) in
         std::iter::once(champion).chain(before.iter().copied()).zip(&labels).zip(["a", "b", "c", "d"])
     {
         if let Some(i) = m.versions.get(&v) {
-            windows.push((label.as_str(), class, projections::query::backtest_windows(store, &i.backtests)?));
+            let (w, all) = chart_windows(store, &i.backtests)?;
+            left_out |= w.len() < all;
+            windows.push((label.as_str(), class, w));
         }
     }
     let series: Vec<(&str, &str, &[BacktestWindow])> =
@@ -540,7 +563,8 @@ fn champion_trend(
         } @else {
             figure {
                 (windows_chart(&format!("{name} {segment}: {metric} per backtest window"), metric, periods, &series))
-                figcaption { (metric) " per backtest window over time: the champion and the versions that served before it" }
+                figcaption { (metric) " per backtest window over time: the champion and the versions that served before it"
+                    @if left_out { " (the newest " (CHART_WINDOWS) " windows of each)" } }
             }
         }
     })
