@@ -6,10 +6,24 @@
 //! |---|---|
 //! | `e` + seq (u64 BE) | event hash (32 bytes) + canonical event bytes |
 //! | `h` + hash (32 bytes) | seq (u64 BE) |
-//! | `s` + model + `\0` + segment (empty for whole-model) + `\0` + seq | empty |
+//! | `S` + model + `\0` + segment (empty for whole-model) + `\0` + block | bitmap of the block's events about that subject |
+//! | `K` + kind + `\0` + block | bitmap of the block's events of that kind |
+//! | `A` + signer key id (32 bytes) + block | bitmap of the block's events whose run that key signed |
+//! | `m:indexed:blocks` | how many events (from genesis) the three bitmap indexes cover (u64 BE) |
 //! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
 //! | `m:head` | seq (u64 BE) + hash of the last committed event (the head anchor) |
-//! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree |
+//! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree of level 2 or more |
+//!
+//! The Merkle tree's two lowest levels are not stored: a node there is computed from its one
+//! or two events when asked for (a leaf is the hash of the event's bytes), which saves one and
+//! a half keys per event. A store written with them is converted like the indexes.
+//!
+//! The subject, kind and signer indexes are bitmaps over blocks of 64 events: `block` is
+//! `seq / 64` (u64 BE) and bit `seq % 64` of the value (a u64, big-endian) is set when event
+//! `seq` is indexed there. One key per block and name instead of one per event: sled's memory
+//! and opening time grow with its number of keys (`docs/PERFORMANCE.md`). A store written with
+//! the older layout (`s`, `k`, `a` + one key per event, `m:indexed`) is converted when it is
+//! next opened for writing.
 //!
 //! An append first writes all of its keys as one record to the commit journal
 //! (`<dir>/pledge.wal`) and `fdatasync`s it, then applies them to sled in one `sled::Batch`
@@ -39,17 +53,27 @@ use crate::wal::{Record, Wal};
 
 const EVENT: u8 = b'e';
 const HASH: u8 = b'h';
-const SUBJECT: u8 = b's';
 const COMMAND: u8 = b'c';
 const TREE: u8 = b't';
-/// Events by kind: `k` + kind + 0 + seq (u64 BE), empty value.
-const KIND: u8 = b'k';
-/// Events by the key that signed the command of their run: `a` + key id (32 bytes) + seq.
-const SIGNER: u8 = b'a';
-/// How many events (from genesis) the kind and signer indexes cover, u64 BE: written with
-/// every commit; a store written before these indexes (or by an older build) is indexed
+/// The lowest Merkle tree level the store keeps; nodes below are computed from the events.
+pub(crate) const STORED_LEVELS_FROM: u8 = 2;
+/// Events by subject: `S` + model + 0 + segment + 0 + block, a bitmap (see the module's doc).
+const SUBJECT: u8 = b'S';
+/// Events by kind: `K` + kind + 0 + block, a bitmap.
+const KIND: u8 = b'K';
+/// Events by the key that signed the command of their run: `A` + key id (32 bytes) + block,
+/// a bitmap.
+const SIGNER: u8 = b'A';
+/// How many events (from genesis) the subject, kind and signer indexes cover, u64 BE: written
+/// with every commit; a store written before these indexes (or by an older build) is indexed
 /// from there when it is next opened for writing.
-const INDEXED: &[u8] = b"m:indexed";
+const INDEXED: &[u8] = b"m:indexed:blocks";
+/// The older layout of the indexes, one key per event (`s`/`k`/`a` + ... + seq, empty value)
+/// and its marker: removed when a store is opened for writing.
+const OLD_INDEXES: [u8; 3] = [b's', b'k', b'a'];
+const OLD_INDEXED: &[u8] = b"m:indexed";
+/// log2 of the events a bitmap block of the indexes covers.
+const BLOCK_BITS: u32 = 6;
 /// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
 /// the journal after a checkpoint, so that sled losing its tail is detected on open.
 const ANCHOR: &[u8] = b"m:head";
@@ -361,22 +385,66 @@ fn run_signer(ev: &RecordedEvent) -> Option<KeyId> {
     }
 }
 
-/// The kind and signer index entries of `ev` (its run signed by `signer`).
-fn index_entries(ev: &RecordedEvent, signer: Option<&KeyId>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let seq = ev.event.seq.to_be_bytes();
-    let mut out = Vec::with_capacity(2);
-    let mut k = kind_prefix(&ev.event.kind);
-    k.extend_from_slice(&seq);
-    out.push((k, Vec::new()));
+/// Adds `ev`'s bits (its run signed by `signer`) to the subject, kind and signer index
+/// blocks in `bits`.
+fn index_bits(
+    bits: &mut std::collections::BTreeMap<Vec<u8>, u64>,
+    ev: &RecordedEvent,
+    signer: Option<&KeyId>,
+) {
+    let seq = ev.event.seq;
+    let (block, bit) = ((seq >> BLOCK_BITS).to_be_bytes(), 1u64 << (seq & ((1 << BLOCK_BITS) - 1)));
+    let mut add = |mut key: Vec<u8>| {
+        key.extend_from_slice(&block);
+        *bits.entry(key).or_default() |= bit;
+    };
+    if let Some(s) = &ev.event.subject {
+        add(subject_prefix(&s.model, Some(s.segment.as_deref())));
+    }
+    add(kind_prefix(&ev.event.kind));
     if let Some(key) = signer {
-        let mut a = signer_prefix(key);
-        a.extend_from_slice(&seq);
-        out.push((a, Vec::new()));
+        add(signer_prefix(key));
+    }
+}
+
+/// The index blocks `bits` merged with what `db` holds for them: the keys and values to write.
+fn merged_blocks(
+    db: &sled::Db,
+    bits: std::collections::BTreeMap<Vec<u8>, u64>,
+) -> Result<Record, StoreError> {
+    bits.into_iter()
+        .map(|(key, bits)| {
+            let held = match db.get(&key)? {
+                None => 0,
+                Some(v) => block_value(&key, &v)?,
+            };
+            Ok((key, (held | bits).to_be_bytes().to_vec()))
+        })
+        .collect()
+}
+
+/// The bitmap an index block holds.
+fn block_value(key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
+    let bad = || StoreError::Corrupt {
+        seq: seq_from(key).map_or(0, |b| b << BLOCK_BITS),
+        reason: "an index block is not 8 bytes".into(),
+    };
+    Ok(u64::from_be_bytes(v.try_into().map_err(|_| bad())?))
+}
+
+/// The sequence numbers in `range` set in block `block`'s bitmap `bits`, ascending (descending
+/// with `reverse`).
+fn block_seqs(block: u64, bits: u64, range: &std::ops::Range<u64>, reverse: bool) -> Vec<u64> {
+    let base = block << BLOCK_BITS;
+    let mut out: Vec<u64> =
+        (0..64).filter(|i| bits >> i & 1 == 1).map(|i| base + i).filter(|s| range.contains(s)).collect();
+    if reverse {
+        out.reverse();
     }
     out
 }
 
-/// The sequence numbers under `prefix` (each key ends with one, u64 BE) within `range`, in
+/// The sequence numbers indexed under `prefix` (the blocks of one name) within `range`, in
 /// order or reversed.
 fn seqs_under<'a>(
     store: &'a Store,
@@ -384,20 +452,31 @@ fn seqs_under<'a>(
     range: std::ops::Range<u64>,
     reverse: bool,
 ) -> Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a> {
+    if range.is_empty() {
+        return Box::new(std::iter::empty());
+    }
     let (db, unavailable) = split(store.db());
     let mut lo = prefix.clone();
-    lo.extend_from_slice(&range.start.to_be_bytes());
+    lo.extend_from_slice(&(range.start >> BLOCK_BITS).to_be_bytes());
     let mut hi = prefix;
-    hi.extend_from_slice(&range.end.to_be_bytes());
+    hi.extend_from_slice(&(((range.end - 1) >> BLOCK_BITS) + 1).to_be_bytes());
     let scan = db.into_iter().flat_map(move |db| {
         let r = db.range(lo.clone()..hi.clone());
         let r: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             if reverse { Box::new(r.rev()) } else { Box::new(r) };
         r
     });
-    Box::new(unavailable.into_iter().map(Err).chain(scan.map(move |kv| {
-        let (k, _) = kv.map_err(|e| store.failed(e))?;
-        seq_from(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "bad index entry".into() })
+    Box::new(unavailable.into_iter().map(Err).chain(scan.flat_map(move |kv| {
+        let seqs = kv.map_err(|e| store.failed(e)).and_then(|(k, v)| {
+            let block =
+                seq_from(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "bad index entry".into() })?;
+            Ok(block_seqs(block, block_value(&k, &v)?, &range, reverse))
+        });
+        let (ok, err) = match seqs {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(Err(e))),
+        };
+        err.into_iter().chain(ok.into_iter().map(Ok))
     })))
 }
 
@@ -584,6 +663,9 @@ fn load_tree(db: &sled::Db, size: u64) -> Result<CompactRange, String> {
 }
 
 fn node_in(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String> {
+    if level < STORED_LEVELS_FROM {
+        return computed_node(db, level, index);
+    }
     match db.get(tree_key(level, index)) {
         Ok(Some(v)) => {
             v.as_ref().try_into().map_err(|_| format!("tree node ({level}, {index}) is not 32 bytes"))
@@ -591,6 +673,29 @@ fn node_in(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String>
         Ok(None) => Err(format!("tree node ({level}, {index}) is missing")),
         Err(e) => Err(format!("tree node ({level}, {index}): {e}")),
     }
+}
+
+/// A node of a level the store does not keep, from the events it covers.
+fn computed_node(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String> {
+    if level == 0 {
+        return match db.get(seq_key(EVENT, index)) {
+            Ok(Some(v)) => {
+                let (_, bytes) = split_value(index, &v).map_err(|e| e.to_string())?;
+                Ok(merkle::leaf_hash(bytes))
+            }
+            Ok(None) => Err(format!("tree node (0, {index}) is missing: event {index} is not stored")),
+            Err(e) => Err(format!("tree node (0, {index}): {e}")),
+        };
+    }
+    let left = computed_node(db, level - 1, 2 * index)?;
+    let right = computed_node(db, level - 1, 2 * index + 1)?;
+    Ok(merkle::node_hash(&left, &right))
+}
+
+/// How many Merkle tree nodes a store of `n` events keeps: a tree of n leaves has
+/// 2n - popcount(n), of which those of the levels below [`STORED_LEVELS_FROM`] are computed.
+pub fn stored_tree_nodes(n: u64) -> u64 {
+    (STORED_LEVELS_FROM..64).map(|l| n >> l).sum()
 }
 
 fn anchor_in(db: &sled::Db) -> Result<Option<(u64, Digest)>, StoreError> {
@@ -952,6 +1057,7 @@ impl Store {
         let mut record: Record = Vec::with_capacity(events.len() * 6 + commands.len());
         // A commit holds whole runs: every event after a run's first is signed by its key.
         let mut signer: Option<KeyId> = None;
+        let mut bits = std::collections::BTreeMap::new();
         for (expect_seq, ev) in (actual.map_or(0, |a| a.seq + 1)..).zip(events) {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
@@ -968,15 +1074,11 @@ impl Store {
             hk.push(HASH);
             hk.extend_from_slice(ev.hash.as_bytes());
             record.push((hk, ev.event.seq.to_be_bytes().to_vec()));
-            if let Some(s) = &ev.event.subject {
-                let mut sk = subject_prefix(&s.model, Some(s.segment.as_deref()));
-                sk.extend_from_slice(&ev.event.seq.to_be_bytes());
-                record.push((sk, Vec::new()));
-            }
             signer = run_signer(ev).or(signer);
-            record.extend(index_entries(ev, signer.as_ref()));
+            index_bits(&mut bits, ev, signer.as_ref());
             expect_prev = Some(ev.hash);
         }
+        record.extend(merged_blocks(&self.db()?, bits)?);
         record.push((INDEXED.to_vec(), (last.event.seq + 1).to_be_bytes().to_vec()));
         for (id, rec) in commands {
             if self.command(id)?.is_some() {
@@ -1000,7 +1102,9 @@ impl Store {
         }
         for ev in events {
             for (level, index, hash) in grown.push(merkle::leaf_hash(&ev.bytes)) {
-                record.push((tree_key(level, index).to_vec(), hash.to_vec()));
+                if level >= STORED_LEVELS_FROM {
+                    record.push((tree_key(level, index).to_vec(), hash.to_vec()));
+                }
             }
         }
         let mut anchor = last.event.seq.to_be_bytes().to_vec();
@@ -1051,9 +1155,24 @@ impl Store {
         node_in(&self.db().map_err(|e| e.to_string())?, level, index)
     }
 
-    /// How many Merkle tree nodes the store holds (a tree of n leaves has 2n - popcount(n)).
+    /// How many Merkle tree nodes of the kept levels the store holds ([`stored_tree_nodes`] of
+    /// its length when it holds the right ones).
     pub fn tree_nodes(&self) -> u64 {
-        self.db().map_or(0, |db| db.scan_prefix([TREE]).count() as u64)
+        self.db().map_or(0, |db| db.range(vec![TREE, STORED_LEVELS_FROM]..vec![TREE + 1]).count() as u64)
+    }
+
+    /// The stored nodes of the levels a store no longer keeps, as an older build wrote them
+    /// (a store is converted when opened for writing, so only one opened read-only has any):
+    /// level, index and the stored value.
+    pub fn unkept_tree_nodes(&self) -> impl Iterator<Item = Result<(u8, u64, Vec<u8>), StoreError>> + '_ {
+        let (db, unavailable) = split(self.db());
+        let scan = db.into_iter().flat_map(|db| db.range(vec![TREE]..vec![TREE, STORED_LEVELS_FROM]));
+        unavailable.into_iter().map(Err).chain(scan.map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.failed(e))?;
+            let index = seq_from(&k).filter(|_| k.len() == 10);
+            let index = index.ok_or(StoreError::Corrupt { seq: 0, reason: "bad tree node key".into() })?;
+            Ok((k[1], index, v.to_vec()))
+        }))
     }
 
     /// The root of the Merkle tree over the stored events: its size and root.
@@ -1185,21 +1304,33 @@ impl Store {
         model: &str,
         segment: Option<Option<&str>>,
     ) -> Result<Vec<u64>, StoreError> {
+        let len = self.len();
+        if !self.indexed() {
+            let mut out = Vec::new();
+            for ev in self.range(0..len) {
+                let ev = ev?;
+                if ev.event.subject.as_ref().is_some_and(|s| {
+                    s.model == model && segment.is_none_or(|seg| s.segment.as_deref() == seg)
+                }) {
+                    out.push(ev.event.seq);
+                }
+            }
+            return Ok(out);
+        }
         let prefix = subject_prefix(model, segment);
         let mut out = Vec::new();
         for kv in self.db()?.scan_prefix(&prefix) {
-            let (k, _) = kv.map_err(|e| self.failed(e))?;
-            out.push(
-                seq_from(&k)
-                    .ok_or(StoreError::Corrupt { seq: 0, reason: "bad subject index entry".into() })?,
-            );
+            let (k, v) = kv.map_err(|e| self.failed(e))?;
+            let block = seq_from(&k)
+                .ok_or(StoreError::Corrupt { seq: 0, reason: "bad subject index entry".into() })?;
+            out.extend(block_seqs(block, block_value(&k, &v)?, &(0..len), false));
         }
         out.sort_unstable();
         Ok(out)
     }
 
-    /// True when the kind and signer indexes cover every stored event (a store written by an
-    /// older build and opened read-only may lack them; queries then scan).
+    /// True when the subject, kind and signer indexes cover every stored event (a store
+    /// written by an older build and opened read-only may lack them; queries then scan).
     pub fn indexed(&self) -> bool {
         self.indexed_len().is_ok_and(|n| n >= self.len())
     }
@@ -1226,6 +1357,7 @@ impl Store {
 
     /// Sequence numbers of the events in `range` about exactly this subject (a segment, or
     /// whole-model events when `segment` is `None`), in order (reversed with `reverse`).
+    /// Complete only when [`Store::indexed`].
     pub fn seqs_by_exact_subject(
         &self,
         model: &str,
@@ -1265,16 +1397,21 @@ impl Store {
         Ok(lo)
     }
 
-    /// Adds the kind and signer index entries of the events the indexes do not cover yet (a
-    /// store written before them), in batches, then records how far they reach. Derived data:
-    /// an interrupted pass starts again from the last batch recorded.
+    /// Adds the subject, kind and signer index blocks of the events the indexes do not cover
+    /// yet (a store written before them), in batches, then records how far they reach. First
+    /// removes the indexes' older layout, one key per event. Derived data: an interrupted pass
+    /// starts again from the last batch recorded.
     fn complete_indexes(&self) -> Result<(), StoreError> {
-        let from = self.indexed_len()?;
-        let len = self.len();
-        if from >= len || self.read_only.is_some() || self.damage.is_some() {
+        if self.read_only.is_some() || self.damage.is_some() {
             return Ok(());
         }
         let db = self.db()?;
+        self.remove_old_indexes(&db)?;
+        let from = self.indexed_len()?;
+        let len = self.len();
+        if from >= len {
+            return Ok(());
+        }
         // The signer of a run that began before `from` is found from its first event.
         let mut signer = None;
         let mut start = from;
@@ -1288,23 +1425,57 @@ impl Store {
             }
             start -= 1;
         }
-        tracing::info!(from, to = len, "indexing events by kind and signer");
-        let mut batch = sled::Batch::default();
+        tracing::info!(from, to = len, "indexing events by subject, kind and signer");
+        let mut bits = std::collections::BTreeMap::new();
         let mut pending = 0;
         for ev in self.range(from..len) {
             let ev = ev?;
             signer = run_signer(&ev).or(signer);
-            for (k, v) in index_entries(&ev, signer.as_ref()) {
-                batch.insert(k, v);
-            }
+            index_bits(&mut bits, &ev, signer.as_ref());
             pending += 1;
             if pending == 10_000 || ev.event.seq + 1 == len {
+                let mut batch = sled::Batch::default();
+                for (k, v) in merged_blocks(&db, std::mem::take(&mut bits))? {
+                    batch.insert(k, v);
+                }
                 batch.insert(INDEXED, (ev.event.seq + 1).to_be_bytes().to_vec());
-                db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.failed(e))?;
+                db.apply_batch(batch).map_err(|e| self.failed(e))?;
                 pending = 0;
             }
         }
         db.flush().map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
+    /// Removes what the older layout stored and this one does not: the indexes' keys per event
+    /// (under `s`, `k` and `a`) and their marker, and the Merkle tree's two lowest levels, in
+    /// batches.
+    fn remove_old_indexes(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let mut removed = 0u64;
+        let lower_tree: Vec<Vec<u8>> = (0..STORED_LEVELS_FROM).map(|l| vec![TREE, l]).collect();
+        for prefix in OLD_INDEXES.iter().map(|p| vec![*p]).chain(lower_tree) {
+            loop {
+                let keys: Vec<sled::IVec> = db
+                    .scan_prefix(&prefix)
+                    .keys()
+                    .take(10_000)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.failed(e))?;
+                if keys.is_empty() {
+                    break;
+                }
+                if removed == 0 {
+                    tracing::info!("removing the older layout of the event indexes and the Merkle tree");
+                }
+                let mut batch = sled::Batch::default();
+                removed += keys.len() as u64;
+                keys.into_iter().for_each(|k| batch.remove(k));
+                db.apply_batch(batch).map_err(|e| self.failed(e))?;
+            }
+        }
+        if db.remove(OLD_INDEXED).map_err(|e| self.failed(e))?.is_some() || removed > 0 {
+            db.flush().map_err(|e| self.failed(e))?;
+        }
         Ok(())
     }
 
@@ -1436,21 +1607,180 @@ mod index_tests {
     use serde_json::json;
 
     use crate::canonical::{StepClock, Timestamp};
+    use crate::error::StoreError;
     use crate::keys::SecretKey;
     use crate::trust::base_policy;
     use crate::{Command, ExpectedHead, Ledger, NoDomain, Store};
 
-    /// Every index entry of the kind and signer indexes, with the marker.
-    fn entries(store: &Store) -> Vec<Vec<u8>> {
+    /// Every block of the subject, kind and signer indexes with its bitmap, and the marker.
+    fn entries(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
         let db = store.db().unwrap();
-        let mut out: Vec<Vec<u8>> = db
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = db
             .iter()
-            .keys()
-            .map(|k| k.unwrap().to_vec())
-            .filter(|k| k[0] == super::KIND || k[0] == super::SIGNER || k == super::INDEXED)
+            .map(|kv| kv.unwrap())
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .filter(|(k, _)| {
+                [super::SUBJECT, super::KIND, super::SIGNER].contains(&k[0]) || k == super::INDEXED
+            })
             .collect();
         out.sort();
         out
+    }
+
+    /// The Merkle tree nodes of the two levels a store no longer keeps, from its events.
+    fn lower_levels(store: &Store) -> Vec<(u8, u64, crate::merkle::Hash)> {
+        let mut tree = crate::merkle::CompactRange::default();
+        let mut out = Vec::new();
+        for ev in store.iter() {
+            out.extend(
+                tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes)).into_iter().filter(|n| n.0 < 2),
+            );
+        }
+        out
+    }
+
+    /// Every key of the older layout: the indexes' with their marker, the tree's lowest levels.
+    fn old_entries(store: &Store) -> Vec<Vec<u8>> {
+        let db = store.db().unwrap();
+        let old = |k: &[u8]| {
+            super::OLD_INDEXES.contains(&k[0]) || k == super::OLD_INDEXED || (k[0] == super::TREE && k[1] < 2)
+        };
+        db.iter().keys().map(|k| k.unwrap().to_vec()).filter(|k| old(k)).collect()
+    }
+
+    /// A ledger of `rounds` grants and revocations of roles to maya, all signed by root, and
+    /// root's key.
+    fn granted(dir: &std::path::Path, rounds: usize) -> (SecretKey, SecretKey) {
+        let t0 = Timestamp::parse_exact("2026-02-15T09:00:00.000000Z").unwrap();
+        let (root, maya) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+        let ledger_id = uuid::Uuid::now_v7();
+        let cmd = |kind: &str, body: serde_json::Value| {
+            Command::new(ledger_id, t0, kind, body).sign(&root).unwrap()
+        };
+        let mut l = Ledger::open(dir, Arc::new(StepClock::new(t0, 1_000_000)), NoDomain).unwrap();
+        let genesis = json!({"admins": [{"principal": "root", "public_key": root.public().to_string()}], "policy": base_policy()});
+        l.submit(cmd("ledger.create", genesis), ExpectedHead::Any).unwrap();
+        l.submit(
+            cmd("key.enroll", json!({"principal": "maya", "public_key": maya.public().to_string()})),
+            ExpectedHead::Any,
+        )
+        .unwrap();
+        for _ in 0..rounds {
+            for kind in ["role.grant", "role.revoke"] {
+                l.submit(cmd(kind, json!({"principal": "maya", "role": "scientist"})), ExpectedHead::Any)
+                    .unwrap();
+            }
+        }
+        (root, maya)
+    }
+
+    /// Given: a store whose indexes an older build wrote, one key per event and its marker;
+    /// when it is opened; then those keys are gone and the blocks are exactly what commits
+    /// write, answering across blocks.
+    #[test]
+    fn the_older_layout_of_the_indexes_is_replaced_by_blocks_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, _) = granted(dir.path(), 70);
+        let committed = {
+            let store = Store::open(dir.path()).unwrap();
+            let e = entries(&store);
+            assert!(
+                e.iter().any(|(k, _)| k[0] == super::KIND && k.ends_with(&2u64.to_be_bytes())),
+                "142 events span 3 blocks"
+            );
+            let db = store.db().unwrap();
+            for (k, _) in &e {
+                db.remove(k).unwrap();
+            }
+            // What the older build wrote: `k` + kind + 0 + seq and `a` + key + seq, empty.
+            for ev in store.iter() {
+                let ev = ev.unwrap();
+                let mut k = vec![b'k'];
+                k.extend_from_slice(ev.event.kind.as_bytes());
+                k.push(0);
+                k.extend_from_slice(&ev.event.seq.to_be_bytes());
+                db.insert(k, vec![]).unwrap();
+                let mut a = vec![b'a'];
+                a.extend_from_slice(root.public().key_id().0.as_bytes());
+                a.extend_from_slice(&ev.event.seq.to_be_bytes());
+                db.insert(a, vec![]).unwrap();
+            }
+            db.insert(super::OLD_INDEXED, store.len().to_be_bytes().to_vec()).unwrap();
+            // And the Merkle tree's two lowest levels, which it stored too.
+            assert_eq!(store.unkept_tree_nodes().count(), 0, "a new store keeps none");
+            for (level, index, hash) in lower_levels(&store) {
+                db.insert(super::tree_key(level, index), hash.to_vec()).unwrap();
+            }
+            db.flush().unwrap();
+            assert_eq!(old_entries(&store).len(), 2 * 142 + 1 + 142 + 71);
+            e
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.indexed());
+        assert_eq!(old_entries(&store), Vec::<Vec<u8>>::new(), "the older layout is removed");
+        assert_eq!(store.tree_nodes(), super::stored_tree_nodes(142));
+        assert_eq!(store.tree_nodes(), 35 + 17 + 8 + 4 + 2 + 1);
+        assert_eq!(entries(&store), committed, "the blocks opening writes are the ones commits write");
+        let grants: Vec<u64> =
+            store.seqs_by_kind("role.granted", 0..store.len(), false).map(|s| s.unwrap()).collect();
+        assert_eq!(grants, (0..70).map(|i| 2 + 2 * i).collect::<Vec<u64>>());
+        let back: Vec<u64> = store.seqs_by_kind("role.revoked", 60..130, true).map(|s| s.unwrap()).collect();
+        assert_eq!(back, (29..64).rev().map(|i| 3 + 2 * i).collect::<Vec<u64>>());
+        let by_root = store.seqs_by_signer(&root.public().key_id(), 63..66, false).map(|s| s.unwrap());
+        assert_eq!(by_root.collect::<Vec<_>>(), vec![63, 64, 65]);
+    }
+
+    /// Given: a store still holding the Merkle tree's two lowest levels (as one opened
+    /// read-only keeps them); when it is verified; then they pass as long as each is the node
+    /// its events give, and one changed node fails, named; roots and proofs never read them.
+    #[test]
+    fn nodes_of_the_unkept_levels_are_computed_and_stored_ones_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        granted(dir.path(), 5);
+        let store = Store::open(dir.path()).unwrap();
+        let n = store.len();
+        let mut tree = crate::merkle::MemoryTree::default();
+        store.iter().for_each(|ev| tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes)));
+        for seq in 0..n {
+            for size in seq + 1..=n {
+                assert_eq!(
+                    store.inclusion_proof(seq, size).unwrap(),
+                    crate::merkle::inclusion_proof(&tree, seq, size).unwrap()
+                );
+            }
+        }
+        for size in 1..=n {
+            assert_eq!(store.tree_root(size).unwrap(), crate::merkle::root(&tree, size).unwrap());
+        }
+        let db = store.db().unwrap();
+        let lower = lower_levels(&store);
+        for (level, index, hash) in &lower {
+            db.insert(super::tree_key(*level, *index), hash.to_vec()).unwrap();
+        }
+        assert_eq!(store.unkept_tree_nodes().count(), lower.len());
+        crate::verify_store(&store, crate::Verifier::new()).expect("the right nodes verify");
+        let (level, index, _) = lower[5];
+        db.insert(super::tree_key(level, index), vec![7; 32]).unwrap();
+        let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
+        assert!(f.to_string().contains(&format!("node (level {level}, index {index})")), "{f}");
+        // Not read by proofs: the root is still the events'.
+        assert_eq!(store.tree_root(n).unwrap(), crate::merkle::root(&tree, n).unwrap());
+    }
+
+    #[test]
+    fn a_damaged_index_block_is_an_error_not_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        granted(dir.path(), 2);
+        let store = Store::open(dir.path()).unwrap();
+        let db = store.db().unwrap();
+        let (k, _) = entries(&store).into_iter().find(|(k, _)| k[0] == super::KIND).unwrap();
+        db.insert(&k, vec![1, 2, 3]).unwrap();
+        let kind = std::str::from_utf8(&k[1..k.len() - 9]).unwrap().to_string();
+        let got: Vec<_> = store.seqs_by_kind(&kind, 0..store.len(), false).collect();
+        assert!(
+            matches!(&got[..], [Err(StoreError::Corrupt { reason, .. })] if reason.contains("index block")),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -1490,9 +1820,9 @@ mod index_tests {
             assert_eq!(by_root, vec![0, 1, 2, 3, 4]);
             assert_eq!(store.seqs_by_signer(&maya.public().key_id(), 0..5, false).count(), 0);
             let e = entries(&store);
-            // As an older build left it: no kind or signer entries, no marker.
+            // As an older build left it: no subject, kind or signer blocks, no marker.
             let db = store.db().unwrap();
-            for k in &e {
+            for (k, _) in &e {
                 db.remove(k).unwrap();
             }
             db.flush().unwrap();

@@ -18,7 +18,7 @@ use crate::ledger::{Context, Domain, NoDomain};
 use crate::merkle::{self, CompactRange, Hash};
 use crate::par::par_map;
 use crate::snapshot::{self, Snapshot};
-use crate::store::{ChainCursor, Head, Store};
+use crate::store::{ChainCursor, Head, Store, STORED_LEVELS_FROM};
 use crate::trust::{kinds, signature_invalid, TrustState};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -803,6 +803,10 @@ pub fn verify_store_with_domain<D: Domain>(
     verifier.snapshots = snapshot::list(store.dir()).into_iter().collect();
     let v = verify_entries_with(verifier, entries, |v| {
         for (level, index, want) in v.completed.as_mut().map(std::mem::take).unwrap_or_default() {
+            if level < STORED_LEVELS_FROM {
+                // Not stored: the store computes it from these very events.
+                continue;
+            }
             // The node covers leaves up to this one; a wrong node is reported there.
             let last = (index + 1).saturating_mul(1 << level) - 1;
             let stored = store.node(level, index).map_err(|e| VerifyFailure::new(last, None, e))?;
@@ -836,7 +840,21 @@ pub fn verify_store_with_domain<D: Domain>(
             ));
         }
     }
-    let expected_nodes = 2 * next - u64::from(next.count_ones());
+    // A store an older build wrote (opened read-only, so not converted) still holds the two
+    // lowest levels: each must be the node its events give.
+    for node in store.unkept_tree_nodes() {
+        let (level, index, stored) = node.map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
+        let last = (index + 1).saturating_mul(1 << level) - 1;
+        let want = store.node(level, index).map_err(|e| VerifyFailure::new(last.min(next), None, e))?;
+        if stored != want {
+            return Err(VerifyFailure::new(
+                last.min(next),
+                None,
+                format!("the stored Merkle tree node (level {level}, index {index}) is not the one the events give"),
+            ));
+        }
+    }
+    let expected_nodes = crate::store::stored_tree_nodes(next);
     let stored_nodes = store.tree_nodes();
     if stored_nodes != expected_nodes {
         return Err(VerifyFailure::new(

@@ -497,7 +497,7 @@ impl EventFilter {
                 keys.iter().map(|k| store.seqs_by_signer(k, range.clone(), reverse).peekable()).collect();
             return Box::new(Merged { streams, reverse });
         }
-        if let (Some(model), Some(segment)) = (&self.model, &self.segment) {
+        if let (Some(model), Some(segment), true) = (&self.model, &self.segment, indexed) {
             let segment = (!segment.is_empty()).then_some(segment.as_str());
             return Box::new(store.seqs_by_exact_subject(model, segment, range, reverse));
         }

@@ -49,6 +49,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// An event of the model: its kind and segment.
+type ModelEvent = (String, Option<String>);
+
 /// The model: the list of events (kind, segment) and, per command, its digest and event seqs.
 #[derive(Default)]
 struct Model {
@@ -178,6 +181,46 @@ impl Model {
             let want = self.events.iter().filter(|e| e.1.as_deref() == Some(seg)).count();
             assert_eq!(store.by_subject(&ledger::Subject::segment("m", seg)).unwrap().len(), want);
         }
+        // The subject and kind indexes (bitmaps over blocks of 64 events) answer every range,
+        // both ways, exactly as a scan of the model would: ranges cut inside and at the
+        // blocks' edges.
+        assert!(store.indexed());
+        let len = store.len();
+        let mut cuts = vec![0, 1, 63, 64, 65, 127, 128, len / 3, len / 2, len.saturating_sub(1), len];
+        cuts.retain(|&c| c <= len);
+        for &a in &cuts {
+            for &b in cuts.iter().filter(|&&b| b >= a) {
+                let want = |f: &dyn Fn(&ModelEvent) -> bool| -> Vec<u64> {
+                    (a..b).filter(|&i| f(&self.events[i as usize])).collect()
+                };
+                for kind in ["note.recorded", "key.enrolled", "ledger.created"] {
+                    let w = want(&|e| e.0 == kind);
+                    let got: Vec<u64> = store.seqs_by_kind(kind, a..b, false).map(Result::unwrap).collect();
+                    assert_eq!(got, w, "{kind} in {a}..{b}");
+                    let back: Vec<u64> = store.seqs_by_kind(kind, a..b, true).map(Result::unwrap).collect();
+                    assert_eq!(
+                        back,
+                        w.iter().rev().copied().collect::<Vec<_>>(),
+                        "{kind} in {a}..{b} reversed"
+                    );
+                }
+                for seg in [Some("seg0"), Some("seg1"), Some("seg2"), None] {
+                    let w = want(&|e| e.0 == "note.recorded" && e.1.as_deref() == seg);
+                    let got: Vec<u64> =
+                        store.seqs_by_exact_subject("m", seg, a..b, false).map(Result::unwrap).collect();
+                    assert_eq!(got, w, "{seg:?} in {a}..{b}");
+                    let back: Vec<u64> =
+                        store.seqs_by_exact_subject("m", seg, a..b, true).map(Result::unwrap).collect();
+                    assert_eq!(
+                        back,
+                        w.iter().rev().copied().collect::<Vec<_>>(),
+                        "{seg:?} in {a}..{b} reversed"
+                    );
+                }
+            }
+        }
+        let all_m: Vec<u64> = (0..len).filter(|&i| self.events[i as usize].0 == "note.recorded").collect();
+        assert_eq!(store.seqs_by_subject("m", None).unwrap(), all_m, "every subject of the model");
     }
 }
 
