@@ -1465,7 +1465,9 @@ impl Store {
                     break;
                 }
                 if removed == 0 {
-                    tracing::info!("removing the older layout of the event indexes and the Merkle tree");
+                    tracing::warn!(
+                        "converting this store to the current layout of its indexes and Merkle tree (once; about a minute per million events)"
+                    );
                 }
                 let mut batch = sled::Batch::default();
                 removed += keys.len() as u64;
@@ -1473,7 +1475,12 @@ impl Store {
                 db.apply_batch(batch).map_err(|e| self.failed(e))?;
             }
         }
-        if db.remove(OLD_INDEXED).map_err(|e| self.failed(e))?.is_some() || removed > 0 {
+        // Only written when there is something to remove: most opens find nothing.
+        let marker = db.contains_key(OLD_INDEXED).map_err(|e| self.failed(e))?;
+        if marker {
+            db.remove(OLD_INDEXED).map_err(|e| self.failed(e))?;
+        }
+        if marker || removed > 0 {
             db.flush().map_err(|e| self.failed(e))?;
         }
         Ok(())
