@@ -374,6 +374,26 @@ pub fn backtest_windows(store: &Store, refs: &[WindowRef]) -> Result<Vec<Backtes
     refs.iter().map(|r| backtest_window(store, *r)).collect()
 }
 
+/// The whole `run.recorded` event of `run`, parameters included (the read models keep a
+/// [`crate::state::RunSummary`]). An event that is missing, of another kind, or of another run
+/// is damage.
+pub fn run_recorded(store: &Store, run: &crate::state::Run) -> Result<RunRecorded, StoreError> {
+    let damaged = |reason: String| StoreError::Corrupt { seq: run.seq, reason };
+    let ev = store.get(run.seq)?.ok_or_else(|| damaged("a run names a missing event".into()))?;
+    let p = match decode(&ev.event.kind, &ev.event.payload) {
+        Ok(Decoded::Domain(d)) => match *d {
+            DomainEvent::RunRecorded(p) => p,
+            other => return Err(damaged(format!("a run names a `{}` event", other.kind()))),
+        },
+        Ok(Decoded::Trust) => return Err(damaged(format!("a run names a `{}` event", ev.event.kind))),
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    if p.run_id != run.run.run_id {
+        return Err(damaged(format!("run `{}` names the event of run `{}`", run.run.run_id, p.run_id)));
+    }
+    Ok(p)
+}
+
 /// One window of [`backtest_windows`].
 pub fn backtest_window(store: &Store, r: WindowRef) -> Result<BacktestWindow, StoreError> {
     let damaged = |reason: String| StoreError::Corrupt { seq: r.seq, reason };

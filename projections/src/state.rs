@@ -437,14 +437,94 @@ pub struct Proposal {
 /// A training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Run {
-    /// As recorded.
-    pub run: RunRecorded,
+    /// As recorded, without its parameters ([`crate::query::run_recorded`] reads the whole
+    /// event).
+    pub run: RunSummary,
     /// Model.
     pub model: String,
     /// Versions it produced.
     pub versions: Vec<u64>,
     /// Event sequence number.
     pub seq: u64,
+}
+
+/// What a `run.recorded` event says of a run, except its `params`: the read models keep what
+/// questions filter, order and show for many runs at once; the parameters, as large as the
+/// trainer makes them, stay in the event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSummary {
+    /// Client-chosen run id, unique in the ledger.
+    pub run_id: String,
+    /// Why it ran.
+    pub trigger: Trigger,
+    /// Hypothesis (experiment) it belongs to.
+    pub hypothesis_id: Option<String>,
+    /// Drift alert it answers (drift-triggered runs).
+    pub drift_event: Option<String>,
+    /// blake3 of the training data.
+    pub dataset_digest: String,
+    /// Dataset version label.
+    pub dataset_version: Option<String>,
+    /// Feature-set version or digest.
+    pub feature_set: Option<String>,
+    /// blake3 of the training configuration.
+    pub config_digest: Option<String>,
+    /// Code version (commit).
+    pub code_version: Option<String>,
+    /// Trainer name and version.
+    pub trainer: String,
+    /// Overall metrics.
+    pub metrics: Metrics,
+    /// Who recorded it (signer).
+    pub recorded_by: String,
+    /// When training started (client's clock).
+    pub started_at: Option<String>,
+    /// When training finished (client's clock).
+    pub finished_at: Option<String>,
+    /// The time axis' period labels in order, which its windows may be named by.
+    pub periods: Vec<String>,
+}
+
+impl From<RunRecorded> for RunSummary {
+    fn from(r: RunRecorded) -> RunSummary {
+        // Every field but `params`, by name: a field added to the event is a compile error
+        // here until it is either kept or left out on purpose.
+        let RunRecorded {
+            run_id,
+            trigger,
+            hypothesis_id,
+            drift_event,
+            dataset_digest,
+            dataset_version,
+            feature_set,
+            config_digest,
+            code_version,
+            trainer,
+            params: _,
+            metrics,
+            recorded_by,
+            started_at,
+            finished_at,
+            periods,
+        } = r;
+        RunSummary {
+            run_id,
+            trigger,
+            hypothesis_id,
+            drift_event,
+            dataset_digest,
+            dataset_version,
+            feature_set,
+            config_digest,
+            code_version,
+            trainer,
+            metrics,
+            recorded_by,
+            started_at,
+            finished_at,
+            periods,
+        }
+    }
 }
 
 /// Approvals collected for a promotion that needs several.
@@ -516,7 +596,7 @@ pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 /// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
 /// to the state's types changes it, so that a snapshot of an older layout is refused and the
 /// state folded from the events instead.
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/2\n";
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/3\n";
 
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -874,7 +954,7 @@ impl State {
                         x.recorders.push(p.recorded_by.clone());
                     }
                 }
-                self.runs.insert(p.run_id.clone(), Run { run: p, model, versions: vec![], seq });
+                self.runs.insert(p.run_id.clone(), Run { run: p.into(), model, versions: vec![], seq });
             }
             DomainEvent::VersionRegistered(p) => {
                 let run = self

@@ -212,7 +212,10 @@ impl Query for Review {
             _ => None,
         };
         let policy_version = v.trust.policy_version();
-        let run = v.state.runs.get(&x.run_id).map(|r| r.run.clone());
+        let run = match v.state.runs.get(&x.run_id) {
+            Some(r) => Some(projections::query::run_recorded(v.store, r)?),
+            None => None,
+        };
 
         // The decision: a pending proposal for it, else an open drift alert its run answers.
         let proposal = v.state.proposals.values().find(|p| {

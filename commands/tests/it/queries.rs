@@ -162,6 +162,53 @@ fn backtest_windows_are_read_from_their_events() {
     }
 }
 
+/// The read models keep a run without its parameters; the review, the runs compared and
+/// `query::run_recorded` read them from its event, and a run naming any other event is damage.
+#[tokio::test]
+async fn a_runs_parameters_are_read_from_its_event() {
+    let mut w = with_champion();
+    let mut body = run("r2", "manual", 12.0, 0.19, 0.91);
+    body["params"] = json!({"num_leaves": 63, "learning_rate": 0.05, "objective": "l1"});
+    w.ok("maya", "run.record", body.clone());
+    let r2 = w.state().runs["r2"].clone();
+    let recorded = query::run_recorded(w.ledger.store(), &r2).unwrap();
+    assert_eq!(serde_json::to_value(&recorded.params).unwrap(), body["params"]);
+    assert_eq!(projections::state::RunSummary::from(recorded.clone()), r2.run);
+    let store = w.ledger.store();
+    let r1 = w.state().runs["r1"].clone();
+    let damaged = [
+        (projections::state::Run { seq: 0, ..r2.clone() }, "names a `ledger.created` event"),
+        (projections::state::Run { seq: store.len() + 3, ..r2.clone() }, "names a missing event"),
+        (projections::state::Run { seq: r1.seq, ..r2.clone() }, "run `r2` names the event of run `r1`"),
+    ];
+    for (r, why) in damaged {
+        match query::run_recorded(store, &r) {
+            Err(ledger::StoreError::Corrupt { seq, reason }) => {
+                assert_eq!(seq, r.seq);
+                assert!(reason.contains(why), "{reason}");
+            }
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+    let api = crate::api::Api::new(w);
+    let (_, review) = api.get("/api/v1/models/demand/versions/2/review").await;
+    assert_eq!(review["run"]["params"], body["params"], "{review}");
+    let resp = tower::ServiceExt::oneshot(
+        api.app.clone(),
+        axum::http::Request::get("/models/demand/runs?run=r1&run=r2")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let html = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    for cell in [">learning_rate<", ">0.05<", ">l1<", ">63<", ">31<"] {
+        assert!(html.contains(cell), "{cell} in the runs compared");
+    }
+    api.close().await;
+}
+
 #[test]
 fn snapshot_resume_equals_a_full_rebuild() {
     let mut w = drift_world();

@@ -827,10 +827,14 @@ pub(crate) async fn runs(
         let mut metric_names: Vec<&str> = chosen.iter().flat_map(|r| r.run.metrics.keys()).collect();
         metric_names.sort();
         metric_names.dedup();
-        let mut param_names: Vec<String> = chosen
+        // The parameters are in the runs' events.
+        let params: Vec<Value> = chosen
             .iter()
-            .flat_map(|r| r.run.params.as_object().into_iter().flat_map(|o| o.keys().cloned()))
-            .collect();
+            .map(|r| projections::query::run_recorded(v.store, r).map(|e| e.params))
+            .collect::<Result<_, _>>()
+            .map_err(QueryError::from)?;
+        let mut param_names: Vec<String> =
+            params.iter().flat_map(|p| p.as_object().into_iter().flat_map(|o| o.keys().cloned())).collect();
         param_names.sort();
         param_names.dedup();
         let body = html! {
@@ -857,7 +861,7 @@ pub(crate) async fn runs(
                             tr.group { th colspan=(chosen.len() + 1) { "Metrics" } }
                             @for n in &metric_names { tr { th scope="row" { (n) } @for r in &chosen { td.num { (opt(r.run.metrics.get(*n).copied())) } } } }
                             tr.group { th colspan=(chosen.len() + 1) { "Parameters" } }
-                            @for n in &param_names { tr { th scope="row" { (n) } @for r in &chosen { td { (param(&r.run.params[n.as_str()])) } } } }
+                            @for n in &param_names { tr { th scope="row" { (n) } @for p in &params { td { (param(&p[n.as_str()])) } } } }
                         }
                     }
                 }
