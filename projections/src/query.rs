@@ -378,38 +378,48 @@ pub fn backtest_windows(store: &Store, refs: &[WindowRef]) -> Result<Vec<Backtes
 /// [`crate::state::RunSummary`]). An event that is missing, of another kind, or of another run
 /// is damage.
 pub fn run_recorded(store: &Store, run: &crate::state::Run) -> Result<RunRecorded, StoreError> {
-    let damaged = |reason: String| StoreError::Corrupt { seq: run.seq, reason };
-    let ev = store.get(run.seq)?.ok_or_else(|| damaged("a run names a missing event".into()))?;
-    let p = match decode(&ev.event.kind, &ev.event.payload) {
-        Ok(Decoded::Domain(d)) => match *d {
-            DomainEvent::RunRecorded(p) => p,
-            other => return Err(damaged(format!("a run names a `{}` event", other.kind()))),
-        },
-        Ok(Decoded::Trust) => return Err(damaged(format!("a run names a `{}` event", ev.event.kind))),
-        Err(e) => return Err(damaged(e.to_string())),
+    let pick = |d| match d {
+        DomainEvent::RunRecorded(p) => Some(p),
+        _ => None,
     };
+    let p = referenced(store, run.seq, "a run", pick)?;
     if p.run_id != run.run.run_id {
-        return Err(damaged(format!("run `{}` names the event of run `{}`", run.run.run_id, p.run_id)));
+        let reason = format!("run `{}` names the event of run `{}`", run.run.run_id, p.run_id);
+        return Err(StoreError::Corrupt { seq: run.seq, reason });
     }
     Ok(p)
 }
 
+/// The payload of the event at `seq` that a read model refers to as `what`, when `pick` takes
+/// it; a missing event, one that does not decode, or one `pick` refuses is damage.
+fn referenced<T>(
+    store: &Store,
+    seq: u64,
+    what: &str,
+    pick: impl FnOnce(DomainEvent) -> Option<T>,
+) -> Result<T, StoreError> {
+    let damaged = |reason: String| StoreError::Corrupt { seq, reason };
+    let ev = store.get(seq)?.ok_or_else(|| damaged(format!("{what} names a missing event")))?;
+    match decode(&ev.event.kind, &ev.event.payload) {
+        Ok(Decoded::Domain(d)) => {
+            let kind = d.kind();
+            pick(*d).ok_or_else(|| damaged(format!("{what} names a `{kind}` event")))
+        }
+        Ok(Decoded::Trust) => Err(damaged(format!("{what} names a `{}` event", ev.event.kind))),
+        Err(e) => Err(damaged(e.to_string())),
+    }
+}
+
 /// One window of [`backtest_windows`].
 pub fn backtest_window(store: &Store, r: WindowRef) -> Result<BacktestWindow, StoreError> {
-    let damaged = |reason: String| StoreError::Corrupt { seq: r.seq, reason };
-    let ev = store.get(r.seq)?.ok_or_else(|| damaged("a backtest window names a missing event".into()))?;
-    let p = match decode(&ev.event.kind, &ev.event.payload) {
-        Ok(Decoded::Domain(d)) => match *d {
-            DomainEvent::BacktestRecorded(p) => p,
-            other => return Err(damaged(format!("a backtest window names a `{}` event", other.kind()))),
-        },
-        Ok(Decoded::Trust) => {
-            return Err(damaged(format!("a backtest window names a `{}` event", ev.event.kind)))
-        }
-        Err(e) => return Err(damaged(e.to_string())),
+    let pick = |d| match d {
+        DomainEvent::BacktestRecorded(p) => Some(p),
+        _ => None,
     };
+    let p = referenced(store, r.seq, "a backtest window", pick)?;
     if p.degraded != r.degraded {
-        return Err(damaged("the backtest window's judgement differs from its event's".into()));
+        let reason = "the backtest window's judgement differs from its event's".into();
+        return Err(StoreError::Corrupt { seq: r.seq, reason });
     }
     Ok(BacktestWindow {
         window_start: p.window_start,
