@@ -507,6 +507,30 @@ pub fn set_lock_wait(wait: std::time::Duration) {
     LOCK_WAIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Waits until no process holds the lock of the store in `dir` (this process's closed stores
+/// included: sled releases its lock from worker threads after the store is closed, and after
+/// a large store that can take seconds), for at most `wait`; then [`StoreError::Locked`].
+/// Takes and releases a shared lock, so it never holds the store. For a caller about to start
+/// another process on the store and time it (`pledge bench`).
+pub fn wait_until_unlocked(dir: &Path, wait: std::time::Duration) -> Result<(), StoreError> {
+    let Ok(file) = File::open(dir.join("db")) else { return Ok(()) };
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock)
+                    .map_err(|e| StoreError::Io(e.into()))?;
+                return Ok(());
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(StoreError::Locked(dir.to_path_buf())),
+            Err(e) => return Err(StoreError::Io(e.into())),
+        }
+    }
+}
+
 /// The free space a commit requires on the ledger's file system, in bytes
 /// ([`set_min_free_space`]; 32 MiB by default).
 static MIN_FREE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(32 << 20);
@@ -1772,6 +1796,21 @@ mod index_tests {
         assert!(f.to_string().contains(&format!("node (level {level}, index {index})")), "{f}");
         // Not read by proofs: the root is still the events'.
         assert_eq!(store.tree_root(n).unwrap(), crate::merkle::root(&tree, n).unwrap());
+    }
+
+    #[test]
+    fn waiting_for_a_stores_lock_ends_when_the_store_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = std::time::Duration::from_millis(30);
+        assert!(super::wait_until_unlocked(dir.path(), short).is_ok(), "no store, nothing to wait for");
+        let store = Store::open(dir.path()).unwrap();
+        match super::wait_until_unlocked(dir.path(), short) {
+            Err(StoreError::Locked(d)) => assert_eq!(d, dir.path()),
+            other => panic!("an open store is locked: {other:?}"),
+        }
+        drop(store);
+        super::wait_until_unlocked(dir.path(), std::time::Duration::from_secs(60)).unwrap();
+        Store::open(dir.path()).expect("free once the wait ends");
     }
 
     #[test]
