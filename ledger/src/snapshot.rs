@@ -201,6 +201,97 @@ impl SnapshotFile {
         self.file.seek(SeekFrom::Start(HEADER as u64 + trust_len))?;
         Ok(std::io::BufReader::with_capacity(1 << 16, (&mut self.file).take(self.domain_len)))
     }
+
+    /// The domain section, read from the file (buffered), for a reader that skips what it
+    /// does not need: positions are relative to the section's start, and it ends where the
+    /// section does.
+    pub fn domain_seekable(&mut self) -> std::io::Result<impl std::io::Read + std::io::Seek + '_> {
+        let start = HEADER as u64 + self.trust.len() as u64;
+        let mut section = Section { file: &mut self.file, start, len: self.domain_len, pos: 0 };
+        std::io::Seek::seek(&mut section, std::io::SeekFrom::Start(0))?;
+        Ok(std::io::BufReader::with_capacity(1 << 16, section))
+    }
+}
+
+/// A byte range of a file, read and sought within its bounds.
+struct Section<'a> {
+    file: &'a mut std::fs::File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl std::io::Read for Section<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        let n = self.file.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Section<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        use std::io::SeekFrom;
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        let Some(pos) = target.filter(|p| *p <= self.len) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "a position outside the domain section",
+            ));
+        };
+        self.file.seek(SeekFrom::Start(self.start + pos))?;
+        self.pos = pos;
+        Ok(pos)
+    }
+}
+
+/// A snapshot taken at a ledger's committed head, found without opening the store (see
+/// [`at_committed_head`]), with the lock that keeps it at the head while it is held.
+#[derive(Debug)]
+pub struct AtHead {
+    /// Keeps writers out until dropped.
+    pub lock: crate::store::SharedLock,
+    /// The trust state at the head.
+    pub trust: crate::TrustState,
+    /// The snapshot file, its checksum checked; its domain section is still to be read.
+    pub file: SnapshotFile,
+}
+
+/// The snapshot of the ledger in `dir` taken at its committed head, when there is one: read
+/// from the commit journal ([`crate::store::committed_head`]) and the snapshot files alone,
+/// without opening sled, so that a question about the head is answered in the time it takes
+/// to decode what it reads. `None` when the journal does not tell the head, when no intact
+/// snapshot names exactly the head's sequence number and id, or when its trust section does
+/// not decode: the caller then opens the ledger (which folds any events after the newest
+/// snapshot, or from genesis).
+pub fn at_committed_head(ledger_dir: &Path) -> Result<Option<AtHead>, crate::StoreError> {
+    let (lock, head) = crate::store::committed_head(ledger_dir)?;
+    let Some((seq, event)) = head else { return Ok(None) };
+    let Some((_, path)) = list(ledger_dir).into_iter().find(|(s, _)| *s == seq) else { return Ok(None) };
+    let file = match SnapshotFile::open(&path) {
+        Ok(f) if f.seq == seq && f.event == event => f,
+        Ok(_) => {
+            tracing::debug!(path = %path.display(), seq, "snapshot skipped: it is not of the committed head");
+            return Ok(None);
+        }
+        Err(reason) => {
+            tracing::debug!(path = %path.display(), %reason, "snapshot skipped");
+            return Ok(None);
+        }
+    };
+    match crate::TrustState::from_snapshot(&file.trust) {
+        Ok(trust) => Ok(Some(AtHead { lock, trust, file })),
+        Err(reason) => {
+            tracing::debug!(path = %path.display(), %reason, "snapshot skipped");
+            Ok(None)
+        }
+    }
 }
 
 /// A snapshot file's name: the event sequence number, zero-padded so names sort by it.
@@ -234,12 +325,12 @@ pub fn usable<'a>(
         let snap = match SnapshotFile::open(&path) {
             Ok(s) => s,
             Err(reason) => {
-                tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                tracing::debug!(path = %path.display(), %reason, "snapshot skipped");
                 return None;
             }
         };
         if snap.seq != seq {
-            tracing::warn!(path = %path.display(), "snapshot skipped: its name and its contents disagree");
+            tracing::debug!(path = %path.display(), "snapshot skipped: its name and its contents disagree");
             return None;
         }
         if !fits(&snap) {
@@ -248,7 +339,7 @@ pub fn usable<'a>(
         match store.get(seq) {
             Ok(Some(ev)) if ev.hash == snap.event => Some((path, snap)),
             _ => {
-                tracing::warn!(path = %path.display(), seq, "snapshot skipped: the store does not hold its event");
+                tracing::debug!(path = %path.display(), seq, "snapshot skipped: the store does not hold its event");
                 None
             }
         }

@@ -531,6 +531,45 @@ pub fn wait_until_unlocked(dir: &Path, wait: std::time::Duration) -> Result<(), 
     }
 }
 
+/// A shared lock on a ledger's `db` file: while it is held no process opens the store for
+/// writing (sled locks that file exclusively), and other readers may hold it too. Released
+/// when dropped.
+#[derive(Debug)]
+pub struct SharedLock(File);
+
+/// Takes a [`SharedLock`] on the ledger in `dir`, waiting as opening the store does.
+fn lock_shared(dir: &Path) -> Result<SharedLock, StoreError> {
+    let lock = File::open(dir.join("db"))?;
+    wait_for_lock(dir, || {
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(Some(())),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(StoreError::Io(e.into())),
+        }
+    })?;
+    Ok(SharedLock(lock))
+}
+
+/// The committed head of the ledger in `dir` (its sequence number and id), read from the
+/// commit journal without opening the store, and the [`SharedLock`] that keeps it the head
+/// while it is held. Every commit record and every checkpoint ends the journal with the head
+/// anchor, so the last anchor of a clean journal is the head the next open finds. `None` when
+/// the journal does not tell: it is not clean (a crash left a torn tail or damage, which only
+/// opening the store handles), or holds no anchor (an empty ledger, or a checkpoint cut short).
+/// For a reader that answers from a snapshot taken at that head without opening sled; damage
+/// to sled's own files is found by the next open and by `pledge verify`, not here.
+pub fn committed_head(dir: &Path) -> Result<(SharedLock, Option<(u64, Digest)>), StoreError> {
+    let lock = lock_shared(dir)?;
+    let head = crate::wal::Wal::read_clean(&dir.join("pledge.wal"))?.and_then(|records| {
+        records
+            .iter()
+            .rev()
+            .find_map(|r| r.iter().rev().find(|(k, _)| k.as_slice() == ANCHOR))
+            .and_then(|(_, v)| parse_anchor(v))
+    });
+    Ok((lock, head))
+}
+
 /// The free space a commit requires on the ledger's file system, in bytes
 /// ([`set_min_free_space`]; 32 MiB by default).
 static MIN_FREE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(32 << 20);
@@ -724,12 +763,15 @@ pub fn stored_tree_nodes(n: u64) -> u64 {
 
 fn anchor_in(db: &sled::Db) -> Result<Option<(u64, Digest)>, StoreError> {
     let Some(v) = db.get(ANCHOR)? else { return Ok(None) };
-    if v.len() != 40 {
-        return Err(StoreError::Corrupt { seq: 0, reason: "the head anchor is malformed".into() });
-    }
-    let mut h = [0u8; 32];
-    h.copy_from_slice(&v[8..]);
-    Ok(Some((u64::from_be_bytes(v[..8].try_into().expect("8 bytes")), Digest(h))))
+    parse_anchor(&v)
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "the head anchor is malformed".into() })
+}
+
+/// A head anchor's value: the head's sequence number (u64 big-endian) and id.
+fn parse_anchor(v: &[u8]) -> Option<(u64, Digest)> {
+    let (seq, hash) = (v.len() == 40).then(|| v.split_at(8))?;
+    Some((u64::from_be_bytes(seq.try_into().ok()?), Digest(hash.try_into().ok()?)))
 }
 
 fn decode(seq: u64, v: &[u8]) -> Result<RecordedEvent, StoreError> {
@@ -867,14 +909,7 @@ impl Store {
     }
 
     fn open_read_only(dir: PathBuf, reason: String) -> Result<Store, StoreError> {
-        let lock = File::open(dir.join("db"))?;
-        wait_for_lock(&dir, || {
-            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared) {
-                Ok(()) => Ok(Some(())),
-                Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-                Err(e) => Err(StoreError::Io(e.into())),
-            }
-        })?;
+        let SharedLock(lock) = lock_shared(&dir)?;
         let scratch = scratch_dir()?;
         let guard = ReadOnly { reason, _lock: lock, scratch: scratch.clone() };
         let bytes = copy_store_files(&dir, &scratch).map_err(|e| {

@@ -177,6 +177,26 @@ impl Wal {
         Ok((wal, records, None))
     }
 
+    /// The records of the journal at `path` without changing it, when it is clean: every
+    /// record complete and intact, and only zeros after them. `None` when it holds anything
+    /// [`Wal::open`] would cut off, wipe or report (a torn tail, damage), or does not exist:
+    /// then only opening the store tells what it holds.
+    pub(crate) fn read_clean(path: &Path) -> io::Result<Option<Vec<Record>>> {
+        let mut data = Vec::new();
+        match File::open(path) {
+            Ok(mut f) => f.read_to_end(&mut data)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut records = Vec::new();
+        let mut at = 0usize;
+        while let Some((rec, next)) = record_at(&data, at) {
+            records.push(rec);
+            at = next;
+        }
+        Ok(data.get(at..).is_none_or(|rest| rest.iter().all(|b| *b == 0)).then_some(records))
+    }
+
     /// Zero-fills `[from, to)`, makes it durable, and positions the next append at the end of
     /// the records.
     fn zero(&mut self, from: u64, to: u64) -> io::Result<()> {
@@ -348,6 +368,37 @@ mod tests {
             assert!(w.reset().is_err());
             drop(w);
             assert_eq!(std::fs::read(&path).unwrap(), data, "{name}: the journal is kept as found");
+        }
+    }
+
+    #[test]
+    fn a_clean_journal_is_read_without_changing_it_and_any_other_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        assert_eq!(Wal::read_clean(&path).unwrap(), None, "no journal");
+        let (mut w, _, _) = open(&path);
+        assert_eq!(Wal::read_clean(&path).unwrap(), Some(vec![]));
+        w.append(&rec(1)).unwrap();
+        let first = w.len() as usize;
+        w.append(&big(2)).unwrap();
+        drop(w);
+        let clean = std::fs::read(&path).unwrap();
+        assert_eq!(Wal::read_clean(&path).unwrap(), Some(vec![rec(1), big(2)]));
+        assert_eq!(std::fs::read(&path).unwrap(), clean, "reading changes nothing");
+        // A torn last record, a damaged one, and one whose first sector was zeroed while the
+        // rest survived: none of them is read as clean, and none is changed.
+        for (at, name) in [(first + SECTOR, "torn"), (first + HEADER + 5, "damaged"), (0, "zeroed start")] {
+            let mut data = clean.clone();
+            if name == "zeroed start" {
+                data[..SECTOR].fill(0);
+            } else if name == "torn" {
+                data[at..at + SECTOR].fill(0);
+            } else {
+                data[at] ^= 1;
+            }
+            std::fs::write(&path, &data).unwrap();
+            assert_eq!(Wal::read_clean(&path).unwrap(), None, "{name}");
+            assert_eq!(std::fs::read(&path).unwrap(), data, "{name}: unchanged");
         }
     }
 

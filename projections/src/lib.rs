@@ -10,9 +10,11 @@ pub mod events;
 pub mod metrics;
 pub mod query;
 pub mod replay;
+pub mod snapshot;
 pub mod state;
 pub mod vocabulary;
 
+pub use snapshot::{Parts, SNAPSHOT_TAG};
 pub use state::{
     seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo,
 };

@@ -565,7 +565,7 @@ pub struct AlertCounts {
 /// million events is about 100 MB less of a snapshot's decoded state for the large maps of
 /// large values (runs, experiments, versions), and a faster decode. A key given twice keeps
 /// its last value, as inserting would.
-fn bulk_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+pub(crate) fn bulk_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
 where
     D: serde::Deserializer<'de>,
     K: Deserialize<'de> + Ord,
@@ -589,14 +589,6 @@ where
     }
     d.deserialize_map(Entries(std::marker::PhantomData))
 }
-
-/// The size up to which [`State::from_snapshot`] reads a section whole before decoding it.
-pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
-
-/// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
-/// to the state's types changes it, so that a snapshot of an older layout is refused and the
-/// state folded from the events instead.
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/3\n";
 
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1123,46 +1115,6 @@ impl State {
         }
         Ok(())
     }
-
-    /// The state as a snapshot's domain section (`docs/FORMAT.md`, section 19):
-    /// [`SNAPSHOT_TAG`], then the state in MessagePack with named fields. The same state always
-    /// gives the same bytes.
-    pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut out = SNAPSHOT_TAG.to_vec();
-        rmp_serde::encode::write_named(&mut out, self).expect("the state encodes");
-        out
-    }
-
-    /// The state from a section [`State::to_snapshot`] wrote, read from `section` (a slice, or
-    /// the snapshot file itself); refuses another tag (an older layout of the state) and bytes
-    /// that do not decode.
-    ///
-    /// A section of up to [`SNAPSHOT_IN_MEMORY`] bytes is read whole and decoded in place (the
-    /// faster way); a larger one is decoded as it is read, so that its bytes are never all held
-    /// beside the state they decode to (at a million events: 210 MB less at the peak, for about
-    /// a third more decoding time).
-    pub fn from_snapshot(section: impl std::io::Read) -> Result<State, String> {
-        State::read_snapshot(section, SNAPSHOT_IN_MEMORY)
-    }
-
-    /// [`State::from_snapshot`], reading a section of fewer than `in_memory` bytes whole.
-    fn read_snapshot(mut section: impl std::io::Read, in_memory: u64) -> Result<State, String> {
-        use std::io::Read;
-        let io = |e: std::io::Error| format!("the domain section: {e}");
-        let mut tag = [0u8; SNAPSHOT_TAG.len()];
-        if section.read_exact(&mut tag).is_err() || tag != SNAPSHOT_TAG {
-            return Err("the domain section is not a state snapshot of this version".into());
-        }
-        let mut head = Vec::new();
-        section.by_ref().take(in_memory).read_to_end(&mut head).map_err(io)?;
-        let decoded = if (head.len() as u64) < in_memory {
-            rmp_serde::from_slice(&head)
-        } else {
-            State::deserialize(&mut rmp_serde::Deserializer::new(head.chain(section)))
-        };
-        decoded.map_err(|e| format!("the domain section: {e}"))
-    }
-
     /// blake3 of the state's canonical JSON: two replays agree iff their digests do.
     pub fn digest(&self) -> ledger::Digest {
         let bytes = ledger::canonical::to_vec(self).expect("the state holds finite numbers only");
@@ -1187,60 +1139,5 @@ impl State {
             *c.by_status.entry(a.status.as_str().to_string()).or_default() += 1;
         }
         c
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A state with a little of everything the snapshot path reads in bulk or compactly.
-    fn sample() -> State {
-        let mut state = State { last_seq: Some(41), policy_version: 1, ..State::default() };
-        let mut model = ModelState { registered_seq: Some(3), ..ModelState::default() };
-        for v in 1..=40u64 {
-            let window = |i: u64| WindowRef { seq: 100 + i, degraded: i % 3 == 0 };
-            model.versions.insert(
-                v,
-                VersionInfo {
-                    version: v,
-                    segment: (v % 2 == 0).then(|| "north".to_string()),
-                    run_id: format!("r-{v}"),
-                    trigger: Trigger::Manual,
-                    artifact_digest: ledger::Digest::of(&v.to_le_bytes()).to_string(),
-                    status: VersionStatus::Challenger,
-                    metrics: Metrics::from([("mae", v as f64), ("mape", 0.1)]),
-                    baseline: None,
-                    registered_seq: v,
-                    served: v == 1,
-                    backtests: (0..v % 5).map(window).collect(),
-                    history: vec![VersionEvent { seq: v + 1, kind: EventKind::BacktestRecorded }],
-                },
-            );
-        }
-        model.champions.insert(String::new(), 1);
-        state.models.insert("demand".into(), model);
-        state
-    }
-
-    #[test]
-    fn a_section_decodes_to_the_same_state_whole_or_as_a_stream() {
-        let state = sample();
-        let bytes = state.to_snapshot();
-        // Whole (the section is smaller than the limit) and as a stream (a limit of one byte,
-        // and one in the middle of the section).
-        for in_memory in [u64::MAX, 1, bytes.len() as u64 / 2] {
-            let back = State::read_snapshot(&bytes[..], in_memory).unwrap();
-            assert!(back == state, "in_memory {in_memory}: another state");
-            assert_eq!(back.to_snapshot(), bytes, "in_memory {in_memory}: other bytes");
-            for cut in [SNAPSHOT_TAG.len() + 1, bytes.len() / 2, bytes.len() - 1] {
-                let err = State::read_snapshot(&bytes[..cut], in_memory).unwrap_err();
-                assert!(err.starts_with("the domain section: "), "in_memory {in_memory}, cut {cut}: {err}");
-            }
-            let mut older = bytes.clone();
-            older[13] = b'0';
-            let err = State::read_snapshot(&older[..], in_memory).unwrap_err();
-            assert!(err.contains("not a state snapshot of this version"), "{err}");
-        }
     }
 }

@@ -437,12 +437,12 @@ impl AppState {
     /// time `f` takes: one answer).
     pub(crate) fn with_view<T>(&self, f: impl FnOnce(&crate::app::query::View<'_>) -> T) -> T {
         let model = self.read();
-        f(&crate::app::query::View {
-            store: &self.0.store,
-            trust: &model.trust,
-            state: &model.domain.state,
-            policy: model.domain.policy.as_deref(),
-        })
+        f(&crate::app::query::View::new(
+            &self.0.store,
+            &model.trust,
+            &model.domain.state,
+            model.domain.policy.as_deref(),
+        ))
     }
 
     /// Answers a question that reads many events (an as-of replay, an event page) on a
@@ -456,7 +456,7 @@ impl AppState {
         let trust: Arc<TrustState> = Arc::clone(&self.read().trust);
         tokio::task::spawn_blocking(move || {
             let empty = projections::State::default();
-            q.answer(&crate::app::query::View { store: &store, trust: &trust, state: &empty, policy: None })
+            q.answer(&crate::app::query::View::new(&store, &trust, &empty, None))
         })
         .await
         .map_err(ApiError::internal)?

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::clock::{new_command, Reproducible};
 use super::failure::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
 use super::keystore;
-use super::query::{Keys, LedgerInfo, Query, View};
+use super::query::{Keys, LedgerInfo, Query, QueryError, StateView, View};
 use super::remote::Client;
 use crate::domain::{DomainCommand, PledgeDomain};
 
@@ -101,6 +101,37 @@ pub fn open_ledger_reproducible(
     }
 }
 
+/// Answers `q`, a question that reads no events, from the snapshot taken at the committed
+/// head of the ledger in `dir` without opening the store, decoding only the `parts` of the
+/// read models it reads ([`ledger::snapshot::at_committed_head`]). `None` when there is no
+/// such snapshot or its domain section does not decode: the caller opens the ledger.
+pub fn ask_at_head<Q: Query>(
+    dir: &Path,
+    q: &Q,
+    parts: projections::Parts,
+) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
+    let Some(mut at) = ledger::snapshot::at_committed_head(dir)? else { return Ok(None) };
+    let seq = at.file.seq;
+    let decoded = at
+        .file
+        .domain_seekable()
+        .map_err(|e| e.to_string())
+        .and_then(|section| projections::State::from_snapshot_parts(section, parts))
+        .and_then(|state| match state.last_seq == Some(seq) {
+            true => PledgeDomain::from_state(state).ok_or_else(|| "its policy does not parse".to_string()),
+            false => Err(format!("its state is not of event {seq}")),
+        });
+    let domain = match decoded {
+        Ok(d) => d,
+        Err(reason) => {
+            tracing::debug!(seq, %reason, "snapshot at the head not used");
+            return Ok(None);
+        }
+    };
+    let view = StateView { trust: &at.trust, state: &domain.state, policy: domain.policy.as_deref() };
+    Ok(q.answer_state(&view))
+}
+
 /// The events of a server's answer to a command, each checked against its hash.
 fn remote_events(answer: &Value) -> Result<Vec<RecordedEvent>, Failure> {
     let mut events = vec![];
@@ -173,16 +204,25 @@ impl Backend {
             let store = self.open_store()?;
             let trust = ledger::trust_at_head(&store)?;
             let state = projections::State::default();
-            return Ok(q.answer(&View { store: &store, trust: &trust, state: &state, policy: None })?);
+            return Ok(q.answer(&View::new(&store, &trust, &state, None))?);
         }
-        let l = self.open()?;
-        let view = View {
-            store: l.store(),
-            trust: l.trust(),
-            state: &l.domain().state,
-            policy: l.domain().policy.as_deref(),
-        };
-        Ok(q.answer(&view)?)
+        if let Some(parts) = Q::PARTS {
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if let Some(answer) = ask_at_head(dir, q, parts)? {
+                return Ok(answer?);
+            }
+        }
+        let mut l = self.open()?;
+        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+        let answer = q.answer(&view)?;
+        // The next question about this head is answered from a snapshot of it, once the
+        // ledger is large enough to keep snapshots at all (a smaller one is folded, and every
+        // event of it checked, by every open).
+        if l.store().len() >= ledger::snapshot::EVERY {
+            l.snapshot_if_due(1);
+        }
+        Ok(answer)
     }
 
     /// Signs one typed domain command as `signer` and appends it.

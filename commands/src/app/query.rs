@@ -16,7 +16,7 @@ use projections::state::{
     Alert, AlertCounts, AlertStatus, BacktestWindow, ChampionChange, Experiment, ExperimentStatus, Proposal,
     ProposalStatus, Severity,
 };
-use projections::State;
+use projections::{Parts, State};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -64,14 +64,43 @@ fn not_found(what: String) -> QueryError {
     QueryError::NotFound(what, None)
 }
 
-/// A consistent view of a ledger: its store, and the trust and domain state folded from it.
+/// A consistent view of a ledger: its store, and the trust and domain state folded from it
+/// (read through [`StateView`], which it dereferences to).
 #[derive(Clone, Copy, Debug)]
 pub struct View<'a> {
     /// The events.
     pub store: &'a Store,
+    /// The trust and domain state.
+    pub read: StateView<'a>,
+}
+
+impl<'a> View<'a> {
+    /// The view of `store` with these states.
+    pub fn new(
+        store: &'a Store,
+        trust: &'a TrustState,
+        state: &'a State,
+        policy: Option<&'a Policy>,
+    ) -> Self {
+        View { store, read: StateView { trust, state, policy } }
+    }
+}
+
+impl<'a> std::ops::Deref for View<'a> {
+    type Target = StateView<'a>;
+    fn deref(&self) -> &StateView<'a> {
+        &self.read
+    }
+}
+
+/// The trust and domain state of a ledger at one event, without its events: what a question
+/// that reads no events is answered from ([`Query::answer_state`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StateView<'a> {
     /// Keys, roles, policy.
     pub trust: &'a TrustState,
-    /// The read models (empty for questions answered from the store alone).
+    /// The read models (empty for questions answered from the store alone; only the parts a
+    /// question declares in [`Query::PARTS`] when answered from a snapshot).
     pub state: &'a State,
     /// The policy in force, parsed (`None` where a question does not need it).
     pub policy: Option<&'a Policy>,
@@ -89,6 +118,16 @@ pub trait Query {
     /// trust state (false) is answered locally without folding or loading the domain state:
     /// its view holds an empty state and no policy.
     const READS_STATE: bool = true;
+    /// For a question that reads no events, only the trust state and these parts of the read
+    /// models: it is answered by [`Query::answer_state`], and locally from a snapshot taken at
+    /// the head when there is one, without opening the store and decoding only these parts
+    /// (`app::backend::Backend::ask`). `None` for a question that reads events.
+    const PARTS: Option<Parts> = None;
+    /// The answer from the state alone, for a question with [`Query::PARTS`] (which then
+    /// answers the same in [`Query::answer`]); `None` for any other.
+    fn answer_state(&self, _view: &StateView<'_>) -> Option<Result<Self::Answer, QueryError>> {
+        None
+    }
 }
 
 /// Percent-encodes a path segment or a query value.
@@ -130,7 +169,7 @@ pub fn parse_time(name: &str, s: &str) -> Result<ledger::canonical::Timestamp, Q
         })
 }
 
-impl View<'_> {
+impl StateView<'_> {
     fn model(&self, name: &str) -> Result<&projections::state::ModelState, QueryError> {
         self.state.model(name).ok_or_else(|| not_found(format!("no model `{name}` in this ledger")))
     }
@@ -204,7 +243,17 @@ impl Query for Champions {
     fn path(&self) -> String {
         with_params("/api/v1/champions".into(), &[("model", self.model.clone())])
     }
+    const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<ChampionsAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<ChampionsAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Champions {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<ChampionsAnswer, QueryError> {
         if let Some(m) = &self.model {
             v.model(m)?;
         }
@@ -305,7 +354,17 @@ impl Query for Versions {
     fn path(&self) -> String {
         format!("/api/v1/models/{}/versions", enc(&self.model))
     }
+    const PARTS: Option<Parts> = Some(Parts { version_details: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<VersionsAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<VersionsAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Versions {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<VersionsAnswer, QueryError> {
         let m = v.model(&self.model)?;
         Ok(VersionsAnswer {
             model: self.model.clone(),
@@ -401,7 +460,17 @@ impl Query for Alerts {
             &[("status", self.status.map(|s| text(&s))), ("severity", self.severity.map(|s| text(&s)))],
         )
     }
+    const PARTS: Option<Parts> = Some(Parts { alerts: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<AlertsAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<AlertsAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Alerts {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<AlertsAnswer, QueryError> {
         let mut alerts: Vec<Alert> = v
             .state
             .alerts
@@ -427,7 +496,17 @@ impl Query for AlertById {
     fn path(&self) -> String {
         format!("/api/v1/ml-alerts/{}", enc(&self.id))
     }
+    const PARTS: Option<Parts> = Some(Parts { alerts: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<Alert, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<Alert, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl AlertById {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<Alert, QueryError> {
         v.state.alerts.get(&self.id).cloned().ok_or_else(|| {
             QueryError::NotFound(
                 format!("no alert `{}`", self.id),
@@ -446,7 +525,17 @@ impl Query for AlertStats {
     fn path(&self) -> String {
         "/api/v1/ml-alerts/stats".into()
     }
+    const PARTS: Option<Parts> = Some(Parts { alerts: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<AlertCounts, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<AlertCounts, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl AlertStats {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<AlertCounts, QueryError> {
         Ok(v.state.alert_counts())
     }
 }
@@ -470,7 +559,17 @@ impl Query for Experiments {
     fn path(&self) -> String {
         "/api/v1/experiments".into()
     }
+    const PARTS: Option<Parts> = Some(Parts { experiments: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<ExperimentsAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<ExperimentsAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Experiments {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<ExperimentsAnswer, QueryError> {
         Ok(ExperimentsAnswer { experiments: v.state.experiments.values().cloned().collect() })
     }
 }
@@ -487,7 +586,17 @@ impl Query for ExperimentById {
     fn path(&self) -> String {
         format!("/api/v1/experiments/{}", enc(&self.id))
     }
+    const PARTS: Option<Parts> = Some(Parts { experiments: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<Experiment, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<Experiment, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl ExperimentById {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<Experiment, QueryError> {
         v.experiment(&self.id).cloned()
     }
 }
@@ -587,7 +696,17 @@ impl Query for Proposals {
     fn path(&self) -> String {
         "/api/v1/arena/proposals".into()
     }
+    const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<ProposalsAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<ProposalsAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Proposals {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<ProposalsAnswer, QueryError> {
         Ok(ProposalsAnswer { proposals: v.state.proposals.values().cloned().collect() })
     }
 }
@@ -997,7 +1116,17 @@ impl Query for Release {
     fn path(&self) -> String {
         format!("/api/v1/models/{}/release", enc(&self.model))
     }
+    const PARTS: Option<Parts> = Some(Parts { version_details: true, alerts: true, ..Parts::CORE });
     fn answer(&self, v: &View<'_>) -> Result<ReleaseAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<ReleaseAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Release {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<ReleaseAnswer, QueryError> {
         v.model(&self.model)?;
         let gates = judge::release_gates(v.state, &self.model);
         Ok(ReleaseAnswer { model: self.model.clone(), green: gates.iter().all(|g| g.passed), gates })
@@ -1022,7 +1151,17 @@ impl Query for PolicyInForce {
     fn path(&self) -> String {
         "/api/v1/policy".into()
     }
+    const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<PolicyAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<PolicyAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl PolicyInForce {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<PolicyAnswer, QueryError> {
         Ok(PolicyAnswer { version: v.trust.policy_version(), policy: v.trust.policy().clone() })
     }
 }
@@ -1060,7 +1199,17 @@ impl Query for Keys {
     fn path(&self) -> String {
         "/api/v1/keys".into()
     }
+    const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<KeysAnswer, QueryError> {
+        self.answer_from(v)
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<KeysAnswer, QueryError>> {
+        Some(self.answer_from(v))
+    }
+}
+
+impl Keys {
+    fn answer_from(&self, v: &StateView<'_>) -> Result<KeysAnswer, QueryError> {
         let t = v.trust;
         Ok(KeysAnswer {
             enrolled: t

@@ -213,7 +213,7 @@ pub fn render(s: &Value) -> String {
         ));
     }
     out.push_str(&row("pledge champion, no snapshot", &s["champion_without_snapshot"]));
-    out.push_str(&row("pledge champion, from snapshot", &s["champion_from_snapshot"]));
+    out.push_str(&row("pledge champion, snapshot at head", &s["champion_from_snapshot"]));
     out.push_str(&row("pledge timeline --as-of (snapshot+500)", &s["timeline_as_of_after_snapshot"]));
     out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
     out.push_str(&format!(

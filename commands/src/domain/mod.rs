@@ -88,6 +88,14 @@ impl ledger::Domain for PledgeDomain {
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
             .ok()
             .filter(|s| s.last_seq == Some(seq))?;
+        PledgeDomain::from_state(state)
+    }
+}
+
+impl PledgeDomain {
+    /// The domain holding a state restored from a snapshot, its policy parsed again from the
+    /// state's copy of it; `None` when that copy does not parse.
+    pub fn from_state(state: State) -> Option<PledgeDomain> {
         let policy = match state.policy_version {
             0 => None,
             _ => Some(Arc::new(Policy::parse(&state.policy).ok()?)),

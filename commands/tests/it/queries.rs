@@ -139,8 +139,7 @@ fn backtest_windows_are_read_from_their_events() {
         );
     }
     assert_eq!(windows.len(), 2);
-    let view =
-        View { store, trust: w.ledger.trust(), state: w.state(), policy: w.ledger.domain().policy().ok() };
+    let view = View::new(store, w.ledger.trust(), w.state(), w.ledger.domain().policy().ok());
     let answer = Backtests { model: "demand".into(), version: 1 }.answer(&view).unwrap();
     assert_eq!(answer.windows, windows);
 

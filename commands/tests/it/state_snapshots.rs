@@ -286,8 +286,12 @@ fn closing_writes_a_snapshot_once_enough_events_were_folded_beyond_the_last() {
         "window_end": format!("2026-01-{:02}T00:00:00Z", 2 + i % 27), "metrics": {"mae": 12.0, "mape": 0.2, "coverage": 0.9}, "rows": 24})
     };
     let mut i = 0;
+    let mut early = None;
     while w.ledger.events_since_snapshot() < snapshot::EVERY {
         w.ok("scheduler", "backtest.record", windows(i));
+        if i == 10 {
+            early = w.ledger.snapshot();
+        }
         i += 1;
     }
     assert!(snapshot::list(&dir).is_empty(), "nothing written while appending");
@@ -298,4 +302,196 @@ fn closing_writes_a_snapshot_once_enough_events_were_folded_beyond_the_last() {
     assert_eq!(kept, vec![head], "closing wrote the head's snapshot");
     let expected = full_fold(&dir);
     assert_eq!(from_snapshots(&dir), (expected, 0));
+
+    // With only a snapshot fewer than 2,000 events behind the head, opening writes none; a
+    // question about the read models that had to open this ledger (of 2,000 events or more)
+    // writes one at the head, from which the next question is answered.
+    std::fs::remove_file(&snapshot::list(&dir)[0].1).unwrap();
+    let early = early.unwrap();
+    snapshot::write(&dir, &early).unwrap();
+    assert!(head - early.seq < snapshot::EVERY);
+    let champions = commands::app::query::Champions { model: None };
+    let at_head = || commands::app::backend::ask_at_head(&dir, &champions, projections::Parts::CORE).unwrap();
+    assert!(at_head().is_none());
+    let answer = commands::app::backend::Backend::Local(dir.clone()).ask(&champions).unwrap();
+    let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
+    assert_eq!(kept, vec![head, early.seq], "the read wrote the head's snapshot");
+    assert_eq!(at_head().map(|a| a.unwrap()), Some(answer));
+}
+
+/// Given a ledger with a champion, backtest windows, an alert, an experiment, runs and a
+/// proposal-free arena: the questions that read no events, each as JSON (an error as its
+/// message), asked of the ledger opened and folded.
+fn questions_and_full_answers(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    use commands::app::query::*;
+    fn full<Q: Query>(l: &Ledger<PledgeDomain>, q: &Q) -> serde_json::Value {
+        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+        match q.answer(&view) {
+            Ok(a) => serde_json::to_value(a).unwrap(),
+            Err(e) => json!(commands::app::failure::Failure::from(e).message),
+        }
+    }
+    let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
+    let alert = l.domain().state.alerts.keys().next().expect("an alert").clone();
+    vec![
+        ("champions".into(), full(&l, &Champions { model: None })),
+        ("champions of demand".into(), full(&l, &Champions { model: Some("demand".into()) })),
+        ("champions of nothing".into(), full(&l, &Champions { model: Some("nothing".into()) })),
+        ("versions".into(), full(&l, &Versions { model: "demand".into() })),
+        ("alerts".into(), full(&l, &Alerts { status: None, severity: None })),
+        ("alert".into(), full(&l, &AlertById { id: alert })),
+        ("alert stats".into(), full(&l, &AlertStats)),
+        ("experiments".into(), full(&l, &Experiments)),
+        ("experiment".into(), full(&l, &ExperimentById { id: "H-1".into() })),
+        ("proposals".into(), full(&l, &Proposals)),
+        ("release".into(), full(&l, &Release { model: "demand".into() })),
+        ("policy".into(), full(&l, &PolicyInForce)),
+        ("keys".into(), full(&l, &Keys)),
+    ]
+}
+
+/// The same questions answered from the snapshot at the head without opening the store
+/// (`None` for each when there is none to answer from).
+fn answers_at_head(dir: &Path) -> Vec<(String, Option<serde_json::Value>)> {
+    use commands::app::backend::ask_at_head;
+    use commands::app::query::*;
+    fn at<Q: Query>(dir: &Path, q: &Q) -> Option<serde_json::Value> {
+        let parts = Q::PARTS.expect("a question that reads no events");
+        ask_at_head(dir, q, parts).unwrap().map(|a| match a {
+            Ok(a) => serde_json::to_value(a).unwrap(),
+            Err(e) => json!(commands::app::failure::Failure::from(e).message),
+        })
+    }
+    let alert = {
+        let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
+        l.domain().state.alerts.keys().next().expect("an alert").clone()
+    };
+    vec![
+        ("champions".into(), at(dir, &Champions { model: None })),
+        ("champions of demand".into(), at(dir, &Champions { model: Some("demand".into()) })),
+        ("champions of nothing".into(), at(dir, &Champions { model: Some("nothing".into()) })),
+        ("versions".into(), at(dir, &Versions { model: "demand".into() })),
+        ("alerts".into(), at(dir, &Alerts { status: None, severity: None })),
+        ("alert".into(), at(dir, &AlertById { id: alert })),
+        ("alert stats".into(), at(dir, &AlertStats)),
+        ("experiments".into(), at(dir, &Experiments)),
+        ("experiment".into(), at(dir, &ExperimentById { id: "H-1".into() })),
+        ("proposals".into(), at(dir, &Proposals)),
+        ("release".into(), at(dir, &Release { model: "demand".into() })),
+        ("policy".into(), at(dir, &PolicyInForce)),
+        ("keys".into(), at(dir, &Keys)),
+    ]
+}
+
+#[test]
+fn questions_that_read_no_events_are_answered_from_the_snapshot_at_the_head_as_a_full_open_answers_them() {
+    // Given: a ledger whose newest snapshot is behind its head, with backtest windows too.
+    let (dir, _tmp) = {
+        let mut w = with_champion();
+        w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+        let snap = w.ledger.snapshot().unwrap();
+        snapshot::write(w.ledger.store().dir(), &snap).unwrap();
+        w.ok(
+            "scheduler",
+            "backtest.record",
+            json!({"model": "demand", "version": 1, "window_start": "2026-02-01",
+                "window_end": "2026-02-08", "metrics": {"mae": 12.9}, "rows": 5000}),
+        );
+        w.ok(
+            "maya",
+            "hypothesis.propose",
+            json!({"hypothesis_id": "H-1", "model": "demand", "statement": "lags help",
+            "change_type": "feature", "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"}),
+        );
+        let (l, tmp, _) = w.into_parts();
+        let dir = l.store().dir().to_path_buf();
+        drop(l);
+        (dir, tmp)
+    };
+    let expected = questions_and_full_answers(&dir);
+    assert!(
+        expected.iter().filter(|(_, a)| a.is_string()).count() == 1,
+        "one question is refused: {expected:?}"
+    );
+    // When the snapshot is behind the head, none is answered from it.
+    assert!(
+        answers_at_head(&dir).iter().all(|(_, a)| a.is_none()),
+        "a snapshot behind the head answers nothing"
+    );
+    // A read through the CLI's backend answers by opening the ledger; this one is under
+    // 2,000 events, so it keeps no snapshot of the head (every open checks all of it).
+    let backend = commands::app::backend::Backend::Local(dir.clone());
+    let via_backend = backend.ask(&commands::app::query::Champions { model: None }).unwrap();
+    assert_eq!(serde_json::to_value(via_backend).unwrap(), expected[0].1);
+    let head = ledger::Store::open(&dir).unwrap().head().unwrap();
+    assert!(snapshot::list(&dir)[0].0 < head.seq, "a small ledger gets no snapshot from a read");
+    {
+        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+        assert_eq!(l.snapshot_if_due(1), Some(head.seq));
+    }
+    // Then every question is answered from it, as the full open answers it.
+    let at_head = answers_at_head(&dir);
+    for ((name, full), (_, fast)) in expected.iter().zip(&at_head) {
+        assert_eq!(fast.as_ref(), Some(full), "{name}");
+    }
+}
+
+#[test]
+fn a_snapshot_at_the_head_is_not_used_when_the_journal_or_the_snapshot_does_not_vouch_for_it() {
+    let (dir, _tmp, _) = ledger_with_snapshot();
+    {
+        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+        assert!(l.snapshot_if_due(1).is_some());
+    }
+    let champions = commands::app::query::Champions { model: None };
+    let ask = |dir: &Path| {
+        commands::app::backend::ask_at_head(dir, &champions, projections::Parts::CORE)
+            .unwrap()
+            .map(|a| a.unwrap())
+    };
+    let expected = ask(&dir).expect("answered from the snapshot at the head");
+    let (snap_path, journal) = (snapshot::list(&dir)[0].1.clone(), dir.join("pledge.wal"));
+    let (snap_bytes, journal_bytes) = (std::fs::read(&snap_path).unwrap(), std::fs::read(&journal).unwrap());
+    let restore = || {
+        std::fs::write(&snap_path, &snap_bytes).unwrap();
+        std::fs::write(&journal, &journal_bytes).unwrap();
+    };
+    // Each of these leaves the reader unable to vouch for the snapshot at the head: it must
+    // not answer from it (and the full open, which repairs or refuses, answers instead).
+    let tampers = [
+        "a flipped byte in the snapshot",
+        "a snapshot of another event at the head's number",
+        "the snapshot removed",
+        "an empty journal",
+        "a damaged journal",
+        "a journal torn after its records",
+    ];
+    for name in tampers {
+        restore();
+        assert_eq!(ask(&dir).as_ref(), Some(&expected), "{name}: before");
+        match name {
+            "a flipped byte in the snapshot" => {
+                let mut b = snap_bytes.clone();
+                b[snap_bytes.len() / 2] ^= 1;
+                std::fs::write(&snap_path, b).unwrap();
+            }
+            "a snapshot of another event at the head's number" => {
+                rewrite(&snap_path, |s| s.event = ledger::Digest::of(b"another event"));
+            }
+            "the snapshot removed" => std::fs::remove_file(&snap_path).unwrap(),
+            "an empty journal" => std::fs::write(&journal, vec![0u8; journal_bytes.len()]).unwrap(),
+            "a damaged journal" => {
+                let mut b = journal_bytes.clone();
+                b[60] ^= 1;
+                std::fs::write(&journal, b).unwrap();
+            }
+            _ => {
+                let mut b = journal_bytes.clone();
+                let end = b.iter().rposition(|x| *x != 0).unwrap();
+                b[end + 600] = 7;
+                std::fs::write(&journal, b).unwrap();
+            }
+        }
+        assert!(ask(&dir).is_none(), "{name}: answered from a snapshot the journal does not vouch for");
+    }
 }

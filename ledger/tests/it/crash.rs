@@ -1,6 +1,7 @@
 //! Crash test: a child process (this test binary, re-run) appends in a loop and is killed with
 //! SIGKILL at an arbitrary moment; the parent reopens the ledger and checks that it verifies,
-//! that every append the child acknowledged is there, and that no event is partial.
+//! that every append the child acknowledged is there, that no event is partial, and that the
+//! head the journal vouches for before the open repairs anything is the head the open finds.
 //!
 //! `PLEDGE_CRASH_ITERATIONS` sets the number of rounds (default 50).
 
@@ -57,6 +58,7 @@ fn killed_writer_loses_no_acknowledged_append() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ledger");
     let mut last_head = 0;
+    let mut heads_vouched = 0;
     // A cheap deterministic generator for the kill points.
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for round in 0..iterations {
@@ -87,7 +89,20 @@ fn killed_writer_loses_no_acknowledged_append() {
         }
         let status = child.wait().unwrap();
         assert_eq!(status.signal(), Some(9), "round {round}: child was not killed by us: {status}");
+        // The head the journal vouches for, read before anything repairs it, is the head the
+        // open finds (a reader at the head answers from the snapshot of exactly that event).
+        let (lock, vouched) = ledger::store::committed_head(&dir).unwrap();
+        drop(lock);
         let store = ledger::Store::open(&dir).unwrap();
+        if let Some((seq, hash)) = vouched {
+            let head = store.head().unwrap();
+            assert_eq!(
+                (head.seq, head.hash),
+                (seq, hash),
+                "round {round}: the journal vouched for another head"
+            );
+            heads_vouched += 1;
+        }
         let summary = ledger::verify_store(&store, verifier())
             .unwrap_or_else(|f| panic!("round {round}: ledger does not verify after SIGKILL: {f}"));
         let acked = acked.unwrap_or_else(|| panic!("round {round}: the child acknowledged nothing"));
@@ -120,4 +135,5 @@ fn killed_writer_loses_no_acknowledged_append() {
             }
         }
     }
+    assert!(heads_vouched > 0, "the journal never vouched for a head in {iterations} rounds");
 }
