@@ -2,7 +2,7 @@
 //! parts, each decodable on its own, so that a question that reads only some of them (`pledge
 //! champion` reads the models and their versions, not the backtest windows, experiments, runs
 //! or alerts) decodes only those. At a million events the core part is 20 MB of the section's
-//! 125 MB and decodes in a sixteenth of the time.
+//! 125 MB and decodes in under a tenth of the time.
 //!
 //! Layout: [`SNAPSHOT_TAG`], then five parts in this order, each a u64 (little-endian) byte
 //! length followed by one MessagePack value (named members):
@@ -78,35 +78,62 @@ type Core = (
     Option<u64>,
 );
 
-/// A version without its backtest windows and history (the core part holds it so).
-fn summary(v: &VersionInfo) -> VersionInfo {
-    let VersionInfo {
-        version,
-        segment,
-        run_id,
-        trigger,
-        artifact_digest,
-        status,
-        metrics,
-        baseline,
-        registered_seq,
-        served,
-        backtests: _,
-        history: _,
-    } = v;
-    VersionInfo {
-        version: *version,
-        segment: segment.clone(),
-        run_id: run_id.clone(),
-        trigger: *trigger,
-        artifact_digest: artifact_digest.clone(),
-        status: *status,
-        metrics: metrics.clone(),
-        baseline: baseline.clone(),
-        registered_seq: *registered_seq,
-        served: *served,
-        backtests: Vec::new(),
-        history: Vec::new(),
+/// A version as the core part holds it: without its backtest windows and history (encoded
+/// as empty). Every member is named, so a member added to [`VersionInfo`] does not compile
+/// here until it is written too.
+struct CoreVersion<'a>(&'a VersionInfo);
+
+impl Serialize for CoreVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let VersionInfo {
+            version,
+            segment,
+            run_id,
+            trigger,
+            artifact_digest,
+            status,
+            metrics,
+            baseline,
+            registered_seq,
+            served,
+            backtests: _,
+            history: _,
+        } = self.0;
+        let mut st = s.serialize_struct("VersionInfo", 12)?;
+        st.serialize_field("version", version)?;
+        st.serialize_field("segment", segment)?;
+        st.serialize_field("run_id", run_id)?;
+        st.serialize_field("trigger", trigger)?;
+        st.serialize_field("artifact_digest", artifact_digest)?;
+        st.serialize_field("status", status)?;
+        st.serialize_field("metrics", metrics)?;
+        st.serialize_field("baseline", baseline)?;
+        st.serialize_field("registered_seq", registered_seq)?;
+        st.serialize_field("served", served)?;
+        st.serialize_field("backtests", &[] as &[WindowRef])?;
+        st.serialize_field("history", &[] as &[VersionEvent])?;
+        st.end()
+    }
+}
+
+/// A model as the core part holds it: its versions as [`CoreVersion`]s.
+struct CoreModel<'a>(&'a ModelState);
+
+impl Serialize for CoreModel<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let ModelState { task, registered_seq, versions, champions, champion_history, shadows } = self.0;
+        let versions: BTreeMap<u64, CoreVersion<'_>> =
+            versions.iter().map(|(n, v)| (*n, CoreVersion(v))).collect();
+        let mut st = s.serialize_struct("ModelState", 6)?;
+        st.serialize_field("task", task)?;
+        st.serialize_field("registered_seq", registered_seq)?;
+        st.serialize_field("versions", &versions)?;
+        st.serialize_field("champions", champions)?;
+        st.serialize_field("champion_history", champion_history)?;
+        st.serialize_field("shadows", shadows)?;
+        st.end()
     }
 }
 
@@ -182,22 +209,8 @@ impl State {
     /// The domain section of a snapshot: [`SNAPSHOT_TAG`] and the five parts (module doc).
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut out = SNAPSHOT_TAG.to_vec();
-        let models: BTreeMap<&String, ModelState> = self
-            .models
-            .iter()
-            .map(|(name, m)| {
-                let ModelState { task, registered_seq, versions, champions, champion_history, shadows } = m;
-                let model = ModelState {
-                    task: *task,
-                    registered_seq: *registered_seq,
-                    versions: versions.iter().map(|(n, v)| (*n, summary(v))).collect(),
-                    champions: champions.clone(),
-                    champion_history: champion_history.clone(),
-                    shadows: shadows.clone(),
-                };
-                (name, model)
-            })
-            .collect();
+        let models: BTreeMap<&String, CoreModel<'_>> =
+            self.models.iter().map(|(n, m)| (n, CoreModel(m))).collect();
         put_part(
             &mut out,
             &(
