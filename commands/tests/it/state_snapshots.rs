@@ -319,68 +319,98 @@ fn closing_writes_a_snapshot_once_enough_events_were_folded_beyond_the_last() {
     assert_eq!(at_head().map(|a| a.unwrap()), Some(answer));
 }
 
-/// Given a ledger with a champion, backtest windows, an alert, an experiment, runs and a
-/// proposal-free arena: the questions that read no events, each as JSON (an error as its
-/// message), asked of the ledger opened and folded.
-fn questions_and_full_answers(dir: &Path) -> Vec<(String, serde_json::Value)> {
-    use commands::app::query::*;
-    fn full<Q: Query>(l: &Ledger<PledgeDomain>, q: &Q) -> serde_json::Value {
-        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
-        match q.answer(&view) {
-            Ok(a) => serde_json::to_value(a).unwrap(),
-            Err(e) => json!(commands::app::failure::Failure::from(e).message),
-        }
+/// Every question that reads no events, each as its name and `$e` evaluated with `$q` bound
+/// to it (`$alert`: the id of an alert the ledger holds).
+macro_rules! every_question {
+    ($alert:expr, $q:ident => $e:expr) => {{
+        use commands::app::query::*;
+        vec![
+            ("champions", {
+                let $q = &Champions { model: None };
+                $e
+            }),
+            ("champions of demand", {
+                let $q = &Champions { model: Some("demand".into()) };
+                $e
+            }),
+            ("champions of nothing", {
+                let $q = &Champions { model: Some("nothing".into()) };
+                $e
+            }),
+            ("versions", {
+                let $q = &Versions { model: "demand".into() };
+                $e
+            }),
+            ("alerts", {
+                let $q = &Alerts { status: None, severity: None };
+                $e
+            }),
+            ("alert", {
+                let $q = &AlertById { id: $alert };
+                $e
+            }),
+            ("alert stats", {
+                let $q = &AlertStats;
+                $e
+            }),
+            ("experiments", {
+                let $q = &Experiments;
+                $e
+            }),
+            ("experiment", {
+                let $q = &ExperimentById { id: "H-1".into() };
+                $e
+            }),
+            ("proposals", {
+                let $q = &Proposals;
+                $e
+            }),
+            ("release", {
+                let $q = &Release { model: "demand".into() };
+                $e
+            }),
+            ("policy", {
+                let $q = &PolicyInForce;
+                $e
+            }),
+            ("keys", {
+                let $q = &Keys;
+                $e
+            }),
+        ]
+    }};
+}
+
+/// An answer as JSON, an error as its message.
+fn as_json<T: serde::Serialize>(answer: Result<T, commands::app::query::QueryError>) -> serde_json::Value {
+    match answer {
+        Ok(a) => serde_json::to_value(a).unwrap(),
+        Err(e) => json!(commands::app::failure::Failure::from(e).message),
     }
+}
+
+/// The questions that read no events, asked of the ledger opened and folded.
+fn questions_and_full_answers(dir: &Path) -> Vec<(&'static str, serde_json::Value)> {
+    use commands::app::query::View;
     let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
     let alert = l.domain().state.alerts.keys().next().expect("an alert").clone();
-    vec![
-        ("champions".into(), full(&l, &Champions { model: None })),
-        ("champions of demand".into(), full(&l, &Champions { model: Some("demand".into()) })),
-        ("champions of nothing".into(), full(&l, &Champions { model: Some("nothing".into()) })),
-        ("versions".into(), full(&l, &Versions { model: "demand".into() })),
-        ("alerts".into(), full(&l, &Alerts { status: None, severity: None })),
-        ("alert".into(), full(&l, &AlertById { id: alert })),
-        ("alert stats".into(), full(&l, &AlertStats)),
-        ("experiments".into(), full(&l, &Experiments)),
-        ("experiment".into(), full(&l, &ExperimentById { id: "H-1".into() })),
-        ("proposals".into(), full(&l, &Proposals)),
-        ("release".into(), full(&l, &Release { model: "demand".into() })),
-        ("policy".into(), full(&l, &PolicyInForce)),
-        ("keys".into(), full(&l, &Keys)),
-    ]
+    let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+    every_question!(alert, q => as_json(q.answer(&view)))
 }
 
 /// The same questions answered from the snapshot at the head without opening the store
 /// (`None` for each when there is none to answer from).
-fn answers_at_head(dir: &Path) -> Vec<(String, Option<serde_json::Value>)> {
+fn answers_at_head(dir: &Path) -> Vec<(&'static str, Option<serde_json::Value>)> {
     use commands::app::backend::ask_at_head;
-    use commands::app::query::*;
-    fn at<Q: Query>(dir: &Path, q: &Q) -> Option<serde_json::Value> {
-        let parts = Q::PARTS.expect("a question that reads no events");
-        ask_at_head(dir, q, parts).unwrap().map(|a| match a {
-            Ok(a) => serde_json::to_value(a).unwrap(),
-            Err(e) => json!(commands::app::failure::Failure::from(e).message),
-        })
+    use commands::app::query::Query;
+    fn parts<Q: Query>(_: &Q) -> projections::Parts {
+        Q::PARTS.expect("a question that reads no events")
     }
     let alert = {
         let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
         l.domain().state.alerts.keys().next().expect("an alert").clone()
     };
-    vec![
-        ("champions".into(), at(dir, &Champions { model: None })),
-        ("champions of demand".into(), at(dir, &Champions { model: Some("demand".into()) })),
-        ("champions of nothing".into(), at(dir, &Champions { model: Some("nothing".into()) })),
-        ("versions".into(), at(dir, &Versions { model: "demand".into() })),
-        ("alerts".into(), at(dir, &Alerts { status: None, severity: None })),
-        ("alert".into(), at(dir, &AlertById { id: alert })),
-        ("alert stats".into(), at(dir, &AlertStats)),
-        ("experiments".into(), at(dir, &Experiments)),
-        ("experiment".into(), at(dir, &ExperimentById { id: "H-1".into() })),
-        ("proposals".into(), at(dir, &Proposals)),
-        ("release".into(), at(dir, &Release { model: "demand".into() })),
-        ("policy".into(), at(dir, &PolicyInForce)),
-        ("keys".into(), at(dir, &Keys)),
-    ]
+    every_question!(alert, q => ask_at_head(dir, q, parts(q)).unwrap().map(as_json))
 }
 
 #[test]
