@@ -156,7 +156,15 @@ impl SnapshotFile {
     /// file is read once through blake3 in blocks; the domain section is read again, from the
     /// same open file, by [`SnapshotFile::domain`].
     pub fn open(path: &Path) -> Result<SnapshotFile, String> {
-        use std::io::{Read, Seek, SeekFrom};
+        let (snap, size) = SnapshotFile::open_unchecked(path)?;
+        check_file(&snap.file, size)?;
+        Ok(snap)
+    }
+
+    /// The file at `path` with its header checked against its size and its trust section
+    /// read, but its checksum not checked; and its size.
+    fn open_unchecked(path: &Path) -> Result<(SnapshotFile, u64), String> {
+        use std::io::Read;
         let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let size = file.metadata().map_err(|e| e.to_string())?.len();
         if size < (HEADER + 32) as u64 {
@@ -165,33 +173,17 @@ impl SnapshotFile {
         let mut head = [0u8; HEADER];
         file.read_exact(&mut head).map_err(|e| e.to_string())?;
         let header = Header::parse(&head, size)?;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&head);
-        let mut rest = (&mut file).take(size - (HEADER + 32) as u64);
-        let mut block = vec![0u8; 1 << 20];
-        loop {
-            let n = rest.read(&mut block).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&block[..n]);
-        }
-        let mut check = [0u8; 32];
-        file.read_exact(&mut check).map_err(|_| "its checksum does not match its bytes".to_string())?;
-        if hasher.finalize().as_bytes() != &check {
-            return Err("its checksum does not match its bytes".into());
-        }
-        file.seek(SeekFrom::Start(HEADER as u64)).map_err(|e| e.to_string())?;
         let mut trust = vec![0u8; header.trust_len as usize];
         file.read_exact(&mut trust).map_err(|e| e.to_string())?;
-        Ok(SnapshotFile {
+        let snap = SnapshotFile {
             seq: header.seq,
             event: header.event,
             recorded_at: header.recorded_at,
             trust,
             file,
             domain_len: header.domain_len,
-        })
+        };
+        Ok((snap, size))
     }
 
     /// The domain section, read from the file (buffered).
@@ -252,30 +244,56 @@ impl std::io::Seek for Section<'_> {
 }
 
 /// A snapshot taken at a ledger's committed head, found without opening the store (see
-/// [`at_committed_head`]), with the lock that keeps it at the head while it is held.
+/// [`at_committed_head`]), with the lock that keeps it at the head while it is held. Its
+/// checksum is checked on another thread while [`AtHead::read`] reads it.
 #[derive(Debug)]
 pub struct AtHead {
     /// Keeps writers out until dropped.
     pub lock: crate::store::SharedLock,
-    /// The trust state at the head.
-    pub trust: crate::TrustState,
-    /// The snapshot file, its checksum checked; its domain section is still to be read.
+    /// The snapshot file, its header read; its domain section is still to be read.
     pub file: SnapshotFile,
+    checked: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl AtHead {
+    /// Runs `read` on the snapshot's trust state and file while the file's checksum is
+    /// checked on another thread, and returns what it read only when the checksum matches:
+    /// `None` when it does not, or when the trust section does not decode.
+    pub fn read<T>(
+        mut self,
+        read: impl FnOnce(&crate::TrustState, &mut SnapshotFile) -> Option<T>,
+    ) -> Option<T> {
+        let result = match crate::TrustState::from_snapshot(&self.file.trust) {
+            Ok(trust) => read(&trust, &mut self.file),
+            Err(reason) => {
+                tracing::debug!(seq = self.file.seq, %reason, "snapshot at the head not used");
+                None
+            }
+        };
+        match self.checked.join() {
+            Ok(Ok(())) => result,
+            Ok(Err(reason)) => {
+                tracing::debug!(seq = self.file.seq, %reason, "snapshot at the head not used");
+                None
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 /// The snapshot of the ledger in `dir` taken at its committed head, when there is one: read
 /// from the commit journal ([`crate::store::committed_head`]) and the snapshot files alone,
 /// without opening sled, so that a question about the head is answered in the time it takes
-/// to decode what it reads. `None` when the journal does not tell the head, when no intact
-/// snapshot names exactly the head's sequence number and id, or when its trust section does
-/// not decode: the caller then opens the ledger (which folds any events after the newest
-/// snapshot, or from genesis).
+/// to decode what it reads. `None` when the journal does not tell the head, or when no
+/// snapshot file names exactly the head's sequence number and id; a file that does is
+/// checked whole, while it is read ([`AtHead::read`]). The caller then opens the ledger
+/// (which folds any events after the newest snapshot, or from genesis).
 pub fn at_committed_head(ledger_dir: &Path) -> Result<Option<AtHead>, crate::StoreError> {
     let (lock, head) = crate::store::committed_head(ledger_dir)?;
     let Some((seq, event)) = head else { return Ok(None) };
     let Some((_, path)) = list(ledger_dir).into_iter().find(|(s, _)| *s == seq) else { return Ok(None) };
-    let file = match SnapshotFile::open(&path) {
-        Ok(f) if f.seq == seq && f.event == event => f,
+    let (file, size) = match SnapshotFile::open_unchecked(&path) {
+        Ok((f, size)) if f.seq == seq && f.event == event => (f, size),
         Ok(_) => {
             tracing::debug!(path = %path.display(), seq, "snapshot skipped: it is not of the committed head");
             return Ok(None);
@@ -285,13 +303,33 @@ pub fn at_committed_head(ledger_dir: &Path) -> Result<Option<AtHead>, crate::Sto
             return Ok(None);
         }
     };
-    match crate::TrustState::from_snapshot(&file.trust) {
-        Ok(trust) => Ok(Some(AtHead { lock, trust, file })),
-        Err(reason) => {
-            tracing::debug!(path = %path.display(), %reason, "snapshot skipped");
-            Ok(None)
-        }
+    let other = file.file.try_clone()?;
+    let checked = std::thread::spawn(move || check_file(&other, size));
+    Ok(Some(AtHead { lock, file, checked }))
+}
+
+/// Checks that the last 32 bytes of `file` (of `size` bytes) are blake3 of the bytes before
+/// them, reading it in blocks at explicit offsets (so that another reader of the same file
+/// is not disturbed).
+fn check_file(file: &std::fs::File, size: u64) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let mismatch = || "its checksum does not match its bytes".to_string();
+    let body = size.checked_sub(32).ok_or_else(mismatch)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut block = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < body {
+        let want = usize::try_from(body - at).unwrap_or(usize::MAX).min(block.len());
+        file.read_exact_at(&mut block[..want], at).map_err(|e| e.to_string())?;
+        hasher.update(&block[..want]);
+        at += want as u64;
     }
+    let mut check = [0u8; 32];
+    file.read_exact_at(&mut check, body).map_err(|_| mismatch())?;
+    if hasher.finalize().as_bytes() != &check {
+        return Err(mismatch());
+    }
+    Ok(())
 }
 
 /// A snapshot file's name: the event sequence number, zero-padded so names sort by it.

@@ -110,26 +110,29 @@ pub fn ask_at_head<Q: Query>(
     q: &Q,
     parts: projections::Parts,
 ) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
-    let Some(mut at) = ledger::snapshot::at_committed_head(dir)? else { return Ok(None) };
+    let Some(at) = ledger::snapshot::at_committed_head(dir)? else { return Ok(None) };
     let seq = at.file.seq;
-    let decoded = at
-        .file
-        .domain_seekable()
-        .map_err(|e| e.to_string())
-        .and_then(|section| projections::State::from_snapshot_parts(section, parts))
-        .and_then(|state| match state.last_seq == Some(seq) {
-            true => PledgeDomain::from_state(state).ok_or_else(|| "its policy does not parse".to_string()),
-            false => Err(format!("its state is not of event {seq}")),
-        });
-    let domain = match decoded {
-        Ok(d) => d,
-        Err(reason) => {
-            tracing::debug!(seq, %reason, "snapshot at the head not used");
-            return Ok(None);
-        }
-    };
-    let view = StateView { trust: &at.trust, state: &domain.state, policy: domain.policy.as_deref() };
-    Ok(q.answer_state(&view))
+    Ok(at.read(|trust, file| {
+        let decoded = file
+            .domain_seekable()
+            .map_err(|e| e.to_string())
+            .and_then(|section| projections::State::from_snapshot_parts(section, parts))
+            .and_then(|state| match state.last_seq == Some(seq) {
+                true => {
+                    PledgeDomain::from_state(state).ok_or_else(|| "its policy does not parse".to_string())
+                }
+                false => Err(format!("its state is not of event {seq}")),
+            });
+        let domain = match decoded {
+            Ok(d) => d,
+            Err(reason) => {
+                tracing::debug!(seq, %reason, "snapshot at the head not used");
+                return None;
+            }
+        };
+        let view = StateView { trust, state: &domain.state, policy: domain.policy.as_deref() };
+        q.answer_state(&view)
+    }))
 }
 
 /// The events of a server's answer to a command, each checked against its hash.

@@ -490,6 +490,7 @@ fn a_snapshot_at_the_head_is_not_used_when_the_journal_or_the_snapshot_does_not_
     // not answer from it (and the full open, which repairs or refuses, answers instead).
     let tampers = [
         "a flipped byte in the snapshot",
+        "a flipped byte in a part the question does not read",
         "a snapshot of another event at the head's number",
         "the snapshot removed",
         "an empty journal",
@@ -503,6 +504,12 @@ fn a_snapshot_at_the_head_is_not_used_when_the_journal_or_the_snapshot_does_not_
             "a flipped byte in the snapshot" => {
                 let mut b = snap_bytes.clone();
                 b[snap_bytes.len() / 2] ^= 1;
+                std::fs::write(&snap_path, b).unwrap();
+            }
+            "a flipped byte in a part the question does not read" => {
+                // In the alerts, the last part: only the file's checksum can tell.
+                let mut b = snap_bytes.clone();
+                b[snap_bytes.len() - 40] ^= 1;
                 std::fs::write(&snap_path, b).unwrap();
             }
             "a snapshot of another event at the head's number" => {
