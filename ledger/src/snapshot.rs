@@ -186,18 +186,10 @@ impl SnapshotFile {
         Ok((snap, size))
     }
 
-    /// The domain section, read from the file (buffered).
-    pub fn domain(&mut self) -> std::io::Result<impl std::io::Read + '_> {
-        use std::io::{Read, Seek, SeekFrom};
-        let trust_len = self.trust.len() as u64;
-        self.file.seek(SeekFrom::Start(HEADER as u64 + trust_len))?;
-        Ok(std::io::BufReader::with_capacity(1 << 16, (&mut self.file).take(self.domain_len)))
-    }
-
-    /// The domain section, read from the file (buffered), for a reader that skips what it
-    /// does not need: positions are relative to the section's start, and it ends where the
-    /// section does.
-    pub fn domain_seekable(&mut self) -> std::io::Result<impl std::io::Read + std::io::Seek + '_> {
+    /// The domain section, read from the file (buffered); a reader may skip what it does not
+    /// need: positions are relative to the section's start, and it ends where the section
+    /// does.
+    pub fn domain(&mut self) -> std::io::Result<impl std::io::Read + std::io::Seek + '_> {
         let start = HEADER as u64 + self.trust.len() as u64;
         let mut section = Section { file: &mut self.file, start, len: self.domain_len, pos: 0 };
         std::io::Seek::seek(&mut section, std::io::SeekFrom::Start(0))?;
@@ -249,7 +241,7 @@ impl std::io::Seek for Section<'_> {
 #[derive(Debug)]
 pub struct AtHead {
     /// Keeps writers out until dropped.
-    pub lock: crate::store::SharedLock,
+    _lock: crate::store::SharedLock,
     /// The snapshot file, its header read; its domain section is still to be read.
     pub file: SnapshotFile,
     checked: std::thread::JoinHandle<Result<(), String>>,
@@ -305,7 +297,7 @@ pub fn at_committed_head(ledger_dir: &Path) -> Result<Option<AtHead>, crate::Sto
     };
     let other = file.file.try_clone()?;
     let checked = std::thread::spawn(move || check_file(&other, size));
-    Ok(Some(AtHead { lock, file, checked }))
+    Ok(Some(AtHead { _lock: lock, file, checked }))
 }
 
 /// Checks that the last 32 bytes of `file` (of `size` bytes) are blake3 of the bytes before

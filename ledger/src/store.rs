@@ -516,18 +516,24 @@ pub fn wait_until_unlocked(dir: &Path, wait: std::time::Duration) -> Result<(), 
     let Ok(file) = File::open(dir.join("db")) else { return Ok(()) };
     let deadline = std::time::Instant::now() + wait;
     loop {
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
-            Ok(()) => {
-                rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock)
-                    .map_err(|e| StoreError::Io(e.into()))?;
-                return Ok(());
-            }
-            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(rustix::io::Errno::WOULDBLOCK) => return Err(StoreError::Locked(dir.to_path_buf())),
-            Err(e) => return Err(StoreError::Io(e.into())),
+        if try_lock_shared(&file)? {
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::Unlock)
+                .map_err(|e| StoreError::Io(e.into()))?;
+            return Ok(());
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Locked(dir.to_path_buf()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Takes a shared `flock` on `file` if no process holds it exclusively (true), without waiting.
+fn try_lock_shared(file: &File) -> Result<bool, StoreError> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(StoreError::Io(e.into())),
     }
 }
 
@@ -540,13 +546,7 @@ pub struct SharedLock(File);
 /// Takes a [`SharedLock`] on the ledger in `dir`, waiting as opening the store does.
 fn lock_shared(dir: &Path) -> Result<SharedLock, StoreError> {
     let lock = File::open(dir.join("db"))?;
-    wait_for_lock(dir, || {
-        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared) {
-            Ok(()) => Ok(Some(())),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(StoreError::Io(e.into())),
-        }
-    })?;
+    wait_for_lock(dir, || Ok(try_lock_shared(&lock)?.then_some(())))?;
     Ok(SharedLock(lock))
 }
 

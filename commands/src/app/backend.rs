@@ -114,15 +114,10 @@ pub fn ask_at_head<Q: Query>(
     let seq = at.file.seq;
     Ok(at.read(|trust, file| {
         let decoded = file
-            .domain_seekable()
+            .domain()
             .map_err(|e| e.to_string())
             .and_then(|section| projections::State::from_snapshot_parts(section, parts))
-            .and_then(|state| match state.last_seq == Some(seq) {
-                true => {
-                    PledgeDomain::from_state(state).ok_or_else(|| "its policy does not parse".to_string())
-                }
-                false => Err(format!("its state is not of event {seq}")),
-            });
+            .and_then(|state| PledgeDomain::from_state(state, seq));
         let domain = match decoded {
             Ok(d) => d,
             Err(reason) => {

@@ -84,22 +84,27 @@ impl ledger::Domain for PledgeDomain {
     }
 
     fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
-        let state = State::from_snapshot(section)
+        State::from_snapshot(section)
+            .and_then(|state| PledgeDomain::from_state(state, seq))
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
             .ok()
-            .filter(|s| s.last_seq == Some(seq))?;
-        PledgeDomain::from_state(state)
     }
 }
 
 impl PledgeDomain {
-    /// The domain holding a state restored from a snapshot, its policy parsed again from the
-    /// state's copy of it; `None` when that copy does not parse.
-    pub fn from_state(state: State) -> Option<PledgeDomain> {
+    /// The domain holding a state restored from a snapshot of event `seq`, its policy parsed
+    /// again from the state's copy of it; refused when the state is of another event or that
+    /// copy does not parse.
+    pub fn from_state(state: State, seq: u64) -> Result<PledgeDomain, String> {
+        if state.last_seq != Some(seq) {
+            return Err(format!("its state is not of event {seq}"));
+        }
         let policy = match state.policy_version {
             0 => None,
-            _ => Some(Arc::new(Policy::parse(&state.policy).ok()?)),
+            _ => Some(Arc::new(
+                Policy::parse(&state.policy).map_err(|e| format!("its policy does not parse: {e}"))?,
+            )),
         };
-        Some(PledgeDomain { state, policy })
+        Ok(PledgeDomain { state, policy })
     }
 }
