@@ -140,12 +140,18 @@ impl RecordedEvent {
 
     /// Decodes stored bytes, checking that they are canonical and hash to `hash` when given.
     pub fn decode(bytes: Vec<u8>) -> Result<RecordedEvent, String> {
+        let hash = Digest::of(&bytes);
+        Self::decode_hashed(bytes, hash)
+    }
+
+    /// [`RecordedEvent::decode`] of bytes whose hash the caller has just computed.
+    pub(crate) fn decode_hashed(bytes: Vec<u8>, hash: Digest) -> Result<RecordedEvent, String> {
         let event: Event = serde_json::from_slice(&bytes).map_err(|e| format!("event is not valid: {e}"))?;
         let again = event.canonical_bytes().map_err(|e| format!("event cannot be re-encoded: {e}"))?;
         if again != bytes {
             return Err("event bytes are not in canonical form (RFC 8785)".into());
         }
-        Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
+        Ok(RecordedEvent { hash, event, bytes })
     }
 }
 

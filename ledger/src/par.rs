@@ -52,3 +52,53 @@ pub fn par_map_owned<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + S
         handles.into_iter().flat_map(|h| h.join().expect("worker thread panicked")).collect()
     })
 }
+
+/// Runs `serial` on the calling thread while the other cores work through `items` with `f`;
+/// once `serial` returns, the calling thread takes its share of what is left. Gives the results
+/// of `f` in the order of `items`, and what `serial` returned. Verification uses it to check
+/// one chunk's signatures and decode the next chunk while it folds the current one.
+///
+/// # Examples
+///
+/// ```
+/// let items: Vec<u64> = (0..1000).collect();
+/// let (squares, sum) = ledger::par::overlap(&items, |x| x * x, || items.iter().sum::<u64>());
+/// assert_eq!(squares[999], 998_001);
+/// assert_eq!(sum, 499_500);
+/// ```
+pub fn overlap<T: Sync, R: Send, S>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+    serial: impl FnOnce() -> S,
+) -> (Vec<R>, S) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    /// Items taken at a time: small enough that the threads finish together, large enough
+    /// that taking them costs nothing.
+    const BLOCK: usize = 16;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || items.len() < 2 * BLOCK {
+        let s = serial();
+        return (items.iter().map(&f).collect(), s);
+    }
+    let blocks = items.len().div_ceil(BLOCK);
+    let slots: Vec<Mutex<Vec<R>>> = (0..blocks).map(|_| Mutex::new(Vec::new())).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let b = next.fetch_add(1, Ordering::Relaxed);
+        if b >= blocks {
+            break;
+        }
+        let out: Vec<R> = items[b * BLOCK..items.len().min((b + 1) * BLOCK)].iter().map(&f).collect();
+        *slots[b].lock().expect("no holder panics") = out;
+    };
+    let s = std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        let s = serial();
+        work();
+        s
+    });
+    (slots.into_iter().flat_map(|m| m.into_inner().expect("no holder panics")).collect(), s)
+}
