@@ -159,8 +159,14 @@ impl RecordedEvent {
     /// Decodes stored bytes and hashes them, without checking that they are canonical (which
     /// costs a re-encoding): for reads of a store whose hashes and links are checked anyway.
     pub fn decode_unchecked(bytes: Vec<u8>) -> Result<RecordedEvent, String> {
+        let hash = Digest::of(&bytes);
+        Self::decode_unchecked_hashed(bytes, hash)
+    }
+
+    /// [`RecordedEvent::decode_unchecked`] of bytes whose hash the caller has just computed.
+    pub(crate) fn decode_unchecked_hashed(bytes: Vec<u8>, hash: Digest) -> Result<RecordedEvent, String> {
         let event: Event = serde_json::from_slice(&bytes).map_err(|e| format!("event is not valid: {e}"))?;
-        Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
+        Ok(RecordedEvent { hash, event, bytes })
     }
 }
 

@@ -220,7 +220,7 @@ impl<D: Domain> Verifier<D> {
     /// export has the next event's `prev`), used to point at the damaged event rather than its
     /// successor.
     pub fn push(&mut self, pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<(), VerifyFailure> {
-        let prepared = prepare(pos, bytes, claimed)?;
+        let prepared = prepare(pos, bytes, claimed, self.rederive)?;
         let mut jobs = Vec::new();
         let pushed = self.push_prepared(prepared, &mut jobs);
         if pushed.is_err() {
@@ -567,6 +567,19 @@ impl DeriveJob {
             if want_hash == hash {
                 continue;
             }
+            // The same event in another spelling: its bytes are not canonical (which
+            // `prepare` leaves to this comparison).
+            if let (Ok(r), Ok(d)) =
+                (serde_json::from_slice::<Value>(bytes), serde_json::from_slice::<Value>(want))
+            {
+                if r == d {
+                    return Err(VerifyFailure::new(
+                        *pos,
+                        Some(*hash),
+                        "event bytes are not in canonical form (RFC 8785)".to_string(),
+                    ));
+                }
+            }
             let m = mismatch(bytes, want);
             let starts_another = i > 0
                 && serde_json::from_slice::<Value>(bytes).is_ok_and(|v| v["cause"].get("command").is_some());
@@ -657,9 +670,9 @@ fn first_difference(path: String, r: Option<&Value>, d: Option<&Value>) -> Optio
     }
 }
 
-/// An event whose bytes have been checked on their own (size, canonical form, claimed hash)
-/// and whose embedded command has been parsed: the part of verification that needs no state,
-/// done in parallel.
+/// An event whose bytes have been checked on their own (size, claimed hash, and canonical
+/// form unless its re-derivation checks it) and whose embedded command has been parsed: the
+/// part of verification that needs no state, done in parallel.
 pub struct Prepared {
     pos: u64,
     rec: RecordedEvent,
@@ -668,14 +681,26 @@ pub struct Prepared {
     leaf: Hash,
 }
 
-/// Checks one event's bytes on their own (see [`Prepared`]).
-pub fn prepare(pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<Prepared, VerifyFailure> {
+/// Checks one event's bytes on their own (see [`Prepared`]). With `rederived`, every event is
+/// compared byte for byte with the canonical encoding its command re-derives (a [`DeriveJob`]),
+/// which is a check of its canonical form too, so it is not re-encoded here as well.
+fn prepare(
+    pos: u64,
+    bytes: &[u8],
+    claimed: Option<Digest>,
+    rederived: bool,
+) -> Result<Prepared, VerifyFailure> {
     let hash = Digest::of(bytes);
     let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(fail(format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len())));
     }
-    let rec = RecordedEvent::decode_hashed(bytes.to_vec(), hash).map_err(fail)?;
+    let rec = if rederived {
+        RecordedEvent::decode_unchecked_hashed(bytes.to_vec(), hash)
+    } else {
+        RecordedEvent::decode_hashed(bytes.to_vec(), hash)
+    }
+    .map_err(fail)?;
     if let Some(c) = claimed {
         if c != hash {
             return Err(fail(format!("the event's bytes hash to {hash}, but {c} was recorded for it")));
@@ -801,8 +826,8 @@ fn read_chunk(entries: &mut impl Iterator<Item = Result<Entry, VerifyFailure>>) 
 enum Task<'a> {
     /// A deferred check of the chunk folded before.
     Check(&'a Job),
-    /// Decoding an entry of the chunk to fold next.
-    Prepare(&'a Entry),
+    /// Decoding an entry of the chunk to fold next (whether the verifier re-derives).
+    Prepare(&'a Entry, bool),
 }
 
 enum Done {
@@ -814,8 +839,8 @@ impl Task<'_> {
     fn run(&self) -> Done {
         match self {
             Task::Check(job) => Done::Checked(job.check()),
-            Task::Prepare((pos, bytes, claimed)) => {
-                Done::Prepared(prepare(*pos, bytes, *claimed).map(Box::new))
+            Task::Prepare((pos, bytes, claimed), rederived) => {
+                Done::Prepared(prepare(*pos, bytes, *claimed, *rederived).map(Box::new))
             }
         }
     }
@@ -837,6 +862,7 @@ where
     I: IntoIterator<Item = Result<Entry, VerifyFailure>>,
 {
     let mut entries = entries.into_iter();
+    let rederived = v.rederive;
     let first = read_chunk(&mut entries);
     let mut next = if first.error.is_none() && first.items.len() == CHUNK {
         read_chunk(&mut entries)
@@ -844,7 +870,9 @@ where
         Chunk::default()
     };
     let mut folding = Chunk {
-        items: par_map(&first.items, |(pos, bytes, claimed)| prepare(*pos, bytes, *claimed).map(Box::new)),
+        items: par_map(&first.items, |(pos, bytes, claimed)| {
+            prepare(*pos, bytes, *claimed, rederived).map(Box::new)
+        }),
         error: first.error,
     };
     drop(first.items);
@@ -855,8 +883,11 @@ where
             earliest(par_map(&unchecked, Job::check).into_iter().filter_map(Result::err))?;
             return Ok(v);
         }
-        let tasks: Vec<Task<'_>> =
-            unchecked.iter().map(Task::Check).chain(next.items.iter().map(Task::Prepare)).collect();
+        let tasks: Vec<Task<'_>> = unchecked
+            .iter()
+            .map(Task::Check)
+            .chain(next.items.iter().map(|e| Task::Prepare(e, rederived)))
+            .collect();
         let read_more = next.error.is_none() && next.items.len() == CHUNK;
         let (done, (jobs, failure, after_next)) = crate::par::overlap(&tasks, Task::run, || {
             let mut jobs = Vec::new();

@@ -316,6 +316,39 @@ fn a_forged_signature_in_any_chunk_is_reported_at_its_event() {
     }
 }
 
+/// The same event in another spelling (spaces between members, or a letter written as a
+/// `\u` escape), with its hash and every later link made consistent again, is refused at its
+/// event as not canonical, by the sequential and the parallel verifier: the parallel one
+/// leaves the check to the byte-for-byte comparison with the re-derived event.
+#[test]
+fn an_event_in_another_spelling_is_refused_at_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample(dir.path());
+    let entries: Vec<(u64, Digest, Vec<u8>)> = l.store().raw().collect::<Result<_, _>>().unwrap();
+    type Respell = fn(&[u8]) -> Vec<u8>;
+    let respell: [(&str, Respell); 2] = [
+        ("spaces", |b| {
+            serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(b).unwrap()).unwrap()
+        }),
+        ("escape", |b| {
+            String::from_utf8(b.to_vec()).unwrap().replacen("\"kind\"", "\"\\u006bind\"", 1).into_bytes()
+        }),
+    ];
+    for (name, f) in respell {
+        for k in 0..entries.len() {
+            let mut e = entries.clone();
+            e[k].2 = f(&e[k].2);
+            assert_ne!(e[k].2, entries[k].2);
+            e[k].1 = Digest::of(&e[k].2);
+            rechain(&mut e, k + 1);
+            for failure in [verify_raw(&e).unwrap_err(), verify_parallel(&e).unwrap_err()] {
+                assert_eq!(failure.seq, k as u64, "{name} at {k}: {failure}");
+                assert!(failure.reason.contains("not in canonical form"), "{name} at {k}: {failure}");
+            }
+        }
+    }
+}
+
 /// Opening folds in chunks that are parsed ahead on another thread: damage is still reported
 /// at its own event, however far into the ledger, and never as a later chunk's.
 #[test]
