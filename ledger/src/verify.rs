@@ -364,6 +364,8 @@ impl<D: Domain> Verifier<D> {
             }
             (Cause::Command(_), None) => return Err(fail("embedded command was not prepared".into())),
         };
+        // Shared with its signature check rather than copied.
+        let cmd = Arc::new(cmd);
         let id = cmd.command().id;
         if let Some(first) = self.commands.get(&id) {
             return Err(fail(format!(
@@ -383,7 +385,7 @@ impl<D: Domain> Verifier<D> {
                 hash: rec.hash,
                 key: self.signers.signer(key.public_key),
                 principal: key.principal.clone(),
-                command: cmd.clone(),
+                command: Arc::clone(&cmd),
             })));
             let actor = self.trust.check_signer(&cmd, key).map_err(|r| fail(r.to_string()))?;
             self.trust.authorize(&actor, &kind).map_err(|r| fail(r.to_string()))?;
@@ -721,7 +723,7 @@ struct SigJob {
     hash: Digest,
     key: Signer,
     principal: String,
-    command: SignedCommand,
+    command: Arc<SignedCommand>,
 }
 
 /// The key a signature is checked with: with its table of multiples once it has signed
