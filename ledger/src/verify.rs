@@ -734,8 +734,9 @@ enum Signer {
     Table(Arc<KeyTable>),
 }
 
-/// A key's table is built when it has signed this many commands: building costs about as much
-/// as 75 checks, and each check with it saves about a third.
+/// A key's table is built when it has signed this many commands: it is paid back after about
+/// 75 checks (each saves about a third of 32 µs): a key that signs fewer commands costs
+/// nothing more, and any other at most the table's 0.75 ms.
 const TABLE_AFTER: u32 = 64;
 
 /// How often each key has signed so far, and its table once built.
