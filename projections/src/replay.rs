@@ -44,10 +44,6 @@ const CHUNK: usize = 8192;
 
 type Raw = (u64, Digest, Vec<u8>);
 
-fn read_chunk(raw: &mut impl Iterator<Item = Result<Raw, StoreError>>) -> Result<Vec<Raw>, StoreError> {
-    raw.take(CHUNK).collect()
-}
-
 /// The part of an event a fold reads, borrowed from its bytes; the cause and the rest are
 /// skipped while parsing, and the payload is kept as text for its typed decoder.
 #[derive(serde::Deserialize)]
@@ -70,66 +66,83 @@ struct Lite {
     payload: serde_json::Value,
 }
 
-fn decode_chunk(chunk: Vec<Raw>) -> Vec<Result<(Digest, Lite, Decoded), StoreError>> {
-    ledger::par::par_map_owned(chunk, |(seq, hash, bytes)| {
-        let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
-        let p: Parsed<'_> =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a valid event: {e}")))?;
-        // Payloads are decoded here too, on the other cores, straight from their text; the
-        // fold only applies them.
-        let decoded = decode_str(&p.kind, p.payload.get()).map_err(|e| corrupt(e.to_string()))?;
-        let payload = match decoded {
-            Decoded::Trust => serde_json::from_str(p.payload.get()).map_err(|e| corrupt(e.to_string()))?,
-            Decoded::Domain(_) => serde_json::Value::Null,
-        };
-        let lite = Lite { seq: p.seq, kind: p.kind, subject: p.subject, recorded_at: p.recorded_at, payload };
-        // Reads trust the stored hash; `pledge verify` is what checks it against the bytes.
-        Ok((hash, lite, decoded))
-    })
+type DecodedEvent = Result<(Digest, Lite, Decoded), StoreError>;
+
+fn decode_one((seq, hash, bytes): &Raw) -> DecodedEvent {
+    let corrupt = |reason: String| StoreError::Corrupt { seq: *seq, reason };
+    let p: Parsed<'_> =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a valid event: {e}")))?;
+    // Payloads are decoded here too, on the other cores, straight from their text; the fold
+    // only applies them.
+    let decoded = decode_str(&p.kind, p.payload.get()).map_err(|e| corrupt(e.to_string()))?;
+    let payload = match decoded {
+        Decoded::Trust => serde_json::from_str(p.payload.get()).map_err(|e| corrupt(e.to_string()))?,
+        Decoded::Domain(_) => serde_json::Value::Null,
+    };
+    let lite = Lite { seq: p.seq, kind: p.kind, subject: p.subject, recorded_at: p.recorded_at, payload };
+    // Reads trust the stored hash; `pledge verify` is what checks it against the bytes.
+    Ok((*hash, lite, decoded))
 }
 
-/// Folds the store's events with sequence numbers in `from..` into `state`, up to `at`.
-/// Chunks are decoded on the other cores while this thread folds the previous chunk in order.
+/// Folds decoded events into `state` in order, up to `at`: `Ok(true)` when an event past `at`
+/// ended it.
+fn fold_chunk(state: &mut State, decoded: Vec<DecodedEvent>, at: AsOf) -> Result<bool, StoreError> {
+    for ev in decoded {
+        let (hash, lite, decoded) = ev?;
+        // Sequence and time both grow along the chain: the first excluded event ends it.
+        if !at.includes(lite.seq, lite.recorded_at) {
+            return Ok(true);
+        }
+        let meta = EventMeta {
+            seq: lite.seq,
+            hash,
+            kind: &lite.kind,
+            subject: lite.subject.as_ref(),
+            recorded_at: lite.recorded_at,
+            payload: &lite.payload,
+        };
+        state
+            .apply_decoded(&meta, decoded)
+            .map_err(|e| StoreError::Corrupt { seq: lite.seq, reason: e.to_string() })?;
+    }
+    Ok(false)
+}
+
+/// Folds the store's events with sequence numbers in `from..` into `state`, up to `at`: a
+/// pipeline over chunks, in which this thread folds chunk i in order and then reads chunk
+/// i + 2 from the store, while the other cores decode chunk i + 1; this thread helps them once
+/// it is done (`ledger::par::overlap`). An event that does not decode or fold is reported at
+/// its own sequence number, after every event before it was folded; so is a chunk that cannot
+/// be read.
 fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<(), StoreError> {
+    fold_in_chunks(store, state, from, at, CHUNK)
+}
+
+fn fold_in_chunks(
+    store: &Store,
+    state: &mut State,
+    from: u64,
+    at: AsOf,
+    chunk: usize,
+) -> Result<(), StoreError> {
+    let read_chunk = |raw: &mut dyn Iterator<Item = Result<Raw, StoreError>>| {
+        raw.take(chunk).collect::<Result<Vec<_>, _>>()
+    };
     let mut raw = store.raw_from(from);
-    let mut decoded = decode_chunk(read_chunk(&mut raw)?);
+    let mut decoded = ledger::par::par_map(&read_chunk(&mut raw)?, decode_one);
+    let mut next = read_chunk(&mut raw);
     while !decoded.is_empty() {
-        let next = read_chunk(&mut raw)?;
-        let (next_decoded, done) = std::thread::scope(|s| {
-            let worker = s.spawn(|| decode_chunk(next));
-            let mut done = Ok(false);
-            for ev in decoded {
-                match ev {
-                    // Sequence and time both grow along the chain: the first excluded event ends it.
-                    Ok((_, lite, _)) if !at.includes(lite.seq, lite.recorded_at) => {
-                        done = Ok(true);
-                        break;
-                    }
-                    Ok((hash, lite, decoded)) => {
-                        let meta = EventMeta {
-                            seq: lite.seq,
-                            hash,
-                            kind: &lite.kind,
-                            subject: lite.subject.as_ref(),
-                            recorded_at: lite.recorded_at,
-                            payload: &lite.payload,
-                        };
-                        if let Err(e) = state.apply_decoded(&meta, decoded) {
-                            done = Err(StoreError::Corrupt { seq: lite.seq, reason: e.to_string() });
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        done = Err(e);
-                        break;
-                    }
-                }
-            }
-            (worker.join().expect("decoder thread panicked"), done)
+        let to_decode: &[Raw] = next.as_deref().unwrap_or_default();
+        let (next_decoded, (done, after)) = ledger::par::overlap(to_decode, decode_one, || {
+            let done = fold_chunk(state, std::mem::take(&mut decoded), at);
+            let more = matches!(done, Ok(false)) && to_decode.len() == chunk;
+            (done, if more { read_chunk(&mut raw) } else { Ok(Vec::new()) })
         });
         if done? {
             return Ok(());
         }
+        // Every event before the chunk that could not be read is folded.
+        std::mem::replace(&mut next, after)?;
         decoded = next_decoded;
     }
     Ok(())
@@ -139,6 +152,15 @@ fn fold_from(store: &Store, state: &mut State, from: u64, at: AsOf) -> Result<()
 pub fn rebuild(store: &Store, at: AsOf) -> Result<State, StoreError> {
     let mut state = State::default();
     fold_from(store, &mut state, 0, at)?;
+    Ok(state)
+}
+
+/// [`rebuild`] with chunks of `chunk` events instead of 8,192: for tests of the pipeline
+/// (chunk boundaries at every place), not for use.
+#[doc(hidden)]
+pub fn rebuild_in_chunks_of(store: &Store, at: AsOf, chunk: usize) -> Result<State, StoreError> {
+    let mut state = State::default();
+    fold_in_chunks(store, &mut state, 0, at, chunk.max(1))?;
     Ok(state)
 }
 
