@@ -215,7 +215,7 @@ fn events_lost_from_the_end_of_the_store_are_detected() {
     }
 }
 
-/// The raw events of a ledger of more than three verification chunks, signed by one key (so
+/// The raw events of a ledger of at least three verification chunks, signed by one key (so
 /// its signatures are checked with the key's table).
 fn ledger_of_three_chunks() -> Vec<(u64, Digest, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
@@ -237,7 +237,7 @@ fn verify_parallel(e: &[(u64, Digest, Vec<u8>)]) -> Result<(), VerifyFailure> {
 
 /// The parallel verifier (a pipeline of chunks: one folded while the one before is checked
 /// and the one after decoded) reports exactly what the one-event-at-a-time verifier reports,
-/// for intact and damaged ledgers of more than three chunks.
+/// for intact and damaged ledgers of at least three chunks.
 #[test]
 fn parallel_verification_agrees_with_sequential() {
     let entries = ledger_of_three_chunks();
