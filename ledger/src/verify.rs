@@ -675,7 +675,7 @@ fn first_difference(path: String, r: Option<&Value>, d: Option<&Value>) -> Optio
 /// An event whose bytes have been checked on their own (size, claimed hash, and canonical
 /// form unless its re-derivation checks it) and whose embedded command has been parsed: the
 /// part of verification that needs no state, done in parallel.
-pub struct Prepared {
+struct Prepared {
     pos: u64,
     rec: RecordedEvent,
     command: Option<SignedCommand>,

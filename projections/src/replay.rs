@@ -44,6 +44,13 @@ const CHUNK: usize = 8192;
 
 type Raw = (u64, Digest, Vec<u8>);
 
+fn read_chunk(
+    raw: &mut impl Iterator<Item = Result<Raw, StoreError>>,
+    chunk: usize,
+) -> Result<Vec<Raw>, StoreError> {
+    raw.take(chunk).collect()
+}
+
 /// The part of an event a fold reads, borrowed from its bytes; the cause and the rest are
 /// skipped while parsing, and the payload is kept as text for its typed decoder.
 #[derive(serde::Deserialize)]
@@ -125,18 +132,15 @@ fn fold_in_chunks(
     at: AsOf,
     chunk: usize,
 ) -> Result<(), StoreError> {
-    let read_chunk = |raw: &mut dyn Iterator<Item = Result<Raw, StoreError>>| {
-        raw.take(chunk).collect::<Result<Vec<_>, _>>()
-    };
     let mut raw = store.raw_from(from);
-    let mut decoded = ledger::par::par_map(&read_chunk(&mut raw)?, decode_one);
-    let mut next = read_chunk(&mut raw);
+    let mut decoded = ledger::par::par_map(&read_chunk(&mut raw, chunk)?, decode_one);
+    let mut next = read_chunk(&mut raw, chunk);
     while !decoded.is_empty() {
         let to_decode: &[Raw] = next.as_deref().unwrap_or_default();
         let (next_decoded, (done, after)) = ledger::par::overlap(to_decode, decode_one, || {
             let done = fold_chunk(state, std::mem::take(&mut decoded), at);
             let more = matches!(done, Ok(false)) && to_decode.len() == chunk;
-            (done, if more { read_chunk(&mut raw) } else { Ok(Vec::new()) })
+            (done, if more { read_chunk(&mut raw, chunk) } else { Ok(Vec::new()) })
         });
         if done? {
             return Ok(());
