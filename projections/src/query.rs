@@ -322,12 +322,37 @@ pub fn timeline(
     model: &str,
     segment: Option<&str>,
 ) -> Result<Vec<Entry>, StoreError> {
-    let Some(m) = state.model(model) else { return Ok(vec![]) };
+    timeline_up_to(store, trust, state, model, segment, u64::MAX)
+}
+
+/// The model named, as it stood once event `last` was folded: `None` when it was registered
+/// after it (a model exists from its `model.registered` event on).
+pub fn model_up_to<'a>(state: &'a State, model: &str, last: u64) -> Option<&'a crate::state::ModelState> {
+    state.model(model).filter(|m| m.registered_seq.is_some_and(|s| s <= last))
+}
+
+/// [`timeline`] as of event `last`, from a later `state` (the head's): the timeline of the
+/// state folded up to `last`, without folding it. What the timeline lists is kept in the read
+/// models with the sequence number of the event that recorded it, and only ever appended to
+/// (champion changes, experiments' transitions, alerts' histories), and a segment has its own
+/// champion from its first change on; so as of `last` is whatever of it was recorded by then.
+/// Its cost is that of the answer, wherever `last` is in the ledger.
+pub fn timeline_up_to(
+    store: &Store,
+    trust: &TrustState,
+    state: &State,
+    model: &str,
+    segment: Option<&str>,
+    last: u64,
+) -> Result<Vec<Entry>, StoreError> {
+    let Some(m) = model_up_to(state, model, last) else { return Ok(vec![]) };
+    let changes =
+        |key: &str| m.champion_history.get(key).into_iter().flatten().take_while(move |c| c.seq <= last);
     // A segment without its own champion is served by the global one: its story is the global one.
-    let key =
-        if segment.is_some_and(|s| m.champions.contains_key(s)) { seg_key(segment) } else { seg_key(None) };
+    let own = segment.is_some_and(|s| changes(s).next().is_some());
+    let key = if own { seg_key(segment) } else { seg_key(None) };
     let mut seqs = vec![];
-    for ChampionChange { seq, version, cause } in m.champion_history.get(&key).into_iter().flatten() {
+    for ChampionChange { seq, version, cause } in changes(&key) {
         seqs.push(*seq);
         seqs.extend(provenance(state, model, *version));
         let Some(ev) = store.get(*seq)? else { continue };
@@ -350,6 +375,8 @@ pub fn timeline(
             }
         }
     }
+    // An experiment's transitions and an alert's history go on after the change they explain.
+    seqs.retain(|s| *s <= last);
     entries(store, trust, seqs)
 }
 

@@ -30,6 +30,19 @@ impl AsOf {
         Ok(AsOf::Time(Timestamp::from_datetime(t.with_timezone(&chrono::Utc))))
     }
 
+    /// The last event of `store` this point includes: `None` when it includes none (a time
+    /// before the first event, or an empty ledger). A time is found by a binary search over
+    /// `recorded_at`, which never decreases along the chain ([`Store::seq_after_time`]).
+    pub fn last_event(&self, store: &Store) -> Result<Option<u64>, StoreError> {
+        let len = store.len();
+        let end = match self {
+            AsOf::Head => len,
+            AsOf::Seq(n) => n.saturating_add(1).min(len),
+            AsOf::Time(t) => store.seq_after_time(*t)?,
+        };
+        Ok(end.checked_sub(1))
+    }
+
     fn includes(&self, seq: u64, recorded_at: Timestamp) -> bool {
         match self {
             AsOf::Head => true,

@@ -445,7 +445,7 @@ impl AppState {
         ))
     }
 
-    /// Answers a question that reads many events (an as-of replay, an event page) on a
+    /// Answers a question that reads many events (an event page, one event) on a
     /// blocking thread, without the read model's lock: it needs the store and the trust state.
     pub(crate) async fn answer_unlocked<Q>(&self, q: Q) -> Result<Q::Answer, ApiError>
     where

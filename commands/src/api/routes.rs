@@ -315,12 +315,8 @@ async fn timeline(
     P(model): P<String>,
     Q(q): Q<TimelineParams>,
 ) -> Result<Json<TimelineAnswer>, ApiError> {
-    let q = Timeline { model, segment: q.segment, as_of: q.as_of };
-    if q.as_of.is_none() {
-        return answer(&s, &q);
-    }
-    // A replay to a past point reads the store, not the read model: no lock while it runs.
-    answer_unlocked(&s, q).await
+    // As of a past point too: the head's read models, cut at that point.
+    answer(&s, &Timeline { model, segment: q.segment, as_of: q.as_of })
 }
 
 async fn release(State(s): State<AppState>, P(model): P<String>) -> Result<Json<ReleaseAnswer>, ApiError> {

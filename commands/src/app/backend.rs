@@ -111,23 +111,59 @@ pub fn ask_at_head<Q: Query>(
     parts: projections::Parts,
 ) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
     let Some(at) = ledger::snapshot::at_committed_head(dir)? else { return Ok(None) };
-    let seq = at.file.seq;
     Ok(at.read(|trust, file| {
-        let decoded = file
-            .domain()
-            .map_err(|e| e.to_string())
-            .and_then(|section| projections::State::from_snapshot_parts(section, parts))
-            .and_then(|state| PledgeDomain::from_state(state, seq));
-        let domain = match decoded {
-            Ok(d) => d,
-            Err(reason) => {
-                tracing::debug!(seq, %reason, "snapshot at the head not used");
-                return None;
-            }
-        };
+        let domain = domain_parts(file, parts)?;
         let view = StateView { trust, state: &domain.state, policy: domain.policy.as_deref() };
         q.answer_state(&view)
     }))
+}
+
+/// The `parts` of the domain section of `file` (and the core), as the domain; `None`, logged,
+/// when they do not decode.
+fn domain_parts(
+    file: &mut ledger::snapshot::SnapshotFile,
+    parts: projections::Parts,
+) -> Option<PledgeDomain> {
+    let seq = file.seq;
+    let decoded = file
+        .domain()
+        .map_err(|e| e.to_string())
+        .and_then(|section| projections::State::from_snapshot_parts(section, parts))
+        .and_then(|state| PledgeDomain::from_state(state, seq));
+    decoded.map_err(|reason| tracing::debug!(seq, %reason, "snapshot at the head not used")).ok()
+}
+
+/// Answers `q`, a question that reads events and the `parts` of the read models at the head,
+/// from the store of the ledger in `dir` and the snapshot taken at its head, decoding only
+/// those parts of it. `None`, with the store closed again, when the newest snapshot is not of
+/// the head (no store is opened when the journal already says so), the store is damaged, or
+/// the snapshot is not intact or does not decode: the caller opens the ledger, which folds
+/// what the snapshot lacks or reports the damage.
+pub fn ask_with_events_at_head<Q: Query>(
+    dir: &Path,
+    q: &Q,
+    parts: projections::Parts,
+) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
+    let newest = ledger::snapshot::list(dir).first().map(|(seq, _)| *seq);
+    let (lock, head) = ledger::store::committed_head(dir)?;
+    drop(lock);
+    if newest.is_none() || head.map(|(seq, _)| seq) != newest {
+        return Ok(None);
+    }
+    let store = Store::open(dir)?;
+    let Some(head) = store.head().filter(|_| store.damage().is_none()) else { return Ok(None) };
+    let Some((_, mut file)) = ledger::snapshot::usable(&store, |s| s.seq == head.seq).next() else {
+        return Ok(None);
+    };
+    let trust = match ledger::TrustState::from_snapshot(&file.trust) {
+        Ok(trust) => trust,
+        Err(reason) => {
+            tracing::debug!(seq = head.seq, %reason, "snapshot at the head not used");
+            return Ok(None);
+        }
+    };
+    let Some(domain) = domain_parts(&mut file, parts) else { return Ok(None) };
+    Ok(Some(q.answer(&View::new(&store, &trust, &domain.state, domain.policy.as_deref()))))
 }
 
 /// The events of a server's answer to a command, each checked against its hash.
@@ -208,6 +244,13 @@ impl Backend {
             let dir = self.dir()?;
             require_ledger(dir)?;
             if let Some(answer) = ask_at_head(dir, q, parts)? {
+                return Ok(answer?);
+            }
+        }
+        if let Some(parts) = Q::EVENT_PARTS {
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if let Some(answer) = ask_with_events_at_head(dir, q, parts)? {
                 return Ok(answer?);
             }
         }

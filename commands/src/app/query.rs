@@ -11,7 +11,7 @@ use projections::events::{
     Baseline, ExperimentCompleted, Metrics, ReleaseGate, Task, Trigger, VersionStatus,
 };
 use projections::query::{self, Entry, EventFilter};
-use projections::replay::{self, AsOf};
+use projections::replay::AsOf;
 use projections::state::{
     Alert, AlertCounts, AlertStatus, BacktestWindow, ChampionChange, Experiment, ExperimentStatus, Proposal,
     ProposalStatus, Severity,
@@ -123,6 +123,10 @@ pub trait Query {
     /// the head when there is one, without opening the store and decoding only these parts
     /// (`app::backend::Backend::ask`). `None` for a question that reads events.
     const PARTS: Option<Parts> = None;
+    /// For a question that reads events and these parts of the read models at the head: it is
+    /// answered locally from a snapshot taken at the head when there is one, decoding only
+    /// these parts, with the store opened for the events (`app::backend::Backend::ask`).
+    const EVENT_PARTS: Option<Parts> = None;
     /// The answer from the state alone, for a question with [`Query::PARTS`] (which then
     /// answers the same in [`Query::answer`]); `None` for any other.
     fn answer_state(&self, _view: &StateView<'_>) -> Option<Result<Self::Answer, QueryError>> {
@@ -746,28 +750,25 @@ impl Query for Timeline {
             &[("segment", self.segment.clone()), ("as_of", self.as_of.clone())],
         )
     }
-    /// At the head it reads the view's state; as of a past point it replays the store (a view
-    /// with an empty state suffices).
+    /// At the head and as of a past point alike it reads the view's state (the head's): the
+    /// timeline as of a point is the head's up to that point's last event
+    /// ([`query::timeline_up_to`]), so a past point costs what the answer does.
     fn answer(&self, v: &View<'_>) -> Result<TimelineAnswer, QueryError> {
         let at = match &self.as_of {
             Some(s) => AsOf::parse(s).map_err(QueryError::BadParam)?,
             None => AsOf::Head,
         };
-        let past;
-        let state = if at == AsOf::Head {
-            v.state
-        } else {
-            past = replay::replay(v.store, at)?;
-            &past
-        };
-        if state.model(&self.model).is_none() {
+        let last = at.last_event(v.store)?;
+        if last.and_then(|last| query::model_up_to(v.state, &self.model, last)).is_none() {
             return Err(not_found(format!(
                 "no model `{}` in this ledger{}",
                 self.model,
                 if at == AsOf::Head { "" } else { " at that point" }
             )));
         }
-        let entries = query::timeline(v.store, v.trust, state, &self.model, self.segment.as_deref())?;
+        let last = last.unwrap_or_default();
+        let entries =
+            query::timeline_up_to(v.store, v.trust, v.state, &self.model, self.segment.as_deref(), last)?;
         Ok(TimelineAnswer {
             model: self.model.clone(),
             segment: self.segment.clone(),
@@ -775,6 +776,7 @@ impl Query for Timeline {
             entries,
         })
     }
+    const EVENT_PARTS: Option<Parts> = Some(Parts { version_details: false, ..Parts::ALL });
 }
 
 /// Which side of a version's lineage.

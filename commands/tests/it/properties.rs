@@ -1,7 +1,8 @@
 //! Property tests over random command sequences: (i) incremental state == rebuilt state (and
 //! == resumed from a checkpoint), (ii) at most one champion per model/segment at every point,
 //! (iii) every champion change is explained by a policy pass, an approval, a bootstrap, a
-//! rollback or an experiment decision, (iv) replaying a prefix gives the as-of state.
+//! rollback or an experiment decision, (iv) replaying a prefix gives the as-of state, (v) the
+//! timeline as of any point, cut from the head's read models, is the replayed state's.
 
 use ledger::{Cause, SignedCommand};
 use projections::events::VersionStatus;
@@ -216,6 +217,9 @@ proptest! {
         }
         prop_assert_eq!(folded.digest(), w.state().digest());
         ledger::verify_store(store, commands::app::verify::verifier(None)).unwrap();
+        // (v)
+        let agreed = timelines_as_of_agree(&w);
+        prop_assert!(agreed.is_ok(), "{:?}", agreed);
     }
 }
 

@@ -48,6 +48,7 @@ fn scheduled_retrain_auto_promotes_then_misses_the_margin() {
     assert_eq!(w.state().model("demand").unwrap().versions[&3].status, VersionStatus::Challenger);
     assert!(w.state().alerts.is_empty(), "routine retrains raise no alert");
     insta::assert_json_snapshot!("scenario_a_state", w.state());
+    assert_timelines_agree(&w);
 }
 
 /// (b) Drift 12.8 -> 18.5 MAE (44.5%) raises a critical alert; the drift retrain becomes a
@@ -102,6 +103,7 @@ fn drift_raises_a_critical_alert_and_a_human_promotes_the_retrain() {
     assert_eq!(w.state().alerts[&alert_id].status, AlertStatus::Actioned);
     w.rejected("colby", "alert.action", json!({"alert_id": alert_id, "action": "approve"}), "alert.closed");
     insta::assert_json_snapshot!("scenario_b_state", w.state());
+    assert_timelines_agree(&w);
 }
 
 /// (c) The department-tiered experiment: proposed, approved by a manager, three segment
@@ -205,4 +207,12 @@ fn department_tiered_experiment_partially_adopts_electronics() {
         .values()
         .any(|a| a.alert_type == projections::state::AlertType::ExperimentComplete));
     insta::assert_json_snapshot!("scenario_c_state", w.state());
+    assert_timelines_agree(&w);
+}
+
+/// Every timeline as of any point of the scenario, cut from the head, is the replayed one
+/// (and there were timelines to compare: the scenario's model, at every event).
+fn assert_timelines_agree(w: &World) {
+    let compared = timelines_as_of_agree(w).unwrap();
+    assert!(compared >= 2 * w.ledger.store().len() as usize, "{compared} answers compared");
 }

@@ -581,3 +581,103 @@ fn reads_fold_the_same_state_in_chunks_of_any_size() {
         }
     }
 }
+
+/// Given a ledger with a snapshot at its head, timelines (at the head, as of every event and of
+/// times, of a segment, of a model never registered, with a malformed point) are answered from
+/// the store and the snapshot's parts as a full open answers them; when the snapshot cannot
+/// vouch for the head (older than it, damaged, of another event, removed), none is answered
+/// that way, and the CLI's backend answers as the full open does.
+#[test]
+fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_open_answers_them() {
+    use commands::app::backend::{ask_with_events_at_head, Backend};
+    use commands::app::query::{Query, Timeline, View};
+    let (dir, _tmp, older) = {
+        let mut w = with_champion();
+        let ev =
+            w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+        let older = w.ledger.snapshot().unwrap();
+        let alert_id = format!("A-{}", ev[0].hash.short());
+        let mut body = run("r-drift", "drift_detected", 10.9, 0.15, 0.92);
+        body["drift_alert_id"] = json!(alert_id);
+        w.ok("maya", "run.record", body);
+        w.ok("colby", "alert.action", json!({"alert_id": alert_id, "action": "approve", "notes": "fine"}));
+        let mut body = run("r-toys", "manual", 12.0, 0.2, 0.9);
+        body["models"][0]["segment"] = json!("toys");
+        let version = w.ok("maya", "run.record", body)[1].event.payload["version"].clone();
+        w.ok(
+            "colby",
+            "champion.bootstrap",
+            json!({"model": "demand", "segment": "toys", "version": version, "reason": "toys apart"}),
+        );
+        let (l, tmp, _) = w.into_parts();
+        let dir = l.store().dir().to_path_buf();
+        drop(l);
+        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+        l.snapshot_if_due(1).expect("a snapshot at the head");
+        (dir, tmp, older)
+    };
+    let (len, times) = {
+        let store = ledger::Store::open(&dir).unwrap();
+        let times: Vec<String> = store.iter().map(|e| e.unwrap().event.recorded_at.to_string()).collect();
+        (store.len(), times)
+    };
+    let mut questions = vec![];
+    for model in ["demand", "nothing"] {
+        for segment in [None, Some("toys"), Some("garden")] {
+            let mut points: Vec<Option<String>> = vec![None, Some("yesterday".into())];
+            points.extend((0..=len).map(|k| Some(k.to_string())));
+            points.extend(times.iter().step_by(3).map(|t| Some(t.clone())));
+            for as_of in points {
+                questions.push(Timeline { model: model.into(), segment: segment.map(Into::into), as_of });
+            }
+        }
+    }
+    let expected: Vec<serde_json::Value> = {
+        let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
+        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+        questions.iter().map(|q| as_json(q.answer(&view))).collect()
+    };
+    assert!(expected.iter().filter(|a| a["entries"].as_array().is_some_and(|e| e.len() > 3)).count() > 10);
+    let parts = Timeline::EVENT_PARTS.expect("a timeline reads events and parts of the read models");
+    let fast = |q: &Timeline| ask_with_events_at_head(&dir, q, parts).unwrap().map(as_json);
+    for (q, want) in questions.iter().zip(&expected) {
+        assert_eq!(fast(q).as_ref(), Some(want), "{q:?}");
+    }
+
+    let snap_path = snapshot::list(&dir)[0].1.clone();
+    let snap_bytes = std::fs::read(&snap_path).unwrap();
+    let tampers = [
+        "an older snapshot only",
+        "a flipped byte in the snapshot",
+        "a snapshot of another event at the head's number",
+        "the snapshot removed",
+    ];
+    for name in tampers {
+        for (_, path) in snapshot::list(&dir) {
+            std::fs::remove_file(path).unwrap();
+        }
+        std::fs::write(&snap_path, &snap_bytes).unwrap();
+        assert!(fast(&questions[0]).is_some(), "{name}: before");
+        match name {
+            "an older snapshot only" => {
+                std::fs::remove_file(&snap_path).unwrap();
+                snapshot::write(&dir, &older).unwrap();
+            }
+            "a flipped byte in the snapshot" => {
+                let mut b = snap_bytes.clone();
+                b[snap_bytes.len() / 2] ^= 1;
+                std::fs::write(&snap_path, b).unwrap();
+            }
+            "a snapshot of another event at the head's number" => {
+                rewrite(&snap_path, |s| s.event = ledger::Digest::of(b"another event"));
+            }
+            _ => std::fs::remove_file(&snap_path).unwrap(),
+        }
+        let backend = Backend::Local(dir.clone());
+        for (q, want) in questions.iter().zip(&expected).step_by(7) {
+            assert!(fast(q).is_none(), "{name}: answered from a snapshot that cannot vouch for the head");
+            let full = backend.ask(q).map(|a| serde_json::to_value(a).unwrap()).map_err(|f| json!(f.message));
+            assert_eq!(&full.unwrap_or_else(|e| e), want, "{name}: {q:?}");
+        }
+    }
+}

@@ -763,12 +763,8 @@ pub(crate) async fn timeline(State(s): State<AppState>, P(model): P<String>, Q(f
     let segment = f.segment.filter(|x| !x.is_empty());
     let as_of = f.as_of.filter(|x| !x.is_empty());
     let q = Timeline { model: model.clone(), segment: segment.clone(), as_of: as_of.clone() };
-    let t = if as_of.is_some() {
-        // A replay from the store: on a blocking thread, without the read lock.
-        s.answer_unlocked(q).await?
-    } else {
-        with_view(&s, |v, _| Ok(q.answer(v)?))?
-    };
+    // As of a past point too: the head's read models, cut at that point.
+    let t = with_view(&s, |v, _| Ok(q.answer(v)?))?;
     with_view(&s, |v, frame| {
         let segments: Vec<String> = v
             .state
@@ -785,7 +781,7 @@ pub(crate) async fn timeline(State(s): State<AppState>, P(model): P<String>, Q(f
                 label { "As of (event number or RFC 3339 time) " input name="as_of" value=[as_of.as_deref()] placeholder="e.g. 120 or 2026-11-01T00:00:00Z"; }
                 button type="submit" { "Show" }
             }
-            @if let Some(a) = &as_of { p { "As of " strong { (a) } ", replayed from the ledger." } }
+            @if let Some(a) = &as_of { p { "As of " strong { (a) } ": what the ledger had recorded by then." } }
             @if t.entries.is_empty() { p { "No champion yet." } }
             (entries(&t.entries))
         };
