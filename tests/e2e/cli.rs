@@ -343,6 +343,10 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/scale/champion_from_snapshot/peak_bytes",
         "/scale/event_queries_500/backtests_first/ms",
         "/scale/verify/events_per_sec",
+        "/scale/timeline_as_of_middle/ms",
+        "/scale/timeline_as_of_middle/peak_bytes",
+        "/scale/served_timeline_as_of/head/p50_ms",
+        "/scale/served_timeline_as_of/middle/p50_ms",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }

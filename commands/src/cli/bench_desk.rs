@@ -188,7 +188,7 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
         "/models/model-0".into(),
         format!("/models/model-0/versions/{challenger}"),
         "/models/model-0/timeline".into(),
-        // The as-of picker: a replay of half the ledger.
+        // The as-of picker, halfway through the ledger.
         format!("/models/model-0/timeline?as_of={}", written / 2),
         "/models/model-0/runs".into(),
         "/experiments".into(),

@@ -4,7 +4,9 @@
 //! size, decoding), and real `pledge` commands run as child processes of this binary, each
 //! timed from spawn to exit with its peak resident memory: `pledge champion` with no snapshot
 //! (a fold from genesis, which writes one), then again from the snapshot (the figure a user
-//! waits for), `pledge timeline --as-of` just after the snapshot, and `pledge log --kind`;
+//! waits for), `pledge timeline --as-of` just after the snapshot and halfway through the
+//! ledger (where no snapshot is near), and `pledge log --kind`; the same timelines asked of
+//! `pledge serve`'s API on the ledger;
 //! and event queries of up to 500 events through the indexes, in process.
 
 use std::path::Path;
@@ -24,6 +26,8 @@ pub const START_GOAL_MS: f64 = 100.0;
 /// The goal for a read command's peak memory, in bytes.
 pub const MEMORY_GOAL_BYTES: u64 = 200 * 1024 * 1024;
 const RUNS: usize = 5;
+/// Requests of each kind to the served API, after a first.
+const LOADS: usize = 30;
 
 /// One run of `pledge ARGS` against `ledger`: (seconds from spawn to exit, peak resident bytes).
 fn child(ledger: &Path, args: &[&str]) -> Result<(f64, u64), Failure> {
@@ -97,6 +101,40 @@ fn event_queries(store: &ledger::Store, trust: &ledger::TrustState) -> Result<Va
     Ok(Value::Object(out))
 }
 
+/// Timeline requests to `pledge serve`'s API on the ledger, which answers from its read models
+/// in memory: as of the head and as of halfway through the ledger, each [`LOADS`] times after a
+/// first, over one loopback connection; the median and p99 in milliseconds, beside the same
+/// server's smallest route (the floor).
+fn served_timelines(ledger: &Path, n: u64) -> Result<Value, Failure> {
+    let served = super::bench::Served::start(ledger, crate::api::Options::default())?;
+    let get = |path: &str| -> Result<f64, Failure> {
+        let uri: hyper::Uri = format!("http://{}{path}", served.addr).parse().map_err(Failure::internal)?;
+        let req = hyper::Request::get(uri)
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .map_err(Failure::internal)?;
+        let t = Instant::now();
+        served
+            .rt
+            .block_on(super::bench::send_ok(&served.client, req))
+            .map_err(|e| Failure::internal(anyhow::anyhow!("scale bench: {e}")))?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    let timed = |path: &str| -> Result<Value, Failure> {
+        get(path)?;
+        let mut times = (0..LOADS).map(|_| get(path)).collect::<Result<Vec<f64>, Failure>>()?;
+        times.sort_by(f64::total_cmp);
+        Ok(json!({"p50_ms": times[LOADS / 2], "p99_ms": times[(LOADS * 99 / 100).min(LOADS - 1)]}))
+    };
+    let out = json!({
+        "loads": LOADS,
+        "floor": timed("/api/v1/ready")?,
+        "head": timed("/api/v1/models/model-0/timeline")?,
+        "middle": timed(&format!("/api/v1/models/model-0/timeline?as_of={}", n / 2))?,
+    });
+    served.stop();
+    Ok(out)
+}
+
 /// Runs the scale figures.
 pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Failure> {
     let ledger_dir = match keep {
@@ -151,7 +189,10 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let warm = repeated(&ledger_dir, &["champion", "model-0"])?;
     let as_of = (snap_seq + 500).min(n.saturating_sub(1)).to_string();
     let timeline = repeated(&ledger_dir, &["timeline", "model-0", "--as-of", &as_of])?;
+    let middle = (n / 2).to_string();
+    let timeline_middle = repeated(&ledger_dir, &["timeline", "model-0", "--as-of", &middle])?;
     let log = repeated(&ledger_dir, &["log", "--kind", "champion.changed", "--limit", "500"])?;
+    let served_timeline = served_timelines(&ledger_dir, n)?;
     let (verify_secs, verify_peak) = child(&ledger_dir, &["verify"])?;
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&ledger_dir);
@@ -173,7 +214,9 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         "champion_without_snapshot": {"ms": cold_secs * 1e3, "peak_bytes": cold_peak},
         "champion_from_snapshot": warm,
         "timeline_as_of_after_snapshot": timeline,
+        "timeline_as_of_middle": timeline_middle,
         "log_by_kind_500": log,
+        "served_timeline_as_of": served_timeline,
         "verify": {
             "secs": verify_secs,
             "events_per_sec": n as f64 / verify_secs.max(1e-9),
@@ -215,6 +258,16 @@ pub fn render(s: &Value) -> String {
     out.push_str(&row("pledge champion, no snapshot", &s["champion_without_snapshot"]));
     out.push_str(&row("pledge champion, snapshot at head", &s["champion_from_snapshot"]));
     out.push_str(&row("pledge timeline --as-of (snapshot+500)", &s["timeline_as_of_after_snapshot"]));
+    out.push_str(&row("pledge timeline --as-of (middle)", &s["timeline_as_of_middle"]));
+    let served = &s["served_timeline_as_of"];
+    for (name, key) in [("served timeline (head)", "head"), ("served timeline --as-of (middle)", "middle")] {
+        out.push_str(&format!(
+            "  {name:<34} {:>9.2} ms p50  {:>7.2} ms p99  (floor {:.2} ms)\n",
+            served[key]["p50_ms"].as_f64().unwrap_or(0.0),
+            served[key]["p99_ms"].as_f64().unwrap_or(0.0),
+            served["floor"]["p50_ms"].as_f64().unwrap_or(0.0)
+        ));
+    }
     out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
     out.push_str(&format!(
         "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
