@@ -222,6 +222,12 @@ pub fn run(run_id: &str, trigger: &str, mae: f64, mape: f64, coverage: f64) -> V
     })
 }
 
+/// A `hypothesis.propose` body: hypothesis `id` about `demand`, owned by maya.
+pub fn hypothesis_body(id: &str, statement: &str) -> Value {
+    json!({"hypothesis_id": id, "model": "demand", "statement": statement, "change_type": "architecture",
+           "target_metric": "mae", "expected_improvement_pct": 5.0, "owner": "maya"})
+}
+
 /// Given: model `demand` with champion v1 (MAE 12.3, MAPE 0.20, coverage 0.90), bootstrapped.
 pub fn with_champion() -> World {
     let mut w = World::new();

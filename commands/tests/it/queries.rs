@@ -340,13 +340,7 @@ fn indexed_event_queries_answer_exactly_what_a_scan_answers() {
 fn a_timeline_as_of_a_point_leaves_out_what_was_recorded_after_it() {
     let mut w = with_champion();
     let h = "H-GROCERY";
-    w.ok(
-        "maya",
-        "hypothesis.propose",
-        json!({"hypothesis_id": h, "model": "demand", "statement": "A grocery model beats the global one",
-               "change_type": "architecture", "change_summary": "one model for grocery", "target_metric": "mae",
-               "expected_improvement_pct": 5.0, "owner": "maya", "dataset_version": "20260215", "feature_set_version": "v2.0"}),
-    );
+    w.ok("maya", "hypothesis.propose", hypothesis_body(h, "a grocery model beats the global one"));
     w.ok("colby", "experiment.approve", json!({"hypothesis_id": h, "rationale": "worth a try"}));
     w.ok("maya", "experiment.start", json!({"hypothesis_id": h}));
     let metrics = json!({"mae": 11.0, "mape": 0.18, "coverage": 0.9});
