@@ -10,7 +10,8 @@
 //! The file is kept zero-filled to [`PREALLOC`] bytes beyond its records, so that appending a
 //! record overwrites allocated blocks and `fdatasync` need not also journal a new file size
 //! (measured here: about 140 µs instead of 190 µs per append). Recovery therefore reads
-//! records until the first all-zero region.
+//! records until the first all-zero region. A commit larger than that grows the file; once
+//! the journal is emptied it is cut back to [`PREALLOC`], since every open reads it whole.
 //!
 //! Record layout, starting at a multiple of [`SECTOR`] bytes: `"PLW2"` | body length (u32 LE)
 //! | header check (the first 8 bytes of blake3 of the 8 bytes before it) | blake3(body) (32
@@ -168,11 +169,16 @@ impl Wal {
             return Ok((wal, records, Some(Damage { offset: at as u64, reason })));
         }
         let mut wal = Wal { file, len: at as u64, frozen: None };
-        // Zero everything after the records (a torn tail included) and keep the preallocation.
-        if zero_from(at) && data.len() as u64 >= PREALLOC {
-            wal.file.seek(SeekFrom::Start(wal.len))?;
+        // Zero everything after the records (a torn tail included) and keep the preallocation;
+        // beyond it, only what the records use.
+        let (size, keep) = (data.len() as u64, wal.len.max(PREALLOC));
+        if zero_from(at) && size >= keep {
+            // Only zeros to cut, if any.
+            wal.resize(keep)?;
         } else {
-            wal.zero(wal.len, (data.len() as u64).max(PREALLOC))?;
+            // Zeros are written, never left as a hole, so the blocks are allocated.
+            wal.zero(wal.len, size.max(keep))?;
+            wal.resize(keep)?;
         }
         Ok((wal, records, None))
     }
@@ -261,12 +267,27 @@ impl Wal {
         }
     }
 
-    /// Empties the journal (after its records are durable in sled).
+    /// Empties the journal (after its records are durable in sled), and cuts it back to
+    /// [`PREALLOC`] bytes if a large commit grew it (every open reads the whole file).
     pub(crate) fn reset(&mut self) -> io::Result<()> {
         self.check_open()?;
         let used = self.len;
         self.len = 0;
-        self.zero(0, used)
+        self.zero(0, used)?;
+        // Only zeros are cut: a crash before the new size is durable leaves an empty journal
+        // of the old size.
+        self.resize(PREALLOC)
+    }
+
+    /// Cuts the file to `len` bytes if it is longer, makes that durable, and positions the
+    /// next append at the end of the records.
+    fn resize(&mut self, len: u64) -> io::Result<()> {
+        if self.file.metadata()?.len() > len {
+            self.file.set_len(len)?;
+            self.file.sync_all()?;
+        }
+        self.file.seek(SeekFrom::Start(self.len))?;
+        Ok(())
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -412,5 +433,54 @@ mod tests {
         w.append(&rec(2)).unwrap();
         drop(w);
         assert_eq!(open(&path).1, vec![rec(2)]);
+    }
+
+    #[test]
+    fn a_journal_grown_by_a_large_commit_is_cut_back_once_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let mut large = big(1);
+        large[0].1 = vec![0x5a; PREALLOC as usize + 100_000];
+        let (mut w, _, _) = open(&path);
+        w.append(&large).unwrap();
+        let grown = size();
+        assert!(grown > PREALLOC, "{grown}");
+        drop(w);
+        // Reopened before it is applied: the record is kept whole, and nothing is cut.
+        let (mut w, records, damage) = open(&path);
+        assert_eq!((records, damage), (vec![large], None));
+        assert_eq!(size(), grown);
+        w.reset().unwrap();
+        assert_eq!(size(), PREALLOC, "emptied, the journal is back to its preallocation");
+        w.append(&rec(2)).unwrap();
+        drop(w);
+        assert_eq!(open(&path).1, vec![rec(2)]);
+        assert_eq!(size(), PREALLOC);
+    }
+
+    #[test]
+    fn a_journal_longer_than_its_records_and_the_preallocation_is_cut_back_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let (mut w, _, _) = open(&path);
+        w.append(&rec(1)).unwrap();
+        drop(w);
+        // As a build that never cut the file left it after a large commit: zeros after the
+        // records, far beyond the preallocation; and then with a torn tail out there as well.
+        for tail in [None, Some(2 * PREALLOC as usize + 512)] {
+            let mut data = std::fs::read(&path).unwrap();
+            data.resize(3 * PREALLOC as usize, 0);
+            if let Some(at) = tail {
+                data[at..at + 4].copy_from_slice(MAGIC);
+            }
+            std::fs::write(&path, &data).unwrap();
+            let (w, records, damage) = open(&path);
+            assert_eq!((records, damage), (vec![rec(1)], None), "{tail:?}");
+            assert_eq!(size(), PREALLOC, "{tail:?}");
+            drop(w);
+            assert_eq!(Wal::read_clean(&path).unwrap(), Some(vec![rec(1)]), "{tail:?}");
+        }
     }
 }
