@@ -174,11 +174,11 @@ impl Wal {
         let (size, keep) = (data.len() as u64, wal.len.max(PREALLOC));
         if zero_from(at) && size >= keep {
             // Only zeros to cut, if any.
-            wal.resize(keep)?;
+            wal.cut_to(keep)?;
         } else {
             // Zeros are written, never left as a hole, so the blocks are allocated.
             wal.zero(wal.len, size.max(keep))?;
-            wal.resize(keep)?;
+            wal.cut_to(keep)?;
         }
         Ok((wal, records, None))
     }
@@ -276,12 +276,12 @@ impl Wal {
         self.zero(0, used)?;
         // Only zeros are cut: a crash before the new size is durable leaves an empty journal
         // of the old size.
-        self.resize(PREALLOC)
+        self.cut_to(PREALLOC)
     }
 
     /// Cuts the file to `len` bytes if it is longer, makes that durable, and positions the
     /// next append at the end of the records.
-    fn resize(&mut self, len: u64) -> io::Result<()> {
+    fn cut_to(&mut self, len: u64) -> io::Result<()> {
         if self.file.metadata()?.len() > len {
             self.file.set_len(len)?;
             self.file.sync_all()?;

@@ -758,15 +758,14 @@ impl Query for Timeline {
             Some(s) => AsOf::parse(s).map_err(QueryError::BadParam)?,
             None => AsOf::Head,
         };
-        let last = at.last_event(v.store)?;
-        if last.and_then(|last| query::model_up_to(v.state, &self.model, last)).is_none() {
+        let registered = |last: &u64| query::model_up_to(v.state, &self.model, *last).is_some();
+        let Some(last) = at.last_event(v.store)?.filter(registered) else {
             return Err(not_found(format!(
                 "no model `{}` in this ledger{}",
                 self.model,
                 if at == AsOf::Head { "" } else { " at that point" }
             )));
-        }
-        let last = last.unwrap_or_default();
+        };
         let entries =
             query::timeline_up_to(v.store, v.trust, v.state, &self.model, self.segment.as_deref(), last)?;
         Ok(TimelineAnswer {

@@ -640,6 +640,21 @@ impl Served {
         Ok(Served { rt, client, addr, state, stop, server, writer })
     }
 
+    /// GETs `path` and reads the whole answer: the milliseconds from the request sent to its
+    /// last byte, and the body; an error unless it is a success.
+    pub(super) fn get(&self, path: &str) -> Result<(f64, hyper::body::Bytes), Failure> {
+        let uri: hyper::Uri = format!("http://{}{path}", self.addr).parse().map_err(Failure::internal)?;
+        let req = hyper::Request::get(uri)
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .map_err(Failure::internal)?;
+        let t = std::time::Instant::now();
+        let body = self
+            .rt
+            .block_on(send_ok(&self.client, req))
+            .map_err(|e| Failure::internal(anyhow::anyhow!("bench: {e}")))?;
+        Ok((t.elapsed().as_secs_f64() * 1e3, body))
+    }
+
     /// Stops the server, then the writer: after the server's connections, the client's
     /// keep-alive connections and every handle on the state are gone (they hold the writer's
     /// queue open).

@@ -13,7 +13,7 @@ use ledger::canonical::{SystemClock, Timestamp};
 use ledger::{Command, Ledger};
 use serde_json::{json, Value};
 
-use super::bench::{send_ok, setup, Served};
+use super::bench::{setup, Served};
 use crate::app::failure::Failure;
 use crate::app::keystore;
 use crate::domain::PledgeDomain;
@@ -154,18 +154,9 @@ pub fn run(dir: &std::path::Path, events: usize) -> Result<Value, Failure> {
     let path = write_ledger(dir, events)?;
     let write_secs = started.elapsed().as_secs_f64();
     let served = Served::start(&path, crate::api::Options::default())?;
-    let (rt, client, state, addr) = (&served.rt, &served.client, &served.state, served.addr);
-    let written = state.committed();
+    let written = served.state.committed();
     let get = |path: &str| -> Result<(f64, usize, Value), Failure> {
-        let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(Failure::internal)?;
-        let req = hyper::Request::get(uri)
-            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-            .map_err(Failure::internal)?;
-        let t = Instant::now();
-        let body = rt
-            .block_on(send_ok(client, req))
-            .map_err(|e| Failure::internal(anyhow::anyhow!("desk bench: {e}")))?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let (ms, body) = served.get(path)?;
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         Ok((ms, body.len(), json))
     };
