@@ -584,7 +584,15 @@ fn with_a_read_token_the_browser_signs_in_once_and_the_badge_stays_live() {
         b.open(&format!("{}/models", server.url)).await;
         assert_eq!(b.client.current_url().await.unwrap().path(), "/desk/sign-in");
         b.client.find(Locator::Css("input[name=token]")).await.unwrap().send_keys(token).await.unwrap();
+        // The sign-in page is itself ready: wait for the navigation to the overview first.
+        let overview = b.client.current_url().await.unwrap().join("/").unwrap();
         b.client.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+        let arrived = b.client.wait().at_most(Duration::from_secs(20)).for_url(&overview).await;
+        assert!(
+            arrived.is_ok(),
+            "signing in did not lead to the overview: {:?}",
+            b.client.current_url().await
+        );
         b.ready().await;
         assert_eq!(b.client.current_url().await.unwrap().path(), "/");
         let badge = b.client.find(Locator::Css("#badge")).await.unwrap();
