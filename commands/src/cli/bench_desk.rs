@@ -115,18 +115,22 @@ pub(super) fn write_ledger(dir: &std::path::Path, events: usize) -> Result<std::
     let mut w = 0;
     while l.store().len() < events as u64 {
         let mut batch = vec![];
+        let state = &l.domain().state;
+        // Each model's newest unread alert, read in its next week: one pass over the inbox per
+        // week (a pass per model made writing ten million events slow down as alerts piled up).
+        let mut unread: std::collections::HashMap<&str, (u64, &str)> = std::collections::HashMap::new();
+        for a in state.alerts.values().filter(|a| a.status == projections::state::AlertStatus::Unread) {
+            if let Some(s) = &a.subject {
+                let newest = unread.entry(s.model.as_str()).or_insert((a.raised_seq, a.id.as_str()));
+                if a.raised_seq > newest.0 {
+                    *newest = (a.raised_seq, a.id.as_str());
+                }
+            }
+        }
         for m in 0..MODELS {
             let model = format!("model-{m}");
-            let state = &l.domain().state;
             let version = state.model(&model).map_or(1, |s| s.next_version());
-            // The newest unread alert of this model, read in its next week.
-            let alert = state
-                .alerts
-                .values()
-                .filter(|a| a.status == projections::state::AlertStatus::Unread)
-                .filter(|a| a.subject.as_ref().is_some_and(|s| s.model == model))
-                .max_by_key(|a| a.raised_seq)
-                .map(|a| a.id.clone());
+            let alert = unread.get(model.as_str()).map(|(_, id)| id.to_string());
             for (who, kind, body) in week(m, w, version, alert) {
                 batch.push(sign(who, kind, body));
             }
