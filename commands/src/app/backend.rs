@@ -133,6 +133,19 @@ fn domain_parts(
     decoded.map_err(|reason| tracing::debug!(seq, %reason, "snapshot at the head not used")).ok()
 }
 
+/// Whether the trust state at the head of the ledger in `dir` is fewer than
+/// [`ledger::snapshot::EVERY`] events from the newest snapshot, or from genesis when there is
+/// none, as the journal names the head (without opening the store). A journal that names no
+/// head (a new ledger, or one that needs repair, which the store's open reports) counts as
+/// short.
+fn trust_fold_is_short(dir: &Path) -> Result<bool, Failure> {
+    let (lock, head) = ledger::store::committed_head(dir)?;
+    drop(lock);
+    let Some((head, _)) = head else { return Ok(true) };
+    let from = ledger::snapshot::list(dir).first().map_or(0, |(seq, _)| seq + 1);
+    Ok((head + 1).saturating_sub(from) < ledger::snapshot::EVERY)
+}
+
 /// Answers `q`, a question that reads events and the `parts` of the read models at the head,
 /// from the store of the ledger in `dir` and the snapshot taken at its head, decoding only
 /// those parts of it. `None`, with the store closed again, when the newest snapshot is not of
@@ -235,10 +248,17 @@ impl Backend {
             return client.ask(q);
         }
         if !Q::READS_STATE {
-            let store = self.open_store()?;
-            let trust = ledger::trust_at_head(&store)?;
-            let state = projections::State::default();
-            return Ok(q.answer(&View::new(&store, &trust, &state, None))?);
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if trust_fold_is_short(dir)? {
+                let store = Store::open(dir)?;
+                let trust = ledger::trust_at_head(&store)?;
+                let state = projections::State::default();
+                return Ok(q.answer(&View::new(&store, &trust, &state, None))?);
+            }
+            // The trust state would be folded over `snapshot::EVERY` events or more, and again
+            // by every later question, since folding the trust alone leaves no snapshot: the
+            // ledger is opened below instead, and leaves one at the head.
         }
         if let Some(parts) = Q::PARTS {
             let dir = self.dir()?;

@@ -319,6 +319,54 @@ fn closing_writes_a_snapshot_once_enough_events_were_folded_beyond_the_last() {
     assert_eq!(at_head().map(|a| a.unwrap()), Some(answer));
 }
 
+#[test]
+fn a_question_of_the_events_far_from_any_snapshot_leaves_one_at_the_head() {
+    use commands::app::backend::Backend;
+    use commands::app::query::{EventSelection, Events, Page, Query, View};
+    // Given: a ledger of more than `snapshot::EVERY` events with no snapshot, as one written
+    // by a long-lived process or an import leaves it.
+    let mut w = with_champion();
+    let dir = w.ledger.store().dir().to_path_buf();
+    let mut i = 0u64;
+    while w.ledger.store().len() < snapshot::EVERY + 10 {
+        w.ok(
+            "scheduler",
+            "backtest.record",
+            json!({"model": "demand", "version": 1, "window_start": format!("2026-01-{:02}T00:00:00Z", 1 + i % 27),
+            "window_end": format!("2026-01-{:02}T00:00:00Z", 2 + i % 27), "metrics": {"mae": 12.0, "mape": 0.2, "coverage": 0.9}, "rows": 24}),
+        );
+        i += 1;
+    }
+    let head = w.ledger.store().head().unwrap().seq;
+    let (l, _tmp, _) = w.into_parts();
+    drop(l);
+    let questions = [
+        Events { selection: EventSelection::default(), page: Page::Last { n: 5, after: None } },
+        Events {
+            selection: EventSelection { kind: Some("champion.changed".into()), ..EventSelection::default() },
+            page: Page::After { after: None, limit: 50 },
+        },
+    ];
+    let expected: Vec<serde_json::Value> = {
+        let store = ledger::Store::open(&dir).unwrap();
+        let trust = ledger::trust_at_head(&store).unwrap();
+        let state = projections::State::default();
+        questions.iter().map(|q| as_json(q.answer(&View::new(&store, &trust, &state, None)))).collect()
+    };
+    assert!(expected[0]["events"].as_array().is_some_and(|e| e.len() == 5));
+    assert!(expected[1]["events"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(snapshot::list(&dir).is_empty(), "no snapshot before the question");
+
+    // When: the events are asked for. Then: the answer is the one the trust state at the head
+    // gives, and a snapshot of the head is left, from which the next question is answered alike.
+    let backend = Backend::Local(dir.clone());
+    for (q, expected) in questions.iter().zip(&expected) {
+        assert_eq!(&as_json(Ok(backend.ask(q).unwrap())), expected);
+        let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
+        assert_eq!(kept, vec![head], "the question left the head's snapshot");
+    }
+}
+
 /// Every question that reads no events, each as its name and `$e` evaluated with `$q` bound
 /// to it (`$alert`: the id of an alert the ledger holds).
 macro_rules! every_question {
