@@ -45,6 +45,7 @@ pub mod digest;
 pub mod dsse;
 pub mod error;
 pub mod event;
+mod event_files;
 pub mod export;
 pub mod forge;
 pub mod keys;

@@ -1,10 +1,17 @@
-//! The sled store: atomic, durable appends with indexes by sequence, hash, subject and command id.
+//! The store: atomic, durable appends with indexes by sequence, hash, subject and command id.
 //!
-//! Layout (one sled tree, keys prefixed by one byte):
+//! The events themselves live in two plain files beside sled (ADR 0020, `event_files.rs`):
+//! `events.log` holds each event's entry, its hash (32 bytes) then its canonical bytes, back
+//! to back in sequence order; `events.idx` holds one big-endian u64 per event, the offset in
+//! `events.log` where its entry ends. Event `seq` is the bytes between entries `seq - 1` and
+//! `seq` of the index (from 0 for the first). Everything else is in sled, so that opening the
+//! store costs what sled's small key set costs, not what the ledger's size does.
+//!
+//! Layout of sled (one tree, keys prefixed by one byte):
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` + seq (u64 BE) | event hash (32 bytes) + canonical event bytes |
+//! | `m:events:files` | empty: the store keeps its events in the files above |
 //! | `h` + hash (32 bytes) | seq (u64 BE) |
 //! | `S` + model + `\0` + segment (empty for whole-model) + `\0` + block | bitmap of the block's events about that subject |
 //! | `K` + kind + `\0` + block | bitmap of the block's events of that kind |
@@ -25,18 +32,25 @@
 //! the older layout (`s`, `k`, `a` + one key per event, `m:indexed`) is converted when it is
 //! next opened for writing.
 //!
+//! A store an older build wrote keeps its events in sled instead, as `e` + seq (u64 BE) →
+//! hash + canonical bytes, and no `m:events:files`: opening it copies them into the files
+//! (from the start, so a copy cut short is redone), makes those durable, writes the marker,
+//! then removes the `e` keys in batches (finished by the next open if cut short).
+//!
 //! An append first writes all of its keys as one record to the commit journal
-//! (`<dir>/pledge.wal`) and `fdatasync`s it, then applies them to sled in one `sled::Batch`
-//! (atomic). sled's own files are made durable at checkpoints (sled `flush`, `fdatasync` of its
-//! data file, `fsync` of new blob files), after which the journal is emptied. Opening the store
-//! re-applies whatever the journal still holds. See `docs/ARCHITECTURE.md`, "Durability".
+//! (`<dir>/pledge.wal`; events still as `e` keys there) and `fdatasync`s it, then applies them:
+//! events to the files, the rest to sled. The event files and sled's own files are made durable
+//! at checkpoints (`fdatasync` of both event files, then sled `flush`, `fdatasync` of its data
+//! file, `fsync` of new blob files), after which the journal is emptied. Opening the store
+//! re-applies whatever the journal still holds (an event written again lands where it was).
+//! See `docs/ARCHITECTURE.md`, "Durability".
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
@@ -47,6 +61,7 @@ use crate::error::StoreError;
 use crate::event::{
     Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject, FORMAT_VERSION, MAX_EVENT_BYTES,
 };
+use crate::event_files::{self, EventFiles};
 use crate::keys::KeyId;
 use crate::merkle::{self, CompactRange};
 use crate::wal::{Record, Wal};
@@ -77,6 +92,11 @@ const BLOCK_BITS: u32 = 6;
 /// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
 /// the journal after a checkpoint, so that sled losing its tail is detected on open.
 const ANCHOR: &[u8] = b"m:head";
+
+/// Present once a store's events are in `events.log` (ADR 0020): a store an older build wrote
+/// keeps them under `e` keys in sled, and opening it copies them to the files, writes this
+/// marker, then removes the keys. A new store is marked when it is first opened.
+const IN_FILES: &[u8] = b"m:events:files";
 
 /// Journal size past which a commit also checkpoints sled and empties the journal.
 const CHECKPOINT_BYTES: u64 = 3 * 1024 * 1024;
@@ -267,10 +287,12 @@ impl ChainCursor {
     }
 }
 
-/// sled's handles: the database, and its log file (`db`) to `fdatasync` it.
+/// The store's files: sled's database, its log file (`db`) to `fdatasync` it, and the event
+/// bodies' files.
 struct Sled {
     db: sled::Db,
     data_file: File,
+    events: Arc<EventFiles>,
 }
 
 /// A ledger opened read-only ([`Store::open`] on a ledger the process may not write): sled
@@ -484,16 +506,6 @@ fn seq_from(bytes: &[u8]) -> Option<u64> {
     bytes.get(bytes.len().checked_sub(8)?..).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
 }
 
-/// Splits a stored event value into the stored hash and the event bytes.
-pub(crate) fn split_value(seq: u64, v: &[u8]) -> Result<(Digest, &[u8]), StoreError> {
-    if v.len() < 32 {
-        return Err(StoreError::Corrupt { seq, reason: "stored value is shorter than a hash".into() });
-    }
-    let mut h = [0u8; 32];
-    h.copy_from_slice(&v[..32]);
-    Ok((Digest(h), &v[32..]))
-}
-
 /// How long opening a store waits for a lock another process holds, in milliseconds
 /// ([`set_lock_wait`]; 2 s by default).
 static LOCK_WAIT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(2_000);
@@ -660,11 +672,12 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
     let db = open_sled(files, dir)?;
     // sled writes its log to `<dir>/db`; this handle exists to fdatasync it.
     let data_file = File::open(files.join("db"))?;
+    let events = Arc::new(EventFiles::open(files)?);
     sync_dir(files)?;
     if let Some(parent) = files.parent().filter(|p| !p.as_os_str().is_empty()) {
         sync_dir(parent)?;
     }
-    let sled = Sled { db, data_file };
+    let sled = Sled { db, data_file, events };
     let (mut wal, records, journal_damage) = Wal::open(&files.join("pledge.wal"))?;
     let mut damage = journal_damage.map(|d| d.reason);
     let synced = Mutex::new(BTreeSet::new());
@@ -672,29 +685,58 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
     if replay {
         tracing::info!(records = records.len(), dir = %dir.display(), "re-applying journaled commits to sled");
     }
+    let marked = sled.db.contains_key(IN_FILES)?;
+    let in_files = marked || sled.db.scan_prefix([EVENT]).next().is_none();
+    if in_files && !marked {
+        // A new store: marked before its first event, so that an `e` key someone adds to
+        // sled later is never taken for an older layout's events.
+        sled.db.insert(IN_FILES, &[])?;
+    }
     // Commits acknowledged before a crash that sled had not made durable yet (and the
-    // head anchor the last checkpoint left in the journal).
+    // head anchor the last checkpoint left in the journal). A store still in the older layout
+    // takes them as it was written, events in sled, and is then converted.
     for record in records {
-        apply(&sled.db, record)?;
+        let applied = if in_files { apply(&sled, record) } else { apply_to_sled(&sled.db, record) };
+        match applied {
+            Ok(()) => {}
+            Err(e @ StoreError::Corrupt { .. }) => {
+                damage.get_or_insert(format!("the commit journal cannot be re-applied: {e}"));
+                break;
+            }
+            Err(e) => return Err(e),
+        }
     }
     if replay && damage.is_none() {
         sled.checkpoint(files, &synced, &mut wal)?;
     }
-    let head = match sled.db.scan_prefix([EVENT]).next_back() {
-        None => None,
-        Some(kv) => {
-            let (k, v) = kv?;
-            let seq = seq_from(&k).unwrap_or(0);
-            match decode(seq, &v) {
-                Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
-                Err(e) => {
-                    damage.get_or_insert(e.to_string());
-                    let hash = split_value(seq, &v).map(|(h, _)| h).unwrap_or(Digest([0; 32]));
-                    let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
-                    Some(Head { seq, hash, recorded_at: epoch })
-                }
+    if !in_files {
+        match move_events_to_files(&sled, files) {
+            Ok(()) => {}
+            Err(e @ StoreError::Corrupt { .. }) => {
+                damage.get_or_insert(format!("the events could not be moved out of sled: {e}"));
             }
+            Err(e) => return Err(e),
         }
+    }
+    if sled.db.contains_key(IN_FILES)? {
+        remove_events_from_sled(&sled.db)?;
+    }
+    if let Some(flaw) = sled.events.flaw()? {
+        damage.get_or_insert(flaw);
+    }
+    let head = match sled.events.len().checked_sub(1) {
+        None => None,
+        Some(seq) => match sled.events.get(seq).and_then(|e| {
+            let (_, bytes) = e.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?;
+            decode_bytes(seq, bytes)
+        }) {
+            Ok(ev) => Some(Head { seq, hash: ev.hash, recorded_at: ev.event.recorded_at }),
+            Err(e) => {
+                damage.get_or_insert(e.to_string());
+                let epoch = Timestamp::from_datetime(chrono::DateTime::UNIX_EPOCH);
+                Some(Head { seq, hash: Digest([0; 32]), recorded_at: epoch })
+            }
+        },
     };
     if let Some((seq, hash)) = anchor_in(&sled.db)? {
         if head.is_none_or(|h| h.seq != seq || h.hash != hash) {
@@ -706,7 +748,7 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
         }
     }
     let size = head.map_or(0, |h| h.seq + 1);
-    let tree = match load_tree(&sled.db, size) {
+    let tree = match load_tree(&sled, size) {
         Ok(range) => range,
         Err(e) => {
             damage.get_or_insert(format!("the Merkle tree of the {size} stored events is incomplete: {e}"));
@@ -717,19 +759,19 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
 }
 
 /// The tree's right edge for `size` leaves, from the stored peaks.
-fn load_tree(db: &sled::Db, size: u64) -> Result<CompactRange, String> {
+fn load_tree(sled: &Sled, size: u64) -> Result<CompactRange, String> {
     let peaks = merkle::peaks(size)
         .into_iter()
-        .map(|(level, index)| node_in(db, level, index))
+        .map(|(level, index)| node_in(sled, level, index))
         .collect::<Result<Vec<_>, _>>()?;
     CompactRange::from_peaks(size, peaks)
 }
 
-fn node_in(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String> {
+fn node_in(sled: &Sled, level: u8, index: u64) -> Result<merkle::Hash, String> {
     if level < STORED_LEVELS_FROM {
-        return computed_node(db, level, index);
+        return computed_node(&sled.events, level, index);
     }
-    match db.get(tree_key(level, index)) {
+    match sled.db.get(tree_key(level, index)) {
         Ok(Some(v)) => {
             v.as_ref().try_into().map_err(|_| format!("tree node ({level}, {index}) is not 32 bytes"))
         }
@@ -739,19 +781,16 @@ fn node_in(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String>
 }
 
 /// A node of a level the store does not keep, from the events it covers.
-fn computed_node(db: &sled::Db, level: u8, index: u64) -> Result<merkle::Hash, String> {
+fn computed_node(events: &EventFiles, level: u8, index: u64) -> Result<merkle::Hash, String> {
     if level == 0 {
-        return match db.get(seq_key(EVENT, index)) {
-            Ok(Some(v)) => {
-                let (_, bytes) = split_value(index, &v).map_err(|e| e.to_string())?;
-                Ok(merkle::leaf_hash(bytes))
-            }
+        return match events.get(index) {
+            Ok(Some((_, bytes))) => Ok(merkle::leaf_hash(&bytes)),
             Ok(None) => Err(format!("tree node (0, {index}) is missing: event {index} is not stored")),
             Err(e) => Err(format!("tree node (0, {index}): {e}")),
         };
     }
-    let left = computed_node(db, level - 1, 2 * index)?;
-    let right = computed_node(db, level - 1, 2 * index + 1)?;
+    let left = computed_node(events, level - 1, 2 * index)?;
+    let right = computed_node(events, level - 1, 2 * index + 1)?;
     Ok(merkle::node_hash(&left, &right))
 }
 
@@ -774,11 +813,10 @@ fn parse_anchor(v: &[u8]) -> Option<(u64, Digest)> {
     Some((u64::from_be_bytes(seq.try_into().ok()?), Digest(hash.try_into().ok()?)))
 }
 
-fn decode(seq: u64, v: &[u8]) -> Result<RecordedEvent, StoreError> {
-    let (_, bytes) = split_value(seq, v)?;
-    let event: Event = serde_json::from_slice(bytes)
+fn decode_bytes(seq: u64, bytes: Vec<u8>) -> Result<RecordedEvent, StoreError> {
+    let event: Event = serde_json::from_slice(&bytes)
         .map_err(|e| StoreError::Corrupt { seq, reason: format!("not a valid event: {e}") })?;
-    Ok(RecordedEvent { hash: Digest::of(bytes), event, bytes: bytes.to_vec() })
+    Ok(RecordedEvent { hash: Digest::of(&bytes), event, bytes })
 }
 
 impl Sled {
@@ -804,6 +842,8 @@ impl Sled {
     /// out-of-line pages) are written without any sync by sled, so new ones are fsynced here
     /// together with their directory.
     fn sync(&self, files: &Path, synced: &Mutex<BTreeSet<OsString>>) -> Result<(), StoreError> {
+        // The event bodies first: sled's head anchor must never name an event they lack.
+        self.events.sync()?;
         self.db.flush()?;
         self.data_file.sync_data()?;
         let blobs = files.join("blobs");
@@ -860,7 +900,9 @@ fn copy_store_files(dir: &Path, to: &Path) -> std::io::Result<u64> {
                 let blob = blob?;
                 bytes += copy(&blob.path(), &to.join("blobs").join(blob.file_name()))?;
             }
-        } else if matches!(text.as_ref(), "conf" | "db" | "pledge.wal") || text.starts_with("snap.") {
+        } else if matches!(text.as_ref(), "conf" | "db" | "pledge.wal" | event_files::LOG | event_files::IDX)
+            || text.starts_with("snap.")
+        {
             bytes += copy(&entry.path(), &to.join(&name))?;
         }
     }
@@ -1192,7 +1234,7 @@ impl Store {
         // From here on the commit is durable and is reported as committed. If sled fails to
         // take it or to checkpoint (a full disk), the journal still holds it: the store takes
         // no appends until `recover` has reopened sled and applied the journal again.
-        let trouble = match apply(&sled.db, record) {
+        let trouble = match apply(sled, record) {
             Err(e) => Some(format!("sled could not apply a durable commit: {e}")),
             Ok(()) if wal.len() > CHECKPOINT_BYTES => self
                 .checkpoint_with(sled, &mut wal)
@@ -1211,7 +1253,10 @@ impl Store {
 
     /// The Merkle tree node at `level`, `index` (see [`merkle::Nodes`]).
     pub fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
-        node_in(&self.db().map_err(|e| e.to_string())?, level, index)
+        match &*self.sled.read().expect("sled lock") {
+            Some(sled) => node_in(sled, level, index),
+            None => Err(self.db().err().map_or_else(|| "sled is closed".into(), |e| e.to_string())),
+        }
     }
 
     /// How many Merkle tree nodes of the kept levels the store holds ([`stored_tree_nodes`] of
@@ -1282,8 +1327,8 @@ impl Store {
 
     /// The event at `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        match self.db()?.get(seq_key(EVENT, seq)).map_err(|e| self.failed(e))? {
-            Some(v) => decode(seq, &v).map(Some),
+        match self.events()?.get(seq)? {
+            Some((_, bytes)) => decode_bytes(seq, bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -1310,21 +1355,38 @@ impl Store {
     ) -> impl DoubleEndedIterator<Item = Result<RecordedEvent, StoreError>> + '_ {
         use std::ops::Bound::*;
         let lo = match range.start_bound() {
-            Included(&s) => seq_key(EVENT, s).to_vec(),
-            Excluded(&s) => seq_key(EVENT, s.saturating_add(1)).to_vec(),
-            Unbounded => vec![EVENT],
+            Included(&s) => s,
+            Excluded(&s) => s.saturating_add(1),
+            Unbounded => 0,
         };
         let hi = match range.end_bound() {
-            Included(&s) if s < u64::MAX => seq_key(EVENT, s + 1).to_vec(),
-            Excluded(&s) => seq_key(EVENT, s).to_vec(),
-            _ => vec![EVENT + 1],
+            Included(&s) => s.saturating_add(1),
+            Excluded(&s) => s,
+            Unbounded => u64::MAX,
         };
-        let (db, unavailable) = split(self.db());
-        let entries = db.into_iter().flat_map(move |db| db.range(lo.clone()..hi.clone()));
-        unavailable.into_iter().map(Err).chain(entries.map(move |kv| {
-            let (k, v) = kv.map_err(|e| self.failed(e))?;
-            decode(seq_from(&k).unwrap_or(0), &v)
-        }))
+        self.entries(lo, hi).map(|e| e.and_then(|(seq, _, bytes)| decode_bytes(seq, bytes)))
+    }
+
+    /// The event bodies' files, unless a recovery could not reopen the store.
+    fn events(&self) -> Result<Arc<EventFiles>, StoreError> {
+        match &*self.sled.read().expect("sled lock") {
+            Some(s) => Ok(s.events.clone()),
+            None => Err(self.db().err().unwrap_or(StoreError::Poisoned("sled is closed".into()))),
+        }
+    }
+
+    /// Stored entries (seq, stored hash, bytes) of events `lo..hi`, as many as are stored, in
+    /// order either way.
+    fn entries(
+        &self,
+        lo: u64,
+        hi: u64,
+    ) -> impl DoubleEndedIterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
+        let (files, unavailable) = split(self.events());
+        unavailable
+            .into_iter()
+            .map(Err)
+            .chain(files.into_iter().flat_map(move |f| EventFiles::entries(f, lo, hi)))
     }
 
     /// Every event, in order.
@@ -1343,17 +1405,7 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<(u64, Digest, Vec<u8>), StoreError>> + '_ {
-        let (db, unavailable) = split(self.db());
-        let entries =
-            db.into_iter().flat_map(move |db| db.range(seq_key(EVENT, from).to_vec()..vec![EVENT + 1]));
-        unavailable.into_iter().map(Err).chain(entries.map(move |kv| {
-            let (k, v) = kv.map_err(|e| self.failed(e))?;
-            let seq = seq_from(&k)
-                .filter(|_| k.len() == 9)
-                .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
-            let (h, bytes) = split_value(seq, &v)?;
-            Ok((seq, h, bytes.to_vec()))
-        }))
+        self.entries(from, u64::MAX)
     }
 
     /// Sequence numbers of events about `model`: all its subjects when `segment` is `None`,
@@ -1622,9 +1674,67 @@ impl Drop for Store {
 /// crash halfway through is repaired by re-applying the whole record at the next open, before
 /// anything is read. (A `sled::Batch` would also be atomic, but sled writes every batch to disk
 /// at once, competing with the journal's `fdatasync` for the device.)
-fn apply(db: &sled::Db, record: Record) -> Result<(), sled::Error> {
+///
+/// The events (`e` keys in the journal's record) go to the event bodies' files, everything
+/// else to sled.
+fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
+    for (k, v) in record {
+        match (k.first(), seq_from(&k).filter(|_| k.len() == 9)) {
+            (Some(&EVENT), Some(seq)) => sled.events.write(seq, &v)?,
+            _ => {
+                sled.db.insert(k, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a journaled commit to a store still in the older layout, events in sled.
+fn apply_to_sled(db: &sled::Db, record: Record) -> Result<(), StoreError> {
     for (k, v) in record {
         db.insert(k, v)?;
+    }
+    Ok(())
+}
+
+/// Copies the events of a store in the older layout from sled's `e` keys into the event
+/// bodies' files (from the start: a conversion cut short starts over), makes them durable,
+/// and marks the store as converted. The keys are removed afterwards
+/// ([`remove_events_from_sled`]).
+fn move_events_to_files(sled: &Sled, files: &Path) -> Result<(), StoreError> {
+    tracing::warn!("moving this store's events out of sled into `events.log` (once; ADR 0020)");
+    sled.events.clear()?;
+    for kv in sled.db.scan_prefix([EVENT]) {
+        let (k, v) = kv?;
+        let seq = seq_from(&k)
+            .filter(|_| k.len() == 9)
+            .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
+        sled.events.write(seq, &v)?;
+    }
+    sled.events.sync()?;
+    sync_dir(files)?;
+    sled.db.insert(IN_FILES, &[])?;
+    sled.db.flush()?;
+    sled.data_file.sync_data()?;
+    Ok(())
+}
+
+/// Removes the `e` keys of a converted store from sled, in batches (derived from the files
+/// now: an interrupted pass is finished by the next open).
+fn remove_events_from_sled(db: &sled::Db) -> Result<(), StoreError> {
+    let mut removed = 0u64;
+    loop {
+        let keys: Vec<sled::IVec> = db.scan_prefix([EVENT]).keys().take(10_000).collect::<Result<_, _>>()?;
+        if keys.is_empty() {
+            break;
+        }
+        let mut batch = sled::Batch::default();
+        removed += keys.len() as u64;
+        keys.into_iter().for_each(|k| batch.remove(k));
+        db.apply_batch(batch)?;
+    }
+    if removed > 0 {
+        db.flush()?;
     }
     Ok(())
 }

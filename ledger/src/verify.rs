@@ -942,8 +942,15 @@ pub fn verify_store_with_domain<D: Domain>(
     mut verifier: Verifier<D>,
 ) -> Result<(VerifySummary, D), VerifyFailure> {
     let entries = store.raw().map(|item| {
-        item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash)))
-            .map_err(|e| VerifyFailure::new(0, None, format!("cannot read stored event: {e}")))
+        item.map(|(seq, stored_hash, bytes)| (seq, bytes, Some(stored_hash))).map_err(|e| {
+            // Damage the store names (an index entry with impossible bounds) is reported
+            // at its event.
+            let seq = match &e {
+                crate::StoreError::Corrupt { seq, .. } => *seq,
+                _ => 0,
+            };
+            VerifyFailure::new(seq, None, format!("cannot read stored event: {e}"))
+        })
     });
     verifier.completed = Some(Vec::new());
     verifier.snapshots = snapshot::list(store.dir()).into_iter().collect();

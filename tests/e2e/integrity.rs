@@ -11,10 +11,13 @@ use serde_json::{json, Value};
 
 use crate::workflow::{retrain_workflow, team, Team};
 
-/// Opens the sled database of a closed ledger directly, as someone with write access could
-/// (the `pledge` processes that had it open have exited, which released their file lock).
-fn raw_sled(t: &Team) -> sled::Db {
-    sled::open(&t.ledger).unwrap()
+/// Where event `k` lies in the closed ledger's `events.log`: the end offsets of events
+/// `k - 1` and `k` from `events.idx` (big-endian u64 each), as someone with write access to the
+/// directory could read them.
+fn event_span(t: &Team, k: u64) -> std::ops::Range<usize> {
+    let idx = std::fs::read(t.ledger.join("events.idx")).unwrap();
+    let end = |i: u64| u64::from_be_bytes(idx[i as usize * 8..][..8].try_into().unwrap()) as usize;
+    (if k == 0 { 0 } else { end(k - 1) })..end(k)
 }
 
 /// Runs `pledge ARGS`; returns (exit code, stdout, stderr).
@@ -31,16 +34,15 @@ fn a_store_with_one_altered_event_is_never_served_or_extended() {
     let n = t.ok(&["verify"])["summary"]["events"].as_u64().unwrap();
     let k = n - 3;
     {
-        // Alter the event's bytes and leave the hash stored beside them as it was.
-        let db = raw_sled(&t);
-        let key = [&[b'e'][..], &k.to_be_bytes()].concat();
-        let mut v = db.get(&key).unwrap().unwrap().to_vec();
+        // Alter the event's bytes in `events.log` and leave the hash stored before them as it was.
+        let file = t.ledger.join("events.log");
+        let mut log = std::fs::read(&file).unwrap();
+        let span = event_span(&t, k);
         // Its year: 2026 becomes 2016.
-        let text = String::from_utf8(v[32..].to_vec()).unwrap();
-        let at = 32 + text.find("\"recorded_at\":\"20").unwrap() + "\"recorded_at\":\"20".len();
-        v[at] = b'1';
-        db.insert(key, v).unwrap();
-        db.flush().unwrap();
+        let text = String::from_utf8(log[span.start + 32..span.end].to_vec()).unwrap();
+        let at = span.start + 32 + text.find("\"recorded_at\":\"20").unwrap() + "\"recorded_at\":\"20".len();
+        log[at] = b'1';
+        std::fs::write(&file, log).unwrap();
     }
     let damaged = format!("damaged at event {k}");
     for args in [
@@ -75,9 +77,12 @@ fn a_store_with_one_altered_event_is_never_served_or_extended() {
     let (code, _, err) = run(&t, &["verify", "--export", file.to_str().unwrap()]);
     assert_eq!(code, 3);
     assert!(err.contains(&format!("event {k} ")), "{err}");
-    // Nothing was appended by any of the refused commands.
-    let db = raw_sled(&t);
-    assert!(db.get([&[b'e'][..], &n.to_be_bytes()].concat()).unwrap().is_none());
+    // Nothing was appended by any of the refused commands: the index still ends at event n - 1
+    // and the log at its end.
+    let idx = std::fs::metadata(t.ledger.join("events.idx")).unwrap().len();
+    assert_eq!(idx, n * 8, "the event index grew");
+    let log = std::fs::metadata(t.ledger.join("events.log")).unwrap().len();
+    assert_eq!(log as usize, event_span(&t, n - 1).end, "the event log grew");
 }
 
 #[test]

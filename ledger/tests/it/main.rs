@@ -6,6 +6,7 @@ mod crash;
 mod derive;
 mod export;
 mod floats;
+mod layout;
 mod merkle;
 mod model;
 mod schemas;

@@ -33,30 +33,28 @@ fn verify_raw(entries: &[(u64, Digest, Vec<u8>)]) -> Result<(), VerifyFailure> {
 
 const MASKS: [u8; 4] = [0x01, 0x20, 0x80, 0xff];
 
-/// Opens the sled database under a closed store directly, as someone with write access to the
-/// directory could. sled releases its file lock from worker threads shortly after a database
-/// is dropped, so the open is retried while the lock is still held.
-fn raw_sled(path: &std::path::Path) -> sled::Db {
-    for _ in 0..200 {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(e) if e.to_string().contains("could not acquire lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("sled lock on {} never released", path.display())
+/// Where event `k`'s entry (its stored hash, then its bytes) lies in the store's
+/// `events.log`, from `events.idx` (one big-endian u64 per event: where its entry ends).
+fn entry_span(path: &std::path::Path, k: u64) -> (u64, u64) {
+    let idx = std::fs::read(path.join("events.idx")).unwrap();
+    let end = |n: u64| u64::from_be_bytes(idx[n as usize * 8..n as usize * 8 + 8].try_into().unwrap());
+    (if k == 0 { 0 } else { end(k - 1) }, end(k))
 }
 
-/// XORs byte `pos` of the stored value of event `k` (hash ++ canonical bytes).
+/// XORs byte `pos` of file `name` in the closed store at `path`, as someone with write access
+/// to the directory could.
+fn flip_file_byte(path: &std::path::Path, name: &str, pos: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path.join(name)).unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, pos).unwrap();
+    f.write_all_at(&[b[0] ^ mask], pos).unwrap();
+}
+
+/// XORs byte `pos` of the stored entry of event `k` (hash ++ canonical bytes).
 fn flip_stored_byte(path: &std::path::Path, k: u64, pos: usize) {
-    let db = raw_sled(path);
-    let key = [&[b'e'][..], &k.to_be_bytes()].concat();
-    let mut v = db.get(&key).unwrap().unwrap().to_vec();
-    v[pos] ^= 0x04;
-    db.insert(key, v).unwrap();
-    db.flush().unwrap();
+    let (start, _) = entry_span(path, k);
+    flip_file_byte(path, "events.log", start + pos as u64, 0x04);
 }
 
 #[test]
@@ -96,7 +94,7 @@ fn every_flipped_byte_in_stored_events_is_detected_at_its_event() {
 }
 
 #[test]
-fn flipped_byte_in_sled_files_through_the_store_is_detected() {
+fn flipped_byte_in_the_event_file_through_the_store_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let (n, lens) = {
@@ -104,7 +102,7 @@ fn flipped_byte_in_sled_files_through_the_store_is_detected() {
         let lens: Vec<usize> = l.store().raw().map(|r| r.unwrap().2.len()).collect();
         (l.store().len(), lens)
     };
-    // Tamper through sled itself (as someone with write access to the directory would), then
+    // Tamper with the event file (as someone with write access to the directory would), then
     // reopen the store and verify.
     for (k, pos) in [(0u64, 40usize), (3, 100), (n - 1, 33), (5, 32 + lens[5] - 1)] {
         flip_stored_byte(&path, k, pos);
@@ -195,14 +193,15 @@ fn events_lost_from_the_end_of_the_store_are_detected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let n = sample(&path).store().len();
-    // Remove the last event as if sled had lost its tail: the chain that is left is valid on
-    // its own, so only the head anchor kept in the commit journal can tell.
-    {
-        let db = raw_sled(&path);
-        db.remove([&[b'e'][..], &(n - 1).to_be_bytes()].concat()).unwrap();
-        db.flush().unwrap();
-    }
+    // Remove the last event from both files, as if the file system had lost their tails: the
+    // chain that is left is valid on its own, so only the head anchor kept in sled and in the
+    // commit journal can tell.
+    let (start, _) = entry_span(&path, n - 1);
+    std::fs::OpenOptions::new().write(true).open(path.join("events.log")).unwrap().set_len(start).unwrap();
+    let idx = std::fs::OpenOptions::new().write(true).open(path.join("events.idx")).unwrap();
+    idx.set_len((n - 1) * 8).unwrap();
     let store = ledger::Store::open(&path).unwrap();
+    assert_eq!(store.len(), n - 1);
     let err = ledger::verify_store(&store, verifier()).unwrap_err();
     assert_eq!(err.seq, n - 1, "{err}");
     assert!(err.reason.contains("were lost"), "{err}");
@@ -213,6 +212,112 @@ fn events_lost_from_the_end_of_the_store_are_detected() {
         Err(e) => panic!("refused for another reason: {e}"),
         Ok(_) => panic!("a ledger that lost its last event must not open"),
     }
+}
+
+/// The store's files, read whole (to restore them between tampers).
+fn files_of(path: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    ["events.log", "events.idx", "db", "pledge.wal"]
+        .iter()
+        .map(|name| (path.join(name), std::fs::read(path.join(name)).unwrap()))
+        .collect()
+}
+
+fn restore(files: &[(std::path::PathBuf, Vec<u8>)]) {
+    for (p, bytes) in files {
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+/// Given: a closed store; when any one byte of its event index is changed (so that an event's
+/// entry ends elsewhere in `events.log`), or a byte of `events.log` (every 53rd); then
+/// verification fails at that event, every time, and the ledger does not open on it.
+#[test]
+fn every_changed_byte_of_the_event_files_is_caught_at_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let n = sample(&path).store().len();
+    let clean = files_of(&path);
+    let log_len = clean[0].1.len() as u64;
+    let entries: Vec<(u64, u64)> = (0..n).map(|k| entry_span(&path, k)).collect();
+    let event_at = |pos: u64| entries.iter().position(|(s, e)| (*s..*e).contains(&pos)).unwrap() as u64;
+    let mut tampers: Vec<(&str, u64, u64)> = (0..n * 8).map(|pos| ("events.idx", pos, pos / 8)).collect();
+    // Every byte of every event is flipped through verification alone (above); here the log
+    // at a prime stride, so that hashes and bodies of many events are hit at varied offsets.
+    tampers.extend((0..log_len).step_by(53).map(|pos| ("events.log", pos, event_at(pos))));
+    let mut caught = 0;
+    for (name, pos, k) in &tampers {
+        for mask in [0x01u8, 0x80] {
+            flip_file_byte(&path, name, *pos, mask);
+            {
+                let store = ledger::Store::open(&path).unwrap();
+                match ledger::verify_store(&store, verifier()) {
+                    Err(f) => assert_eq!(f.seq, *k, "{name} byte {pos} ^ {mask:#x}: {f}"),
+                    Ok(s) => panic!("{name} byte {pos} ^ {mask:#x} verified: {s:?}"),
+                }
+            }
+            assert!(
+                ledger::Ledger::open(&path, clock(), Notes::default()).is_err(),
+                "{name} byte {pos} ^ {mask:#x}: the ledger opened"
+            );
+            restore(&clean);
+            caught += 1;
+        }
+    }
+    assert_eq!(caught, 2 * tampers.len());
+    ledger::verify_store(&ledger::Store::open(&path).unwrap(), verifier()).unwrap();
+}
+
+/// Given: a closed store; when its event files are cut or extended (a partial index entry,
+/// bytes past the last event, a log cut inside its last event, or a whole extra event copied
+/// with its index entry); then the store opens damaged, naming what is wrong, verification
+/// fails, and the ledger refuses to open on it; nothing of it is served.
+#[test]
+fn event_files_cut_or_extended_are_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let n = sample(&path).store().len();
+    let clean = files_of(&path);
+    let (start, end) = entry_span(&path, n - 1);
+    let last = clean[0].1[start as usize..end as usize].to_vec();
+    let append = |name: &str, bytes: &[u8]| {
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(path.join(name)).unwrap().write_all(bytes).unwrap();
+    };
+    let cut = |name: &str, len: u64| {
+        std::fs::OpenOptions::new().write(true).open(path.join(name)).unwrap().set_len(len).unwrap();
+    };
+    type Tamper<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+    let tampers: Vec<Tamper> = vec![
+        ("a partial index entry", Box::new(|| append("events.idx", &[0, 0, 1])), "not a whole number"),
+        ("bytes past the last event", Box::new(|| append("events.log", b"{}")), "was extended"),
+        ("the log cut inside its last event", Box::new(|| cut("events.log", end - 1)), "was cut"),
+        ("the index cut by one entry", Box::new(|| cut("events.idx", (n - 1) * 8)), "was extended"),
+        (
+            "an extra event",
+            Box::new(|| {
+                append("events.log", &last);
+                append("events.idx", &(end + (end - start)).to_be_bytes());
+            }),
+            "lost or rewritten",
+        ),
+    ];
+    for (what, tamper, named) in &tampers {
+        tamper();
+        let store = ledger::Store::open(&path).unwrap();
+        let damage = store.damage().unwrap_or_else(|| panic!("{what}: not damage")).to_string();
+        assert!(damage.contains(named), "{what}: {damage}");
+        assert!(ledger::verify_store(&store, verifier()).is_err(), "{what} verified");
+        drop(store);
+        match ledger::Ledger::open(&path, clock(), Notes::default()) {
+            Err(ledger::StoreError::Corrupt { reason, .. }) => {
+                assert!(reason.contains(named), "{what}: {reason}")
+            }
+            Err(e) => panic!("{what}: refused for another reason: {e}"),
+            Ok(_) => panic!("{what}: the ledger opened"),
+        }
+        restore(&clean);
+    }
+    ledger::verify_store(&ledger::Store::open(&path).unwrap(), verifier()).unwrap();
 }
 
 /// The raw events of a ledger of at least three verification chunks, signed by one key (so
