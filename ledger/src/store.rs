@@ -1679,14 +1679,20 @@ impl Drop for Store {
 /// else to sled.
 fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
     for (k, v) in record {
-        match (k.first(), seq_from(&k).filter(|_| k.len() == 9)) {
-            (Some(&EVENT), Some(seq)) => sled.events.write(seq, &v)?,
-            _ => {
+        match event_seq(&k) {
+            Some(seq) => sled.events.write(seq, &v)?,
+            None => {
                 sled.db.insert(k, v)?;
             }
         }
     }
     Ok(())
+}
+
+/// The sequence number of an event's key (`e` + seq, u64 BE), in the journal or in a store
+/// still in the older layout; `None` for any other key.
+fn event_seq(key: &[u8]) -> Option<u64> {
+    (key.len() == 9 && key[0] == EVENT).then(|| seq_from(key)).flatten()
 }
 
 /// Applies a journaled commit to a store still in the older layout, events in sled.
@@ -1706,9 +1712,8 @@ fn move_events_to_files(sled: &Sled, files: &Path) -> Result<(), StoreError> {
     sled.events.clear()?;
     for kv in sled.db.scan_prefix([EVENT]) {
         let (k, v) = kv?;
-        let seq = seq_from(&k)
-            .filter(|_| k.len() == 9)
-            .ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
+        let seq =
+            event_seq(&k).ok_or(StoreError::Corrupt { seq: 0, reason: "event key is not 9 bytes".into() })?;
         sled.events.write(seq, &v)?;
     }
     sled.events.sync()?;

@@ -244,7 +244,11 @@ fn every_changed_byte_of_the_event_files_is_caught_at_its_event() {
     // Every byte of every event is flipped through verification alone (above); here the log
     // at a prime stride, so that hashes and bodies of many events are hit at varied offsets.
     tampers.extend((0..log_len).step_by(53).map(|pos| ("events.log", pos, event_at(pos))));
-    let mut caught = 0;
+    assert!(
+        tampers.len() as u64 > n * 8 + n,
+        "too few bytes of the log are tampered with: {}",
+        tampers.len()
+    );
     for (name, pos, k) in &tampers {
         for mask in [0x01u8, 0x80] {
             flip_file_byte(&path, name, *pos, mask);
@@ -260,10 +264,8 @@ fn every_changed_byte_of_the_event_files_is_caught_at_its_event() {
                 "{name} byte {pos} ^ {mask:#x}: the ledger opened"
             );
             restore(&clean);
-            caught += 1;
         }
     }
-    assert_eq!(caught, 2 * tampers.len());
     ledger::verify_store(&ledger::Store::open(&path).unwrap(), verifier()).unwrap();
 }
 
