@@ -12,6 +12,12 @@
 //! durable at checkpoints, before the journal forgets the commits they hold. Nothing read from
 //! them is trusted: a read checks an entry's bounds, and every reader of an event's bytes checks
 //! them against its hash and its links as it did when sled held them.
+//!
+//! A commit reserves the space its events take ([`EventFiles::reserve`], `fallocate` keeping
+//! the files' sizes) before the journal makes it durable, so that a full disk refuses the
+//! commit there, with nothing written, rather than failing the write that applies it: sled,
+//! whose changes a commit applies alongside, is then never left half-written by a full disk
+//! it did not meet itself.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -34,6 +40,11 @@ const CHUNK: u64 = 512;
 /// The largest entry a well-formed `events.log` holds: a hash and an event of the largest size.
 const MAX_ENTRY: u64 = 32 + MAX_EVENT_BYTES as u64;
 
+/// Space reserved at the end of `events.log` at a time (less when the disk has less).
+const LOG_RESERVE: u64 = 1 << 20;
+/// Space reserved at the end of `events.idx` at a time.
+const IDX_RESERVE: u64 = 64 << 10;
+
 /// The two files of a store, open for reading and writing.
 #[derive(Debug)]
 pub(crate) struct EventFiles {
@@ -41,6 +52,8 @@ pub(crate) struct EventFiles {
     idx: File,
     /// How many events the files hold complete: readers see no further.
     len: AtomicU64,
+    /// How far each file's blocks are known to be allocated ([`EventFiles::reserve`]).
+    reserved: [AtomicU64; 2],
 }
 
 fn corrupt(seq: u64, reason: impl Into<String>) -> StoreError {
@@ -74,8 +87,45 @@ impl EventFiles {
                 .open(files.join(name))
         };
         let (log, idx) = (open(LOG)?, open(IDX)?);
-        let len = idx.metadata()?.len() / 8;
-        Ok(EventFiles { log, idx, len: AtomicU64::new(len) })
+        let idx_bytes = idx.metadata()?.len();
+        let reserved = [AtomicU64::new(log.metadata()?.len()), AtomicU64::new(idx_bytes)];
+        Ok(EventFiles { log, idx, len: AtomicU64::new(idx_bytes / 8), reserved })
+    }
+
+    /// Makes sure that writing `events` more events of `log_bytes` entry bytes in all after
+    /// those the files hold needs no more space from the file system: allocates the blocks
+    /// (`fallocate`, the files' sizes unchanged), a chunk ahead when the disk has room for it.
+    /// Fails with the file system's error (a full disk) having written nothing. A file system
+    /// that cannot reserve space (no `fallocate`) is left to meet a full disk in the write.
+    pub(crate) fn reserve(&self, events: u64, log_bytes: u64) -> Result<(), StoreError> {
+        let len = self.len();
+        let log_end = self.end_of(len)? + log_bytes;
+        let idx_end = (len + events) * 8;
+        for (file, reserved, end, chunk) in [
+            (&self.log, &self.reserved[0], log_end, LOG_RESERVE),
+            (&self.idx, &self.reserved[1], idx_end, IDX_RESERVE),
+        ] {
+            let from = reserved.load(Ordering::Acquire);
+            if end <= from {
+                continue;
+            }
+            let ahead = end.div_ceil(chunk) * chunk;
+            let allocate =
+                |to: u64| rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, from, to - from);
+            let done = match allocate(ahead) {
+                Ok(()) => Ok(ahead),
+                Err(rustix::io::Errno::NOSPC) => allocate(end).map(|()| end),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(to) => reserved.store(to, Ordering::Release),
+                Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
+                    reserved.store(u64::MAX, Ordering::Release)
+                }
+                Err(e) => return Err(StoreError::Io(e.into())),
+            }
+        }
+        Ok(())
     }
 
     /// What is wrong with the files, if anything: an index whose size is not a multiple of 8,
@@ -153,6 +203,7 @@ impl EventFiles {
         self.log.set_len(0)?;
         self.idx.set_len(0)?;
         self.len.store(0, Ordering::Release);
+        self.reserved.iter().for_each(|r| r.store(0, Ordering::Release));
         Ok(())
     }
 
@@ -323,5 +374,47 @@ impl DoubleEndedIterator for Entries {
             return None;
         }
         Some(Ok(self.front.remove(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn sizes(f: &EventFiles) -> (u64, u64) {
+        (f.log.metadata().unwrap().len(), f.idx.metadata().unwrap().len())
+    }
+
+    #[test]
+    fn a_reservation_allocates_the_space_ahead_and_changes_no_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = EventFiles::open(dir.path()).unwrap();
+        files.write(0, &[7u8; 100]).unwrap();
+        let before = sizes(&files);
+        files.reserve(3, 5_000).unwrap();
+        assert_eq!(sizes(&files), before, "a reservation changes no file's size");
+        assert_eq!(files.flaw().unwrap(), None);
+        if files.reserved[0].load(Ordering::Acquire) == u64::MAX {
+            eprintln!("skipped the allocation check: this file system has no fallocate");
+        } else {
+            // A chunk ahead, not just the 5,000 bytes asked for: `st_blocks` counts 512-byte units.
+            assert!(files.log.metadata().unwrap().blocks() * 512 >= LOG_RESERVE);
+            assert!(files.idx.metadata().unwrap().blocks() * 512 >= IDX_RESERVE);
+            assert_eq!(
+                files.reserved.each_ref().map(|r| r.load(Ordering::Acquire)),
+                [LOG_RESERVE, IDX_RESERVE]
+            );
+        }
+        // Writes into the reserved space read back and leave the files well formed.
+        for seq in 1..4u8 {
+            files.write(u64::from(seq), &[seq; 1_000]).unwrap();
+        }
+        assert_eq!(sizes(&files), (3_100, 32));
+        assert_eq!(files.get(2).unwrap().unwrap().1, vec![2u8; 1_000 - 32]);
+        assert_eq!(files.flaw().unwrap(), None);
+        // Within what is reserved, nothing more is asked of the file system.
+        files.reserve(1, 10).unwrap();
+        assert!(files.reserved[0].load(Ordering::Acquire) >= LOG_RESERVE);
     }
 }

@@ -694,7 +694,11 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
     }
     // Commits acknowledged before a crash that sled had not made durable yet (and the
     // head anchor the last checkpoint left in the journal). A store still in the older layout
-    // takes them as it was written, events in sled, and is then converted.
+    // takes them as it was written, events in sled, and is then converted. The events' space
+    // is reserved first, so that a full disk stops the replay before sled has taken any of it.
+    if in_files {
+        reserve_for(&sled.events, &records)?;
+    }
     for record in records {
         let applied = if in_files { apply(&sled, record) } else { apply_to_sled(&sled.db, record) };
         match applied {
@@ -1214,6 +1218,9 @@ impl Store {
         let sled = self.sled.read().expect("sled lock");
         let Some(sled) = sled.as_ref() else { return Err(StoreError::Poisoned("sled is closed".into())) };
         self.check_space()?;
+        // The events' space before the journal: a full disk refuses the commit here, nothing
+        // written, rather than failing its application after it is durable.
+        reserve_for(&sled.events, std::slice::from_ref(&record)).map_err(|e| classify(e, &self.dir))?;
         let mut wal = self.wal.lock().expect("wal lock");
         let appended = if self.failing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
             Err(std::io::Error::new(
@@ -1687,6 +1694,23 @@ fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Reserves the space in the event bodies' files that applying `records` takes beyond the
+/// events the files hold (see [`EventFiles::reserve`]).
+fn reserve_for(events: &EventFiles, records: &[Record]) -> Result<(), StoreError> {
+    let held = events.len();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for (k, v) in records.iter().flatten() {
+        if event_seq(k).is_some_and(|seq| seq >= held) {
+            count += 1;
+            bytes += v.len() as u64;
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    events.reserve(count, bytes)
 }
 
 /// The sequence number of an event's key (`e` + seq, u64 BE), in the journal or in a store

@@ -150,7 +150,8 @@ fn a_full_disk_refuses_commands_before_writing_and_the_server_takes_them_once_sp
 fn when_the_disk_fills_under_the_writer_every_answer_matches_the_ledger() {
     let Some(fs) = Tmpfs::mount(48) else { return };
     let t = fixed_team_at(fs.path().join("ledger"));
-    // No free-space margin: the journal and sled meet the full disk themselves.
+    // No free-space margin: the events' reservation, the journal and sled meet the full disk
+    // themselves.
     let server = Server::start_with(&t, &["--min-free-space", "0"]);
     t.env.borrow_mut().push(("PLEDGE_SERVER", server.url.clone()));
     fs.fill(256 << 10);
