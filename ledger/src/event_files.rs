@@ -92,6 +92,20 @@ impl EventFiles {
         Ok(EventFiles { log, idx, len: AtomicU64::new(idx_bytes / 8), reserved })
     }
 
+    /// Opens the files in `files` for reading only (a reader that does not open the store);
+    /// `None` when either is missing.
+    pub(crate) fn open_read(files: &Path) -> Result<Option<EventFiles>, StoreError> {
+        let open = |name: &str| match File::open(files.join(name)) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        let (Some(log), Some(idx)) = (open(LOG)?, open(IDX)?) else { return Ok(None) };
+        let idx_bytes = idx.metadata()?.len();
+        let reserved = [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)];
+        Ok(Some(EventFiles { log, idx, len: AtomicU64::new(idx_bytes / 8), reserved }))
+    }
+
     /// Makes sure that writing `events` more events of `log_bytes` entry bytes in all after
     /// those the files hold needs no more space from the file system: allocates the blocks
     /// (`fallocate`, the files' sizes unchanged), a chunk ahead when the disk has room for it.

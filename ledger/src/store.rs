@@ -582,6 +582,86 @@ pub fn committed_head(dir: &Path) -> Result<(SharedLock, Option<(u64, Digest)>),
     Ok((lock, head))
 }
 
+/// The committed events of the ledger in `dir`, read without opening sled (ADR 0020): the
+/// commit journal names the head and holds the events of the commits since the last
+/// checkpoint; the event bodies' files hold every event before those, made durable by that
+/// checkpoint. Holds a [`SharedLock`], so nothing is committed while it lives.
+///
+/// For a reader of single events (`pledge show SEQ`) that would otherwise pay for sled's
+/// recovery. It trusts no more than [`Store::get`] does (an event's hash is computed from its
+/// bytes, as the store computes it); what it cannot vouch for it declines, and the caller opens
+/// the store, which repairs or reports it.
+#[derive(Debug)]
+pub struct CommittedEvents {
+    _lock: SharedLock,
+    files: EventFiles,
+    /// The events of the journal's records: seq, then the stored value (hash and bytes).
+    journaled: std::collections::BTreeMap<u64, Vec<u8>>,
+    head: (u64, Digest),
+}
+
+impl CommittedEvents {
+    /// The committed events, or `None` when they cannot be read without opening the store:
+    /// the journal is not clean (a torn tail or damage) or names no head (an empty ledger, a
+    /// checkpoint cut short), the events are not in their own files (a ledger in the older
+    /// layout), the files lack events the journal does not hold or hold any past the head, a
+    /// file is cut or extended, or the head's stored hash is not the one the journal names.
+    pub fn open(dir: &Path) -> Result<Option<CommittedEvents>, StoreError> {
+        let lock = lock_shared(dir)?;
+        let Some(records) = Wal::read_clean(&dir.join("pledge.wal"))? else { return Ok(None) };
+        let anchor = records.iter().rev().find_map(|r| r.iter().rev().find(|(k, _)| k.as_slice() == ANCHOR));
+        let Some(head) = anchor.and_then(|(_, v)| parse_anchor(v)) else { return Ok(None) };
+        let journaled: std::collections::BTreeMap<u64, Vec<u8>> =
+            records.into_iter().flatten().filter_map(|(k, v)| event_seq(&k).map(|seq| (seq, v))).collect();
+        let Some(files) = EventFiles::open_read(dir)? else { return Ok(None) };
+        if journaled.keys().next_back().is_some_and(|last| *last != head.0)
+            || journaled.values().any(|v| v.len() < 32)
+        {
+            return Ok(None);
+        }
+        // Every event before the journal's first was synced before the journal was emptied.
+        let durable = journaled.keys().next().copied().unwrap_or(head.0 + 1);
+        let held = files.len();
+        if held < durable || held > head.0 + 1 || files.flaw()?.is_some() {
+            return Ok(None);
+        }
+        let stored = match journaled.get(&head.0) {
+            Some(v) => Some(Digest(v[..32].try_into().expect("32 bytes"))),
+            None => files.get(head.0).ok().flatten().map(|(hash, _)| hash),
+        };
+        if stored != Some(head.1) {
+            return Ok(None);
+        }
+        Ok(Some(CommittedEvents { _lock: lock, files, journaled, head }))
+    }
+
+    /// The head: its sequence number and id.
+    pub fn head(&self) -> (u64, Digest) {
+        self.head
+    }
+
+    /// How many of the events are read from the journal (committed since the last checkpoint)
+    /// rather than from the files.
+    pub fn journaled(&self) -> usize {
+        self.journaled.len()
+    }
+
+    /// The event at `seq`; `None` past the head.
+    pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        if seq > self.head.0 {
+            return Ok(None);
+        }
+        let bytes = match self.journaled.get(&seq) {
+            Some(v) => v[32..].to_vec(),
+            None => match self.files.get(seq)? {
+                Some((_, bytes)) => bytes,
+                None => return Err(StoreError::Corrupt { seq, reason: "event is missing".into() }),
+            },
+        };
+        decode_bytes(seq, bytes).map(Some)
+    }
+}
+
 /// The free space a commit requires on the ledger's file system, in bytes
 /// ([`set_min_free_space`]; 32 MiB by default).
 static MIN_FREE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(32 << 20);

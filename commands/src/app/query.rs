@@ -1020,6 +1020,19 @@ impl EventById {
                 store.get_by_hash(&h)?
             }
         };
+        self.answer_with(ev)
+    }
+
+    /// Answers from the ledger's committed events read without opening its store
+    /// ([`ledger::store::CommittedEvents`]), when the id is a sequence number and they can be
+    /// read so; `None` otherwise (the caller opens the store).
+    pub fn from_committed(&self, dir: &std::path::Path) -> Result<Option<EventAnswer>, QueryError> {
+        let Ok(seq) = self.id.parse::<u64>() else { return Ok(None) };
+        let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
+        self.answer_with(events.get(seq)?).map(Some)
+    }
+
+    fn answer_with(&self, ev: Option<RecordedEvent>) -> Result<EventAnswer, QueryError> {
         let ev = ev.ok_or_else(|| not_found(format!("no event `{}`", self.id)))?;
         let event: Value = serde_json::from_slice(&ev.bytes)
             .map_err(|e| QueryError::Store(StoreError::Corrupt { seq: ev.seq(), reason: e.to_string() }))?;

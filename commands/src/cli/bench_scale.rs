@@ -144,10 +144,11 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
 
     // In process: a rebuild from genesis, the snapshot of its state, and event queries
     // through the indexes (what `GET /api/v1/events` and `pledge log` run once open).
-    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits) = {
+    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits, middle_hash) = {
         let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
         let queries = event_queries(l.store(), l.trust())?;
-        let sample = l.store().get(n / 2)?.map(|e| e.bytes).unwrap_or_default();
+        let (sample, middle_hash) =
+            l.store().get(n / 2)?.map(|e| (e.bytes, e.hash.to_string())).unwrap_or_default();
         let limits = ledger::bench::limits(&sample);
         let t = Instant::now();
         let state = replay::rebuild(l.store(), AsOf::Head)?;
@@ -170,7 +171,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         }
         // The snapshot the next children open from (a small ledger got none from the first).
         ledger::snapshot::write(&ledger_dir, &snap).map_err(Failure::internal)?;
-        (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits)
+        (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits, middle_hash)
     };
 
     let written = ledger::snapshot::list(&ledger_dir);
@@ -181,6 +182,10 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let middle = (n / 2).to_string();
     let timeline_middle = repeated(&ledger_dir, &["timeline", "model-0", "--as-of", &middle])?;
     let log = repeated(&ledger_dir, &["log", "--kind", "champion.changed", "--limit", "500"])?;
+    // One event: by sequence number from the journal and the event files alone, by hash
+    // through the store (sled's hash index), so opening sled is the difference.
+    let show_seq = repeated(&ledger_dir, &["show", &middle])?;
+    let show_hash = repeated(&ledger_dir, &["show", &middle_hash])?;
     let served_timeline = served_timelines(&ledger_dir, n)?;
     let (verify_secs, verify_peak) = child(&ledger_dir, &["verify"])?;
     if keep.is_none() {
@@ -205,6 +210,8 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         "timeline_as_of_after_snapshot": timeline,
         "timeline_as_of_middle": timeline_middle,
         "log_by_kind_500": log,
+        "show_by_seq": show_seq,
+        "show_by_hash_opens_store": show_hash,
         "served_timeline_as_of": served_timeline,
         "verify": {
             "secs": verify_secs,
@@ -258,6 +265,8 @@ pub fn render(s: &Value) -> String {
         ));
     }
     out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
+    out.push_str(&row("pledge show SEQ (no sled)", &s["show_by_seq"]));
+    out.push_str(&row("pledge show HASH (opens the store)", &s["show_by_hash_opens_store"]));
     out.push_str(&format!(
         "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
         s["verify"]["secs"].as_f64().unwrap_or(0.0),

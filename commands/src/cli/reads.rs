@@ -359,8 +359,17 @@ pub fn show(args: ShowArgs) -> Result<(), Failure> {
     let backend = args.common.backend()?;
     let doc = match backend.client() {
         Some(client) => client.ask(&q)?,
-        // The store alone: `show` runs on a damaged ledger, to let an auditor see the damage.
-        None => q.from_store(&backend.open_store()?)?,
+        // The events alone, read without opening sled where the journal and the event files
+        // vouch for them, else from the store: `show` runs on a damaged ledger, to let an
+        // auditor see the damage.
+        None => {
+            let dir = backend.dir()?;
+            crate::app::backend::require_ledger(dir)?;
+            match q.from_committed(dir)? {
+                Some(answer) => answer,
+                None => q.from_store(&backend.open_store()?)?,
+            }
+        }
     };
     if args.common.json {
         return print_json(&doc);

@@ -59,6 +59,7 @@ fn killed_writer_loses_no_acknowledged_append() {
     let dir = tmp.path().join("ledger");
     let mut last_head = 0;
     let mut heads_vouched = 0;
+    let (mut quick_rounds, mut mixed_rounds) = (0, 0);
     // A cheap deterministic generator for the kill points.
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for round in 0..iterations {
@@ -93,7 +94,22 @@ fn killed_writer_loses_no_acknowledged_append() {
         // open finds (a reader at the head answers from the snapshot of exactly that event).
         let (lock, vouched) = ledger::store::committed_head(&dir).unwrap();
         drop(lock);
+        // So are the events a reader takes from the journal and the files without sled: every
+        // one of them, byte for byte, and nothing past the head.
+        let quick = ledger::store::CommittedEvents::open(&dir).unwrap().map(|q| {
+            let (head, hash) = q.head();
+            assert_eq!(Some((head, hash)), vouched, "round {round}: the quick read found another head");
+            assert!(q.get(head + 1).unwrap().is_none(), "round {round}: an event past the head");
+            // Events from both sources: the journal's and, before them, the files'.
+            mixed_rounds += usize::from(q.journaled() > 0 && (q.journaled() as u64) <= head);
+            (0..=head).map(|seq| q.get(seq).unwrap().unwrap().bytes).collect::<Vec<_>>()
+        });
         let store = ledger::Store::open(&dir).unwrap();
+        if let Some(events) = &quick {
+            quick_rounds += 1;
+            let stored: Vec<Vec<u8>> = store.iter().map(|e| e.unwrap().bytes).collect();
+            assert!(events == &stored, "round {round}: the quick read and the store disagree");
+        }
         if let Some((seq, hash)) = vouched {
             let head = store.head().unwrap();
             assert_eq!(
@@ -136,4 +152,6 @@ fn killed_writer_loses_no_acknowledged_append() {
         }
     }
     assert!(heads_vouched > 0, "the journal never vouched for a head in {iterations} rounds");
+    assert!(quick_rounds > 0, "the quick read declined every round");
+    assert!(mixed_rounds > 0, "the quick read never took events from both the journal and the files");
 }

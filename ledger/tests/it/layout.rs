@@ -156,3 +156,61 @@ fn an_older_store_with_a_missing_event_is_damage_not_a_shorter_ledger() {
     // Nothing was marked: the keys are still in sled for an operator to restore from.
     assert_eq!(sled_state(&path), (events.len() - 1, false));
 }
+
+/// Reads every event through [`ledger::store::CommittedEvents`], or `None` where it declines.
+fn quick_read(path: &std::path::Path) -> Option<Vec<(u64, Digest, Vec<u8>)>> {
+    let q = ledger::store::CommittedEvents::open(path).unwrap()?;
+    let (head, _) = q.head();
+    assert!(q.get(head + 1).unwrap().is_none());
+    Some((0..=head).map(|seq| q.get(seq).unwrap().unwrap()).map(|e| (e.seq(), e.hash, e.bytes)).collect())
+}
+
+#[test]
+fn a_reader_without_sled_reads_a_closed_store_and_declines_files_it_cannot_vouch_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ledger");
+    let events = ledger_at(&path);
+    // Closed cleanly: the journal holds the head anchor only, every event comes from the files.
+    let q = ledger::store::CommittedEvents::open(&path).unwrap().expect("a closed store is read");
+    assert_eq!(q.journaled(), 0);
+    assert_eq!(q.head(), (events.len() as u64 - 1, events.last().unwrap().1));
+    drop(q);
+    assert_eq!(quick_read(&path).as_deref(), Some(&events[..]));
+
+    let (log, idx) = (path.join("events.log"), path.join("events.idx"));
+    let (log_bytes, idx_bytes) = (std::fs::read(&log).unwrap(), std::fs::read(&idx).unwrap());
+    let last_start = u64::from_be_bytes(idx_bytes[idx_bytes.len() - 16..][..8].try_into().unwrap()) as usize;
+    let mut head_altered = log_bytes.clone();
+    head_altered[last_start] ^= 1;
+    let mut extra_entry = idx_bytes.clone();
+    extra_entry.extend_from_slice(&idx_bytes[idx_bytes.len() - 8..]);
+    let tampers: Vec<(&str, &std::path::Path, Vec<u8>)> = vec![
+        ("a byte past the log's end", &log, [&log_bytes[..], b"x"].concat()),
+        ("the log cut by a byte", &log, log_bytes[..log_bytes.len() - 1].to_vec()),
+        ("the index's last entry removed", &idx, idx_bytes[..idx_bytes.len() - 8].to_vec()),
+        ("an index entry past the head", &idx, extra_entry),
+        ("the index cut mid-entry", &idx, idx_bytes[..idx_bytes.len() - 3].to_vec()),
+        ("the head's stored hash altered", &log, head_altered),
+    ];
+    for (what, file, bytes) in tampers {
+        let original = std::fs::read(file).unwrap();
+        std::fs::write(file, &bytes).unwrap();
+        assert!(quick_read(&path).is_none(), "{what}: the reader must decline");
+        std::fs::write(file, original).unwrap();
+    }
+    // A store in the older layout (no event files) and a journal with a torn tail are left to
+    // the store's open.
+    assert_eq!(quick_read(&path).as_deref(), Some(&events[..]));
+    let wal = path.join("pledge.wal");
+    let journal = std::fs::read(&wal).unwrap();
+    let torn = [&journal[..], &[0xff; 64]].concat();
+    std::fs::write(&wal, &torn).unwrap();
+    assert!(quick_read(&path).is_none(), "a journal that is not clean");
+    std::fs::write(&wal, journal).unwrap();
+    to_older_layout(&path, &events);
+    assert!(quick_read(&path).is_none(), "the older layout");
+    assert_converted(&path, &events, &log_bytes, &idx_bytes);
+    let stored = ledger::Store::open(&path).unwrap().raw().collect::<Result<Vec<_>, _>>().unwrap();
+    assert!(stored.len() > events.len());
+    assert!(quick_read(&path) == Some(stored), "the converted store, then written to, is read as stored");
+}
