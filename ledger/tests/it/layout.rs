@@ -20,6 +20,22 @@ fn ledger_at(path: &std::path::Path) -> Vec<(u64, Digest, Vec<u8>)> {
 
 const MARK: &[u8] = b"m:events:files";
 
+/// sled itself on the store at `path`, waiting as `Store::open` does for the lock a store just
+/// closed releases from sled's worker threads.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("waiting for sled's lock: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("sled does not open: {e}"),
+        }
+    }
+}
+
 fn event_key(seq: u64) -> Vec<u8> {
     [&[b'e'][..], &seq.to_be_bytes()].concat()
 }
@@ -27,7 +43,7 @@ fn event_key(seq: u64) -> Vec<u8> {
 /// Rewrites the closed store at `path` as the older layout kept it: each event's hash and bytes
 /// as the value of key `e` ++ seq (big-endian u64) in sled, no event files, no mark.
 fn to_older_layout(path: &std::path::Path, events: &[(u64, Digest, Vec<u8>)]) {
-    let db = sled::open(path).unwrap();
+    let db = raw_sled(path);
     for (seq, hash, bytes) in events {
         db.insert(event_key(*seq), [&hash.0[..], bytes].concat()).unwrap();
     }
@@ -40,7 +56,7 @@ fn to_older_layout(path: &std::path::Path, events: &[(u64, Digest, Vec<u8>)]) {
 
 /// How many `e` keys sled holds, and whether the store is marked as converted.
 fn sled_state(path: &std::path::Path) -> (usize, bool) {
-    let db = sled::open(path).unwrap();
+    let db = raw_sled(path);
     (db.scan_prefix([b'e']).count(), db.contains_key(MARK).unwrap())
 }
 
@@ -115,7 +131,7 @@ fn keys_left_in_sled_after_a_conversion_are_removed_and_the_files_kept() {
     let log = std::fs::read(path.join("events.log")).unwrap();
     let idx = std::fs::read(path.join("events.idx")).unwrap();
     {
-        let db = sled::open(&path).unwrap();
+        let db = raw_sled(&path);
         // Left over, and stale: were sled read, the events would differ.
         for (seq, _, _) in &events[5..] {
             db.insert(event_key(*seq), vec![1u8; 40]).unwrap();
@@ -137,7 +153,7 @@ fn an_older_store_with_a_missing_event_is_damage_not_a_shorter_ledger() {
     to_older_layout(&path, &events);
     let gap = 6u64;
     {
-        let db = sled::open(&path).unwrap();
+        let db = raw_sled(&path);
         db.remove(event_key(gap)).unwrap();
         db.flush().unwrap();
     }
