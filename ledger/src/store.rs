@@ -572,14 +572,17 @@ fn lock_shared(dir: &Path) -> Result<SharedLock, StoreError> {
 /// to sled's own files is found by the next open and by `pledge verify`, not here.
 pub fn committed_head(dir: &Path) -> Result<(SharedLock, Option<(u64, Digest)>), StoreError> {
     let lock = lock_shared(dir)?;
-    let head = crate::wal::Wal::read_clean(&dir.join("pledge.wal"))?.and_then(|records| {
-        records
-            .iter()
-            .rev()
-            .find_map(|r| r.iter().rev().find(|(k, _)| k.as_slice() == ANCHOR))
-            .and_then(|(_, v)| parse_anchor(v))
-    });
+    let head = Wal::read_clean(&dir.join("pledge.wal"))?.and_then(|records| last_anchor(&records));
     Ok((lock, head))
+}
+
+/// The head anchor the journal's records end with: the last `m:head` value, if any.
+fn last_anchor(records: &[Record]) -> Option<(u64, Digest)> {
+    records
+        .iter()
+        .rev()
+        .find_map(|r| r.iter().rev().find(|(k, _)| k.as_slice() == ANCHOR))
+        .and_then(|(_, v)| parse_anchor(v))
 }
 
 /// The committed events of the ledger in `dir`, read without opening sled (ADR 0020): the
@@ -609,8 +612,7 @@ impl CommittedEvents {
     pub fn open(dir: &Path) -> Result<Option<CommittedEvents>, StoreError> {
         let lock = lock_shared(dir)?;
         let Some(records) = Wal::read_clean(&dir.join("pledge.wal"))? else { return Ok(None) };
-        let anchor = records.iter().rev().find_map(|r| r.iter().rev().find(|(k, _)| k.as_slice() == ANCHOR));
-        let Some(head) = anchor.and_then(|(_, v)| parse_anchor(v)) else { return Ok(None) };
+        let Some(head) = last_anchor(&records) else { return Ok(None) };
         let journaled: std::collections::BTreeMap<u64, Vec<u8>> =
             records.into_iter().flatten().filter_map(|(k, v)| event_seq(&k).map(|seq| (seq, v))).collect();
         let Some(files) = EventFiles::open_read(dir)? else { return Ok(None) };
@@ -1300,7 +1302,8 @@ impl Store {
         self.check_space()?;
         // The events' space before the journal: a full disk refuses the commit here, nothing
         // written, rather than failing its application after it is durable.
-        reserve_for(&sled.events, std::slice::from_ref(&record)).map_err(|e| classify(e, &self.dir))?;
+        let entry_bytes = events.iter().map(|e| 32 + e.bytes.len() as u64).sum();
+        sled.events.reserve(events.len() as u64, entry_bytes).map_err(|e| classify(e, &self.dir))?;
         let mut wal = self.wal.lock().expect("wal lock");
         let appended = if self.failing.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
             Err(std::io::Error::new(
@@ -1776,8 +1779,8 @@ fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Reserves the space in the event bodies' files that applying `records` takes beyond the
-/// events the files hold (see [`EventFiles::reserve`]).
+/// Reserves the space in the event bodies' files that re-applying the journal's `records`
+/// takes beyond the events the files hold (see [`EventFiles::reserve`]).
 fn reserve_for(events: &EventFiles, records: &[Record]) -> Result<(), StoreError> {
     let held = events.len();
     let (mut count, mut bytes) = (0u64, 0u64);
