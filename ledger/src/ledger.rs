@@ -62,6 +62,16 @@ pub trait Domain: Clone {
     fn snapshot(&self) -> Option<Vec<u8>> {
         None
     }
+    /// What a snapshot of this state holds besides it for questions answered from the snapshot
+    /// and the events alone, without the state (`docs/FORMAT.md`, section 19: the index
+    /// section): derived from the state and the `events` up to the state's last, so that the
+    /// same state over the same events always gives the same bytes (verification compares
+    /// them). Empty for none (the default). It runs on the thread that takes the snapshot,
+    /// with the store at hand, so it should read few events.
+    fn snapshot_index(&self, events: &dyn crate::store::EventSource) -> Vec<u8> {
+        let _ = events;
+        vec![]
+    }
     /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
     /// pristine domain the ledger was opened with), read from `section` (the snapshot file
     /// itself when a ledger opens, so that its bytes are not held beside the state). `None`
@@ -198,7 +208,8 @@ impl<D: Domain> Ledger<D> {
     /// keeps none. It encodes the whole state (seconds on a ledger of millions of events); a
     /// writer that must not stall uses [`Ledger::snapshot_job`].
     pub fn snapshot(&self) -> Option<Snapshot> {
-        snapshot_of(self.store.head()?, &self.trust, &self.domain)
+        let index = self.domain.snapshot_index(&*self.store);
+        snapshot_of(self.store.head()?, &self.trust, &self.domain, index)
     }
 
     /// For a writer that must not stall: when the ledger keeps snapshots and `every` events
@@ -215,9 +226,11 @@ impl<D: Domain> Ledger<D> {
         }
         let head = self.store.head()?;
         let (trust, domain, dir) = (self.trust.clone(), self.domain.clone(), self.store.dir().to_path_buf());
+        // The index reads the store, which stays here; it reads few events.
+        let index = domain.snapshot_index(&*self.store);
         self.snapshots = Some(Some(head.seq));
         Some(move || {
-            if let Some(snap) = snapshot_of(head, &trust, &domain) {
+            if let Some(snap) = snapshot_of(head, &trust, &domain, index) {
                 if let Err(e) = snapshot::write(&dir, &snap) {
                     tracing::warn!(error = %e, "cannot write a snapshot of the ledger's state");
                 }
@@ -485,13 +498,14 @@ impl<D: Domain> Ledger<D> {
 }
 
 /// The state after event `head` as a snapshot (`None` for a domain that keeps none).
-fn snapshot_of<D: Domain>(head: Head, trust: &TrustState, domain: &D) -> Option<Snapshot> {
+fn snapshot_of<D: Domain>(head: Head, trust: &TrustState, domain: &D, index: Vec<u8>) -> Option<Snapshot> {
     Some(Snapshot {
         seq: head.seq,
         event: head.hash,
         recorded_at: head.recorded_at,
         trust: trust.to_snapshot(),
         domain: domain.snapshot()?,
+        index,
     })
 }
 

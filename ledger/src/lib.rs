@@ -64,7 +64,7 @@ pub use crate::digest::Digest;
 pub use crate::error::{Mismatch, Refusal, Rejection, StoreError, SubmitError, VerifyFailure};
 pub use crate::event::{Cause, DraftCause, Event, EventDraft, RecordedEvent, Subject};
 pub use crate::ledger::{trust_at_head, Context, Domain, Ledger, NoDomain, Receipt};
-pub use crate::store::{ChainCursor, CommandRecord, ExpectedHead, Head, Store};
+pub use crate::store::{ChainCursor, CommandRecord, EventSource, ExpectedHead, Head, Store};
 pub use crate::trust::{Actor, Role, TrustState};
 pub use crate::verify::{
     verify_entries, verify_store, verify_store_with_domain, Entry, Verifier, VerifySummary,

@@ -16,12 +16,19 @@ use crate::canonical::Timestamp;
 use crate::digest::Digest;
 use crate::store::Store;
 
-/// The snapshot file format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The snapshot file format this build writes. It reads this one and the format before it
+/// ([`FORMAT_NO_INDEX`]).
+pub const FORMAT: u32 = 2;
+/// The format before [`FORMAT`]: the same file without the index section (read as a snapshot
+/// with an empty one).
+pub const FORMAT_NO_INDEX: u32 = 1;
 /// The first 16 bytes of every snapshot file.
 pub const MAGIC: &[u8; 16] = b"pledge-snapshot\n";
-/// The fixed-size header: magic, format, seq, event hash, recorded_at, two section lengths.
-const HEADER: usize = 16 + 4 + 8 + 32 + 8 + 8 + 8;
+/// The fixed-size header of [`FORMAT`]: magic, format, seq, event hash, recorded_at, three
+/// section lengths.
+const HEADER: usize = 16 + 4 + 8 + 32 + 8 + 8 + 8 + 8;
+/// The header of [`FORMAT_NO_INDEX`]: two section lengths.
+const HEADER_NO_INDEX: usize = HEADER - 8;
 /// Snapshots kept in a ledger's directory; older ones are removed when a new one is written.
 pub const KEEP: usize = 4;
 /// Events folded beyond the newest snapshot after which opening or closing a ledger writes a
@@ -46,13 +53,18 @@ pub struct Snapshot {
     pub trust: Vec<u8>,
     /// The domain's state ([`crate::Domain::snapshot`]).
     pub domain: Vec<u8>,
+    /// The domain's index of the events ([`crate::Domain::snapshot_index`]): what a question
+    /// answered from this section alone reads, checked by a digest of its own; empty for none.
+    pub index: Vec<u8>,
 }
 
 impl Snapshot {
-    /// The file's bytes: the header, the two sections, then the blake3 hash of everything
-    /// before it.
+    /// The file's bytes: the header, the three sections (the index section being the
+    /// index's digest, [`index_digest`], then the index, or nothing for an empty index), then
+    /// the blake3 hash of everything before it.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.trust.len() + self.domain.len() + 32);
+        let index_len = if self.index.is_empty() { 0 } else { 32 + self.index.len() };
+        let mut out = Vec::with_capacity(HEADER + self.trust.len() + self.domain.len() + index_len + 32);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -60,16 +72,23 @@ impl Snapshot {
         out.extend_from_slice(&self.recorded_at.micros().to_le_bytes());
         out.extend_from_slice(&(self.trust.len() as u64).to_le_bytes());
         out.extend_from_slice(&(self.domain.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(index_len as u64).to_le_bytes());
+        let digest = (!self.index.is_empty()).then(|| index_digest(&out, &self.trust, &self.index));
         out.extend_from_slice(&self.trust);
         out.extend_from_slice(&self.domain);
+        if let Some(d) = digest {
+            out.extend_from_slice(&d);
+            out.extend_from_slice(&self.index);
+        }
         let check = blake3::hash(&out);
         out.extend_from_slice(check.as_bytes());
         out
     }
 
-    /// Reads a snapshot file's bytes, refusing anything but an intact file of [`FORMAT`]. The
-    /// bytes are taken by value: the domain section (nearly all of them) stays in the same
-    /// allocation instead of being copied.
+    /// Reads a snapshot file's bytes, refusing anything but an intact file of [`FORMAT`] or
+    /// [`FORMAT_NO_INDEX`] (whose index is empty); an index section whose digest does not match
+    /// makes the whole file refused. The bytes are taken by value: the domain section (nearly
+    /// all of them) stays in the same allocation instead of being copied.
     pub fn decode(mut bytes: Vec<u8>) -> Result<Snapshot, String> {
         let header = Header::parse(&bytes[..HEADER.min(bytes.len())], bytes.len() as u64)?;
         let body_len = bytes.len() - 32;
@@ -77,13 +96,23 @@ impl Snapshot {
             return Err("its checksum does not match its bytes".into());
         }
         bytes.truncate(body_len);
-        let head: Vec<u8> = bytes.drain(..HEADER + header.trust_len as usize).collect();
+        let index = bytes.split_off(body_len - header.index_len as usize);
+        let head: Vec<u8> = bytes.drain(..header.len + header.trust_len as usize).collect();
+        let trust = head[header.len..].to_vec();
+        let index = match index.split_first_chunk::<32>() {
+            None => vec![],
+            Some((digest, body)) if *digest == index_digest(&head[..header.len], &trust, body) => {
+                body.to_vec()
+            }
+            Some(_) => return Err("its index section's digest does not match it".into()),
+        };
         Ok(Snapshot {
             seq: header.seq,
             event: header.event,
             recorded_at: header.recorded_at,
-            trust: head[HEADER..].to_vec(),
+            trust,
             domain: bytes,
+            index,
         })
     }
 
@@ -93,29 +122,56 @@ impl Snapshot {
     }
 }
 
+/// The digest that vouches for a snapshot's index section on its own: blake3 of the file's
+/// header, its trust section and the index, so that a reader of the index alone need not
+/// read the whole file to check it.
+pub fn index_digest(header: &[u8], trust: &[u8], index: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(header);
+    h.update(trust);
+    h.update(index);
+    *h.finalize().as_bytes()
+}
+
 /// The fixed-size header of a snapshot file, checked against the file's size.
 struct Header {
+    /// Its own length: [`HEADER`], or [`HEADER_NO_INDEX`] for the older format.
+    len: usize,
     seq: u64,
     event: Digest,
     recorded_at: Timestamp,
     trust_len: u64,
     domain_len: u64,
+    /// The index section's length: 0, or its digest's 32 bytes and the index.
+    index_len: u64,
 }
 
 impl Header {
-    /// Parses the first [`HEADER`] bytes of a file of `size` bytes: the magic, the format, and
-    /// section lengths that add up to the size.
+    /// Parses the header at the start of `head`, the first bytes of a file of `size` bytes:
+    /// the magic, the format, and section lengths that add up to the size.
     fn parse(head: &[u8], size: u64) -> Result<Header, String> {
-        if head.len() < HEADER || size < (HEADER + 32) as u64 || &head[..16] != MAGIC {
+        if head.len() < HEADER_NO_INDEX || size < (HEADER_NO_INDEX + 32) as u64 || &head[..16] != MAGIC {
             return Err("not a snapshot file".into());
         }
         let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
         let format = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes"));
-        if format != FORMAT {
-            return Err(format!("snapshot format {format}, this build reads {FORMAT}"));
-        }
+        let len = match format {
+            FORMAT if head.len() >= HEADER && size >= (HEADER + 32) as u64 => HEADER,
+            FORMAT => return Err("not a snapshot file".into()),
+            FORMAT_NO_INDEX => HEADER_NO_INDEX,
+            _ => {
+                return Err(format!(
+                    "snapshot format {format}, this build reads {FORMAT_NO_INDEX} and {FORMAT}"
+                ))
+            }
+        };
         let (trust_len, domain_len) = (u64_at(68), u64_at(76));
-        if trust_len.checked_add(domain_len) != Some(size - (HEADER + 32) as u64) {
+        let index_len = if len == HEADER { u64_at(84) } else { 0 };
+        if index_len != 0 && index_len <= 32 {
+            return Err("its index section is shorter than its digest".into());
+        }
+        let total = trust_len.checked_add(domain_len).and_then(|n| n.checked_add(index_len));
+        if total != Some(size - (len + 32) as u64) {
             return Err("its section lengths do not add up to its size".into());
         }
         let micros = i64::from_le_bytes(head[60..68].try_into().expect("8 bytes"));
@@ -123,11 +179,13 @@ impl Header {
             .map(Timestamp::from_datetime)
             .ok_or("its recorded_at is out of range")?;
         Ok(Header {
+            len,
             seq: u64_at(20),
             event: Digest(head[28..60].try_into().expect("32 bytes")),
             recorded_at,
             trust_len,
             domain_len,
+            index_len,
         })
     }
 }
@@ -148,7 +206,10 @@ pub struct SnapshotFile {
     /// The trust section.
     pub trust: Vec<u8>,
     file: std::fs::File,
+    /// Where the domain section starts.
+    domain_at: u64,
     domain_len: u64,
+    index_len: u64,
 }
 
 impl SnapshotFile {
@@ -167,12 +228,10 @@ impl SnapshotFile {
         use std::io::Read;
         let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let size = file.metadata().map_err(|e| e.to_string())?.len();
-        if size < (HEADER + 32) as u64 {
+        if size < (HEADER_NO_INDEX + 32) as u64 {
             return Err("not a snapshot file".into());
         }
-        let mut head = [0u8; HEADER];
-        file.read_exact(&mut head).map_err(|e| e.to_string())?;
-        let header = Header::parse(&head, size)?;
+        let (header, head) = read_header(&mut file, size)?;
         let mut trust = vec![0u8; header.trust_len as usize];
         file.read_exact(&mut trust).map_err(|e| e.to_string())?;
         let snap = SnapshotFile {
@@ -181,19 +240,79 @@ impl SnapshotFile {
             recorded_at: header.recorded_at,
             trust,
             file,
+            domain_at: head.len() as u64 + header.trust_len,
             domain_len: header.domain_len,
+            index_len: header.index_len,
         };
         Ok((snap, size))
+    }
+
+    /// Whether it holds an index section (see [`Snapshot::index`]).
+    pub fn has_index(&self) -> bool {
+        self.index_len > 0
     }
 
     /// The domain section, read from the file (buffered); a reader may skip what it does not
     /// need: positions are relative to the section's start, and it ends where the section
     /// does.
     pub fn domain(&mut self) -> std::io::Result<impl std::io::Read + std::io::Seek + '_> {
-        let start = HEADER as u64 + self.trust.len() as u64;
-        let mut section = Section { file: &mut self.file, start, len: self.domain_len, pos: 0 };
+        let mut section =
+            Section { file: &mut self.file, start: self.domain_at, len: self.domain_len, pos: 0 };
         std::io::Seek::seek(&mut section, std::io::SeekFrom::Start(0))?;
         Ok(std::io::BufReader::with_capacity(1 << 16, section))
+    }
+}
+
+/// Reads the header of the snapshot file `file` (of `size` bytes) from its start, leaving the
+/// file just after it: the header parsed, and its bytes.
+fn read_header(file: &mut std::fs::File, size: u64) -> Result<(Header, Vec<u8>), String> {
+    use std::io::Read;
+    let mut head = vec![0u8; HEADER_NO_INDEX];
+    file.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if u32::from_le_bytes(head[16..20].try_into().expect("4 bytes")) == FORMAT {
+        head.resize(HEADER, 0);
+        file.read_exact(&mut head[HEADER_NO_INDEX..]).map_err(|_| "not a snapshot file".to_string())?;
+    }
+    let header = Header::parse(&head, size)?;
+    Ok((header, head))
+}
+
+/// The trust section and the index of the snapshot of the ledger in `ledger_dir` taken after
+/// event `seq` with id `event`, read without reading its domain section or checking the
+/// whole file: the index section's own digest vouches for the header, the trust section and
+/// the index. `None` (logged) when no such file exists, it is of another event, holds no index
+/// (an empty one, or the older format), or the digest does not match. The caller holds what
+/// keeps `seq` the head (e.g. [`crate::store::CommittedEvents`]).
+pub fn index_at(ledger_dir: &Path, seq: u64, event: Digest) -> Option<(Vec<u8>, Vec<u8>)> {
+    /// The trust section and the index.
+    type Sections = (Vec<u8>, Vec<u8>);
+    use std::io::{Read, Seek, SeekFrom};
+    let path = dir_of(ledger_dir).join(file_name(seq));
+    let read = || -> Result<Option<Sections>, String> {
+        let mut file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let (header, head) = read_header(&mut file, size)?;
+        if header.seq != seq || header.event != event || header.index_len == 0 {
+            return Ok(None);
+        }
+        let mut trust = vec![0u8; header.trust_len as usize];
+        file.read_exact(&mut trust).map_err(|e| e.to_string())?;
+        file.seek(SeekFrom::Current(i64::try_from(header.domain_len).map_err(|e| e.to_string())?))
+            .map_err(|e| e.to_string())?;
+        let mut section = vec![0u8; header.index_len as usize];
+        file.read_exact(&mut section).map_err(|e| e.to_string())?;
+        let index = section.split_off(32);
+        if section[..] != index_digest(&head, &trust, &index) {
+            return Err("its index section's digest does not match it".into());
+        }
+        Ok(Some((trust, index)))
+    };
+    match read() {
+        Ok(found) => found,
+        Err(reason) => {
+            tracing::debug!(path = %path.display(), %reason, "snapshot index skipped");
+            None
+        }
     }
 }
 
@@ -401,4 +520,109 @@ pub fn write(ledger_dir: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
         let _ = std::fs::remove_file(old);
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(index: &[u8]) -> Snapshot {
+        Snapshot {
+            seq: 41,
+            event: Digest::of(b"event 41"),
+            recorded_at: Timestamp::from_datetime(
+                chrono::DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
+            ),
+            trust: b"the trust section".to_vec(),
+            domain: b"the domain section, the largest".to_vec(),
+            index: index.to_vec(),
+        }
+    }
+
+    /// The same snapshot as the older format writes it: no index length, format 1.
+    fn as_format_1(s: &Snapshot) -> Vec<u8> {
+        assert!(s.index.is_empty());
+        let mut b = s.encode();
+        b.truncate(b.len() - 32);
+        b.drain(84..92);
+        b[16..20].copy_from_slice(&FORMAT_NO_INDEX.to_le_bytes());
+        let check = blake3::hash(&b);
+        b.extend_from_slice(check.as_bytes());
+        b
+    }
+
+    fn in_ledger_dir(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir_of(tmp.path())).unwrap();
+        let path = dir_of(tmp.path()).join(file_name(41));
+        std::fs::write(&path, bytes).unwrap();
+        (tmp, path)
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_what_was_encoded_with_and_without_an_index_and_in_the_older_format() {
+        for index in [&b""[..], b"pledge-timelines/1\n\x80"] {
+            let s = snap(index);
+            let bytes = s.encode();
+            assert_eq!(u32::from_le_bytes(bytes[16..20].try_into().unwrap()), FORMAT);
+            assert_eq!(Snapshot::decode(bytes.clone()).unwrap(), s);
+            let (tmp, path) = in_ledger_dir(&bytes);
+            let mut file = SnapshotFile::open(&path).unwrap();
+            assert_eq!((file.seq, file.event, &file.trust), (s.seq, s.event, &s.trust));
+            assert_eq!(file.has_index(), !index.is_empty());
+            let mut domain = vec![];
+            std::io::Read::read_to_end(&mut file.domain().unwrap(), &mut domain).unwrap();
+            assert_eq!(domain, s.domain);
+            let found = index_at(tmp.path(), 41, s.event);
+            assert_eq!(found, (!index.is_empty()).then(|| (s.trust.clone(), s.index.clone())));
+        }
+        let s = snap(b"");
+        let old = as_format_1(&s);
+        assert_eq!(Snapshot::decode(old.clone()).unwrap(), s);
+        let (tmp, path) = in_ledger_dir(&old);
+        let mut file = SnapshotFile::open(&path).unwrap();
+        assert!(!file.has_index());
+        let mut domain = vec![];
+        std::io::Read::read_to_end(&mut file.domain().unwrap(), &mut domain).unwrap();
+        assert_eq!(domain, s.domain);
+        assert_eq!(index_at(tmp.path(), 41, s.event), None);
+    }
+
+    #[test]
+    fn the_index_is_read_alone_only_when_its_digest_vouches_for_the_header_the_trust_and_itself() {
+        let s = snap(b"pledge-timelines/1\n\x81\xa1a\x01");
+        let bytes = s.encode();
+        let index_start = bytes.len() - 32 - s.index.len() - 32;
+        let domain_at = HEADER + s.trust.len();
+        // Every byte but the domain section's (which the index does not read) and the whole
+        // file's checksum (which it does not check) is covered.
+        for i in 0..bytes.len() - 32 {
+            if (domain_at..domain_at + s.domain.len()).contains(&i) {
+                continue;
+            }
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            let (tmp, _) = in_ledger_dir(&b);
+            assert_eq!(index_at(tmp.path(), 41, s.event), None, "byte {i} flipped");
+        }
+        // The domain section is not read: a flip there is left to the readers of it.
+        let mut b = bytes.clone();
+        b[domain_at] ^= 0x01;
+        let (tmp, _) = in_ledger_dir(&b);
+        assert_eq!(index_at(tmp.path(), 41, s.event), Some((s.trust.clone(), s.index.clone())));
+        assert!(Snapshot::decode(b).is_err());
+        // Another event, another sequence number.
+        let (tmp, _) = in_ledger_dir(&bytes);
+        assert_eq!(index_at(tmp.path(), 41, Digest::of(b"another")), None);
+        assert_eq!(index_at(tmp.path(), 40, s.event), None);
+        // A whole file whose checksum matches but whose index digest does not is refused whole.
+        let mut b = bytes.clone();
+        b[index_start + 40] ^= 0x01;
+        let n = b.len() - 32;
+        let check = blake3::hash(&b[..n]);
+        b[n..].copy_from_slice(check.as_bytes());
+        assert_eq!(Snapshot::decode(b.clone()).unwrap_err(), "its index section's digest does not match it");
+        let (tmp, _) = in_ledger_dir(&b);
+        assert_eq!(index_at(tmp.path(), 41, s.event), None);
+    }
 }

@@ -585,6 +585,78 @@ fn last_anchor(records: &[Record]) -> Option<(u64, Digest)> {
         .and_then(|(_, v)| parse_anchor(v))
 }
 
+/// Events read by sequence number: the open [`Store`], or the [`CommittedEvents`] read without
+/// opening sled. What the questions that read a few events (timelines, single events) need.
+pub trait EventSource {
+    /// How many events there are (the head's `seq` + 1).
+    fn count(&self) -> u64;
+    /// The event at `seq`; `None` past the head.
+    fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError>;
+    /// The event `ev`'s cause names, an earlier event of its run (`docs/FORMAT.md`, section 3);
+    /// `None` for the first event of a run (caused by its command) or a cause not found.
+    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError>;
+    /// The first sequence number whose event was recorded after `t` (the number of events when
+    /// none was): a binary search, since `recorded_at` never decreases along the chain.
+    fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0u64, self.count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ev = self
+                .event(mid)?
+                .ok_or(StoreError::Corrupt { seq: mid, reason: "event is missing".into() })?;
+            if ev.event.recorded_at > t {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+impl EventSource for Store {
+    fn count(&self) -> u64 {
+        self.len()
+    }
+    fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        self.get(seq)
+    }
+    /// Through the hash index.
+    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
+        match &ev.event.cause {
+            Cause::Event(h) => self.get_by_hash(h),
+            Cause::Command(_) => Ok(None),
+        }
+    }
+    fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
+        Store::seq_after_time(self, t)
+    }
+}
+
+impl EventSource for CommittedEvents {
+    fn count(&self) -> u64 {
+        self.head.0 + 1
+    }
+    fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        self.get(seq)
+    }
+    /// Without the hash index: the events before `ev`, back to the first of its run, the one
+    /// whose id the cause names.
+    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
+        let Cause::Event(h) = &ev.event.cause else { return Ok(None) };
+        for seq in (0..ev.seq()).rev() {
+            let Some(earlier) = self.get(seq)? else { return Ok(None) };
+            if earlier.hash == *h {
+                return Ok(Some(earlier));
+            }
+            if matches!(earlier.event.cause, Cause::Command(_)) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The committed events of the ledger in `dir`, read without opening sled (ADR 0020): the
 /// commit journal names the head and holds the events of the commits since the last
 /// checkpoint; the event bodies' files hold every event before those, made durable by that

@@ -142,6 +142,10 @@ pub struct Verifier<D: Domain = NoDomain> {
     /// Snapshot files to compare with the state after their event, by sequence number (each
     /// read when its event is reached).
     snapshots: std::collections::BTreeMap<u64, std::path::PathBuf>,
+    /// Snapshots whose sections held the state the events give and that hold an index,
+    /// by sequence number: their index is compared once the store is at hand (see
+    /// [`verify_store_with_domain`]).
+    indexed: Vec<(u64, std::path::PathBuf)>,
     summary: VerifySummary,
     signers: Signers,
 }
@@ -176,6 +180,7 @@ impl<D: Domain> Verifier<D> {
             tree: CompactRange::default(),
             completed: None,
             snapshots: Default::default(),
+            indexed: Vec::new(),
             summary: VerifySummary {
                 events: 0,
                 head: None,
@@ -294,7 +299,7 @@ impl<D: Domain> Verifier<D> {
             // One that does not decode, or whose contents are of another event, is skipped by
             // readers too.
             if let Some(snap) = Snapshot::read(&path).ok().filter(|s| s.seq == seq) {
-                self.check_snapshot(&path.display().to_string(), &snap, hash).map_err(fail)?;
+                self.check_snapshot(&path, &snap, hash).map_err(fail)?;
             }
         }
         let nodes = self.tree.push(leaf);
@@ -312,7 +317,14 @@ impl<D: Domain> Verifier<D> {
     /// gave. A snapshot of another chain, or one whose sections the ledger would not restore
     /// (another format), is ignored as opening ignores it; one it would restore must hold
     /// exactly this state.
-    fn check_snapshot(&mut self, path: &str, snap: &Snapshot, hash: Digest) -> Result<(), String> {
+    /// One that holds this state and an index has its index compared later
+    /// ([`Verifier::indexed`]).
+    fn check_snapshot(
+        &mut self,
+        path: &std::path::Path,
+        snap: &Snapshot,
+        hash: Digest,
+    ) -> Result<(), String> {
         if snap.event != hash {
             return Ok(());
         }
@@ -320,6 +332,9 @@ impl<D: Domain> Verifier<D> {
         let domain_ok = self.domain.snapshot().is_some_and(|d| d == snap.domain);
         if trust_ok && domain_ok {
             self.summary.snapshots += 1;
+            if !snap.index.is_empty() {
+                self.indexed.push((snap.seq, path.to_path_buf()));
+            }
             return Ok(());
         }
         if TrustState::from_snapshot(&snap.trust).is_err()
@@ -328,7 +343,8 @@ impl<D: Domain> Verifier<D> {
             return Ok(());
         }
         Err(format!(
-            "the snapshot `{path}` does not hold the state the events give after this event ({} differs): it was altered or written by a faulty build; remove it (opening then folds from an older snapshot or from genesis)",
+            "the snapshot `{}` does not hold the state the events give after this event ({} differs): it was altered or written by a faulty build; remove it (opening then folds from an older snapshot or from genesis)",
+            path.display(),
             if trust_ok { "the domain state" } else { "the trust state" }
         ))
     }
@@ -928,6 +944,31 @@ where
     }
 }
 
+/// Compares the index of the snapshot at `path`, taken after event `seq`, whose sections were
+/// found to hold the state the events give after that event, with the index that state and
+/// the store's events give: the state restored from the snapshot's (verified) domain section
+/// by `pristine`, the domain before genesis.
+fn check_snapshot_index<D: Domain>(
+    store: &Store,
+    pristine: &D,
+    seq: u64,
+    path: &std::path::Path,
+) -> Result<(), VerifyFailure> {
+    let fail = |m: String| VerifyFailure::new(seq, None, m);
+    let snap = Snapshot::read(path)
+        .map_err(|e| fail(format!("the snapshot `{}` cannot be read again: {e}", path.display())))?;
+    let Some(state) = pristine.restore(&mut &snap.domain[..], seq) else {
+        return Err(fail(format!("the snapshot `{}` cannot be read again", path.display())));
+    };
+    if state.snapshot_index(store) != snap.index {
+        return Err(fail(format!(
+            "the snapshot `{}` does not hold the index the events give after this event: it was altered or written by a faulty build; remove it (opening then folds from an older snapshot or from genesis)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Verifies a whole store from its raw event bytes with `verifier` (re-deriving with its
 /// domain), then checks that the events reach the head the last commit recorded (so a store
 /// that lost its last events does not verify), that every stored Merkle tree node is the one
@@ -954,7 +995,8 @@ pub fn verify_store_with_domain<D: Domain>(
     });
     verifier.completed = Some(Vec::new());
     verifier.snapshots = snapshot::list(store.dir()).into_iter().collect();
-    let v = verify_entries_with(verifier, entries, |v| {
+    let pristine = verifier.domain.clone();
+    let mut v = verify_entries_with(verifier, entries, |v| {
         for (level, index, want) in v.completed.as_mut().map(std::mem::take).unwrap_or_default() {
             if level < STORED_LEVELS_FROM {
                 // Not stored: the store computes it from these very events.
@@ -979,7 +1021,11 @@ pub fn verify_store_with_domain<D: Domain>(
     })?;
     let next = v.next_seq;
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
+    let indexed = std::mem::take(&mut v.indexed);
     let (summary, domain) = v.finish_with_domain()?;
+    for (seq, path) in indexed {
+        check_snapshot_index(store, &pristine, seq, &path)?;
+    }
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
         if head != Some((seq, hash)) {

@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use ledger::{Cause, RecordedEvent, SignedCommand, Store, StoreError, TrustState};
+use std::collections::BTreeMap;
+
+use ledger::{Cause, EventSource, RecordedEvent, SignedCommand, Store, StoreError, TrustState};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -38,22 +40,20 @@ pub struct Entry {
 /// Resolves who caused `ev`: its command's signer, or the signer of the command behind the
 /// event that caused it.
 pub fn signer(
-    store: &Store,
+    events: &dyn EventSource,
     trust: &TrustState,
     ev: &RecordedEvent,
 ) -> Result<(Option<String>, Option<String>), StoreError> {
     let mut cur = ev.clone();
     for _ in 0..16 {
-        match &cur.event.cause {
-            Cause::Command(env) => {
-                let Ok(cmd) = SignedCommand::parse(env.clone()) else { return Ok((None, None)) };
-                let who = trust.key(&cmd.key_id()).map(|k| k.principal.clone());
-                return Ok((who, Some(cmd.key_id().to_string())));
-            }
-            Cause::Event(h) => match store.get_by_hash(h)? {
-                Some(e) => cur = e,
-                None => return Ok((None, None)),
-            },
+        if let Cause::Command(env) = &cur.event.cause {
+            let Ok(cmd) = SignedCommand::parse(env.clone()) else { return Ok((None, None)) };
+            let who = trust.key(&cmd.key_id()).map(|k| k.principal.clone());
+            return Ok((who, Some(cmd.key_id().to_string())));
+        }
+        match events.caused_by(&cur)? {
+            Some(e) => cur = e,
+            None => return Ok((None, None)),
         }
     }
     Ok((None, None))
@@ -263,8 +263,8 @@ pub fn summarize_domain(d: &DomainEvent) -> String {
     }
 }
 
-fn entry(store: &Store, trust: &TrustState, ev: &RecordedEvent) -> Result<Entry, StoreError> {
-    let (actor, key_id) = signer(store, trust, ev)?;
+fn entry(events: &dyn EventSource, trust: &TrustState, ev: &RecordedEvent) -> Result<Entry, StoreError> {
+    let (actor, key_id) = signer(events, trust, ev)?;
     Ok(Entry {
         seq: ev.seq(),
         hash: ev.hash.to_string(),
@@ -278,16 +278,21 @@ fn entry(store: &Store, trust: &TrustState, ev: &RecordedEvent) -> Result<Entry,
     })
 }
 
-fn entries(store: &Store, trust: &TrustState, mut seqs: Vec<u64>) -> Result<Vec<Entry>, StoreError> {
+/// The entries of the events `seqs` names, in ledger order, each once.
+pub fn entries(
+    events: &dyn EventSource,
+    trust: &TrustState,
+    mut seqs: Vec<u64>,
+) -> Result<Vec<Entry>, StoreError> {
     seqs.sort_unstable();
     seqs.dedup();
     seqs.into_iter()
         .map(|s| {
-            let ev = store.get(s)?.ok_or(StoreError::Corrupt {
+            let ev = events.event(s)?.ok_or(StoreError::Corrupt {
                 seq: s,
                 reason: "event named by a read model is missing".into(),
             })?;
-            entry(store, trust, &ev)
+            entry(events, trust, &ev)
         })
         .collect()
 }
@@ -316,68 +321,147 @@ fn provenance(state: &State, model: &str, version: u64) -> Vec<u64> {
 /// that caused it (evaluation, proposal and approval, experiment, rollback, bootstrap) and the
 /// provenance of the version it installed, in ledger order.
 pub fn timeline(
-    store: &Store,
+    events: &dyn EventSource,
     trust: &TrustState,
     state: &State,
     model: &str,
     segment: Option<&str>,
 ) -> Result<Vec<Entry>, StoreError> {
-    timeline_up_to(store, trust, state, model, segment, u64::MAX)
+    timeline_up_to(events, trust, state, model, segment, u64::MAX)
 }
 
-/// The model named, as it stood once event `last` was folded: `None` when it was registered
-/// after it (a model exists from its `model.registered` event on).
+/// The model in `state` (the head's), if it was registered at or before event `last`.
 pub fn model_up_to<'a>(state: &'a State, model: &str, last: u64) -> Option<&'a crate::state::ModelState> {
     state.model(model).filter(|m| m.registered_seq.is_some_and(|s| s <= last))
+}
+
+/// What the timelines of one model list, gathered from the head's read models and events once
+/// for every point: its `model.registered` event, and per segment key (`""` for the whole
+/// model) each champion change in order, with the events that explain it. The timeline as of
+/// any point is cut from it ([`ModelTimeline::up_to`]); a snapshot keeps the one of every model
+/// (its index section, `docs/FORMAT.md` section 19), so that a timeline is answered from it
+/// and a few events, without the read models.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ModelTimeline {
+    /// The `model.registered` event.
+    pub registered_seq: Option<u64>,
+    /// Per segment key, each champion change: its `champion.changed` event and the events
+    /// that explain it ([`change_events`]), in the order gathered.
+    pub changes: BTreeMap<String, Vec<(u64, Vec<u64>)>>,
+}
+
+impl ModelTimeline {
+    /// The timeline's events as of event `last`, in the order gathered (not sorted, possibly
+    /// repeated); `None` when the model was not registered by then.
+    ///
+    /// A segment without its own champion by then is served by the global one, whose story
+    /// it tells. Only the changes up to `last` are followed, and of what they gather only what
+    /// was recorded up to `last`: an experiment's transitions and an alert's history go on
+    /// after the change they explain.
+    pub fn up_to(&self, segment: Option<&str>, last: u64) -> Option<Vec<u64>> {
+        self.registered_seq.filter(|s| *s <= last)?;
+        let changes =
+            |key: &str| self.changes.get(key).into_iter().flatten().take_while(move |(seq, _)| *seq <= last);
+        let own = segment.is_some_and(|s| changes(s).next().is_some());
+        let key = if own { seg_key(segment) } else { seg_key(None) };
+        let mut seqs: Vec<u64> =
+            changes(&key).flat_map(|(seq, why)| std::iter::once(*seq).chain(why.iter().copied())).collect();
+        seqs.retain(|s| *s <= last);
+        Some(seqs)
+    }
+}
+
+/// The [`ModelTimeline`] of `model` in `state` (the head's), over `events`, for the segment
+/// keys `keys` names (every key when `None`) and the changes up to event `last` (which is all
+/// any timeline as of `last` or before reads of it); `None` for a model `state` does not hold.
+pub fn model_timeline(
+    events: &dyn EventSource,
+    state: &State,
+    model: &str,
+    keys: Option<&[String]>,
+    last: u64,
+) -> Result<Option<ModelTimeline>, StoreError> {
+    let Some(m) = state.model(model) else { return Ok(None) };
+    let mut changes = BTreeMap::new();
+    for (key, history) in &m.champion_history {
+        if keys.is_some_and(|k| !k.contains(key)) {
+            continue;
+        }
+        let gathered = history
+            .iter()
+            .take_while(|c| c.seq <= last)
+            .map(|c| Ok((c.seq, change_events(events, state, model, c)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        changes.insert(key.clone(), gathered);
+    }
+    Ok(Some(ModelTimeline { registered_seq: m.registered_seq, changes }))
+}
+
+/// The [`ModelTimeline`] of every model in `state`, by name.
+pub fn timelines(
+    events: &dyn EventSource,
+    state: &State,
+) -> Result<BTreeMap<String, ModelTimeline>, StoreError> {
+    let mut all = BTreeMap::new();
+    for name in state.models.keys() {
+        if let Some(t) = model_timeline(events, state, name, None, u64::MAX)? {
+            all.insert(name.clone(), t);
+        }
+    }
+    Ok(all)
+}
+
+/// The events that explain champion change `c` of `model`: the provenance of the version it
+/// installed, then the decision that caused it (the event its cause names) and what that
+/// decision rests on: the proposal it names, the transitions of the experiment it names, and,
+/// for an approval, the raising of the alert it names.
+fn change_events(
+    events: &dyn EventSource,
+    state: &State,
+    model: &str,
+    c: &ChampionChange,
+) -> Result<Vec<u64>, StoreError> {
+    let ChampionChange { seq, version, cause } = c;
+    let mut seqs = provenance(state, model, *version);
+    let Some(ev) = events.event(*seq)? else { return Ok(seqs) };
+    if let Some(decision) = events.caused_by(&ev)? {
+        seqs.push(decision.seq());
+        let p = &decision.event.payload;
+        if let Some(pr) = p["proposal_id"].as_str().and_then(|id| state.proposals.get(id)) {
+            seqs.push(pr.seq);
+        }
+        if let Some(x) = p["hypothesis_id"].as_str().and_then(|h| state.experiments.get(h)) {
+            seqs.extend(x.transitions.iter().map(|t| t.seq));
+        }
+        if *cause == ChampionCause::Approval {
+            if let Some(a) = p["alert_id"].as_str().and_then(|a| state.alerts.get(a)) {
+                seqs.push(a.raised_seq);
+            }
+        }
+    }
+    Ok(seqs)
 }
 
 /// [`timeline`] as of event `last`, from a later `state` (the head's): the timeline of the
 /// state folded up to `last`, without folding it. What the timeline lists is kept in the read
 /// models with the sequence number of the event that recorded it, and only ever appended to
 /// (champion changes, experiments' transitions, alerts' histories), and a segment has its own
-/// champion from its first change on; so as of `last` is whatever of it was recorded by then.
-/// Its cost is that of the answer, wherever `last` is in the ledger.
+/// champion from its first change on; so as of `last` is whatever of it was recorded by then
+/// ([`ModelTimeline::up_to`]). Its cost is that of the answer, wherever `last` is in the ledger.
 pub fn timeline_up_to(
-    store: &Store,
+    events: &dyn EventSource,
     trust: &TrustState,
     state: &State,
     model: &str,
     segment: Option<&str>,
     last: u64,
 ) -> Result<Vec<Entry>, StoreError> {
-    let Some(m) = model_up_to(state, model, last) else { return Ok(vec![]) };
-    let changes =
-        |key: &str| m.champion_history.get(key).into_iter().flatten().take_while(move |c| c.seq <= last);
-    // A segment without its own champion is served by the global one: its story is the global one.
-    let own = segment.is_some_and(|s| changes(s).next().is_some());
-    let key = if own { seg_key(segment) } else { seg_key(None) };
-    let mut seqs = vec![];
-    for ChampionChange { seq, version, cause } in changes(&key) {
-        seqs.push(*seq);
-        seqs.extend(provenance(state, model, *version));
-        let Some(ev) = store.get(*seq)? else { continue };
-        // The decision behind the change, and what that decision rests on.
-        if let Cause::Event(h) = &ev.event.cause {
-            if let Some(decision) = store.get_by_hash(h)? {
-                seqs.push(decision.seq());
-                let p = &decision.event.payload;
-                if let Some(pr) = p["proposal_id"].as_str().and_then(|id| state.proposals.get(id)) {
-                    seqs.push(pr.seq);
-                }
-                if let Some(x) = p["hypothesis_id"].as_str().and_then(|h| state.experiments.get(h)) {
-                    seqs.extend(x.transitions.iter().map(|t| t.seq));
-                }
-                if *cause == ChampionCause::Approval {
-                    if let Some(a) = p["alert_id"].as_str().and_then(|a| state.alerts.get(a)) {
-                        seqs.push(a.raised_seq);
-                    }
-                }
-            }
-        }
+    let keys = [seg_key(None), seg_key(segment)];
+    let Some(t) = model_timeline(events, state, model, Some(&keys), last)? else { return Ok(vec![]) };
+    match t.up_to(segment, last) {
+        Some(seqs) => entries(events, trust, seqs),
+        None => Ok(vec![]),
     }
-    // An experiment's transitions and an alert's history go on after the change they explain.
-    seqs.retain(|s| *s <= last);
-    entries(store, trust, seqs)
 }
 
 /// Lineage of a version.

@@ -33,12 +33,12 @@ impl AsOf {
     /// The last event of `store` this point includes: `None` when it includes none (a time
     /// before the first event, or an empty ledger). A time is found by a binary search over
     /// `recorded_at`, which never decreases along the chain ([`Store::seq_after_time`]).
-    pub fn last_event(&self, store: &Store) -> Result<Option<u64>, StoreError> {
-        let len = store.len();
+    pub fn last_event(&self, events: &dyn ledger::EventSource) -> Result<Option<u64>, StoreError> {
+        let len = events.count();
         let end = match self {
             AsOf::Head => len,
             AsOf::Seq(n) => n.saturating_add(1).min(len),
-            AsOf::Time(t) => store.seq_after_time(*t)?,
+            AsOf::Time(t) => events.seq_after_time(*t)?,
         };
         Ok(end.checked_sub(1))
     }

@@ -340,6 +340,33 @@ fn merge_details(state: &mut State, details: Details) -> Result<(), String> {
     Ok(())
 }
 
+/// The first bytes of Pledge's snapshot index (`docs/FORMAT.md`, section 19): the timelines of
+/// every model ([`crate::query::ModelTimeline`]), so that `pledge timeline` is answered from
+/// them and a few events, without the read models.
+pub const TIMELINES_TAG: &[u8] = b"pledge-timelines/1\n";
+
+/// The index section of a snapshot: [`TIMELINES_TAG`], then the timelines of every model as one
+/// MessagePack map by model name (each a map `registered_seq`, `changes`).
+pub fn timelines_to_index(timelines: &BTreeMap<String, crate::query::ModelTimeline>) -> Vec<u8> {
+    let mut out = TIMELINES_TAG.to_vec();
+    rmp_serde::encode::write_named(&mut out, timelines).expect("the timelines encode");
+    out
+}
+
+/// The timelines from an index [`timelines_to_index`] wrote; refuses another tag, bytes that do
+/// not decode, and bytes after the map.
+pub fn timelines_from_index(index: &[u8]) -> Result<BTreeMap<String, crate::query::ModelTimeline>, String> {
+    let body = index
+        .strip_prefix(TIMELINES_TAG)
+        .ok_or("the snapshot's index is not the timelines of this version")?;
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(body));
+    let timelines = BTreeMap::deserialize(&mut de).map_err(|e| format!("the snapshot's timelines: {e}"))?;
+    if de.position() != body.len() as u64 {
+        return Err("the snapshot's timelines: bytes after the map".into());
+    }
+    Ok(timelines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

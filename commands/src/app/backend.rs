@@ -165,7 +165,7 @@ pub fn ask_with_events_at_head<Q: Query>(
     }
     let store = Store::open(dir)?;
     let Some(head) = store.head().filter(|_| store.damage().is_none()) else { return Ok(None) };
-    let Some((_, mut file)) = ledger::snapshot::usable(&store, |s| s.seq == head.seq).next() else {
+    let Some((path, mut file)) = ledger::snapshot::usable(&store, |s| s.seq == head.seq).next() else {
         return Ok(None);
     };
     let trust = match ledger::TrustState::from_snapshot(&file.trust) {
@@ -176,7 +176,52 @@ pub fn ask_with_events_at_head<Q: Query>(
         }
     };
     let Some(domain) = domain_parts(&mut file, parts) else { return Ok(None) };
-    Ok(Some(q.answer(&View::new(&store, &trust, &domain.state, domain.policy.as_deref()))))
+    let answer = q.answer(&View::new(&store, &trust, &domain.state, domain.policy.as_deref()));
+    if Q::READS_TIMELINES && !file.has_index() && store.check_writable().is_ok() {
+        add_index(&store, &domain, &path);
+    }
+    Ok(Some(answer))
+}
+
+/// Writes the snapshot at `path` again with the index its state and the events give (a
+/// snapshot written before snapshots held one), so that the next timeline is answered from it
+/// ([`ask_from_timelines_at_head`]). `domain` holds the parts of the snapshot's read models
+/// the index reads (all but the versions' details: [`projections::query::timelines`]); the
+/// trust and domain sections are kept byte for byte. A failure is logged: the snapshot stays
+/// as it was.
+fn add_index(store: &Store, domain: &PledgeDomain, path: &Path) {
+    use ledger::Domain;
+    let written = ledger::snapshot::Snapshot::read(path).and_then(|mut snap| {
+        snap.index = domain.snapshot_index(store);
+        ledger::snapshot::write(store.dir(), &snap).map_err(|e| e.to_string())
+    });
+    if let Err(reason) = written {
+        tracing::warn!(path = %path.display(), %reason, "cannot add the timelines to the snapshot");
+    }
+}
+
+/// Answers `q`, a question with [`Query::READS_TIMELINES`], from the timelines kept by the
+/// snapshot taken at the committed head of the ledger in `dir` (its index section) and the
+/// committed events, without opening the store or decoding the read models. `None` when the
+/// committed events cannot be read without the store ([`ledger::store::CommittedEvents`]), or
+/// no snapshot of exactly that head holds an index whose digest matches and decodes: the
+/// caller answers otherwise.
+pub fn ask_from_timelines_at_head<Q: Query>(
+    dir: &Path,
+    q: &Q,
+) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
+    let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
+    let (seq, id) = events.head();
+    let Some((trust, index)) = ledger::snapshot::index_at(dir, seq, id) else { return Ok(None) };
+    let decoded = ledger::TrustState::from_snapshot(&trust)
+        .and_then(|trust| Ok((trust, projections::snapshot::timelines_from_index(&index)?)));
+    match decoded {
+        Ok((trust, timelines)) => Ok(q.answer_timelines(&events, &trust, &timelines)),
+        Err(reason) => {
+            tracing::debug!(seq, %reason, "snapshot index at the head not used");
+            Ok(None)
+        }
+    }
 }
 
 /// The events of a server's answer to a command, each checked against its hash.
@@ -264,6 +309,13 @@ impl Backend {
             let dir = self.dir()?;
             require_ledger(dir)?;
             if let Some(answer) = ask_at_head(dir, q, parts)? {
+                return Ok(answer?);
+            }
+        }
+        if Q::READS_TIMELINES {
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if let Some(answer) = ask_from_timelines_at_head(dir, q)? {
                 return Ok(answer?);
             }
         }

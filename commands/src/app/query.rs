@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{RecordedEvent, Store, StoreError, Subject, TrustState};
+use ledger::{EventSource, RecordedEvent, Store, StoreError, Subject, TrustState};
 use projections::events::{
     Baseline, ExperimentCompleted, Metrics, ReleaseGate, Task, Trigger, VersionStatus,
 };
@@ -59,6 +59,9 @@ impl From<QueryError> for Failure {
         }
     }
 }
+
+/// The timelines of every model, by name, as a snapshot's index keeps them.
+pub type Timelines = BTreeMap<String, query::ModelTimeline>;
 
 fn not_found(what: String) -> QueryError {
     QueryError::NotFound(what, None)
@@ -127,6 +130,21 @@ pub trait Query {
     /// answered locally from a snapshot taken at the head when there is one, decoding only
     /// these parts, with the store opened for the events (`app::backend::Backend::ask`).
     const EVENT_PARTS: Option<Parts> = None;
+    /// Whether it is answered by [`Query::answer_timelines`]: locally from the timelines a
+    /// snapshot taken at the head keeps (its index section) and the committed events, without
+    /// opening the store or reading the read models (`app::backend::Backend::ask`).
+    const READS_TIMELINES: bool = false;
+    /// The answer from the models' timelines kept by a snapshot of the head and the events,
+    /// for a question with [`Query::READS_TIMELINES`] (which then answers the same in
+    /// [`Query::answer`]); `None` for any other.
+    fn answer_timelines(
+        &self,
+        _events: &dyn EventSource,
+        _trust: &TrustState,
+        _timelines: &Timelines,
+    ) -> Option<Result<Self::Answer, QueryError>> {
+        None
+    }
     /// The answer from the state alone, for a question with [`Query::PARTS`] (which then
     /// answers the same in [`Query::answer`]); `None` for any other.
     fn answer_state(&self, _view: &StateView<'_>) -> Option<Result<Self::Answer, QueryError>> {
@@ -754,28 +772,59 @@ impl Query for Timeline {
     /// timeline as of a point is the head's up to that point's last event
     /// ([`query::timeline_up_to`]), so a past point costs what the answer does.
     fn answer(&self, v: &View<'_>) -> Result<TimelineAnswer, QueryError> {
-        let at = match &self.as_of {
-            Some(s) => AsOf::parse(s).map_err(QueryError::BadParam)?,
-            None => AsOf::Head,
+        let at = self.point()?;
+        let last = at.last_event(v.store)?.unwrap_or(0);
+        let keys = [projections::seg_key(None), projections::seg_key(self.segment.as_deref())];
+        let t = query::model_timeline(v.store, v.state, &self.model, Some(&keys), last)?;
+        self.answer_from(v.store, v.trust, at, t.as_ref())
+    }
+    const EVENT_PARTS: Option<Parts> = Some(Parts { version_details: false, ..Parts::ALL });
+    const READS_TIMELINES: bool = true;
+    fn answer_timelines(
+        &self,
+        events: &dyn EventSource,
+        trust: &TrustState,
+        timelines: &Timelines,
+    ) -> Option<Result<TimelineAnswer, QueryError>> {
+        Some(self.point().and_then(|at| self.answer_from(events, trust, at, timelines.get(&self.model))))
+    }
+}
+
+impl Timeline {
+    fn point(&self) -> Result<AsOf, QueryError> {
+        match &self.as_of {
+            Some(s) => AsOf::parse(s).map_err(QueryError::BadParam),
+            None => Ok(AsOf::Head),
+        }
+    }
+
+    /// The answer from the model's timeline `t` (`None`: no such model) over `events`: the
+    /// same whether `t` was gathered from the read models now or kept in a snapshot.
+    fn answer_from(
+        &self,
+        events: &dyn EventSource,
+        trust: &TrustState,
+        at: AsOf,
+        t: Option<&query::ModelTimeline>,
+    ) -> Result<TimelineAnswer, QueryError> {
+        let seqs = match (at.last_event(events)?, t) {
+            (Some(last), Some(t)) => t.up_to(self.segment.as_deref(), last),
+            _ => None,
         };
-        let registered = |last: &u64| query::model_up_to(v.state, &self.model, *last).is_some();
-        let Some(last) = at.last_event(v.store)?.filter(registered) else {
+        let Some(seqs) = seqs else {
             return Err(not_found(format!(
                 "no model `{}` in this ledger{}",
                 self.model,
                 if at == AsOf::Head { "" } else { " at that point" }
             )));
         };
-        let entries =
-            query::timeline_up_to(v.store, v.trust, v.state, &self.model, self.segment.as_deref(), last)?;
         Ok(TimelineAnswer {
             model: self.model.clone(),
             segment: self.segment.clone(),
             as_of: self.as_of.clone(),
-            entries,
+            entries: query::entries(events, trust, seqs)?,
         })
     }
-    const EVENT_PARTS: Option<Parts> = Some(Parts { version_details: false, ..Parts::ALL });
 }
 
 /// Which side of a version's lineage.

@@ -83,6 +83,19 @@ impl ledger::Domain for PledgeDomain {
         Some(self.state.to_snapshot())
     }
 
+    /// The timelines of every model ([`projections::query::timelines`]), which `pledge
+    /// timeline` reads with a few events instead of the read models. Empty, logged, when an
+    /// event they read cannot be read (the snapshot is then written without them).
+    fn snapshot_index(&self, events: &dyn ledger::EventSource) -> Vec<u8> {
+        match projections::query::timelines(events, &self.state) {
+            Ok(t) => projections::snapshot::timelines_to_index(&t),
+            Err(e) => {
+                tracing::warn!(error = %e, "a snapshot without the timelines: an event they read cannot be read");
+                vec![]
+            }
+        }
+    }
+
     fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
         State::from_snapshot(section)
             .and_then(|state| PledgeDomain::from_state(state, seq))

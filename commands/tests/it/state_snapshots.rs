@@ -121,7 +121,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
             "another format",
             Box::new(|p, _| {
                 let mut b = std::fs::read(p).unwrap();
-                b[16] = 2;
+                b[16] = 3;
                 let n = b.len() - 32;
                 let check = ledger::Digest::of(&b[..n]).0;
                 b[n..].copy_from_slice(&check);
@@ -253,6 +253,79 @@ fn verify_refuses_a_snapshot_that_decodes_but_holds_another_state() {
     let store = ledger::Store::open(&dir).unwrap();
     let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
     assert!(f.reason.contains("the trust state differs"), "{f}");
+}
+
+/// A snapshot's index (the timelines `pledge timeline` reads without the read models) is
+/// evidence-free like the rest of it: one that decodes and is bound to its event but lists
+/// other events than the state and the events give is refused by `verify`, at its event and by
+/// name, even with its digests made to match.
+#[test]
+fn verify_refuses_a_snapshot_whose_timelines_are_not_the_ones_the_events_give() {
+    type Forge = fn(&mut commands::app::query::Timelines);
+    let forgeries: [(&str, Forge); 3] = [
+        ("an event added to a change", |t| {
+            t.get_mut("demand").unwrap().changes.get_mut("").unwrap()[0].1.push(1)
+        }),
+        ("a change removed", |t| t.get_mut("demand").unwrap().changes.get_mut("").unwrap().clear()),
+        ("a model removed", |t| {
+            t.remove("demand");
+        }),
+    ];
+    for (name, forge) in forgeries {
+        let (dir, _tmp, path) = ledger_with_snapshot();
+        let store = ledger::Store::open(&dir).unwrap();
+        let honest = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
+        assert_eq!(honest.snapshots, 1, "{name}");
+        drop(store);
+        rewrite(&path, |s| {
+            let mut t = projections::snapshot::timelines_from_index(&s.index).unwrap();
+            forge(&mut t);
+            s.index = projections::snapshot::timelines_to_index(&t);
+        });
+        let store = ledger::Store::open(&dir).unwrap();
+        let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
+        assert!(f.reason.contains("does not hold the index the events give"), "{name}: {f}");
+        assert!(f.reason.contains(&path.file_name().unwrap().to_string_lossy().to_string()), "{name}: {f}");
+        assert_eq!(f.seq, Snapshot::read(&path).unwrap().seq, "{name}");
+    }
+}
+
+/// Given a snapshot at the head written without the timelines (by a build before them), a
+/// timeline question answers from the store and the snapshot's parts, and writes the snapshot
+/// again with its timelines, its trust and domain sections byte for byte the same; the next
+/// timeline is answered from them, alike, and `verify` accepts the snapshot.
+#[test]
+fn a_timeline_adds_the_timelines_to_a_snapshot_at_the_head_that_lacks_them() {
+    use commands::app::backend::{ask_from_timelines_at_head, Backend};
+    use commands::app::query::Timeline;
+    let (dir, _tmp) = {
+        let mut w = with_champion();
+        w.ok("maya", "run.record", run("r2", "scheduled", 11.0, 0.15, 0.95));
+        let (l, tmp, _) = w.into_parts();
+        let dir = l.store().dir().to_path_buf();
+        drop(l);
+        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+        l.snapshot_if_due(1).expect("a snapshot at the head");
+        (dir, tmp)
+    };
+    let path = snapshot::list(&dir)[0].1.clone();
+    rewrite(&path, |s| s.index.clear());
+    let before = Snapshot::read(&path).unwrap();
+    let q = Timeline { model: "demand".into(), segment: None, as_of: None };
+    assert!(ask_from_timelines_at_head(&dir, &q).unwrap().is_none(), "no timelines yet");
+    let answer = serde_json::to_value(Backend::Local(dir.clone()).ask(&q).unwrap()).unwrap();
+    assert!(answer["entries"].as_array().unwrap().len() >= 3, "{answer}");
+    let after = Snapshot::read(&path).unwrap();
+    assert!(!after.index.is_empty(), "the timelines were added");
+    assert_eq!(
+        (&after.trust, &after.domain, after.seq, after.event),
+        (&before.trust, &before.domain, before.seq, before.event)
+    );
+    let again = ask_from_timelines_at_head(&dir, &q).unwrap().expect("answered from the timelines");
+    assert_eq!(serde_json::to_value(again.unwrap()).unwrap(), answer);
+    let store = ledger::Store::open(&dir).unwrap();
+    let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
+    assert_eq!(summary.snapshots, 1);
 }
 
 #[test]
@@ -632,12 +705,14 @@ fn reads_fold_the_same_state_in_chunks_of_any_size() {
 
 /// Given a ledger with a snapshot at its head, timelines (at the head, as of every event and of
 /// times, of a segment, of a model never registered, with a malformed point) are answered from
-/// the store and the snapshot's parts as a full open answers them; when the snapshot cannot
-/// vouch for the head (older than it, damaged, of another event, removed), none is answered
-/// that way, and the CLI's backend answers as the full open does.
+/// the store and the snapshot's parts, and from the snapshot's index and the committed events
+/// alone, as a full open answers them; when the snapshot cannot vouch for the head (older than
+/// it, damaged, of another event, removed), neither answers, except that the index, which
+/// does not read the domain section, still answers (alike) when only that section is damaged;
+/// and the CLI's backend answers as the full open does.
 #[test]
 fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_open_answers_them() {
-    use commands::app::backend::{ask_with_events_at_head, Backend};
+    use commands::app::backend::{ask_from_timelines_at_head, ask_with_events_at_head, Backend};
     use commands::app::query::{Query, Timeline, View};
     let (dir, _tmp, older) = {
         let mut w = with_champion();
@@ -688,15 +763,23 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
     assert!(expected.iter().filter(|a| a["entries"].as_array().is_some_and(|e| e.len() > 3)).count() > 10);
     let parts = Timeline::EVENT_PARTS.expect("a timeline reads events and parts of the read models");
     let fast = |q: &Timeline| ask_with_events_at_head(&dir, q, parts).unwrap().map(as_json);
+    let indexed = |q: &Timeline| ask_from_timelines_at_head(&dir, q).unwrap().map(as_json);
     for (q, want) in questions.iter().zip(&expected) {
         assert_eq!(fast(q).as_ref(), Some(want), "{q:?}");
+        assert_eq!(indexed(q).as_ref(), Some(want), "{q:?}: from the index");
     }
 
     let snap_path = snapshot::list(&dir)[0].1.clone();
     let snap_bytes = std::fs::read(&snap_path).unwrap();
+    let index = Snapshot::read(&snap_path).unwrap().index;
+    let index_len = index.len();
+    let timelines = projections::snapshot::timelines_from_index(&index).unwrap();
+    assert!(timelines["demand"].changes.len() == 2, "the snapshot at the head holds the timelines");
     let tampers = [
         "an older snapshot only",
         "a flipped byte in the snapshot",
+        "a flipped byte in the index",
+        "a flipped byte in the trust section",
         "a snapshot of another event at the head's number",
         "the snapshot removed",
     ];
@@ -706,16 +789,20 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
         }
         std::fs::write(&snap_path, &snap_bytes).unwrap();
         assert!(fast(&questions[0]).is_some(), "{name}: before");
+        assert!(indexed(&questions[0]).is_some(), "{name}: before, from the index");
+        let flip = |at: usize| {
+            let mut b = snap_bytes.clone();
+            b[at] ^= 1;
+            std::fs::write(&snap_path, b).unwrap();
+        };
         match name {
             "an older snapshot only" => {
                 std::fs::remove_file(&snap_path).unwrap();
                 snapshot::write(&dir, &older).unwrap();
             }
-            "a flipped byte in the snapshot" => {
-                let mut b = snap_bytes.clone();
-                b[snap_bytes.len() / 2] ^= 1;
-                std::fs::write(&snap_path, b).unwrap();
-            }
+            "a flipped byte in the snapshot" => flip(snap_bytes.len() / 2),
+            "a flipped byte in the index" => flip(snap_bytes.len() - 32 - index_len / 2),
+            "a flipped byte in the trust section" => flip(100),
             "a snapshot of another event at the head's number" => {
                 rewrite(&snap_path, |s| s.event = ledger::Digest::of(b"another event"));
             }
@@ -724,6 +811,15 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
         let backend = Backend::Local(dir.clone());
         for (q, want) in questions.iter().zip(&expected).step_by(7) {
             assert!(fast(q).is_none(), "{name}: answered from a snapshot that cannot vouch for the head");
+            // The index does not read the domain section, where the middle of the file is.
+            match (name, indexed(q)) {
+                ("a flipped byte in the snapshot", got) => {
+                    assert_eq!(got.as_ref(), Some(want), "{name}: {q:?}")
+                }
+                (_, got) => {
+                    assert!(got.is_none(), "{name}: answered from an index that cannot vouch for the head")
+                }
+            }
             let full = backend.ask(q).map(|a| serde_json::to_value(a).unwrap()).map_err(|f| json!(f.message));
             assert_eq!(&full.unwrap_or_else(|e| e), want, "{name}: {q:?}");
         }
