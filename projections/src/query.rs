@@ -330,11 +330,6 @@ pub fn timeline(
     timeline_up_to(events, trust, state, model, segment, u64::MAX)
 }
 
-/// The model in `state` (the head's), if it was registered at or before event `last`.
-pub fn model_up_to<'a>(state: &'a State, model: &str, last: u64) -> Option<&'a crate::state::ModelState> {
-    state.model(model).filter(|m| m.registered_seq.is_some_and(|s| s <= last))
-}
-
 /// What the timelines of one model list, gathered from the head's read models and events once
 /// for every point: its `model.registered` event, and per segment key (`""` for the whole
 /// model) each champion change in order, with the events that explain it. The timeline as of
