@@ -598,20 +598,29 @@ pub trait EventSource {
     /// The first sequence number whose event was recorded after `t` (the number of events when
     /// none was): a binary search, since `recorded_at` never decreases along the chain.
     fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
-        let (mut lo, mut hi) = (0u64, self.count());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let ev = self
-                .event(mid)?
-                .ok_or(StoreError::Corrupt { seq: mid, reason: "event is missing".into() })?;
-            if ev.event.recorded_at > t {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Ok(lo)
+        first_seq_where(self, |at| at > t)
     }
+}
+
+/// The first sequence number of `events` whose event's `recorded_at` satisfies `after`, a test
+/// that holds from some point of the chain on (the number of events when it never does): a
+/// binary search reading about log2(n) events.
+fn first_seq_where<E: EventSource + ?Sized>(
+    events: &E,
+    after: impl Fn(Timestamp) -> bool,
+) -> Result<u64, StoreError> {
+    let (mut lo, mut hi) = (0u64, events.count());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let ev =
+            events.event(mid)?.ok_or(StoreError::Corrupt { seq: mid, reason: "event is missing".into() })?;
+        if after(ev.event.recorded_at) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
 }
 
 impl EventSource for Store {
@@ -627,9 +636,6 @@ impl EventSource for Store {
             Cause::Event(h) => self.get_by_hash(h),
             Cause::Command(_) => Ok(None),
         }
-    }
-    fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
-        Store::seq_after_time(self, t)
     }
 }
 
@@ -1656,30 +1662,13 @@ impl Store {
     /// events when none was): `recorded_at` never decreases along the chain, so this is a
     /// binary search reading about log2(n) events.
     pub fn seq_at_time(&self, t: Timestamp) -> Result<u64, StoreError> {
-        self.first_seq_where(|at| at >= t)
+        first_seq_where(self, |at| at >= t)
     }
 
     /// The first sequence number whose event was recorded after `t` (the number of events
     /// when none was), by the same binary search: the events up to `t` are those before it.
     pub fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
-        self.first_seq_where(|at| at > t)
-    }
-
-    /// The first sequence number whose event's `recorded_at` satisfies `after`, a test that
-    /// holds from some point of the chain on (the number of events when it never does).
-    fn first_seq_where(&self, after: impl Fn(Timestamp) -> bool) -> Result<u64, StoreError> {
-        let (mut lo, mut hi) = (0u64, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let ev =
-                self.get(mid)?.ok_or(StoreError::Corrupt { seq: mid, reason: "event is missing".into() })?;
-            if after(ev.event.recorded_at) {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Ok(lo)
+        first_seq_where(self, |at| at > t)
     }
 
     /// Adds the subject, kind and signer index blocks of the events the indexes do not cover

@@ -142,10 +142,10 @@ pub struct Verifier<D: Domain = NoDomain> {
     /// Snapshot files to compare with the state after their event, by sequence number (each
     /// read when its event is reached).
     snapshots: std::collections::BTreeMap<u64, std::path::PathBuf>,
-    /// Snapshots whose sections held the state the events give and that hold an index,
-    /// by sequence number: their index is compared once the store is at hand (see
+    /// Snapshots whose sections held the state the events give and that hold an index: the
+    /// event, the file and the index, compared once the store is at hand (see
     /// [`verify_store_with_domain`]).
-    indexed: Vec<(u64, std::path::PathBuf)>,
+    indexed: Vec<(u64, std::path::PathBuf, Vec<u8>)>,
     summary: VerifySummary,
     signers: Signers,
 }
@@ -333,7 +333,7 @@ impl<D: Domain> Verifier<D> {
         if trust_ok && domain_ok {
             self.summary.snapshots += 1;
             if !snap.index.is_empty() {
-                self.indexed.push((snap.seq, path.to_path_buf()));
+                self.indexed.push((snap.seq, path.to_path_buf(), snap.index.clone()));
             }
             return Ok(());
         }
@@ -944,23 +944,26 @@ where
     }
 }
 
-/// Compares the index of the snapshot at `path`, taken after event `seq`, whose sections were
-/// found to hold the state the events give after that event, with the index that state and
-/// the store's events give: the state restored from the snapshot's (verified) domain section
-/// by `pristine`, the domain before genesis.
+/// Compares `index`, the index of the snapshot at `path` taken after event `seq`, whose
+/// sections were found to hold the state the events give after that event, with the index
+/// that state and the store's events give: the state restored by `pristine` (the domain
+/// before genesis) from the snapshot's (verified) domain section, decoded from the file as it
+/// is read, as opening does, rather than held beside the state.
 fn check_snapshot_index<D: Domain>(
     store: &Store,
     pristine: &D,
     seq: u64,
     path: &std::path::Path,
+    index: &[u8],
 ) -> Result<(), VerifyFailure> {
     let fail = |m: String| VerifyFailure::new(seq, None, m);
-    let snap = Snapshot::read(path)
-        .map_err(|e| fail(format!("the snapshot `{}` cannot be read again: {e}", path.display())))?;
-    let Some(state) = pristine.restore(&mut &snap.domain[..], seq) else {
-        return Err(fail(format!("the snapshot `{}` cannot be read again", path.display())));
+    let unreadable = |e: String| fail(format!("the snapshot `{}` cannot be read again: {e}", path.display()));
+    let mut file = snapshot::SnapshotFile::open(path).map_err(unreadable)?;
+    let mut section = file.domain().map_err(|e| unreadable(e.to_string()))?;
+    let Some(state) = pristine.restore(&mut section, seq) else {
+        return Err(unreadable("its domain section is not restored".into()));
     };
-    if state.snapshot_index(store) != snap.index {
+    if state.snapshot_index(store) != index {
         return Err(fail(format!(
             "the snapshot `{}` does not hold the index the events give after this event: it was altered or written by a faulty build; remove it (opening then folds from an older snapshot or from genesis)",
             path.display()
@@ -1023,8 +1026,8 @@ pub fn verify_store_with_domain<D: Domain>(
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
     let indexed = std::mem::take(&mut v.indexed);
     let (summary, domain) = v.finish_with_domain()?;
-    for (seq, path) in indexed {
-        check_snapshot_index(store, &pristine, seq, &path)?;
+    for (seq, path, index) in indexed {
+        check_snapshot_index(store, &pristine, seq, &path, &index)?;
     }
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));

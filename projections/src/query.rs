@@ -392,11 +392,11 @@ pub fn model_timeline(
     Ok(Some(ModelTimeline { registered_seq: m.registered_seq, changes }))
 }
 
+/// The timelines of every model, by name, as a snapshot's index keeps them.
+pub type Timelines = BTreeMap<String, ModelTimeline>;
+
 /// The [`ModelTimeline`] of every model in `state`, by name.
-pub fn timelines(
-    events: &dyn EventSource,
-    state: &State,
-) -> Result<BTreeMap<String, ModelTimeline>, StoreError> {
+pub fn timelines(events: &dyn EventSource, state: &State) -> Result<Timelines, StoreError> {
     let mut all = BTreeMap::new();
     for name in state.models.keys() {
         if let Some(t) = model_timeline(events, state, name, None, u64::MAX)? {

@@ -347,7 +347,7 @@ pub const TIMELINES_TAG: &[u8] = b"pledge-timelines/1\n";
 
 /// The index section of a snapshot: [`TIMELINES_TAG`], then the timelines of every model as one
 /// MessagePack map by model name (each a map `registered_seq`, `changes`).
-pub fn timelines_to_index(timelines: &BTreeMap<String, crate::query::ModelTimeline>) -> Vec<u8> {
+pub fn timelines_to_index(timelines: &crate::query::Timelines) -> Vec<u8> {
     let mut out = TIMELINES_TAG.to_vec();
     rmp_serde::encode::write_named(&mut out, timelines).expect("the timelines encode");
     out
@@ -355,7 +355,7 @@ pub fn timelines_to_index(timelines: &BTreeMap<String, crate::query::ModelTimeli
 
 /// The timelines from an index [`timelines_to_index`] wrote; refuses another tag, bytes that do
 /// not decode, and bytes after the map.
-pub fn timelines_from_index(index: &[u8]) -> Result<BTreeMap<String, crate::query::ModelTimeline>, String> {
+pub fn timelines_from_index(index: &[u8]) -> Result<crate::query::Timelines, String> {
     let body = index
         .strip_prefix(TIMELINES_TAG)
         .ok_or("the snapshot's index is not the timelines of this version")?;

@@ -60,8 +60,7 @@ impl From<QueryError> for Failure {
     }
 }
 
-/// The timelines of every model, by name, as a snapshot's index keeps them.
-pub type Timelines = BTreeMap<String, query::ModelTimeline>;
+pub use projections::query::Timelines;
 
 fn not_found(what: String) -> QueryError {
     QueryError::NotFound(what, None)
@@ -773,10 +772,13 @@ impl Query for Timeline {
     /// ([`query::timeline_up_to`]), so a past point costs what the answer does.
     fn answer(&self, v: &View<'_>) -> Result<TimelineAnswer, QueryError> {
         let at = self.point()?;
-        let last = at.last_event(v.store)?.unwrap_or(0);
+        let last = at.last_event(v.store)?;
         let keys = [projections::seg_key(None), projections::seg_key(self.segment.as_deref())];
-        let t = query::model_timeline(v.store, v.state, &self.model, Some(&keys), last)?;
-        self.answer_from(v.store, v.trust, at, t.as_ref())
+        let t = match last {
+            Some(last) => query::model_timeline(v.store, v.state, &self.model, Some(&keys), last)?,
+            None => None,
+        };
+        self.answer_from(v.store, v.trust, at, last, t.as_ref())
     }
     const EVENT_PARTS: Option<Parts> = Some(Parts { version_details: false, ..Parts::ALL });
     const READS_TIMELINES: bool = true;
@@ -786,7 +788,11 @@ impl Query for Timeline {
         trust: &TrustState,
         timelines: &Timelines,
     ) -> Option<Result<TimelineAnswer, QueryError>> {
-        Some(self.point().and_then(|at| self.answer_from(events, trust, at, timelines.get(&self.model))))
+        let answer = self.point().and_then(|at| {
+            let last = at.last_event(events)?;
+            self.answer_from(events, trust, at, last, timelines.get(&self.model))
+        });
+        Some(answer)
     }
 }
 
@@ -798,16 +804,18 @@ impl Timeline {
         }
     }
 
-    /// The answer from the model's timeline `t` (`None`: no such model) over `events`: the
-    /// same whether `t` was gathered from the read models now or kept in a snapshot.
+    /// The answer as of event `last` (the last event `at` includes; `None` when it includes
+    /// none) from the model's timeline `t` (`None`: no such model) over `events`: the same
+    /// whether `t` was gathered from the read models now or kept in a snapshot.
     fn answer_from(
         &self,
         events: &dyn EventSource,
         trust: &TrustState,
         at: AsOf,
+        last: Option<u64>,
         t: Option<&query::ModelTimeline>,
     ) -> Result<TimelineAnswer, QueryError> {
-        let seqs = match (at.last_event(events)?, t) {
+        let seqs = match (last, t) {
             (Some(last), Some(t)) => t.up_to(self.segment.as_deref(), last),
             _ => None,
         };

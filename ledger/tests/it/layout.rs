@@ -23,17 +23,8 @@ const MARK: &[u8] = b"m:events:files";
 /// sled itself on the store at `path`, waiting as `Store::open` does for the lock a store just
 /// closed releases from sled's worker threads.
 fn raw_sled(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                eprintln!("waiting for sled's lock: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("sled does not open: {e}"),
-        }
-    }
+    ledger::store::wait_until_unlocked(path, std::time::Duration::from_secs(5)).unwrap();
+    sled::open(path).unwrap()
 }
 
 fn event_key(seq: u64) -> Vec<u8> {

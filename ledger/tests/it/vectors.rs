@@ -264,3 +264,52 @@ fn the_c2sp_signed_note_example_verifies() {
     wrong.text = "This is an example message!\n".into();
     assert!(key.verify(&wrong).is_err());
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A snapshot file (FORMAT.md section 19) in format 2 with an index section and in format 1
+/// without one: its sections (opaque bytes here; the trust and domain sections' contents are
+/// specified apart), the whole file, the index digest and the checksum. Both files decode to
+/// the snapshot they were made from.
+#[test]
+fn snapshot_file_vector() {
+    use ledger::snapshot::{index_digest, Snapshot};
+    let snap = Snapshot {
+        seq: 41,
+        event: Digest::of(b"event 41"),
+        recorded_at: Timestamp::parse_exact("2026-03-01T00:00:00.000001Z").unwrap(),
+        trust: b"trust section".to_vec(),
+        domain: b"domain section".to_vec(),
+        index: b"pledge-timelines/1\n\x80".to_vec(),
+    };
+    let file = snap.encode();
+    let header = &file[..92];
+    let format_1 = {
+        let mut b = Snapshot { index: vec![], ..snap.clone() }.encode();
+        b.truncate(b.len() - 32);
+        b.drain(84..92);
+        b[16..20].copy_from_slice(&1u32.to_le_bytes());
+        let check = Digest::of(&b).0;
+        b.extend_from_slice(&check);
+        b
+    };
+    assert_eq!(Snapshot::decode(file.clone()).unwrap(), snap);
+    assert_eq!(Snapshot::decode(format_1.clone()).unwrap(), Snapshot { index: vec![], ..snap.clone() });
+    check_or_write(
+        "snapshot-file.json",
+        &json!({
+            "seq": snap.seq,
+            "event": snap.event.to_string(),
+            "recorded_at": snap.recorded_at.to_string(),
+            "trust_hex": hex(&snap.trust),
+            "domain_hex": hex(&snap.domain),
+            "index_hex": hex(&snap.index),
+            "index_digest_hex": hex(&index_digest(header, &snap.trust, &snap.index)),
+            "file_hex": hex(&file),
+            "checksum_hex": hex(&file[file.len() - 32..]),
+            "format_1_file_hex": hex(&format_1),
+        }),
+    );
+}
