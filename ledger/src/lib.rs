@@ -46,6 +46,7 @@ pub mod dsse;
 pub mod error;
 pub mod event;
 mod event_files;
+pub mod event_index;
 pub mod export;
 pub mod forge;
 pub mod keys;

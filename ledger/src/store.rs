@@ -338,6 +338,9 @@ pub struct Store {
     tree: Mutex<CompactRange>,
     /// Set for a read-only store; dropped after sled, removing its private copy.
     read_only: Option<ReadOnly>,
+    /// The writer of the event index's runs (ADR 0021); `None` for a read-only or damaged
+    /// store. Dropped first, so that it has finished before the store's lock is released.
+    indexer: Option<crate::event_index::Indexer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -399,13 +402,7 @@ fn signer_prefix(key: &KeyId) -> Vec<u8> {
     k
 }
 
-/// The key that signed `ev`'s command, when `ev` is the first event of a run.
-fn run_signer(ev: &RecordedEvent) -> Option<KeyId> {
-    match &ev.event.cause {
-        Cause::Command(env) => env.signatures.first().map(|s| s.keyid),
-        Cause::Event(_) => None,
-    }
-}
+use crate::event_index::run_signer;
 
 /// Adds `ev`'s bits (its run signed by `signer`) to the subject, kind and signer index
 /// blocks in `bits`.
@@ -600,6 +597,38 @@ pub trait EventSource {
     fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
         first_seq_where(self, |at| at > t)
     }
+    /// The first sequence number whose event was recorded at or after `t` (the number of
+    /// events when none was), by the same binary search.
+    fn seq_at_time(&self, t: Timestamp) -> Result<u64, StoreError> {
+        first_seq_where(self, |at| at >= t)
+    }
+}
+
+/// The store's indexes (bitmap blocks in sled): kinds, exact subjects and signers, when they
+/// cover every event.
+impl crate::event_index::EventIndex for Store {
+    fn seqs_under<'a>(
+        &'a self,
+        name: crate::event_index::Name<'_>,
+        range: std::ops::Range<u64>,
+        reverse: bool,
+    ) -> Option<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>> {
+        use crate::event_index::Name;
+        if !self.indexed() {
+            return None;
+        }
+        Some(match name {
+            Name::Kind(kind) => seqs_under(self, kind_prefix(kind), range, reverse),
+            Name::Subject(model, segment) => seqs_under(
+                self,
+                subject_prefix(model, Some(segment.filter(|s| !s.is_empty()))),
+                range,
+                reverse,
+            ),
+            Name::Signer(key) => seqs_under(self, signer_prefix(key), range, reverse),
+            Name::Model(_) => return None,
+        })
+    }
 }
 
 /// The first sequence number of `events` whose event's `recorded_at` satisfies `after`, a test
@@ -659,6 +688,32 @@ impl EventSource for CommittedEvents {
                 return Ok(None);
             }
         }
+        Ok(None)
+    }
+}
+
+/// The first `count` events of the event bodies' files, for the event index's writer, which
+/// reads the events committed before it started from them.
+struct FileEvents {
+    files: Arc<EventFiles>,
+    count: u64,
+}
+
+impl EventSource for FileEvents {
+    fn count(&self) -> u64 {
+        self.count
+    }
+    fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        if seq >= self.count {
+            return Ok(None);
+        }
+        match self.files.get(seq)? {
+            Some((_, bytes)) => decode_bytes(seq, bytes).map(Some),
+            None => Err(StoreError::Corrupt { seq, reason: "event is missing".into() }),
+        }
+    }
+    /// Not needed by the index, which finds a run's signer from its first event.
+    fn caused_by(&self, _ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
         Ok(None)
     }
 }
@@ -1097,6 +1152,10 @@ impl Store {
 
     fn open_in(dir: PathBuf, files: PathBuf, read_only: Option<ReadOnly>) -> Result<Store, StoreError> {
         let l = load(&files, &dir).map_err(|e| classify(e, &dir))?;
+        let indexer = (read_only.is_none() && l.damage.is_none()).then(|| {
+            let events = FileEvents { files: l.sled.events.clone(), count: l.head.map_or(0, |h| h.seq + 1) };
+            crate::event_index::Indexer::start(&dir, Box::new(events))
+        });
         let store = Store {
             sled: std::sync::RwLock::new(Some(l.sled)),
             dir,
@@ -1109,6 +1168,7 @@ impl Store {
             failing: std::sync::atomic::AtomicU32::new(0),
             tree: Mutex::new(l.tree),
             read_only,
+            indexer,
         };
         store.complete_indexes()?;
         Ok(store)
@@ -1323,6 +1383,7 @@ impl Store {
         // A commit holds whole runs: every event after a run's first is signed by its key.
         let mut signer: Option<KeyId> = None;
         let mut bits = std::collections::BTreeMap::new();
+        let mut indexed = Vec::with_capacity(if self.indexer.is_some() { events.len() } else { 0 });
         for (expect_seq, ev) in (actual.map_or(0, |a| a.seq + 1)..).zip(events) {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
@@ -1341,6 +1402,9 @@ impl Store {
             record.push((hk, ev.event.seq.to_be_bytes().to_vec()));
             signer = run_signer(ev).or(signer);
             index_bits(&mut bits, ev, signer.as_ref());
+            if self.indexer.is_some() {
+                indexed.push((ev.event.seq, ev.hash, crate::event_index::keys_of(ev, signer.as_ref())));
+            }
             expect_prev = Some(ev.hash);
         }
         record.extend(merged_blocks(&self.db()?, bits)?);
@@ -1412,6 +1476,9 @@ impl Store {
         };
         *head = Some(Head { seq: last.event.seq, hash: last.hash, recorded_at: last.event.recorded_at });
         *tree = grown;
+        if let Some(ix) = &self.indexer {
+            ix.add(indexed);
+        }
         if let Some(reason) = trouble {
             tracing::error!(%reason, "the store needs to be reopened; the commit is durable in the journal");
             *self.poisoned.lock().expect("poison lock") = Some(reason);
@@ -1808,6 +1875,7 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        drop(self.indexer.take());
         // A clean close leaves sled durable and the journal empty, so the next open has
         // nothing to re-apply. Failure here loses nothing: the journal still holds the commits.
         if self.read_only.is_some() {

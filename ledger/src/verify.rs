@@ -54,6 +54,10 @@ pub struct VerifySummary {
     /// give at their event (`docs/FORMAT.md`, section 19; only [`verify_store`] checks them).
     #[serde(default)]
     pub snapshots: u64,
+    /// Runs of the event index in the ledger's directory found equal to the runs the events
+    /// give (ADR 0021; only [`verify_store`] checks them).
+    #[serde(default)]
+    pub index_runs: u64,
 }
 
 /// The command whose events are being read (a command's events are contiguous: its run).
@@ -191,6 +195,7 @@ impl<D: Domain> Verifier<D> {
                 tree_root: String::new(),
                 log_keys: Vec::new(),
                 snapshots: 0,
+                index_runs: 0,
             },
             signers: Signers::default(),
         }
@@ -1025,10 +1030,12 @@ pub fn verify_store_with_domain<D: Domain>(
     let next = v.next_seq;
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
     let indexed = std::mem::take(&mut v.indexed);
-    let (summary, domain) = v.finish_with_domain()?;
+    let (mut summary, domain) = v.finish_with_domain()?;
     for (seq, path, index) in indexed {
         check_snapshot_index(store, &pristine, seq, &path, &index)?;
     }
+    summary.index_runs = crate::event_index::check(store.dir(), store)
+        .map_err(|(seq, reason)| VerifyFailure::new(seq, None, reason))?;
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
         if head != Some((seq, hash)) {

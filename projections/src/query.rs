@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use std::collections::BTreeMap;
 
+use ledger::event_index::{EventIndex, Name};
 use ledger::{Cause, EventSource, RecordedEvent, SignedCommand, Store, StoreError, TrustState};
 use serde::Serialize;
 use serde_json::Value;
@@ -585,8 +586,13 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// Whether `ev` passes. Resolving the actor reads the causing events from `store`.
-    pub fn matches(&self, store: &Store, trust: &TrustState, ev: &RecordedEvent) -> Result<bool, StoreError> {
+    /// Whether `ev` passes. Resolving the actor reads the causing events from `events`.
+    pub fn matches(
+        &self,
+        events: &dyn EventSource,
+        trust: &TrustState,
+        ev: &RecordedEvent,
+    ) -> Result<bool, StoreError> {
         if self.kind.as_ref().is_some_and(|k| *k != ev.event.kind) {
             return Ok(false);
         }
@@ -605,37 +611,47 @@ impl EventFilter {
             return Ok(false);
         }
         if let Some(actor) = &self.actor {
-            return Ok(signer(store, trust, ev)?.0.as_deref() == Some(actor.as_str()));
+            return Ok(signer(events, trust, ev)?.0.as_deref() == Some(actor.as_str()));
         }
         Ok(true)
     }
 
     /// The sequence numbers worth reading for this filter within `range`, in order (reversed
-    /// with `reverse`): from the kind index when a kind is asked for, else from the signer
-    /// index for an actor (the actor's keys merged), else from the subject index for a
-    /// segment, else every event. A candidate still has to pass [`EventFilter::matches`]; a
-    /// store whose indexes do not cover every event (opened read-only, written by an older
-    /// build) is scanned.
+    /// with `reverse`): from the index of the kind when a kind is asked for, else of the
+    /// actor's signing keys (merged), else of the segment, else of the model, else every
+    /// event; where `index` does not answer for a name, the next is tried. A candidate still
+    /// has to pass [`EventFilter::matches`], so an index makes a query cheaper, never its
+    /// answer different.
     fn candidates<'a>(
         &self,
-        store: &'a Store,
+        index: &'a dyn EventIndex,
         trust: &TrustState,
         range: Range<u64>,
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a> {
-        let indexed = store.indexed();
-        if let (Some(kind), true) = (&self.kind, indexed) {
-            return Box::new(store.seqs_by_kind(kind, range, reverse));
+        if let Some(seqs) =
+            self.kind.as_ref().and_then(|k| index.seqs_under(Name::Kind(k), range.clone(), reverse))
+        {
+            return seqs;
         }
-        if let (Some(actor), true) = (&self.actor, indexed) {
+        if let Some(actor) = &self.actor {
             let keys: Vec<_> = trust.keys().filter(|k| k.principal == *actor).map(|k| k.key_id).collect();
-            let streams: Vec<_> =
-                keys.iter().map(|k| store.seqs_by_signer(k, range.clone(), reverse).peekable()).collect();
-            return Box::new(Merged { streams, reverse });
+            let streams: Option<Vec<_>> = keys
+                .iter()
+                .map(|k| index.seqs_under(Name::Signer(k), range.clone(), reverse).map(Iterator::peekable))
+                .collect();
+            if let Some(streams) = streams {
+                return Box::new(Merged { streams, reverse });
+            }
         }
-        if let (Some(model), Some(segment), true) = (&self.model, &self.segment, indexed) {
-            let segment = (!segment.is_empty()).then_some(segment.as_str());
-            return Box::new(store.seqs_by_exact_subject(model, segment, range, reverse));
+        if let Some(model) = &self.model {
+            let name = match &self.segment {
+                Some(segment) => Name::Subject(model, Some(segment)),
+                None => Name::Model(model),
+            };
+            if let Some(seqs) = index.seqs_under(name, range.clone(), reverse) {
+                return seqs;
+            }
         }
         if reverse {
             Box::new(range.rev().map(Ok))
@@ -646,68 +662,70 @@ impl EventFilter {
 
     /// The sequence numbers the time bounds leave, from `start`: `recorded_at` never
     /// decreases along the chain, so both ends are found by binary search.
-    fn bounds(&self, store: &Store, start: u64) -> Result<Range<u64>, StoreError> {
+    fn bounds(&self, events: &dyn EventSource, start: u64) -> Result<Range<u64>, StoreError> {
         let lo = match self.since {
-            Some(t) => store.seq_at_time(t)?.max(start),
+            Some(t) => events.seq_at_time(t)?.max(start),
             None => start,
         };
         let hi = match self.until {
-            Some(t) => store.seq_at_time(t)?,
-            None => store.len(),
+            Some(t) => events.seq_at_time(t)?,
+            None => events.count(),
         };
         Ok(lo..hi.max(lo))
     }
 
-    /// Up to `limit` matching events in ledger order, starting after sequence number `after`
-    /// (from genesis when `None`), and the sequence number to continue from when more remain.
-    /// The cost follows the index entries and events read (see `candidates`), not the
-    /// ledger's length.
+    /// Up to `limit` matching events of `events` in ledger order, starting after sequence
+    /// number `after` (from genesis when `None`), and the sequence number to continue from
+    /// when more remain. The cost follows the index entries and events read (see
+    /// `candidates`), not the ledger's length.
     pub fn page(
         &self,
-        store: &Store,
+        events: &dyn EventSource,
+        index: &dyn EventIndex,
         trust: &TrustState,
         after: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<RecordedEvent>, Option<u64>), StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
-        let range = self.bounds(store, start)?;
+        let range = self.bounds(events, start)?;
         let mut out = Vec::new();
-        for seq in self.candidates(store, trust, range, false) {
+        for seq in self.candidates(index, trust, range, false) {
             let seq = seq?;
             if out.len() == limit {
                 return Ok((out, Some(seq - 1)));
             }
-            let ev = store
-                .get(seq)?
+            let ev = events
+                .event(seq)?
                 .ok_or(StoreError::Corrupt { seq, reason: "an index names a missing event".into() })?;
-            if self.matches(store, trust, &ev)? {
+            if self.matches(events, trust, &ev)? {
                 out.push(ev);
             }
         }
         Ok((out, None))
     }
 
-    /// The last `limit` matching events after sequence number `after` (all when `None`), in
-    /// ledger order.
+    /// The last `limit` matching events of `events` after sequence number `after` (all when
+    /// `None`), in ledger order.
     pub fn last(
         &self,
-        store: &Store,
+        events: &dyn EventSource,
+        index: &dyn EventIndex,
         trust: &TrustState,
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let start = after.map_or(0, |a| a.saturating_add(1));
-        let range = self.bounds(store, start)?;
+        let range = self.bounds(events, start)?;
         let mut out = Vec::new();
-        for seq in self.candidates(store, trust, range, true) {
+        for seq in self.candidates(index, trust, range, true) {
             if out.len() == limit {
                 break;
             }
             let seq = seq?;
-            let ev = store
-                .get(seq)?
+            let ev = events
+                .event(seq)?
                 .ok_or(StoreError::Corrupt { seq, reason: "an index names a missing event".into() })?;
-            if self.matches(store, trust, &ev)? {
+            if self.matches(events, trust, &ev)? {
                 out.push(ev);
             }
         }

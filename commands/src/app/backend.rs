@@ -224,6 +224,28 @@ pub fn ask_from_timelines_at_head<Q: Query>(
     }
 }
 
+/// Answers `q`, a question with [`Query::READS_EVENT_INDEX`], from the committed events of the
+/// ledger in `dir` and the event index's runs, without opening the store; the trust state,
+/// when the question needs it, from the snapshot taken at the head (its index section's digest
+/// vouches for it). `None` when the committed events cannot be read without the store, the
+/// runs leave too many events uncovered ([`ledger::event_index::Reader::open`]), or the
+/// question needs a trust state no snapshot of the head gives: the caller answers otherwise.
+pub fn ask_from_event_index<Q: Query>(
+    dir: &Path,
+    q: &Q,
+) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
+    let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
+    let Some(index) = ledger::event_index::Reader::open(dir, &events)? else { return Ok(None) };
+    let (seq, id) = events.head();
+    let trust = || {
+        let (trust, _) = ledger::snapshot::index_at(dir, seq, id)?;
+        ledger::TrustState::from_snapshot(&trust)
+            .map_err(|reason| tracing::debug!(seq, %reason, "snapshot trust at the head not used"))
+            .ok()
+    };
+    Ok(q.answer_indexed(&events, &index, &trust))
+}
+
 /// The events of a server's answer to a command, each checked against its hash.
 fn remote_events(answer: &Value) -> Result<Vec<RecordedEvent>, Failure> {
     let mut events = vec![];
@@ -291,6 +313,13 @@ impl Backend {
     pub fn ask<Q: Query>(&self, q: &Q) -> Result<Q::Answer, Failure> {
         if let Backend::Remote(client) = self {
             return client.ask(q);
+        }
+        if Q::READS_EVENT_INDEX {
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if let Some(answer) = ask_from_event_index(dir, q)? {
+                return Ok(answer?);
+            }
         }
         if !Q::READS_STATE {
             let dir = self.dir()?;

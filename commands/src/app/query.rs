@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use ledger::event_index::EventIndex;
 use ledger::{EventSource, RecordedEvent, Store, StoreError, Subject, TrustState};
 use projections::events::{
     Baseline, ExperimentCompleted, Metrics, ReleaseGate, Task, Trigger, VersionStatus,
@@ -141,6 +142,21 @@ pub trait Query {
         _events: &dyn EventSource,
         _trust: &TrustState,
         _timelines: &Timelines,
+    ) -> Option<Result<Self::Answer, QueryError>> {
+        None
+    }
+    /// Whether it is answered by [`Query::answer_indexed`]: locally from the committed events
+    /// and the event index's runs, without opening the store (`app::backend::Backend::ask`).
+    const READS_EVENT_INDEX: bool = false;
+    /// The answer from the committed `events` and their `index`, for a question with
+    /// [`Query::READS_EVENT_INDEX`] (which then answers the same in [`Query::answer`]); `trust`
+    /// gives the trust state at the head where it can be read without the store. `None` for
+    /// any other question, or when it needs the trust state and `trust` gives none.
+    fn answer_indexed(
+        &self,
+        _events: &dyn EventSource,
+        _index: &dyn EventIndex,
+        _trust: &dyn Fn() -> Option<TrustState>,
     ) -> Option<Result<Self::Answer, QueryError>> {
         None
     }
@@ -1023,6 +1039,32 @@ impl Query for Events {
     }
     /// Reads the store (the view's state is not used).
     fn answer(&self, v: &View<'_>) -> Result<EventsAnswer, QueryError> {
+        self.answer_from(v.store, v.store, v.trust)
+    }
+    const READS_EVENT_INDEX: bool = true;
+    /// The trust state is read only to resolve an actor: without one, none is needed.
+    fn answer_indexed(
+        &self,
+        events: &dyn EventSource,
+        index: &dyn EventIndex,
+        trust: &dyn Fn() -> Option<TrustState>,
+    ) -> Option<Result<EventsAnswer, QueryError>> {
+        let trust = match &self.selection.actor {
+            Some(_) => trust()?,
+            None => TrustState::default(),
+        };
+        Some(self.answer_from(events, index, &trust))
+    }
+}
+
+impl Events {
+    /// The page of `events` the selection asks for, its candidates from `index`.
+    fn answer_from(
+        &self,
+        events: &dyn EventSource,
+        index: &dyn EventIndex,
+        trust: &TrustState,
+    ) -> Result<EventsAnswer, QueryError> {
         let filter = self.selection.filter()?;
         let (n, bad) = match self.page {
             Page::After { limit, .. } => (limit, "limit"),
@@ -1031,11 +1073,11 @@ impl Query for Events {
         if n == 0 || n > MAX_PAGE {
             return Err(QueryError::BadParam(format!("`{bad}` is between 1 and {MAX_PAGE}")));
         }
-        let (events, next_after) = match self.page {
-            Page::After { after, limit } => filter.page(v.store, v.trust, after, limit)?,
-            Page::Last { n, after } => (filter.last(v.store, v.trust, after, n)?, None),
+        let (found, next_after) = match self.page {
+            Page::After { after, limit } => filter.page(events, index, trust, after, limit)?,
+            Page::Last { n, after } => (filter.last(events, index, trust, after, n)?, None),
         };
-        Ok(EventsAnswer { events: events.iter().map(EventDoc::from).collect(), next_after })
+        Ok(EventsAnswer { events: found.iter().map(EventDoc::from).collect(), next_after })
     }
 }
 
@@ -1081,12 +1123,24 @@ impl EventById {
     }
 
     /// Answers from the ledger's committed events read without opening its store
-    /// ([`ledger::store::CommittedEvents`]), when the id is a sequence number and they can be
-    /// read so; `None` otherwise (the caller opens the store).
+    /// ([`ledger::store::CommittedEvents`]) when they can be read so, an id through the event
+    /// index's runs ([`ledger::event_index::Reader`]) when they cover the ledger; `None`
+    /// otherwise (the caller opens the store).
     pub fn from_committed(&self, dir: &std::path::Path) -> Result<Option<EventAnswer>, QueryError> {
-        let Ok(seq) = self.id.parse::<u64>() else { return Ok(None) };
         let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
-        self.answer_with(events.get(seq)?).map(Some)
+        if let Ok(seq) = self.id.parse::<u64>() {
+            return self.answer_with(events.get(seq)?).map(Some);
+        }
+        let Ok(hash) = self.id.parse::<ledger::Digest>() else { return Ok(None) };
+        let Some(index) = ledger::event_index::Reader::open(dir, &events)? else { return Ok(None) };
+        let mut found = None;
+        for seq in index.with_id(&hash)? {
+            if let Some(ev) = events.get(seq)?.filter(|ev| ev.hash == hash) {
+                found = Some(ev);
+                break;
+            }
+        }
+        self.answer_with(found).map(Some)
     }
 
     fn answer_with(&self, ev: Option<RecordedEvent>) -> Result<EventAnswer, QueryError> {

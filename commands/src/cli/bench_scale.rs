@@ -89,9 +89,9 @@ fn event_queries(store: &ledger::Store, trust: &ledger::TrustState) -> Result<Va
         for _ in 0..RUNS {
             let t = Instant::now();
             answered = if last {
-                filter.last(store, trust, None, 500)?.len()
+                filter.last(store, store, trust, None, 500)?.len()
             } else {
-                filter.page(store, trust, None, 500)?.0.len()
+                filter.page(store, store, trust, None, 500)?.0.len()
             };
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }

@@ -163,5 +163,12 @@ pub fn summary_text(what: &str, s: &VerifySummary) -> String {
             if s.snapshots == 1 { "" } else { "s" }
         ));
     }
+    if s.index_runs > 0 {
+        out.push_str(&format!(
+            "\n  {} event index run{} equal to what the events give",
+            s.index_runs,
+            if s.index_runs == 1 { "" } else { "s" }
+        ));
+    }
     out
 }

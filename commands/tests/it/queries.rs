@@ -1,6 +1,7 @@
 //! Timeline, lineage, health, as-of replays, checkpoints and the counterfactual report.
 
 use commands::app::query::{Backtests, Query, View};
+use ledger::event_index::EventIndex;
 use ledger::RecordedEvent;
 use projections::query::{self, EventFilter};
 use projections::replay::{self, AsOf};
@@ -304,26 +305,31 @@ fn indexed_event_queries_answer_exactly_what_a_scan_answers() {
         filters.push(EventFilter { since: Some(mid), ..base.clone() });
         filters.push(EventFilter { since: Some(mid), until: Some(late), ..base });
     }
-    let mut nonempty = 0;
-    for filter in &filters {
-        let expected: Vec<u64> =
-            all.iter().filter(|e| filter.matches(store, trust, e).unwrap()).map(|e| e.seq()).collect();
-        nonempty += usize::from(!expected.is_empty());
-        // Forwards, two events a page.
-        let mut got = vec![];
-        let mut after = None;
-        loop {
-            let (page, next) = filter.page(store, trust, after, 2).unwrap();
-            got.extend(page.iter().map(|e| e.seq()));
-            match next {
-                Some(n) => after = Some(n),
-                None => break,
+    let check = |events: &dyn ledger::EventSource, index: &dyn EventIndex, trust: &ledger::TrustState| {
+        let mut nonempty = 0;
+        for filter in &filters {
+            let expected: Vec<u64> =
+                all.iter().filter(|e| filter.matches(events, trust, e).unwrap()).map(|e| e.seq()).collect();
+            nonempty += usize::from(!expected.is_empty());
+            // Forwards, two events a page.
+            let mut got = vec![];
+            let mut after = None;
+            loop {
+                let (page, next) = filter.page(events, index, trust, after, 2).unwrap();
+                got.extend(page.iter().map(|e| e.seq()));
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
             }
+            assert_eq!(got, expected, "{filter:?}");
+            let tail: Vec<u64> =
+                filter.last(events, index, trust, None, 3).unwrap().iter().map(|e| e.seq()).collect();
+            assert_eq!(tail, expected[expected.len().saturating_sub(3)..], "{filter:?}");
         }
-        assert_eq!(got, expected, "{filter:?}");
-        let tail: Vec<u64> = filter.last(store, trust, None, 3).unwrap().iter().map(|e| e.seq()).collect();
-        assert_eq!(tail, expected[expected.len().saturating_sub(3)..], "{filter:?}");
-    }
+        nonempty
+    };
+    let nonempty = check(store, store, trust);
     assert!(nonempty >= 12, "the filters must select something: {nonempty}");
     // What `pledge log` answers with: the trust state `trust_at_head` folds without the
     // domain (no snapshot here: every event, checked as an open checks them) is the full
@@ -331,6 +337,14 @@ fn indexed_event_queries_answer_exactly_what_a_scan_answers() {
     let trust_only = ledger::trust_at_head(store).unwrap();
     assert_eq!(trust_only.to_snapshot(), trust.to_snapshot());
     assert_eq!(trust_only.keys().filter(|k| k.principal == "maya").count(), 2);
+    // The same pages from the committed events and the event index, without the store.
+    let trust = trust.clone();
+    let (l, _tmp, _) = w.into_parts();
+    let dir = l.store().dir().to_path_buf();
+    drop(l);
+    let events = ledger::store::CommittedEvents::open(&dir).unwrap().expect("committed events");
+    let index = ledger::event_index::Reader::open(&dir, &events).unwrap().expect("the event index");
+    assert_eq!(check(&events, &index, &trust), nonempty);
 }
 
 /// A version from an experiment's run can serve before the experiment ends (here bootstrapped

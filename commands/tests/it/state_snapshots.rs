@@ -419,6 +419,10 @@ fn a_question_of_the_events_far_from_any_snapshot_leaves_one_at_the_head() {
             selection: EventSelection { kind: Some("champion.changed".into()), ..EventSelection::default() },
             page: Page::After { after: None, limit: 50 },
         },
+        Events {
+            selection: EventSelection { actor: Some("colby".into()), ..EventSelection::default() },
+            page: Page::After { after: None, limit: 50 },
+        },
     ];
     let expected: Vec<serde_json::Value> = {
         let store = ledger::Store::open(&dir).unwrap();
@@ -428,15 +432,24 @@ fn a_question_of_the_events_far_from_any_snapshot_leaves_one_at_the_head() {
     };
     assert!(expected[0]["events"].as_array().is_some_and(|e| e.len() == 5));
     assert!(expected[1]["events"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(expected[2]["events"].as_array().is_some_and(|e| !e.is_empty()));
     assert!(snapshot::list(&dir).is_empty(), "no snapshot before the question");
 
     // When: the events are asked for. Then: the answer is the one the trust state at the head
-    // gives, and a snapshot of the head is left, from which the next question is answered alike.
+    // gives. Questions that need no trust state are answered from the event index and leave
+    // nothing; the actor's, which needs it, opens the ledger and leaves a snapshot of the head,
+    // from which the next questions are answered alike.
     let backend = Backend::Local(dir.clone());
-    for (q, expected) in questions.iter().zip(&expected) {
+    for (i, (q, expected)) in questions.iter().zip(&expected).enumerate() {
         assert_eq!(&as_json(Ok(backend.ask(q).unwrap())), expected);
         let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
-        assert_eq!(kept, vec![head], "the question left the head's snapshot");
+        let want = if i < 2 { vec![] } else { vec![head] };
+        assert_eq!(kept, want, "question {i}: the snapshots left");
+    }
+    for (q, expected) in questions.iter().zip(&expected) {
+        assert_eq!(&as_json(Ok(backend.ask(q).unwrap())), expected);
+        let answered = commands::app::backend::ask_from_event_index(&dir, q).unwrap().map(as_json);
+        assert_eq!(answered.as_ref(), Some(expected), "answered from the event index");
     }
 }
 
@@ -824,4 +837,82 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
             assert_eq!(&full.unwrap_or_else(|e| e), want, "{name}: {q:?}");
         }
     }
+}
+
+/// Given a ledger, event queries (by kind, model, segment, actor and time, first pages, later
+/// pages and last pages) are answered from the committed events and the event index without
+/// opening the store, as the open store answers them; an actor, which needs the trust state,
+/// only when a snapshot of the head gives it; and events by id alike.
+#[test]
+fn event_queries_are_answered_from_the_event_index_as_the_store_answers_them() {
+    use commands::app::backend::ask_from_event_index;
+    use commands::app::query::{EventById, EventSelection, Events, Page, Query, View};
+    let (dir, _tmp, _) = ledger_with_snapshot();
+    let (evs, expected, questions) = {
+        let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
+        let evs: Vec<ledger::RecordedEvent> = l.store().iter().map(Result::unwrap).collect();
+        let mid = evs[evs.len() / 2].event.recorded_at.to_string();
+        let mut selections = vec![EventSelection::default()];
+        for kind in ["run.recorded", "champion.changed", "key.enrolled", "nothing.happened"] {
+            selections.push(EventSelection { kind: Some(kind.into()), ..Default::default() });
+        }
+        for (model, segment) in
+            [("demand", None), ("demand", Some("")), ("demand", Some("toys")), ("other", None)]
+        {
+            selections.push(EventSelection {
+                model: Some(model.into()),
+                segment: segment.map(Into::into),
+                ..Default::default()
+            });
+        }
+        selections.push(EventSelection { since: Some(mid.clone()), ..Default::default() });
+        selections.push(EventSelection {
+            until: Some(mid.clone()),
+            kind: Some("run.recorded".into()),
+            ..Default::default()
+        });
+        let mut questions = vec![];
+        for selection in selections {
+            for page in [
+                Page::After { after: None, limit: 3 },
+                Page::After { after: Some(5), limit: 1000 },
+                Page::Last { n: 2, after: None },
+                Page::Last { n: 1000, after: Some(7) },
+            ] {
+                questions.push(Events { selection: selection.clone(), page });
+            }
+        }
+        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+        let expected: Vec<serde_json::Value> = questions.iter().map(|q| as_json(q.answer(&view))).collect();
+        (evs, expected, questions)
+    };
+    assert!(expected.iter().filter(|a| a["events"].as_array().is_some_and(|e| e.len() > 1)).count() > 10);
+    for (q, want) in questions.iter().zip(&expected) {
+        let got = ask_from_event_index(&dir, q).unwrap().map(as_json);
+        assert_eq!(got.as_ref(), Some(want), "{q:?}");
+    }
+    // An actor needs the trust state: none without a snapshot of the head, alike with one.
+    let by_maya = Events {
+        selection: EventSelection { actor: Some("maya".into()), ..Default::default() },
+        page: Page::After { after: None, limit: 1000 },
+    };
+    assert!(ask_from_event_index(&dir, &by_maya).unwrap().is_none(), "no snapshot of the head");
+    let want = {
+        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+        l.snapshot_if_due(1).expect("a snapshot at the head");
+        let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
+        as_json(by_maya.answer(&view))
+    };
+    assert!(want["events"].as_array().unwrap().len() > 2);
+    assert_eq!(ask_from_event_index(&dir, &by_maya).unwrap().map(as_json), Some(want));
+    // Events by id and by sequence number, and an id no event has.
+    for ev in &evs {
+        for id in [ev.hash.to_string(), ev.seq().to_string()] {
+            let got = EventById { id }.from_committed(&dir).unwrap().expect("answered without the store");
+            assert_eq!((got.seq, got.hash), (ev.seq(), ev.hash.to_string()));
+        }
+    }
+    let unknown = ledger::Digest([7; 32]).to_string();
+    let err = EventById { id: unknown.clone() }.from_committed(&dir).unwrap_err();
+    assert!(commands::app::failure::Failure::from(err).message.contains(&unknown));
 }

@@ -4,6 +4,7 @@ mod append;
 mod canonical;
 mod crash;
 mod derive;
+mod event_index;
 mod export;
 mod floats;
 mod layout;

@@ -1,0 +1,869 @@
+//! Event indexes in files beside the store (ADR 0021): which events have a kind, a subject, a
+//! model, a signer, and which event has an id, answered without opening sled.
+//!
+//! The index is a set of immutable *runs* in `<ledger>/index/`. A run covers the events
+//! `[start, end)` of an aligned range whose length is [`BASE`] × [`FANOUT`]^k and whose start is
+//! a multiple of its length. It holds, for every name of those events ([`Name`]), the sorted
+//! list of the events under it, and the events' ids sorted for lookup. The store's writer
+//! writes a run of [`BASE`] events as soon as they are committed, and merges [`FANOUT`]
+//! neighbouring runs of one length into one of the next as soon as all of them exist (on
+//! another thread, [`Indexer`]), so a ledger of `n` events is covered by at most
+//! `(FANOUT - 1) × log_FANOUT(n / BASE)` runs and fewer than [`BASE`] events past them.
+//!
+//! A run is derived data: bound to the chain by the id of its last event, its header and
+//! directory checked by a digest, its whole content compared byte for byte with the one the
+//! events give by `pledge verify`. A reader that finds no usable cover falls back to the store.
+//!
+//! Layout of a run file (integers big-endian):
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 8 | `PLEDGEIX` |
+//! | 4 | version, 1 |
+//! | 4 | zero |
+//! | 8 | `start` |
+//! | 8 | `end` |
+//! | 8 | `names`: the directory's entries |
+//! | 8 | `postings`: the lists' entries in all |
+//! | 32 | the id of event `end - 1` |
+//! | 32 | blake3 of the 80 bytes above and the directory |
+//! | 32 × names | directory, ascending by key: key (16), first posting (8), count (8) |
+//! | 4 × postings | the lists, in the directory's order: `seq - start`, ascending |
+//! | 12 × (end - start) | ids: the first 8 bytes of an event's id, `seq - start`; ascending |
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::StoreError;
+use crate::event::{Cause, RecordedEvent};
+use crate::keys::KeyId;
+use crate::store::EventSource;
+
+/// The length of the shortest run, written as soon as its events are committed.
+pub const BASE: u64 = 1024;
+/// How many runs of one length merge into one of the next.
+pub const FANOUT: u64 = 8;
+/// The longest run: relative sequence numbers are 32 bits.
+const LONGEST: u64 = BASE << 21;
+/// The most events a reader reads itself past the runs before it declines (the store's
+/// writer keeps the runs within [`BASE`] of the head).
+pub const MAX_TAIL: u64 = 8 * BASE;
+/// The runs' directory in a ledger.
+pub const DIR: &str = "index";
+
+const MAGIC: &[u8; 8] = b"PLEDGEIX";
+const VERSION: u32 = 1;
+const HEADER: usize = 112;
+const ENTRY: usize = 32;
+const ID_ENTRY: usize = 12;
+
+/// What events are indexed under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name<'a> {
+    /// Events of this kind.
+    Kind(&'a str),
+    /// Events whose subject is this model, any segment.
+    Model(&'a str),
+    /// Events whose subject is exactly this: a segment, or the whole model (`None` or `""`).
+    Subject(&'a str, Option<&'a str>),
+    /// Events whose run's command this key signed.
+    Signer(&'a KeyId),
+}
+
+/// A name's key in a run: the first 16 bytes of blake3 of a tag and the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(pub [u8; 16]);
+
+impl Name<'_> {
+    /// Its key: blake3 of `k` and the kind, `m` and the model, `s`, the model, a zero byte and
+    /// the segment (empty for the whole model), or `a` and the key id's 32 bytes; truncated.
+    pub fn key(&self) -> Key {
+        let mut h = blake3::Hasher::new();
+        match self {
+            Name::Kind(k) => h.update(b"k").update(k.as_bytes()),
+            Name::Model(m) => h.update(b"m").update(m.as_bytes()),
+            Name::Subject(m, s) => {
+                h.update(b"s").update(m.as_bytes()).update(&[0]).update(s.unwrap_or("").as_bytes())
+            }
+            Name::Signer(k) => h.update(b"a").update(k.0.as_bytes()),
+        };
+        Key(h.finalize().as_bytes()[..16].try_into().expect("16 bytes"))
+    }
+}
+
+/// The key that signed `ev`'s command, when `ev` is the first event of a run.
+pub(crate) fn run_signer(ev: &RecordedEvent) -> Option<KeyId> {
+    match &ev.event.cause {
+        Cause::Command(env) => env.signatures.first().map(|s| s.keyid),
+        Cause::Event(_) => None,
+    }
+}
+
+/// The keys `ev` is indexed under, its run signed by `signer`: its kind, its model and exact
+/// subject when it has one, and the signer when known.
+pub fn keys_of(ev: &RecordedEvent, signer: Option<&KeyId>) -> Vec<Key> {
+    let mut keys = vec![Name::Kind(&ev.event.kind).key()];
+    if let Some(s) = &ev.event.subject {
+        keys.push(Name::Model(&s.model).key());
+        keys.push(Name::Subject(&s.model, s.segment.as_deref()).key());
+    }
+    if let Some(k) = signer {
+        keys.push(Name::Signer(k).key());
+    }
+    keys
+}
+
+/// The signer of the run event `seq` is in (found from the run's first event, at or before
+/// `seq`), `None` for an empty range or a run whose first event names no key.
+pub fn signer_at(events: &dyn EventSource, seq: u64) -> Result<Option<KeyId>, StoreError> {
+    let mut at = seq.min(events.count());
+    while at > 0 {
+        at -= 1;
+        let ev =
+            events.event(at)?.ok_or(StoreError::Corrupt { seq: at, reason: "event is missing".into() })?;
+        if matches!(ev.event.cause, Cause::Command(_)) {
+            return Ok(run_signer(&ev));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `[start, end)` is the range of a run: a length of [`BASE`] × [`FANOUT`]^k, at most
+/// the longest, and a start that is a multiple of it.
+pub fn is_run_range(start: u64, end: u64) -> bool {
+    let len = end.wrapping_sub(start);
+    if end <= start || len > LONGEST || start % len != 0 {
+        return false;
+    }
+    let mut l = BASE;
+    while l < len {
+        l *= FANOUT;
+    }
+    l == len
+}
+
+/// A run's file name: `start` and `end` as 16 hexadecimal digits each.
+pub fn file_name(start: u64, end: u64) -> String {
+    format!("{start:016x}-{end:016x}.run")
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_suffix(".run")?;
+    let (a, b) = stem.split_once('-')?;
+    if a.len() != 16 || b.len() != 16 {
+        return None;
+    }
+    let (start, end) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
+    is_run_range(start, end).then_some((start, end))
+}
+
+/// The run files in `index_dir` whose names are of a run, by start then end.
+pub fn list(index_dir: &Path) -> Vec<(u64, u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(index_dir) else { return vec![] };
+    let mut out: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let (s, t) = parse_name(e.file_name().to_str()?)?;
+            Some((s, t, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A run being built from its events in order.
+#[derive(Debug)]
+pub struct Builder {
+    start: u64,
+    end: u64,
+    lists: BTreeMap<Key, Vec<u32>>,
+    ids: Vec<(u64, u32)>,
+    last: Option<Digest>,
+}
+
+impl Builder {
+    /// An empty run starting at `start`.
+    pub fn new(start: u64) -> Builder {
+        Builder { start, end: start, lists: BTreeMap::new(), ids: Vec::new(), last: None }
+    }
+
+    /// The first event it covers.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// One past the last event added.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Adds event `seq` (the next one), of id `hash`, under `keys`.
+    pub fn add(&mut self, seq: u64, hash: &Digest, keys: &[Key]) {
+        assert_eq!(seq, self.end, "events are added to a run in order");
+        let rel = u32::try_from(seq - self.start).expect("a run is shorter than 2^32 events");
+        for k in keys {
+            let list = self.lists.entry(*k).or_default();
+            if list.last() != Some(&rel) {
+                list.push(rel);
+            }
+        }
+        self.ids.push((u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes")), rel));
+        self.last = Some(*hash);
+        self.end += 1;
+    }
+
+    /// Adds the events of `events` in `[from, to)` (their run signers found from the events).
+    pub fn add_from(&mut self, events: &dyn EventSource, to: u64) -> Result<(), StoreError> {
+        let mut signer = signer_at(events, self.end)?;
+        for seq in self.end..to {
+            let ev =
+                events.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?;
+            signer = run_signer(&ev).or(signer);
+            self.add(seq, &ev.hash, &keys_of(&ev, signer.as_ref()));
+        }
+        Ok(())
+    }
+
+    /// The run file's bytes (see the module's documentation).
+    pub fn encode(mut self) -> Vec<u8> {
+        self.ids.sort_unstable();
+        let postings: usize = self.lists.values().map(Vec::len).sum();
+        let count = (self.end - self.start) as usize;
+        let mut out = Vec::with_capacity(HEADER + ENTRY * self.lists.len() + 4 * postings + ID_ENTRY * count);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&self.start.to_be_bytes());
+        out.extend_from_slice(&self.end.to_be_bytes());
+        out.extend_from_slice(&(self.lists.len() as u64).to_be_bytes());
+        out.extend_from_slice(&(postings as u64).to_be_bytes());
+        out.extend_from_slice(&self.last.map_or([0; 32], |d| d.0));
+        out.extend_from_slice(&[0; 32]);
+        let mut first = 0u64;
+        for (k, list) in &self.lists {
+            out.extend_from_slice(&k.0);
+            out.extend_from_slice(&first.to_be_bytes());
+            out.extend_from_slice(&(list.len() as u64).to_be_bytes());
+            first += list.len() as u64;
+        }
+        let digest = header_digest(&out[..80], &out[HEADER..]);
+        out[80..HEADER].copy_from_slice(&digest);
+        for list in self.lists.values() {
+            for rel in list {
+                out.extend_from_slice(&rel.to_be_bytes());
+            }
+        }
+        for (prefix, rel) in &self.ids {
+            out.extend_from_slice(&prefix.to_be_bytes());
+            out.extend_from_slice(&rel.to_be_bytes());
+        }
+        out
+    }
+}
+
+fn header_digest(header: &[u8], directory: &[u8]) -> [u8; 32] {
+    *blake3::Hasher::new().update(header).update(directory).finalize().as_bytes()
+}
+
+/// The bytes of the run of `events` in `[start, end)`, built from the events.
+pub fn build(events: &dyn EventSource, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+    let mut b = Builder::new(start);
+    b.add_from(events, end)?;
+    Ok(b.encode())
+}
+
+/// A run file opened for reading: its header and directory read and checked.
+#[derive(Debug)]
+pub struct Run {
+    file: File,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The first event it covers.
+    pub start: u64,
+    /// One past the last.
+    pub end: u64,
+    /// The id of event `end - 1`.
+    pub last: Digest,
+    dir: Vec<(Key, u64, u64)>,
+    postings_at: u64,
+    ids_at: u64,
+}
+
+fn be64(b: &[u8]) -> u64 {
+    u64::from_be_bytes(b.try_into().expect("8 bytes"))
+}
+
+fn read_at(file: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    file.read_exact_at(&mut buf, at)?;
+    Ok(buf)
+}
+
+impl Run {
+    /// Opens the run at `path`: refused unless its header is of this version and format, its
+    /// sizes add up to the file's, its range is a run's, and its digest matches its header and
+    /// directory, whose keys ascend and whose lists follow one another.
+    pub fn open(path: &Path) -> Result<Run, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let head = read_at(&file, 0, HEADER).map_err(|_| "it is shorter than a run's header".to_string())?;
+        if &head[..8] != MAGIC || head[8..12] != VERSION.to_be_bytes() || head[12..16] != [0; 4] {
+            return Err("it is not a run of this version".into());
+        }
+        let (start, end, names, postings) =
+            (be64(&head[16..24]), be64(&head[24..32]), be64(&head[32..40]), be64(&head[40..48]));
+        if !is_run_range(start, end) {
+            return Err(format!("[{start}, {end}) is not the range of a run"));
+        }
+        let expected = (HEADER as u64)
+            .checked_add(names.checked_mul(ENTRY as u64).ok_or("its sizes overflow")?)
+            .and_then(|n| n.checked_add(postings.checked_mul(4)?))
+            .and_then(|n| n.checked_add((end - start) * ID_ENTRY as u64))
+            .ok_or("its sizes overflow")?;
+        if expected != size {
+            return Err(format!("it is {size} bytes, its header says {expected}"));
+        }
+        let directory = read_at(&file, HEADER as u64, names as usize * ENTRY).map_err(|e| e.to_string())?;
+        if header_digest(&head[..80], &directory)[..] != head[80..HEADER] {
+            return Err("its digest does not match its header and directory".into());
+        }
+        let mut dir = Vec::with_capacity(names as usize);
+        let mut next = 0u64;
+        for e in directory.chunks_exact(ENTRY) {
+            let (key, first, count) =
+                (Key(e[..16].try_into().expect("16 bytes")), be64(&e[16..24]), be64(&e[24..32]));
+            if first != next
+                || count == 0
+                || count > end - start
+                || dir.last().is_some_and(|(k, _, _)| *k >= key)
+            {
+                return Err("its directory is out of order".into());
+            }
+            next += count;
+            dir.push((key, first, count));
+        }
+        if next != postings {
+            return Err("its directory does not account for its lists".into());
+        }
+        let postings_at = HEADER as u64 + names * ENTRY as u64;
+        Ok(Run {
+            file,
+            path: path.to_path_buf(),
+            start,
+            end,
+            last: Digest(head[48..80].try_into().expect("32 bytes")),
+            dir,
+            postings_at,
+            ids_at: postings_at + postings * 4,
+        })
+    }
+
+    fn list(&self, key: Key) -> Option<(u64, u64)> {
+        let i = self.dir.binary_search_by(|(k, _, _)| k.cmp(&key)).ok()?;
+        Some((self.dir[i].1, self.dir[i].2))
+    }
+
+    fn posting(&self, first: u64, i: u64) -> Result<u64, String> {
+        let b = read_at(&self.file, self.postings_at + (first + i) * 4, 4).map_err(|e| e.to_string())?;
+        let rel = u64::from(u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        if rel >= self.end - self.start {
+            return Err(format!("a list names event {} past its end", self.start + rel));
+        }
+        Ok(self.start + rel)
+    }
+
+    /// The first index in the list at `first` (of `count`) whose event is at or after `seq`.
+    fn lower_bound(&self, first: u64, count: u64, seq: u64) -> Result<u64, String> {
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.posting(first, mid)? < seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The events under `key` within `range`, read in chunks, ascending (descending with
+    /// `reverse`).
+    fn seqs(&self, key: Key, range: Range<u64>, reverse: bool) -> RunSeqs<'_> {
+        let bounds = self.list(key).map(|(first, count)| {
+            let lo = self.lower_bound(first, count, range.start)?;
+            let hi = self.lower_bound(first, count, range.end)?;
+            Ok((first, lo, hi))
+        });
+        match bounds {
+            None => RunSeqs { run: self, first: 0, lo: 0, hi: 0, reverse, buf: Vec::new(), failed: None },
+            Some(Err(e)) => {
+                RunSeqs { run: self, first: 0, lo: 0, hi: 0, reverse, buf: Vec::new(), failed: Some(e) }
+            }
+            Some(Ok((first, lo, hi))) => {
+                RunSeqs { run: self, first, lo, hi, reverse, buf: Vec::new(), failed: None }
+            }
+        }
+    }
+
+    /// The events of this run whose id begins with the 8 bytes of `hash`.
+    fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, String> {
+        let prefix = be64(&hash.0[..8]);
+        let n = self.end - self.start;
+        let at = |i: u64| -> Result<(u64, u64), String> {
+            let b = read_at(&self.file, self.ids_at + i * ID_ENTRY as u64, ID_ENTRY)
+                .map_err(|e| e.to_string())?;
+            Ok((be64(&b[..8]), u64::from(u32::from_be_bytes(b[8..].try_into().expect("4 bytes")))))
+        };
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid)?.0 < prefix {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = vec![];
+        while lo < n {
+            let (p, rel) = at(lo)?;
+            if p != prefix {
+                break;
+            }
+            if rel >= n {
+                return Err(format!("its ids name event {} past its end", self.start + rel));
+            }
+            out.push(self.start + rel);
+            lo += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// The part of one run's list a query reads, a chunk at a time.
+struct RunSeqs<'a> {
+    run: &'a Run,
+    first: u64,
+    lo: u64,
+    hi: u64,
+    reverse: bool,
+    buf: Vec<u64>,
+    failed: Option<String>,
+}
+
+/// How many list entries a read takes at once.
+const CHUNK: u64 = 1024;
+
+impl Iterator for RunSeqs<'_> {
+    type Item = Result<u64, StoreError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(reason) = self.failed.take() {
+            self.lo = self.hi;
+            return Some(Err(StoreError::Corrupt {
+                seq: self.run.start,
+                reason: format!("event index run: {reason}"),
+            }));
+        }
+        if self.buf.is_empty() && self.lo < self.hi {
+            let n = (self.hi - self.lo).min(CHUNK);
+            let from = if self.reverse { self.hi - n } else { self.lo };
+            let read =
+                read_at(&self.run.file, self.run.postings_at + (self.first + from) * 4, n as usize * 4);
+            let span = self.run.end - self.run.start;
+            let chunk = read.map_err(|e| e.to_string()).and_then(|b| {
+                b.chunks_exact(4)
+                    .map(|c| {
+                        let rel = u64::from(u32::from_be_bytes(c.try_into().expect("4 bytes")));
+                        if rel < span {
+                            Ok(self.run.start + rel)
+                        } else {
+                            Err(format!("a list names event {} past its end", self.run.start + rel))
+                        }
+                    })
+                    .collect::<Result<Vec<u64>, String>>()
+            });
+            match chunk {
+                Ok(mut seqs) => {
+                    if !self.reverse {
+                        seqs.reverse();
+                    }
+                    self.buf = seqs;
+                }
+                Err(reason) => {
+                    self.lo = self.hi;
+                    return Some(Err(StoreError::Corrupt {
+                        seq: self.run.start,
+                        reason: format!("event index run: {reason}"),
+                    }));
+                }
+            }
+            if self.reverse {
+                self.hi -= n;
+            } else {
+                self.lo += n;
+            }
+        }
+        self.buf.pop().map(Ok)
+    }
+}
+
+/// The runs that cover the events from genesis, in order, taken from `index_dir` for the
+/// chain of `events`: at each point the longest run there whose header checks and whose last
+/// event is the chain's; the first point with none ends the cover.
+pub fn cover(index_dir: &Path, events: &dyn EventSource) -> Result<Vec<Run>, StoreError> {
+    let count = events.count();
+    let mut by_start: BTreeMap<u64, Vec<(u64, PathBuf)>> = BTreeMap::new();
+    for (s, e, p) in list(index_dir) {
+        if e <= count {
+            by_start.entry(s).or_default().push((e, p));
+        }
+    }
+    let mut runs = vec![];
+    let mut at = 0;
+    'cover: while let Some(mut candidates) = by_start.remove(&at) {
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        for (end, path) in candidates {
+            let Ok(run) = Run::open(&path) else { continue };
+            let last = events.event(end - 1)?.map(|e| e.hash);
+            if run.end == end && last == Some(run.last) {
+                at = end;
+                runs.push(run);
+                continue 'cover;
+            }
+        }
+        break;
+    }
+    Ok(runs)
+}
+
+/// Events by name, for a query's candidates: the event index's runs ([`Reader`]) or the
+/// store's own indexes ([`crate::Store`]).
+pub trait EventIndex {
+    /// The events under `name` within `range`, ascending (descending with `reverse`); `None`
+    /// when this index does not answer for that name (the caller reads every event of the
+    /// range).
+    fn seqs_under<'a>(
+        &'a self,
+        name: Name<'_>,
+        range: Range<u64>,
+        reverse: bool,
+    ) -> Option<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>>;
+}
+
+impl EventIndex for Reader {
+    fn seqs_under<'a>(
+        &'a self,
+        name: Name<'_>,
+        range: Range<u64>,
+        reverse: bool,
+    ) -> Option<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>> {
+        Some(self.seqs(name, range, reverse))
+    }
+}
+
+/// The event index of a ledger for a reader: the runs that cover it and the events past them,
+/// read by the reader itself.
+#[derive(Debug)]
+pub struct Reader {
+    runs: Vec<Run>,
+    tail: BTreeMap<Key, Vec<u64>>,
+    tail_ids: Vec<(Digest, u64)>,
+    count: u64,
+}
+
+impl Reader {
+    /// The index of `events`, the events of the ledger in `ledger_dir`; `None` when the runs
+    /// leave more than [`MAX_TAIL`] events uncovered (the caller reads the store's indexes).
+    pub fn open(ledger_dir: &Path, events: &dyn EventSource) -> Result<Option<Reader>, StoreError> {
+        let runs = cover(&ledger_dir.join(DIR), events)?;
+        let covered = runs.last().map_or(0, |r| r.end);
+        let count = events.count();
+        if count - covered > MAX_TAIL {
+            return Ok(None);
+        }
+        let mut tail: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
+        let mut tail_ids = vec![];
+        let mut signer = signer_at(events, covered)?;
+        for seq in covered..count {
+            let ev =
+                events.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?;
+            signer = run_signer(&ev).or(signer);
+            for k in keys_of(&ev, signer.as_ref()) {
+                tail.entry(k).or_default().push(seq);
+            }
+            tail_ids.push((ev.hash, seq));
+        }
+        Ok(Some(Reader { runs, tail, tail_ids, count }))
+    }
+
+    /// How many events it covers.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The events under `name` within `range`, ascending (descending with `reverse`).
+    pub fn seqs<'a>(
+        &'a self,
+        name: Name<'_>,
+        range: Range<u64>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a> {
+        let key = name.key();
+        let range = range.start..range.end.min(self.count);
+        let tail: Vec<u64> =
+            self.tail.get(&key).into_iter().flatten().copied().filter(|s| range.contains(s)).collect();
+        let (lo, hi) = (range.start, range.end);
+        let runs = self.runs.iter().filter(move |r| r.start < hi && r.end > lo);
+        if reverse {
+            let runs: Vec<&Run> = runs.collect();
+            let in_runs = runs.into_iter().rev().flat_map(move |r| r.seqs(key, range.clone(), true));
+            Box::new(tail.into_iter().rev().map(Ok).chain(in_runs))
+        } else {
+            let r2 = range.clone();
+            Box::new(runs.flat_map(move |r| r.seqs(key, r2.clone(), false)).chain(tail.into_iter().map(Ok)))
+        }
+    }
+
+    /// The events that may have the id `hash` (those whose id begins as it does, in runs, and
+    /// the one that has it past them); the caller checks each.
+    pub fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, StoreError> {
+        let mut out = vec![];
+        for r in &self.runs {
+            out.extend(r.with_id(hash).map_err(|reason| StoreError::Corrupt {
+                seq: r.start,
+                reason: format!("event index run: {reason}"),
+            })?);
+        }
+        out.extend(self.tail_ids.iter().filter(|(h, _)| h == hash).map(|(_, s)| *s));
+        Ok(out)
+    }
+}
+
+/// Writes a run's `bytes` as `index_dir`'s file for `[start, end)`: to a temporary file, synced,
+/// then renamed, so a run file is whole or absent.
+fn write_run(index_dir: &Path, start: u64, end: u64, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = index_dir.join(file_name(start, end));
+    let tmp = path.with_extension("run.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The run of `parts`, runs of one length covering consecutive events in order: their lists
+/// joined and their ids merged. The same bytes as the run built from the events.
+pub fn merge(parts: &[Run]) -> Result<Vec<u8>, String> {
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return Err("nothing to merge".into());
+    };
+    if parts.windows(2).any(|w| w[0].end != w[1].start) || !is_run_range(first.start, last.end) {
+        return Err("the runs are not the parts of one run".into());
+    }
+    let mut b = Builder::new(first.start);
+    for p in parts {
+        let shift = u32::try_from(p.start - first.start).map_err(|_| "a run is too long".to_string())?;
+        let span = p.end - p.start;
+        let postings = read_at(&p.file, p.postings_at, ((p.ids_at - p.postings_at) as usize).max(0))
+            .map_err(|e| e.to_string())?;
+        for (key, at, count) in &p.dir {
+            let list = b.lists.entry(*key).or_default();
+            for c in postings[*at as usize * 4..(*at + *count) as usize * 4].chunks_exact(4) {
+                let rel = u32::from_be_bytes(c.try_into().expect("4 bytes"));
+                if u64::from(rel) >= span {
+                    return Err(format!("`{}` names an event past its end", p.path.display()));
+                }
+                list.push(rel + shift);
+            }
+        }
+        let ids = read_at(&p.file, p.ids_at, span as usize * ID_ENTRY).map_err(|e| e.to_string())?;
+        for c in ids.chunks_exact(ID_ENTRY) {
+            let rel = u32::from_be_bytes(c[8..].try_into().expect("4 bytes"));
+            if u64::from(rel) >= span {
+                return Err(format!("`{}` names an event past its end", p.path.display()));
+            }
+            b.ids.push((be64(&c[..8]), rel + shift));
+        }
+    }
+    b.end = last.end;
+    b.last = Some(last.last);
+    Ok(b.encode())
+}
+
+/// One committed event for the [`Indexer`]: its sequence number, id and keys.
+pub(crate) type Indexed = (u64, Digest, Vec<Key>);
+
+/// The store's writer of runs, on a thread of its own: on start it removes what is not part of
+/// the cover of the store's events (temporary files, runs of another chain, parts a merge
+/// replaced) and builds the runs the cover lacks, longest first; then it takes the events of
+/// every commit, writes a run of each [`BASE`] of them, and merges [`FANOUT`] runs of one
+/// length as soon as they exist. Dropping it waits for the work it was given.
+#[derive(Debug)]
+pub(crate) struct Indexer {
+    tx: Option<std::sync::mpsc::Sender<Vec<Indexed>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Indexer {
+    /// Starts the indexer of the ledger in `ledger_dir`, whose events are `events`.
+    pub(crate) fn start(ledger_dir: &Path, events: Box<dyn EventSource + Send>) -> Indexer {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let index = ledger_dir.join(DIR);
+        let thread = std::thread::Builder::new()
+            .name("pledge-index".into())
+            .spawn(move || {
+                if let Err(e) = index_events(&index, &*events, &rx) {
+                    tracing::warn!(dir = %index.display(), error = %e, "the event index stopped; reads use the store's indexes until the next open");
+                    // Drain what commits send, so that they never block on it.
+                    rx.iter().for_each(drop);
+                }
+            })
+            .expect("spawn the index thread");
+        Indexer { tx: Some(tx), thread: Some(thread) }
+    }
+
+    /// Hands the events of a commit to the thread.
+    pub(crate) fn add(&self, events: Vec<Indexed>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(events);
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Io(e)
+}
+
+/// The longest run that starts at `at` and ends at or before `count`, if any.
+fn longest_at(at: u64, count: u64) -> Option<u64> {
+    let mut len = LONGEST;
+    while len >= BASE {
+        if at % len == 0 && at + len <= count {
+            return Some(len);
+        }
+        len /= FANOUT;
+    }
+    None
+}
+
+fn index_events(
+    index: &Path,
+    events: &dyn EventSource,
+    rx: &std::sync::mpsc::Receiver<Vec<Indexed>>,
+) -> Result<(), StoreError> {
+    std::fs::create_dir_all(index).map_err(io)?;
+    let count = events.count();
+    let runs = cover(index, events)?;
+    let keep: std::collections::BTreeSet<PathBuf> = runs.iter().map(|r| r.path.clone()).collect();
+    for entry in std::fs::read_dir(index).map_err(io)?.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.ends_with(".run") || name.ends_with(".run.tmp")) && !keep.contains(&path) {
+            std::fs::remove_file(&path).map_err(io)?;
+        }
+    }
+    let mut covered = runs.last().map_or(0, |r| r.end);
+    drop(runs);
+    if count - covered >= BASE {
+        tracing::info!(from = covered, to = count, "indexing events by kind, subject and signer");
+    }
+    while let Some(len) = longest_at(covered, count) {
+        let bytes = build(events, covered, covered + len)?;
+        write_run(index, covered, covered + len, &bytes).map_err(io)?;
+        covered += len;
+    }
+    let mut pending = Builder::new(covered);
+    pending.add_from(events, count)?;
+    for batch in rx {
+        for (seq, hash, keys) in batch {
+            if seq != pending.end() {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: format!("the event index expected event {}", pending.end()),
+                });
+            }
+            pending.add(seq, &hash, &keys);
+            if pending.end() - pending.start() == BASE {
+                let (start, end) = (pending.start(), pending.end());
+                let done = std::mem::replace(&mut pending, Builder::new(end));
+                write_run(index, start, end, &done.encode()).map_err(io)?;
+                merge_up(index, start, end)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merges the run `[start, end)` with the runs before it into longer ones while all the parts
+/// of one exist, removing the parts.
+fn merge_up(index: &Path, mut start: u64, end: u64) -> Result<(), StoreError> {
+    loop {
+        let len = end - start;
+        let group = len * FANOUT;
+        if group > LONGEST || end % group != 0 {
+            return Ok(());
+        }
+        let from = end - group;
+        let parts: Result<Vec<Run>, String> = (0..FANOUT)
+            .map(|i| Run::open(&index.join(file_name(from + i * len, from + (i + 1) * len))))
+            .collect();
+        let Ok(parts) = parts else { return Ok(()) };
+        let bytes = merge(&parts).map_err(|reason| StoreError::Corrupt { seq: from, reason })?;
+        write_run(index, from, end, &bytes).map_err(io)?;
+        for p in parts {
+            std::fs::remove_file(&p.path).map_err(io)?;
+        }
+        start = from;
+    }
+}
+
+/// Compares every run file in `ledger_dir`'s index with the run the events of `events` give,
+/// byte for byte; the first that differs (or names events the ledger lacks) is named in the
+/// error, with the first event it covers. Returns how many were checked.
+pub fn check(ledger_dir: &Path, events: &dyn EventSource) -> Result<u64, (u64, String)> {
+    let mut checked = 0;
+    for (start, end, path) in list(&ledger_dir.join(DIR)) {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            // Removed by a merge since it was listed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err((start, format!("the event index run `{}` cannot be read: {e}", path.display())))
+            }
+        };
+        if end > events.count() {
+            return Err((
+                events.count(),
+                format!(
+                    "the event index run `{}` covers events up to {} but the ledger holds {}: it is of another ledger; remove it",
+                    path.display(),
+                    end - 1,
+                    events.count()
+                ),
+            ));
+        }
+        let want = build(events, start, end).map_err(|e| (start, e.to_string()))?;
+        if bytes != want {
+            return Err((start, format!(
+                "the event index run `{}` is not the one events {start} to {} give: it was altered or written by a faulty build; remove it (the next open writes it again)",
+                path.display(),
+                end - 1
+            )));
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
