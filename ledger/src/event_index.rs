@@ -524,7 +524,7 @@ pub fn cover(index_dir: &Path, events: &dyn EventSource) -> Result<Vec<Run>, Sto
     let mut runs = vec![];
     let mut at = 0;
     'cover: while let Some(mut candidates) = by_start.remove(&at) {
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (end, path) in candidates {
             let Ok(run) = Run::open(&path) else { continue };
             let last = events.event(end - 1)?.map(|e| e.hash);
@@ -667,7 +667,7 @@ pub fn merge(parts: &[Run]) -> Result<Vec<u8>, String> {
     for p in parts {
         let shift = u32::try_from(p.start - first.start).map_err(|_| "a run is too long".to_string())?;
         let span = p.end - p.start;
-        let postings = read_at(&p.file, p.postings_at, ((p.ids_at - p.postings_at) as usize).max(0))
+        let postings = read_at(&p.file, p.postings_at, (p.ids_at - p.postings_at) as usize)
             .map_err(|e| e.to_string())?;
         for (key, at, count) in &p.dir {
             let list = b.lists.entry(*key).or_default();

@@ -602,6 +602,16 @@ pub trait EventSource {
     fn seq_at_time(&self, t: Timestamp) -> Result<u64, StoreError> {
         first_seq_where(self, |at| at >= t)
     }
+    /// The events in `range`, in order (each one an error when missing); a source that reads
+    /// many events at once better than one by one overrides it.
+    fn events_in(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
+        Box::new(range.map(|seq| {
+            self.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })
+        }))
+    }
 }
 
 /// The store's indexes (bitmap blocks in sled): kinds, exact subjects and signers, when they
@@ -656,6 +666,13 @@ impl EventSource for Store {
     fn count(&self) -> u64 {
         self.len()
     }
+    /// Read in chunks ([`Store::range`]).
+    fn events_in(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
+        Box::new(self.range(range))
+    }
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.get(seq)
     }
@@ -702,6 +719,17 @@ struct FileEvents {
 impl EventSource for FileEvents {
     fn count(&self) -> u64 {
         self.count
+    }
+    /// Read in chunks ([`EventFiles::entries`]).
+    fn events_in(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
+        let hi = range.end.min(self.count);
+        Box::new(
+            EventFiles::entries(self.files.clone(), range.start, hi)
+                .map(|e| e.and_then(|(seq, _, bytes)| decode_bytes(seq, bytes))),
+        )
     }
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         if seq >= self.count {

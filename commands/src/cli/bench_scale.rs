@@ -211,7 +211,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         "timeline_as_of_middle": timeline_middle,
         "log_by_kind_500": log,
         "show_by_seq": show_seq,
-        "show_by_hash_opens_store": show_hash,
+        "show_by_hash": show_hash,
         "served_timeline_as_of": served_timeline,
         "verify": {
             "secs": verify_secs,
@@ -266,7 +266,7 @@ pub fn render(s: &Value) -> String {
     }
     out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
     out.push_str(&row("pledge show SEQ (no sled)", &s["show_by_seq"]));
-    out.push_str(&row("pledge show HASH (opens the store)", &s["show_by_hash_opens_store"]));
+    out.push_str(&row("pledge show HASH (event index, no sled)", &s["show_by_hash"]));
     out.push_str(&format!(
         "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
         s["verify"]["secs"].as_f64().unwrap_or(0.0),

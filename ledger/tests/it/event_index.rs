@@ -74,6 +74,9 @@ fn signers(evs: &[RecordedEvent]) -> Vec<Option<ledger::keys::KeyId>> {
         .collect()
 }
 
+/// Which events a name should list, by position.
+type Is<'a> = Box<dyn Fn(usize) -> bool + 'a>;
+
 /// Every name and many ranges, both ways, against a scan of the events; and every event's id.
 fn assert_answers_as_a_scan(dir: &Path) {
     let events = CommittedEvents::open(dir).unwrap().expect("committed events readable");
@@ -86,7 +89,7 @@ fn assert_answers_as_a_scan(dir: &Path) {
     let mut cuts = vec![0, 1, BASE - 1, BASE, BASE + 1, 3 * BASE + 17, BASE * FANOUT, n / 2, n - 1, n];
     cuts.retain(|&c| c <= n);
     let keys: Vec<ledger::keys::KeyId> = (1..=3).map(|k| key(k).public().key_id()).collect();
-    let mut names: Vec<(Name, Box<dyn Fn(usize) -> bool + '_>)> = vec![];
+    let mut names: Vec<(Name, Is)> = vec![];
     for k in KINDS {
         names.push((Name::Kind(k), Box::new(move |i: usize| evs[i].event.kind == k)));
     }
