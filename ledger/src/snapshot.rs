@@ -263,6 +263,18 @@ impl SnapshotFile {
     }
 }
 
+/// The event the snapshot file at `path` names in its header (its sequence number and id),
+/// reading the header alone: nothing else of the file is checked. `None` when it cannot be
+/// read or is not a snapshot's header.
+pub fn bound_event(path: &Path) -> Option<(u64, Digest)> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    if size < (HEADER_NO_INDEX + 32) as u64 {
+        return None;
+    }
+    read_header(&mut file, size).ok().map(|(h, _)| (h.seq, h.event))
+}
+
 /// Reads the header of the snapshot file `file` (of `size` bytes) from its start, leaving the
 /// file just after it: the header parsed, and its bytes.
 fn read_header(file: &mut std::fs::File, size: u64) -> Result<(Header, Vec<u8>), String> {

@@ -809,6 +809,47 @@ impl CommittedEvents {
         self.journaled.len()
     }
 
+    /// Checks the events after `after` (an event a snapshot was taken at; `None` for
+    /// genesis) up to the head as opening the store from that snapshot checks them: each one's
+    /// bytes hash to the id stored beside them, its `seq` is its place and its `prev` the id of
+    /// the event before it, and the last is the head. The first that is not is `Corrupt`,
+    /// naming the event.
+    pub fn check_since(&self, after: Option<(u64, Digest)>) -> Result<(), StoreError> {
+        let mut prev = after.map(|a| a.1);
+        let from = after.map_or(0, |a| a.0 + 1);
+        for seq in from..=self.head.0 {
+            let (stored, bytes) = match self.journaled.get(&seq) {
+                Some(v) => (Digest(v[..32].try_into().expect("32 bytes")), v[32..].to_vec()),
+                None => self
+                    .files
+                    .get(seq)?
+                    .ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?,
+            };
+            let ev = decode_bytes(seq, bytes)?;
+            let damaged = |reason: String| Err(StoreError::Corrupt { seq, reason });
+            if ev.hash != stored {
+                return damaged(format!(
+                    "its bytes hash to {}, but {stored} was recorded for it: the event was altered",
+                    ev.hash
+                ));
+            }
+            if ev.event.seq != seq || ev.event.prev != prev {
+                return damaged(format!(
+                    "it does not follow event {} (its `seq` or `prev` was altered)",
+                    seq.wrapping_sub(1)
+                ));
+            }
+            prev = Some(ev.hash);
+        }
+        if prev != Some(self.head.1) {
+            return Err(StoreError::Corrupt {
+                seq: self.head.0,
+                reason: "the events do not end at the head".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The event at `seq`; `None` past the head.
     pub fn get(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         if seq > self.head.0 {

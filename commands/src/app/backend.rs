@@ -227,7 +227,9 @@ pub fn ask_from_timelines_at_head<Q: Query>(
 /// Answers `q`, a question with [`Query::READS_EVENT_INDEX`], from the committed events of the
 /// ledger in `dir` and the event index's runs, without opening the store; the trust state,
 /// when the question needs it, from the snapshot taken at the head (its index section's digest
-/// vouches for it). `None` when the committed events cannot be read without the store, the
+/// vouches for it). The events after the newest snapshot bound to the chain are checked first,
+/// as opening the store from it checks them. `None` when the committed events cannot be read
+/// without the store or do not check, the
 /// runs leave too many events uncovered ([`ledger::event_index::Reader::open`]), or the
 /// question needs a trust state no snapshot of the head gives: the caller answers otherwise.
 pub fn ask_from_event_index<Q: Query>(
@@ -235,8 +237,18 @@ pub fn ask_from_event_index<Q: Query>(
     q: &Q,
 ) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
     let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
-    let Some(index) = ledger::event_index::Reader::open(dir, &events)? else { return Ok(None) };
     let (seq, id) = events.head();
+    // The events after the newest snapshot bound to this chain are checked as opening the
+    // store checks them, so that a damaged ledger is reported by the open, never answered.
+    let bound = ledger::snapshot::list(dir).into_iter().filter(|(s, _)| *s <= seq).find_map(|(_, path)| {
+        let (s, event) = ledger::snapshot::bound_event(&path)?;
+        (events.get(s).ok()??.hash == event).then_some((s, event))
+    });
+    if let Err(e) = events.check_since(bound) {
+        tracing::debug!(error = %e, "the events after the newest snapshot do not check; opening the store");
+        return Ok(None);
+    }
+    let Some(index) = ledger::event_index::Reader::open(dir, &events)? else { return Ok(None) };
     let trust = || {
         let (trust, _) = ledger::snapshot::index_at(dir, seq, id)?;
         ledger::TrustState::from_snapshot(&trust)

@@ -915,4 +915,19 @@ fn event_queries_are_answered_from_the_event_index_as_the_store_answers_them() {
     let unknown = ledger::Digest([7; 32]).to_string();
     let err = EventById { id: unknown.clone() }.from_committed(&dir).unwrap_err();
     assert!(commands::app::failure::Failure::from(err).message.contains(&unknown));
+    // An event after the newest snapshot altered in `events.log` (its stored id left as it
+    // was): the events no longer check, so nothing is answered without opening the store,
+    // which reports the damage.
+    let idx = std::fs::read(dir.join("events.idx")).unwrap();
+    let end = |i: usize| u64::from_be_bytes(idx[i * 8..][..8].try_into().unwrap()) as usize;
+    let last = evs.len() - 1;
+    let mut log = std::fs::read(dir.join("events.log")).unwrap();
+    let text = String::from_utf8(log[end(last - 1) + 32..end(last)].to_vec()).unwrap();
+    let at = end(last - 1) + 32 + text.find("\"recorded_at\":\"20").unwrap() + "\"recorded_at\":\"20".len();
+    log[at] = b'1';
+    std::fs::write(dir.join("events.log"), log).unwrap();
+    assert!(
+        ask_from_event_index(&dir, &questions[0]).unwrap().is_none(),
+        "a damaged event after the snapshot"
+    );
 }
