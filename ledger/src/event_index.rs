@@ -398,15 +398,12 @@ impl Run {
             let hi = self.lower_bound(first, count, range.end)?;
             Ok((first, lo, hi))
         });
-        match bounds {
-            None => RunSeqs { run: self, first: 0, lo: 0, hi: 0, reverse, buf: Vec::new(), failed: None },
-            Some(Err(e)) => {
-                RunSeqs { run: self, first: 0, lo: 0, hi: 0, reverse, buf: Vec::new(), failed: Some(e) }
-            }
-            Some(Ok((first, lo, hi))) => {
-                RunSeqs { run: self, first, lo, hi, reverse, buf: Vec::new(), failed: None }
-            }
-        }
+        let ((first, lo, hi), failed) = match bounds {
+            None => ((0, 0, 0), None),
+            Some(Err(e)) => ((0, 0, 0), Some(e)),
+            Some(Ok(bounds)) => (bounds, None),
+        };
+        RunSeqs { run: self, first, lo, hi, reverse, buf: Vec::new(), failed }
     }
 
     /// The events of this run whose id begins with the 8 bytes of `hash`.

@@ -72,6 +72,12 @@ pub trait Domain: Clone {
         let _ = events;
         vec![]
     }
+    /// Whether this domain reads an index of these bytes' layout (the one
+    /// [`Domain::snapshot_index`] writes). An index of another layout, written by an earlier
+    /// build, is neither read nor verified, as a domain section of another layout is not.
+    fn reads_index(&self, index: &[u8]) -> bool {
+        !index.is_empty()
+    }
     /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
     /// pristine domain the ledger was opened with), read from `section` (the snapshot file
     /// itself when a ledger opens, so that its bytes are not held beside the state). `None`

@@ -322,8 +322,8 @@ impl<D: Domain> Verifier<D> {
     /// gave. A snapshot of another chain, or one whose sections the ledger would not restore
     /// (another format), is ignored as opening ignores it; one it would restore must hold
     /// exactly this state.
-    /// One that holds this state and an index has its index compared later
-    /// ([`Verifier::indexed`]).
+    /// One that holds this state and an index of a layout the domain reads
+    /// ([`Domain::reads_index`]) has its index compared later ([`Verifier::indexed`]).
     fn check_snapshot(
         &mut self,
         path: &std::path::Path,
@@ -337,7 +337,7 @@ impl<D: Domain> Verifier<D> {
         let domain_ok = self.domain.snapshot().is_some_and(|d| d == snap.domain);
         if trust_ok && domain_ok {
             self.summary.snapshots += 1;
-            if !snap.index.is_empty() {
+            if self.domain.reads_index(&snap.index) {
                 self.indexed.push((snap.seq, path.to_path_buf(), snap.index.clone()));
             }
             return Ok(());

@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::events::*;
+use crate::metrics::Metrics;
 use crate::state::name;
-use crate::state::{BacktestWindow, ChampionChange, WindowRef};
+use crate::state::{BacktestWindow, ChampionChange, ModelState, WindowRef};
 use crate::{seg_key, State};
 
 /// One event of a timeline or a lineage, with who did it under which policy.
@@ -405,6 +406,93 @@ pub fn timelines(events: &dyn EventSource, state: &State) -> Result<Timelines, S
         }
     }
     Ok(all)
+}
+
+/// One champion of a model, as `pledge champion` lists it: the version serving a segment key,
+/// its metrics, and the challengers of the same segment.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ServingChampion {
+    /// Segment (`null`: the whole model).
+    pub segment: Option<String>,
+    /// The serving version.
+    pub version: u64,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// Challengers of the same segment, by version number.
+    pub challengers: Vec<u64>,
+}
+
+/// Where one segment's requests go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Route {
+    /// Segment (`null`: every segment without a champion of its own).
+    pub segment: Option<String>,
+    /// The version serving it (`null`: none yet).
+    pub version: Option<u64>,
+    /// Served by its own champion (or else by the global one).
+    pub own_champion: bool,
+}
+
+/// What serves one model's requests: its champions, each with its challengers, and its routing
+/// table. `pledge champion` lists it; a snapshot's index keeps it for every model
+/// (`docs/FORMAT.md`, section 19), so that the question is answered without the read models.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ModelServing {
+    /// Every champion, by segment key (the whole model's first).
+    pub champions: Vec<ServingChampion>,
+    /// Every segment the model has a version or a champion for, in order, then the global
+    /// route.
+    pub routes: Vec<Route>,
+}
+
+impl ModelServing {
+    /// What serves `m`'s requests.
+    pub fn of(m: &ModelState) -> ModelServing {
+        let champions = m
+            .champions
+            .iter()
+            .map(|(key, version)| {
+                let info = m.versions.get(version);
+                let segment =
+                    info.map_or_else(|| (!key.is_empty()).then(|| key.clone()), |v| v.segment.clone());
+                ServingChampion {
+                    segment: (!key.is_empty()).then(|| key.clone()),
+                    version: *version,
+                    metrics: info.map(|v| v.metrics.clone()).unwrap_or_default(),
+                    challengers: m
+                        .versions
+                        .values()
+                        .filter(|x| x.segment == segment && x.status == VersionStatus::Challenger)
+                        .map(|x| x.version)
+                        .collect(),
+                }
+            })
+            .collect();
+        let segments: std::collections::BTreeSet<&String> = m
+            .versions
+            .values()
+            .filter_map(|x| x.segment.as_ref())
+            .chain(m.champions.keys().filter(|k| !k.is_empty()))
+            .collect();
+        let mut routes: Vec<Route> = segments
+            .into_iter()
+            .map(|s| Route {
+                segment: Some(s.clone()),
+                version: m.route(Some(s)),
+                own_champion: m.champions.contains_key(s),
+            })
+            .collect();
+        routes.push(Route { segment: None, version: m.route(None), own_champion: true });
+        ModelServing { champions, routes }
+    }
+}
+
+/// What serves every model's requests, by model name, as a snapshot's index keeps it.
+pub type Serving = BTreeMap<String, ModelServing>;
+
+/// The [`ModelServing`] of every model in `state`, by name.
+pub fn serving(state: &State) -> Serving {
+    state.models.iter().map(|(name, m)| (name.clone(), ModelServing::of(m))).collect()
 }
 
 /// The events that explain champion change `c` of `model`: the provenance of the version it

@@ -340,31 +340,61 @@ fn merge_details(state: &mut State, details: Details) -> Result<(), String> {
     Ok(())
 }
 
-/// The first bytes of Pledge's snapshot index (`docs/FORMAT.md`, section 19): the timelines of
-/// every model ([`crate::query::ModelTimeline`]), so that `pledge timeline` is answered from
-/// them and a few events, without the read models.
-pub const TIMELINES_TAG: &[u8] = b"pledge-timelines/1\n";
+/// The first bytes of Pledge's snapshot index (`docs/FORMAT.md`, section 19): what questions
+/// answered without the read models read. An index of another tag (the earlier
+/// `pledge-timelines/1\n`) is neither read nor verified: the first timeline, or the next
+/// snapshot, writes it again.
+pub const INDEX_TAG: &[u8] = b"pledge-index/2\n";
 
-/// The index section of a snapshot: [`TIMELINES_TAG`], then the timelines of every model as one
-/// MessagePack map by model name (each a map `registered_seq`, `changes`).
-pub fn timelines_to_index(timelines: &crate::query::Timelines) -> Vec<u8> {
-    let mut out = TIMELINES_TAG.to_vec();
-    rmp_serde::encode::write_named(&mut out, timelines).expect("the timelines encode");
-    out
+/// The index section of Pledge's snapshots: the timelines of every model
+/// ([`crate::query::ModelTimeline`]), so that `pledge timeline` is answered from them and a few
+/// events, and what serves every model ([`crate::query::ModelServing`]), so that `pledge
+/// champion` is answered from it alone.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SnapshotIndex {
+    /// Every model's timelines, by name.
+    pub timelines: crate::query::Timelines,
+    /// What serves every model, by name.
+    pub serving: crate::query::Serving,
 }
 
-/// The timelines from an index [`timelines_to_index`] wrote; refuses another tag, bytes that do
-/// not decode, and bytes after the map.
-pub fn timelines_from_index(index: &[u8]) -> Result<crate::query::Timelines, String> {
-    let body = index
-        .strip_prefix(TIMELINES_TAG)
-        .ok_or("the snapshot's index is not the timelines of this version")?;
-    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(body));
-    let timelines = BTreeMap::deserialize(&mut de).map_err(|e| format!("the snapshot's timelines: {e}"))?;
-    if de.position() != body.len() as u64 {
-        return Err("the snapshot's timelines: bytes after the map".into());
+impl SnapshotIndex {
+    /// The index of `state` (the state after some event) over `events`.
+    pub fn of(events: &dyn ledger::EventSource, state: &State) -> Result<SnapshotIndex, ledger::StoreError> {
+        Ok(SnapshotIndex {
+            timelines: crate::query::timelines(events, state)?,
+            serving: crate::query::serving(state),
+        })
     }
-    Ok(timelines)
+
+    /// The bytes: [`INDEX_TAG`], then one MessagePack array of two maps by model name, the
+    /// timelines (each a map `registered_seq`, `changes`) and the serving tables (each a map
+    /// `champions`, `routes`).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = INDEX_TAG.to_vec();
+        rmp_serde::encode::write_named(&mut out, &(&self.timelines, &self.serving))
+            .expect("the index encodes");
+        out
+    }
+
+    /// Whether `index` is of the layout [`SnapshotIndex::encode`] writes (its tag); one of
+    /// another is not read.
+    pub fn is_current(index: &[u8]) -> bool {
+        index.starts_with(INDEX_TAG)
+    }
+
+    /// The index from bytes [`SnapshotIndex::encode`] wrote; refuses another tag, bytes that do
+    /// not decode, and bytes after the array.
+    pub fn decode(index: &[u8]) -> Result<SnapshotIndex, String> {
+        let body = index.strip_prefix(INDEX_TAG).ok_or("the snapshot's index is not of this version")?;
+        let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(body));
+        let (timelines, serving) = <(crate::query::Timelines, crate::query::Serving)>::deserialize(&mut de)
+            .map_err(|e| format!("the snapshot's index: {e}"))?;
+        if de.position() != body.len() as u64 {
+            return Err("the snapshot's index: bytes after its array".into());
+        }
+        Ok(SnapshotIndex { timelines, serving })
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::clock::{new_command, Reproducible};
 use super::failure::{Failure, INTEGRITY, INVALID_INPUT, REJECTED};
 use super::keystore;
-use super::query::{Keys, LedgerInfo, Query, QueryError, StateView, View};
+use super::query::{Keys, LedgerInfo, Query, QueryError, SnapshotIndex, StateView, View};
 use super::remote::Client;
 use crate::domain::{DomainCommand, PledgeDomain};
 
@@ -177,18 +177,28 @@ pub fn ask_with_events_at_head<Q: Query>(
     };
     let Some(domain) = domain_parts(&mut file, parts) else { return Ok(None) };
     let answer = q.answer(&View::new(&store, &trust, &domain.state, domain.policy.as_deref()));
-    if Q::READS_TIMELINES && !file.has_index() && store.check_writable().is_ok() {
+    if Q::READS_SNAPSHOT_INDEX
+        && !index_is_current(&store, head.seq, head.hash)
+        && store.check_writable().is_ok()
+    {
         add_index(&store, &domain, &path);
     }
     Ok(Some(answer))
 }
 
+/// Whether the snapshot of event `seq` (id `id`) holds an index of the layout this build reads
+/// ([`SnapshotIndex::is_current`]), vouched for by its digest.
+fn index_is_current(store: &Store, seq: u64, id: ledger::Digest) -> bool {
+    ledger::snapshot::index_at(store.dir(), seq, id)
+        .is_some_and(|(_, index)| SnapshotIndex::is_current(&index))
+}
+
 /// Writes the snapshot at `path` again with the index its state and the events give (a
-/// snapshot written before snapshots held one), so that the next timeline is answered from it
-/// ([`ask_from_timelines_at_head`]). `domain` holds the parts of the snapshot's read models
-/// the index reads (all but the versions' details: [`projections::query::timelines`]); the
-/// trust and domain sections are kept byte for byte. A failure is logged: the snapshot stays
-/// as it was.
+/// snapshot written before snapshots held one, or held one of this layout), so that the next
+/// question is answered from it ([`ask_from_snapshot_index`]). `domain` holds the parts of the
+/// snapshot's read models the index reads (all but the versions' details:
+/// [`projections::query::timelines`], [`projections::query::serving`]); the trust and domain
+/// sections are kept byte for byte. A failure is logged: the snapshot stays as it was.
 fn add_index(store: &Store, domain: &PledgeDomain, path: &Path) {
     use ledger::Domain;
     let written = ledger::snapshot::Snapshot::read(path).and_then(|mut snap| {
@@ -196,17 +206,17 @@ fn add_index(store: &Store, domain: &PledgeDomain, path: &Path) {
         ledger::snapshot::write(store.dir(), &snap).map_err(|e| e.to_string())
     });
     if let Err(reason) = written {
-        tracing::warn!(path = %path.display(), %reason, "cannot add the timelines to the snapshot");
+        tracing::warn!(path = %path.display(), %reason, "cannot add the index to the snapshot");
     }
 }
 
-/// Answers `q`, a question with [`Query::READS_TIMELINES`], from the timelines kept by the
-/// snapshot taken at the committed head of the ledger in `dir` (its index section) and the
-/// committed events, without opening the store or decoding the read models. `None` when the
-/// committed events cannot be read without the store ([`ledger::store::CommittedEvents`]), or
-/// no snapshot of exactly that head holds an index whose digest matches and decodes: the
-/// caller answers otherwise.
-pub fn ask_from_timelines_at_head<Q: Query>(
+/// Answers `q`, a question with [`Query::READS_SNAPSHOT_INDEX`], from the index kept by the
+/// snapshot taken at the committed head of the ledger in `dir` (the models' timelines and what
+/// serves each) and the committed events, without opening the store or decoding the read
+/// models. `None` when the committed events cannot be read without the store, or no snapshot
+/// of exactly that head holds an index whose digest matches and that decodes (one of an
+/// earlier layout does not): the caller answers otherwise.
+pub fn ask_from_snapshot_index<Q: Query>(
     dir: &Path,
     q: &Q,
 ) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
@@ -214,9 +224,9 @@ pub fn ask_from_timelines_at_head<Q: Query>(
     let (seq, id) = events.head();
     let Some((trust, index)) = ledger::snapshot::index_at(dir, seq, id) else { return Ok(None) };
     let decoded = ledger::TrustState::from_snapshot(&trust)
-        .and_then(|trust| Ok((trust, projections::snapshot::timelines_from_index(&index)?)));
+        .and_then(|trust| Ok((trust, SnapshotIndex::decode(&index)?)));
     match decoded {
-        Ok((trust, timelines)) => Ok(q.answer_timelines(&events, &trust, &timelines)),
+        Ok((trust, index)) => Ok(q.answer_from_index(&events, &trust, &index)),
         Err(reason) => {
             tracing::debug!(seq, %reason, "snapshot index at the head not used");
             Ok(None)
@@ -237,9 +247,9 @@ pub fn ask_from_event_index<Q: Query>(
     q: &Q,
 ) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
     let Some(events) = ledger::store::CommittedEvents::open(dir)? else { return Ok(None) };
-    let (seq, id) = events.head();
     // The events after the newest snapshot bound to this chain are checked as opening the
     // store checks them, so that a damaged ledger is reported by the open, never answered.
+    let (seq, id) = events.head();
     let bound = ledger::snapshot::list(dir).into_iter().filter(|(s, _)| *s <= seq).find_map(|(_, path)| {
         let (s, event) = ledger::snapshot::bound_event(&path)?;
         (events.get(s).ok()??.hash == event).then_some((s, event))
@@ -346,17 +356,17 @@ impl Backend {
             // by every later question, since folding the trust alone leaves no snapshot: the
             // ledger is opened below instead, and leaves one at the head.
         }
+        if Q::READS_SNAPSHOT_INDEX {
+            let dir = self.dir()?;
+            require_ledger(dir)?;
+            if let Some(answer) = ask_from_snapshot_index(dir, q)? {
+                return Ok(answer?);
+            }
+        }
         if let Some(parts) = Q::PARTS {
             let dir = self.dir()?;
             require_ledger(dir)?;
             if let Some(answer) = ask_at_head(dir, q, parts)? {
-                return Ok(answer?);
-            }
-        }
-        if Q::READS_TIMELINES {
-            let dir = self.dir()?;
-            require_ledger(dir)?;
-            if let Some(answer) = ask_from_timelines_at_head(dir, q)? {
                 return Ok(answer?);
             }
         }

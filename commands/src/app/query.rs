@@ -61,7 +61,8 @@ impl From<QueryError> for Failure {
     }
 }
 
-pub use projections::query::Timelines;
+pub use projections::query::{ModelServing, Route, Timelines};
+pub use projections::snapshot::SnapshotIndex;
 
 fn not_found(what: String) -> QueryError {
     QueryError::NotFound(what, None)
@@ -130,18 +131,19 @@ pub trait Query {
     /// answered locally from a snapshot taken at the head when there is one, decoding only
     /// these parts, with the store opened for the events (`app::backend::Backend::ask`).
     const EVENT_PARTS: Option<Parts> = None;
-    /// Whether it is answered by [`Query::answer_timelines`]: locally from the timelines a
-    /// snapshot taken at the head keeps (its index section) and the committed events, without
-    /// opening the store or reading the read models (`app::backend::Backend::ask`).
-    const READS_TIMELINES: bool = false;
-    /// The answer from the models' timelines kept by a snapshot of the head and the events,
-    /// for a question with [`Query::READS_TIMELINES`] (which then answers the same in
-    /// [`Query::answer`]); `None` for any other.
-    fn answer_timelines(
+    /// Whether it is answered by [`Query::answer_from_index`]: locally from the index a
+    /// snapshot taken at the head keeps (the models' timelines and what serves each) and the
+    /// committed events, without opening the store or reading the read models
+    /// (`app::backend::Backend::ask`).
+    const READS_SNAPSHOT_INDEX: bool = false;
+    /// The answer from the index kept by a snapshot of the head and the events, for a question
+    /// with [`Query::READS_SNAPSHOT_INDEX`] (which then answers the same in [`Query::answer`]);
+    /// `None` for any other.
+    fn answer_from_index(
         &self,
         _events: &dyn EventSource,
         _trust: &TrustState,
-        _timelines: &Timelines,
+        _index: &SnapshotIndex,
     ) -> Option<Result<Self::Answer, QueryError>> {
         None
     }
@@ -246,17 +248,6 @@ pub struct ChampionRow {
     pub challengers: Vec<u64>,
 }
 
-/// Where one segment's requests go.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Route {
-    /// Segment (`null`: every segment without a champion of its own).
-    pub segment: Option<String>,
-    /// The version serving it (`null`: none yet).
-    pub version: Option<u64>,
-    /// Served by its own champion (or else by the global one).
-    pub own_champion: bool,
-}
-
 /// A model's routing table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Routing {
@@ -282,55 +273,60 @@ impl Query for Champions {
     }
     const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<ChampionsAnswer, QueryError> {
-        self.answer_from(v)
+        self.answer_state(&v.read).expect("answered from the state")
     }
     fn answer_state(&self, v: &StateView<'_>) -> Option<Result<ChampionsAnswer, QueryError>> {
-        Some(self.answer_from(v))
+        let models = v.state.models.iter().filter(|(name, _)| self.wants(name));
+        let models = models.map(|(name, m)| (name, ModelServing::of(m)));
+        Some(self.answer_from(models, |name| v.model(name).map(drop)))
+    }
+    const READS_SNAPSHOT_INDEX: bool = true;
+    fn answer_from_index(
+        &self,
+        _: &dyn EventSource,
+        _: &TrustState,
+        index: &SnapshotIndex,
+    ) -> Option<Result<ChampionsAnswer, QueryError>> {
+        let known = |name: &str| {
+            index
+                .serving
+                .get(name)
+                .map(drop)
+                .ok_or_else(|| not_found(format!("no model `{name}` in this ledger")))
+        };
+        let models = index.serving.iter().filter(|(name, _)| self.wants(name));
+        Some(self.answer_from(models.map(|(name, s)| (name, s.clone())), known))
     }
 }
 
 impl Champions {
-    fn answer_from(&self, v: &StateView<'_>) -> Result<ChampionsAnswer, QueryError> {
+    /// Whether the answer lists model `name`.
+    fn wants(&self, name: &str) -> bool {
+        self.model.as_deref().is_none_or(|m| m == name)
+    }
+
+    /// The answer from what serves each model it lists, by name (`known` refuses a model the
+    /// ledger does not hold): the same whether that was derived from the read models now or kept in
+    /// a snapshot's index.
+    fn answer_from<'a>(
+        &self,
+        models: impl Iterator<Item = (&'a String, ModelServing)>,
+        known: impl Fn(&str) -> Result<(), QueryError>,
+    ) -> Result<ChampionsAnswer, QueryError> {
         if let Some(m) = &self.model {
-            v.model(m)?;
+            known(m)?;
         }
         let mut champions = vec![];
         let mut routing = vec![];
-        for (name, m) in &v.state.models {
-            if self.model.as_ref().is_some_and(|x| x != name) {
-                continue;
-            }
-            for (seg, ver) in &m.champions {
-                let info = &m.versions[ver];
-                champions.push(ChampionRow {
-                    model: name.clone(),
-                    segment: (!seg.is_empty()).then(|| seg.clone()),
-                    version: *ver,
-                    metrics: info.metrics.clone(),
-                    challengers: m
-                        .versions
-                        .values()
-                        .filter(|x| x.segment == info.segment && x.status == VersionStatus::Challenger)
-                        .map(|x| x.version)
-                        .collect(),
-                });
-            }
-            let segments: std::collections::BTreeSet<&String> = m
-                .versions
-                .values()
-                .filter_map(|x| x.segment.as_ref())
-                .chain(m.champions.keys().filter(|k| !k.is_empty()))
-                .collect();
-            let mut routes: Vec<Route> = segments
-                .into_iter()
-                .map(|s| Route {
-                    segment: Some(s.clone()),
-                    version: m.route(Some(s)),
-                    own_champion: m.champions.contains_key(s),
-                })
-                .collect();
-            routes.push(Route { segment: None, version: m.route(None), own_champion: true });
-            routing.push(Routing { model: name.clone(), routes });
+        for (name, serving) in models {
+            champions.extend(serving.champions.into_iter().map(|c| ChampionRow {
+                model: name.clone(),
+                segment: c.segment,
+                version: c.version,
+                metrics: c.metrics,
+                challengers: c.challengers,
+            }));
+            routing.push(Routing { model: name.clone(), routes: serving.routes });
         }
         Ok(ChampionsAnswer { champions, routing })
     }
@@ -797,16 +793,16 @@ impl Query for Timeline {
         self.answer_from(v.store, v.trust, at, last, t.as_ref())
     }
     const EVENT_PARTS: Option<Parts> = Some(Parts { version_details: false, ..Parts::ALL });
-    const READS_TIMELINES: bool = true;
-    fn answer_timelines(
+    const READS_SNAPSHOT_INDEX: bool = true;
+    fn answer_from_index(
         &self,
         events: &dyn EventSource,
         trust: &TrustState,
-        timelines: &Timelines,
+        index: &SnapshotIndex,
     ) -> Option<Result<TimelineAnswer, QueryError>> {
         let answer = self.point().and_then(|at| {
             let last = at.last_event(events)?;
-            self.answer_from(events, trust, at, last, timelines.get(&self.model))
+            self.answer_from(events, trust, at, last, index.timelines.get(&self.model))
         });
         Some(answer)
     }

@@ -23,6 +23,7 @@ pub mod window;
 use std::sync::Arc;
 
 use ledger::{Context, EventDraft, RecordedEvent, Refusal, Rejection, SignedCommand};
+use projections::snapshot::SnapshotIndex;
 use projections::State;
 use serde_json::Value;
 
@@ -83,17 +84,23 @@ impl ledger::Domain for PledgeDomain {
         Some(self.state.to_snapshot())
     }
 
-    /// The timelines of every model ([`projections::query::timelines`]), which `pledge
-    /// timeline` reads with a few events instead of the read models. Empty, logged, when an
-    /// event they read cannot be read (the snapshot is then written without them).
+    /// The timelines of every model and what serves each ([`SnapshotIndex`]), which `pledge
+    /// timeline` reads with a few events and `pledge champion` alone, instead of the read
+    /// models. Empty, logged, when an event the timelines read cannot be read (the snapshot is
+    /// then written without an index).
     fn snapshot_index(&self, events: &dyn ledger::EventSource) -> Vec<u8> {
-        match projections::query::timelines(events, &self.state) {
-            Ok(t) => projections::snapshot::timelines_to_index(&t),
+        match SnapshotIndex::of(events, &self.state) {
+            Ok(index) => index.encode(),
             Err(e) => {
-                tracing::warn!(error = %e, "a snapshot without the timelines: an event they read cannot be read");
+                tracing::warn!(error = %e, "a snapshot without an index: an event the timelines read cannot be read");
                 vec![]
             }
         }
+    }
+
+    /// Only the layout [`SnapshotIndex::encode`] writes.
+    fn reads_index(&self, index: &[u8]) -> bool {
+        SnapshotIndex::is_current(index)
     }
 
     fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {

@@ -244,18 +244,32 @@ pub fn with_champion() -> World {
 /// read models (what `pledge timeline --as-of` and the API answer), is the timeline of the
 /// state replayed to that point, for every model (and one never registered) and every segment
 /// (each with a champion somewhere in the ledger, one without, and none); a model registered
-/// after the point is not found in both. The same question answered from the timelines a
-/// snapshot of the head keeps (`Query::answer_timelines`) gives the same answer. Returns the
-/// number of answers compared.
-pub fn timelines_as_of_agree(w: &World) -> Result<usize, String> {
-    use commands::app::query::{Query, QueryError, Timeline, View};
+/// after the point is not found in both. The same question answered from the index a snapshot
+/// of the head keeps (`Query::answer_from_index`, the index encoded and decoded again) gives
+/// the same answer, and so do the champions of every model, of each and of one never
+/// registered. Returns the number of answers compared.
+pub fn snapshot_index_answers_agree(w: &World) -> Result<usize, String> {
+    use commands::app::query::{Champions, Query, QueryError, SnapshotIndex, Timeline, View};
     use projections::replay::{self, AsOf};
     let store = w.ledger.store();
     let head = w.state();
     let view = View::new(store, w.ledger.trust(), head, w.ledger.domain().policy.as_deref());
-    let kept = projections::query::timelines(store, head).map_err(|e| e.to_string())?;
+    let kept = SnapshotIndex::of(store, head).map_err(|e| e.to_string())?;
+    let kept = SnapshotIndex::decode(&kept.encode())?;
     let mut models: Vec<String> = head.models.keys().cloned().collect();
     models.push("never-registered".into());
+    let mut compared = 0;
+    for model in models.iter().map(|m| Some(m.clone())).chain([None]) {
+        let q = Champions { model: model.clone() };
+        let answer = q.answer(&view);
+        let from_kept = q.answer_from_index(store, w.ledger.trust(), &kept).expect("a champions question");
+        if format!("{answer:?}") != format!("{from_kept:?}") {
+            return Err(format!(
+                "champions of {model:?}: from the read models {answer:?}, from the kept index {from_kept:?}"
+            ));
+        }
+        compared += 1;
+    }
     let mut segments: Vec<Option<String>> = vec![None, Some("no-such-segment".into())];
     for m in head.models.values() {
         segments.extend(m.champion_history.keys().filter(|k| !k.is_empty()).map(|k| Some(k.clone())));
@@ -274,7 +288,6 @@ pub fn timelines_as_of_agree(w: &World) -> Result<usize, String> {
     }
     let mut seen = std::collections::BTreeSet::new();
     points.retain(|(text, _)| seen.insert(text.clone()));
-    let mut compared = 0;
     for (text, at) in points {
         let past = replay::replay(store, at).map_err(|e| e.to_string())?;
         for model in &models {
@@ -283,7 +296,7 @@ pub fn timelines_as_of_agree(w: &World) -> Result<usize, String> {
                     Timeline { model: model.clone(), segment: segment.clone(), as_of: Some(text.clone()) };
                 let answer = q.answer(&view);
                 let from_kept =
-                    q.answer_timelines(store, w.ledger.trust(), &kept).expect("a timeline question");
+                    q.answer_from_index(store, w.ledger.trust(), &kept).expect("a timeline question");
                 if format!("{answer:?}") != format!("{from_kept:?}") {
                     return Err(format!(
                         "{model} / {segment:?} as of {text}: from the read models {answer:?}, from the kept timelines {from_kept:?}"

@@ -218,7 +218,7 @@ proptest! {
         prop_assert_eq!(folded.digest(), w.state().digest());
         ledger::verify_store(store, commands::app::verify::verifier(None)).unwrap();
         // (v)
-        let agreed = timelines_as_of_agree(&w);
+        let agreed = snapshot_index_answers_agree(&w);
         prop_assert!(agreed.is_ok(), "{:?}", agreed);
     }
 }

@@ -67,7 +67,7 @@ fn timeline_as_of_shows_the_past() {
     assert_eq!(AsOf::parse("12").unwrap(), AsOf::Seq(12));
     assert!(AsOf::parse("yesterday").is_err());
     // What the CLI and the API answer, cut from the head, is that at every point.
-    let compared = timelines_as_of_agree(&w).unwrap();
+    let compared = snapshot_index_answers_agree(&w).unwrap();
     assert!(compared >= 2 * store.len() as usize, "{compared} answers compared");
 }
 
@@ -388,6 +388,6 @@ fn a_timeline_as_of_a_point_leaves_out_what_was_recorded_after_it() {
     assert!(timeline(None).contains(&done[0].seq()), "the completion explains v2 at the head");
     let then = timeline(Some(served_at));
     assert!(then.contains(&served_at) && then.iter().all(|s| *s <= served_at), "{then:?}");
-    let compared = timelines_as_of_agree(&w).unwrap();
+    let compared = snapshot_index_answers_agree(&w).unwrap();
     assert!(compared >= 2 * w.ledger.store().len() as usize, "{compared} answers compared");
 }

@@ -255,20 +255,27 @@ fn verify_refuses_a_snapshot_that_decodes_but_holds_another_state() {
     assert!(f.reason.contains("the trust state differs"), "{f}");
 }
 
-/// A snapshot's index (the timelines `pledge timeline` reads without the read models) is
-/// evidence-free like the rest of it: one that decodes and is bound to its event but lists
-/// other events than the state and the events give is refused by `verify`, at its event and by
-/// name, even with its digests made to match.
+/// A snapshot's index (the timelines `pledge timeline` reads and the serving tables `pledge
+/// champion` reads, without the read models) is evidence-free like the rest of it: one that
+/// decodes and is bound to its event but says other than the state and the events give is
+/// refused by `verify`, at its event and by name, even with its digests made to match.
 #[test]
-fn verify_refuses_a_snapshot_whose_timelines_are_not_the_ones_the_events_give() {
-    type Forge = fn(&mut commands::app::query::Timelines);
-    let forgeries: [(&str, Forge); 3] = [
-        ("an event added to a change", |t| {
-            t.get_mut("demand").unwrap().changes.get_mut("").unwrap()[0].1.push(1)
+fn verify_refuses_a_snapshot_whose_index_is_not_the_one_the_events_give() {
+    use commands::app::query::SnapshotIndex;
+    type Forge = fn(&mut SnapshotIndex);
+    let forgeries: [(&str, Forge); 7] = [
+        ("an event added to a change", |i| {
+            i.timelines.get_mut("demand").unwrap().changes.get_mut("").unwrap()[0].1.push(1)
         }),
-        ("a change removed", |t| t.get_mut("demand").unwrap().changes.get_mut("").unwrap().clear()),
-        ("a model removed", |t| {
-            t.remove("demand");
+        ("a change removed", |i| i.timelines.get_mut("demand").unwrap().changes.get_mut("").unwrap().clear()),
+        ("a model's timelines removed", |i| {
+            i.timelines.remove("demand");
+        }),
+        ("another champion", |i| i.serving.get_mut("demand").unwrap().champions[0].version += 1),
+        ("a challenger added", |i| i.serving.get_mut("demand").unwrap().champions[0].challengers.push(9)),
+        ("a route changed", |i| i.serving.get_mut("demand").unwrap().routes[0].own_champion ^= true),
+        ("a model's serving removed", |i| {
+            i.serving.remove("demand");
         }),
     ];
     for (name, forge) in forgeries {
@@ -278,9 +285,9 @@ fn verify_refuses_a_snapshot_whose_timelines_are_not_the_ones_the_events_give() 
         assert_eq!(honest.snapshots, 1, "{name}");
         drop(store);
         rewrite(&path, |s| {
-            let mut t = projections::snapshot::timelines_from_index(&s.index).unwrap();
-            forge(&mut t);
-            s.index = projections::snapshot::timelines_to_index(&t);
+            let mut index = SnapshotIndex::decode(&s.index).unwrap();
+            forge(&mut index);
+            s.index = index.encode();
         });
         let store = ledger::Store::open(&dir).unwrap();
         let f = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap_err();
@@ -290,42 +297,71 @@ fn verify_refuses_a_snapshot_whose_timelines_are_not_the_ones_the_events_give() 
     }
 }
 
-/// Given a snapshot at the head written without the timelines (by a build before them), a
-/// timeline question answers from the store and the snapshot's parts, and writes the snapshot
-/// again with its timelines, its trust and domain sections byte for byte the same; the next
-/// timeline is answered from them, alike, and `verify` accepts the snapshot.
+/// Given a snapshot at the head written without an index, or with one of an earlier layout
+/// (the timelines alone, by a build before the serving tables), which `verify` accepts
+/// without reading it: a timeline question answers from the store and the snapshot's parts,
+/// and writes the snapshot again with its index, its trust and domain sections byte for byte
+/// the same; the next timeline and champion questions are answered from it, alike, and
+/// `verify` accepts the snapshot.
 #[test]
-fn a_timeline_adds_the_timelines_to_a_snapshot_at_the_head_that_lacks_them() {
-    use commands::app::backend::{ask_from_timelines_at_head, Backend};
-    use commands::app::query::Timeline;
-    let (dir, _tmp) = {
-        let mut w = with_champion();
-        w.ok("maya", "run.record", run("r2", "scheduled", 11.0, 0.15, 0.95));
-        let (l, tmp, _) = w.into_parts();
-        let dir = l.store().dir().to_path_buf();
-        drop(l);
-        let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
-        l.snapshot_if_due(1).expect("a snapshot at the head");
-        (dir, tmp)
-    };
-    let path = snapshot::list(&dir)[0].1.clone();
-    rewrite(&path, |s| s.index.clear());
-    let before = Snapshot::read(&path).unwrap();
-    let q = Timeline { model: "demand".into(), segment: None, as_of: None };
-    assert!(ask_from_timelines_at_head(&dir, &q).unwrap().is_none(), "no timelines yet");
-    let answer = serde_json::to_value(Backend::Local(dir.clone()).ask(&q).unwrap()).unwrap();
-    assert!(answer["entries"].as_array().unwrap().len() >= 3, "{answer}");
-    let after = Snapshot::read(&path).unwrap();
-    assert!(!after.index.is_empty(), "the timelines were added");
-    assert_eq!(
-        (&after.trust, &after.domain, after.seq, after.event),
-        (&before.trust, &before.domain, before.seq, before.event)
-    );
-    let again = ask_from_timelines_at_head(&dir, &q).unwrap().expect("answered from the timelines");
-    assert_eq!(serde_json::to_value(again.unwrap()).unwrap(), answer);
-    let store = ledger::Store::open(&dir).unwrap();
-    let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
-    assert_eq!(summary.snapshots, 1);
+fn a_timeline_adds_the_index_to_a_snapshot_at_the_head_that_lacks_it() {
+    use commands::app::backend::{ask_from_snapshot_index, Backend};
+    use commands::app::query::{Champions, Timeline};
+    for earlier in ["none", "the timelines alone"] {
+        let (dir, _tmp) = {
+            let mut w = with_champion();
+            w.ok("maya", "run.record", run("r2", "scheduled", 11.0, 0.15, 0.95));
+            let (l, tmp, _) = w.into_parts();
+            let dir = l.store().dir().to_path_buf();
+            drop(l);
+            let mut l = Ledger::open_with_snapshots(&dir, clock(), PledgeDomain::default()).unwrap();
+            l.snapshot_if_due(1).expect("a snapshot at the head");
+            (dir, tmp)
+        };
+        let path = snapshot::list(&dir)[0].1.clone();
+        rewrite(&path, |s| match earlier {
+            "none" => s.index.clear(),
+            _ => {
+                // `pledge-timelines/1\n` then the timelines map: the first element of the
+                // current index's array.
+                let body = &s.index[projections::snapshot::INDEX_TAG.len() + 1..];
+                let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(body));
+                let _: projections::query::Timelines = serde::Deserialize::deserialize(&mut de).unwrap();
+                let end = de.position() as usize;
+                s.index = [&b"pledge-timelines/1\n"[..], &body[..end]].concat();
+            }
+        });
+        let before = Snapshot::read(&path).unwrap();
+        let store = ledger::Store::open(&dir).unwrap();
+        let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
+        assert_eq!(summary.snapshots, 1, "{earlier}: the snapshot is verified, its index not read");
+        drop(store);
+        let q = Timeline { model: "demand".into(), segment: None, as_of: None };
+        let champions = Champions { model: None };
+        assert!(ask_from_snapshot_index(&dir, &q).unwrap().is_none(), "{earlier}: no index yet");
+        assert!(ask_from_snapshot_index(&dir, &champions).unwrap().is_none(), "{earlier}: no index yet");
+        let backend = Backend::Local(dir.clone());
+        let champions_answer = serde_json::to_value(backend.ask(&champions).unwrap()).unwrap();
+        assert_eq!(Snapshot::read(&path).unwrap(), before, "{earlier}: a champion question writes nothing");
+        let answer = serde_json::to_value(backend.ask(&q).unwrap()).unwrap();
+        assert!(answer["entries"].as_array().unwrap().len() >= 3, "{answer}");
+        let after = Snapshot::read(&path).unwrap();
+        assert!(
+            projections::snapshot::SnapshotIndex::is_current(&after.index),
+            "{earlier}: the index was added"
+        );
+        assert_eq!(
+            (&after.trust, &after.domain, after.seq, after.event),
+            (&before.trust, &before.domain, before.seq, before.event)
+        );
+        let again = ask_from_snapshot_index(&dir, &q).unwrap().expect("answered from the index");
+        assert_eq!(serde_json::to_value(again.unwrap()).unwrap(), answer);
+        let again = ask_from_snapshot_index(&dir, &champions).unwrap().expect("answered from the index");
+        assert_eq!(serde_json::to_value(again.unwrap()).unwrap(), champions_answer);
+        let store = ledger::Store::open(&dir).unwrap();
+        let summary = ledger::verify_store(&store, commands::app::verify::verifier(None)).unwrap();
+        assert_eq!(summary.snapshots, 1);
+    }
 }
 
 #[test]
@@ -725,8 +761,8 @@ fn reads_fold_the_same_state_in_chunks_of_any_size() {
 /// and the CLI's backend answers as the full open does.
 #[test]
 fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_open_answers_them() {
-    use commands::app::backend::{ask_from_timelines_at_head, ask_with_events_at_head, Backend};
-    use commands::app::query::{Query, Timeline, View};
+    use commands::app::backend::{ask_from_snapshot_index, ask_with_events_at_head, Backend};
+    use commands::app::query::{Champions, Query, Timeline, View};
     let (dir, _tmp, older) = {
         let mut w = with_champion();
         let ev =
@@ -768,26 +804,37 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
             }
         }
     }
-    let expected: Vec<serde_json::Value> = {
+    let champion_questions: Vec<Champions> =
+        [None, Some("demand"), Some("nothing")].map(|m| Champions { model: m.map(Into::into) }).into();
+    let (expected, champions_expected): (Vec<serde_json::Value>, Vec<serde_json::Value>) = {
         let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
         let view = View::new(l.store(), l.trust(), &l.domain().state, l.domain().policy.as_deref());
-        questions.iter().map(|q| as_json(q.answer(&view))).collect()
+        (
+            questions.iter().map(|q| as_json(q.answer(&view))).collect(),
+            champion_questions.iter().map(|q| as_json(q.answer(&view))).collect(),
+        )
     };
+    assert_eq!(champions_expected[0]["champions"].as_array().map(Vec::len), Some(2), "two champions");
     assert!(expected.iter().filter(|a| a["entries"].as_array().is_some_and(|e| e.len() > 3)).count() > 10);
     let parts = Timeline::EVENT_PARTS.expect("a timeline reads events and parts of the read models");
     let fast = |q: &Timeline| ask_with_events_at_head(&dir, q, parts).unwrap().map(as_json);
-    let indexed = |q: &Timeline| ask_from_timelines_at_head(&dir, q).unwrap().map(as_json);
+    let indexed = |q: &Timeline| ask_from_snapshot_index(&dir, q).unwrap().map(as_json);
+    let champions_indexed = |q: &Champions| ask_from_snapshot_index(&dir, q).unwrap().map(as_json);
     for (q, want) in questions.iter().zip(&expected) {
         assert_eq!(fast(q).as_ref(), Some(want), "{q:?}");
         assert_eq!(indexed(q).as_ref(), Some(want), "{q:?}: from the index");
+    }
+    for (q, want) in champion_questions.iter().zip(&champions_expected) {
+        assert_eq!(champions_indexed(q).as_ref(), Some(want), "{q:?}: from the index");
     }
 
     let snap_path = snapshot::list(&dir)[0].1.clone();
     let snap_bytes = std::fs::read(&snap_path).unwrap();
     let index = Snapshot::read(&snap_path).unwrap().index;
     let index_len = index.len();
-    let timelines = projections::snapshot::timelines_from_index(&index).unwrap();
-    assert!(timelines["demand"].changes.len() == 2, "the snapshot at the head holds the timelines");
+    let kept = projections::snapshot::SnapshotIndex::decode(&index).unwrap();
+    assert!(kept.timelines["demand"].changes.len() == 2, "the snapshot at the head holds the timelines");
+    assert!(kept.serving["demand"].champions.len() == 2, "and the champions");
     let tampers = [
         "an older snapshot only",
         "a flipped byte in the snapshot",
@@ -826,6 +873,18 @@ fn timelines_are_answered_from_the_store_and_the_snapshot_at_the_head_as_a_full_
             assert!(fast(q).is_none(), "{name}: answered from a snapshot that cannot vouch for the head");
             // The index does not read the domain section, where the middle of the file is.
             match (name, indexed(q)) {
+                ("a flipped byte in the snapshot", got) => {
+                    assert_eq!(got.as_ref(), Some(want), "{name}: {q:?}")
+                }
+                (_, got) => {
+                    assert!(got.is_none(), "{name}: answered from an index that cannot vouch for the head")
+                }
+            }
+            let full = backend.ask(q).map(|a| serde_json::to_value(a).unwrap()).map_err(|f| json!(f.message));
+            assert_eq!(&full.unwrap_or_else(|e| e), want, "{name}: {q:?}");
+        }
+        for (q, want) in champion_questions.iter().zip(&champions_expected) {
+            match (name, champions_indexed(q)) {
                 ("a flipped byte in the snapshot", got) => {
                     assert_eq!(got.as_ref(), Some(want), "{name}: {q:?}")
                 }

@@ -282,7 +282,7 @@ fn snapshot_file_vector() {
         recorded_at: Timestamp::parse_exact("2026-03-01T00:00:00.000001Z").unwrap(),
         trust: b"trust section".to_vec(),
         domain: b"domain section".to_vec(),
-        index: b"pledge-timelines/1\n\x80".to_vec(),
+        index: b"pledge-index/2\n\x92\x80\x80".to_vec(),
     };
     let file = snap.encode();
     let header = &file[..92];
@@ -310,6 +310,116 @@ fn snapshot_file_vector() {
             "file_hex": hex(&file),
             "checksum_hex": hex(&file[file.len() - 32..]),
             "format_1_file_hex": hex(&format_1),
+        }),
+    );
+}
+
+/// An event index run (FORMAT.md section 20) of the 1,024 events `[1024, 2048)`, each given by
+/// its id and the names it is listed under (its kind; its model and exact subject when it has
+/// one; the key that signed its run's command): the key of every name, and the run file byte
+/// for byte, which opens and answers every name's list as the events give it.
+#[test]
+fn event_index_run_vector() {
+    use ledger::event_index::{Builder, Name, Run};
+    use ledger::keys::KeyId;
+    const KINDS: [&str; 5] =
+        ["run.recorded", "version.registered", "backtest.recorded", "champion.changed", "key.enrolled"];
+    let signers = [KeyId(Digest::of(b"signer a")), KeyId(Digest::of(b"signer b"))];
+    let (start, end) = (1024u64, 2048u64);
+    let mut b = Builder::new(start);
+    let mut events = vec![];
+    let mut table: Vec<Value> = vec![];
+    let mut keys = std::collections::BTreeMap::new();
+    let mut lists: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for seq in start..end {
+        let i = seq as usize;
+        let id = Digest::of(format!("event {seq}").as_bytes());
+        let kind = KINDS[(i * 7 / 3) % KINDS.len()];
+        let model = ["demand", "churn"][i % 2];
+        let segment = [None, Some(""), Some("north"), Some("toys")][(i / 2) % 4];
+        let mut names = vec![Name::Kind(kind)];
+        if kind != "key.enrolled" {
+            names.extend([Name::Model(model), Name::Subject(model, segment)]);
+        }
+        if i % 11 != 0 {
+            names.push(Name::Signer(&signers[(i / 5) % 2]));
+        }
+        let described: Vec<Value> = names
+            .iter()
+            .map(|n| match n {
+                Name::Kind(k) => json!(["kind", k]),
+                Name::Model(m) => json!(["model", m]),
+                Name::Subject(m, s) => json!(["subject", m, s]),
+                Name::Signer(k) => json!(["signer", hex(k.0.as_bytes())]),
+            })
+            .collect();
+        for (n, d) in names.iter().zip(&described) {
+            let key = hex(&n.key().0);
+            keys.entry(key.clone()).or_insert_with(Vec::new);
+            if !keys[&key].contains(d) {
+                keys.get_mut(&key).unwrap().push(d.clone());
+            }
+            let list = lists.entry(key).or_default();
+            if list.last() != Some(&seq) {
+                list.push(seq);
+            }
+        }
+        b.add(seq, &id, &names.iter().map(Name::key).collect::<Vec<_>>());
+        let listed: Vec<String> = described
+            .iter()
+            .map(|d| {
+                let at = table.iter().position(|t| t == d).unwrap_or_else(|| {
+                    table.push(d.clone());
+                    table.len() - 1
+                });
+                at.to_string()
+            })
+            .collect();
+        events.push(json!(format!("{seq}: {}", listed.join(","))));
+    }
+    let bytes = b.encode();
+    // Whole-model subjects written `null` and `""` are one name.
+    assert!(keys.values().any(|names| names.len() == 2), "a key of two spellings");
+    // The file read as FORMAT.md describes it (not with the code that wrote it).
+    let be = |at: usize, n: usize| bytes[at..at + n].iter().fold(0u64, |a, b| a << 8 | u64::from(*b));
+    assert_eq!(&bytes[..16], b"PLEDGEIX\0\0\0\x01\0\0\0\0");
+    assert_eq!((be(16, 8), be(24, 8)), (start, end));
+    let (names, postings) = (be(32, 8) as usize, be(40, 8) as usize);
+    assert_eq!(&bytes[48..80], &Digest::of(format!("event {}", end - 1).as_bytes()).0);
+    let directory_end = 112 + 32 * names;
+    assert_eq!(&bytes[80..112], &Digest::of(&[&bytes[..80], &bytes[112..directory_end]].concat()).0);
+    let mut read = std::collections::BTreeMap::new();
+    for e in 0..names {
+        let at = 112 + 32 * e;
+        let (first, count) = (be(at + 16, 8) as usize, be(at + 24, 8) as usize);
+        let list: Vec<u64> = (first..first + count).map(|p| start + be(directory_end + 4 * p, 4)).collect();
+        read.insert(hex(&bytes[at..at + 16]), list);
+    }
+    assert_eq!(read, lists);
+    let ids_at = directory_end + 4 * postings;
+    assert_eq!(bytes.len(), ids_at + 12 * (end - start) as usize);
+    let ids: Vec<&[u8]> = bytes[ids_at..].chunks(12).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids ascending");
+    for id in ids {
+        let seq = start + u64::from(u32::from_be_bytes(id[8..].try_into().unwrap()));
+        assert_eq!(&Digest::of(format!("event {seq}").as_bytes()).0[..8], &id[..8]);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(ledger::event_index::file_name(start, end));
+    std::fs::write(&path, &bytes).unwrap();
+    let run = Run::open(&path).unwrap();
+    assert_eq!((run.start, run.end, run.last), (start, end, Digest::of(b"event 2047")));
+    check_or_write(
+        "event-index-run.json",
+        &json!({
+            "description": "An event index run (FORMAT.md section 20) of the events [start, end). Event N's id is blake3 of the ASCII text `event N`. names lists every name: [\"kind\", kind], [\"model\", model], [\"subject\", model, segment or null], [\"signer\", the key id's 32 bytes in hex]; each entry of events is `N: i,j,...`, the positions in names of the names event N is listed under. keys maps each name's key (16 bytes, hex) to the names that give it; file_hex is the run file.",
+            "start": start,
+            "end": end,
+            "names": table,
+            "events": events,
+            "keys": keys,
+            "file_name": ledger::event_index::file_name(start, end),
+            "file_hex": hex(&bytes),
         }),
     );
 }
