@@ -1274,16 +1274,26 @@ impl Query for PolicyInForce {
     }
     const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<PolicyAnswer, QueryError> {
-        self.answer_from(v)
+        Ok(self.answer_from(v.trust))
     }
     fn answer_state(&self, v: &StateView<'_>) -> Option<Result<PolicyAnswer, QueryError>> {
-        Some(self.answer_from(v))
+        Some(Ok(self.answer_from(v.trust)))
+    }
+    /// It reads the trust state alone, which the snapshot's index vouches for with it.
+    const READS_SNAPSHOT_INDEX: bool = true;
+    fn answer_from_index(
+        &self,
+        _: &dyn EventSource,
+        trust: &TrustState,
+        _: &SnapshotIndex,
+    ) -> Option<Result<PolicyAnswer, QueryError>> {
+        Some(Ok(self.answer_from(trust)))
     }
 }
 
 impl PolicyInForce {
-    fn answer_from(&self, v: &StateView<'_>) -> Result<PolicyAnswer, QueryError> {
-        Ok(PolicyAnswer { version: v.trust.policy_version(), policy: v.trust.policy().clone() })
+    fn answer_from(&self, trust: &TrustState) -> PolicyAnswer {
+        PolicyAnswer { version: trust.policy_version(), policy: trust.policy().clone() }
     }
 }
 
@@ -1322,17 +1332,26 @@ impl Query for Keys {
     }
     const PARTS: Option<Parts> = Some(Parts::CORE);
     fn answer(&self, v: &View<'_>) -> Result<KeysAnswer, QueryError> {
-        self.answer_from(v)
+        Ok(self.answer_from(v.trust))
     }
     fn answer_state(&self, v: &StateView<'_>) -> Option<Result<KeysAnswer, QueryError>> {
-        Some(self.answer_from(v))
+        Some(Ok(self.answer_from(v.trust)))
+    }
+    /// It reads the trust state alone, which the snapshot's index vouches for with it.
+    const READS_SNAPSHOT_INDEX: bool = true;
+    fn answer_from_index(
+        &self,
+        _: &dyn EventSource,
+        trust: &TrustState,
+        _: &SnapshotIndex,
+    ) -> Option<Result<KeysAnswer, QueryError>> {
+        Some(Ok(self.answer_from(trust)))
     }
 }
 
 impl Keys {
-    fn answer_from(&self, v: &StateView<'_>) -> Result<KeysAnswer, QueryError> {
-        let t = v.trust;
-        Ok(KeysAnswer {
+    fn answer_from(&self, t: &TrustState) -> KeysAnswer {
+        KeysAnswer {
             enrolled: t
                 .keys()
                 .map(|k| KeyRow {
@@ -1344,7 +1363,7 @@ impl Keys {
                     roles: t.roles_of(&k.principal).iter().copied().collect(),
                 })
                 .collect(),
-        })
+        }
     }
 }
 

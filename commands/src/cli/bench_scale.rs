@@ -144,7 +144,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
 
     // In process: a rebuild from genesis, the snapshot of its state, and event queries
     // through the indexes (what `GET /api/v1/events` and `pledge log` run once open).
-    let (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits, middle_hash) = {
+    let (rebuild_secs, encode_secs, decode_secs, (snapshot_bytes, index_bytes), queries, limits, middle_hash) = {
         let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
         let queries = event_queries(l.store(), l.trust())?;
         let (sample, middle_hash) =
@@ -158,7 +158,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         let bytes = snap.encode();
         let encode_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let snapshot_bytes = bytes.len();
+        let snapshot_bytes = (bytes.len(), snap.index.len());
         let back =
             ledger::snapshot::Snapshot::decode(bytes).map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         let restored = projections::State::from_snapshot(&back.domain[..])
@@ -182,8 +182,8 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let middle = (n / 2).to_string();
     let timeline_middle = repeated(&ledger_dir, &["timeline", "model-0", "--as-of", &middle])?;
     let log = repeated(&ledger_dir, &["log", "--kind", "champion.changed", "--limit", "500"])?;
-    // One event: by sequence number from the journal and the event files alone, by hash
-    // through the store (sled's hash index), so opening sled is the difference.
+    // One event: by sequence number from the journal and the event files, by hash through
+    // the event index's runs as well (neither opens sled).
     let show_seq = repeated(&ledger_dir, &["show", &middle])?;
     let show_hash = repeated(&ledger_dir, &["show", &middle_hash])?;
     let served_timeline = served_timelines(&ledger_dir, n)?;
@@ -200,6 +200,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         "snapshot": {
             "seq": snap_seq,
             "bytes": snapshot_bytes,
+            "index_bytes": index_bytes,
             "encode_secs": encode_secs,
             "decode_secs": decode_secs,
         },
@@ -233,7 +234,7 @@ pub fn render(s: &Value) -> String {
         )
     };
     let mut out = format!(
-        "scale: {} events, {:.1} MiB on disk ({:.0} bytes/event)\n  rebuild from genesis {:.2} s ({:.0} events/s)\n  snapshot at event {}: {:.1} MiB, encoded in {:.3} s, decoded in {:.3} s\n",
+        "scale: {} events, {:.1} MiB on disk ({:.0} bytes/event)\n  rebuild from genesis {:.2} s ({:.0} events/s)\n  snapshot at event {}: {:.1} MiB (index {:.1} KiB), encoded in {:.3} s, decoded in {:.3} s\n",
         s["events"],
         mib(&s["disk_bytes"]),
         s["disk_bytes_per_event"].as_f64().unwrap_or(0.0),
@@ -241,6 +242,7 @@ pub fn render(s: &Value) -> String {
         s["rebuild_events_per_sec"].as_f64().unwrap_or(0.0),
         s["snapshot"]["seq"],
         mib(&s["snapshot"]["bytes"]),
+        s["snapshot"]["index_bytes"].as_f64().unwrap_or(0.0) / 1024.0,
         s["snapshot"]["encode_secs"].as_f64().unwrap_or(0.0),
         s["snapshot"]["decode_secs"].as_f64().unwrap_or(0.0),
     );
