@@ -510,4 +510,43 @@ mod tests {
         let err = State::from_snapshot(&mixed[..]).unwrap_err();
         assert!(err.contains("name 39 versions, the core holds 40"), "{err}");
     }
+
+    /// The serving table follows FORMAT.md's rule on the sample (a global champion, versions
+    /// of the whole model and of one segment), and an index round-trips; another tag, bytes
+    /// after the array and every truncation are refused, never decoded into another index.
+    #[test]
+    fn the_index_round_trips_and_refuses_what_it_did_not_write() {
+        use crate::query::{serving, ModelTimeline, Route};
+        let state = sample();
+        let serving = serving(&state);
+        let demand = &serving["demand"];
+        assert_eq!(demand.champions.len(), 1);
+        let c = &demand.champions[0];
+        assert_eq!((c.segment.as_deref(), c.version), (None, 1));
+        assert_eq!(c.metrics, state.models["demand"].versions[&1].metrics);
+        assert_eq!(c.challengers, (1..=40).filter(|v| v % 2 == 1).collect::<Vec<u64>>());
+        assert_eq!(
+            demand.routes,
+            [
+                Route { segment: Some("north".into()), version: Some(1), own_champion: false },
+                Route { segment: None, version: Some(1), own_champion: true },
+            ]
+        );
+        let timeline = ModelTimeline {
+            registered_seq: Some(3),
+            changes: [(String::new(), vec![(7, vec![3, 5])])].into(),
+        };
+        let index = SnapshotIndex { timelines: [("demand".to_string(), timeline)].into(), serving };
+        let bytes = index.encode();
+        assert!(SnapshotIndex::is_current(&bytes));
+        assert_eq!(SnapshotIndex::decode(&bytes).unwrap(), index);
+        let older = [&b"pledge-timelines/1\n"[..], &bytes[INDEX_TAG.len()..]].concat();
+        assert!(!SnapshotIndex::is_current(&older));
+        assert!(SnapshotIndex::decode(&older).unwrap_err().contains("not of this version"));
+        let longer = [&bytes[..], &[0xc0]].concat();
+        assert!(SnapshotIndex::decode(&longer).unwrap_err().contains("bytes after its array"));
+        for cut in 0..bytes.len() {
+            assert!(SnapshotIndex::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
 }
