@@ -1254,6 +1254,43 @@ impl Release {
     }
 }
 
+/// A question answered from the trust state alone (keys, roles, policy), which every path
+/// holds: the view of the read models, a snapshot's state, and the trust section a snapshot's
+/// index vouches for. It is a [`Query`] that reads no events and no part of the read models
+/// but the core, and is answered from the snapshot's index where there is one.
+pub trait TrustQuestion {
+    /// The answer.
+    type Answer: Serialize + DeserializeOwned + JsonSchema;
+    /// The route of `pledge serve` that answers it.
+    const PATH: &'static str;
+    /// Answers it from the trust state.
+    fn answer_from(&self, trust: &TrustState) -> Self::Answer;
+}
+
+impl<T: TrustQuestion> Query for T {
+    type Answer = T::Answer;
+    fn path(&self) -> String {
+        T::PATH.into()
+    }
+    const PARTS: Option<Parts> = Some(Parts::CORE);
+    fn answer(&self, v: &View<'_>) -> Result<T::Answer, QueryError> {
+        Ok(self.answer_from(v.trust))
+    }
+    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<T::Answer, QueryError>> {
+        Some(Ok(self.answer_from(v.trust)))
+    }
+    /// It reads the trust state alone, which the snapshot's index vouches for with it.
+    const READS_SNAPSHOT_INDEX: bool = true;
+    fn answer_from_index(
+        &self,
+        _: &dyn EventSource,
+        trust: &TrustState,
+        _: &SnapshotIndex,
+    ) -> Option<Result<T::Answer, QueryError>> {
+        Some(Ok(self.answer_from(trust)))
+    }
+}
+
 /// The policy in force.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicyInForce;
@@ -1267,31 +1304,9 @@ pub struct PolicyAnswer {
     pub policy: Value,
 }
 
-impl Query for PolicyInForce {
+impl TrustQuestion for PolicyInForce {
     type Answer = PolicyAnswer;
-    fn path(&self) -> String {
-        "/api/v1/policy".into()
-    }
-    const PARTS: Option<Parts> = Some(Parts::CORE);
-    fn answer(&self, v: &View<'_>) -> Result<PolicyAnswer, QueryError> {
-        Ok(self.answer_from(v.trust))
-    }
-    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<PolicyAnswer, QueryError>> {
-        Some(Ok(self.answer_from(v.trust)))
-    }
-    /// It reads the trust state alone, which the snapshot's index vouches for with it.
-    const READS_SNAPSHOT_INDEX: bool = true;
-    fn answer_from_index(
-        &self,
-        _: &dyn EventSource,
-        trust: &TrustState,
-        _: &SnapshotIndex,
-    ) -> Option<Result<PolicyAnswer, QueryError>> {
-        Some(Ok(self.answer_from(trust)))
-    }
-}
-
-impl PolicyInForce {
+    const PATH: &'static str = "/api/v1/policy";
     fn answer_from(&self, trust: &TrustState) -> PolicyAnswer {
         PolicyAnswer { version: trust.policy_version(), policy: trust.policy().clone() }
     }
@@ -1325,31 +1340,9 @@ pub struct KeysAnswer {
     pub enrolled: Vec<KeyRow>,
 }
 
-impl Query for Keys {
+impl TrustQuestion for Keys {
     type Answer = KeysAnswer;
-    fn path(&self) -> String {
-        "/api/v1/keys".into()
-    }
-    const PARTS: Option<Parts> = Some(Parts::CORE);
-    fn answer(&self, v: &View<'_>) -> Result<KeysAnswer, QueryError> {
-        Ok(self.answer_from(v.trust))
-    }
-    fn answer_state(&self, v: &StateView<'_>) -> Option<Result<KeysAnswer, QueryError>> {
-        Some(Ok(self.answer_from(v.trust)))
-    }
-    /// It reads the trust state alone, which the snapshot's index vouches for with it.
-    const READS_SNAPSHOT_INDEX: bool = true;
-    fn answer_from_index(
-        &self,
-        _: &dyn EventSource,
-        trust: &TrustState,
-        _: &SnapshotIndex,
-    ) -> Option<Result<KeysAnswer, QueryError>> {
-        Some(Ok(self.answer_from(trust)))
-    }
-}
-
-impl Keys {
+    const PATH: &'static str = "/api/v1/keys";
     fn answer_from(&self, t: &TrustState) -> KeysAnswer {
         KeysAnswer {
             enrolled: t
