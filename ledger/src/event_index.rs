@@ -176,7 +176,7 @@ pub fn list(index_dir: &Path) -> Vec<(u64, u64, PathBuf)> {
 }
 
 /// A run being built from its events in order.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Builder {
     start: u64,
     end: u64,
@@ -831,36 +831,127 @@ fn merge_up(index: &Path, mut start: u64, end: u64) -> Result<(), StoreError> {
 /// byte for byte; the first that differs (or names events the ledger lacks) is named in the
 /// error, with the first event it covers. Returns how many were checked.
 pub fn check(ledger_dir: &Path, events: &dyn EventSource) -> Result<u64, (u64, String)> {
-    let mut checked = 0;
-    for (start, end, path) in list(&ledger_dir.join(DIR)) {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            // Removed by a merge since it was listed.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err((start, format!("the event index run `{}` cannot be read: {e}", path.display())))
-            }
-        };
-        if end > events.count() {
-            return Err((
-                events.count(),
-                format!(
-                    "the event index run `{}` covers events up to {} but the ledger holds {}: it is of another ledger; remove it",
-                    path.display(),
-                    end - 1,
-                    events.count()
-                ),
-            ));
-        }
-        let want = build(events, start, end).map_err(|e| (start, e.to_string()))?;
-        if bytes != want {
-            return Err((start, format!(
-                "the event index run `{}` is not the one events {start} to {} give: it was altered or written by a faulty build; remove it (the next open writes it again)",
-                path.display(),
-                end - 1
-            )));
-        }
-        checked += 1;
+    RunCheck::default().finish(ledger_dir, events)
+}
+
+/// The runs of a ledger's index rebuilt from its events as a verifier reads them, in order
+/// from genesis ([`RunCheck::add`]), so that [`RunCheck::finish`] compares the run files with
+/// them without reading and decoding every event a second time. It keeps the digest of each
+/// run it built, not the run.
+#[derive(Clone, Debug, Default)]
+pub struct RunCheck {
+    /// The runs listed when it started and not yet begun, by start.
+    pending: Vec<(u64, u64)>,
+    /// The runs being built, with the signer of the run of commands their next event is in.
+    open: Vec<(Builder, u64, Option<KeyId>)>,
+    /// The digest of each run built: `(start, end)` to blake3 of its bytes.
+    built: BTreeMap<(u64, u64), Digest>,
+    /// The signer of the last event's run of commands (as [`signer_at`] finds it).
+    signer: Option<KeyId>,
+    /// The next event expected.
+    next: u64,
+}
+
+impl RunCheck {
+    /// Rebuilds the runs listed in `ledger_dir`'s index now from the events to be added.
+    pub fn listed(ledger_dir: &Path) -> RunCheck {
+        let mut pending: Vec<(u64, u64)> =
+            list(&ledger_dir.join(DIR)).into_iter().map(|(s, e, _)| (s, e)).collect();
+        pending.sort_by(|a, b| b.cmp(a));
+        RunCheck { pending, ..RunCheck::default() }
     }
-    Ok(checked)
+
+    /// Adds the next event, `ev` (the events are added in order from genesis; a gap ends the
+    /// rebuilding, and [`RunCheck::finish`] then reads the events of the runs it did not
+    /// build).
+    pub fn add(&mut self, ev: &RecordedEvent) {
+        let seq = ev.event.seq;
+        if seq != self.next {
+            self.pending.clear();
+            self.open.clear();
+            return;
+        }
+        self.next += 1;
+        while let Some(&(start, end)) = self.pending.last() {
+            if start != seq {
+                // A run listed with a start already passed (impossible for a run's range,
+                // which the listing checks) is left to `finish`.
+                if start < seq {
+                    self.pending.pop();
+                    continue;
+                }
+                break;
+            }
+            self.pending.pop();
+            self.open.push((Builder::new(start), end, self.signer));
+        }
+        if matches!(ev.event.cause, Cause::Command(_)) {
+            self.signer = run_signer(ev);
+        }
+        if self.open.is_empty() {
+            return;
+        }
+        let mut keys = keys_of(ev, None);
+        let base = keys.len();
+        let mut i = 0;
+        while i < self.open.len() {
+            let (b, end, signer) = &mut self.open[i];
+            *signer = run_signer(ev).or(*signer);
+            keys.truncate(base);
+            if let Some(k) = signer.as_ref() {
+                keys.push(Name::Signer(k).key());
+            }
+            b.add(seq, &ev.hash, &keys);
+            if b.end() == *end {
+                let (b, end, _) = self.open.swap_remove(i);
+                self.built.insert((b.start(), end), Digest::of(&b.encode()));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Compares every run file in `ledger_dir`'s index with the run the events give, as
+    /// [`check`] does: with the run rebuilt from the events added where there is one, else
+    /// with the one `events` give.
+    pub fn finish(self, ledger_dir: &Path, events: &dyn EventSource) -> Result<u64, (u64, String)> {
+        let mut checked = 0;
+        for (start, end, path) in list(&ledger_dir.join(DIR)) {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // Removed by a merge since it was listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err((
+                        start,
+                        format!("the event index run `{}` cannot be read: {e}", path.display()),
+                    ))
+                }
+            };
+            if end > events.count() {
+                return Err((
+                    events.count(),
+                    format!(
+                        "the event index run `{}` covers events up to {} but the ledger holds {}: it is of another ledger; remove it",
+                        path.display(),
+                        end - 1,
+                        events.count()
+                    ),
+                ));
+            }
+            let same = match self.built.get(&(start, end)) {
+                Some(want) => Digest::of(&bytes) == *want,
+                None => bytes == build(events, start, end).map_err(|e| (start, e.to_string()))?,
+            };
+            if !same {
+                return Err((start, format!(
+                    "the event index run `{}` is not the one events {start} to {} give: it was altered or written by a faulty build; remove it (the next open writes it again)",
+                    path.display(),
+                    end - 1
+                )));
+            }
+            checked += 1;
+        }
+        Ok(checked)
+    }
 }

@@ -71,6 +71,24 @@ pub fn overlap<T: Sync, R: Send, S>(
     f: impl Fn(&T) -> R + Sync,
     serial: impl FnOnce() -> S,
 ) -> (Vec<R>, S) {
+    overlap_owned(items.iter().collect(), f, serial)
+}
+
+/// Like [`overlap`], but takes the items by value: `f` consumes each, and what it leaves is
+/// dropped on the thread that ran it rather than by the caller.
+///
+/// # Examples
+///
+/// ```
+/// let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+/// let (lens, n) = ledger::par::overlap_owned(items, |s| s.len(), || 7);
+/// assert_eq!((lens[99], n), (2, 7));
+/// ```
+pub fn overlap_owned<T: Send, R: Send, S>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync,
+    serial: impl FnOnce() -> S,
+) -> (Vec<R>, S) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     /// Items taken at a time: small enough that the threads finish together, large enough
@@ -79,17 +97,23 @@ pub fn overlap<T: Sync, R: Send, S>(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads == 1 || items.len() < 2 * BLOCK {
         let s = serial();
-        return (items.iter().map(&f).collect(), s);
+        return (items.into_iter().map(&f).collect(), s);
     }
-    let blocks = items.len().div_ceil(BLOCK);
-    let slots: Vec<Mutex<Vec<R>>> = (0..blocks).map(|_| Mutex::new(Vec::new())).collect();
+    let mut rest = items.into_iter();
+    let inputs: Vec<Mutex<Vec<T>>> = std::iter::from_fn(|| {
+        let block: Vec<T> = rest.by_ref().take(BLOCK).collect();
+        (!block.is_empty()).then(|| Mutex::new(block))
+    })
+    .collect();
+    let slots: Vec<Mutex<Vec<R>>> = inputs.iter().map(|_| Mutex::new(Vec::new())).collect();
     let next = AtomicUsize::new(0);
     let work = || loop {
         let b = next.fetch_add(1, Ordering::Relaxed);
-        if b >= blocks {
+        if b >= inputs.len() {
             break;
         }
-        let out: Vec<R> = items[b * BLOCK..items.len().min((b + 1) * BLOCK)].iter().map(&f).collect();
+        let block = std::mem::take(&mut *inputs[b].lock().expect("no holder panics"));
+        let out: Vec<R> = block.into_iter().map(&f).collect();
         *slots[b].lock().expect("no holder panics") = out;
     };
     let s = std::thread::scope(|scope| {

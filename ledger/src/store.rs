@@ -195,13 +195,20 @@ impl ChainCursor {
         now: Timestamp,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out: Vec<RecordedEvent> = Vec::with_capacity(drafts.len());
-        self.seal_with(drafts, envelope, now, |hash, bytes| {
-            // Decoded back from its bytes, so that a fold sees on append exactly what it sees
-            // on replay (JCS writes `1.0` as `1`, which decodes as an integer).
-            let event = serde_json::from_slice(&bytes).map_err(|e| StoreError::Encoding(e.to_string()))?;
-            out.push(RecordedEvent { hash, event, bytes });
-            Ok(())
-        })?;
+        self.seal_with(
+            drafts,
+            envelope,
+            now,
+            |_, bytes| Digest::of(bytes),
+            |hash, bytes| {
+                // Decoded back from its bytes, so that a fold sees on append exactly what it sees
+                // on replay (JCS writes `1.0` as `1`, which decodes as an integer).
+                let event =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Encoding(e.to_string()))?;
+                out.push(RecordedEvent { hash, event, bytes });
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -213,8 +220,26 @@ impl ChainCursor {
         envelope: &Envelope,
         now: Timestamp,
     ) -> Result<Vec<(Digest, Vec<u8>)>, StoreError> {
+        self.encode_against(drafts, envelope, now, &[])
+    }
+
+    /// Like [`ChainCursor::encode`], for a run already recorded as `recorded` (the ids and
+    /// bytes of its events, in order): an event encoded to exactly the bytes recorded at its
+    /// place takes the recorded id, which is the hash of those bytes, instead of hashing them
+    /// again. Verification re-derives every run this way.
+    pub fn encode_against(
+        &mut self,
+        drafts: Vec<EventDraft>,
+        envelope: &Envelope,
+        now: Timestamp,
+        recorded: &[(Digest, &[u8])],
+    ) -> Result<Vec<(Digest, Vec<u8>)>, StoreError> {
         let mut out = Vec::with_capacity(drafts.len());
-        self.seal_with(drafts, envelope, now, |hash, bytes| {
+        let id = |i: usize, bytes: &[u8]| match recorded.get(i) {
+            Some((hash, same)) if *same == bytes => *hash,
+            _ => Digest::of(bytes),
+        };
+        self.seal_with(drafts, envelope, now, id, |hash, bytes| {
             out.push((hash, bytes));
             Ok(())
         })?;
@@ -226,6 +251,7 @@ impl ChainCursor {
         drafts: Vec<EventDraft>,
         envelope: &Envelope,
         now: Timestamp,
+        id: impl Fn(usize, &[u8]) -> Digest,
         mut sealed: impl FnMut(Digest, Vec<u8>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let recorded_at = self.time_after(now);
@@ -267,7 +293,7 @@ impl ChainCursor {
                     bytes.len()
                 )));
             }
-            let hash = Digest::of(&bytes);
+            let hash = id(i, &bytes);
             self.next_seq += 1;
             self.prev = Some(hash);
             self.last_time = Some(recorded_at);

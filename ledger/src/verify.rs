@@ -17,7 +17,7 @@ use crate::event::{Cause, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_B
 use crate::keys::{KeyTable, PublicKey};
 use crate::ledger::{Context, Domain, NoDomain};
 use crate::merkle::{self, CompactRange, Hash};
-use crate::par::par_map;
+use crate::par::{par_map, par_map_owned};
 use crate::snapshot::{self, Snapshot};
 use crate::store::{ChainCursor, Head, Store, STORED_LEVELS_FROM};
 use crate::trust::{kinds, signature_invalid, TrustState};
@@ -150,6 +150,9 @@ pub struct Verifier<D: Domain = NoDomain> {
     /// event, the file and the index, compared once the store is at hand (see
     /// [`verify_store_with_domain`]).
     indexed: Vec<(u64, std::path::PathBuf, Vec<u8>)>,
+    /// The event index's runs rebuilt from the events as they are read, when the caller
+    /// compares them with the run files (see [`verify_store_with_domain`]).
+    runs: Option<crate::event_index::RunCheck>,
     summary: VerifySummary,
     signers: Signers,
 }
@@ -185,6 +188,7 @@ impl<D: Domain> Verifier<D> {
             completed: None,
             snapshots: Default::default(),
             indexed: Vec::new(),
+            runs: None,
             summary: VerifySummary {
                 events: 0,
                 head: None,
@@ -236,7 +240,7 @@ impl<D: Domain> Verifier<D> {
         if pushed.is_err() {
             self.flush_open_run(&mut jobs);
         }
-        earliest(jobs.iter().map(Job::check).filter_map(Result::err).chain(pushed.err()))
+        earliest(jobs.into_iter().map(Job::check).filter_map(Result::err).chain(pushed.err()))
     }
 
     /// The sequential part of verification, for an event whose bytes [`prepare`] checked.
@@ -295,6 +299,9 @@ impl<D: Domain> Verifier<D> {
         }
         if let Some((h, seen)) = &mut self.expect_head {
             *seen |= *h == hash;
+        }
+        if let Some(runs) = self.runs.as_mut() {
+            runs.add(&rec);
         }
         if let Some(run) = self.run.as_mut() {
             run.seen.push((seq, hash, rec.bytes));
@@ -512,7 +519,7 @@ impl<D: Domain> Verifier<D> {
         let end = self.next_seq;
         let mut jobs = Vec::new();
         self.close_run(&mut jobs);
-        jobs.iter().try_for_each(Job::check)?;
+        jobs.into_iter().try_for_each(Job::check)?;
         self.summary.tree_root = STANDARD.encode(self.tree.root());
         if let Some(id) = self.trust.ledger_id() {
             let origin = crate::note::origin(&id);
@@ -545,7 +552,8 @@ enum Job {
 }
 
 impl Job {
-    fn check(&self) -> Result<(), VerifyFailure> {
+    /// Checks it, consuming it (a run's drafts are encoded without a copy).
+    fn check(self) -> Result<(), VerifyFailure> {
         match self {
             Job::Signature(j) => j.check(),
             Job::Derive(j) => j.check(),
@@ -569,10 +577,11 @@ struct DeriveJob {
 }
 
 impl DeriveJob {
-    fn check(&self) -> Result<(), VerifyFailure> {
-        let d = &self.decided;
-        let mut cursor = ChainCursor::after(d.head.as_ref());
-        let derived = cursor.encode(d.drafts.clone(), &d.envelope, d.now).map_err(|e| {
+    fn check(self) -> Result<(), VerifyFailure> {
+        let Decided { drafts, envelope, head, now } = self.decided;
+        let mut cursor = ChainCursor::after(head.as_ref());
+        let recorded: Vec<(Digest, &[u8])> = self.recorded.iter().map(|(_, h, b)| (*h, &b[..])).collect();
+        let derived = cursor.encode_against(drafts, &envelope, now, &recorded).map_err(|e| {
             VerifyFailure::new(
                 self.first_seq,
                 self.recorded.first().map(|r| r.1),
@@ -849,7 +858,7 @@ fn read_chunk(entries: &mut impl Iterator<Item = Result<Entry, VerifyFailure>>) 
 /// Work that needs no state, done on every core beside the fold.
 enum Task<'a> {
     /// A deferred check of the chunk folded before.
-    Check(&'a Job),
+    Check(Job),
     /// Decoding an entry of the chunk to fold next (whether the verifier re-derives).
     Prepare(&'a Entry, bool),
 }
@@ -860,11 +869,11 @@ enum Done {
 }
 
 impl Task<'_> {
-    fn run(&self) -> Done {
+    fn run(self) -> Done {
         match self {
             Task::Check(job) => Done::Checked(job.check()),
             Task::Prepare((pos, bytes, claimed), rederived) => {
-                Done::Prepared(prepare(*pos, bytes, *claimed, *rederived).map(Box::new))
+                Done::Prepared(prepare(*pos, bytes, *claimed, rederived).map(Box::new))
             }
         }
     }
@@ -904,16 +913,16 @@ where
     let mut unchecked: Vec<Job> = Vec::new();
     loop {
         if folding.items.is_empty() && folding.error.is_none() {
-            earliest(par_map(&unchecked, Job::check).into_iter().filter_map(Result::err))?;
+            earliest(par_map_owned(unchecked, Job::check).into_iter().filter_map(Result::err))?;
             return Ok(v);
         }
-        let tasks: Vec<Task<'_>> = unchecked
-            .iter()
+        let tasks: Vec<Task<'_>> = std::mem::take(&mut unchecked)
+            .into_iter()
             .map(Task::Check)
             .chain(next.items.iter().map(|e| Task::Prepare(e, rederived)))
             .collect();
         let read_more = next.error.is_none() && next.items.len() == CHUNK;
-        let (done, (jobs, failure, after_next)) = crate::par::overlap(&tasks, Task::run, || {
+        let (done, (jobs, failure, after_next)) = crate::par::overlap_owned(tasks, Task::run, || {
             let mut jobs = Vec::new();
             let mut failure = None;
             for p in folding.items {
@@ -928,7 +937,6 @@ where
                 if read_more && failure.is_none() { read_chunk(&mut entries) } else { Chunk::default() };
             (jobs, failure, after_next)
         });
-        drop(tasks);
         let mut checked = Vec::with_capacity(unchecked.len());
         let mut prepared = Vec::with_capacity(next.items.len());
         for d in done {
@@ -938,7 +946,7 @@ where
             }
         }
         if let Some(f) = failure {
-            let now = par_map(&jobs, Job::check);
+            let now = par_map_owned(jobs, Job::check);
             let all = checked.into_iter().chain(now).filter_map(Result::err).chain([f]);
             return Err(earliest(all).expect_err("a failure was found"));
         }
@@ -1003,6 +1011,7 @@ pub fn verify_store_with_domain<D: Domain>(
     });
     verifier.completed = Some(Vec::new());
     verifier.snapshots = snapshot::list(store.dir()).into_iter().collect();
+    verifier.runs = Some(crate::event_index::RunCheck::listed(store.dir()));
     let pristine = verifier.domain.clone();
     let mut v = verify_entries_with(verifier, entries, |v| {
         for (level, index, want) in v.completed.as_mut().map(std::mem::take).unwrap_or_default() {
@@ -1030,12 +1039,13 @@ pub fn verify_store_with_domain<D: Domain>(
     let next = v.next_seq;
     let anchor = store.anchor().map_err(|e| VerifyFailure::new(next, None, e.to_string()))?;
     let indexed = std::mem::take(&mut v.indexed);
+    let runs = v.runs.take().unwrap_or_default();
     let (mut summary, domain) = v.finish_with_domain()?;
     for (seq, path, index) in indexed {
         check_snapshot_index(store, &pristine, seq, &path, &index)?;
     }
-    summary.index_runs = crate::event_index::check(store.dir(), store)
-        .map_err(|(seq, reason)| VerifyFailure::new(seq, None, reason))?;
+    summary.index_runs =
+        runs.finish(store.dir(), store).map_err(|(seq, reason)| VerifyFailure::new(seq, None, reason))?;
     if let Some((seq, hash)) = anchor {
         let head = summary.head.map(|h| (h.seq, h.hash));
         if head != Some((seq, hash)) {
