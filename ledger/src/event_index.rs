@@ -872,18 +872,13 @@ impl RunCheck {
             return;
         }
         self.next += 1;
-        while let Some(&(start, end)) = self.pending.last() {
-            if start != seq {
-                // A run listed with a start already passed (impossible for a run's range,
-                // which the listing checks) is left to `finish`.
-                if start < seq {
-                    self.pending.pop();
-                    continue;
-                }
-                break;
-            }
+        // A run listed with a start already passed (impossible for a run's range, which the
+        // listing checks) is left to `finish`.
+        while let Some(&(start, end)) = self.pending.last().filter(|(start, _)| *start <= seq) {
             self.pending.pop();
-            self.open.push((Builder::new(start), end, self.signer));
+            if start == seq {
+                self.open.push((Builder::new(start), end, self.signer));
+            }
         }
         if matches!(ev.event.cause, Cause::Command(_)) {
             self.signer = run_signer(ev);

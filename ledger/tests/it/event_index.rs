@@ -288,7 +288,8 @@ fn runs_rebuilt_while_reading_agree_with_runs_built_from_the_store() {
             let mut bad = good.clone();
             bad[at] ^= 0x10;
             std::fs::write(&path, &bad).unwrap();
-            // Altered before or after the events were read: the comparison is at the end.
+            // Altered before the events are read (after them: `early` below); the files are
+            // compared at the end either way.
             let err = fed(n).finish(dir.path(), &events).unwrap_err();
             assert_eq!(err.0, start, "run {start}-{end}, byte {at}: {}", err.1);
             assert!(err.1.contains(&path.display().to_string()), "{}", err.1);
