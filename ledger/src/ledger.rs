@@ -1,7 +1,7 @@
 //! The append path: parse, deduplicate, authenticate, authorize, decide, seal, commit.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -80,10 +80,11 @@ pub trait Domain: Clone {
     }
     /// The state from a section [`Domain::snapshot`] wrote after event `seq` (`self` is the
     /// pristine domain the ledger was opened with), read from `section` (the snapshot file
-    /// itself when a ledger opens, so that its bytes are not held beside the state). `None`
-    /// for bytes of another format, damaged ones, or a state that is not of event `seq`: the
+    /// itself when a ledger opens, so that its bytes are not held beside the state; several
+    /// readers may read it at once, to decode parts of it on several threads). `None` for
+    /// bytes of another format, damaged ones, or a state that is not of event `seq`: the
     /// ledger then tries an older snapshot, then folds from genesis.
-    fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
+    fn restore(&self, section: crate::snapshot::DomainSection<'_>, seq: u64) -> Option<Self> {
         let _ = (section, seq);
         None
     }
@@ -183,10 +184,21 @@ impl<D: Domain> Ledger<D> {
         dir: impl AsRef<Path>,
         clock: Arc<dyn Clock>,
         domain: D,
-    ) -> Result<Self, StoreError> {
-        let store = Store::open(dir)?;
-        let pristine = domain.clone();
-        let (trust, domain, from) = fold_resumed(&store, &pristine, restore_domain)?;
+    ) -> Result<Self, StoreError>
+    where
+        D: Send + Sync,
+    {
+        let dir = dir.as_ref();
+        let pristine = domain;
+        // The newest snapshot is restored while sled opens (both take a while on a large
+        // ledger), then used only if it is still the newest and the store holds its event.
+        let (store, early) = std::thread::scope(|scope| {
+            let early = scope.spawn(|| restore_early(dir, &pristine, restore_domain));
+            let store = Store::open(dir);
+            (store, early.join().ok().flatten())
+        });
+        let store = store?;
+        let (trust, domain, from) = fold_resumed(&store, &pristine, restore_domain, early)?;
         let mut l = Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: Some(from) };
         l.snapshot_if_due(snapshot::EVERY);
         Ok(l)
@@ -199,7 +211,7 @@ impl<D: Domain> Ledger<D> {
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let (trust, domain) = match self.snapshots {
             Some(_) => {
-                let (trust, domain, from) = fold_resumed(&self.store, &self.pristine, restore_domain)?;
+                let (trust, domain, from) = fold_resumed(&self.store, &self.pristine, restore_domain, None)?;
                 self.snapshots = Some(from);
                 (trust, domain)
             }
@@ -521,25 +533,85 @@ fn snapshot_of<D: Domain>(head: Head, trust: &TrustState, domain: &D, index: Vec
 /// journal), so that a question reading only the store and the keys (`pledge log`) refuses
 /// the damage opening would refuse; from genesis when no snapshot is usable.
 pub fn trust_at_head(store: &Store) -> Result<TrustState, StoreError> {
-    Ok(fold_resumed(store, &NoDomain, |_, _| Some(NoDomain))?.0)
+    Ok(fold_resumed(store, &NoDomain, |_, _| Some(NoDomain), None)?.0)
+}
+
+/// A snapshot restored while the store was being opened, before it could be checked against
+/// the store: the newest snapshot file, opened and checked as [`snapshot::usable`] opens one,
+/// and what its sections restore to (or why they do not). [`fold_resumed`] uses it only when it
+/// is still the newest file once the store is open and the store holds its event.
+struct Early<D> {
+    path: PathBuf,
+    snap: SnapshotFile,
+    restored: Result<(TrustState, D), String>,
+}
+
+/// The newest snapshot file of the ledger in `dir` restored through `restore`, read before the
+/// store is open (nothing is written); `None` when there is none or its file is not intact
+/// (the usual path then finds, and logs, what [`snapshot::usable`] finds).
+fn restore_early<D: Domain>(
+    dir: &Path,
+    pristine: &D,
+    restore: impl Fn(&D, &SnapshotFile) -> Option<D>,
+) -> Option<Early<D>> {
+    let (seq, path) = snapshot::list(dir).into_iter().next()?;
+    let snap = SnapshotFile::open(&path).ok().filter(|s| s.seq == seq)?;
+    let restored = restore_sections(pristine, &snap, restore);
+    Some(Early { path, snap, restored })
+}
+
+/// The trust state and the domain restored from `snap`'s sections.
+fn restore_sections<D: Domain>(
+    pristine: &D,
+    snap: &SnapshotFile,
+    restore: impl Fn(&D, &SnapshotFile) -> Option<D>,
+) -> Result<(TrustState, D), String> {
+    let trust = TrustState::from_snapshot(&snap.trust)?;
+    let domain = restore(pristine, snap).ok_or("the domain section does not restore")?;
+    Ok((trust, domain))
 }
 
 /// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]), the domain
 /// through `restore`, and folds the events after it; folds from genesis when there is none or
 /// when the events after it do not fold onto it. Returns the state and the snapshot's
-/// sequence number.
+/// sequence number. `early`, the newest snapshot restored while the store opened, stands for
+/// that file's restore when it is still the newest and bound to an event of this store.
 fn fold_resumed<D: Domain>(
     store: &Store,
     pristine: &D,
-    restore: impl Fn(&D, &mut SnapshotFile) -> Option<D>,
+    restore: impl Fn(&D, &SnapshotFile) -> Option<D>,
+    early: Option<Early<D>>,
 ) -> Result<(TrustState, D, Option<u64>), StoreError> {
-    if store.damage().is_none() {
-        for (path, mut snap) in snapshot::usable(store, |_| true) {
-            let restored = TrustState::from_snapshot(&snap.trust).and_then(|trust| {
-                let domain = restore(pristine, &mut snap).ok_or("the domain section does not restore")?;
-                Ok((trust, domain))
-            });
-            let (trust, domain) = match restored {
+    'resume: {
+        if store.damage().is_some() {
+            break 'resume;
+        }
+        let newest = snapshot::list(store.dir()).into_iter().next().map(|(_, path)| path);
+        let bound =
+            |snap: &SnapshotFile| matches!(store.get(snap.seq), Ok(Some(ev)) if ev.hash == snap.event);
+        let mut skip = None;
+        if let Some(Early { path, snap, restored }) =
+            early.filter(|e| newest.as_ref() == Some(&e.path) && bound(&e.snap))
+        {
+            match restored {
+                Ok((trust, domain)) => match fold(store, trust, domain, Some((snap.seq, snap.event))) {
+                    Ok((trust, domain)) => return Ok((trust, domain, Some(snap.seq))),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "snapshot not used; folding from genesis");
+                        break 'resume;
+                    }
+                },
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
+                    skip = Some(path);
+                }
+            }
+        }
+        for (path, snap) in snapshot::usable(store, |_| true) {
+            if skip.as_ref() == Some(&path) {
+                continue;
+            }
+            let (trust, domain) = match restore_sections(pristine, &snap, &restore) {
                 Ok(parts) => parts,
                 Err(reason) => {
                     tracing::warn!(path = %path.display(), %reason, "snapshot skipped");
@@ -562,10 +634,8 @@ fn fold_resumed<D: Domain>(
 }
 
 /// The domain's own restore of a snapshot's section.
-fn restore_domain<D: Domain>(pristine: &D, snap: &mut SnapshotFile) -> Option<D> {
-    let seq = snap.seq;
-    let mut section = snap.domain().map_err(|e| tracing::warn!(error = %e, "snapshot not read")).ok()?;
-    pristine.restore(&mut section, seq)
+fn restore_domain<D: Domain>(pristine: &D, snap: &SnapshotFile) -> Option<D> {
+    pristine.restore(snap.section(), snap.seq)
 }
 
 /// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking on
@@ -676,4 +746,118 @@ fn fold_chunk<D: Domain>(
         *next += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{StepClock, Timestamp};
+    use crate::keys::SecretKey;
+    use crate::Command;
+
+    /// A domain that counts the events folded into it, and keeps that count in its snapshots.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    struct Counted(u64);
+
+    impl Domain for Counted {
+        fn decide(&self, _: &Context<'_>, _: &SignedCommand) -> Result<Vec<EventDraft>, Refusal> {
+            Err(Rejection::new("command.unknown_kind", "trust commands only").into())
+        }
+        fn apply(&mut self, _: &RecordedEvent) -> Result<(), String> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn snapshot(&self) -> Option<Vec<u8>> {
+            Some(self.0.to_le_bytes().to_vec())
+        }
+        fn restore(&self, section: crate::snapshot::DomainSection<'_>, seq: u64) -> Option<Self> {
+            let mut bytes = [0u8; 8];
+            std::io::Read::read_exact(&mut section.reader(), &mut bytes).ok()?;
+            Some(Counted(u64::from_le_bytes(bytes))).filter(|c| c.0 == seq + 1)
+        }
+    }
+
+    /// A UUID v7 ending in `n`.
+    fn id(n: u8) -> Uuid {
+        let mut b = *Uuid::parse_str("019a3e7c-0000-7000-8000-000000000000").unwrap().as_bytes();
+        b[15] = n;
+        Uuid::from_bytes(b)
+    }
+
+    fn enroll(l: &mut Ledger<Counted>, admin: &SecretKey, n: u8) {
+        let key = SecretKey::from_seed([n; 32]);
+        let body = serde_json::json!({"principal": format!("p{n}"), "public_key": key.public().to_string()});
+        let cmd = Command {
+            id: id(n),
+            ledger: id(200),
+            issued_at: Timestamp::parse_exact("2026-11-01T09:00:00.000000Z").unwrap(),
+            kind: "key.enroll".into(),
+            body,
+        };
+        l.submit(cmd.sign(admin).unwrap(), ExpectedHead::Any).unwrap();
+    }
+
+    /// The snapshot restored while the store opens stands for the newest file only: once a
+    /// newer snapshot exists, or the store does not hold its event, it is not used.
+    #[test]
+    fn a_snapshot_restored_early_is_used_only_while_it_is_the_newest_and_bound_to_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let clock =
+            || Arc::new(StepClock::new(Timestamp::parse_exact("2026-11-01T09:00:00.000000Z").unwrap(), 1));
+        let admin = SecretKey::from_seed([1; 32]);
+        let mut l = Ledger::open_with_snapshots(dir, clock(), Counted::default()).unwrap();
+        let genesis = Command {
+            id: id(100),
+            ledger: id(200),
+            issued_at: Timestamp::parse_exact("2026-11-01T09:00:00.000000Z").unwrap(),
+            kind: "ledger.create".into(),
+            body: serde_json::json!({
+                "admins": [{"principal": "root", "public_key": admin.public().to_string()}],
+                "policy": crate::trust::base_policy(),
+            }),
+        };
+        l.submit(genesis.sign(&admin).unwrap(), ExpectedHead::Empty).unwrap();
+        enroll(&mut l, &admin, 2);
+        snapshot::write(dir, &l.snapshot().unwrap()).unwrap();
+        drop(l);
+        let early = |dir: &Path| {
+            let mut early = restore_early(dir, &Counted::default(), restore_domain).unwrap();
+            // A state the events never give, so that an answer holding it shows it was used.
+            early.restored.as_mut().unwrap().1 = Counted(1_000);
+            early
+        };
+        let resumed = |early: Option<Early<Counted>>| {
+            let store = Store::open(dir).unwrap();
+            let (_, domain, from) = fold_resumed(&store, &Counted::default(), restore_domain, early).unwrap();
+            (domain, from, store.len())
+        };
+
+        // Still the newest, and bound: used (the events after it folded onto it).
+        let first = early(dir);
+        let seq = first.snap.seq;
+        let (domain, from, _) = resumed(Some(first));
+        assert_eq!((domain, from), (Counted(1_000), Some(seq)));
+
+        // A newer snapshot written since: the early one is dropped for it.
+        let stale = early(dir);
+        let mut l = Ledger::open(dir, clock(), Counted::default()).unwrap();
+        enroll(&mut l, &admin, 3);
+        let newer = l.snapshot().unwrap().seq;
+        snapshot::write(dir, &l.snapshot().unwrap()).unwrap();
+        drop(l);
+        let (domain, from, len) = resumed(Some(stale));
+        assert_eq!((domain, from), (Counted(len), Some(newer)));
+
+        // The newest file, but of another chain: neither it nor its early restore is used.
+        let other = tempfile::tempdir().unwrap();
+        let mut foreign = Snapshot::read(&snapshot::list(dir)[0].1).unwrap();
+        foreign.event = Digest::of(b"another chain");
+        let path = snapshot::write(other.path(), &foreign).unwrap();
+        let mut foreign_early = early(other.path());
+        foreign_early.path = snapshot::list(dir)[0].1.clone();
+        std::fs::copy(&path, &foreign_early.path).unwrap();
+        let (domain, from, len) = resumed(Some(foreign_early));
+        assert_eq!((domain, from), (Counted(len), Some(seq)), "the older, bound snapshot is used");
+    }
 }

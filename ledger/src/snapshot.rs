@@ -256,10 +256,51 @@ impl SnapshotFile {
     /// need: positions are relative to the section's start, and it ends where the section
     /// does.
     pub fn domain(&mut self) -> std::io::Result<impl std::io::Read + std::io::Seek + '_> {
-        let mut section =
-            Section { file: &mut self.file, start: self.domain_at, len: self.domain_len, pos: 0 };
-        std::io::Seek::seek(&mut section, std::io::SeekFrom::Start(0))?;
-        Ok(std::io::BufReader::with_capacity(1 << 16, section))
+        Ok(self.section().reader())
+    }
+
+    /// The domain section, for readers that read parts of it at once (each reader from its
+    /// own position).
+    pub fn section(&self) -> DomainSection<'_> {
+        DomainSection { bytes: Bytes::File { file: &self.file, start: self.domain_at }, len: self.domain_len }
+    }
+}
+
+/// A domain section that several readers may read at once, each from its own position (the
+/// snapshot's parts decoded on several threads): the bytes of a snapshot file, read at
+/// explicit offsets so that readers do not disturb each other, or bytes in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct DomainSection<'a> {
+    bytes: Bytes<'a>,
+    len: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bytes<'a> {
+    File { file: &'a std::fs::File, start: u64 },
+    Memory(&'a [u8]),
+}
+
+impl<'a> DomainSection<'a> {
+    /// A section held in memory.
+    pub fn in_memory(bytes: &'a [u8]) -> DomainSection<'a> {
+        DomainSection { bytes: Bytes::Memory(bytes), len: bytes.len() as u64 }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A reader of it from its start (buffered), independent of every other: positions are
+    /// relative to the section's start, and it ends where the section does.
+    pub fn reader(&self) -> impl std::io::Read + std::io::Seek + Send + 'a {
+        std::io::BufReader::with_capacity(1 << 16, At { bytes: self.bytes, len: self.len, pos: 0 })
     }
 }
 
@@ -328,25 +369,32 @@ pub fn index_at(ledger_dir: &Path, seq: u64, event: Digest) -> Option<(Vec<u8>, 
     }
 }
 
-/// A byte range of a file, read and sought within its bounds.
-struct Section<'a> {
-    file: &'a mut std::fs::File,
-    start: u64,
+/// A reader of a [`DomainSection`]: its own position, within the section's bounds.
+struct At<'a> {
+    bytes: Bytes<'a>,
     len: u64,
     pos: u64,
 }
 
-impl std::io::Read for Section<'_> {
+impl std::io::Read for At<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
         let left = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
         let want = buf.len().min(left);
-        let n = self.file.read(&mut buf[..want])?;
+        let n = match self.bytes {
+            Bytes::File { file, start } => file.read_at(&mut buf[..want], start + self.pos)?,
+            Bytes::Memory(bytes) => {
+                let from = self.pos as usize;
+                buf[..want].copy_from_slice(&bytes[from..from + want]);
+                want
+            }
+        };
         self.pos += n as u64;
         Ok(n)
     }
 }
 
-impl std::io::Seek for Section<'_> {
+impl std::io::Seek for At<'_> {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
         use std::io::SeekFrom;
         let target = match to {
@@ -360,7 +408,6 @@ impl std::io::Seek for Section<'_> {
                 "a position outside the domain section",
             ));
         };
-        self.file.seek(SeekFrom::Start(self.start + pos))?;
         self.pos = pos;
         Ok(pos)
     }
@@ -585,6 +632,19 @@ mod tests {
             let mut domain = vec![];
             std::io::Read::read_to_end(&mut file.domain().unwrap(), &mut domain).unwrap();
             assert_eq!(domain, s.domain);
+            // Readers of the section each keep their own position, within its bounds.
+            let section = file.section();
+            assert_eq!(section.len(), s.domain.len() as u64);
+            let (mut a, mut b) = (section.reader(), section.reader());
+            let (mut x, mut y) = ([0u8; 4], [0u8; 4]);
+            std::io::Seek::seek(&mut b, std::io::SeekFrom::Start(4)).unwrap();
+            std::io::Read::read_exact(&mut a, &mut x).unwrap();
+            std::io::Read::read_exact(&mut b, &mut y).unwrap();
+            assert_eq!((&x[..], &y[..]), (&s.domain[..4], &s.domain[4..8]));
+            assert!(std::io::Seek::seek(&mut a, std::io::SeekFrom::Start(section.len() + 1)).is_err());
+            let mut rest = vec![];
+            std::io::Read::read_to_end(&mut b, &mut rest).unwrap();
+            assert_eq!(rest, s.domain[8..]);
             let found = index_at(tmp.path(), 41, s.event);
             assert_eq!(found, (!index.is_empty()).then(|| (s.trust.clone(), s.index.clone())));
         }

@@ -350,7 +350,7 @@ impl<D: Domain> Verifier<D> {
             return Ok(());
         }
         if TrustState::from_snapshot(&snap.trust).is_err()
-            || self.domain.restore(&mut &snap.domain[..], snap.seq).is_none()
+            || self.domain.restore(snapshot::DomainSection::in_memory(&snap.domain), snap.seq).is_none()
         {
             return Ok(());
         }
@@ -971,9 +971,8 @@ fn check_snapshot_index<D: Domain>(
 ) -> Result<(), VerifyFailure> {
     let fail = |m: String| VerifyFailure::new(seq, None, m);
     let unreadable = |e: String| fail(format!("the snapshot `{}` cannot be read again: {e}", path.display()));
-    let mut file = snapshot::SnapshotFile::open(path).map_err(unreadable)?;
-    let mut section = file.domain().map_err(|e| unreadable(e.to_string()))?;
-    let Some(state) = pristine.restore(&mut section, seq) else {
+    let file = snapshot::SnapshotFile::open(path).map_err(unreadable)?;
+    let Some(state) = pristine.restore(file.section(), seq) else {
         return Err(unreadable("its domain section is not restored".into()));
     };
     if state.snapshot_index(store) != index {

@@ -103,8 +103,8 @@ impl ledger::Domain for PledgeDomain {
         SnapshotIndex::is_current(index)
     }
 
-    fn restore(&self, section: &mut dyn std::io::Read, seq: u64) -> Option<Self> {
-        State::from_snapshot(section)
+    fn restore(&self, section: ledger::snapshot::DomainSection<'_>, seq: u64) -> Option<Self> {
+        State::from_section(section)
             .and_then(|state| PledgeDomain::from_state(state, seq))
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
             .ok()
