@@ -169,11 +169,16 @@ fn read_part<T: serde::de::DeserializeOwned>(
     let bad = |e: rmp_serde::decode::Error| format!("the domain section: part `{}`: {e}", PART_NAMES[part]);
     let mut bytes = section.take(len);
     if len < in_memory {
-        let mut buf = Vec::with_capacity(len as usize);
-        bytes.read_to_end(&mut buf).map_err(io(part))?;
-        if (buf.len() as u64) < len {
-            return Err(format!("the domain section: part `{}` is cut short", PART_NAMES[part]));
-        }
+        // Read straight into the buffer: `read_to_end` would first zero its spare capacity
+        // for a reader that does not implement `read_buf` (a few percent of opening a large
+        // ledger).
+        let mut buf = vec![0u8; len as usize];
+        bytes.read_exact(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                format!("the domain section: part `{}` is cut short", PART_NAMES[part])
+            }
+            _ => io(part)(e),
+        })?;
         let mut de = rmp_serde::Deserializer::from_read_ref(&buf[..]);
         let value = T::deserialize(&mut de).map_err(bad)?;
         return Ok(value);

@@ -6,7 +6,8 @@
 //! (a fold from genesis, which writes one), then again from the snapshot (the figure a user
 //! waits for), `pledge timeline --as-of` just after the snapshot and halfway through the
 //! ledger (where no snapshot is near), and `pledge log --kind`; the same timelines asked of
-//! `pledge serve`'s API on the ledger;
+//! `pledge serve`'s API on the ledger; `pledge verify`; and last a write command, `pledge
+//! hypothesis propose`;
 //! and event queries of up to 500 events through the indexes, in process.
 
 use std::path::Path;
@@ -63,6 +64,46 @@ fn repeated(ledger: &Path, args: &[&str]) -> Result<Value, Failure> {
     let mut peak = 0;
     for _ in 0..RUNS {
         let (secs, bytes) = child(ledger, args)?;
+        times.push(secs * 1e3);
+        peak = peak.max(bytes);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(json!({"ms": times[RUNS / 2], "peak_bytes": peak}))
+}
+
+/// A write command: `pledge hypothesis propose` signed by the bench's scientist, a new
+/// hypothesis each run, [`RUNS`] runs one after the other (so each one opens the ledger one
+/// event beyond the newest snapshot, as a team's writes do): medians as [`repeated`] gives
+/// them. It runs last, since it moves the head past the snapshot the reads above use.
+fn writes(ledger: &Path) -> Result<Value, Failure> {
+    let home = ledger.parent().unwrap_or(ledger).join("home");
+    let home = home.to_string_lossy();
+    let stamp = chrono::Utc::now().timestamp_micros();
+    let mut times = vec![];
+    let mut peak = 0;
+    for i in 0..RUNS {
+        let id = format!("H-bench-{stamp}-{i}");
+        let args = [
+            "hypothesis",
+            "propose",
+            &id,
+            "model-0",
+            "--statement",
+            "the bench's write",
+            "--change-type",
+            "feature",
+            "--target-metric",
+            "mae",
+            "--expected-improvement",
+            "1",
+            "--owner",
+            "maya",
+            "--as",
+            "maya",
+            "--home",
+            &home,
+        ];
+        let (secs, bytes) = child(ledger, &args)?;
         times.push(secs * 1e3);
         peak = peak.max(bytes);
     }
@@ -188,6 +229,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let show_hash = repeated(&ledger_dir, &["show", &middle_hash])?;
     let served_timeline = served_timelines(&ledger_dir, n)?;
     let (verify_secs, verify_peak) = child(&ledger_dir, &["verify"])?;
+    let write = writes(&ledger_dir)?;
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&ledger_dir);
     }
@@ -219,6 +261,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
             "events_per_sec": n as f64 / verify_secs.max(1e-9),
             "peak_bytes": verify_peak,
         },
+        "write_hypothesis_propose": write,
         "goals": {"start_ms": START_GOAL_MS, "peak_bytes": MEMORY_GOAL_BYTES},
     }))
 }
@@ -269,6 +312,7 @@ pub fn render(s: &Value) -> String {
     out.push_str(&row("pledge log --kind champion.changed", &s["log_by_kind_500"]));
     out.push_str(&row("pledge show SEQ (no sled)", &s["show_by_seq"]));
     out.push_str(&row("pledge show HASH (event index, no sled)", &s["show_by_hash"]));
+    out.push_str(&row("pledge hypothesis propose (a write)", &s["write_hypothesis_propose"]));
     out.push_str(&format!(
         "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
         s["verify"]["secs"].as_f64().unwrap_or(0.0),
