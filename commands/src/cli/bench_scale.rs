@@ -60,10 +60,16 @@ fn child(ledger: &Path, args: &[&str]) -> Result<(f64, u64), Failure> {
 
 /// Medians of [`RUNS`] runs: `{"ms": .., "peak_bytes": ..}` (peak: the largest).
 fn repeated(ledger: &Path, args: &[&str]) -> Result<Value, Failure> {
+    repeated_each(ledger, |_| args.iter().map(|a| a.to_string()).collect())
+}
+
+/// [`repeated`] with the arguments of run `i` given by `args(i)`.
+fn repeated_each(ledger: &Path, args: impl Fn(usize) -> Vec<String>) -> Result<Value, Failure> {
     let mut times = vec![];
     let mut peak = 0;
-    for _ in 0..RUNS {
-        let (secs, bytes) = child(ledger, args)?;
+    for i in 0..RUNS {
+        let args = args(i);
+        let (secs, bytes) = child(ledger, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
         times.push(secs * 1e3);
         peak = peak.max(bytes);
     }
@@ -79,9 +85,7 @@ fn writes(ledger: &Path) -> Result<Value, Failure> {
     let home = ledger.parent().unwrap_or(ledger).join("home");
     let home = home.to_string_lossy();
     let stamp = chrono::Utc::now().timestamp_micros();
-    let mut times = vec![];
-    let mut peak = 0;
-    for i in 0..RUNS {
+    repeated_each(ledger, |i| {
         let id = format!("H-bench-{stamp}-{i}");
         let args = [
             "hypothesis",
@@ -103,12 +107,8 @@ fn writes(ledger: &Path) -> Result<Value, Failure> {
             "--home",
             &home,
         ];
-        let (secs, bytes) = child(ledger, &args)?;
-        times.push(secs * 1e3);
-        peak = peak.max(bytes);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(json!({"ms": times[RUNS / 2], "peak_bytes": peak}))
+        args.map(String::from).to_vec()
+    })
 }
 
 /// Event queries answering up to 500 events each, in process on the open store: the median
