@@ -5,7 +5,8 @@
 //! 125 MB and decodes in under a tenth of the time.
 //!
 //! Layout: [`SNAPSHOT_TAG`], then five parts in this order, each a u64 (little-endian) byte
-//! length followed by one MessagePack value (named members):
+//! length followed by one MessagePack value, structs as arrays of their members in the order
+//! they are declared (a struct's member names are not written: ADR 0024):
 //! 1. **core**: an array `[models, proposals, datasets, endorsements, policy_version, policy,
 //!    releases, last_seq]`, every version in `models` with empty `backtests` and `history`;
 //! 2. **version details**: a map of model name to a map of version number to the array
@@ -25,14 +26,16 @@ use crate::state::{
 };
 
 /// The size up to which a part is read whole before it is decoded; a larger one is decoded as
-/// it is read, so that its bytes are never all held beside the state they decode to (at a
-/// million events: 60 MB less at the peak, for about a third more decoding time).
+/// it is read, so that its bytes are never all held beside the state they decode to, for
+/// about a third more decoding time. At a million events every part is under it (the largest,
+/// the version details, is 25 MB); at ten million events most parts are larger.
 pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 
 /// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
 /// to the state's types changes it, so that a snapshot of an older layout is refused and the
-/// state folded from the events instead.
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/4\n";
+/// state folded from the events instead. (`/4` held the same parts with every struct as a map
+/// of its member names, nearly twice the bytes.)
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/5\n";
 
 /// The parts of the read models a reader decodes from a snapshot besides the core (the
 /// models, their versions and champions, proposals, datasets, endorsements, the policy in
@@ -80,7 +83,8 @@ type Core = (
 
 /// A version as the core part holds it: without its backtest windows and history (encoded
 /// as empty). Every member is named, so a member added to [`VersionInfo`] does not compile
-/// here until it is written too.
+/// here until it is written too; they are written in [`VersionInfo`]'s order, as the part
+/// holds a struct's members by position.
 struct CoreVersion<'a>(&'a VersionInfo);
 
 impl Serialize for CoreVersion<'_> {
@@ -137,10 +141,11 @@ impl Serialize for CoreModel<'_> {
     }
 }
 
+/// Appends a part: its length, then `value` with structs as arrays of their members.
 fn put_part(out: &mut Vec<u8>, value: &impl Serialize) {
     let at = out.len();
     out.extend_from_slice(&[0; 8]);
-    rmp_serde::encode::write_named(out, value).expect("the state encodes");
+    rmp_serde::encode::write(out, value).expect("the state encodes");
     let len = (out.len() - at - 8) as u64;
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }

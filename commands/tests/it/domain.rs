@@ -383,6 +383,7 @@ fn release_needs_green_production_gates() {
     assert_eq!(ev[0].event.payload["green"], true);
     assert_eq!(ev[0].event.payload["gates"].as_array().unwrap().len(), 5);
     assert_eq!(w.state().releases["demand"].len(), 2);
+    assert_snapshot_round_trips(w.state(), "releases, a dismissed alert, a backtest window");
     w.invalid("colby", "release.decide", json!({"model": "demand", "decision": "ship-it"}));
     w.rejected("colby", "release.decide", json!({"model": "nope", "decision": "hold"}), "model.unknown");
 }

@@ -450,6 +450,7 @@ fn a_promotion_can_need_k_distinct_approvers_and_one_person_counts_once() {
     );
     assert_eq!(w.champion("demand", None), Some(1), "one approval of two promotes nothing");
     assert_eq!(w.state().proposals[&id].status, ProposalStatus::Pending);
+    assert_snapshot_round_trips(w.state(), "a proposal's endorsement pending");
     let m = w.rejected("colby", "arena.approve", json!({"proposal_id": id}), "approval.repeated");
     assert!(m.contains("2 different approvers"), "{m}");
     // The pending alert counts as the same approval.
@@ -476,6 +477,7 @@ fn k_of_n_holds_for_drift_approvals_and_experiment_adoption_too() {
     let approve = json!({"alert_id": alert, "action": "approve"});
     assert_eq!(kinds(&w.ok("colby", "alert.action", approve.clone())), ["promotion.endorsed"]);
     assert_eq!(w.state().alerts[&alert].status, AlertStatus::Unread, "still open");
+    assert_snapshot_round_trips(w.state(), "a drift approval's endorsement pending");
     w.rejected("colby", "alert.action", approve.clone(), "approval.repeated");
     w.ok("root", "alert.action", approve);
     assert_eq!(w.champion("demand", None), Some(2));
@@ -489,6 +491,7 @@ fn k_of_n_holds_for_drift_approvals_and_experiment_adoption_too() {
     w.ok("maya", "experiment.shadow", json!({"hypothesis_id": "H-1", "planned_windows": 1}));
     shadow(&mut w, None, 3, 10.9, 9.0);
     assert_eq!(kinds(&w.ok("colby", "experiment.complete", adopt())), ["promotion.endorsed"]);
+    assert_snapshot_round_trips(w.state(), "an adoption's endorsement pending");
     w.rejected("colby", "experiment.complete", adopt(), "approval.repeated");
     let ev = w.ok("ana", "experiment.complete", adopt());
     assert_eq!(ev[0].event.payload["endorsed_by"], json!(["colby"]));

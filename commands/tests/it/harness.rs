@@ -206,6 +206,16 @@ impl World {
     }
 }
 
+/// Asserts that `state` survives a snapshot's domain section: it decodes to the same state,
+/// which encodes to the same bytes (structs are written as arrays of their members, so a
+/// member written out of place would decode into the wrong one or not at all).
+pub fn assert_snapshot_round_trips(state: &State, when: &str) {
+    let bytes = state.to_snapshot();
+    let back = State::from_snapshot(&bytes[..]).unwrap_or_else(|e| panic!("{when}: {e}"));
+    assert!(back == *state, "{when}: the snapshot decodes to another state");
+    assert!(back.to_snapshot() == bytes, "{when}: the decoded state encodes to other bytes");
+}
+
 pub fn kinds(events: &[RecordedEvent]) -> Vec<&str> {
     events.iter().map(|e| e.event.kind.as_str()).collect()
 }
