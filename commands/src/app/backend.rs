@@ -386,6 +386,7 @@ impl Backend {
         if l.store().len() >= ledger::snapshot::EVERY {
             l.snapshot_if_due(1);
         }
+        l.close();
         Ok(answer)
     }
 
@@ -436,6 +437,7 @@ impl Backend {
                     let env = cmd.sign(&signer.key).map_err(Failure::internal)?;
                     events.extend(ledger.submit(env, ExpectedHead::Any)?.events);
                 }
+                ledger.close();
                 Ok(events)
             }
         }
@@ -451,7 +453,9 @@ impl Backend {
             Backend::Local(dir) => {
                 require_ledger(dir)?;
                 let mut ledger = open_ledger(dir)?;
-                Ok(ledger.submit(envelope, ExpectedHead::Any)?.events)
+                let events = ledger.submit(envelope, ExpectedHead::Any)?.events;
+                ledger.close();
+                Ok(events)
             }
         }
     }
