@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::events::DatasetRegistered;
 use crate::state::{
-    bulk_map, Alert, Endorsements, Experiment, ModelState, Proposal, Release, Run, State, VersionEvent,
-    VersionInfo, WindowRef,
+    bulk_map, bulk_map_within, Alert, Endorsements, Experiment, ModelState, Proposal, Release, Run, State,
+    VersionEvent, VersionInfo, WindowRef,
 };
 
 /// The size up to which a part is read whole before it is decoded; a larger one is decoded as
@@ -62,6 +62,17 @@ impl Parts {
 
 /// A map decoded with [`bulk_map`].
 struct Bulk<K, V>(BTreeMap<K, V>);
+
+/// A part that is one map, decoded with [`bulk_map_within`] bounded by the part's length.
+struct BulkPart<K, V>(u64, std::marker::PhantomData<(K, V)>);
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::DeserializeSeed<'de> for BulkPart<K, V> {
+    type Value = BTreeMap<K, V>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        // Every entry takes at least two bytes of the part (a key and a value).
+        bulk_map_within(d, usize::try_from(self.0 / 2).unwrap_or(usize::MAX))
+    }
+}
 
 impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for Bulk<K, V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -170,8 +181,32 @@ fn read_part<T: serde::de::DeserializeOwned>(
     part: usize,
     in_memory: u64,
 ) -> Result<T, String> {
+    read_part_with(section, part, in_memory, |_| std::marker::PhantomData::<T>)
+}
+
+/// The next part, one map: [`read_part`] reserving room for the entries the map states, as
+/// many as the part's bytes can hold.
+fn read_map_part<K, V>(section: &mut impl Read, part: usize, in_memory: u64) -> Result<BTreeMap<K, V>, String>
+where
+    K: serde::de::DeserializeOwned + Ord,
+    V: serde::de::DeserializeOwned,
+{
+    read_part_with(section, part, in_memory, |len| BulkPart(len, std::marker::PhantomData))
+}
+
+/// [`read_part`], decoding with the seed `seed` gives for the part's length.
+fn read_part_with<S, T>(
+    section: &mut impl Read,
+    part: usize,
+    in_memory: u64,
+    seed: impl FnOnce(u64) -> S,
+) -> Result<T, String>
+where
+    S: for<'de> serde::de::DeserializeSeed<'de, Value = T>,
+{
     let len = part_len(section, part)?;
     let bad = |e: rmp_serde::decode::Error| format!("the domain section: part `{}`: {e}", PART_NAMES[part]);
+    let seed = seed(len);
     let mut bytes = section.take(len);
     if len < in_memory {
         // Read straight into the buffer: `read_to_end` would first zero its spare capacity
@@ -185,11 +220,11 @@ fn read_part<T: serde::de::DeserializeOwned>(
             _ => io(part)(e),
         })?;
         let mut de = rmp_serde::Deserializer::from_read_ref(&buf[..]);
-        let value = T::deserialize(&mut de).map_err(bad)?;
+        let value = seed.deserialize(&mut de).map_err(bad)?;
         return Ok(value);
     }
     let mut de = rmp_serde::Deserializer::new(&mut bytes);
-    let value = T::deserialize(&mut de).map_err(bad)?;
+    let value = seed.deserialize(&mut de).map_err(bad)?;
     if bytes.limit() > 0 {
         return Err(format!(
             "the domain section: part `{}` holds {} bytes after its value",
@@ -262,9 +297,9 @@ impl State {
         let mut state = read_core(&mut section, in_memory)?;
         let details: Details = read_part(&mut section, 1, in_memory)?;
         merge_details(&mut state, details)?;
-        state.experiments = read_part::<Bulk<String, Experiment>>(&mut section, 2, in_memory)?.0;
-        state.runs = read_part::<Bulk<String, Run>>(&mut section, 3, in_memory)?.0;
-        state.alerts = read_part::<Bulk<String, Alert>>(&mut section, 4, in_memory)?.0;
+        state.experiments = read_map_part::<String, Experiment>(&mut section, 2, in_memory)?;
+        state.runs = read_map_part::<String, Run>(&mut section, 3, in_memory)?;
+        state.alerts = read_map_part::<String, Alert>(&mut section, 4, in_memory)?;
         let mut rest = [0u8; 1];
         match section.read(&mut rest) {
             Ok(0) => Ok(state),
@@ -300,9 +335,9 @@ impl State {
         let rest = |at: u64| -> Result<_, String> {
             let mut r = section.reader();
             r.seek(SeekFrom::Start(at)).map_err(io(2))?;
-            let experiments = read_part::<Bulk<String, Experiment>>(&mut r, 2, in_memory)?.0;
-            let runs = read_part::<Bulk<String, Run>>(&mut r, 3, in_memory)?.0;
-            let alerts = read_part::<Bulk<String, Alert>>(&mut r, 4, in_memory)?.0;
+            let experiments = read_map_part::<String, Experiment>(&mut r, 2, in_memory)?;
+            let runs = read_map_part::<String, Run>(&mut r, 3, in_memory)?;
+            let alerts = read_map_part::<String, Alert>(&mut r, 4, in_memory)?;
             let mut after = [0u8; 1];
             match r.read(&mut after) {
                 Ok(0) => Ok((experiments, runs, alerts)),
@@ -350,9 +385,9 @@ impl State {
             }
             match part {
                 1 => merge_details(&mut state, read_part(&mut section, part, SNAPSHOT_IN_MEMORY)?)?,
-                2 => state.experiments = read_part::<Bulk<_, _>>(&mut section, part, SNAPSHOT_IN_MEMORY)?.0,
-                3 => state.runs = read_part::<Bulk<_, _>>(&mut section, part, SNAPSHOT_IN_MEMORY)?.0,
-                _ => state.alerts = read_part::<Bulk<_, _>>(&mut section, part, SNAPSHOT_IN_MEMORY)?.0,
+                2 => state.experiments = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
+                3 => state.runs = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
+                _ => state.alerts = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
             }
         }
         Ok(state)
