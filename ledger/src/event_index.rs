@@ -407,7 +407,7 @@ impl Run {
     }
 
     /// The events of this run whose id begins with the 8 bytes of `hash`.
-    fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, String> {
+    pub(crate) fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, String> {
         let prefix = be64(&hash.0[..8]);
         let n = self.end - self.start;
         let at = |i: u64| -> Result<(u64, u64), String> {

@@ -1,4 +1,5 @@
-//! The store: atomic, durable appends with indexes by sequence, hash, subject and command id.
+//! The store: atomic, durable appends with indexes by sequence, subject, kind, signer and
+//! command id.
 //!
 //! The events themselves live in two plain files beside sled (ADR 0020, `event_files.rs`):
 //! `events.log` holds each event's entry, its hash (32 bytes) then its canonical bytes, back
@@ -12,7 +13,6 @@
 //! | key | value |
 //! |---|---|
 //! | `m:events:files` | empty: the store keeps its events in the files above |
-//! | `h` + hash (32 bytes) | seq (u64 BE) |
 //! | `S` + model + `\0` + segment (empty for whole-model) + `\0` + block | bitmap of the block's events about that subject |
 //! | `K` + kind + `\0` + block | bitmap of the block's events of that kind |
 //! | `A` + signer key id (32 bytes) + block | bitmap of the block's events whose run that key signed |
@@ -31,6 +31,11 @@
 //! and opening time grow with its number of keys (`docs/PERFORMANCE.md`). A store written with
 //! the older layout (`s`, `k`, `a` + one key per event, `m:indexed`) is converted when it is
 //! next opened for writing.
+//!
+//! Events are found by id through the event index's runs (`event_index.rs`) and the stored
+//! ids past them, not through sled: an index of a million random 32-byte keys is what made
+//! sled's open slow (ADR 0025). A store an older build wrote holds it as `h` + id → seq (u64
+//! BE); those keys are removed like the older indexes, and a journal's are not applied.
 //!
 //! A store an older build wrote keeps its events in sled instead, as `e` + seq (u64 BE) →
 //! hash + canonical bytes, and no `m:events:files`: opening it copies them into the files
@@ -616,8 +621,21 @@ pub trait EventSource {
     /// The event at `seq`; `None` past the head.
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError>;
     /// The event `ev`'s cause names, an earlier event of its run (`docs/FORMAT.md`, section 3);
-    /// `None` for the first event of a run (caused by its command) or a cause not found.
-    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError>;
+    /// `None` for the first event of a run (caused by its command) or a cause not found. Read
+    /// back from `ev` to the first event of its run, the one whose id the cause names.
+    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
+        let Cause::Event(h) = &ev.event.cause else { return Ok(None) };
+        for seq in (0..ev.seq()).rev() {
+            let Some(earlier) = self.event(seq)? else { return Ok(None) };
+            if earlier.hash == *h {
+                return Ok(Some(earlier));
+            }
+            if matches!(earlier.event.cause, Cause::Command(_)) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
     /// The first sequence number whose event was recorded after `t` (the number of events when
     /// none was): a binary search, since `recorded_at` never decreases along the chain.
     fn seq_after_time(&self, t: Timestamp) -> Result<u64, StoreError> {
@@ -702,13 +720,6 @@ impl EventSource for Store {
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.get(seq)
     }
-    /// Through the hash index.
-    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
-        match &ev.event.cause {
-            Cause::Event(h) => self.get_by_hash(h),
-            Cause::Command(_) => Ok(None),
-        }
-    }
 }
 
 impl EventSource for CommittedEvents {
@@ -717,21 +728,6 @@ impl EventSource for CommittedEvents {
     }
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.get(seq)
-    }
-    /// Without the hash index: the events before `ev`, back to the first of its run, the one
-    /// whose id the cause names.
-    fn caused_by(&self, ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
-        let Cause::Event(h) = &ev.event.cause else { return Ok(None) };
-        for seq in (0..ev.seq()).rev() {
-            let Some(earlier) = self.get(seq)? else { return Ok(None) };
-            if earlier.hash == *h {
-                return Ok(Some(earlier));
-            }
-            if matches!(earlier.event.cause, Cause::Command(_)) {
-                return Ok(None);
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -765,10 +761,6 @@ impl EventSource for FileEvents {
             Some((_, bytes)) => decode_bytes(seq, bytes).map(Some),
             None => Err(StoreError::Corrupt { seq, reason: "event is missing".into() }),
         }
-    }
-    /// Not needed by the index, which finds a run's signer from its first event.
-    fn caused_by(&self, _ev: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
-        Ok(None)
     }
 }
 
@@ -1491,10 +1483,6 @@ impl Store {
             value.extend_from_slice(ev.hash.as_bytes());
             value.extend_from_slice(&ev.bytes);
             record.push((seq_key(EVENT, ev.event.seq).to_vec(), value));
-            let mut hk = Vec::with_capacity(33);
-            hk.push(HASH);
-            hk.extend_from_slice(ev.hash.as_bytes());
-            record.push((hk, ev.event.seq.to_be_bytes().to_vec()));
             signer = run_signer(ev).or(signer);
             index_bits(&mut bits, ev, signer.as_ref());
             if self.indexer.is_some() {
@@ -1663,19 +1651,44 @@ impl Store {
         }
     }
 
-    /// The event with this hash.
+    /// The event with this id, found through the event index's runs (ADR 0021) and the
+    /// stored ids of the events past them; when no run covers the ledger's first events (an
+    /// index being rebuilt, or removed), by reading every stored id, newest first. The store
+    /// keeps no index of its own by id (ADR 0025).
     pub fn get_by_hash(&self, hash: &Digest) -> Result<Option<RecordedEvent>, StoreError> {
-        let mut k = Vec::with_capacity(33);
-        k.push(HASH);
-        k.extend_from_slice(hash.as_bytes());
-        match self.db()?.get(k).map_err(|e| self.failed(e))? {
-            Some(v) => {
-                let seq = seq_from(&v)
-                    .ok_or(StoreError::Corrupt { seq: 0, reason: "bad hash index entry".into() })?;
-                self.get(seq)
+        let runs = crate::event_index::cover(&self.dir.join(crate::event_index::DIR), self)?;
+        self.find_by_id(hash, &runs)
+    }
+
+    /// The event with this id among those `runs` cover (the runs from genesis) and those past
+    /// them.
+    fn find_by_id(
+        &self,
+        hash: &Digest,
+        runs: &[crate::event_index::Run],
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        let covered = runs.last().map_or(0, |r| r.end);
+        for run in runs {
+            let seqs = run.with_id(hash).map_err(|reason| StoreError::Corrupt {
+                seq: run.start,
+                reason: format!("event index run: {reason}"),
+            })?;
+            for seq in seqs {
+                if let Some(ev) = self.get(seq)?.filter(|ev| ev.hash == *hash) {
+                    return Ok(Some(ev));
+                }
             }
-            None => Ok(None),
         }
+        for entry in self.entries(covered, self.len()).rev() {
+            let (seq, stored, _) = entry?;
+            if stored == *hash {
+                // The id is computed again from the bytes read: a stored id is not trusted.
+                if let Some(ev) = self.get(seq)?.filter(|ev| ev.hash == *hash) {
+                    return Ok(Some(ev));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Events in `range` of sequence numbers, in order.
@@ -1883,13 +1896,14 @@ impl Store {
         Ok(())
     }
 
-    /// Removes what the older layout stored and this one does not: the indexes' keys per event
-    /// (under `s`, `k` and `a`) and their marker, and the Merkle tree's two lowest levels, in
-    /// batches.
+    /// Removes what older layouts stored and this one does not: the indexes' keys per event
+    /// (under `s`, `k` and `a`) and their marker, the Merkle tree's two lowest levels, and the
+    /// index by id (`h`, ADR 0025), in batches.
     fn remove_old_indexes(&self, db: &sled::Db) -> Result<(), StoreError> {
         let mut removed = 0u64;
         let lower_tree: Vec<Vec<u8>> = (0..STORED_LEVELS_FROM).map(|l| vec![TREE, l]).collect();
-        for prefix in OLD_INDEXES.iter().map(|p| vec![*p]).chain(lower_tree) {
+        let by_id = vec![HASH];
+        for prefix in OLD_INDEXES.iter().map(|p| vec![*p]).chain(lower_tree).chain([by_id]) {
             loop {
                 let keys: Vec<sled::IVec> = db
                     .scan_prefix(&prefix)
@@ -1902,7 +1916,7 @@ impl Store {
                 }
                 if removed == 0 {
                     tracing::warn!(
-                        "converting this store to the current layout of its indexes and Merkle tree (once; about a minute per million events)"
+                        "converting this store to the current layout of its indexes and Merkle tree (once; up to a minute per million events)"
                     );
                 }
                 let mut batch = sled::Batch::default();
@@ -1995,6 +2009,8 @@ fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
     for (k, v) in record {
         match event_seq(&k) {
             Some(seq) => sled.events.write(seq, &v)?,
+            // A journal an older build wrote holds the index by id, which is no longer kept.
+            None if k.first() == Some(&HASH) => {}
             None => {
                 sled.db.insert(k, v)?;
             }
@@ -2163,11 +2179,15 @@ mod index_tests {
         out
     }
 
-    /// Every key of the older layout: the indexes' with their marker, the tree's lowest levels.
+    /// Every key of the older layouts: the indexes' with their marker, the tree's lowest
+    /// levels, the index by id.
     fn old_entries(store: &Store) -> Vec<Vec<u8>> {
         let db = store.db().unwrap();
         let old = |k: &[u8]| {
-            super::OLD_INDEXES.contains(&k[0]) || k == super::OLD_INDEXED || (k[0] == super::TREE && k[1] < 2)
+            super::OLD_INDEXES.contains(&k[0])
+                || k == super::OLD_INDEXED
+                || (k[0] == super::TREE && k[1] < 2)
+                || k[0] == super::HASH
         };
         db.iter().keys().map(|k| k.unwrap().to_vec()).filter(|k| old(k)).collect()
     }
@@ -2235,8 +2255,16 @@ mod index_tests {
             for (level, index, hash) in lower_levels(&store) {
                 db.insert(super::tree_key(level, index), hash.to_vec()).unwrap();
             }
+            // And an index by id: `h` + id -> seq.
+            assert_eq!(db.scan_prefix([super::HASH]).count(), 0, "a new store keeps none");
+            for ev in store.iter() {
+                let ev = ev.unwrap();
+                let mut k = vec![super::HASH];
+                k.extend_from_slice(ev.hash.as_bytes());
+                db.insert(k, ev.event.seq.to_be_bytes().to_vec()).unwrap();
+            }
             db.flush().unwrap();
-            assert_eq!(old_entries(&store).len(), 2 * 142 + 1 + 142 + 71);
+            assert_eq!(old_entries(&store).len(), 2 * 142 + 1 + 142 + 71 + 142);
             e
         };
         let store = Store::open(dir.path()).unwrap();
@@ -2289,6 +2317,37 @@ mod index_tests {
         assert!(f.to_string().contains(&format!("node (level {level}, index {index})")), "{f}");
         // Not read by proofs: the root is still the events'.
         assert_eq!(store.tree_root(n).unwrap(), crate::merkle::root(&tree, n).unwrap());
+    }
+
+    /// Given: a ledger of 1,202 events, one run of the event index and 178 events past it;
+    /// when each event is looked up by id, with the runs and after they are removed; then each
+    /// is found, an id no event has is not, and sled holds no key by id.
+    #[test]
+    fn events_are_found_by_id_through_the_runs_and_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        granted(dir.path(), 600);
+        let runs = crate::event_index::list(&dir.path().join(crate::event_index::DIR));
+        assert_eq!(runs.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(), vec![(0, 1024)]);
+        type Find<'a> = dyn Fn(&crate::Digest) -> Option<crate::RecordedEvent> + 'a;
+        let check = |find: &Find<'_>, store: &Store| {
+            assert_eq!(store.len(), 1202);
+            for ev in store.iter() {
+                let ev = ev.unwrap();
+                let found = find(&ev.hash).expect("found by its id");
+                assert_eq!((found.seq(), found.bytes), (ev.seq(), ev.bytes));
+            }
+            // One in the run, one past it: the same first 8 bytes (the run's key), another id.
+            for seq in [7, 1100] {
+                let mut other = store.get(seq).unwrap().unwrap().hash;
+                other.0[31] ^= 1;
+                assert!(find(&other).is_none(), "no event has that id");
+            }
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.db().unwrap().scan_prefix([super::HASH]).count(), 0);
+        check(&|h| store.get_by_hash(h).unwrap(), &store);
+        // Without runs (an index being rebuilt or removed): every stored id is read.
+        check(&|h| store.find_by_id(h, &[]).unwrap(), &store);
     }
 
     #[test]
