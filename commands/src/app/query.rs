@@ -708,7 +708,7 @@ impl Query for ExperimentResults {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
-            completion: x.completion.clone(),
+            completion: x.completion.as_deref().cloned(),
         })
     }
 }
