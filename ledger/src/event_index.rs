@@ -407,7 +407,7 @@ impl Run {
     }
 
     /// The events of this run whose id begins with the 8 bytes of `hash`.
-    pub(crate) fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, String> {
+    fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, String> {
         let prefix = be64(&hash.0[..8]);
         let n = self.end - self.start;
         let at = |i: u64| -> Result<(u64, u64), String> {
@@ -627,16 +627,23 @@ impl Reader {
     /// The events that may have the id `hash` (those whose id begins as it does, in runs, and
     /// the one that has it past them); the caller checks each.
     pub fn with_id(&self, hash: &Digest) -> Result<Vec<u64>, StoreError> {
-        let mut out = vec![];
-        for r in &self.runs {
-            out.extend(r.with_id(hash).map_err(|reason| StoreError::Corrupt {
-                seq: r.start,
-                reason: format!("event index run: {reason}"),
-            })?);
-        }
+        let mut out = with_id_in(&self.runs, hash)?;
         out.extend(self.tail_ids.iter().filter(|(h, _)| h == hash).map(|(_, s)| *s));
         Ok(out)
     }
+}
+
+/// The events of `runs` that may have the id `hash` (those whose id begins as it does); the
+/// caller checks each.
+pub(crate) fn with_id_in(runs: &[Run], hash: &Digest) -> Result<Vec<u64>, StoreError> {
+    let mut out = vec![];
+    for r in runs {
+        out.extend(r.with_id(hash).map_err(|reason| StoreError::Corrupt {
+            seq: r.start,
+            reason: format!("event index run: {reason}"),
+        })?);
+    }
+    Ok(out)
 }
 
 /// Writes a run's `bytes` as `index_dir`'s file for `[start, end)`: to a temporary file, synced,

@@ -35,7 +35,8 @@
 //! Events are found by id through the event index's runs (`event_index.rs`) and the stored
 //! ids past them, not through sled: an index of a million random 32-byte keys is what made
 //! sled's open slow (ADR 0025). A store an older build wrote holds it as `h` + id → seq (u64
-//! BE); those keys are removed like the older indexes, and a journal's are not applied.
+//! BE); those keys (with any its commit journal still held) are removed like the older
+//! indexes when the store is next opened for writing.
 //!
 //! A store an older build wrote keeps its events in sled instead, as `e` + seq (u64 BE) →
 //! hash + canonical bytes, and no `m:events:files`: opening it copies them into the files
@@ -1667,23 +1668,18 @@ impl Store {
         hash: &Digest,
         runs: &[crate::event_index::Run],
     ) -> Result<Option<RecordedEvent>, StoreError> {
-        let covered = runs.last().map_or(0, |r| r.end);
-        for run in runs {
-            let seqs = run.with_id(hash).map_err(|reason| StoreError::Corrupt {
-                seq: run.start,
-                reason: format!("event index run: {reason}"),
-            })?;
-            for seq in seqs {
-                if let Some(ev) = self.get(seq)?.filter(|ev| ev.hash == *hash) {
-                    return Ok(Some(ev));
-                }
+        for seq in crate::event_index::with_id_in(runs, hash)? {
+            if let Some(ev) = self.get(seq)?.filter(|ev| ev.hash == *hash) {
+                return Ok(Some(ev));
             }
         }
+        let covered = runs.last().map_or(0, |r| r.end);
         for entry in self.entries(covered, self.len()).rev() {
-            let (seq, stored, _) = entry?;
+            let (seq, stored, bytes) = entry?;
+            // The id is computed again from the bytes read: a stored id is not trusted.
             if stored == *hash {
-                // The id is computed again from the bytes read: a stored id is not trusted.
-                if let Some(ev) = self.get(seq)?.filter(|ev| ev.hash == *hash) {
+                let ev = decode_bytes(seq, bytes)?;
+                if ev.hash == *hash {
                     return Ok(Some(ev));
                 }
             }
@@ -2009,8 +2005,6 @@ fn apply(sled: &Sled, record: Record) -> Result<(), StoreError> {
     for (k, v) in record {
         match event_seq(&k) {
             Some(seq) => sled.events.write(seq, &v)?,
-            // A journal an older build wrote holds the index by id, which is no longer kept.
-            None if k.first() == Some(&HASH) => {}
             None => {
                 sled.db.insert(k, v)?;
             }
