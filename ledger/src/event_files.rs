@@ -196,7 +196,7 @@ impl EventFiles {
             ));
         }
         let start = self.end_of(seq)?;
-        self.log.write_all_at(value, start)?;
+        crate::pieces::write_all_at(&self.log, value, start)?;
         let end = start + value.len() as u64;
         self.idx.write_all_at(&end.to_be_bytes(), seq * 8)?;
         if seq == len {

@@ -649,11 +649,10 @@ pub(crate) fn with_id_in(runs: &[Run], hash: &Digest) -> Result<Vec<u64>, StoreE
 /// Writes a run's `bytes` as `index_dir`'s file for `[start, end)`: to a temporary file, synced,
 /// then renamed, so a run file is whole or absent.
 fn write_run(index_dir: &Path, start: u64, end: u64, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let path = index_dir.join(file_name(start, end));
     let tmp = path.with_extension("run.tmp");
     let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
+    crate::pieces::write_all(&mut f, bytes)?;
     f.sync_data()?;
     std::fs::rename(&tmp, &path)
 }

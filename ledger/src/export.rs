@@ -1,6 +1,5 @@
 //! Export and import of the raw log: JSON Lines (one canonical event per line) plus a manifest.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -94,7 +93,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir, path)?;
-    tmp.1.write_all(bytes).map_err(io(path))?;
+    crate::pieces::write_all(&mut tmp.1, bytes).map_err(io(path))?;
     tmp.1.sync_all().map_err(io(path))?;
     std::fs::rename(&tmp.0, path).map_err(io(path))?;
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;

@@ -54,6 +54,7 @@ pub mod ledger;
 pub mod merkle;
 pub mod note;
 pub mod par;
+pub mod pieces;
 pub mod snapshot;
 pub mod store;
 pub mod trust;

@@ -63,26 +63,50 @@ impl Snapshot {
     /// index's digest, [`index_digest`], then the index, or nothing for an empty index), then
     /// the blake3 hash of everything before it.
     pub fn encode(&self) -> Vec<u8> {
-        let index_len = if self.index.is_empty() { 0 } else { 32 + self.index.len() };
-        let mut out = Vec::with_capacity(HEADER + self.trust.len() + self.domain.len() + index_len + 32);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT.to_le_bytes());
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.event.0);
-        out.extend_from_slice(&self.recorded_at.micros().to_le_bytes());
-        out.extend_from_slice(&(self.trust.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.domain.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(index_len as u64).to_le_bytes());
-        let digest = (!self.index.is_empty()).then(|| index_digest(&out, &self.trust, &self.index));
-        out.extend_from_slice(&self.trust);
-        out.extend_from_slice(&self.domain);
-        if let Some(d) = digest {
-            out.extend_from_slice(&d);
-            out.extend_from_slice(&self.index);
-        }
-        let check = blake3::hash(&out);
-        out.extend_from_slice(check.as_bytes());
+        let mut out = Vec::with_capacity(self.file_len());
+        self.write_to(&mut out).expect("writing to memory does not fail");
         out
+    }
+
+    /// The length of [`Snapshot::encode`]'s bytes: the file's size.
+    pub fn file_len(&self) -> usize {
+        HEADER + self.trust.len() + self.domain.len() + self.index_len() + 32
+    }
+
+    fn index_len(&self) -> usize {
+        if self.index.is_empty() {
+            0
+        } else {
+            32 + self.index.len()
+        }
+    }
+
+    /// Writes [`Snapshot::encode`]'s bytes to `w` from the sections where they are, hashing
+    /// them on the way, in pieces ([`crate::pieces`]): no copy of the whole file is made.
+    pub fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT.to_le_bytes());
+        header.extend_from_slice(&self.seq.to_le_bytes());
+        header.extend_from_slice(&self.event.0);
+        header.extend_from_slice(&self.recorded_at.micros().to_le_bytes());
+        header.extend_from_slice(&(self.trust.len() as u64).to_le_bytes());
+        header.extend_from_slice(&(self.domain.len() as u64).to_le_bytes());
+        header.extend_from_slice(&(self.index_len() as u64).to_le_bytes());
+        let digest = (!self.index.is_empty()).then(|| index_digest(&header, &self.trust, &self.index));
+        let mut check = blake3::Hasher::new();
+        let sections: [&[u8]; 5] = [
+            &header,
+            &self.trust,
+            &self.domain,
+            digest.as_ref().map_or(&[][..], |d| &d[..]),
+            if digest.is_some() { &self.index } else { &[] },
+        ];
+        for bytes in sections {
+            check.update(bytes);
+            crate::pieces::write_all(w, bytes)?;
+        }
+        w.write_all(check.finalize().as_bytes())
     }
 
     /// Reads a snapshot file's bytes, refusing anything but an intact file of [`FORMAT`] or
@@ -570,7 +594,7 @@ pub fn write(ledger_dir: &Path, snap: &Snapshot) -> std::io::Result<PathBuf> {
     let tmp = dir.join(format!(".{}.{}.tmp", file_name(snap.seq), std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&snap.encode())?;
+        snap.write_to(&mut f)?;
         f.sync_data()?;
     }
     std::fs::rename(&tmp, &path)?;
@@ -658,6 +682,22 @@ mod tests {
         std::io::Read::read_to_end(&mut file.domain().unwrap(), &mut domain).unwrap();
         assert_eq!(domain, s.domain);
         assert_eq!(index_at(tmp.path(), 41, s.event), None);
+    }
+
+    #[test]
+    fn a_written_snapshot_file_holds_exactly_the_encoded_bytes_whatever_its_size() {
+        for index in [&b""[..], b"pledge-index/2\n\x92\x80\x80"] {
+            let mut s = snap(index);
+            // Sections longer than a piece, and not a whole number of pieces.
+            s.domain = (0..3 * crate::pieces::PIECE + 5).map(|i| (i % 251) as u8).collect();
+            s.trust = vec![9; crate::pieces::PIECE + 1];
+            let tmp = tempfile::tempdir().unwrap();
+            let path = write(tmp.path(), &s).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), s.file_len());
+            assert!(bytes == s.encode(), "the file differs from the encoding");
+            assert_eq!(Snapshot::read(&path).unwrap(), s);
+        }
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Wal {
         buf.extend_from_slice(blake3::hash(&body).as_bytes());
         buf.extend_from_slice(&body);
         buf.resize(align(buf.len()), 0);
-        let result = self.file.write_all(&buf).and_then(|_| self.file.sync_data());
+        let result = crate::pieces::write_all(&mut self.file, &buf).and_then(|_| self.file.sync_data());
         match result {
             Ok(()) => {
                 self.len += buf.len() as u64;

@@ -253,7 +253,10 @@ pub fn write(l: &Lineage, key: &SecretKey, principal: &str, dir: &Path) -> Resul
             std::fs::write(tmp.join(file), &line).map_err(io(&tmp.join(file)))?;
             bundle.push_str(&line);
         }
-        std::fs::write(tmp.join("attestations.intoto.jsonl"), bundle).map_err(io(&tmp))?;
+        let bundle_path = tmp.join("attestations.intoto.jsonl");
+        std::fs::File::create(&bundle_path)
+            .and_then(|mut f| ledger::pieces::write_all(&mut f, bundle.as_bytes()))
+            .map_err(io(&bundle_path))?;
         let index = serde_json::to_string_pretty(&index).map_err(Failure::internal)? + "\n";
         std::fs::write(tmp.join("index.json"), index).map_err(io(&tmp))?;
         if dir.exists() {
