@@ -123,13 +123,17 @@ pub fn signer_at(events: &dyn EventSource, seq: u64) -> Result<Option<KeyId>, St
     let mut at = seq.min(events.count());
     while at > 0 {
         at -= 1;
-        let ev =
-            events.event(at)?.ok_or(StoreError::Corrupt { seq: at, reason: "event is missing".into() })?;
+        let ev = events.event(at)?.ok_or_else(|| missing(at))?;
         if matches!(ev.event.cause, Cause::Command(_)) {
             return Ok(run_signer(&ev));
         }
     }
     Ok(None)
+}
+
+/// The error for an event a source does not hold.
+fn missing(seq: u64) -> StoreError {
+    StoreError::Corrupt { seq, reason: "event is missing".into() }
 }
 
 /// Whether `[start, end)` is the range of a run: a length of [`BASE`] × [`FANOUT`]^k, at most
@@ -219,9 +223,10 @@ impl Builder {
     /// Adds the events of `events` in `[from, to)` (their run signers found from the events).
     pub fn add_from(&mut self, events: &dyn EventSource, to: u64) -> Result<(), StoreError> {
         let mut signer = signer_at(events, self.end)?;
+        // By position, as the runs index them, whatever an event says of itself.
+        let mut read = events.events_in(self.end..to);
         for seq in self.end..to {
-            let ev =
-                events.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?;
+            let ev = read.next().unwrap_or_else(|| Err(missing(seq)))?;
             signer = run_signer(&ev).or(signer);
             self.add(seq, &ev.hash, &keys_of(&ev, signer.as_ref()));
         }
@@ -584,9 +589,9 @@ impl Reader {
         let mut tail: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
         let mut tail_ids = vec![];
         let mut signer = signer_at(events, covered)?;
+        let mut read = events.events_in(covered..count);
         for seq in covered..count {
-            let ev =
-                events.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })?;
+            let ev = read.next().unwrap_or_else(|| Err(missing(seq)))?;
             signer = run_signer(&ev).or(signer);
             for k in keys_of(&ev, signer.as_ref()) {
                 tail.entry(k).or_default().push(seq);

@@ -730,7 +730,42 @@ impl EventSource for CommittedEvents {
     fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.get(seq)
     }
+    /// The events the files hold read in chunks of [`EVENTS_PER_READ`] (one read of the index
+    /// and one of the log each, [`EventFiles::chunk`]), those of the journal, those past the
+    /// head and those of a chunk a damaged entry cuts short one by one: exactly what
+    /// [`CommittedEvents::get`] gives one at a time, errors included.
+    fn events_in(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
+        let missing = |seq| StoreError::Corrupt { seq, reason: "event is missing".into() };
+        let (lo, hi) = (range.start, range.end.max(range.start));
+        Box::new((lo..hi).step_by(EVENTS_PER_READ as usize).flat_map(move |a| {
+            let b = hi.min(a + EVENTS_PER_READ);
+            if b > self.head.0 + 1 || self.journaled.range(a..b).next().is_some() {
+                return (a..b).map(|seq| self.get(seq)?.ok_or_else(|| missing(seq))).collect();
+            }
+            let one_by_one = |seqs: std::ops::Range<u64>| {
+                seqs.map(|seq| self.get(seq)?.ok_or_else(|| missing(seq))).collect::<Vec<_>>()
+            };
+            match self.files.chunk(a, b) {
+                Err(_) => one_by_one(a..b),
+                Ok(entries) => {
+                    // A damaged entry ends a chunk early: from it on, one at a time, so that
+                    // its error is the one `get` gives.
+                    let rest = a + entries.len() as u64..b;
+                    let mut out: Vec<_> =
+                        entries.into_iter().map(|(seq, _, bytes)| decode_bytes(seq, bytes)).collect();
+                    out.extend(one_by_one(rest));
+                    out
+                }
+            }
+        }))
+    }
 }
+
+/// Events read at once by [`CommittedEvents::events_in`].
+const EVENTS_PER_READ: u64 = 512;
 
 /// The first `count` events of the event bodies' files, for the event index's writer, which
 /// reads the events committed before it started from them.

@@ -102,7 +102,11 @@ fn killed_writer_loses_no_acknowledged_append() {
             assert!(q.get(head + 1).unwrap().is_none(), "round {round}: an event past the head");
             // Events from both sources: the journal's and, before them, the files'.
             mixed_rounds += usize::from(q.journaled() > 0 && (q.journaled() as u64) <= head);
-            (0..=head).map(|seq| q.get(seq).unwrap().unwrap().bytes).collect::<Vec<_>>()
+            let one_by_one = (0..=head).map(|seq| q.get(seq).unwrap().unwrap().bytes).collect::<Vec<_>>();
+            let chunked: Vec<Vec<u8>> =
+                ledger::EventSource::events_in(&q, 0..head + 1).map(|e| e.unwrap().bytes).collect();
+            assert!(chunked == one_by_one, "round {round}: the events read in chunks differ");
+            one_by_one
         });
         let store = ledger::Store::open(&dir).unwrap();
         if let Some(events) = &quick {

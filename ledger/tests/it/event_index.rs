@@ -315,3 +315,70 @@ fn runs_rebuilt_while_reading_agree_with_runs_built_from_the_store() {
     std::fs::write(&last, &bad).unwrap();
     assert_eq!(early.finish(dir.path(), &events).unwrap_err().0, want[2].0);
 }
+
+/// What `events_in(range)` gives, and what `event` gives one at a time (an error for a missing
+/// event, as the trait's default does), each as bytes or the error's text.
+type Read = Vec<Result<Vec<u8>, String>>;
+
+fn chunked_and_single(events: &CommittedEvents, range: std::ops::Range<u64>) -> (Read, Read) {
+    let text = |r: Result<RecordedEvent, ledger::StoreError>| r.map(|e| e.bytes).map_err(|e| e.to_string());
+    let chunked = events.events_in(range.clone()).map(text).collect();
+    let single = range
+        .map(|seq| {
+            events
+                .event(seq)
+                .and_then(|e| e.ok_or(ledger::StoreError::Corrupt { seq, reason: "event is missing".into() }))
+        })
+        .map(text)
+        .collect();
+    (chunked, single)
+}
+
+#[test]
+fn committed_events_read_in_chunks_are_the_events_read_one_at_a_time_errors_included() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(dir.path(), 1_300);
+    let ranges = |head: u64| {
+        vec![
+            0..head + 1,
+            0..1,
+            0..512,
+            511..514,
+            500..1_100,
+            1_023..1_025,
+            head - 3..head + 4,
+            7..7,
+            head + 2..head + 5,
+        ]
+    };
+    let events = CommittedEvents::open(dir.path()).unwrap().expect("a closed store is read");
+    let head = events.count() - 1;
+    for r in ranges(head) {
+        let (chunked, single) = chunked_and_single(&events, r.clone());
+        assert_eq!(chunked.len() as u64, r.end - r.start, "{r:?}");
+        assert!(chunked == single, "{r:?}: chunked reads differ from single reads");
+        let past_head = r.end.saturating_sub(head + 1).min(r.end - r.start) as usize;
+        assert_eq!(chunked.iter().filter(|e| e.is_err()).count(), past_head, "{r:?}");
+    }
+    drop(events);
+
+    // An index entry that gives event 700 impossible bounds: the chunk holding it is cut short
+    // there; the events before it are read, it is an error naming it, and so is every later
+    // one `get` cannot read alone either.
+    let idx = dir.path().join("events.idx");
+    let original = std::fs::read(&idx).unwrap();
+    let mut damaged = original.clone();
+    damaged[700 * 8..701 * 8].copy_from_slice(&0u64.to_be_bytes());
+    std::fs::write(&idx, &damaged).unwrap();
+    let events = CommittedEvents::open(dir.path()).unwrap().expect("only the head is vouched for at open");
+    for r in ranges(head) {
+        let (chunked, single) = chunked_and_single(&events, r.clone());
+        assert!(chunked == single, "{r:?}: chunked reads differ from single reads around a damaged entry");
+    }
+    let (chunked, _) = chunked_and_single(&events, 0..head + 1);
+    let first_error = chunked.iter().position(|e| e.is_err());
+    assert_eq!(first_error, Some(700), "the damaged entry is the first error");
+    assert!(chunked[700].as_ref().unwrap_err().contains("event 700"), "{:?}", chunked[700]);
+    drop(events);
+    std::fs::write(&idx, original).unwrap();
+}
