@@ -375,6 +375,9 @@ fn bench_reports_ledger_cli_and_http_figures() {
         "/scale/timeline_as_of_middle/peak_bytes",
         "/scale/served_timeline_as_of/head/p50_ms",
         "/scale/served_timeline_as_of/middle/p50_ms",
+        "/scale/write_hypothesis_propose/ms",
+        "/scale/champion_after_write/ms",
+        "/scale/champion_after_write/peak_bytes",
     ] {
         assert!(v.pointer(pointer).and_then(|x| x.as_f64()).is_some_and(|x| x > 0.0), "{pointer}: {v}");
     }

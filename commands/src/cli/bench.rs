@@ -43,8 +43,9 @@ use crate::domain::{DomainCommand, PledgeDomain};
 /// timed from spawn to exit with their peak memory: `champion` without a snapshot and from
 /// one, `timeline --as-of` near the head and halfway through the ledger, `log --kind`, `show`
 /// of one event by sequence number and by hash (neither opens sled), `verify`, and five
-/// `hypothesis propose` writes (each a signed append); and the same timelines asked of `pledge
-/// serve`'s API over loopback.
+/// `hypothesis propose` writes (each a signed append), each followed by the `champion` a user
+/// asks next (which folds the write and leaves a snapshot at the head); and the same timelines
+/// asked of `pledge serve`'s API over loopback.
 ///
 /// The interop figures write the same team ledger of --interop-events events and time full
 /// verification (what the OpenLineage and in-toto exports run first), the lineage pass, the

@@ -7,8 +7,8 @@
 //! waits for), `pledge timeline --as-of` just after the snapshot and halfway through the
 //! ledger (where no snapshot is near), and `pledge log --kind`; the same timelines asked of
 //! `pledge serve`'s API on the ledger; `pledge verify`; and last a write command, `pledge
-//! hypothesis propose`;
-//! and event queries of up to 500 events through the indexes, in process.
+//! hypothesis propose`, each followed by the read after it; and event queries of up to 500
+//! events through the indexes, in process.
 
 use std::path::Path;
 use std::process::Command;
@@ -60,32 +60,35 @@ fn child(ledger: &Path, args: &[&str]) -> Result<(f64, u64), Failure> {
 
 /// Medians of [`RUNS`] runs: `{"ms": .., "peak_bytes": ..}` (peak: the largest).
 fn repeated(ledger: &Path, args: &[&str]) -> Result<Value, Failure> {
-    repeated_each(ledger, |_| args.iter().map(|a| a.to_string()).collect())
-}
-
-/// [`repeated`] with the arguments of run `i` given by `args(i)`.
-fn repeated_each(ledger: &Path, args: impl Fn(usize) -> Vec<String>) -> Result<Value, Failure> {
     let mut times = vec![];
     let mut peak = 0;
-    for i in 0..RUNS {
-        let args = args(i);
-        let (secs, bytes) = child(ledger, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for _ in 0..RUNS {
+        let (secs, bytes) = child(ledger, args)?;
         times.push(secs * 1e3);
         peak = peak.max(bytes);
     }
+    Ok(median(times, peak))
+}
+
+/// The median of `times` (milliseconds) beside the peak memory.
+fn median(mut times: Vec<f64>, peak: u64) -> Value {
     times.sort_by(f64::total_cmp);
-    Ok(json!({"ms": times[RUNS / 2], "peak_bytes": peak}))
+    json!({"ms": times[times.len() / 2], "peak_bytes": peak})
 }
 
 /// A write command: `pledge hypothesis propose` signed by the bench's scientist, a new
-/// hypothesis each run, [`RUNS`] runs one after the other (so each one opens the ledger one
-/// event beyond the newest snapshot, as a team's writes do): medians as [`repeated`] gives
-/// them. It runs last, since it moves the head past the snapshot the reads above use.
-fn writes(ledger: &Path) -> Result<Value, Failure> {
+/// hypothesis each run, then the read a user makes next, `pledge champion`: [`RUNS`] rounds,
+/// medians as [`repeated`] gives them. On a ledger of 2,000 events or more, a write opens the
+/// ledger from a snapshot at its head (the bench's, then the one the read before it left);
+/// the read after it finds no snapshot at the new head, so it opens the ledger, folds the
+/// write's event and writes a snapshot at the head for the questions after it. It runs last,
+/// since it moves the head past the snapshot the reads above use.
+fn writes(ledger: &Path) -> Result<(Value, Value), Failure> {
     let home = ledger.parent().unwrap_or(ledger).join("home");
     let home = home.to_string_lossy();
     let stamp = chrono::Utc::now().timestamp_micros();
-    repeated_each(ledger, |i| {
+    let (mut writes, mut reads, mut write_peak, mut read_peak) = (vec![], vec![], 0, 0);
+    for i in 0..RUNS {
         let id = format!("H-bench-{stamp}-{i}");
         let args = [
             "hypothesis",
@@ -107,8 +110,14 @@ fn writes(ledger: &Path) -> Result<Value, Failure> {
             "--home",
             &home,
         ];
-        args.map(String::from).to_vec()
-    })
+        let (secs, bytes) = child(ledger, &args)?;
+        writes.push(secs * 1e3);
+        write_peak = write_peak.max(bytes);
+        let (secs, bytes) = child(ledger, &["champion", "model-0"])?;
+        reads.push(secs * 1e3);
+        read_peak = read_peak.max(bytes);
+    }
+    Ok((median(writes, write_peak), median(reads, read_peak)))
 }
 
 /// Event queries answering up to 500 events each, in process on the open store: the median
@@ -229,7 +238,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let show_hash = repeated(&ledger_dir, &["show", &middle_hash])?;
     let served_timeline = served_timelines(&ledger_dir, n)?;
     let (verify_secs, verify_peak) = child(&ledger_dir, &["verify"])?;
-    let write = writes(&ledger_dir)?;
+    let (write, read_after_write) = writes(&ledger_dir)?;
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&ledger_dir);
     }
@@ -262,6 +271,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
             "peak_bytes": verify_peak,
         },
         "write_hypothesis_propose": write,
+        "champion_after_write": read_after_write,
         "goals": {"start_ms": START_GOAL_MS, "peak_bytes": MEMORY_GOAL_BYTES},
     }))
 }
@@ -313,6 +323,7 @@ pub fn render(s: &Value) -> String {
     out.push_str(&row("pledge show SEQ (no sled)", &s["show_by_seq"]));
     out.push_str(&row("pledge show HASH (event index, no sled)", &s["show_by_hash"]));
     out.push_str(&row("pledge hypothesis propose (a write)", &s["write_hypothesis_propose"]));
+    out.push_str(&row("pledge champion after that write", &s["champion_after_write"]));
     out.push_str(&format!(
         "  pledge verify                      {:>9.1} s   peak {:>7.1} MiB ({:.0} events/s)\n  goals: start < {START_GOAL_MS} ms, peak < {} MiB",
         s["verify"]["secs"].as_f64().unwrap_or(0.0),
