@@ -123,17 +123,12 @@ pub fn signer_at(events: &dyn EventSource, seq: u64) -> Result<Option<KeyId>, St
     let mut at = seq.min(events.count());
     while at > 0 {
         at -= 1;
-        let ev = events.event(at)?.ok_or_else(|| missing(at))?;
+        let ev = events.event(at)?.ok_or_else(|| crate::store::missing_event(at))?;
         if matches!(ev.event.cause, Cause::Command(_)) {
             return Ok(run_signer(&ev));
         }
     }
     Ok(None)
-}
-
-/// The error for an event a source does not hold.
-fn missing(seq: u64) -> StoreError {
-    StoreError::Corrupt { seq, reason: "event is missing".into() }
 }
 
 /// Whether `[start, end)` is the range of a run: a length of [`BASE`] × [`FANOUT`]^k, at most
@@ -226,7 +221,7 @@ impl Builder {
         // By position, as the runs index them, whatever an event says of itself.
         let mut read = events.events_in(self.end..to);
         for seq in self.end..to {
-            let ev = read.next().unwrap_or_else(|| Err(missing(seq)))?;
+            let ev = read.next().unwrap_or_else(|| Err(crate::store::missing_event(seq)))?;
             signer = run_signer(&ev).or(signer);
             self.add(seq, &ev.hash, &keys_of(&ev, signer.as_ref()));
         }
@@ -591,7 +586,7 @@ impl Reader {
         let mut signer = signer_at(events, covered)?;
         let mut read = events.events_in(covered..count);
         for seq in covered..count {
-            let ev = read.next().unwrap_or_else(|| Err(missing(seq)))?;
+            let ev = read.next().unwrap_or_else(|| Err(crate::store::missing_event(seq)))?;
             signer = run_signer(&ev).or(signer);
             for k in keys_of(&ev, signer.as_ref()) {
                 tail.entry(k).or_default().push(seq);

@@ -653,9 +653,7 @@ pub trait EventSource {
         &self,
         range: std::ops::Range<u64>,
     ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
-        Box::new(range.map(|seq| {
-            self.event(seq)?.ok_or(StoreError::Corrupt { seq, reason: "event is missing".into() })
-        }))
+        Box::new(range.map(|seq| self.event(seq)?.ok_or_else(|| missing_event(seq))))
     }
 }
 
@@ -738,16 +736,15 @@ impl EventSource for CommittedEvents {
         &self,
         range: std::ops::Range<u64>,
     ) -> Box<dyn Iterator<Item = Result<RecordedEvent, StoreError>> + '_> {
-        let missing = |seq| StoreError::Corrupt { seq, reason: "event is missing".into() };
+        let one_by_one = move |seqs: std::ops::Range<u64>| {
+            seqs.map(|seq| self.get(seq)?.ok_or_else(|| missing_event(seq))).collect::<Vec<_>>()
+        };
         let (lo, hi) = (range.start, range.end.max(range.start));
         Box::new((lo..hi).step_by(EVENTS_PER_READ as usize).flat_map(move |a| {
             let b = hi.min(a + EVENTS_PER_READ);
             if b > self.head.0 + 1 || self.journaled.range(a..b).next().is_some() {
-                return (a..b).map(|seq| self.get(seq)?.ok_or_else(|| missing(seq))).collect();
+                return one_by_one(a..b);
             }
-            let one_by_one = |seqs: std::ops::Range<u64>| {
-                seqs.map(|seq| self.get(seq)?.ok_or_else(|| missing(seq))).collect::<Vec<_>>()
-            };
             match self.files.chunk(a, b) {
                 Err(_) => one_by_one(a..b),
                 Ok(entries) => {
@@ -762,6 +759,11 @@ impl EventSource for CommittedEvents {
             }
         }))
     }
+}
+
+/// The error for an event a source should hold and does not.
+pub(crate) fn missing_event(seq: u64) -> StoreError {
+    StoreError::Corrupt { seq, reason: "event is missing".into() }
 }
 
 /// Events read at once by [`CommittedEvents::events_in`].
