@@ -88,6 +88,21 @@ pub trait Domain: Clone {
         let _ = (section, seq);
         None
     }
+    /// [`Domain::restore`] for a ledger opened with [`Ledger::open_to_write`]: the state may
+    /// leave parts of itself in `section` and read each only when a command or an event first
+    /// reads it. What it reads then is checked as it is read; anything found wrong is held as
+    /// [`Domain::damage`], which the ledger asks for before it commits. The default restores
+    /// the whole state.
+    fn restore_on_demand(&self, section: crate::snapshot::SharedSection, seq: u64) -> Option<Self> {
+        self.restore(section.section(), seq)
+    }
+    /// Why a part of the state read on demand ([`Domain::restore_on_demand`]) could not be
+    /// read, if one could not: the state is then not the one the events make, so nothing
+    /// decided or folded on it may be kept. `None` for a state restored or folded whole (the
+    /// default).
+    fn damage(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A domain that knows no commands: the ledger accepts only trust commands.
@@ -128,6 +143,9 @@ pub struct Ledger<D: Domain = NoDomain> {
     /// Set by [`Ledger::open_with_snapshots`]: the sequence number of the newest snapshot
     /// loaded or written (`None`: none yet), and snapshots are written on open and close.
     snapshots: Option<Option<u64>>,
+    /// Set by [`Ledger::open_to_write`] while the domain was restored on demand
+    /// ([`Domain::restore_on_demand`]); cleared by [`Ledger::reload`], which restores whole.
+    on_demand: bool,
 }
 
 impl<D: Domain> Drop for Ledger<D> {
@@ -168,7 +186,15 @@ impl<D: Domain> Ledger<D> {
         let store = Store::open(dir)?;
         let pristine = domain.clone();
         let (trust, domain) = fold(&store, TrustState::default(), domain, None)?;
-        Ok(Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: None })
+        Ok(Ledger {
+            store: Arc::new(store),
+            trust,
+            domain,
+            pristine,
+            clock,
+            snapshots: None,
+            on_demand: false,
+        })
     }
 
     /// [`Ledger::open`] from the newest usable snapshot in `dir/snapshots/`: only the events
@@ -188,18 +214,48 @@ impl<D: Domain> Ledger<D> {
     where
         D: Send + Sync,
     {
-        let dir = dir.as_ref();
+        Ledger::open_resumed(dir.as_ref(), clock, domain, false)
+    }
+
+    /// [`Ledger::open_with_snapshots`] for a process that submits a few commands and then
+    /// ends (the CLI): the domain is restored with [`Domain::restore_on_demand`], so that the
+    /// parts of its state no command or event reads stay in the snapshot file. Before each
+    /// commit the ledger asks the domain for [`Domain::damage`]: when a part read on demand
+    /// was found wrong, nothing is committed, the state is restored again whole (which skips
+    /// that snapshot as [`Ledger::open_with_snapshots`] would have), and the commands are
+    /// decided again on it. A server keeps its state for many commands and reads, and opens
+    /// with [`Ledger::open_with_snapshots`].
+    pub fn open_to_write(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, domain: D) -> Result<Self, StoreError>
+    where
+        D: Send + Sync,
+    {
+        Ledger::open_resumed(dir.as_ref(), clock, domain, true)
+    }
+
+    fn open_resumed(dir: &Path, clock: Arc<dyn Clock>, domain: D, on_demand: bool) -> Result<Self, StoreError>
+    where
+        D: Send + Sync,
+    {
         let pristine = domain;
+        let restore = if on_demand { restore_domain_on_demand::<D> } else { restore_domain::<D> };
         // The newest snapshot is restored while sled opens (both take a while on a large
         // ledger), then used only if it is still the newest and the store holds its event.
         let (store, early) = std::thread::scope(|scope| {
-            let early = scope.spawn(|| restore_early(dir, &pristine, restore_domain));
+            let early = scope.spawn(|| restore_early(dir, &pristine, restore));
             let store = Store::open(dir);
             (store, early.join().ok().flatten())
         });
         let store = store?;
-        let (trust, domain, from) = fold_resumed(&store, &pristine, restore_domain, early)?;
-        let mut l = Ledger { store: Arc::new(store), trust, domain, pristine, clock, snapshots: Some(from) };
+        let (trust, domain, from) = fold_resumed(&store, &pristine, restore, early)?;
+        let mut l = Ledger {
+            store: Arc::new(store),
+            trust,
+            domain,
+            pristine,
+            clock,
+            snapshots: Some(from),
+            on_demand,
+        };
         l.snapshot_if_due(snapshot::EVERY);
         Ok(l)
     }
@@ -209,6 +265,7 @@ impl<D: Domain> Ledger<D> {
     /// this itself when a commit fails; a caller that caught a panic out of [`Ledger::submit`]
     /// (a bug in a decide step) calls it before appending again.
     pub fn reload(&mut self) -> Result<(), StoreError> {
+        self.on_demand = false;
         let (trust, domain) = match self.snapshots {
             Some(_) => {
                 let (trust, domain, from) = fold_resumed(&self.store, &self.pristine, restore_domain, None)?;
@@ -382,6 +439,26 @@ impl<D: Domain> Ledger<D> {
         envelopes: Vec<Result<SignedCommand, String>>,
         expected: ExpectedHead,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+        if !self.on_demand {
+            return Ok(self
+                .submit_batch_once(envelopes, expected)?
+                .expect("a state restored whole has no damage"));
+        }
+        if let Some(results) = self.submit_batch_once(envelopes.clone(), expected)? {
+            return Ok(results);
+        }
+        // A part of the state read on demand was damaged: nothing was committed, and the
+        // state was restored whole (`reload`); decide again on it.
+        Ok(self.submit_batch_once(envelopes, expected)?.expect("a state restored whole has no damage"))
+    }
+
+    /// One attempt at a batch: `None` when the state restored on demand turned out damaged
+    /// before the commit, which then commits nothing and restores the state whole.
+    fn submit_batch_once(
+        &mut self,
+        envelopes: Vec<Result<SignedCommand, String>>,
+        expected: ExpectedHead,
+    ) -> Result<Option<Vec<Result<Receipt, SubmitError>>>, StoreError> {
         self.recover()?;
         self.store.check_writable()?;
         self.store.check_head(expected)?;
@@ -405,7 +482,11 @@ impl<D: Domain> Ledger<D> {
                     folded = true;
                     for ev in &events {
                         if let Err(reason) = staged.apply(ev).and_then(|()| self.domain.apply(ev)) {
+                            let damaged = self.damaged();
                             self.reload()?;
+                            if damaged {
+                                return Ok(None);
+                            }
                             return Err(StoreError::Corrupt { seq: ev.seq(), reason });
                         }
                     }
@@ -418,6 +499,10 @@ impl<D: Domain> Ledger<D> {
                 Ok(Decided::Duplicate(events)) => Ok(Slot::Done(Receipt { events, duplicate: true })),
                 Err(e) => Err(e),
             });
+        }
+        if self.damaged() {
+            self.reload()?;
+            return Ok(None);
         }
         let expect = match base {
             Some(h) => ExpectedHead::At(h.hash),
@@ -437,17 +522,26 @@ impl<D: Domain> Ledger<D> {
         }
         self.trust = staged;
         let mut committed = all_events.into_iter();
-        Ok(slots
-            .into_iter()
-            .map(|slot| {
-                slot.map(|slot| match slot {
-                    Slot::New(n) => {
-                        Receipt { events: committed.by_ref().take(n).collect(), duplicate: false }
-                    }
-                    Slot::Done(receipt) => receipt,
+        Ok(Some(
+            slots
+                .into_iter()
+                .map(|slot| {
+                    slot.map(|slot| match slot {
+                        Slot::New(n) => {
+                            Receipt { events: committed.by_ref().take(n).collect(), duplicate: false }
+                        }
+                        Slot::Done(receipt) => receipt,
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        ))
+    }
+
+    /// Whether the state, restored on demand, met a part it could not read (logged).
+    fn damaged(&self) -> bool {
+        let Some(reason) = self.on_demand.then(|| self.domain.damage()).flatten() else { return false };
+        tracing::warn!(%reason, "a part of the snapshot read on demand is damaged; restoring the state whole");
+        true
     }
 
     fn decide_one(
@@ -535,13 +629,20 @@ impl<D: Domain> Ledger<D> {
 }
 
 /// The state after event `head` as a snapshot (`None` for a domain that keeps none).
+/// Nothing when a part of a state restored on demand could not be read while it was encoded
+/// (or while `index` was derived from it): such a state is not written.
 fn snapshot_of<D: Domain>(head: Head, trust: &TrustState, domain: &D, index: Vec<u8>) -> Option<Snapshot> {
+    let section = domain.snapshot()?;
+    if let Some(reason) = domain.damage() {
+        tracing::warn!(%reason, "no snapshot written: a part of the state read on demand is damaged");
+        return None;
+    }
     Some(Snapshot {
         seq: head.seq,
         event: head.hash,
         recorded_at: head.recorded_at,
         trust: trust.to_snapshot(),
-        domain: domain.snapshot()?,
+        domain: section,
         index,
     })
 }
@@ -655,6 +756,11 @@ fn fold_resumed<D: Domain>(
 /// The domain's own restore of a snapshot's section.
 fn restore_domain<D: Domain>(pristine: &D, snap: &SnapshotFile) -> Option<D> {
     pristine.restore(snap.section(), snap.seq)
+}
+
+/// The domain's own restore of a snapshot's section, parts of it left to be read on demand.
+fn restore_domain_on_demand<D: Domain>(pristine: &D, snap: &SnapshotFile) -> Option<D> {
+    pristine.restore_on_demand(snap.section().shared(), snap.seq)
 }
 
 /// Folds the events after `after` (`None`: every event) into `trust` and `domain`, checking on

@@ -229,7 +229,7 @@ pub struct SnapshotFile {
     pub recorded_at: Timestamp,
     /// The trust section.
     pub trust: Vec<u8>,
-    file: std::fs::File,
+    file: std::sync::Arc<std::fs::File>,
     /// Where the domain section starts.
     domain_at: u64,
     domain_len: u64,
@@ -263,7 +263,7 @@ impl SnapshotFile {
             event: header.event,
             recorded_at: header.recorded_at,
             trust,
-            file,
+            file: std::sync::Arc::new(file),
             domain_at: head.len() as u64 + header.trust_len,
             domain_len: header.domain_len,
             index_len: header.index_len,
@@ -301,8 +301,70 @@ pub struct DomainSection<'a> {
 
 #[derive(Clone, Copy, Debug)]
 enum Bytes<'a> {
-    File { file: &'a std::fs::File, start: u64 },
+    File { file: &'a std::sync::Arc<std::fs::File>, start: u64 },
     Memory(&'a [u8]),
+}
+
+/// A domain section kept for reading later, after the snapshot it came from is closed: what
+/// a state that decodes some of its parts only when they are first read holds
+/// (`docs/adr/0027-keyed-parts-read-on-demand.md`). It shares the snapshot file opened (and
+/// checksummed) when the ledger opened, so a file replaced since is not what it reads; what
+/// it reads must still be checked by the reader (a keyed part's blocks carry their own
+/// digests), since the same file may have been written over in place.
+#[derive(Clone, Debug)]
+pub struct SharedSection {
+    bytes: SharedBytes,
+    len: u64,
+}
+
+#[derive(Clone, Debug)]
+enum SharedBytes {
+    File { file: std::sync::Arc<std::fs::File>, start: u64 },
+    Memory(std::sync::Arc<[u8]>),
+}
+
+impl SharedSection {
+    /// The `len` bytes of `file` from `start`.
+    pub fn of_file(file: std::sync::Arc<std::fs::File>, start: u64, len: u64) -> SharedSection {
+        SharedSection { bytes: SharedBytes::File { file, start }, len }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `len` bytes at `at` (relative to the section's start); an error when they are not
+    /// all within the section, or cannot be read.
+    pub fn read_at(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let end = at.checked_add(len).filter(|end| *end <= self.len).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "a range outside the domain section")
+        })?;
+        let len = usize::try_from(len).map_err(|_| std::io::Error::other("a range too long to read"))?;
+        match &self.bytes {
+            SharedBytes::File { file, start } => {
+                let mut buf = vec![0u8; len];
+                file.read_exact_at(&mut buf, start + at)?;
+                Ok(buf)
+            }
+            SharedBytes::Memory(bytes) => Ok(bytes[at as usize..end as usize].to_vec()),
+        }
+    }
+
+    /// The same bytes as a [`DomainSection`].
+    pub fn section(&self) -> DomainSection<'_> {
+        let bytes = match &self.bytes {
+            SharedBytes::File { file, start } => Bytes::File { file, start: *start },
+            SharedBytes::Memory(bytes) => Bytes::Memory(bytes),
+        };
+        DomainSection { bytes, len: self.len }
+    }
 }
 
 impl<'a> DomainSection<'a> {
@@ -319,6 +381,16 @@ impl<'a> DomainSection<'a> {
     /// Whether it holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The section kept for reading after this borrow ends: the same open file, or a copy of
+    /// the bytes in memory.
+    pub fn shared(&self) -> SharedSection {
+        let bytes = match self.bytes {
+            Bytes::File { file, start } => SharedBytes::File { file: file.clone(), start },
+            Bytes::Memory(bytes) => SharedBytes::Memory(bytes.into()),
+        };
+        SharedSection { bytes, len: self.len }
     }
 
     /// A reader of it from its start (buffered), independent of every other: positions are

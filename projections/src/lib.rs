@@ -7,6 +7,7 @@
 //!   events, with no I/O and no rules inside, and a [`State::digest`] to compare replays.
 
 pub mod events;
+pub mod keyed;
 pub mod metrics;
 pub mod query;
 pub mod replay;
@@ -14,6 +15,7 @@ pub mod snapshot;
 pub mod state;
 pub mod vocabulary;
 
+pub use keyed::Keyed;
 pub use snapshot::{Parts, SNAPSHOT_TAG};
 pub use state::{
     seg_key, Alert, AlertStatus, Experiment, ExperimentStatus, ModelState, Proposal, State, VersionInfo,

@@ -11,7 +11,10 @@
 //!    releases, last_seq]`, every version in `models` with empty `backtests` and `history`;
 //! 2. **version details**: a map of model name to a map of version number to the array
 //!    `[backtests, history]`, with exactly the versions of the core;
-//! 3. **experiments**, 4. **runs**, 5. **alerts**: the maps of [`State`].
+//! 3. **experiments**, 4. **runs**: keyed parts ([`crate::keyed`]), blocks of consecutive
+//!    entries each with its digest, so that a state restored on demand
+//!    ([`State::from_section_on_demand`]) reads only the blocks a command or event reads;
+//! 5. **alerts**: the map of [`State`].
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,10 +23,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::events::DatasetRegistered;
+use crate::keyed::{self, Keyed};
 use crate::state::{
     bulk_map, bulk_map_within, Alert, Endorsements, Experiment, ModelState, Proposal, Release, Run, State,
     VersionEvent, VersionInfo, WindowRef,
 };
+use ledger::snapshot::SharedSection;
 
 /// The size up to which a part is read whole before it is decoded; a larger one is decoded as
 /// it is read, so that its bytes are never all held beside the state they decode to, for
@@ -34,8 +39,9 @@ pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 /// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
 /// to the state's types changes it, so that a snapshot of an older layout is refused and the
 /// state folded from the events instead. (`/4` held the same parts with every struct as a map
-/// of its member names, nearly twice the bytes.)
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/5\n";
+/// of its member names, nearly twice the bytes; `/5` held the experiments and runs as plain
+/// maps, not keyed parts.)
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/6\n";
 
 /// The parts of the read models a reader decodes from a snapshot besides the core (the
 /// models, their versions and champions, proposals, datasets, endorsements, the policy in
@@ -161,6 +167,25 @@ fn put_part(out: &mut Vec<u8>, value: &impl Serialize) {
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
+/// Appends a keyed part: its length, then the blocks of `map` ([`crate::keyed`]).
+fn put_keyed_part<V: serde::de::DeserializeOwned + Serialize>(out: &mut Vec<u8>, map: &Keyed<V>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    keyed::write_part(map, out);
+    let len = (out.len() - at - 8) as u64;
+    out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Decodes the next part, a keyed one, whole (every block read and checked).
+fn read_keyed_part<V: serde::de::DeserializeOwned>(
+    section: &mut impl Read,
+    part: usize,
+) -> Result<Keyed<V>, String> {
+    let len = part_len(section, part)?;
+    keyed::read_part(&mut section.take(len), len)
+        .map_err(|e| format!("the domain section: part `{}`: {e}", PART_NAMES[part]))
+}
+
 const PART_NAMES: [&str; 5] = ["core", "version details", "experiments", "runs", "alerts"];
 
 fn io(part: usize) -> impl Fn(std::io::Error) -> String {
@@ -279,8 +304,8 @@ impl State {
             })
             .collect();
         put_part(&mut out, &details);
-        put_part(&mut out, &self.experiments);
-        put_part(&mut out, &self.runs);
+        put_keyed_part(&mut out, &self.experiments);
+        put_keyed_part(&mut out, &self.runs);
         put_part(&mut out, &self.alerts);
         out
     }
@@ -299,8 +324,8 @@ impl State {
         let mut state = read_core(&mut section, in_memory)?;
         let details: Details = read_part(&mut section, 1, in_memory)?;
         merge_details(&mut state, details)?;
-        state.experiments = read_map_part::<String, Experiment>(&mut section, 2, in_memory)?;
-        state.runs = read_map_part::<String, Run>(&mut section, 3, in_memory)?;
+        state.experiments = read_keyed_part::<Experiment>(&mut section, 2)?;
+        state.runs = read_keyed_part::<Run>(&mut section, 3)?;
         state.alerts = read_map_part::<String, Alert>(&mut section, 4, in_memory)?;
         let mut rest = [0u8; 1];
         match section.read(&mut rest) {
@@ -345,11 +370,10 @@ impl State {
         };
         let details =
             || -> Result<Details, String> { read_part(&mut reader_at(&starts[0], 1)?, 1, in_memory) };
-        let experiments =
-            || read_map_part::<String, Experiment>(&mut reader_at(&starts[1], 2)?, 2, in_memory);
+        let experiments = || read_keyed_part::<Experiment>(&mut reader_at(&starts[1], 2)?, 2);
         let runs_and_alerts = || -> Result<_, String> {
             let mut r = reader_at(&starts[2], 3)?;
-            let runs = read_map_part::<String, Run>(&mut r, 3, in_memory)?;
+            let runs = read_keyed_part::<Run>(&mut r, 3)?;
             let alerts = read_map_part::<String, Alert>(&mut r, 4, in_memory)?;
             let mut after = [0u8; 1];
             match r.read(&mut after) {
@@ -375,6 +399,67 @@ impl State {
         })
     }
 
+    /// [`State::from_section`] for a state that reads its experiments and runs on demand: the
+    /// core, the version details and the alerts are decoded now (the details and the alerts
+    /// on threads of their own), the keyed parts' tables are read, and each of their blocks
+    /// is read from `section` only when a key in it is first read or changed
+    /// ([`Keyed`]). Refuses what [`State::from_section`] refuses in what it reads now; what
+    /// a block read later fails is [`State::damage`].
+    pub fn from_section_on_demand(shared: SharedSection) -> Result<State, String> {
+        let section = shared.section();
+        let mut ahead = section.reader();
+        read_tag(&mut ahead)?;
+        skip_part(&mut ahead, 0)?;
+        // Where each part after the core starts (after its length) and its length.
+        let mut parts = [(0u64, 0u64); 4];
+        for (i, slot) in parts.iter_mut().enumerate() {
+            let part = i + 1;
+            let len = part_len(&mut ahead, part)?;
+            let at = Seek::stream_position(&mut ahead).map_err(io(part))?;
+            let skip = i64::try_from(len)
+                .map_err(|_| format!("the domain section: part `{}` is too long", PART_NAMES[part]))?;
+            ahead
+                .seek(SeekFrom::Current(skip))
+                .map_err(|_| format!("the domain section: part `{}` is cut short", PART_NAMES[part]))?;
+            *slot = (at, len);
+        }
+        if parts[3].0 + parts[3].1 != section.len() {
+            return Err("the domain section: bytes after its last part".into());
+        }
+        let reader_at = |part: usize| -> Result<_, String> {
+            let mut r = section.reader();
+            r.seek(SeekFrom::Start(parts[part - 1].0 - 8)).map_err(io(part))?;
+            Ok(r)
+        };
+        let details = || -> Result<Details, String> { read_part(&mut reader_at(1)?, 1, SNAPSHOT_IN_MEMORY) };
+        let alerts = || read_map_part::<String, Alert>(&mut reader_at(4)?, 4, SNAPSHOT_IN_MEMORY);
+        fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
+            h.join().unwrap_or_else(|_| Err("the domain section: a decoder panicked".into()))
+        }
+        std::thread::scope(|scope| {
+            let details = scope.spawn(details);
+            let alerts = scope.spawn(alerts);
+            let mut r = section.reader();
+            read_tag(&mut r)?;
+            let mut state = read_core(&mut r, SNAPSHOT_IN_MEMORY)?;
+            fn keyed_part<V>(
+                shared: &SharedSection,
+                (at, len): (u64, u64),
+                part: usize,
+            ) -> Result<Keyed<V>, String> {
+                keyed::part_on_demand(shared, at, len, PART_NAMES[part])
+                    .map_err(|e| format!("the domain section: part `{}`: {e}", PART_NAMES[part]))
+            }
+            let experiments = keyed_part(&shared, parts[1], 2);
+            let runs = keyed_part(&shared, parts[2], 3);
+            merge_details(&mut state, joined(details)?)?;
+            state.experiments = experiments?;
+            state.runs = runs?;
+            state.alerts = joined(alerts)?;
+            Ok(state)
+        })
+    }
+
     /// The core of the state and the `parts` asked for, from a section [`State::to_snapshot`]
     /// wrote; the parts not asked for are skipped unread and left empty. Refuses what
     /// [`State::from_snapshot`] refuses in the parts it reads.
@@ -391,8 +476,8 @@ impl State {
             }
             match part {
                 1 => merge_details(&mut state, read_part(&mut section, part, SNAPSHOT_IN_MEMORY)?)?,
-                2 => state.experiments = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
-                3 => state.runs = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
+                2 => state.experiments = read_keyed_part(&mut section, part)?,
+                3 => state.runs = read_keyed_part(&mut section, part)?,
                 _ => state.alerts = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
             }
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::events::*;
+use crate::keyed::Keyed;
 
 /// The key of a segment in maps: the segment name, or `""` for the whole model (segment names
 /// are never empty).
@@ -613,11 +614,9 @@ pub struct State {
     #[serde(deserialize_with = "bulk_map")]
     pub models: BTreeMap<String, ModelState>,
     /// Experiments by hypothesis id.
-    #[serde(deserialize_with = "bulk_map")]
-    pub experiments: BTreeMap<String, Experiment>,
+    pub experiments: Keyed<Experiment>,
     /// Runs by id.
-    #[serde(deserialize_with = "bulk_map")]
-    pub runs: BTreeMap<String, Run>,
+    pub runs: Keyed<Run>,
     /// Proposals by id.
     #[serde(deserialize_with = "bulk_map")]
     pub proposals: BTreeMap<String, Proposal>,
@@ -767,6 +766,13 @@ impl State {
                 v.history.push(VersionEvent { seq, kind });
             }
         }
+    }
+
+    /// Why a part of the state restored on demand ([`State::from_section_on_demand`]) could
+    /// not be read when something first read it, if one could not: the state is then not the
+    /// one its events make.
+    pub fn damage(&self) -> Option<&str> {
+        self.experiments.damage().or(self.runs.damage())
     }
 
     /// Folds one event (of any kind) into the state.

@@ -91,10 +91,27 @@ pub fn open_ledger(dir: &Path) -> Result<Ledger<PledgeDomain>, Failure> {
 pub fn open_ledger_reproducible(
     dir: &Path,
 ) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
+    open_with(dir, |d, c, p| Ledger::open_with_snapshots(d, c, p))
+}
+
+/// [`open_ledger_reproducible`] for a process that appends a few commands and ends: the
+/// experiments and runs are read from the snapshot as the commands and events read them
+/// ([`Ledger::open_to_write`]).
+fn open_ledger_to_write(dir: &Path) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
+    open_with(dir, |d, c, p| Ledger::open_to_write(d, c, p))
+}
+
+type Opener = fn(
+    &Path,
+    Arc<dyn ledger::canonical::Clock>,
+    PledgeDomain,
+) -> Result<Ledger<PledgeDomain>, ledger::StoreError>;
+
+fn open_with(dir: &Path, open: Opener) -> Result<(Ledger<PledgeDomain>, Option<Arc<Reproducible>>), Failure> {
     match Reproducible::from_env()? {
-        None => Ok((Ledger::open_with_snapshots(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
+        None => Ok((open(dir, Arc::new(SystemClock), PledgeDomain::default())?, None)),
         Some(r) => {
-            let l = Ledger::open_with_snapshots(dir, r.clone(), PledgeDomain::default())?;
+            let l = open(dir, r.clone(), PledgeDomain::default())?;
             r.restart(l.store().head().map(|h| h.recorded_at));
             Ok((l, Some(r)))
         }
@@ -422,7 +439,7 @@ impl Backend {
             Backend::Remote(client) => submit_remote(client, signer, commands),
             Backend::Local(dir) => {
                 require_ledger(dir)?;
-                let (mut ledger, repro) = open_ledger_reproducible(dir)?;
+                let (mut ledger, repro) = open_ledger_to_write(dir)?;
                 let ledger_id = ledger
                     .trust()
                     .ledger_id()
@@ -452,7 +469,7 @@ impl Backend {
             }
             Backend::Local(dir) => {
                 require_ledger(dir)?;
-                let mut ledger = open_ledger(dir)?;
+                let mut ledger = open_ledger_to_write(dir)?.0;
                 let events = ledger.submit(envelope, ExpectedHead::Any)?.events;
                 ledger.close();
                 Ok(events)

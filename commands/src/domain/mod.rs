@@ -63,7 +63,12 @@ impl ledger::Domain for PledgeDomain {
     }
 
     fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
-        self.state.apply(event).map_err(|e| e.to_string())?;
+        let applied = self.state.apply(event).map_err(|e| e.to_string());
+        // A part restored on demand that failed to read makes the fold's answer meaningless.
+        if let Some(reason) = self.state.damage() {
+            return Err(reason.to_string());
+        }
+        applied?;
         if matches!(event.event.kind.as_str(), "ledger.created" | "policy.changed") {
             let policy = Policy::parse(&self.state.policy)
                 .map_err(|e| format!("the policy it puts in force is not valid: {e}"))?;
@@ -108,6 +113,19 @@ impl ledger::Domain for PledgeDomain {
             .and_then(|state| PledgeDomain::from_state(state, seq))
             .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
             .ok()
+    }
+
+    /// The experiments and runs are read block by block as commands and events read them
+    /// ([`State::from_section_on_demand`]).
+    fn restore_on_demand(&self, section: ledger::snapshot::SharedSection, seq: u64) -> Option<Self> {
+        State::from_section_on_demand(section)
+            .and_then(|state| PledgeDomain::from_state(state, seq))
+            .map_err(|e| tracing::warn!(reason = %e, "snapshot not restored"))
+            .ok()
+    }
+
+    fn damage(&self) -> Option<String> {
+        self.state.damage().map(String::from)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use commands::domain::PledgeDomain;
 use ledger::canonical::{StepClock, Timestamp};
 use ledger::snapshot::{self, Snapshot};
-use ledger::Ledger;
+use ledger::{Domain, Ledger};
 use projections::replay::{self, AsOf};
 use serde_json::json;
 
@@ -1043,4 +1043,98 @@ fn event_queries_are_answered_from_the_event_index_as_the_store_answers_them() {
         ask_from_event_index(&dir, &questions[0]).unwrap().is_none(),
         "a damaged event after the snapshot"
     );
+}
+
+/// Where part `part` of a domain section (0 the core, 1 the version details, 2 the experiments,
+/// 3 the runs, 4 the alerts) starts, after its length, and how long it is (FORMAT.md section 19).
+fn part_at(domain: &[u8], part: usize) -> (usize, usize) {
+    let len_at = |at: usize| u64::from_le_bytes(domain[at..at + 8].try_into().unwrap()) as usize;
+    let mut at = projections::SNAPSHOT_TAG.len();
+    for _ in 0..part {
+        at += 8 + len_at(at);
+    }
+    (at + 8, len_at(at))
+}
+
+/// The same ledger as [`ledger_with_snapshot`], with the ids of the commands to come; with
+/// `at_head`, a snapshot of the head is written too (so that nothing is folded on opening and
+/// the commands alone read the experiments and runs).
+fn ledger_to_write(at_head: bool) -> (PathBuf, tempfile::TempDir, PathBuf, Ids) {
+    let mut w = with_champion();
+    w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+    let snap = w.ledger.snapshot().unwrap();
+    let mut path = snapshot::write(w.ledger.store().dir(), &snap).unwrap();
+    w.ok("maya", "run.record", run("r2", "scheduled", 11.0, 0.15, 0.95));
+    w.ok("maya", "hypothesis.propose", hypothesis_body("H-1", "lags help"));
+    if at_head {
+        path = snapshot::write(w.ledger.store().dir(), &w.ledger.snapshot().unwrap()).unwrap();
+    }
+    let (l, dir, ids) = w.into_parts();
+    let ledger_dir = l.store().dir().to_path_buf();
+    drop(l);
+    (ledger_dir, dir, path, ids)
+}
+
+/// Commands decided on a state whose experiments and runs are read on demand (what the CLI's
+/// write commands open, `Ledger::open_to_write`) append exactly the events the whole state
+/// appends, and are refused by the same rule; with the snapshot intact, and with a block of
+/// its runs damaged under a valid file checksum, which the fold of the events after it or the
+/// first command reading the runs finds: nothing is committed on the damaged state, which is
+/// restored whole (that snapshot skipped) and the commands decided again.
+#[test]
+fn commands_decided_on_a_state_read_on_demand_append_what_the_whole_state_appends() {
+    let experiment_run = {
+        let mut r = run("r4", "experiment", 10.5, 0.14, 0.93);
+        r["hypothesis_id"] = json!("H-2");
+        r
+    };
+    let commands: Vec<(&str, &str, serde_json::Value)> = vec![
+        ("maya", "run.record", run("r3", "scheduled", 11.5, 0.16, 0.94)),
+        ("maya", "run.record", run("r1", "manual", 12.3, 0.20, 0.90)),
+        ("maya", "hypothesis.propose", hypothesis_body("H-1", "lags help")),
+        ("maya", "hypothesis.propose", hypothesis_body("H-2", "holidays help")),
+        ("colby", "experiment.approve", json!({"hypothesis_id": "H-2", "rationale": "ok"})),
+        ("maya", "experiment.start", json!({"hypothesis_id": "H-2"})),
+        ("maya", "run.record", experiment_run),
+    ];
+    for (at_head, damaged) in [(false, false), (true, false), (false, true), (true, true)] {
+        let case = format!("snapshot at the head: {at_head}, damaged: {damaged}");
+        let (on_demand_dir, _t1, path, on_demand_ids) = ledger_to_write(at_head);
+        let (whole_dir, _t2, _, whole_ids) = ledger_to_write(at_head);
+        if damaged {
+            // The last byte of the runs part is in its last block: its digest no longer matches.
+            rewrite(&path, |s| {
+                let (at, len) = part_at(&s.domain, 3);
+                s.domain[at + len - 1] ^= 0x01;
+            });
+        }
+        let mut refused = 0;
+        // The world's clock, so that its commands are fresh.
+        let clock = || Arc::new(StepClock::new(Timestamp::parse_exact(T0).unwrap(), 60_000_000));
+        for (who, kind, body) in &commands {
+            let mut on_demand =
+                Ledger::open_to_write(&on_demand_dir, clock(), PledgeDomain::default()).unwrap();
+            let mut whole =
+                Ledger::open_with_snapshots(&whole_dir, clock(), PledgeDomain::default()).unwrap();
+            let got =
+                on_demand.submit(on_demand_ids.envelope(who, kind, body.clone()), ledger::ExpectedHead::Any);
+            let want = whole.submit(whole_ids.envelope(who, kind, body.clone()), ledger::ExpectedHead::Any);
+            match (got, want) {
+                (Ok(got), Ok(want)) => {
+                    let hashes = |r: &ledger::Receipt| r.events.iter().map(|e| e.hash).collect::<Vec<_>>();
+                    assert_eq!(hashes(&got), hashes(&want), "{case}: {kind}");
+                    assert!(!got.events.is_empty());
+                }
+                (Err(got), Err(want)) => {
+                    assert_eq!(got.to_string(), want.to_string(), "{case}: {kind}");
+                    refused += 1;
+                }
+                (got, want) => panic!("{case}: {kind}: {got:?} against {want:?}"),
+            }
+            assert_eq!(on_demand.domain().damage(), None, "{case}: {kind}: the state kept is whole");
+            assert_eq!(on_demand.store().head(), whole.store().head(), "{case}: {kind}");
+        }
+        assert_eq!(refused, 2, "{case}: the second r1 and H-1 are refused");
+        assert_eq!(full_fold(&on_demand_dir), full_fold(&whole_dir), "{case}");
+    }
 }
