@@ -1138,3 +1138,54 @@ fn commands_decided_on_a_state_read_on_demand_append_what_the_whole_state_append
         assert_eq!(full_fold(&on_demand_dir), full_fold(&whole_dir), "{case}");
     }
 }
+
+/// A write on a state read on demand reads the blocks of the experiments and runs it names,
+/// not the others: on a ledger of 300 runs and 300 hypotheses (several blocks each), proposing
+/// a hypothesis reads one block of the experiments and none of the runs, and recording a run
+/// reads one block of the runs (and of the experiments none: the run names no hypothesis).
+#[test]
+fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
+    let mut w = with_champion();
+    for i in 0..300 {
+        let mut r = run(&format!("r-{i:03}"), "scheduled", 13.0 + i as f64 / 100.0, 0.2, 0.9);
+        r["params"] = json!({"note": "x".repeat(80)});
+        w.ok("maya", "run.record", r);
+        w.ok("maya", "hypothesis.propose", hypothesis_body(&format!("H-{i:03}"), &"s".repeat(120)));
+    }
+    snapshot::write(w.ledger.store().dir(), &w.ledger.snapshot().unwrap()).unwrap();
+    let (l, _tmp, ids) = w.into_parts();
+    let dir = l.store().dir().to_path_buf();
+    drop(l);
+    let clock = || Arc::new(StepClock::new(Timestamp::parse_exact(T0).unwrap(), 60_000_000));
+    let mut on_demand = Ledger::open_to_write(&dir, clock(), PledgeDomain::default()).unwrap();
+    let state = &on_demand.domain().state;
+    let (runs, experiments) = (state.runs.blocks_read(), state.experiments.blocks_read());
+    assert!(
+        runs.1 >= 2 && experiments.1 >= 2,
+        "several blocks each: runs {runs:?}, experiments {experiments:?}"
+    );
+    assert_eq!((runs.0, experiments.0), (0, 0), "nothing read on opening at the snapshot");
+    assert_eq!(state.runs.len(), 301);
+    on_demand
+        .submit(
+            ids.envelope("maya", "hypothesis.propose", hypothesis_body("H-new", "s")),
+            ledger::ExpectedHead::Any,
+        )
+        .unwrap();
+    let state = &on_demand.domain().state;
+    assert_eq!(state.experiments.blocks_read().0, 1, "proposing reads the block of its id");
+    assert_eq!(state.runs.blocks_read().0, 0);
+    on_demand
+        .submit(
+            ids.envelope("maya", "run.record", run("r-new", "scheduled", 12.0, 0.2, 0.9)),
+            ledger::ExpectedHead::Any,
+        )
+        .unwrap();
+    let state = &on_demand.domain().state;
+    assert_eq!(state.runs.blocks_read().0, 1, "recording a run reads the block of its id");
+    assert_eq!(state.experiments.blocks_read().0, 1);
+    assert_eq!(on_demand.domain().damage(), None);
+    let written = on_demand.domain().state.to_snapshot();
+    on_demand.close();
+    assert_eq!(full_fold(&dir).1, written, "the state after the writes is the full fold's");
+}
