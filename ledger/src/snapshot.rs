@@ -329,16 +329,6 @@ impl SharedSection {
         SharedSection { bytes: SharedBytes::File { file, start }, len }
     }
 
-    /// Its length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether it holds no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The `len` bytes at `at` (relative to the section's start); an error when they are not
     /// all within the section, or cannot be read.
     pub fn read_at(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>> {

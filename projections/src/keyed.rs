@@ -309,10 +309,10 @@ pub(crate) fn write_part<V: serde::de::DeserializeOwned + Serialize>(map: &Keyed
     out.extend_from_slice(&blocks);
 }
 
-/// The table of a keyed part of `len` bytes read from `part` (positioned at its start), and
-/// where its blocks start relative to the part's start. Checks that the rows' lengths add up
-/// to the part's and that the first keys ascend.
-fn read_table(part: &mut impl std::io::Read, len: u64) -> Result<(Vec<Stored>, u64), String> {
+/// The table of a keyed part of `len` bytes read from `part` (positioned at its start), each
+/// row's offset relative to the part's start. Checks that the rows' lengths add up to the
+/// part's and that the first keys ascend.
+fn read_table(part: &mut impl std::io::Read, len: u64) -> Result<Vec<Stored>, String> {
     let mut read = |n: usize| -> Result<Vec<u8>, String> {
         let mut buf = vec![0u8; n];
         part.read_exact(&mut buf).map_err(|e| match e.kind() {
@@ -363,7 +363,7 @@ fn read_table(part: &mut impl std::io::Read, len: u64) -> Result<(Vec<Stored>, u
     for row in &mut rows {
         row.at += table_len;
     }
-    Ok((rows, table_len))
+    Ok(rows)
 }
 
 /// Decodes one block's bytes and checks them against its row of the table.
@@ -414,7 +414,7 @@ pub(crate) fn read_part<V: serde::de::DeserializeOwned>(
     part: &mut impl std::io::Read,
     len: u64,
 ) -> Result<Keyed<V>, String> {
-    let (rows, _) = read_table(part, len)?;
+    let rows = read_table(part, len)?;
     let mut blocks = Vec::with_capacity(rows.len().max(1));
     let mut buf = Vec::new();
     for (i, stored) in rows.into_iter().enumerate() {
@@ -444,7 +444,7 @@ pub(crate) fn part_on_demand<V>(
     use std::io::{Read, Seek};
     let mut reader = section.section().reader();
     reader.seek(std::io::SeekFrom::Start(at)).map_err(|e| e.to_string())?;
-    let (rows, _) = read_table(&mut reader.take(len), len)?;
+    let rows = read_table(&mut reader.take(len), len)?;
     if rows.is_empty() {
         return Ok(Keyed::default());
     }

@@ -158,22 +158,23 @@ impl Serialize for CoreModel<'_> {
     }
 }
 
-/// Appends a part: its length, then `value` with structs as arrays of their members.
-fn put_part(out: &mut Vec<u8>, value: &impl Serialize) {
+/// Appends a part: its length, then what `write` appends.
+fn put_part_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let at = out.len();
     out.extend_from_slice(&[0; 8]);
-    rmp_serde::encode::write(out, value).expect("the state encodes");
+    write(out);
     let len = (out.len() - at - 8) as u64;
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
+/// Appends a part: its length, then `value` with structs as arrays of their members.
+fn put_part(out: &mut Vec<u8>, value: &impl Serialize) {
+    put_part_with(out, |out| rmp_serde::encode::write(out, value).expect("the state encodes"));
+}
+
 /// Appends a keyed part: its length, then the blocks of `map` ([`crate::keyed`]).
 fn put_keyed_part<V: serde::de::DeserializeOwned + Serialize>(out: &mut Vec<u8>, map: &Keyed<V>) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 8]);
-    keyed::write_part(map, out);
-    let len = (out.len() - at - 8) as u64;
-    out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+    put_part_with(out, |out| keyed::write_part(map, out));
 }
 
 /// Decodes the next part, a keyed one, whole (every block read and checked).
@@ -182,20 +183,20 @@ fn read_keyed_part<V: serde::de::DeserializeOwned>(
     part: usize,
 ) -> Result<Keyed<V>, String> {
     let len = part_len(section, part)?;
-    keyed::read_part(&mut section.take(len), len)
-        .map_err(|e| format!("the domain section: part `{}`: {e}", PART_NAMES[part]))
+    keyed::read_part(&mut section.take(len), len).map_err(in_part(part))
 }
 
 const PART_NAMES: [&str; 5] = ["core", "version details", "experiments", "runs", "alerts"];
 
-fn io(part: usize) -> impl Fn(std::io::Error) -> String {
+/// An error met in part `part`, as the domain section's errors name it.
+fn in_part<E: std::fmt::Display>(part: usize) -> impl Fn(E) -> String {
     move |e| format!("the domain section: part `{}`: {e}", PART_NAMES[part])
 }
 
 /// The length of the next part.
 fn part_len(section: &mut impl Read, part: usize) -> Result<u64, String> {
     let mut len = [0u8; 8];
-    section.read_exact(&mut len).map_err(io(part))?;
+    section.read_exact(&mut len).map_err(in_part(part))?;
     Ok(u64::from_le_bytes(len))
 }
 
@@ -232,7 +233,7 @@ where
     S: for<'de> serde::de::DeserializeSeed<'de, Value = T>,
 {
     let len = part_len(section, part)?;
-    let bad = |e: rmp_serde::decode::Error| format!("the domain section: part `{}`: {e}", PART_NAMES[part]);
+    let bad = in_part::<rmp_serde::decode::Error>(part);
     let seed = seed(len);
     let mut bytes = section.take(len);
     if len < in_memory {
@@ -244,7 +245,7 @@ where
             std::io::ErrorKind::UnexpectedEof => {
                 format!("the domain section: part `{}` is cut short", PART_NAMES[part])
             }
-            _ => io(part)(e),
+            _ => in_part(part)(e),
         })?;
         let mut de = rmp_serde::Deserializer::from_read_ref(&buf[..]);
         let value = seed.deserialize(&mut de).map_err(bad)?;
@@ -262,13 +263,13 @@ where
     Ok(value)
 }
 
-/// Skips the next part.
-fn skip_part(section: &mut (impl Read + Seek), part: usize) -> Result<(), String> {
+/// Skips the next part; returns its length.
+fn skip_part(section: &mut (impl Read + Seek), part: usize) -> Result<u64, String> {
     let len = part_len(section, part)?;
-    let len = i64::try_from(len)
+    let skip = i64::try_from(len)
         .map_err(|_| format!("the domain section: part `{}` is too long", PART_NAMES[part]))?;
-    section.seek(SeekFrom::Current(len)).map_err(io(part))?;
-    Ok(())
+    section.seek(SeekFrom::Current(skip)).map_err(in_part(part))?;
+    Ok(len)
 }
 
 /// One version's backtest windows and history, borrowed to be encoded.
@@ -359,13 +360,13 @@ impl State {
             let at = match starts.last() {
                 Some(Err(e)) => Err(e.clone()),
                 _ => skip_part(&mut ahead, part)
-                    .and_then(|()| Seek::stream_position(&mut ahead).map_err(io(part))),
+                    .and_then(|_| Seek::stream_position(&mut ahead).map_err(in_part(part))),
             };
             starts.push(at);
         }
         let reader_at = |at: &Result<u64, String>, part: usize| -> Result<_, String> {
             let mut r = section.reader();
-            r.seek(SeekFrom::Start(at.clone()?)).map_err(io(part))?;
+            r.seek(SeekFrom::Start(at.clone()?)).map_err(in_part(part))?;
             Ok(r)
         };
         let details =
@@ -414,21 +415,15 @@ impl State {
         let mut parts = [(0u64, 0u64); 4];
         for (i, slot) in parts.iter_mut().enumerate() {
             let part = i + 1;
-            let len = part_len(&mut ahead, part)?;
-            let at = Seek::stream_position(&mut ahead).map_err(io(part))?;
-            let skip = i64::try_from(len)
-                .map_err(|_| format!("the domain section: part `{}` is too long", PART_NAMES[part]))?;
-            ahead
-                .seek(SeekFrom::Current(skip))
-                .map_err(|_| format!("the domain section: part `{}` is cut short", PART_NAMES[part]))?;
-            *slot = (at, len);
+            let at = Seek::stream_position(&mut ahead).map_err(in_part(part))? + 8;
+            *slot = (at, skip_part(&mut ahead, part)?);
         }
         if parts[3].0 + parts[3].1 != section.len() {
             return Err("the domain section: bytes after its last part".into());
         }
         let reader_at = |part: usize| -> Result<_, String> {
             let mut r = section.reader();
-            r.seek(SeekFrom::Start(parts[part - 1].0 - 8)).map_err(io(part))?;
+            r.seek(SeekFrom::Start(parts[part - 1].0 - 8)).map_err(in_part(part))?;
             Ok(r)
         };
         let details = || -> Result<Details, String> { read_part(&mut reader_at(1)?, 1, SNAPSHOT_IN_MEMORY) };
@@ -447,8 +442,7 @@ impl State {
                 (at, len): (u64, u64),
                 part: usize,
             ) -> Result<Keyed<V>, String> {
-                keyed::part_on_demand(shared, at, len, PART_NAMES[part])
-                    .map_err(|e| format!("the domain section: part `{}`: {e}", PART_NAMES[part]))
+                keyed::part_on_demand(shared, at, len, PART_NAMES[part]).map_err(in_part(part))
             }
             let experiments = keyed_part(&shared, parts[1], 2);
             let runs = keyed_part(&shared, parts[2], 3);
