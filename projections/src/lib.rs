@@ -6,6 +6,7 @@
 //!   runs; proposals; the alert inbox; datasets; the policy in force) as one fold over
 //!   events, with no I/O and no rules inside, and a [`State::digest`] to compare replays.
 
+mod details;
 pub mod events;
 pub mod keyed;
 pub mod metrics;

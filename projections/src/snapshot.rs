@@ -2,15 +2,15 @@
 //! parts, each decodable on its own, so that a question that reads only some of them (`pledge
 //! champion` reads the models and their versions, not the backtest windows, experiments, runs
 //! or alerts) decodes only those. At a million events the core part is 11.5 MB of the
-//! section's 64.7 MB.
+//! section's 45.6 MB.
 //!
 //! Layout: [`SNAPSHOT_TAG`], then five parts in this order, each a u64 (little-endian) byte
-//! length followed by one MessagePack value, structs as arrays of their members in the order
-//! they are declared (a struct's member names are not written: ADR 0024):
+//! length followed by its bytes: one MessagePack value for all but part 2, structs as arrays
+//! of their members in the order they are declared (member names are not written: ADR 0024):
 //! 1. **core**: an array `[models, proposals, datasets, endorsements, policy_version, policy,
 //!    releases, last_seq]`, every version in `models` with empty `backtests` and `history`;
-//! 2. **version details**: a map of model name to a map of version number to the array
-//!    `[backtests, history]`, with exactly the versions of the core;
+//! 2. **version details**: not MessagePack but a compact layout of its own ([`details`]):
+//!    every version's backtest windows and history, with exactly the versions of the core;
 //! 3. **experiments**, 4. **runs**: keyed parts ([`crate::keyed`]), blocks of consecutive
 //!    entries each with its digest, so that a state restored on demand
 //!    ([`State::from_section_on_demand`]) reads only the blocks a command or event reads;
@@ -22,6 +22,7 @@ use std::io::{Read, Seek, SeekFrom};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::details::{self, Details};
 use crate::events::DatasetRegistered;
 use crate::keyed::{self, Keyed};
 use crate::state::{
@@ -33,15 +34,16 @@ use ledger::snapshot::SharedSection;
 /// The size up to which a part is read whole before it is decoded; a larger one is decoded as
 /// it is read, so that its bytes are never all held beside the state they decode to, for
 /// about a third more decoding time. At a million events every part is under it (the largest,
-/// the version details, is 25 MB); at ten million events most parts are larger.
+/// the runs, is 14 MB); at ten million events most parts are larger.
 pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 
 /// The first bytes of a state snapshot section: the layout of [`State`] it holds. Any change
 /// to the state's types changes it, so that a snapshot of an older layout is refused and the
 /// state folded from the events instead. (`/4` held the same parts with every struct as a map
 /// of its member names, nearly twice the bytes; `/5` held the experiments and runs as plain
-/// maps, not keyed parts.)
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/6\n";
+/// maps, not keyed parts; `/6` held the version details as MessagePack, two and a half times
+/// the bytes of their compact layout and slower to decode.)
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/7\n";
 
 /// The parts of the read models a reader decodes from a snapshot besides the core (the
 /// models, their versions and champions, proposals, datasets, endorsements, the policy in
@@ -272,12 +274,6 @@ fn skip_part(section: &mut (impl Read + Seek), part: usize) -> Result<u64, Strin
     Ok(len)
 }
 
-/// One version's backtest windows and history, borrowed to be encoded.
-type DetailsOf<'a> = (&'a [WindowRef], &'a [VersionEvent]);
-
-/// Each version's backtest windows and history, as the details part holds them.
-type Details = BTreeMap<String, BTreeMap<u64, (Vec<WindowRef>, Vec<VersionEvent>)>>;
-
 impl State {
     /// The domain section of a snapshot: [`SNAPSHOT_TAG`] and the five parts (module doc).
     pub fn to_snapshot(&self) -> Vec<u8> {
@@ -297,14 +293,7 @@ impl State {
                 self.last_seq,
             ),
         );
-        let details: BTreeMap<&String, BTreeMap<u64, DetailsOf<'_>>> = self
-            .models
-            .iter()
-            .map(|(name, m)| {
-                (name, m.versions.iter().map(|(n, v)| (*n, (&v.backtests[..], &v.history[..]))).collect())
-            })
-            .collect();
-        put_part(&mut out, &details);
+        put_part_with(&mut out, |out| details::write_part(&self.models, out));
         put_keyed_part(&mut out, &self.experiments);
         put_keyed_part(&mut out, &self.runs);
         put_part(&mut out, &self.alerts);
@@ -323,7 +312,7 @@ impl State {
     pub(crate) fn read_snapshot(mut section: impl Read, in_memory: u64) -> Result<State, String> {
         read_tag(&mut section)?;
         let mut state = read_core(&mut section, in_memory)?;
-        let details: Details = read_part(&mut section, 1, in_memory)?;
+        let details = read_details(&mut section)?;
         merge_details(&mut state, details)?;
         state.experiments = read_keyed_part::<Experiment>(&mut section, 2)?;
         state.runs = read_keyed_part::<Run>(&mut section, 3)?;
@@ -369,8 +358,7 @@ impl State {
             r.seek(SeekFrom::Start(at.clone()?)).map_err(in_part(part))?;
             Ok(r)
         };
-        let details =
-            || -> Result<Details, String> { read_part(&mut reader_at(&starts[0], 1)?, 1, in_memory) };
+        let details = || read_details(&mut reader_at(&starts[0], 1)?);
         let experiments = || read_keyed_part::<Experiment>(&mut reader_at(&starts[1], 2)?, 2);
         let runs_and_alerts = || -> Result<_, String> {
             let mut r = reader_at(&starts[2], 3)?;
@@ -426,7 +414,7 @@ impl State {
             r.seek(SeekFrom::Start(parts[part - 1].0 - 8)).map_err(in_part(part))?;
             Ok(r)
         };
-        let details = || -> Result<Details, String> { read_part(&mut reader_at(1)?, 1, SNAPSHOT_IN_MEMORY) };
+        let details = || read_details(&mut reader_at(1)?);
         let alerts = || read_map_part::<String, Alert>(&mut reader_at(4)?, 4, SNAPSHOT_IN_MEMORY);
         fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
             h.join().unwrap_or_else(|_| Err("the domain section: a decoder panicked".into()))
@@ -469,7 +457,7 @@ impl State {
                 continue;
             }
             match part {
-                1 => merge_details(&mut state, read_part(&mut section, part, SNAPSHOT_IN_MEMORY)?)?,
+                1 => merge_details(&mut state, read_details(&mut section)?)?,
                 2 => state.experiments = read_keyed_part(&mut section, part)?,
                 3 => state.runs = read_keyed_part(&mut section, part)?,
                 _ => state.alerts = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
@@ -503,30 +491,51 @@ fn read_core(section: &mut impl Read, in_memory: u64) -> Result<State, String> {
     })
 }
 
+/// Decodes the next part, the version details ([`details`]), read whole.
+fn read_details(section: &mut impl Read) -> Result<Details, String> {
+    let len = part_len(section, 1)?;
+    // Read as it comes rather than into a buffer of the length the part states, which a
+    // damaged length could make any size.
+    let mut buf = Vec::with_capacity(usize::try_from(len.min(SNAPSHOT_IN_MEMORY)).unwrap_or(0));
+    section.take(len).read_to_end(&mut buf).map_err(in_part(1))?;
+    if (buf.len() as u64) < len {
+        return Err(format!("the domain section: part `{}` is cut short", PART_NAMES[1]));
+    }
+    details::read_part(&buf).map_err(in_part(1))
+}
+
 /// Puts each version's windows and history back; the details must name exactly the core's
-/// versions, and the core's versions must hold none of their own.
+/// versions (both in ascending order), and the core's versions must hold none of their own.
 fn merge_details(state: &mut State, details: Details) -> Result<(), String> {
     let inconsistent = |what: String| format!("the domain section: the version details {what}");
-    let mut named = 0usize;
+    let mut models = state.models.iter_mut();
     for (model, versions) in details {
-        let Some(m) = state.models.get_mut(&model) else {
+        let Some((name, m)) = models.next() else {
             return Err(inconsistent(format!("name model `{model}`, which the core does not hold")));
         };
-        for (n, (backtests, history)) in versions {
-            let Some(v) = m.versions.get_mut(&n) else {
-                return Err(inconsistent(format!("name v{n} of `{model}`, which the core does not hold")));
-            };
+        if *name != model {
+            return Err(inconsistent(format!("name model `{model}` where the core holds `{name}`")));
+        }
+        if versions.len() != m.versions.len() {
+            return Err(inconsistent(format!(
+                "name {} versions of `{model}`, the core holds {}",
+                versions.len(),
+                m.versions.len()
+            )));
+        }
+        for ((n, backtests, history), (held, v)) in versions.into_iter().zip(m.versions.iter_mut()) {
+            if n != *held {
+                return Err(inconsistent(format!("name v{n} of `{model}` where the core holds v{held}")));
+            }
             if !v.backtests.is_empty() || !v.history.is_empty() {
                 return Err(inconsistent(format!("meet v{n} of `{model}` holding its own in the core")));
             }
             v.backtests = backtests;
             v.history = history;
-            named += 1;
         }
     }
-    let versions: usize = state.models.values().map(|m| m.versions.len()).sum();
-    if named != versions {
-        return Err(inconsistent(format!("name {named} versions, the core holds {versions}")));
+    if let Some((name, _)) = models.next() {
+        return Err(inconsistent(format!("do not name model `{name}`, which the core holds")));
     }
     Ok(())
 }
@@ -717,24 +726,43 @@ mod tests {
         assert!(again == core);
     }
 
+    /// The core of one state with the details (and later parts) of another is refused, naming
+    /// the first mismatch in order.
     #[test]
     fn details_that_do_not_match_the_core_are_refused() {
         let state = sample();
+        // The error restoring the core of `core` with the parts after it of `rest`.
+        let mixed = |core: &State, rest: &State| {
+            let (a, b) = (core.to_snapshot(), rest.to_snapshot());
+            let split = |bytes: &[u8]| {
+                SNAPSHOT_TAG.len() + 8 + u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize
+            };
+            let bytes = [&a[..split(&a)], &b[split(&b)..]].concat();
+            State::from_snapshot(&bytes[..]).unwrap_err()
+        };
         let mut fewer = state.clone();
         fewer.models.get_mut("demand").unwrap().versions.remove(&40);
-        // The core of `fewer` with the details of `state`: a version the core does not hold.
-        let (a, b) = (fewer.to_snapshot(), state.to_snapshot());
-        let split = |bytes: &[u8]| {
-            SNAPSHOT_TAG.len() + 8 + u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize
-        };
-        let mut mixed = a[..split(&a)].to_vec();
-        mixed.extend_from_slice(&b[split(&b)..]);
-        let err = State::from_snapshot(&mixed[..]).unwrap_err();
-        assert!(err.contains("name v40 of `demand`, which the core does not hold"), "{err}");
-        let mut mixed = b[..split(&b)].to_vec();
-        mixed.extend_from_slice(&a[split(&a)..]);
-        let err = State::from_snapshot(&mixed[..]).unwrap_err();
-        assert!(err.contains("name 39 versions, the core holds 40"), "{err}");
+        let mut other = fewer.clone();
+        let v40 = state.models["demand"].versions[&40].clone();
+        other.models.get_mut("demand").unwrap().versions.insert(41, VersionInfo { version: 41, ..v40 });
+        let mut renamed = state.clone();
+        let demand = renamed.models.remove("demand").unwrap();
+        renamed.models.insert("demand2".into(), demand);
+        let mut more = state.clone();
+        more.models.insert("zz".into(), ModelState::default());
+        let cases = [
+            (&fewer, &state, "name 40 versions of `demand`, the core holds 39"),
+            (&state, &fewer, "name 39 versions of `demand`, the core holds 40"),
+            // As many versions, one of them another number.
+            (&state, &other, "name v41 of `demand` where the core holds v40"),
+            (&state, &renamed, "the version details name model `demand2` where the core holds `demand`"),
+            (&state, &more, "name model `zz`, which the core does not hold"),
+            (&more, &state, "do not name model `zz`, which the core holds"),
+        ];
+        for (core, rest, why) in cases {
+            let err = mixed(core, rest);
+            assert!(err.contains(why), "{err} (expected: {why})");
+        }
     }
 
     /// The serving table follows FORMAT.md's rule on the sample (a global champion, versions
