@@ -239,16 +239,7 @@ where
     let seed = seed(len);
     let mut bytes = section.take(len);
     if len < in_memory {
-        // Read straight into the buffer: `read_to_end` would first zero its spare capacity
-        // for a reader that does not implement `read_buf` (a few percent of opening a large
-        // ledger).
-        let mut buf = vec![0u8; len as usize];
-        bytes.read_exact(&mut buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                format!("the domain section: part `{}` is cut short", PART_NAMES[part])
-            }
-            _ => in_part(part)(e),
-        })?;
+        let buf = part_bytes(&mut bytes, part, len)?;
         let mut de = rmp_serde::Deserializer::from_read_ref(&buf[..]);
         let value = seed.deserialize(&mut de).map_err(bad)?;
         return Ok(value);
@@ -263,6 +254,28 @@ where
         ));
     }
     Ok(value)
+}
+
+/// The `len` bytes of part `part`, read whole. Read straight into a buffer of that length when
+/// it is under [`SNAPSHOT_IN_MEMORY`] (`read_to_end` would first zero its spare capacity for a
+/// reader that does not implement `read_buf`: a few percent of opening a large ledger); a
+/// longer part is read as it comes, so that a damaged length cannot make the buffer any size.
+fn part_bytes(section: &mut impl Read, part: usize, len: u64) -> Result<Vec<u8>, String> {
+    let cut_short = || format!("the domain section: part `{}` is cut short", PART_NAMES[part]);
+    if len < SNAPSHOT_IN_MEMORY {
+        let mut buf = vec![0u8; len as usize];
+        section.read_exact(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => cut_short(),
+            _ => in_part(part)(e),
+        })?;
+        return Ok(buf);
+    }
+    let mut buf = Vec::with_capacity(SNAPSHOT_IN_MEMORY as usize);
+    section.take(len).read_to_end(&mut buf).map_err(in_part(part))?;
+    if (buf.len() as u64) < len {
+        return Err(cut_short());
+    }
+    Ok(buf)
 }
 
 /// Skips the next part; returns its length.
@@ -494,14 +507,7 @@ fn read_core(section: &mut impl Read, in_memory: u64) -> Result<State, String> {
 /// Decodes the next part, the version details ([`details`]), read whole.
 fn read_details(section: &mut impl Read) -> Result<Details, String> {
     let len = part_len(section, 1)?;
-    // Read as it comes rather than into a buffer of the length the part states, which a
-    // damaged length could make any size.
-    let mut buf = Vec::with_capacity(usize::try_from(len.min(SNAPSHOT_IN_MEMORY)).unwrap_or(0));
-    section.take(len).read_to_end(&mut buf).map_err(in_part(1))?;
-    if (buf.len() as u64) < len {
-        return Err(format!("the domain section: part `{}` is cut short", PART_NAMES[1]));
-    }
-    details::read_part(&buf).map_err(in_part(1))
+    details::read_part(&part_bytes(section, 1, len)?).map_err(in_part(1))
 }
 
 /// Puts each version's windows and history back; the details must name exactly the core's
