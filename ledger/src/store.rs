@@ -19,11 +19,12 @@
 //! | `m:indexed:blocks` | how many events (from genesis) the three bitmap indexes cover (u64 BE) |
 //! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
 //! | `m:head` | seq (u64 BE) + hash of the last committed event (the head anchor) |
-//! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree of level 2 or more |
+//! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree of level 8 or more |
 //!
-//! The Merkle tree's two lowest levels are not stored: a node there is computed from its one
-//! or two events when asked for (a leaf is the hash of the event's bytes), which saves one and
-//! a half keys per event. A store written with them is converted like the indexes.
+//! The Merkle tree's eight lowest levels are not stored: a node there is computed from its at
+//! most 128 events when asked for (a leaf is the hash of the event's bytes), read with one
+//! read of the event files; the store keeps one key per 128 events instead of one per two
+//! (ADR 0029). A store written with more levels is converted like the indexes.
 //!
 //! The subject, kind and signer indexes are bitmaps over blocks of 64 events: `block` is
 //! `seq / 64` (u64 BE) and bit `seq % 64` of the value (a u64, big-endian) is set when event
@@ -77,7 +78,7 @@ const HASH: u8 = b'h';
 const COMMAND: u8 = b'c';
 const TREE: u8 = b't';
 /// The lowest Merkle tree level the store keeps; nodes below are computed from the events.
-pub(crate) const STORED_LEVELS_FROM: u8 = 2;
+pub(crate) const STORED_LEVELS_FROM: u8 = 8;
 /// Events by subject: `S` + model + 0 + segment + 0 + block, a bitmap (see the module's doc).
 const SUBJECT: u8 = b'S';
 /// Events by kind: `K` + kind + 0 + block, a bitmap.
@@ -1124,18 +1125,21 @@ fn node_in(sled: &Sled, level: u8, index: u64) -> Result<merkle::Hash, String> {
     }
 }
 
-/// A node of a level the store does not keep, from the events it covers.
+/// A node of a level the store does not keep, from the events it covers (at most
+/// 2^([`STORED_LEVELS_FROM`] - 1) of them, read with one read of the index and one of the log).
 fn computed_node(events: &EventFiles, level: u8, index: u64) -> Result<merkle::Hash, String> {
-    if level == 0 {
-        return match events.get(index) {
-            Ok(Some((_, bytes))) => Ok(merkle::leaf_hash(&bytes)),
-            Ok(None) => Err(format!("tree node (0, {index}) is missing: event {index} is not stored")),
-            Err(e) => Err(format!("tree node (0, {index}): {e}")),
-        };
+    let width = 1u64 << level;
+    let lo = index.checked_mul(width).ok_or_else(|| format!("tree node ({level}, {index}) is out of range"))?;
+    let entries = events.chunk(lo, lo + width).map_err(|e| format!("tree node ({level}, {index}): {e}"))?;
+    if (entries.len() as u64) < width {
+        let missing = lo + entries.len() as u64;
+        return Err(format!("tree node ({level}, {index}) is missing: event {missing} is not stored"));
     }
-    let left = computed_node(events, level - 1, 2 * index)?;
-    let right = computed_node(events, level - 1, 2 * index + 1)?;
-    Ok(merkle::node_hash(&left, &right))
+    let mut hashes: Vec<merkle::Hash> = entries.iter().map(|(_, _, bytes)| merkle::leaf_hash(bytes)).collect();
+    while hashes.len() > 1 {
+        hashes = hashes.chunks_exact(2).map(|pair| merkle::node_hash(&pair[0], &pair[1])).collect();
+    }
+    Ok(hashes[0])
 }
 
 /// How many Merkle tree nodes a store of `n` events keeps: a tree of n leaves has
@@ -1635,6 +1639,15 @@ impl Store {
         }))
     }
 
+    /// The stored value of a node of a level the store no longer keeps (see
+    /// [`Store::unkept_tree_nodes`]), if an older build stored it.
+    pub fn unkept_tree_node(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if level >= STORED_LEVELS_FROM {
+            return Ok(None);
+        }
+        Ok(self.db()?.get(tree_key(level, index)).map_err(|e| self.failed(e))?.map(|v| v.to_vec()))
+    }
+
     /// The root of the Merkle tree over the stored events: its size and root.
     pub fn tree_head(&self) -> (u64, merkle::Hash) {
         let tree = self.tree.lock().expect("tree lock");
@@ -1930,7 +1943,8 @@ impl Store {
     }
 
     /// Removes what older layouts stored and this one does not: the indexes' keys per event
-    /// (under `s`, `k` and `a`) and their marker, the Merkle tree's two lowest levels, and the
+    /// (under `s`, `k` and `a`) and their marker, the Merkle tree's levels below
+    /// [`STORED_LEVELS_FROM`], and the
     /// index by id (`h`, ADR 0025), in batches.
     fn remove_old_indexes(&self, db: &sled::Db) -> Result<(), StoreError> {
         let mut removed = 0u64;
@@ -2198,13 +2212,15 @@ mod index_tests {
         out
     }
 
-    /// The Merkle tree nodes of the two levels a store no longer keeps, from its events.
+    /// The Merkle tree nodes of the levels a store no longer keeps, from its events.
     fn lower_levels(store: &Store) -> Vec<(u8, u64, crate::merkle::Hash)> {
         let mut tree = crate::merkle::CompactRange::default();
         let mut out = Vec::new();
         for ev in store.iter() {
             out.extend(
-                tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes)).into_iter().filter(|n| n.0 < 2),
+                tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes))
+                    .into_iter()
+                    .filter(|n| n.0 < super::STORED_LEVELS_FROM),
             );
         }
         out
@@ -2217,7 +2233,7 @@ mod index_tests {
         let old = |k: &[u8]| {
             super::OLD_INDEXES.contains(&k[0])
                 || k == super::OLD_INDEXED
-                || (k[0] == super::TREE && k[1] < 2)
+                || (k[0] == super::TREE && k[1] < super::STORED_LEVELS_FROM)
                 || k[0] == super::HASH
         };
         db.iter().keys().map(|k| k.unwrap().to_vec()).filter(|k| old(k)).collect()
@@ -2255,13 +2271,14 @@ mod index_tests {
     #[test]
     fn the_older_layout_of_the_indexes_is_replaced_by_blocks_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let (root, _) = granted(dir.path(), 70);
+        // 602 events: 10 blocks of the indexes, and three tree nodes of the kept levels.
+        let (root, _) = granted(dir.path(), 300);
         let committed = {
             let store = Store::open(dir.path()).unwrap();
             let e = entries(&store);
             assert!(
-                e.iter().any(|(k, _)| k[0] == super::KIND && k.ends_with(&2u64.to_be_bytes())),
-                "142 events span 3 blocks"
+                e.iter().any(|(k, _)| k[0] == super::KIND && k.ends_with(&9u64.to_be_bytes())),
+                "602 events span 10 blocks"
             );
             let db = store.db().unwrap();
             for (k, _) in &e {
@@ -2281,10 +2298,11 @@ mod index_tests {
                 db.insert(a, vec![]).unwrap();
             }
             db.insert(super::OLD_INDEXED, store.len().to_be_bytes().to_vec()).unwrap();
-            // And the Merkle tree's two lowest levels, which it stored too.
+            // And the Merkle tree's levels below the kept ones, which it stored too.
             assert_eq!(store.unkept_tree_nodes().count(), 0, "a new store keeps none");
-            for (level, index, hash) in lower_levels(&store) {
-                db.insert(super::tree_key(level, index), hash.to_vec()).unwrap();
+            let lower = lower_levels(&store);
+            for (level, index, hash) in &lower {
+                db.insert(super::tree_key(*level, *index), hash.to_vec()).unwrap();
             }
             // And an index by id: `h` + id -> seq.
             assert_eq!(db.scan_prefix([super::HASH]).count(), 0, "a new store keeps none");
@@ -2295,40 +2313,57 @@ mod index_tests {
                 db.insert(k, ev.event.seq.to_be_bytes().to_vec()).unwrap();
             }
             db.flush().unwrap();
-            assert_eq!(old_entries(&store).len(), 2 * 142 + 1 + 142 + 71 + 142);
+            assert_eq!(lower.len(), 602 + 301 + 150 + 75 + 37 + 18 + 9 + 4);
+            assert_eq!(old_entries(&store).len(), 2 * 602 + 1 + lower.len() + 602);
             e
         };
         let store = Store::open(dir.path()).unwrap();
         assert!(store.indexed());
         assert_eq!(old_entries(&store), Vec::<Vec<u8>>::new(), "the older layout is removed");
-        assert_eq!(store.tree_nodes(), super::stored_tree_nodes(142));
-        assert_eq!(store.tree_nodes(), 35 + 17 + 8 + 4 + 2 + 1);
+        assert_eq!(store.tree_nodes(), super::stored_tree_nodes(602));
+        assert_eq!(store.tree_nodes(), 2 + 1);
         assert_eq!(entries(&store), committed, "the blocks opening writes are the ones commits write");
         let grants: Vec<u64> =
             store.seqs_by_kind("role.granted", 0..store.len(), false).map(|s| s.unwrap()).collect();
-        assert_eq!(grants, (0..70).map(|i| 2 + 2 * i).collect::<Vec<u64>>());
+        assert_eq!(grants, (0..300).map(|i| 2 + 2 * i).collect::<Vec<u64>>());
         let back: Vec<u64> = store.seqs_by_kind("role.revoked", 60..130, true).map(|s| s.unwrap()).collect();
         assert_eq!(back, (29..64).rev().map(|i| 3 + 2 * i).collect::<Vec<u64>>());
         let by_root = store.seqs_by_signer(&root.public().key_id(), 63..66, false).map(|s| s.unwrap());
         assert_eq!(by_root.collect::<Vec<_>>(), vec![63, 64, 65]);
     }
 
-    /// Given: a store still holding the Merkle tree's two lowest levels (as one opened
-    /// read-only keeps them); when it is verified; then they pass as long as each is the node
-    /// its events give, and one changed node fails, named; roots and proofs never read them.
+    /// Given: a ledger of 562 events (three nodes of the kept levels 8 and 9, and the nodes below
+    /// it computed from the events); when roots, inclusion and consistency proofs are asked
+    /// for, then they are the ones of a tree built in memory from the leaves. Given: the store
+    /// also holds the unkept levels (as one an older build wrote and opened read-only keeps
+    /// them); when it is verified; then they pass as long as each is the node its events give;
+    /// a changed one fails, named, at every unkept level, and so does one over events the
+    /// store does not hold; roots and proofs never read them.
     #[test]
     fn nodes_of_the_unkept_levels_are_computed_and_stored_ones_checked() {
         let dir = tempfile::tempdir().unwrap();
-        granted(dir.path(), 5);
+        granted(dir.path(), 280);
         let store = Store::open(dir.path()).unwrap();
         let n = store.len();
+        assert_eq!((n, store.tree_nodes()), (562, 3), "two nodes of level 8 and one of level 9 are kept");
         let mut tree = crate::merkle::MemoryTree::default();
         store.iter().for_each(|ev| tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes)));
-        for seq in 0..n {
-            for size in seq + 1..=n {
+        let sizes = |from: u64| (from..=n).step_by(13).chain([255, 256, 257, 511, 512, 513, n]).filter(move |s| *s >= from);
+        for seq in (0..n).step_by(11).chain([0, 255, 256, 511, 512, n - 1]) {
+            for size in sizes(seq + 1) {
                 assert_eq!(
                     store.inclusion_proof(seq, size).unwrap(),
-                    crate::merkle::inclusion_proof(&tree, seq, size).unwrap()
+                    crate::merkle::inclusion_proof(&tree, seq, size).unwrap(),
+                    "inclusion of {seq} in {size}"
+                );
+            }
+        }
+        for old in (1..n).step_by(17).chain([1, 255, 256, 257, 512]) {
+            for new in sizes(old) {
+                assert_eq!(
+                    store.consistency_proof(old, new).unwrap(),
+                    crate::merkle::consistency_proof(&tree, old, new).unwrap(),
+                    "consistency of {old} with {new}"
                 );
             }
         }
@@ -2342,12 +2377,31 @@ mod index_tests {
         }
         assert_eq!(store.unkept_tree_nodes().count(), lower.len());
         crate::verify_store(&store, crate::Verifier::new()).expect("the right nodes verify");
-        let (level, index, _) = lower[5];
-        db.insert(super::tree_key(level, index), vec![7; 32]).unwrap();
+        for level in 0..super::STORED_LEVELS_FROM {
+            let &(_, index, hash) = lower.iter().rev().find(|(l, _, _)| *l == level).unwrap();
+            db.insert(super::tree_key(level, index), vec![7; 32]).unwrap();
+            let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
+            assert!(f.to_string().contains(&format!("node (level {level}, index {index}) is not")), "{f}");
+            // Not read by proofs: the root is still the events'.
+            assert_eq!(store.tree_root(n).unwrap(), crate::merkle::root(&tree, n).unwrap());
+            db.insert(super::tree_key(level, index), hash.to_vec()).unwrap();
+        }
+        // A node of an unkept level past the events.
+        db.insert(super::tree_key(3, n / 8), vec![7; 32]).unwrap();
         let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
-        assert!(f.to_string().contains(&format!("node (level {level}, index {index})")), "{f}");
-        // Not read by proofs: the root is still the events'.
-        assert_eq!(store.tree_root(n).unwrap(), crate::merkle::root(&tree, n).unwrap());
+        assert!(f.to_string().contains(&format!("node (level 3, index {}) over events it does not hold", n / 8)), "{f}");
+        db.remove(super::tree_key(3, n / 8)).unwrap();
+        crate::verify_store(&store, crate::Verifier::new()).expect("the right nodes verify again");
+        // A kept node changed, then missing.
+        let kept = db.get(super::tree_key(8, 1)).unwrap().unwrap();
+        db.insert(super::tree_key(8, 1), vec![7; 32]).unwrap();
+        let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
+        assert!(f.to_string().contains("node (level 8, index 1) is BwcH"), "{f}");
+        assert_eq!(f.seq, 511, "reported at the last event it covers");
+        db.insert(super::tree_key(8, 1), kept).unwrap();
+        db.remove(super::tree_key(8, 0)).unwrap();
+        let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
+        assert!(f.to_string().contains("node (8, 0) is missing"), "{f}");
     }
 
     /// Given: a ledger of 1,202 events, one run of the event index and 178 events past it;
