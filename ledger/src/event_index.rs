@@ -1,35 +1,41 @@
 //! Event indexes in files beside the store (ADR 0021): which events have a kind, a subject, a
-//! model, a signer, and which event has an id, answered without opening sled.
+//! model, a signer, which event has an id, and which run of events a command id began (ADR
+//! 0029), answered without opening sled.
 //!
 //! The index is a set of immutable *runs* in `<ledger>/index/`. A run covers the events
 //! `[start, end)` of an aligned range whose length is [`BASE`] × [`FANOUT`]^k and whose start is
 //! a multiple of its length. It holds, for every name of those events ([`Name`]), the sorted
-//! list of the events under it, and the events' ids sorted for lookup. The store's writer
+//! list of the events under it, the events' ids sorted for lookup, and the ids of the commands
+//! whose runs begin there, sorted for lookup. The store's writer
 //! writes a run of [`BASE`] events as soon as they are committed, and merges [`FANOUT`]
 //! neighbouring runs of one length into one of the next as soon as all of them exist (on
 //! another thread, [`Indexer`]), so a ledger of `n` events is covered by at most
 //! `(FANOUT - 1) × log_FANOUT(n / BASE)` runs and fewer than [`BASE`] events past them.
 //!
 //! A run is derived data: bound to the chain by the id of its last event, its header and
-//! directory checked by a digest, its whole content compared byte for byte with the one the
-//! events give by `pledge verify`. A reader that finds no usable cover falls back to the store.
+//! directory checked by a digest, its command ids by a digest of their own (read whole when
+//! first looked up), its whole content compared byte for byte with the one the events give by
+//! `pledge verify`. A reader that finds no usable cover falls back to the store.
 //!
 //! Layout of a run file (integers big-endian):
 //!
 //! | bytes | what |
 //! |---|---|
 //! | 8 | `PLEDGEIX` |
-//! | 4 | version, 1 |
+//! | 4 | version, 2 |
 //! | 4 | zero |
 //! | 8 | `start` |
 //! | 8 | `end` |
 //! | 8 | `names`: the directory's entries |
 //! | 8 | `postings`: the lists' entries in all |
+//! | 8 | `commands`: the runs of events that begin here |
 //! | 32 | the id of event `end - 1` |
-//! | 32 | blake3 of the 80 bytes above and the directory |
+//! | 32 | blake3 of the command table |
+//! | 32 | blake3 of the 120 bytes above and the directory |
 //! | 32 × names | directory, ascending by key: key (16), first posting (8), count (8) |
 //! | 4 × postings | the lists, in the directory's order: `seq - start`, ascending |
 //! | 12 × (end - start) | ids: the first 8 bytes of an event's id, `seq - start`; ascending |
+//! | 12 × commands | command table: the first 8 bytes of blake3 of a command's id, `seq - start` of its run's first event; ascending |
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,6 +48,7 @@ use crate::error::StoreError;
 use crate::event::{Cause, RecordedEvent};
 use crate::keys::KeyId;
 use crate::store::EventSource;
+use uuid::Uuid;
 
 /// The length of the shortest run, written as soon as its events are committed.
 pub const BASE: u64 = 1024;
@@ -56,8 +63,10 @@ pub const MAX_TAIL: u64 = 8 * BASE;
 pub const DIR: &str = "index";
 
 const MAGIC: &[u8; 8] = b"PLEDGEIX";
-const VERSION: u32 = 1;
-const HEADER: usize = 112;
+const VERSION: u32 = 2;
+const HEADER: usize = 152;
+/// Where the header's digest of itself and the directory is.
+const HEADER_DIGEST: usize = 120;
 const ENTRY: usize = 32;
 const ID_ENTRY: usize = 12;
 
@@ -115,6 +124,15 @@ pub fn keys_of(ev: &RecordedEvent, signer: Option<&KeyId>) -> Vec<Key> {
         keys.push(Name::Signer(k).key());
     }
     keys
+}
+
+/// The id of the command whose run `ev` begins (the command it embeds), `None` for an event
+/// caused by another (or one whose command does not parse, which verification refuses).
+pub fn run_command(ev: &RecordedEvent) -> Option<Uuid> {
+    match &ev.event.cause {
+        Cause::Command(env) => crate::command::SignedCommand::parse(env.clone()).ok().map(|c| c.command().id),
+        Cause::Event(_) => None,
+    }
 }
 
 /// The signer of the run event `seq` is in (found from the run's first event, at or before
@@ -181,13 +199,21 @@ pub struct Builder {
     end: u64,
     lists: BTreeMap<Key, Vec<u32>>,
     ids: Vec<(u64, u32)>,
+    commands: Vec<(u64, u32)>,
     last: Option<Digest>,
 }
 
 impl Builder {
     /// An empty run starting at `start`.
     pub fn new(start: u64) -> Builder {
-        Builder { start, end: start, lists: BTreeMap::new(), ids: Vec::new(), last: None }
+        Builder {
+            start,
+            end: start,
+            lists: BTreeMap::new(),
+            ids: Vec::new(),
+            commands: Vec::new(),
+            last: None,
+        }
     }
 
     /// The first event it covers.
@@ -215,6 +241,13 @@ impl Builder {
         self.end += 1;
     }
 
+    /// Records that the event just added (`seq`) begins the run of the command `id`.
+    pub fn add_command(&mut self, seq: u64, id: &Uuid) {
+        assert_eq!(seq + 1, self.end, "a command is added with its run's first event");
+        let rel = u32::try_from(seq - self.start).expect("a run is shorter than 2^32 events");
+        self.commands.push((command_prefix(id), rel));
+    }
+
     /// Adds the events of `events` in `[from, to)` (their run signers found from the events).
     pub fn add_from(&mut self, events: &dyn EventSource, to: u64) -> Result<(), StoreError> {
         let mut signer = signer_at(events, self.end)?;
@@ -224,6 +257,9 @@ impl Builder {
             let ev = read.next().unwrap_or_else(|| Err(crate::store::missing_event(seq)))?;
             signer = run_signer(&ev).or(signer);
             self.add(seq, &ev.hash, &keys_of(&ev, signer.as_ref()));
+            if let Some(id) = run_command(&ev) {
+                self.add_command(seq, &id);
+            }
         }
         Ok(())
     }
@@ -231,9 +267,17 @@ impl Builder {
     /// The run file's bytes (see the module's documentation).
     pub fn encode(mut self) -> Vec<u8> {
         self.ids.sort_unstable();
+        self.commands.sort_unstable();
         let postings: usize = self.lists.values().map(Vec::len).sum();
         let count = (self.end - self.start) as usize;
-        let mut out = Vec::with_capacity(HEADER + ENTRY * self.lists.len() + 4 * postings + ID_ENTRY * count);
+        let mut table = Vec::with_capacity(ID_ENTRY * self.commands.len());
+        for (prefix, rel) in &self.commands {
+            table.extend_from_slice(&prefix.to_be_bytes());
+            table.extend_from_slice(&rel.to_be_bytes());
+        }
+        let mut out = Vec::with_capacity(
+            HEADER + ENTRY * self.lists.len() + 4 * postings + ID_ENTRY * count + table.len(),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());
@@ -241,7 +285,9 @@ impl Builder {
         out.extend_from_slice(&self.end.to_be_bytes());
         out.extend_from_slice(&(self.lists.len() as u64).to_be_bytes());
         out.extend_from_slice(&(postings as u64).to_be_bytes());
+        out.extend_from_slice(&(self.commands.len() as u64).to_be_bytes());
         out.extend_from_slice(&self.last.map_or([0; 32], |d| d.0));
+        out.extend_from_slice(blake3::hash(&table).as_bytes());
         out.extend_from_slice(&[0; 32]);
         let mut first = 0u64;
         for (k, list) in &self.lists {
@@ -250,8 +296,8 @@ impl Builder {
             out.extend_from_slice(&(list.len() as u64).to_be_bytes());
             first += list.len() as u64;
         }
-        let digest = header_digest(&out[..80], &out[HEADER..]);
-        out[80..HEADER].copy_from_slice(&digest);
+        let digest = header_digest(&out[..HEADER_DIGEST], &out[HEADER..]);
+        out[HEADER_DIGEST..HEADER].copy_from_slice(&digest);
         for list in self.lists.values() {
             for rel in list {
                 out.extend_from_slice(&rel.to_be_bytes());
@@ -261,8 +307,16 @@ impl Builder {
             out.extend_from_slice(&prefix.to_be_bytes());
             out.extend_from_slice(&rel.to_be_bytes());
         }
+        out.extend_from_slice(&table);
         out
     }
+}
+
+/// A command id's key in a run's command table: the first 8 bytes (big-endian) of blake3 of
+/// its 16 bytes. Hashed, because clients choose the ids: ids alike in their first bytes (a
+/// UUID v7's time) must not fall on one key.
+fn command_prefix(id: &Uuid) -> u64 {
+    u64::from_be_bytes(blake3::hash(id.as_bytes()).as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
 fn header_digest(header: &[u8], directory: &[u8]) -> [u8; 32] {
@@ -291,6 +345,11 @@ pub struct Run {
     dir: Vec<(Key, u64, u64)>,
     postings_at: u64,
     ids_at: u64,
+    commands_at: u64,
+    commands: u64,
+    commands_digest: [u8; 32],
+    /// The command table, read whole and checked against its digest when first needed.
+    command_table: std::sync::OnceLock<Result<Vec<u8>, String>>,
 }
 
 fn be64(b: &[u8]) -> u64 {
@@ -314,8 +373,13 @@ impl Run {
         if &head[..8] != MAGIC || head[8..12] != VERSION.to_be_bytes() || head[12..16] != [0; 4] {
             return Err("it is not a run of this version".into());
         }
-        let (start, end, names, postings) =
-            (be64(&head[16..24]), be64(&head[24..32]), be64(&head[32..40]), be64(&head[40..48]));
+        let (start, end, names, postings, commands) = (
+            be64(&head[16..24]),
+            be64(&head[24..32]),
+            be64(&head[32..40]),
+            be64(&head[40..48]),
+            be64(&head[48..56]),
+        );
         if !is_run_range(start, end) {
             return Err(format!("[{start}, {end}) is not the range of a run"));
         }
@@ -323,12 +387,16 @@ impl Run {
             .checked_add(names.checked_mul(ENTRY as u64).ok_or("its sizes overflow")?)
             .and_then(|n| n.checked_add(postings.checked_mul(4)?))
             .and_then(|n| n.checked_add((end - start) * ID_ENTRY as u64))
+            .and_then(|n| n.checked_add(commands.checked_mul(ID_ENTRY as u64)?))
             .ok_or("its sizes overflow")?;
+        if commands > end - start {
+            return Err(format!("it lists {commands} commands for {} events", end - start));
+        }
         if expected != size {
             return Err(format!("it is {size} bytes, its header says {expected}"));
         }
         let directory = read_at(&file, HEADER as u64, names as usize * ENTRY).map_err(|e| e.to_string())?;
-        if header_digest(&head[..80], &directory)[..] != head[80..HEADER] {
+        if header_digest(&head[..HEADER_DIGEST], &directory)[..] != head[HEADER_DIGEST..HEADER] {
             return Err("its digest does not match its header and directory".into());
         }
         let mut dir = Vec::with_capacity(names as usize);
@@ -355,11 +423,59 @@ impl Run {
             path: path.to_path_buf(),
             start,
             end,
-            last: Digest(head[48..80].try_into().expect("32 bytes")),
+            last: Digest(head[56..88].try_into().expect("32 bytes")),
             dir,
             postings_at,
             ids_at: postings_at + postings * 4,
+            commands_at: postings_at + postings * 4 + (end - start) * ID_ENTRY as u64,
+            commands,
+            commands_digest: head[88..120].try_into().expect("32 bytes"),
+            command_table: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The command table, checked against its digest (read once).
+    fn command_table(&self) -> Result<&[u8], String> {
+        let table = self.command_table.get_or_init(|| {
+            let table = read_at(&self.file, self.commands_at, (self.commands * ID_ENTRY as u64) as usize)
+                .map_err(|e| e.to_string())?;
+            if blake3::hash(&table).as_bytes() != &self.commands_digest {
+                return Err("its command table does not match its digest".into());
+            }
+            let span = self.end - self.start;
+            let entries: Vec<&[u8]> = table.chunks_exact(ID_ENTRY).collect();
+            if entries.windows(2).any(|w| w[0] >= w[1])
+                || entries
+                    .iter()
+                    .any(|e| u64::from(u32::from_be_bytes(e[8..].try_into().expect("4 bytes"))) >= span)
+            {
+                return Err("its command table is out of order or names an event past its end".into());
+            }
+            Ok(table)
+        });
+        table.as_deref().map_err(Clone::clone)
+    }
+
+    /// The first events of the runs of this run's events whose command id has the key `id`
+    /// has (the caller checks each).
+    pub fn with_command(&self, id: &Uuid) -> Result<Vec<u64>, String> {
+        let table = self.command_table()?;
+        let prefix = command_prefix(id);
+        let entry = |i: usize| {
+            let e = &table[i * ID_ENTRY..(i + 1) * ID_ENTRY];
+            (be64(&e[..8]), u64::from(u32::from_be_bytes(e[8..].try_into().expect("4 bytes"))))
+        };
+        let n = table.len() / ID_ENTRY;
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if entry(mid).0 < prefix {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok((lo..n).map(entry).take_while(|(p, _)| *p == prefix).map(|(_, rel)| self.start + rel).collect())
     }
 
     fn list(&self, key: Key) -> Option<(u64, u64)> {
@@ -654,11 +770,13 @@ fn write_run(index_dir: &Path, start: u64, end: u64, bytes: &[u8]) -> std::io::R
     let mut f = File::create(&tmp)?;
     crate::pieces::write_all(&mut f, bytes)?;
     f.sync_data()?;
-    std::fs::rename(&tmp, &path)
+    std::fs::rename(&tmp, &path)?;
+    // The rename made durable: the store counts on a written run to find commands (ADR 0029).
+    File::open(index_dir)?.sync_all()
 }
 
 /// The run of `parts`, runs of one length covering consecutive events in order: their lists
-/// joined and their ids merged. The same bytes as the run built from the events.
+/// joined, their ids and their command tables merged. The same bytes as the run built from the events.
 pub fn merge(parts: &[Run]) -> Result<Vec<u8>, String> {
     let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
         return Err("nothing to merge".into());
@@ -690,14 +808,20 @@ pub fn merge(parts: &[Run]) -> Result<Vec<u8>, String> {
             }
             b.ids.push((be64(&c[..8]), rel + shift));
         }
+        let table = p.command_table().map_err(|e| format!("`{}`: {e}", p.path.display()))?;
+        for c in table.chunks_exact(ID_ENTRY) {
+            let rel = u32::from_be_bytes(c[8..].try_into().expect("4 bytes"));
+            b.commands.push((be64(&c[..8]), rel + shift));
+        }
     }
     b.end = last.end;
     b.last = Some(last.last);
     Ok(b.encode())
 }
 
-/// One committed event for the [`Indexer`]: its sequence number, id and keys.
-pub(crate) type Indexed = (u64, Digest, Vec<Key>);
+/// One committed event for the [`Indexer`]: its sequence number, id and keys, and the id of
+/// the command whose run it begins.
+pub(crate) type Indexed = (u64, Digest, Vec<Key>, Option<Uuid>);
 
 /// The store's writer of runs, on a thread of its own: on start it removes what is not part of
 /// the cover of the store's events (temporary files, runs of another chain, parts a merge
@@ -791,7 +915,7 @@ fn index_events(
     let mut pending = Builder::new(covered);
     pending.add_from(events, count)?;
     for batch in rx {
-        for (seq, hash, keys) in batch {
+        for (seq, hash, keys, command) in batch {
             if seq != pending.end() {
                 return Err(StoreError::Corrupt {
                     seq,
@@ -799,6 +923,9 @@ fn index_events(
                 });
             }
             pending.add(seq, &hash, &keys);
+            if let Some(id) = command {
+                pending.add_command(seq, &id);
+            }
             if pending.end() - pending.start() == BASE {
                 let (start, end) = (pending.start(), pending.end());
                 let done = std::mem::replace(&mut pending, Builder::new(end));
@@ -894,6 +1021,7 @@ impl RunCheck {
         }
         let mut keys = keys_of(ev, None);
         let base = keys.len();
+        let command = run_command(ev);
         let mut i = 0;
         while i < self.open.len() {
             let (b, end, signer) = &mut self.open[i];
@@ -903,6 +1031,9 @@ impl RunCheck {
                 keys.push(Name::Signer(k).key());
             }
             b.add(seq, &ev.hash, &keys);
+            if let Some(id) = &command {
+                b.add_command(seq, id);
+            }
             if b.end() == *end {
                 let (b, end, _) = self.open.swap_remove(i);
                 self.built.insert((b.start(), end), Digest::of(&b.encode()));

@@ -17,7 +17,8 @@
 //! | `K` + kind + `\0` + block | bitmap of the block's events of that kind |
 //! | `A` + signer key id (32 bytes) + block | bitmap of the block's events whose run that key signed |
 //! | `m:indexed:blocks` | how many events (from genesis) the three bitmap indexes cover (u64 BE) |
-//! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE) |
+//! | `c` + command id (16 bytes) | payload digest (32) + first seq (u64 BE) + event count (u32 BE), for a command whose run begins at or after `m:commands:runs` (and perhaps some before) |
+//! | `m:commands:runs` | every command whose run begins before this event (u64 BE) is found through the event index's runs (absent: 0) |
 //! | `m:head` | seq (u64 BE) + hash of the last committed event (the head anchor) |
 //! | `t` + level (u8) + index (u64 BE) | the RFC 6962 Merkle tree node over leaves `index * 2^level ..` (SHA-256, 32 bytes), for every complete perfect subtree of level 8 or more |
 //!
@@ -32,6 +33,12 @@
 //! and opening time grow with its number of keys (`docs/PERFORMANCE.md`). A store written with
 //! the older layout (`s`, `k`, `a` + one key per event, `m:indexed`) is converted when it is
 //! next opened for writing.
+//!
+//! Commands are found by id in sled for the last events and through the event index's command
+//! tables (ADR 0029) for the others: after a commit, once the runs from genesis reach past
+//! `m:commands:runs`, the writer raises it to their end and removes the `c` keys they cover
+//! ([`Store::sweep_commands`]), so that sled holds a few thousand command records whatever
+//! the ledger's length.
 //!
 //! Events are found by id through the event index's runs (`event_index.rs`) and the stored
 //! ids past them, not through sled: an index of a million random 32-byte keys is what made
@@ -99,6 +106,9 @@ const BLOCK_BITS: u32 = 6;
 /// The head as of the last commit: seq (u64 BE) + hash. Written with every commit, and kept in
 /// the journal after a checkpoint, so that sled losing its tail is detected on open.
 const ANCHOR: &[u8] = b"m:head";
+/// Every command whose run begins before this event (u64 BE) is found through the event index's
+/// runs, and its `c` key may have been removed (ADR 0029); absent means 0.
+const COMMANDS_IN_RUNS: &[u8] = b"m:commands:runs";
 
 /// Present once a store's events are in `events.log` (ADR 0020): a store an older build wrote
 /// keeps them under `e` keys in sled, and opening it copies them to the files, writes this
@@ -374,6 +384,12 @@ pub struct Store {
     /// The writer of the event index's runs (ADR 0021); `None` for a read-only or damaged
     /// store. Dropped first, so that it has finished before the store's lock is released.
     indexer: Option<crate::event_index::Indexer>,
+    /// Every command whose run begins before this event is found through the event index's
+    /// runs, its `c` key perhaps removed ([`COMMANDS_IN_RUNS`], ADR 0029). Raised before the
+    /// keys go, so that a lookup that reads it before sled never misses a removed key.
+    commands_below: std::sync::atomic::AtomicU64,
+    /// The runs from genesis a lookup of a command last read (their command tables read once).
+    command_runs: Mutex<Vec<crate::event_index::Run>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -1001,6 +1017,7 @@ struct Loaded {
     head: Option<Head>,
     tree: CompactRange,
     damage: Option<String>,
+    commands_below: u64,
 }
 
 /// Opens sled and the journal in `files`, re-applies what the journal holds, and finds the
@@ -1100,7 +1117,27 @@ fn load(files: &Path, dir: &Path) -> Result<Loaded, StoreError> {
             CompactRange::default()
         }
     };
-    Ok(Loaded { sled, wal, synced: synced.into_inner().expect("blob lock"), head, tree, damage })
+    let commands_below = match sled.db.get(COMMANDS_IN_RUNS)? {
+        None => 0,
+        Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
+            Ok(b) => u64::from_be_bytes(b),
+            Err(_) => {
+                damage.get_or_insert(
+                    "the mark of the commands found through the event index is malformed".into(),
+                );
+                0
+            }
+        },
+    };
+    Ok(Loaded {
+        sled,
+        wal,
+        synced: synced.into_inner().expect("blob lock"),
+        head,
+        tree,
+        damage,
+        commands_below,
+    })
 }
 
 /// The tree's right edge for `size` leaves, from the stored peaks.
@@ -1129,13 +1166,15 @@ fn node_in(sled: &Sled, level: u8, index: u64) -> Result<merkle::Hash, String> {
 /// 2^([`STORED_LEVELS_FROM`] - 1) of them, read with one read of the index and one of the log).
 fn computed_node(events: &EventFiles, level: u8, index: u64) -> Result<merkle::Hash, String> {
     let width = 1u64 << level;
-    let lo = index.checked_mul(width).ok_or_else(|| format!("tree node ({level}, {index}) is out of range"))?;
+    let lo =
+        index.checked_mul(width).ok_or_else(|| format!("tree node ({level}, {index}) is out of range"))?;
     let entries = events.chunk(lo, lo + width).map_err(|e| format!("tree node ({level}, {index}): {e}"))?;
     if (entries.len() as u64) < width {
         let missing = lo + entries.len() as u64;
         return Err(format!("tree node ({level}, {index}) is missing: event {missing} is not stored"));
     }
-    let mut hashes: Vec<merkle::Hash> = entries.iter().map(|(_, _, bytes)| merkle::leaf_hash(bytes)).collect();
+    let mut hashes: Vec<merkle::Hash> =
+        entries.iter().map(|(_, _, bytes)| merkle::leaf_hash(bytes)).collect();
     while hashes.len() > 1 {
         hashes = hashes.chunks_exact(2).map(|pair| merkle::node_hash(&pair[0], &pair[1])).collect();
     }
@@ -1298,6 +1337,8 @@ impl Store {
             tree: Mutex::new(l.tree),
             read_only,
             indexer,
+            commands_below: std::sync::atomic::AtomicU64::new(l.commands_below),
+            command_runs: Mutex::new(Vec::new()),
         };
         store.complete_indexes()?;
         Ok(store)
@@ -1405,6 +1446,7 @@ impl Store {
                 return Err(e);
             }
         };
+        self.commands_below.store(loaded.commands_below, SeqCst);
         *sled = Some(loaded.sled);
         *wal = loaded.wal;
         *head = loaded.head;
@@ -1502,17 +1544,41 @@ impl Store {
         events: &[RecordedEvent],
         commands: &[(Uuid, CommandRecord)],
     ) -> Result<(), StoreError> {
+        let sweep = self.commit_locked(expected, events, commands)?;
+        if let Some(db) = sweep {
+            // The commit is durable whatever happens here: a sweep that fails is redone after
+            // the next commit.
+            if let Err(e) = self.sweep_commands(&db) {
+                tracing::warn!(error = %e, "command records not yet moved to the event index");
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Store::commit`] under the store's locks; sled when the commands' records are to be
+    /// swept once the locks are released.
+    fn commit_locked(
+        &self,
+        expected: ExpectedHead,
+        events: &[RecordedEvent],
+        commands: &[(Uuid, CommandRecord)],
+    ) -> Result<Option<sled::Db>, StoreError> {
         self.check_writable()?;
         let mut head = self.head.lock().expect("head lock");
         check_expected(expected, *head)?;
         let actual = *head;
-        let Some(last) = events.last() else { return Ok(()) };
+        let Some(last) = events.last() else { return Ok(None) };
         let mut expect_prev = actual.map(|a| a.hash);
         let mut record: Record = Vec::with_capacity(events.len() * 6 + commands.len());
         // A commit holds whole runs: every event after a run's first is signed by its key.
         let mut signer: Option<KeyId> = None;
         let mut bits = std::collections::BTreeMap::new();
         let mut indexed = Vec::with_capacity(if self.indexer.is_some() { events.len() } else { 0 });
+        // The command whose run each event begins, for the event index's command table.
+        let run_starts: std::collections::HashMap<u64, Uuid> = match self.indexer {
+            Some(_) => commands.iter().map(|(id, rec)| (rec.first_seq, *id)).collect(),
+            None => Default::default(),
+        };
         for (expect_seq, ev) in (actual.map_or(0, |a| a.seq + 1)..).zip(events) {
             if ev.event.seq != expect_seq || ev.event.prev != expect_prev {
                 return Err(StoreError::Discontinuous(format!(
@@ -1528,7 +1594,20 @@ impl Store {
             signer = run_signer(ev).or(signer);
             index_bits(&mut bits, ev, signer.as_ref());
             if self.indexer.is_some() {
-                indexed.push((ev.event.seq, ev.hash, crate::event_index::keys_of(ev, signer.as_ref())));
+                // From the records when they name it (no decoding), else from the event, so
+                // that the run holds what its events give whatever records came with them.
+                let command = match &ev.event.cause {
+                    Cause::Command(_) => {
+                        run_starts.get(&ev.event.seq).copied().or_else(|| crate::event_index::run_command(ev))
+                    }
+                    Cause::Event(_) => None,
+                };
+                indexed.push((
+                    ev.event.seq,
+                    ev.hash,
+                    crate::event_index::keys_of(ev, signer.as_ref()),
+                    command,
+                ));
             }
             expect_prev = Some(ev.hash);
         }
@@ -1607,8 +1686,9 @@ impl Store {
         if let Some(reason) = trouble {
             tracing::error!(%reason, "the store needs to be reopened; the commit is durable in the journal");
             *self.poisoned.lock().expect("poison lock") = Some(reason);
+            return Ok(None);
         }
-        Ok(())
+        Ok(self.indexer.is_some().then(|| sled.db.clone()))
     }
 
     /// The Merkle tree node at `level`, `index` (see [`merkle::Nodes`]).
@@ -1997,22 +2077,123 @@ impl Store {
             .collect()
     }
 
+    /// The stored events as an [`EventSource`] that takes none of the store's locks but sled's
+    /// (a lookup made while a commit holds the head).
+    fn file_events(&self) -> Result<FileEvents, StoreError> {
+        let files = self.events()?;
+        Ok(FileEvents { count: files.len(), files })
+    }
+
     /// Where a command's events are, if the command was appended.
     pub fn command(&self, id: &Uuid) -> Result<Option<CommandRecord>, StoreError> {
-        let Some(v) = self.db()?.get(command_key(id)).map_err(|e| self.failed(e))? else { return Ok(None) };
-        if v.len() != 44 {
-            return Err(StoreError::Corrupt {
-                seq: 0,
-                reason: format!("command record for `{id}` is malformed"),
-            });
+        // Read before sled: a sweep raises it before it removes keys.
+        let below = self.commands_below.load(SeqCst);
+        if let Some(v) = self.db()?.get(command_key(id)).map_err(|e| self.failed(e))? {
+            return parse_command_record(id, &v).map(Some);
         }
-        let mut d = [0u8; 32];
-        d.copy_from_slice(&v[..32]);
-        Ok(Some(CommandRecord {
-            digest: Digest(d),
-            first_seq: u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
-            count: u32::from_be_bytes(v[40..44].try_into().expect("4 bytes")),
-        }))
+        if below == 0 {
+            return Ok(None);
+        }
+        self.command_in_runs(id, below)
+    }
+
+    /// The command `id` among those whose runs begin before event `below`: looked up in the
+    /// event index's runs from genesis, each candidate checked against the event it names;
+    /// the events of a range no usable run covers are read instead.
+    fn command_in_runs(&self, id: &Uuid, below: u64) -> Result<Option<CommandRecord>, StoreError> {
+        let mut runs = self.command_runs.lock().expect("command runs lock");
+        if runs.last().map_or(0, |r| r.end) < below {
+            let fresh =
+                crate::event_index::cover(&self.dir.join(crate::event_index::DIR), &self.file_events()?)?;
+            keep_read_tables(&mut runs, fresh);
+        }
+        let mut unread = Vec::new();
+        let mut covered = 0;
+        for run in runs.iter().take_while(|r| r.start < below) {
+            match run.with_command(id) {
+                Ok(seqs) => {
+                    for seq in seqs {
+                        if let Some(rec) = self.command_at(id, seq)? {
+                            return Ok(Some(rec));
+                        }
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(run = %run.path.display(), %reason, "event index run not used to find a command; reading its events");
+                    unread.push(run.start..run.end);
+                }
+            }
+            covered = run.end;
+        }
+        if covered < below {
+            unread.push(covered..below);
+        }
+        drop(runs);
+        for range in unread {
+            for ev in self.range(range) {
+                let ev = ev?;
+                if crate::event_index::run_command(&ev).as_ref() == Some(id) {
+                    return self.command_at(id, ev.event.seq);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record of command `id` if event `seq` begins its run: the run is the events up to
+    /// the next that embeds a command (FORMAT.md section 3).
+    fn command_at(&self, id: &Uuid, seq: u64) -> Result<Option<CommandRecord>, StoreError> {
+        let Some(ev) = self.get(seq)? else { return Ok(None) };
+        let Cause::Command(env) = &ev.event.cause else { return Ok(None) };
+        let Ok(cmd) = crate::command::SignedCommand::parse(env.clone()) else { return Ok(None) };
+        if cmd.command().id != *id {
+            return Ok(None);
+        }
+        let mut count = 1u32;
+        while let Some(next) = self.get(seq + u64::from(count))? {
+            if matches!(next.event.cause, Cause::Command(_)) {
+                break;
+            }
+            count += 1;
+        }
+        Ok(Some(CommandRecord { digest: cmd.digest(), first_seq: seq, count }))
+    }
+
+    /// Removes the `c` keys of the commands the event index's runs now cover from genesis
+    /// (beyond [`Store::commands_below`]), once their command tables read back: sled then
+    /// holds only the commands of the last events, whatever the ledger's length (ADR 0029).
+    /// Called by the writer after a commit; cheap when no run was written since (a listing of
+    /// the index's directory).
+    fn sweep_commands(&self, db: &sled::Db) -> Result<(), StoreError> {
+        // Held throughout: sweeps one at a time, so that the mark only rises.
+        let mut cached = self.command_runs.lock().expect("command runs lock");
+        let below = self.commands_below.load(SeqCst);
+        let index = self.dir.join(crate::event_index::DIR);
+        if crate::event_index::list(&index).iter().all(|(_, end, _)| *end <= below) {
+            return Ok(());
+        }
+        let runs = crate::event_index::cover(&index, &self.file_events()?)?;
+        let mut upto = 0;
+        for run in &runs {
+            if run.end > below && run.with_command(&Uuid::nil()).is_err() {
+                break;
+            }
+            upto = run.end;
+        }
+        if upto <= below {
+            return Ok(());
+        }
+        keep_read_tables(&mut cached, runs);
+        self.commands_below.store(upto, SeqCst);
+        let mut batch = sled::Batch::default();
+        for kv in db.scan_prefix([COMMAND]) {
+            let (k, v) = kv.map_err(|e| self.failed(e))?;
+            if v.len() == 44 && u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")) < upto {
+                batch.remove(k);
+            }
+        }
+        batch.insert(COMMANDS_IN_RUNS, upto.to_be_bytes().to_vec());
+        db.apply_batch(batch).map_err(|e| self.failed(e))
     }
 
     /// The events a command produced.
@@ -2178,6 +2359,37 @@ impl merkle::Nodes for Store {
     }
 }
 
+/// Replaces the runs `cached` with `fresh` (a newer cover), keeping the cached one where a run
+/// is the same (range and last event), so that a command table read and checked once is not
+/// read again: runs are immutable, and a merge makes a new one.
+fn keep_read_tables(cached: &mut Vec<crate::event_index::Run>, fresh: Vec<crate::event_index::Run>) {
+    let mut old = std::mem::take(cached);
+    *cached = fresh
+        .into_iter()
+        .map(|run| {
+            match old.iter().position(|o| (o.start, o.end, o.last) == (run.start, run.end, run.last)) {
+                Some(i) => old.swap_remove(i),
+                None => run,
+            }
+        })
+        .collect();
+}
+
+/// A `c` key's value: payload digest (32), first seq (u64 BE), event count (u32 BE).
+fn parse_command_record(id: &Uuid, v: &[u8]) -> Result<CommandRecord, StoreError> {
+    if v.len() != 44 {
+        return Err(StoreError::Corrupt {
+            seq: 0,
+            reason: format!("command record for `{id}` is malformed"),
+        });
+    }
+    Ok(CommandRecord {
+        digest: Digest(v[..32].try_into().expect("32 bytes")),
+        first_seq: u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
+        count: u32::from_be_bytes(v[40..44].try_into().expect("4 bytes")),
+    })
+}
+
 fn command_key(id: &Uuid) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = COMMAND;
@@ -2195,7 +2407,9 @@ mod index_tests {
     use crate::error::StoreError;
     use crate::keys::SecretKey;
     use crate::trust::base_policy;
-    use crate::{Command, ExpectedHead, Ledger, NoDomain, Store};
+    use crate::{Cause, Command, ExpectedHead, Ledger, NoDomain, RecordedEvent, Store};
+    use std::sync::atomic::Ordering::SeqCst;
+    use uuid::Uuid;
 
     /// Every block of the subject, kind and signer indexes with its bitmap, and the marker.
     fn entries(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -2348,7 +2562,9 @@ mod index_tests {
         assert_eq!((n, store.tree_nodes()), (562, 3), "two nodes of level 8 and one of level 9 are kept");
         let mut tree = crate::merkle::MemoryTree::default();
         store.iter().for_each(|ev| tree.push(crate::merkle::leaf_hash(&ev.unwrap().bytes)));
-        let sizes = |from: u64| (from..=n).step_by(13).chain([255, 256, 257, 511, 512, 513, n]).filter(move |s| *s >= from);
+        let sizes = |from: u64| {
+            (from..=n).step_by(13).chain([255, 256, 257, 511, 512, 513, n]).filter(move |s| *s >= from)
+        };
         for seq in (0..n).step_by(11).chain([0, 255, 256, 511, 512, n - 1]) {
             for size in sizes(seq + 1) {
                 assert_eq!(
@@ -2389,7 +2605,10 @@ mod index_tests {
         // A node of an unkept level past the events.
         db.insert(super::tree_key(3, n / 8), vec![7; 32]).unwrap();
         let f = crate::verify_store(&store, crate::Verifier::new()).unwrap_err();
-        assert!(f.to_string().contains(&format!("node (level 3, index {}) over events it does not hold", n / 8)), "{f}");
+        assert!(
+            f.to_string().contains(&format!("node (level 3, index {}) over events it does not hold", n / 8)),
+            "{f}"
+        );
         db.remove(super::tree_key(3, n / 8)).unwrap();
         crate::verify_store(&store, crate::Verifier::new()).expect("the right nodes verify again");
         // A kept node changed, then missing.
@@ -2433,6 +2652,101 @@ mod index_tests {
         check(&|h| store.get_by_hash(h).unwrap(), &store);
         // Without runs (an index being rebuilt or removed): every stored id is read.
         check(&|h| store.find_by_id(h, &[]).unwrap(), &store);
+    }
+
+    /// Given: a ledger of 1,202 commands (one event each) written through one open ledger, so
+    /// that the event index wrote its run of the first 1,024 events on the way; then sled holds
+    /// the records of the 178 commands past the run only, and every command is found with the
+    /// record its events give: through the run, then with the run's command table damaged,
+    /// then with no run at all (by reading the events); an id one bit away from one in the run
+    /// is not found; a command of the run sent again is a resend.
+    #[test]
+    fn commands_are_found_through_the_runs_once_sled_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        granted(dir.path(), 600);
+        let store = Store::open(dir.path()).unwrap();
+        let events: Vec<RecordedEvent> = store.iter().map(|e| e.unwrap()).collect();
+        let records = super::command_records(&events).unwrap();
+        assert_eq!(records.len(), 1202);
+        let keys = |store: &Store| store.db().unwrap().scan_prefix([super::COMMAND]).count();
+        assert_eq!(keys(&store), 178, "sled keeps the commands past the run");
+        assert_eq!(store.commands_below.load(SeqCst), 1024);
+        let mut near = *records[5].0.as_bytes();
+        near[15] ^= 1;
+        let check = |store: &Store| {
+            for (id, rec) in &records {
+                assert_eq!(store.command(id).unwrap(), Some(*rec), "command {id}");
+            }
+            assert_eq!(store.command(&Uuid::from_bytes(near)).unwrap(), None);
+            assert_eq!(store.command(&Uuid::nil()).unwrap(), None);
+        };
+        check(&store);
+        // The run's command table damaged (its last byte): the run is not used for commands.
+        let run = dir.path().join(crate::event_index::DIR).join(crate::event_index::file_name(0, 1024));
+        let mut bytes = std::fs::read(&run).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&run, &bytes).unwrap();
+        store.command_runs.lock().unwrap().clear();
+        check(&store);
+        // No run at all.
+        std::fs::remove_file(&run).unwrap();
+        store.command_runs.lock().unwrap().clear();
+        check(&store);
+        drop(store);
+        // A command of the run sent again (the run written again by the next open).
+        let mut l =
+            Ledger::open(dir.path(), Arc::new(StepClock::new(events[1201].event.recorded_at, 1)), NoDomain)
+                .unwrap();
+        let Cause::Command(env) = events[5].event.cause.clone() else { panic!("event 5 begins a run") };
+        let receipt = l.submit(env, ExpectedHead::Any).unwrap();
+        assert!(receipt.duplicate, "a resend");
+        assert_eq!(receipt.events.iter().map(|e| e.seq()).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(l.store().len(), 1202, "nothing written");
+    }
+
+    /// Given: a store that keeps every command's record in sled and no mark (as an older build
+    /// wrote it); when it is opened and one command committed; then every command is still
+    /// found, and the records of the commands the runs cover are removed from sled.
+    #[test]
+    fn an_older_store_moves_its_command_records_to_the_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, _) = granted(dir.path(), 600);
+        let records = {
+            let store = Store::open(dir.path()).unwrap();
+            let events: Vec<RecordedEvent> = store.iter().map(|e| e.unwrap()).collect();
+            let records = super::command_records(&events).unwrap();
+            let db = store.db().unwrap();
+            for (id, rec) in &records {
+                let mut v = rec.digest.as_bytes().to_vec();
+                v.extend_from_slice(&rec.first_seq.to_be_bytes());
+                v.extend_from_slice(&rec.count.to_be_bytes());
+                db.insert(super::command_key(id), v).unwrap();
+            }
+            db.remove(super::COMMANDS_IN_RUNS).unwrap();
+            db.flush().unwrap();
+            records
+        };
+        let t = Timestamp::parse_exact("2026-03-15T09:00:00.000000Z").unwrap();
+        let mut l = Ledger::open(dir.path(), Arc::new(StepClock::new(t, 1)), NoDomain).unwrap();
+        assert_eq!(l.store().commands_below.load(SeqCst), 0);
+        for (id, rec) in &records {
+            assert_eq!(l.store().command(id).unwrap(), Some(*rec));
+        }
+        let ledger_id = match &l.store().get(0).unwrap().unwrap().event.cause {
+            Cause::Command(env) => {
+                crate::command::SignedCommand::parse(env.clone()).unwrap().command().ledger
+            }
+            Cause::Event(_) => panic!("genesis embeds its command"),
+        };
+        let grant =
+            Command::new(ledger_id, t, "role.grant", json!({"principal": "maya", "role": "scientist"}));
+        l.submit(grant.sign(&root).unwrap(), ExpectedHead::Any).unwrap();
+        let store = l.store();
+        assert_eq!(store.commands_below.load(SeqCst), 1024);
+        assert_eq!(store.db().unwrap().scan_prefix([super::COMMAND]).count(), 179);
+        for (id, rec) in &records {
+            assert_eq!(store.command(id).unwrap(), Some(*rec));
+        }
     }
 
     #[test]

@@ -1022,7 +1022,9 @@ pub fn verify_store_with_domain<D: Domain>(
             if level < STORED_LEVELS_FROM {
                 // Not kept: the store computes it from these very events.
                 let stored = if has_unkept {
-                    store.unkept_tree_node(level, index).map_err(|e| VerifyFailure::new(last, None, e.to_string()))?
+                    store
+                        .unkept_tree_node(level, index)
+                        .map_err(|e| VerifyFailure::new(last, None, e.to_string()))?
                 } else {
                     None
                 };

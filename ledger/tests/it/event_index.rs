@@ -188,7 +188,7 @@ fn a_damaged_or_foreign_run_is_never_used_and_verification_names_it() {
     // Every byte of the header and directory, flipped, makes the run unreadable, so that the
     // cover stops before it; a flipped byte of a list or of the ids is found by the check
     // against the events. Both name the run.
-    let dir_end = 112 + 32 * u64::from_be_bytes(good[32..40].try_into().unwrap()) as usize;
+    let dir_end = 152 + 32 * u64::from_be_bytes(good[32..40].try_into().unwrap()) as usize;
     let flips: Vec<usize> =
         (0..dir_end).chain((dir_end..good.len()).step_by(97)).chain([good.len() - 1]).collect();
     for i in flips {
@@ -246,7 +246,7 @@ fn verification_checks_every_run_and_names_an_altered_one() {
     drop(store);
     let run = dir.path().join(event_index::DIR).join(event_index::file_name(0, BASE));
     let mut bytes = std::fs::read(&run).unwrap();
-    let lists = 112 + 32 * u64::from_be_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let lists = 152 + 32 * u64::from_be_bytes(bytes[32..40].try_into().unwrap()) as usize;
     bytes[lists + 5] ^= 1;
     std::fs::write(&run, &bytes).unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -283,7 +283,7 @@ fn runs_rebuilt_while_reading_agree_with_runs_built_from_the_store() {
     for (start, end) in want.clone() {
         let path = index.join(event_index::file_name(start, end));
         let good = std::fs::read(&path).unwrap();
-        let lists = 112 + 32 * u64::from_be_bytes(good[32..40].try_into().unwrap()) as usize;
+        let lists = 152 + 32 * u64::from_be_bytes(good[32..40].try_into().unwrap()) as usize;
         for at in [lists, lists + 4 * 3 + 1, good.len() - 1] {
             let mut bad = good.clone();
             bad[at] ^= 0x10;

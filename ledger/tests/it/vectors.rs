@@ -316,8 +316,9 @@ fn snapshot_file_vector() {
 
 /// An event index run (FORMAT.md section 20) of the 1,024 events `[1024, 2048)`, each given by
 /// its id and the names it is listed under (its kind; its model and exact subject when it has
-/// one; the key that signed its run's command): the key of every name, and the run file byte
-/// for byte, which opens and answers every name's list as the events give it.
+/// one; the key that signed its run's command) and, for an event that begins a run of commands,
+/// the command's id: the key of every name, and the run file byte for byte, which opens and
+/// answers every name's list and every command as the events give them.
 #[test]
 fn event_index_run_vector() {
     use ledger::event_index::{Builder, Name, Run};
@@ -328,6 +329,7 @@ fn event_index_run_vector() {
     let (start, end) = (1024u64, 2048u64);
     let mut b = Builder::new(start);
     let mut events = vec![];
+    let mut commands = serde_json::Map::new();
     let mut table: Vec<Value> = vec![];
     let mut keys = std::collections::BTreeMap::new();
     let mut lists: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
@@ -365,6 +367,15 @@ fn event_index_run_vector() {
             }
         }
         b.add(seq, &id, &names.iter().map(Name::key).collect::<Vec<_>>());
+        // Every third event begins a run; its command's id is the first 16 bytes of blake3 of
+        // `command N`.
+        if i % 3 == 0 {
+            let command = uuid::Uuid::from_bytes(
+                Digest::of(format!("command {seq}").as_bytes()).0[..16].try_into().unwrap(),
+            );
+            b.add_command(seq, &command);
+            commands.insert(seq.to_string(), json!(command.to_string()));
+        }
         let listed: Vec<String> = described
             .iter()
             .map(|d| {
@@ -382,23 +393,37 @@ fn event_index_run_vector() {
     assert!(keys.values().any(|names| names.len() == 2), "a key of two spellings");
     // The file read as FORMAT.md describes it (not with the code that wrote it).
     let be = |at: usize, n: usize| bytes[at..at + n].iter().fold(0u64, |a, b| a << 8 | u64::from(*b));
-    assert_eq!(&bytes[..16], b"PLEDGEIX\0\0\0\x01\0\0\0\0");
+    assert_eq!(&bytes[..16], b"PLEDGEIX\0\0\0\x02\0\0\0\0");
     assert_eq!((be(16, 8), be(24, 8)), (start, end));
-    let (names, postings) = (be(32, 8) as usize, be(40, 8) as usize);
-    assert_eq!(&bytes[48..80], &Digest::of(format!("event {}", end - 1).as_bytes()).0);
-    let directory_end = 112 + 32 * names;
-    assert_eq!(&bytes[80..112], &Digest::of(&[&bytes[..80], &bytes[112..directory_end]].concat()).0);
+    let (names, postings, command_count) = (be(32, 8) as usize, be(40, 8) as usize, be(48, 8) as usize);
+    assert_eq!(command_count, commands.len());
+    assert_eq!(&bytes[56..88], &Digest::of(format!("event {}", end - 1).as_bytes()).0);
+    let directory_end = 152 + 32 * names;
+    assert_eq!(&bytes[120..152], &Digest::of(&[&bytes[..120], &bytes[152..directory_end]].concat()).0);
     let mut read = std::collections::BTreeMap::new();
     for e in 0..names {
-        let at = 112 + 32 * e;
+        let at = 152 + 32 * e;
         let (first, count) = (be(at + 16, 8) as usize, be(at + 24, 8) as usize);
         let list: Vec<u64> = (first..first + count).map(|p| start + be(directory_end + 4 * p, 4)).collect();
         read.insert(hex(&bytes[at..at + 16]), list);
     }
     assert_eq!(read, lists);
     let ids_at = directory_end + 4 * postings;
-    assert_eq!(bytes.len(), ids_at + 12 * (end - start) as usize);
-    let ids: Vec<&[u8]> = bytes[ids_at..].chunks(12).collect();
+    let commands_at = ids_at + 12 * (end - start) as usize;
+    assert_eq!(bytes.len(), commands_at + 12 * command_count);
+    assert_eq!(&bytes[88..120], &Digest::of(&bytes[commands_at..]).0, "the command table's digest");
+    let listed: Vec<&[u8]> = bytes[commands_at..].chunks(12).collect();
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "commands ascending");
+    let mut read_commands = serde_json::Map::new();
+    for c in &listed {
+        let seq = start + u64::from(u32::from_be_bytes(c[8..].try_into().unwrap()));
+        let id = &commands[&seq.to_string()];
+        let id_bytes = *uuid::Uuid::parse_str(id.as_str().unwrap()).unwrap().as_bytes();
+        assert_eq!(&Digest::of(&id_bytes).0[..8], &c[..8], "blake3 of the command id");
+        read_commands.insert(seq.to_string(), id.clone());
+    }
+    assert_eq!(read_commands, commands);
+    let ids: Vec<&[u8]> = bytes[ids_at..commands_at].chunks(12).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids ascending");
     for id in ids {
         let seq = start + u64::from(u32::from_be_bytes(id[8..].try_into().unwrap()));
@@ -409,14 +434,19 @@ fn event_index_run_vector() {
     std::fs::write(&path, &bytes).unwrap();
     let run = Run::open(&path).unwrap();
     assert_eq!((run.start, run.end, run.last), (start, end, Digest::of(b"event 2047")));
+    for (seq, id) in &commands {
+        let id = uuid::Uuid::parse_str(id.as_str().unwrap()).unwrap();
+        assert_eq!(run.with_command(&id).unwrap(), vec![seq.parse::<u64>().unwrap()]);
+    }
     check_or_write(
         "event-index-run.json",
         &json!({
-            "description": "An event index run (FORMAT.md section 20) of the events [start, end). Event N's id is blake3 of the ASCII text `event N`. names lists every name: [\"kind\", kind], [\"model\", model], [\"subject\", model, segment or null], [\"signer\", the key id's 32 bytes in hex]; each entry of events is `N: i,j,...`, the positions in names of the names event N is listed under. keys maps each name's key (16 bytes, hex) to the names that give it; file_hex is the run file.",
+            "description": "An event index run (FORMAT.md section 20) of the events [start, end). Event N's id is blake3 of the ASCII text `event N`. names lists every name: [\"kind\", kind], [\"model\", model], [\"subject\", model, segment or null], [\"signer\", the key id's 32 bytes in hex]; each entry of events is `N: i,j,...`, the positions in names of the names event N is listed under. commands maps each event that begins a run of commands to its command's id. keys maps each name's key (16 bytes, hex) to the names that give it; file_hex is the run file.",
             "start": start,
             "end": end,
             "names": table,
             "events": events,
+            "commands": commands,
             "keys": keys,
             "file_name": ledger::event_index::file_name(start, end),
             "file_hex": hex(&bytes),
