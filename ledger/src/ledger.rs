@@ -243,6 +243,11 @@ impl<D: Domain> Ledger<D> {
         let (store, early) = std::thread::scope(|scope| {
             let early = scope.spawn(|| restore_early(dir, &pristine, restore));
             let store = Store::open(dir);
+            if let (Ok(store), true) = (&store, on_demand) {
+                // A write looks its command's id up: the runs it reads for that are read now,
+                // while the state is still being restored.
+                store.prepare_command_lookups();
+            }
             (store, early.join().ok().flatten())
         });
         let store = store?;

@@ -2159,6 +2159,28 @@ impl Store {
         Ok(Some(CommandRecord { digest: cmd.digest(), first_seq: seq, count }))
     }
 
+    /// Reads what a lookup of a command below [`Store::commands_below`] reads first (the runs
+    /// from genesis and their command tables, checked), so that a writer can do it while
+    /// another thread restores its state; errors are left for the lookup to meet.
+    pub fn prepare_command_lookups(&self) {
+        let below = self.commands_below.load(SeqCst);
+        if below == 0 {
+            return;
+        }
+        let mut runs = self.command_runs.lock().expect("command runs lock");
+        if runs.last().map_or(0, |r| r.end) < below {
+            let Ok(events) = self.file_events() else { return };
+            let Ok(fresh) = crate::event_index::cover(&self.dir.join(crate::event_index::DIR), &events)
+            else {
+                return;
+            };
+            keep_read_tables(&mut runs, fresh);
+        }
+        for run in runs.iter().take_while(|r| r.start < below) {
+            let _ = run.with_command(&Uuid::nil());
+        }
+    }
+
     /// Removes the `c` keys of the commands the event index's runs now cover from genesis
     /// (beyond [`Store::commands_below`]), once their command tables read back: sled then
     /// holds only the commands of the last events, whatever the ledger's length (ADR 0029).
