@@ -2159,6 +2159,57 @@ impl Store {
         Ok(Some(CommandRecord { digest: cmd.digest(), first_seq: seq, count }))
     }
 
+    /// Reads every key sled holds (sled checks each message it reads against its checksum),
+    /// and requires each command record to be the one the events give (its run's first event
+    /// embeds that command; the digest and count are its run's) and every command whose run
+    /// begins at or after `m:commands:runs` to have one. For `pledge verify`; on failure, the
+    /// event to report at and why.
+    pub fn check_sled_records(&self) -> Result<u64, (u64, String)> {
+        let file = self.files.join("db");
+        let unreadable =
+            |e: &dyn std::fmt::Display| (0, format!("sled's file `{}` cannot be read: {e}", file.display()));
+        let db = self.db().map_err(|e| unreadable(&e))?;
+        let mut read = 0;
+        let mut recorded = std::collections::HashSet::new();
+        for kv in db.iter() {
+            let (k, v) = kv.map_err(|e| unreadable(&e))?;
+            read += 1;
+            if k.len() != 17 || k[0] != COMMAND {
+                continue;
+            }
+            let id = Uuid::from_slice(&k[1..]).expect("16 bytes");
+            recorded.insert(id);
+            let rec = parse_command_record(&id, &v).map_err(|e| (0, e.to_string()))?;
+            let want = self.command_at(&id, rec.first_seq).map_err(|e| (rec.first_seq, e.to_string()))?;
+            if want != Some(rec) {
+                return Err((
+                    rec.first_seq.min(self.len()),
+                    format!(
+                        "sled's record of command `{id}` (in `{}`) is not the one the events give",
+                        file.display()
+                    ),
+                ));
+            }
+        }
+        let below = self.commands_below.load(SeqCst);
+        for ev in self.range(below..self.len()) {
+            let ev = ev.map_err(|e| (below, e.to_string()))?;
+            if let Some(id) = crate::event_index::run_command(&ev) {
+                if !recorded.contains(&id) {
+                    return Err((
+                        ev.event.seq,
+                        format!(
+                            "sled (`{}`) holds no record of command `{id}`, whose run begins at event {}: sled lost part of its log",
+                            file.display(),
+                            ev.event.seq
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(read)
+    }
+
     /// Reads what a lookup of a command below [`Store::commands_below`] reads first (the runs
     /// from genesis and their command tables, checked), so that a writer can do it while
     /// another thread restores its state; errors are left for the lookup to meet.

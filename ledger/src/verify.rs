@@ -1076,6 +1076,18 @@ pub fn verify_store_with_domain<D: Domain>(
                 ),
             ));
         }
+    } else if let Some(head) = summary.head {
+        // Every commit writes the anchor: sled lost it (its log cut short where a message no
+        // longer matched its checksum), and what else it lost no one can tell.
+        return Err(VerifyFailure::new(
+            head.seq,
+            None,
+            format!(
+                "sled (`{}`) holds no record of the last commit, though the store holds events up to {}: sled lost part of its log",
+                store.dir().join("db").display(),
+                head.seq
+            ),
+        ));
     }
     // Each node of the unkept levels the events complete was compared above; one they do not
     // complete belongs to no event.
@@ -1092,6 +1104,7 @@ pub fn verify_store_with_domain<D: Domain>(
             ));
         }
     }
+    store.check_sled_records().map_err(|(seq, reason)| VerifyFailure::new(seq, None, reason))?;
     let expected_nodes = crate::store::stored_tree_nodes(next);
     let stored_nodes = store.tree_nodes();
     if stored_nodes != expected_nodes {
