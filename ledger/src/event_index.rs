@@ -434,6 +434,12 @@ impl Run {
         })
     }
 
+    /// Reads the command table and checks it against its digest and its order (once; later
+    /// lookups use what was read): whether lookups can use it.
+    pub fn check_command_table(&self) -> Result<(), String> {
+        self.command_table().map(|_| ())
+    }
+
     /// The command table, checked against its digest (read once).
     fn command_table(&self) -> Result<&[u8], String> {
         let table = self.command_table.get_or_init(|| {

@@ -2102,11 +2102,7 @@ impl Store {
     /// the events of a range no usable run covers are read instead.
     fn command_in_runs(&self, id: &Uuid, below: u64) -> Result<Option<CommandRecord>, StoreError> {
         let mut runs = self.command_runs.lock().expect("command runs lock");
-        if runs.last().map_or(0, |r| r.end) < below {
-            let fresh =
-                crate::event_index::cover(&self.dir.join(crate::event_index::DIR), &self.file_events()?)?;
-            keep_read_tables(&mut runs, fresh);
-        }
+        self.command_runs_to(&mut runs, below)?;
         let mut unread = Vec::new();
         let mut covered = 0;
         for run in runs.iter().take_while(|r| r.start < below) {
@@ -2219,17 +2215,24 @@ impl Store {
             return;
         }
         let mut runs = self.command_runs.lock().expect("command runs lock");
-        if runs.last().map_or(0, |r| r.end) < below {
-            let Ok(events) = self.file_events() else { return };
-            let Ok(fresh) = crate::event_index::cover(&self.dir.join(crate::event_index::DIR), &events)
-            else {
-                return;
-            };
-            keep_read_tables(&mut runs, fresh);
+        if self.command_runs_to(&mut runs, below).is_err() {
+            return;
         }
         for run in runs.iter().take_while(|r| r.start < below) {
-            let _ = run.with_command(&Uuid::nil());
+            let _ = run.check_command_table();
         }
+    }
+
+    /// Makes `runs` (the cached runs of [`Store::command_runs`]) reach event `below` when they
+    /// end before it: the runs covering the events from genesis are listed again, keeping the
+    /// command tables already read.
+    fn command_runs_to(&self, runs: &mut Vec<crate::event_index::Run>, below: u64) -> Result<(), StoreError> {
+        if runs.last().map_or(0, |r| r.end) < below {
+            let fresh =
+                crate::event_index::cover(&self.dir.join(crate::event_index::DIR), &self.file_events()?)?;
+            keep_read_tables(runs, fresh);
+        }
+        Ok(())
     }
 
     /// Removes the `c` keys of the commands the event index's runs now cover from genesis
@@ -2248,7 +2251,7 @@ impl Store {
         let runs = crate::event_index::cover(&index, &self.file_events()?)?;
         let mut upto = 0;
         for run in &runs {
-            if run.end > below && run.with_command(&Uuid::nil()).is_err() {
+            if run.end > below && run.check_command_table().is_err() {
                 break;
             }
             upto = run.end;

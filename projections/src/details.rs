@@ -1,7 +1,7 @@
-//! The version details part of a snapshot's domain section (`docs/FORMAT.md`, section 19):
-//! every version's backtest windows and history, in a compact binary layout of its own
-//! (ADR 0028) rather than MessagePack, because it is the largest part and the one a write
-//! decodes whole: at a million events 25 MB of MessagePack, most of it the kind of each
+//! The version details of a snapshot's models part (`docs/FORMAT.md`, section 19), written
+//! beside each model for that model alone (ADR 0030): its versions' backtest windows and
+//! history, in a compact binary layout of its own (ADR 0028) rather than MessagePack, because
+//! they were the largest part and the one a write decoded whole: at a million events 25 MB of MessagePack, most of it the kind of each
 //! history entry written out as text, took longer to decode than sled took to open.
 //!
 //! Every integer is an unsigned LEB128 varint in its shortest form (7 bits per byte, low
@@ -19,7 +19,6 @@
 
 use crate::events::EventKind;
 use crate::state::{ModelState, VersionEvent, WindowRef};
-use std::collections::BTreeMap;
 
 /// One version's details as decoded: its number, backtest windows and history.
 pub(crate) type VersionDetails = (u64, Vec<WindowRef>, Vec<VersionEvent>);
@@ -41,11 +40,12 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Appends the version details part of `models` (module doc).
-pub(crate) fn write_part(models: &BTreeMap<String, ModelState>, out: &mut Vec<u8>) {
+/// Appends the version details of `models`, named and in ascending order of their names
+/// (module doc).
+pub(crate) fn write_part(models: &[(&str, &ModelState)], out: &mut Vec<u8>) {
     // A few dozen kinds at most: a linear search beats hashing or sorting every entry.
     let mut kinds: Vec<EventKind> = Vec::new();
-    for h in models.values().flat_map(|m| m.versions.values().flat_map(|v| &v.history)) {
+    for h in models.iter().flat_map(|(_, m)| m.versions.values().flat_map(|v| &v.history)) {
         if !kinds.contains(&h.kind) {
             kinds.push(h.kind);
         }
@@ -200,6 +200,7 @@ mod tests {
     use super::*;
     use crate::state::VersionInfo;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn version(number: u64, windows: &[(u64, bool)], history: &[(u64, EventKind)]) -> VersionInfo {
         VersionInfo {
@@ -240,7 +241,8 @@ mod tests {
 
     fn encoded(models: &BTreeMap<String, ModelState>) -> Vec<u8> {
         let mut out = vec![];
-        write_part(models, &mut out);
+        let pairs: Vec<(&str, &ModelState)> = models.iter().map(|(n, m)| (n.as_str(), m)).collect();
+        write_part(&pairs, &mut out);
         out
     }
 

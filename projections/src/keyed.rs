@@ -21,6 +21,36 @@ use serde::{Deserialize, Serialize};
 /// The bytes of keys and values after which a block of a keyed part ends.
 pub const BLOCK_BYTES: usize = 16 * 1024;
 
+/// How the values of a keyed map are written in a block and read back: most values are their
+/// own MessagePack ([`plain_entry`]); a model is written with its versions' details beside it
+/// in their compact layout (ADR 0030).
+pub trait Entry: Sized {
+    /// What one value of a block decodes to before it is [`Entry::restore`]d.
+    type Stored: serde::de::DeserializeOwned;
+    /// Appends the value of `key` as a block holds it.
+    fn write(&self, key: &str, out: &mut Vec<u8>);
+    /// The value of `key` from what its block held; an error names what does not fit.
+    fn restore(key: &str, stored: Self::Stored) -> Result<Self, String>;
+}
+
+/// Implements [`Entry`] for types whose block value is their own MessagePack.
+#[macro_export]
+macro_rules! plain_entry {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::keyed::Entry for $t {
+            type Stored = $t;
+            fn write(&self, _key: &str, out: &mut Vec<u8>) {
+                rmp_serde::encode::write(out, self).expect("the state encodes");
+            }
+            fn restore(_key: &str, stored: $t) -> Result<$t, String> {
+                Ok(stored)
+            }
+        }
+    )*};
+}
+
+plain_entry!(String, (u64, String));
+
 /// A map from text keys to `V` in blocks of consecutive keys. A map built in memory, folded
 /// from events or decoded whole from a snapshot, holds every block; one restored on demand
 /// ([`Keyed::on_demand`]) reads a block from its snapshot the first time a key in it (or the
@@ -134,7 +164,7 @@ impl<V> Keyed<V> {
     }
 }
 
-impl<V: serde::de::DeserializeOwned> Keyed<V> {
+impl<V: Entry> Keyed<V> {
     /// Block `i`'s entries, read from the snapshot first if they are not yet.
     fn block(&self, i: usize) -> &BTreeMap<String, V> {
         let b = &self.blocks[i];
@@ -207,38 +237,53 @@ impl<V: serde::de::DeserializeOwned> Keyed<V> {
 
     /// Every value in key order, to change.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.iter_mut().map(|(_, v)| v)
+    }
+
+    /// The whole map, every block read.
+    pub fn into_map(self) -> BTreeMap<String, V> {
         self.read_all();
-        self.blocks.iter_mut().flat_map(|b| b.map.get_mut().expect("every block read").values_mut())
+        let mut map = BTreeMap::new();
+        for b in self.blocks {
+            map.append(&mut b.map.into_inner().expect("every block read"));
+        }
+        map
+    }
+
+    /// Every entry in key order, its value to change (every block read).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut V)> + '_ {
+        self.read_all();
+        self.blocks.iter_mut().flat_map(|b| b.map.get_mut().expect("every block read").iter_mut())
     }
 }
 
-impl<V: serde::de::DeserializeOwned> std::ops::Index<&str> for Keyed<V> {
+impl<V: Entry> std::ops::Index<&str> for Keyed<V> {
     type Output = V;
     fn index(&self, key: &str) -> &V {
         self.get(key).expect("no entry found for key")
     }
 }
 
-impl<V: serde::de::DeserializeOwned> std::ops::Index<&String> for Keyed<V> {
+impl<V: Entry> std::ops::Index<&String> for Keyed<V> {
     type Output = V;
     fn index(&self, key: &String) -> &V {
         &self[key.as_str()]
     }
 }
 
-impl<V: serde::de::DeserializeOwned + PartialEq> PartialEq for Keyed<V> {
+impl<V: Entry + PartialEq> PartialEq for Keyed<V> {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
-impl<V: serde::de::DeserializeOwned + std::fmt::Debug> std::fmt::Debug for Keyed<V> {
+impl<V: Entry + std::fmt::Debug> std::fmt::Debug for Keyed<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<V: serde::de::DeserializeOwned + Serialize> Serialize for Keyed<V> {
+impl<V: Entry + Serialize> Serialize for Keyed<V> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.iter())
     }
@@ -250,7 +295,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Keyed<V> {
     }
 }
 
-impl<'a, V: serde::de::DeserializeOwned> IntoIterator for &'a Keyed<V> {
+impl<'a, V: Entry> IntoIterator for &'a Keyed<V> {
     type Item = (&'a String, &'a V);
     type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a V)> + 'a>;
     fn into_iter(self) -> Self::IntoIter {
@@ -272,7 +317,7 @@ fn map_header(n: usize, out: &mut Vec<u8>) {
 }
 
 /// Writes `map` as a keyed part (module doc), without the part's length.
-pub(crate) fn write_part<V: serde::de::DeserializeOwned + Serialize>(map: &Keyed<V>, out: &mut Vec<u8>) {
+pub(crate) fn write_part<V: Entry>(map: &Keyed<V>, out: &mut Vec<u8>) {
     let mut table: Vec<u8> = Vec::new();
     let mut blocks: Vec<u8> = Vec::new();
     let mut pairs: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + 1024);
@@ -297,7 +342,7 @@ pub(crate) fn write_part<V: serde::de::DeserializeOwned + Serialize>(map: &Keyed
     for (key, value) in map.iter() {
         first.get_or_insert(key);
         rmp_serde::encode::write(&mut pairs, key).expect("a key encodes");
-        rmp_serde::encode::write(&mut pairs, value).expect("the state encodes");
+        value.write(key, &mut pairs);
         in_block += 1;
         if pairs.len() >= BLOCK_BYTES {
             close(&mut pairs, &mut in_block, &mut first);
@@ -367,15 +412,12 @@ fn read_table(part: &mut impl std::io::Read, len: u64) -> Result<Vec<Stored>, St
 }
 
 /// Decodes one block's bytes and checks them against its row of the table.
-fn decode_block<V: serde::de::DeserializeOwned>(
-    stored: &Stored,
-    bytes: &[u8],
-) -> Result<BTreeMap<String, V>, String> {
+fn decode_block<V: Entry>(stored: &Stored, bytes: &[u8]) -> Result<BTreeMap<String, V>, String> {
     if blake3::hash(bytes).as_bytes() != &stored.digest {
         return Err(format!("the block at key `{}` does not match its digest", stored.first));
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    let map: BTreeMap<String, V> = crate::state::bulk_map_within(&mut de, bytes.len() / 2)
+    let map: BTreeMap<String, V::Stored> = crate::state::bulk_map_within(&mut de, bytes.len() / 2)
         .map_err(|e| format!("the block at key `{}`: {e}", stored.first))?;
     if map.len() as u64 != stored.entries {
         return Err(format!(
@@ -397,23 +439,22 @@ fn decode_block<V: serde::de::DeserializeOwned>(
             ));
         }
     }
-    Ok(map)
+    map.into_iter()
+        .map(|(key, value)| match V::restore(&key, value) {
+            Ok(value) => Ok((key, value)),
+            Err(e) => Err(format!("the block at key `{}`: the value of `{key}`: {e}", stored.first)),
+        })
+        .collect()
 }
 
-fn read_block<V: serde::de::DeserializeOwned>(
-    source: &Source,
-    stored: &Stored,
-) -> Result<BTreeMap<String, V>, String> {
+fn read_block<V: Entry>(source: &Source, stored: &Stored) -> Result<BTreeMap<String, V>, String> {
     let bytes = source.section.read_at(stored.at, stored.len).map_err(|e| e.to_string())?;
     decode_block(stored, &bytes)
 }
 
 /// A keyed part of `len` bytes decoded whole from `part` (positioned at its start, after the
 /// part's length), each block checked.
-pub(crate) fn read_part<V: serde::de::DeserializeOwned>(
-    part: &mut impl std::io::Read,
-    len: u64,
-) -> Result<Keyed<V>, String> {
+pub(crate) fn read_part<V: Entry>(part: &mut impl std::io::Read, len: u64) -> Result<Keyed<V>, String> {
     let rows = read_table(part, len)?;
     let mut blocks = Vec::with_capacity(rows.len().max(1));
     let mut buf = Vec::new();

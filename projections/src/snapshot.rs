@@ -1,20 +1,19 @@
 //! The domain section of a snapshot (`docs/FORMAT.md`, section 19): the read models in five
 //! parts, each decodable on its own, so that a question that reads only some of them (`pledge
 //! champion` reads the models and their versions, not the backtest windows, experiments, runs
-//! or alerts) decodes only those. At a million events the core part is 11.5 MB of the
-//! section's 45.6 MB.
+//! or alerts) decodes only those.
 //!
 //! Layout: [`SNAPSHOT_TAG`], then five parts in this order, each a u64 (little-endian) byte
-//! length followed by its bytes: one MessagePack value for all but part 2, structs as arrays
-//! of their members in the order they are declared (member names are not written: ADR 0024):
-//! 1. **core**: an array `[models, proposals, datasets, endorsements, policy_version, policy,
-//!    releases, last_seq]`, every version in `models` with empty `backtests` and `history`;
-//! 2. **version details**: not MessagePack but a compact layout of its own ([`details`]):
-//!    every version's backtest windows and history, with exactly the versions of the core;
-//! 3. **experiments**, 4. **runs**: keyed parts ([`crate::keyed`]), blocks of consecutive
-//!    entries each with its digest, so that a state restored on demand
-//!    ([`State::from_section_on_demand`]) reads only the blocks a command or event reads;
-//! 5. **alerts**: the map of [`State`].
+//! length followed by its bytes, MessagePack with structs as arrays of their members in the
+//! order they are declared (member names are not written: ADR 0024):
+//! 1. **core**: an array `[proposals, datasets, endorsements, policy_version, policy,
+//!    releases, last_seq]`;
+//! 2. **models**, 3. **experiments**, 4. **runs**, 5. **alerts**: keyed parts
+//!    ([`crate::keyed`]), blocks of consecutive entries each with its digest, so that a state
+//!    restored on demand ([`State::from_section_on_demand`]) reads only the blocks a command or
+//!    event reads. A model is stored as `[model, details]`: the model with every version's
+//!    backtest windows and history empty, and those in a compact layout of their own
+//!    ([`details`], ADR 0028) as a bin beside it (ADR 0030).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -26,8 +25,8 @@ use crate::details::{self, Details};
 use crate::events::DatasetRegistered;
 use crate::keyed::{self, Keyed};
 use crate::state::{
-    bulk_map, bulk_map_within, Alert, Endorsements, Experiment, ModelState, Proposal, Release, Run, State,
-    VersionEvent, VersionInfo, WindowRef,
+    bulk_map, Alert, Endorsements, Experiment, ModelState, Proposal, Release, Run, State, VersionEvent,
+    VersionInfo, WindowRef,
 };
 use ledger::snapshot::SharedSection;
 
@@ -42,16 +41,18 @@ pub const SNAPSHOT_IN_MEMORY: u64 = 32 << 20;
 /// state folded from the events instead. (`/4` held the same parts with every struct as a map
 /// of its member names, nearly twice the bytes; `/5` held the experiments and runs as plain
 /// maps, not keyed parts; `/6` held the version details as MessagePack, two and a half times
-/// the bytes of their compact layout and slower to decode.)
-pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/7\n";
+/// the bytes of their compact layout and slower to decode; `/7` held the models in the core
+/// part, every version's details in a part of their own and the alerts as a plain map.)
+pub const SNAPSHOT_TAG: &[u8] = b"pledge-state/8\n";
 
-/// The parts of the read models a reader decodes from a snapshot besides the core (the
-/// models, their versions and champions, proposals, datasets, endorsements, the policy in
+/// The parts of the read models a reader decodes from a snapshot besides the core and the
+/// models (their versions and champions, proposals, datasets, endorsements, the policy in
 /// force and the releases, which are always decoded). A part not decoded is left empty in the
 /// [`State`] read: only a question known to read none of it may be answered from that state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parts {
-    /// Each version's backtest windows and history.
+    /// Each version's backtest windows and history (each model's details bin decoded, not
+    /// skipped).
     pub version_details: bool,
     /// Experiments.
     pub experiments: bool,
@@ -62,7 +63,7 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// The core alone.
+    /// The core and the models alone, without their versions' details.
     pub const CORE: Parts = Parts { version_details: false, experiments: false, runs: false, alerts: false };
     /// Every part: the whole state.
     pub const ALL: Parts = Parts { version_details: true, experiments: true, runs: true, alerts: true };
@@ -70,17 +71,6 @@ impl Parts {
 
 /// A map decoded with [`bulk_map`].
 struct Bulk<K, V>(BTreeMap<K, V>);
-
-/// A part that is one map, decoded with [`bulk_map_within`] bounded by the part's length.
-struct BulkPart<K, V>(u64, std::marker::PhantomData<(K, V)>);
-
-impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::DeserializeSeed<'de> for BulkPart<K, V> {
-    type Value = BTreeMap<K, V>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        // Every entry takes at least two bytes of the part (a key and a value).
-        bulk_map_within(d, usize::try_from(self.0 / 2).unwrap_or(usize::MAX))
-    }
-}
 
 impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for Bulk<K, V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -90,7 +80,6 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for B
 
 /// The core part as it is decoded.
 type Core = (
-    Bulk<String, ModelState>,
     Bulk<String, Proposal>,
     Bulk<String, DatasetRegistered>,
     Bulk<String, Endorsements>,
@@ -100,7 +89,7 @@ type Core = (
     Option<u64>,
 );
 
-/// A version as the core part holds it: without its backtest windows and history (encoded
+/// A version as the models part holds it: without its backtest windows and history (encoded
 /// as empty). Every member is named, so a member added to [`VersionInfo`] does not compile
 /// here until it is written too; they are written in [`VersionInfo`]'s order, as the part
 /// holds a struct's members by position.
@@ -140,7 +129,7 @@ impl Serialize for CoreVersion<'_> {
     }
 }
 
-/// A model as the core part holds it: its versions as [`CoreVersion`]s.
+/// A model as the models part holds it: its versions as [`CoreVersion`]s.
 struct CoreModel<'a>(&'a ModelState);
 
 impl Serialize for CoreModel<'_> {
@@ -174,21 +163,85 @@ fn put_part(out: &mut Vec<u8>, value: &impl Serialize) {
     put_part_with(out, |out| rmp_serde::encode::write(out, value).expect("the state encodes"));
 }
 
+/// A model's version details, in their compact layout (FORMAT.md, section 19), as the models
+/// part holds them beside the model: a MessagePack bin.
+pub struct DetailBytes(Vec<u8>);
+
+impl Serialize for DetailBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DetailBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bin;
+        impl serde::de::Visitor<'_> for Bin {
+            type Value = DetailBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a model's version details as bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<DetailBytes, E> {
+                Ok(DetailBytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<DetailBytes, E> {
+                Ok(DetailBytes(v))
+            }
+        }
+        d.deserialize_bytes(Bin)
+    }
+}
+
+/// A model in the models part (FORMAT.md, section 19): an array of two, the model with its
+/// versions as [`CoreVersion`]s, and the bin of its versions' details in the compact layout
+/// naming this model alone (ADR 0030).
+impl keyed::Entry for ModelState {
+    type Stored = (ModelState, DetailBytes);
+
+    fn write(&self, key: &str, out: &mut Vec<u8>) {
+        let mut details = Vec::new();
+        details::write_part(&[(key, self)], &mut details);
+        rmp_serde::encode::write(out, &(CoreModel(self), DetailBytes(details))).expect("the state encodes");
+    }
+
+    fn restore(key: &str, (mut model, details): Self::Stored) -> Result<ModelState, String> {
+        let details = details::read_part(&details.0).map_err(|e| format!("its version details: {e}"))?;
+        merge_details(key, &mut model, details)?;
+        Ok(model)
+    }
+}
+
+/// A model as a question that reads no version's backtest windows or history decodes it: its
+/// versions' details are skipped, not decoded, and left empty.
+struct ModelCore(ModelState);
+
+impl keyed::Entry for ModelCore {
+    type Stored = (ModelState, serde::de::IgnoredAny);
+
+    fn write(&self, key: &str, out: &mut Vec<u8>) {
+        self.0.write(key, out);
+    }
+
+    fn restore(_key: &str, (model, _): Self::Stored) -> Result<ModelCore, String> {
+        if model.versions.values().any(|v| !v.backtests.is_empty() || !v.history.is_empty()) {
+            return Err("a version holds its details outside the bin".into());
+        }
+        Ok(ModelCore(model))
+    }
+}
+
 /// Appends a keyed part: its length, then the blocks of `map` ([`crate::keyed`]).
-fn put_keyed_part<V: serde::de::DeserializeOwned + Serialize>(out: &mut Vec<u8>, map: &Keyed<V>) {
+fn put_keyed_part<V: keyed::Entry>(out: &mut Vec<u8>, map: &Keyed<V>) {
     put_part_with(out, |out| keyed::write_part(map, out));
 }
 
 /// Decodes the next part, a keyed one, whole (every block read and checked).
-fn read_keyed_part<V: serde::de::DeserializeOwned>(
-    section: &mut impl Read,
-    part: usize,
-) -> Result<Keyed<V>, String> {
+fn read_keyed_part<V: keyed::Entry>(section: &mut impl Read, part: usize) -> Result<Keyed<V>, String> {
     let len = part_len(section, part)?;
     keyed::read_part(&mut section.take(len), len).map_err(in_part(part))
 }
 
-const PART_NAMES: [&str; 5] = ["core", "version details", "experiments", "runs", "alerts"];
+const PART_NAMES: [&str; 5] = ["core", "models", "experiments", "runs", "alerts"];
 
 /// An error met in part `part`, as the domain section's errors name it.
 fn in_part<E: std::fmt::Display>(part: usize) -> impl Fn(E) -> String {
@@ -212,16 +265,6 @@ fn read_part<T: serde::de::DeserializeOwned>(
     in_memory: u64,
 ) -> Result<T, String> {
     read_part_with(section, part, in_memory, |_| std::marker::PhantomData::<T>)
-}
-
-/// The next part, one map: [`read_part`] reserving room for the entries the map states, as
-/// many as the part's bytes can hold.
-fn read_map_part<K, V>(section: &mut impl Read, part: usize, in_memory: u64) -> Result<BTreeMap<K, V>, String>
-where
-    K: serde::de::DeserializeOwned + Ord,
-    V: serde::de::DeserializeOwned,
-{
-    read_part_with(section, part, in_memory, |len| BulkPart(len, std::marker::PhantomData))
 }
 
 /// [`read_part`], decoding with the seed `seed` gives for the part's length.
@@ -291,12 +334,9 @@ impl State {
     /// The domain section of a snapshot: [`SNAPSHOT_TAG`] and the five parts (module doc).
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut out = SNAPSHOT_TAG.to_vec();
-        let models: BTreeMap<&String, CoreModel<'_>> =
-            self.models.iter().map(|(n, m)| (n, CoreModel(m))).collect();
         put_part(
             &mut out,
             &(
-                &models,
                 &self.proposals,
                 &self.datasets,
                 &self.endorsements,
@@ -306,10 +346,10 @@ impl State {
                 self.last_seq,
             ),
         );
-        put_part_with(&mut out, |out| details::write_part(&self.models, out));
+        put_keyed_part(&mut out, &self.models);
         put_keyed_part(&mut out, &self.experiments);
         put_keyed_part(&mut out, &self.runs);
-        put_part(&mut out, &self.alerts);
+        put_keyed_part(&mut out, &self.alerts);
         out
     }
 
@@ -325,11 +365,10 @@ impl State {
     pub(crate) fn read_snapshot(mut section: impl Read, in_memory: u64) -> Result<State, String> {
         read_tag(&mut section)?;
         let mut state = read_core(&mut section, in_memory)?;
-        let details = read_details(&mut section)?;
-        merge_details(&mut state, details)?;
+        state.models = read_keyed_part::<ModelState>(&mut section, 1)?;
         state.experiments = read_keyed_part::<Experiment>(&mut section, 2)?;
         state.runs = read_keyed_part::<Run>(&mut section, 3)?;
-        state.alerts = read_map_part::<String, Alert>(&mut section, 4, in_memory)?;
+        state.alerts = read_keyed_part::<Alert>(&mut section, 4)?;
         let mut rest = [0u8; 1];
         match section.read(&mut rest) {
             Ok(0) => Ok(state),
@@ -339,9 +378,8 @@ impl State {
     }
 
     /// [`State::from_snapshot`] from a section several readers may read at once, its parts
-    /// decoded in parallel: the core on this thread, the version details, the experiments, and
-    /// the runs with the alerts on three others (at a million events 11.5, 25.0, 10.5 and
-    /// 17.5 MB of the section's 64.7). Refuses exactly what [`State::from_snapshot`] refuses,
+    /// decoded in parallel: the core on this thread, the models, the experiments, and the runs
+    /// with the alerts on three others. Refuses exactly what [`State::from_snapshot`] refuses,
     /// reporting the first part in the section's order that fails.
     pub fn from_section(section: ledger::snapshot::DomainSection<'_>) -> Result<State, String> {
         State::read_section(section, SNAPSHOT_IN_MEMORY)
@@ -371,12 +409,12 @@ impl State {
             r.seek(SeekFrom::Start(at.clone()?)).map_err(in_part(part))?;
             Ok(r)
         };
-        let details = || read_details(&mut reader_at(&starts[0], 1)?);
+        let models = || read_keyed_part::<ModelState>(&mut reader_at(&starts[0], 1)?, 1);
         let experiments = || read_keyed_part::<Experiment>(&mut reader_at(&starts[1], 2)?, 2);
         let runs_and_alerts = || -> Result<_, String> {
             let mut r = reader_at(&starts[2], 3)?;
             let runs = read_keyed_part::<Run>(&mut r, 3)?;
-            let alerts = read_map_part::<String, Alert>(&mut r, 4, in_memory)?;
+            let alerts = read_keyed_part::<Alert>(&mut r, 4)?;
             let mut after = [0u8; 1];
             match r.read(&mut after) {
                 Ok(0) => Ok((runs, alerts)),
@@ -388,23 +426,22 @@ impl State {
             h.join().unwrap_or_else(|_| Err("the domain section: a decoder panicked".into()))
         }
         std::thread::scope(|scope| {
-            let details = scope.spawn(details);
+            let models = scope.spawn(models);
             let experiments = scope.spawn(experiments);
             let runs_and_alerts = scope.spawn(runs_and_alerts);
             let mut r = section.reader();
             read_tag(&mut r)?;
             let mut state = read_core(&mut r, in_memory)?;
-            merge_details(&mut state, joined(details)?)?;
+            state.models = joined(models)?;
             state.experiments = joined(experiments)?;
             (state.runs, state.alerts) = joined(runs_and_alerts)?;
             Ok(state)
         })
     }
 
-    /// [`State::from_section`] for a state that reads its experiments and runs on demand: the
-    /// core, the version details and the alerts are decoded now (the details and the alerts
-    /// on threads of their own), the keyed parts' tables are read, and each of their blocks
-    /// is read from `section` only when a key in it is first read or changed
+    /// [`State::from_section`] for a state that reads its models, experiments, runs and alerts
+    /// on demand: the core is decoded now, the keyed parts' tables are read, and each of their
+    /// blocks is read from `section` only when a key in it is first read or changed
     /// ([`Keyed`]). Refuses what [`State::from_section`] refuses in what it reads now; what
     /// a block read later fails is [`State::damage`].
     pub fn from_section_on_demand(shared: SharedSection) -> Result<State, String> {
@@ -422,37 +459,21 @@ impl State {
         if parts[3].0 + parts[3].1 != section.len() {
             return Err("the domain section: bytes after its last part".into());
         }
-        let reader_at = |part: usize| -> Result<_, String> {
-            let mut r = section.reader();
-            r.seek(SeekFrom::Start(parts[part - 1].0 - 8)).map_err(in_part(part))?;
-            Ok(r)
-        };
-        let details = || read_details(&mut reader_at(1)?);
-        let alerts = || read_map_part::<String, Alert>(&mut reader_at(4)?, 4, SNAPSHOT_IN_MEMORY);
-        fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
-            h.join().unwrap_or_else(|_| Err("the domain section: a decoder panicked".into()))
+        let mut r = section.reader();
+        read_tag(&mut r)?;
+        let mut state = read_core(&mut r, SNAPSHOT_IN_MEMORY)?;
+        fn keyed_part<V>(
+            shared: &SharedSection,
+            (at, len): (u64, u64),
+            part: usize,
+        ) -> Result<Keyed<V>, String> {
+            keyed::part_on_demand(shared, at, len, PART_NAMES[part]).map_err(in_part(part))
         }
-        std::thread::scope(|scope| {
-            let details = scope.spawn(details);
-            let alerts = scope.spawn(alerts);
-            let mut r = section.reader();
-            read_tag(&mut r)?;
-            let mut state = read_core(&mut r, SNAPSHOT_IN_MEMORY)?;
-            fn keyed_part<V>(
-                shared: &SharedSection,
-                (at, len): (u64, u64),
-                part: usize,
-            ) -> Result<Keyed<V>, String> {
-                keyed::part_on_demand(shared, at, len, PART_NAMES[part]).map_err(in_part(part))
-            }
-            let experiments = keyed_part(&shared, parts[1], 2);
-            let runs = keyed_part(&shared, parts[2], 3);
-            merge_details(&mut state, joined(details)?)?;
-            state.experiments = experiments?;
-            state.runs = runs?;
-            state.alerts = joined(alerts)?;
-            Ok(state)
-        })
+        state.models = keyed_part(&shared, parts[0], 1)?;
+        state.experiments = keyed_part(&shared, parts[1], 2)?;
+        state.runs = keyed_part(&shared, parts[2], 3)?;
+        state.alerts = keyed_part(&shared, parts[3], 4)?;
+        Ok(state)
     }
 
     /// The core of the state and the `parts` asked for, from a section [`State::to_snapshot`]
@@ -461,19 +482,24 @@ impl State {
     pub fn from_snapshot_parts(mut section: impl Read + Seek, parts: Parts) -> Result<State, String> {
         read_tag(&mut section)?;
         let mut state = read_core(&mut section, SNAPSHOT_IN_MEMORY)?;
-        let wanted = [parts.version_details, parts.experiments, parts.runs, parts.alerts];
+        state.models = if parts.version_details {
+            read_keyed_part::<ModelState>(&mut section, 1)?
+        } else {
+            let models = read_keyed_part::<ModelCore>(&mut section, 1)?;
+            models.into_map().into_iter().map(|(name, m)| (name, m.0)).collect()
+        };
+        let wanted = [parts.experiments, parts.runs, parts.alerts];
         let Some(last) = wanted.iter().rposition(|w| *w) else { return Ok(state) };
         for (i, want) in wanted.iter().enumerate().take(last + 1) {
-            let part = i + 1;
+            let part = i + 2;
             if !want {
                 skip_part(&mut section, part)?;
                 continue;
             }
             match part {
-                1 => merge_details(&mut state, read_details(&mut section)?)?,
                 2 => state.experiments = read_keyed_part(&mut section, part)?,
                 3 => state.runs = read_keyed_part(&mut section, part)?,
-                _ => state.alerts = read_map_part(&mut section, part, SNAPSHOT_IN_MEMORY)?,
+                _ => state.alerts = read_keyed_part(&mut section, part)?,
             }
         }
         Ok(state)
@@ -489,10 +515,9 @@ fn read_tag(section: &mut impl Read) -> Result<(), String> {
 }
 
 fn read_core(section: &mut impl Read, in_memory: u64) -> Result<State, String> {
-    let (models, proposals, datasets, endorsements, policy_version, policy, releases, last_seq): Core =
+    let (proposals, datasets, endorsements, policy_version, policy, releases, last_seq): Core =
         read_part(section, 0, in_memory)?;
     Ok(State {
-        models: models.0,
         proposals: proposals.0,
         datasets: datasets.0,
         endorsements: endorsements.0,
@@ -504,44 +529,34 @@ fn read_core(section: &mut impl Read, in_memory: u64) -> Result<State, String> {
     })
 }
 
-/// Decodes the next part, the version details ([`details`]), read whole.
-fn read_details(section: &mut impl Read) -> Result<Details, String> {
-    let len = part_len(section, 1)?;
-    details::read_part(&part_bytes(section, 1, len)?).map_err(in_part(1))
-}
-
-/// Puts each version's windows and history back; the details must name exactly the core's
-/// versions (both in ascending order), and the core's versions must hold none of their own.
-fn merge_details(state: &mut State, details: Details) -> Result<(), String> {
-    let inconsistent = |what: String| format!("the domain section: the version details {what}");
-    let mut models = state.models.iter_mut();
-    for (model, versions) in details {
-        let Some((name, m)) = models.next() else {
-            return Err(inconsistent(format!("name model `{model}`, which the core does not hold")));
-        };
-        if *name != model {
-            return Err(inconsistent(format!("name model `{model}` where the core holds `{name}`")));
-        }
-        if versions.len() != m.versions.len() {
-            return Err(inconsistent(format!(
-                "name {} versions of `{model}`, the core holds {}",
-                versions.len(),
-                m.versions.len()
-            )));
-        }
-        for ((n, backtests, history), (held, v)) in versions.into_iter().zip(m.versions.iter_mut()) {
-            if n != *held {
-                return Err(inconsistent(format!("name v{n} of `{model}` where the core holds v{held}")));
-            }
-            if !v.backtests.is_empty() || !v.history.is_empty() {
-                return Err(inconsistent(format!("meet v{n} of `{model}` holding its own in the core")));
-            }
-            v.backtests = backtests;
-            v.history = history;
-        }
+/// Puts each version's windows and history back from `details`, the details the models part
+/// holds beside model `name`: they must name exactly that model and its versions (both in
+/// ascending order), and its versions must hold none of their own.
+fn merge_details(name: &str, model: &mut ModelState, details: Details) -> Result<(), String> {
+    let inconsistent = |what: String| format!("its version details {what}");
+    let mut named = details.into_iter();
+    let (Some((held, versions)), None) = (named.next(), named.next()) else {
+        return Err(inconsistent("do not name exactly one model".into()));
+    };
+    if held != name {
+        return Err(inconsistent(format!("name model `{held}`")));
     }
-    if let Some((name, _)) = models.next() {
-        return Err(inconsistent(format!("do not name model `{name}`, which the core holds")));
+    if versions.len() != model.versions.len() {
+        return Err(inconsistent(format!(
+            "name {} versions, the model holds {}",
+            versions.len(),
+            model.versions.len()
+        )));
+    }
+    for ((n, backtests, history), (held, v)) in versions.into_iter().zip(model.versions.iter_mut()) {
+        if n != *held {
+            return Err(inconsistent(format!("name v{n} where the model holds v{held}")));
+        }
+        if !v.backtests.is_empty() || !v.history.is_empty() {
+            return Err(inconsistent(format!("meet v{n} holding its own")));
+        }
+        v.backtests = backtests;
+        v.history = history;
     }
     Ok(())
 }
@@ -692,12 +707,12 @@ mod tests {
             longer.push(0);
             let err = State::read_section(DomainSection::in_memory(&longer), in_memory).unwrap_err();
             assert!(err.contains("after its last part"), "{err}");
-            // The version details claim to run to the end of the section and beyond.
-            let mut long_details = bytes.clone();
+            // The models part claims to run to the end of the section and beyond.
+            let mut long_models = bytes.clone();
             let at = SNAPSHOT_TAG.len() + 8 + u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize;
-            long_details[at..at + 8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-            let err = State::read_section(DomainSection::in_memory(&long_details), in_memory).unwrap_err();
-            assert!(err.starts_with("the domain section: part `version details`"), "{err}");
+            long_models[at..at + 8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            let err = State::read_section(DomainSection::in_memory(&long_models), in_memory).unwrap_err();
+            assert!(err.starts_with("the domain section: part `models`"), "{err}");
         }
     }
 
@@ -725,50 +740,64 @@ mod tests {
         let err =
             State::from_snapshot_parts(std::io::Cursor::new(&bytes[..bytes.len() / 2]), details).unwrap_err();
         assert!(err.starts_with("the domain section: part `"), "{err}");
-        let core_end =
-            SNAPSHOT_TAG.len() + 8 + u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize;
+        let len_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let core_end = SNAPSHOT_TAG.len() + 8 + len_at(SNAPSHOT_TAG.len());
+        let models_end = core_end + 8 + len_at(core_end);
         let again =
-            State::from_snapshot_parts(std::io::Cursor::new(&bytes[..core_end]), Parts::CORE).unwrap();
+            State::from_snapshot_parts(std::io::Cursor::new(&bytes[..models_end]), Parts::CORE).unwrap();
         assert!(again == core);
+        let err = State::from_snapshot_parts(std::io::Cursor::new(&bytes[..models_end - 1]), Parts::CORE)
+            .unwrap_err();
+        assert!(err.starts_with("the domain section: part `models`"), "{err}");
     }
 
-    /// The core of one state with the details (and later parts) of another is refused, naming
-    /// the first mismatch in order.
+    /// A model whose details bin is another model's is refused, naming the first mismatch.
     #[test]
-    fn details_that_do_not_match_the_core_are_refused() {
+    fn details_that_do_not_match_their_model_are_refused() {
+        use crate::keyed::Entry;
         let state = sample();
-        // The error restoring the core of `core` with the parts after it of `rest`.
-        let mixed = |core: &State, rest: &State| {
-            let (a, b) = (core.to_snapshot(), rest.to_snapshot());
-            let split = |bytes: &[u8]| {
-                SNAPSHOT_TAG.len() + 8 + u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize
-            };
-            let bytes = [&a[..split(&a)], &b[split(&b)..]].concat();
-            State::from_snapshot(&bytes[..]).unwrap_err()
+        // The error restoring the model `demand` of `core` with the details `rest` holds.
+        let mixed = |core: &State, rest: &BTreeMap<String, ModelState>| {
+            let pairs: Vec<(&str, &ModelState)> = rest.iter().map(|(n, m)| (n.as_str(), m)).collect();
+            let mut bin = Vec::new();
+            details::write_part(&pairs, &mut bin);
+            let bytes = rmp_serde::to_vec(&(CoreModel(&core.models["demand"]), DetailBytes(bin))).unwrap();
+            let stored: (ModelState, DetailBytes) = rmp_serde::from_slice(&bytes).unwrap();
+            ModelState::restore("demand", stored).unwrap_err()
         };
+        let models =
+            |s: &State| s.models.iter().map(|(n, m)| (n.clone(), m.clone())).collect::<BTreeMap<_, _>>();
         let mut fewer = state.clone();
         fewer.models.get_mut("demand").unwrap().versions.remove(&40);
         let mut other = fewer.clone();
         let v40 = state.models["demand"].versions[&40].clone();
         other.models.get_mut("demand").unwrap().versions.insert(41, VersionInfo { version: 41, ..v40 });
-        let mut renamed = state.clone();
-        let demand = renamed.models.remove("demand").unwrap();
-        renamed.models.insert("demand2".into(), demand);
-        let mut more = state.clone();
-        more.models.insert("zz".into(), ModelState::default());
+        let mut renamed = models(&state);
+        let demand = renamed.remove("demand").unwrap();
+        renamed.insert("demand2".into(), demand);
+        let mut more = models(&state);
+        more.insert("zz".into(), ModelState::default());
         let cases = [
-            (&fewer, &state, "name 40 versions of `demand`, the core holds 39"),
-            (&state, &fewer, "name 39 versions of `demand`, the core holds 40"),
+            (&fewer, models(&state), "name 40 versions, the model holds 39"),
+            (&state, models(&fewer), "name 39 versions, the model holds 40"),
             // As many versions, one of them another number.
-            (&state, &other, "name v41 of `demand` where the core holds v40"),
-            (&state, &renamed, "the version details name model `demand2` where the core holds `demand`"),
-            (&state, &more, "name model `zz`, which the core does not hold"),
-            (&more, &state, "do not name model `zz`, which the core holds"),
+            (&state, models(&other), "name v41 where the model holds v40"),
+            (&state, renamed, "its version details name model `demand2`"),
+            (&state, more, "do not name exactly one model"),
+            (&state, BTreeMap::new(), "do not name exactly one model"),
         ];
         for (core, rest, why) in cases {
-            let err = mixed(core, rest);
+            let err = mixed(core, &rest);
             assert!(err.contains(why), "{err} (expected: {why})");
         }
+        // A model whose versions hold details of their own outside the bin.
+        let whole = &state.models["demand"];
+        let mut bin = Vec::new();
+        details::write_part(&[("demand", whole)], &mut bin);
+        let bytes = rmp_serde::to_vec(&(whole, DetailBytes(bin))).unwrap();
+        let stored: (ModelState, DetailBytes) = rmp_serde::from_slice(&bytes).unwrap();
+        let err = ModelState::restore("demand", stored).unwrap_err();
+        assert!(err.contains("holding its own"), "{err}");
     }
 
     /// The serving table follows FORMAT.md's rule on the sample (a global champion, versions

@@ -607,12 +607,13 @@ where
     d.deserialize_map(Entries(most, std::marker::PhantomData))
 }
 
+crate::plain_entry!(Experiment, Run, Alert);
+
 /// The whole domain state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Models by name.
-    #[serde(deserialize_with = "bulk_map")]
-    pub models: BTreeMap<String, ModelState>,
+    pub models: Keyed<ModelState>,
     /// Experiments by hypothesis id.
     pub experiments: Keyed<Experiment>,
     /// Runs by id.
@@ -621,8 +622,7 @@ pub struct State {
     #[serde(deserialize_with = "bulk_map")]
     pub proposals: BTreeMap<String, Proposal>,
     /// Alerts by id.
-    #[serde(deserialize_with = "bulk_map")]
-    pub alerts: BTreeMap<String, Alert>,
+    pub alerts: Keyed<Alert>,
     /// Datasets by `name@version`.
     #[serde(deserialize_with = "bulk_map")]
     pub datasets: BTreeMap<String, DatasetRegistered>,
@@ -772,7 +772,7 @@ impl State {
     /// not be read when something first read it, if one could not: the state is then not the
     /// one its events make.
     pub fn damage(&self) -> Option<&str> {
-        self.experiments.damage().or(self.runs.damage())
+        self.models.damage().or(self.experiments.damage()).or(self.runs.damage()).or(self.alerts.damage())
     }
 
     /// Folds one event (of any kind) into the state.
@@ -891,7 +891,10 @@ impl State {
                 self.raise(ev, AlertType::NewDataSourceReady, msg, None, None);
             }
             DomainEvent::ModelRegistered(p) => {
-                let m = self.models.entry(model.clone()).or_default();
+                if !self.models.contains_key(&model) {
+                    self.models.insert(model.clone(), ModelState::default());
+                }
+                let m = self.models.get_mut(&model).expect("inserted above");
                 if m.task.is_some() {
                     return Err(broken(ev, format!("registers `{model}` again")));
                 }

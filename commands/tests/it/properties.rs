@@ -89,7 +89,7 @@ fn play(w: &mut World, op: &Op, n: usize) {
                 .values()
                 .filter(|a| a.alert_type == projections::state::AlertType::DriftDetected)
                 .map(|a| a.id.clone())
-                .next_back();
+                .last();
             let Some(alert) = alert else { return };
             let mut body = run(&format!("d{n}"), "drift_detected", *mae, 0.2, 0.9);
             body["drift_alert_id"] = json!(alert);

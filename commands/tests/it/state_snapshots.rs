@@ -175,7 +175,7 @@ fn every_damaged_foreign_or_older_snapshot_is_skipped_for_the_full_fold() {
             Box::new(|p, _| {
                 rewrite(p, |s| {
                     let mut state = projections::State::from_snapshot(&s.domain[..]).unwrap();
-                    state.models.clear();
+                    state.models = Default::default();
                     s.domain = state.to_snapshot();
                 })
             }),
@@ -606,7 +606,8 @@ fn answers_at_head(dir: &Path) -> Vec<(&'static str, Option<serde_json::Value>)>
     }
     let alert = {
         let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
-        l.domain().state.alerts.keys().next().expect("an alert").clone()
+        let id = l.domain().state.alerts.keys().next().expect("an alert").clone();
+        id
     };
     every_question!(alert, q => ask_at_head(dir, q, parts(q)).unwrap().map(as_json))
 }
@@ -624,7 +625,8 @@ fn answers_from_index(dir: &Path) -> Vec<(&'static str, Option<serde_json::Value
     }
     let alert = {
         let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
-        l.domain().state.alerts.keys().next().expect("an alert").clone()
+        let id = l.domain().state.alerts.keys().next().expect("an alert").clone();
+        id
     };
     every_question!(alert, q => from_index(dir, q))
 }
@@ -1139,10 +1141,11 @@ fn commands_decided_on_a_state_read_on_demand_append_what_the_whole_state_append
     }
 }
 
-/// A write on a state read on demand reads the blocks of the experiments and runs it names,
-/// not the others: on a ledger of 300 runs and 300 hypotheses (several blocks each), proposing
-/// a hypothesis reads one block of the experiments and none of the runs, and recording a run
-/// reads one block of the runs (and of the experiments none: the run names no hypothesis).
+/// A write on a state read on demand reads the blocks of the models, experiments and runs it
+/// names, not the others: on a ledger of 300 runs and 300 hypotheses (several blocks each), 60
+/// more models and a few alerts, proposing a hypothesis reads one block of the experiments, the block of its
+/// model and none of the runs or alerts, and recording a run reads one block of the runs (and
+/// of the experiments none: the run names no hypothesis).
 #[test]
 fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
     let mut w = with_champion();
@@ -1151,6 +1154,17 @@ fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
         r["params"] = json!({"note": "x".repeat(80)});
         w.ok("maya", "run.record", r);
         w.ok("maya", "hypothesis.propose", hypothesis_body(&format!("H-{i:03}"), &"s".repeat(120)));
+    }
+    for i in 0..3 {
+        let dataset = json!({"dataset": "sales", "version": format!("v{i}"), "digest": DIGEST});
+        w.ok("scheduler", "dataset.register", dataset);
+    }
+    for i in 0..60 {
+        w.ok(
+            "maya",
+            "model.register",
+            json!({"model": format!("m-{i:02}-{}", "x".repeat(100)), "task": "classification"}),
+        );
     }
     snapshot::write(w.ledger.store().dir(), &w.ledger.snapshot().unwrap()).unwrap();
     let (l, _tmp, ids) = w.into_parts();
@@ -1165,7 +1179,11 @@ fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
         "several blocks each: runs {runs:?}, experiments {experiments:?}"
     );
     assert_eq!((runs.0, experiments.0), (0, 0), "nothing read on opening at the snapshot");
+    let (models, alerts) = (state.models.blocks_read(), state.alerts.blocks_read());
+    assert!(models.1 >= 2 && alerts.1 >= 1, "models {models:?}, alerts {alerts:?}");
+    assert_eq!((models.0, alerts.0), (0, 0), "nothing read on opening at the snapshot");
     assert_eq!(state.runs.len(), 301);
+    assert_eq!(state.models.len(), 61);
     on_demand
         .submit(
             ids.envelope("maya", "hypothesis.propose", hypothesis_body("H-new", "s")),
@@ -1175,6 +1193,8 @@ fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
     let state = &on_demand.domain().state;
     assert_eq!(state.experiments.blocks_read().0, 1, "proposing reads the block of its id");
     assert_eq!(state.runs.blocks_read().0, 0);
+    assert_eq!(state.models.blocks_read().0, 1, "proposing reads the block of its model");
+    assert_eq!(state.alerts.blocks_read().0, 0);
     on_demand
         .submit(
             ids.envelope("maya", "run.record", run("r-new", "scheduled", 12.0, 0.2, 0.9)),
