@@ -417,8 +417,20 @@ fn decode_block<V: Entry>(stored: &Stored, bytes: &[u8]) -> Result<BTreeMap<Stri
         return Err(format!("the block at key `{}` does not match its digest", stored.first));
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    let map: BTreeMap<String, V::Stored> = crate::state::bulk_map_within(&mut de, bytes.len() / 2)
-        .map_err(|e| format!("the block at key `{}`: {e}", stored.first))?;
+    let pairs = serde::Deserializer::deserialize_map(
+        &mut de,
+        Pairs::<V::Stored>(bytes.len() / 2, std::marker::PhantomData),
+    )
+    .map_err(|e| format!("the block at key `{}`: {e}", stored.first))?;
+    let mut restored = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        match V::restore(&key, value) {
+            Ok(value) => restored.push((key, value)),
+            Err(e) => return Err(format!("the block at key `{}`: the value of `{key}`: {e}", stored.first)),
+        }
+    }
+    // Built in bulk from the entries in order; a key given twice keeps its last value.
+    let map = BTreeMap::from_iter(restored);
     if map.len() as u64 != stored.entries {
         return Err(format!(
             "the block at key `{}` holds {} distinct entries, its table says {}",
@@ -439,12 +451,25 @@ fn decode_block<V: Entry>(stored: &Stored, bytes: &[u8]) -> Result<BTreeMap<Stri
             ));
         }
     }
-    map.into_iter()
-        .map(|(key, value)| match V::restore(&key, value) {
-            Ok(value) => Ok((key, value)),
-            Err(e) => Err(format!("the block at key `{}`: the value of `{key}`: {e}", stored.first)),
-        })
-        .collect()
+    Ok(map)
+}
+
+/// A block's entries in the order it holds them, room reserved for as many as it states up to
+/// the bound (every entry takes at least two bytes of the block).
+struct Pairs<S>(usize, std::marker::PhantomData<S>);
+
+impl<'de, S: Deserialize<'de>> serde::de::Visitor<'de> for Pairs<S> {
+    type Value = Vec<(String, S)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(self.0));
+        while let Some(entry) = access.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
 }
 
 fn read_block<V: Entry>(source: &Source, stored: &Stored) -> Result<BTreeMap<String, V>, String> {
