@@ -1,6 +1,6 @@
-//! [`Keyed`]: a map of the read models (experiments, runs) kept in blocks of consecutive keys,
-//! each of which may stay in the snapshot it was restored from until something reads it
-//! (`docs/adr/0027-keyed-parts-read-on-demand.md`), and the keyed parts of a snapshot's domain
+//! [`Keyed`]: a map of the read models (models, experiments, runs, alerts) kept in blocks of
+//! consecutive keys, each of which may stay in the snapshot it was restored from until
+//! something reads it (`docs/adr/0027-keyed-parts-read-on-demand.md`, ADR 0030), and the keyed parts of a snapshot's domain
 //! section that hold such maps (`docs/FORMAT.md`, section 19).
 //!
 //! A keyed part is a `u32` (little-endian) count of blocks, then a table of the blocks, then
@@ -417,11 +417,8 @@ fn decode_block<V: Entry>(stored: &Stored, bytes: &[u8]) -> Result<BTreeMap<Stri
         return Err(format!("the block at key `{}` does not match its digest", stored.first));
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    let pairs = serde::Deserializer::deserialize_map(
-        &mut de,
-        Pairs::<V::Stored>(bytes.len() / 2, std::marker::PhantomData),
-    )
-    .map_err(|e| format!("the block at key `{}`: {e}", stored.first))?;
+    let pairs: Vec<(String, V::Stored)> = crate::state::map_entries_within(&mut de, bytes.len() / 2)
+        .map_err(|e| format!("the block at key `{}`: {e}", stored.first))?;
     let mut restored = Vec::with_capacity(pairs.len());
     for (key, value) in pairs {
         match V::restore(&key, value) {
@@ -452,24 +449,6 @@ fn decode_block<V: Entry>(stored: &Stored, bytes: &[u8]) -> Result<BTreeMap<Stri
         }
     }
     Ok(map)
-}
-
-/// A block's entries in the order it holds them, room reserved for as many as it states up to
-/// the bound (every entry takes at least two bytes of the block).
-struct Pairs<S>(usize, std::marker::PhantomData<S>);
-
-impl<'de, S: Deserialize<'de>> serde::de::Visitor<'de> for Pairs<S> {
-    type Value = Vec<(String, S)>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(self.0));
-        while let Some(entry) = access.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(entries)
-    }
 }
 
 fn read_block<V: Entry>(source: &Source, stored: &Stored) -> Result<BTreeMap<String, V>, String> {

@@ -576,32 +576,32 @@ where
     K: Deserialize<'de> + Ord,
     V: Deserialize<'de>,
 {
-    bulk_map_within(d, 1 << 16)
+    map_entries_within(d, 1 << 16).map(BTreeMap::from_iter)
 }
 
-/// [`bulk_map`], reserving room for as many entries as the map states up to `most` (a
-/// reader that knows how many bytes the map is read from can bound it: every entry takes at
-/// least two). The stated count is not checked against the bytes that follow, so it is
-/// bounded; past the bound the entries grow as a vector does (each growth a copy of those
-/// already decoded: at a million events, 45 MB of experiments with the default bound).
-pub(crate) fn bulk_map_within<'de, D, K, V>(d: D, most: usize) -> Result<BTreeMap<K, V>, D::Error>
+/// A map's entries in the order it holds them, reserving room for as many as the map states
+/// up to `most` (a reader that knows how many bytes the map is read from can bound it: every
+/// entry takes at least two). The stated count is not checked against the bytes that follow,
+/// so it is bounded; past the bound the entries grow as a vector does (each growth a copy of
+/// those already decoded: at a million events, 45 MB of experiments with the default bound).
+pub(crate) fn map_entries_within<'de, D, K, V>(d: D, most: usize) -> Result<Vec<(K, V)>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    K: Deserialize<'de> + Ord,
+    K: Deserialize<'de>,
     V: Deserialize<'de>,
 {
     struct Entries<K, V>(usize, std::marker::PhantomData<(K, V)>);
-    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
-        type Value = BTreeMap<K, V>;
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+        type Value = Vec<(K, V)>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a map")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<BTreeMap<K, V>, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Vec<(K, V)>, A::Error> {
             let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(self.0));
             while let Some(entry) = access.next_entry()? {
                 entries.push(entry);
             }
-            Ok(BTreeMap::from_iter(entries))
+            Ok(entries)
         }
     }
     d.deserialize_map(Entries(most, std::marker::PhantomData))
