@@ -17,7 +17,7 @@ use crate::event::{Cause, EventDraft, RecordedEvent, FORMAT_VERSION, MAX_EVENT_B
 use crate::keys::{KeyTable, PublicKey};
 use crate::ledger::{Context, Domain, NoDomain};
 use crate::merkle::{self, CompactRange, Hash};
-use crate::par::{par_map, par_map_owned};
+use crate::par::par_map_owned;
 use crate::snapshot::{self, Snapshot};
 use crate::store::{ChainCursor, Head, Store, STORED_LEVELS_FROM};
 use crate::trust::{kinds, signature_invalid, TrustState};
@@ -234,7 +234,7 @@ impl<D: Domain> Verifier<D> {
     /// export has the next event's `prev`), used to point at the damaged event rather than its
     /// successor.
     pub fn push(&mut self, pos: u64, bytes: &[u8], claimed: Option<Digest>) -> Result<(), VerifyFailure> {
-        let prepared = prepare(pos, bytes, claimed, self.rederive)?;
+        let prepared = prepare(pos, bytes.to_vec(), claimed, self.rederive)?;
         let mut jobs = Vec::new();
         let pushed = self.push_prepared(prepared, &mut jobs);
         if pushed.is_err() {
@@ -248,6 +248,7 @@ impl<D: Domain> Verifier<D> {
     /// in parallel; the caller must run them (see [`verify_entries`]).
     fn push_prepared(&mut self, p: Prepared, jobs: &mut Vec<Job>) -> Result<(), VerifyFailure> {
         let Prepared { pos, rec, command, leaf } = p;
+        let command_id = command.as_ref().map(|c| c.command().id);
         let hash = rec.hash;
         let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
         let ev = &rec.event;
@@ -301,7 +302,7 @@ impl<D: Domain> Verifier<D> {
             *seen |= *h == hash;
         }
         if let Some(runs) = self.runs.as_mut() {
-            runs.add(&rec);
+            runs.add(&rec, command_id.as_ref());
         }
         if let Some(run) = self.run.as_mut() {
             run.seen.push((seq, hash, rec.bytes));
@@ -718,19 +719,20 @@ struct Prepared {
 /// which is a check of its canonical form too, so it is not re-encoded here as well.
 fn prepare(
     pos: u64,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     claimed: Option<Digest>,
     rederived: bool,
 ) -> Result<Prepared, VerifyFailure> {
-    let hash = Digest::of(bytes);
+    let hash = Digest::of(&bytes);
     let fail = |reason: String| VerifyFailure::new(pos, Some(hash), reason);
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(fail(format!("event is {} bytes, the limit is {MAX_EVENT_BYTES}", bytes.len())));
     }
+    let leaf = merkle::leaf_hash(&bytes);
     let rec = if rederived {
-        RecordedEvent::decode_unchecked_hashed(bytes.to_vec(), hash)
+        RecordedEvent::decode_unchecked_hashed(bytes, hash)
     } else {
-        RecordedEvent::decode_hashed(bytes.to_vec(), hash)
+        RecordedEvent::decode_hashed(bytes, hash)
     }
     .map_err(fail)?;
     if let Some(c) = claimed {
@@ -744,7 +746,7 @@ fn prepare(
         }
         Cause::Event(_) => None,
     };
-    Ok(Prepared { pos, rec, command, leaf: merkle::leaf_hash(bytes) })
+    Ok(Prepared { pos, rec, command, leaf })
 }
 
 /// A deferred signature check: the first event of a command run.
@@ -856,11 +858,12 @@ fn read_chunk(entries: &mut impl Iterator<Item = Result<Entry, VerifyFailure>>) 
 }
 
 /// Work that needs no state, done on every core beside the fold.
-enum Task<'a> {
+enum Task {
     /// A deferred check of the chunk folded before.
     Check(Job),
-    /// Decoding an entry of the chunk to fold next (whether the verifier re-derives).
-    Prepare(&'a Entry, bool),
+    /// Decoding an entry of the chunk to fold next (whether the verifier re-derives); the
+    /// event keeps the entry's bytes.
+    Prepare(Entry, bool),
 }
 
 enum Done {
@@ -868,12 +871,12 @@ enum Done {
     Prepared(Result<Box<Prepared>, VerifyFailure>),
 }
 
-impl Task<'_> {
+impl Task {
     fn run(self) -> Done {
         match self {
             Task::Check(job) => Done::Checked(job.check()),
             Task::Prepare((pos, bytes, claimed), rederived) => {
-                Done::Prepared(prepare(*pos, bytes, *claimed, rederived).map(Box::new))
+                Done::Prepared(prepare(pos, bytes, claimed, rederived).map(Box::new))
             }
         }
     }
@@ -903,12 +906,11 @@ where
         Chunk::default()
     };
     let mut folding = Chunk {
-        items: par_map(&first.items, |(pos, bytes, claimed)| {
-            prepare(*pos, bytes, *claimed, rederived).map(Box::new)
+        items: par_map_owned(first.items, |(pos, bytes, claimed)| {
+            prepare(pos, bytes, claimed, rederived).map(Box::new)
         }),
         error: first.error,
     };
-    drop(first.items);
     // The deferred checks of the chunk folded last.
     let mut unchecked: Vec<Job> = Vec::new();
     loop {
@@ -916,12 +918,13 @@ where
             earliest(par_map_owned(unchecked, Job::check).into_iter().filter_map(Result::err))?;
             return Ok(v);
         }
-        let tasks: Vec<Task<'_>> = std::mem::take(&mut unchecked)
+        let read_more = next.error.is_none() && next.items.len() == CHUNK;
+        let preparing = next.items.len();
+        let tasks: Vec<Task> = std::mem::take(&mut unchecked)
             .into_iter()
             .map(Task::Check)
-            .chain(next.items.iter().map(|e| Task::Prepare(e, rederived)))
+            .chain(std::mem::take(&mut next.items).into_iter().map(|e| Task::Prepare(e, rederived)))
             .collect();
-        let read_more = next.error.is_none() && next.items.len() == CHUNK;
         let (done, (jobs, failure, after_next)) = crate::par::overlap_owned(tasks, Task::run, || {
             let mut jobs = Vec::new();
             let mut failure = None;
@@ -938,7 +941,7 @@ where
             (jobs, failure, after_next)
         });
         let mut checked = Vec::with_capacity(unchecked.len());
-        let mut prepared = Vec::with_capacity(next.items.len());
+        let mut prepared = Vec::with_capacity(preparing);
         for d in done {
             match d {
                 Done::Checked(r) => checked.push(r),

@@ -151,3 +151,44 @@ fn a_top_level_non_finite_float_is_refused_and_a_nested_one_is_written_as_serde_
     assert_eq!(ledger::canonical::to_vec(&()).unwrap(), b"null");
     assert_eq!(ledger::canonical::to_vec(&None::<f64>).unwrap(), b"null");
 }
+
+/// Writes `name` as a JSON string, every character escaped as `\uXXXX` when `escaped` (the
+/// same name in another spelling).
+fn json_name(name: &str, escaped: bool) -> String {
+    if !escaped {
+        return serde_json::to_string(name).unwrap();
+    }
+    let units: String = name.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+    format!("\"{units}\"")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// An object of distinct names passes `check_unambiguous`, small or large (it keeps the
+    /// names in a list up to 16, in a set beyond), nested or not; the same name twice, however
+    /// spelled and wherever in the object, is refused with its name.
+    #[test]
+    fn a_name_twice_is_found_in_objects_of_any_size(
+        names in prop::collection::btree_set(text(), 1..60),
+        picks in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+        escaped in any::<bool>(),
+        nested in any::<bool>(),
+    ) {
+        let names: Vec<String> = names.into_iter().collect();
+        let wrap = |members: Vec<String>| {
+            let object = format!("{{{}}}", members.join(","));
+            if nested { format!("[1,{{\"x\":{object}}}]") } else { object }
+        };
+        let members: Vec<String> =
+            names.iter().enumerate().map(|(i, n)| format!("{}:{i}", json_name(n, false))).collect();
+        prop_assert!(ledger::canonical::check_unambiguous(wrap(members.clone()).as_bytes()).is_ok());
+        let twice = picks.0.index(names.len());
+        let mut with = members;
+        let at = picks.1.index(with.len() + 1);
+        with.insert(at, format!("{}:null", json_name(&names[twice], escaped)));
+        let err = ledger::canonical::check_unambiguous(wrap(with).as_bytes()).unwrap_err();
+        prop_assert!(err.contains("appears twice"), "{}", err);
+        prop_assert!(err.contains(&format!("`{}`", names[twice])), "{}", err);
+    }
+}

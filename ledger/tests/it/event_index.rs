@@ -273,7 +273,7 @@ fn runs_rebuilt_while_reading_agree_with_runs_built_from_the_store() {
     let recorded = all(&events);
     let fed = |upto: usize| {
         let mut c = event_index::RunCheck::listed(dir.path());
-        recorded.iter().take(upto).for_each(|e| c.add(e));
+        recorded.iter().take(upto).for_each(|e| c.add(e, event_index::run_command(e).as_ref()));
         c
     };
     let n = recorded.len();
@@ -300,14 +300,18 @@ fn runs_rebuilt_while_reading_agree_with_runs_built_from_the_store() {
     // Fed part of the events, or with a gap, or listed before the runs existed: the rest is
     // compared from the store, with the same verdicts.
     let mut gap = event_index::RunCheck::listed(dir.path());
-    recorded.iter().enumerate().filter(|(i, _)| *i != 5000).for_each(|(_, e)| gap.add(e));
+    recorded
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 5000)
+        .for_each(|(_, e)| gap.add(e, event_index::run_command(e).as_ref()));
     assert_eq!(gap.finish(dir.path(), &events), Ok(3));
     assert_eq!(fed(BASE as usize * 3).finish(dir.path(), &events), Ok(3));
     let aside = tempfile::tempdir().unwrap();
     let moved = aside.path().join("index");
     std::fs::rename(&index, &moved).unwrap();
     let mut early = event_index::RunCheck::listed(dir.path());
-    recorded.iter().for_each(|e| early.add(e));
+    recorded.iter().for_each(|e| early.add(e, event_index::run_command(e).as_ref()));
     std::fs::rename(&moved, &index).unwrap();
     let last = index.join(event_index::file_name(want[2].0, want[2].1));
     let mut bad = std::fs::read(&last).unwrap();
