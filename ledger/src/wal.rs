@@ -98,7 +98,7 @@ fn record_at(data: &[u8], at: usize) -> Option<(Record, usize)> {
 /// altered afterwards.
 fn torn(data: &[u8], at: usize) -> bool {
     let first = &data[at..(at + SECTOR).min(data.len())];
-    if first.iter().all(|b| *b == 0) {
+    if all_zero(first) {
         return true;
     }
     let Some(len) = header_at(data, at) else { return false };
@@ -109,8 +109,15 @@ fn torn(data: &[u8], at: usize) -> bool {
     (at + SECTOR..end).step_by(SECTOR).any(|start| {
         let piece = &data[start..(start + SECTOR).min(end)];
         let last = start + SECTOR >= end;
-        (!last || piece.len() >= MIN_EVIDENCE) && piece.iter().all(|b| *b == 0)
+        (!last || piece.len() >= MIN_EVIDENCE) && all_zero(piece)
     })
+}
+
+/// Whether every byte of `b` is zero. The journal's preallocated tail (4 MiB) is checked on
+/// every open and every read of the committed head: OR-ing each 4 KiB block whole lets the
+/// compiler use vector instructions where a byte-by-byte `all` stops to test every byte.
+fn all_zero(b: &[u8]) -> bool {
+    b.chunks(4096).all(|block| block.iter().fold(0u8, |acc, x| acc | x) == 0)
 }
 
 fn decode_body(body: &[u8]) -> Option<Record> {
@@ -143,9 +150,11 @@ impl Wal {
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
-        let zero_from = |i: usize| data.get(i..).is_none_or(|rest| rest.iter().all(|b| *b == 0));
+        let zero_from = |i: usize| data.get(i..).is_none_or(all_zero);
         let mut records = Vec::new();
         let mut at = 0usize;
+        // Whether only zeros follow the records (no torn tail was met).
+        let mut zeros_after = true;
         while !zero_from(at) {
             if let Some((rec, next)) = record_at(&data, at) {
                 records.push(rec);
@@ -157,6 +166,7 @@ impl Wal {
                 // The process died (or the power failed) during this append, which was
                 // therefore never acknowledged.
                 tracing::warn!(path = %path.display(), kept = at, "cutting a torn journal tail");
+                zeros_after = false;
                 break;
             }
             let reason = format!(
@@ -172,7 +182,7 @@ impl Wal {
         // Zero everything after the records (a torn tail included) and keep the preallocation;
         // beyond it, only what the records use.
         let (size, keep) = (data.len() as u64, wal.len.max(PREALLOC));
-        if zero_from(at) && size >= keep {
+        if zeros_after && size >= keep {
             // Only zeros to cut, if any.
             wal.cut_to(keep)?;
         } else {
@@ -200,7 +210,7 @@ impl Wal {
             records.push(rec);
             at = next;
         }
-        Ok(data.get(at..).is_none_or(|rest| rest.iter().all(|b| *b == 0)).then_some(records))
+        Ok(data.get(at..).is_none_or(all_zero).then_some(records))
     }
 
     /// Zero-fills `[from, to)`, makes it durable, and positions the next append at the end of
@@ -310,6 +320,20 @@ impl Wal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `all_zero` finds one non-zero byte at any place, in slices around its 4 KiB blocks.
+    #[test]
+    fn all_zero_finds_any_non_zero_byte() {
+        for len in [0, 1, 15, 4095, 4096, 4097, 8192 + 17] {
+            let mut b = vec![0u8; len];
+            assert!(all_zero(&b), "{len} zeros");
+            for at in 0..len {
+                b[at] = 1 << (at % 8);
+                assert!(!all_zero(&b), "{len} bytes, byte {at} set");
+                b[at] = 0;
+            }
+        }
+    }
 
     fn rec(n: u8) -> Record {
         vec![(vec![b'k', n], vec![n; 10]), (vec![b'x', n], vec![])]
