@@ -128,9 +128,15 @@ fn main() {
     let total = l.store().len();
     let live_digest = l.domain().state.digest();
 
+    // The rebuild's own peak memory: resident before it (the ledger open above holds its
+    // state) and the highest during it.
+    let resident_before = ledger::bench::resident_bytes();
+    let peak_reset = ledger::bench::reset_peak_resident();
     let started = Instant::now();
     let rebuilt = replay::rebuild(l.store(), AsOf::Head).unwrap();
     let rebuild_secs = started.elapsed().as_secs_f64();
+    let rebuild_peak = ledger::bench::peak_resident_bytes();
+    let disk_bytes = ledger::bench::dir_bytes(&dir);
     assert_eq!(rebuilt.digest(), live_digest, "rebuilt state differs from the incremental one");
 
     let started = Instant::now();
@@ -188,7 +194,14 @@ fn main() {
         "commands": commands,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "append": {"events_per_sec": total as f64 / append_secs, "secs": append_secs},
-        "rebuild": {"events_per_sec": total as f64 / rebuild_secs, "secs": rebuild_secs},
+        "rebuild": {
+            "events_per_sec": total as f64 / rebuild_secs, "secs": rebuild_secs,
+            "resident_before_bytes": resident_before, "peak_bytes": rebuild_peak,
+            "peak_is_the_rebuilds": peak_reset,
+        },
+        "disk_bytes": disk_bytes,
+        "disk_bytes_per_event": disk_bytes as f64 / total.max(1) as f64,
+        "peak_bytes": ledger::bench::peak_resident_bytes(),
         "verify": {
             "events_per_sec": total as f64 / verify_secs, "secs": verify_secs, "commands": full.commands,
             "without_rederivation_events_per_sec": total as f64 / verify_without_secs,
@@ -223,6 +236,18 @@ fn main() {
         println!(
             "  open (fold + hash/link checks) {:>10.0} events/s   (the hash checks alone {hash_check_secs:.3} s of {open_secs:.3} s)",
             report["open"]["events_per_sec"].as_f64().unwrap()
+        );
+        let mib = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1048576.0;
+        println!(
+            "  rebuild's peak memory          {:>10.1} MiB   (resident before it {:.1} MiB)",
+            mib(&report["rebuild"]["peak_bytes"]),
+            mib(&report["rebuild"]["resident_before_bytes"])
+        );
+        println!(
+            "  on disk {:.1} MiB, {:.0} bytes/event; this process's peak {:.1} MiB",
+            mib(&report["disk_bytes"]),
+            report["disk_bytes_per_event"].as_f64().unwrap_or(0.0),
+            mib(&report["peak_bytes"])
         );
         println!("  this machine: {ed25519_per_core:.0} strict ed25519 verifications/s on one core");
         println!("  snapshot save {checkpoint_secs:.3} s, resume {resume_secs:.3} s");

@@ -14,11 +14,8 @@ fn main() -> std::process::ExitCode {
     let code = commands::cli::run(std::env::args_os());
     // `pledge bench` runs commands as child processes and reads their peak memory from here.
     if std::env::var_os("PLEDGE_REPORT_PEAK_MEMORY").is_some() {
-        if let Some(kib) = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string())))
-        {
-            eprintln!("pledge: peak resident memory {kib}");
+        if let Some(bytes) = ledger::bench::peak_resident_bytes() {
+            eprintln!("pledge: peak resident memory {} kB", bytes / 1024);
         }
     }
     code

@@ -71,6 +71,45 @@ impl Domain for Windows {
     }
 }
 
+/// This process's peak resident memory in bytes (`VmHWM` of `/proc/self/status`), since it
+/// started or since [`reset_peak_resident`]; `None` where the system has no such file.
+pub fn peak_resident_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// This process's resident memory now, in bytes (`VmRSS`); `None` as for
+/// [`peak_resident_bytes`].
+pub fn resident_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// Starts [`peak_resident_bytes`] again from the resident memory now (Linux: `5` written to
+/// `/proc/self/clear_refs`), so that a step's own peak can be read after it. False where that
+/// cannot be done: the peak then covers the whole process.
+pub fn reset_peak_resident() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The bytes of the files under `p`, recursively (what a ledger directory takes on disk).
+pub fn dir_bytes(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix(field))?.trim().trim_end_matches("kB").trim();
+    kib.parse::<u64>().ok().map(|k| k * 1024)
+}
+
 /// The `p` quantile of sorted durations, in microseconds.
 pub fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -214,7 +214,7 @@ impl<D: Domain> Ledger<D> {
     where
         D: Send + Sync,
     {
-        Ledger::open_resumed(dir.as_ref(), clock, domain, false)
+        Ledger::open_resumed(dir.as_ref(), clock, domain, Opening::Whole)
     }
 
     /// [`Ledger::open_with_snapshots`] for a process that submits a few commands and then
@@ -229,13 +229,33 @@ impl<D: Domain> Ledger<D> {
     where
         D: Send + Sync,
     {
-        Ledger::open_resumed(dir.as_ref(), clock, domain, true)
+        Ledger::open_resumed(dir.as_ref(), clock, domain, Opening::ToWrite)
     }
 
-    fn open_resumed(dir: &Path, clock: Arc<dyn Clock>, domain: D, on_demand: bool) -> Result<Self, StoreError>
+    /// [`Ledger::open_to_write`] for a process that answers one question about the head and
+    /// ends (the CLI, when no snapshot is of the head): the same restore on demand, so that
+    /// the question and the events after the snapshot read only the parts of the state they
+    /// touch, without reading the store's command lookups ahead (a question looks up no
+    /// command). Whoever answers from it asks [`Domain::damage`] afterwards, and opens the
+    /// ledger whole when a part could not be read; a commit on it is guarded as on
+    /// [`Ledger::open_to_write`].
+    pub fn open_to_read(dir: impl AsRef<Path>, clock: Arc<dyn Clock>, domain: D) -> Result<Self, StoreError>
     where
         D: Send + Sync,
     {
+        Ledger::open_resumed(dir.as_ref(), clock, domain, Opening::ToRead)
+    }
+
+    fn open_resumed(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        domain: D,
+        opening: Opening,
+    ) -> Result<Self, StoreError>
+    where
+        D: Send + Sync,
+    {
+        let on_demand = opening != Opening::Whole;
         let pristine = domain;
         let restore = if on_demand { restore_domain_on_demand::<D> } else { restore_domain::<D> };
         // The newest snapshot is restored while sled opens (both take a while on a large
@@ -243,7 +263,7 @@ impl<D: Domain> Ledger<D> {
         let (store, early) = std::thread::scope(|scope| {
             let early = scope.spawn(|| restore_early(dir, &pristine, restore));
             let store = Store::open(dir);
-            if let (Ok(store), true) = (&store, on_demand) {
+            if let (Ok(store), Opening::ToWrite) = (&store, opening) {
                 // A write looks its command's id up: the runs it reads for that are read now,
                 // while the state is still being restored.
                 store.prepare_command_lookups();
@@ -316,6 +336,12 @@ impl<D: Domain> Ledger<D> {
                 }
             }
         })
+    }
+
+    /// The event of the newest snapshot this ledger loaded or wrote: `None` when it folded
+    /// from genesis since, or keeps no snapshots ([`Ledger::open`]).
+    pub fn snapshot_seq(&self) -> Option<u64> {
+        self.snapshots.flatten()
     }
 
     /// Events at the head beyond the newest snapshot this ledger loaded or wrote (all of them
@@ -694,6 +720,17 @@ fn restore_sections<D: Domain>(
     let trust = TrustState::from_snapshot(&snap.trust)?;
     let domain = restore(pristine, snap).ok_or("the domain section does not restore")?;
     Ok((trust, domain))
+}
+
+/// How [`Ledger::open_resumed`] restores the domain from a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opening {
+    /// Whole ([`Domain::restore`]): a server, or any open that will answer many questions.
+    Whole,
+    /// On demand, with the store's command lookups read while the state is restored.
+    ToWrite,
+    /// On demand, for one question.
+    ToRead,
 }
 
 /// Restores the newest usable snapshot (see [`Ledger::open_with_snapshots`]), the domain

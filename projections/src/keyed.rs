@@ -164,6 +164,20 @@ impl<V> Keyed<V> {
     }
 }
 
+impl<V> Keyed<V> {
+    /// The blocks held in memory (read from the snapshot, or never in one), each with the
+    /// range of keys it covers, from its first key up to the next block's first (`None` for
+    /// the last), and its entries. Every entry of the map that is not in one of them is as the
+    /// snapshot the map was restored from holds it: nothing can change a block without
+    /// reading it first.
+    pub fn blocks_in_memory(&self) -> impl Iterator<Item = (&str, Option<&str>, &BTreeMap<String, V>)> + '_ {
+        self.blocks.iter().enumerate().filter_map(|(i, b)| {
+            let below = self.blocks.get(i + 1).map(|next| next.first.as_str());
+            b.map.get().map(|m| (b.first.as_str(), below, m))
+        })
+    }
+}
+
 impl<V: Entry> Keyed<V> {
     /// Block `i`'s entries, read from the snapshot first if they are not yet.
     fn block(&self, i: usize) -> &BTreeMap<String, V> {

@@ -495,6 +495,21 @@ pub fn serving(state: &State) -> Serving {
     state.models.iter().map(|(name, m)| (name.clone(), ModelServing::of(m))).collect()
 }
 
+/// The [`ModelServing`] of every model in `state`, given `before`, the serving tables of the
+/// snapshot `state` was restored from on demand (`Keyed::on_demand`): a model whose block was
+/// not read since cannot have changed, so its table is taken from `before`; the tables of the
+/// models in every block read (and of none that left such a block) are derived again. For a
+/// state restored or folded whole, every block is in memory and this is [`serving`].
+pub fn serving_since(state: &State, before: &Serving) -> Serving {
+    let mut all = before.clone();
+    for (first, below, models) in state.models.blocks_in_memory() {
+        let within = |name: &str| first <= name && below.is_none_or(|b| name < b);
+        all.retain(|name, _| !within(name));
+        all.extend(models.iter().map(|(name, m)| (name.clone(), ModelServing::of(m))));
+    }
+    all
+}
+
 /// The events that explain champion change `c` of `model`: the provenance of the version it
 /// installed, then the decision that caused it (the event its cause names) and what that
 /// decision rests on: the proposal it names, the transitions of the experiment it names, and,

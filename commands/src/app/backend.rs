@@ -150,6 +150,61 @@ fn domain_parts(
     decoded.map_err(|reason| tracing::debug!(seq, %reason, "snapshot at the head not used")).ok()
 }
 
+/// Answers `q`, a question that reads no events ([`Query::PARTS`]), when no snapshot is of the
+/// head (after a write, say): from the newest usable snapshot restored on demand
+/// ([`Ledger::open_to_read`]) and the events after it, so that only the blocks of the read
+/// models those events and the question read are decoded. A question answered from what serves
+/// each model ([`Query::READS_SERVING`]) takes the tables kept in that snapshot's index and
+/// derives again those of the models whose blocks were read since
+/// ([`projections::query::serving_since`]); any other reads the state restored on demand. No
+/// snapshot is written for a few events folded (a write leaves one every
+/// [`ledger::snapshot::EVERY`] events); a ledger folded from genesis, whose state is then
+/// whole, leaves one of its head, as an open whole does. `None`, with the ledger closed again,
+/// when a block read on demand is damaged: the caller opens the ledger whole, which skips that
+/// snapshot.
+pub fn ask_since_snapshot<Q: Query>(
+    dir: &Path,
+    q: &Q,
+) -> Result<Option<Result<Q::Answer, QueryError>>, Failure> {
+    use ledger::Domain;
+    let (mut l, _) = open_with(dir, |d, c, p| Ledger::open_to_read(d, c, p))?;
+    let from = l.snapshot_seq();
+    let answer = from
+        .filter(|_| Q::READS_SERVING)
+        .and_then(|seq| serving_since(&l, seq))
+        .and_then(|serving| q.answer_from_serving(&serving))
+        .or_else(|| {
+            let domain = l.domain();
+            q.answer_state(&StateView {
+                trust: l.trust(),
+                state: &domain.state,
+                policy: domain.policy.as_deref(),
+            })
+        });
+    if let Some(reason) = l.domain().damage() {
+        tracing::warn!(%reason, "a block of the snapshot read on demand is damaged; opening the ledger whole");
+        l.close();
+        return Ok(None);
+    }
+    if from.is_none() && l.store().len() >= ledger::snapshot::EVERY {
+        l.snapshot_if_due(1);
+    }
+    l.close();
+    Ok(answer)
+}
+
+/// What serves each model at the head of `l`, restored on demand from its snapshot of event
+/// `seq`: that snapshot's tables, with those of the models read since derived again. `None`
+/// when the snapshot keeps no index of this layout whose digest matches.
+fn serving_since(l: &Ledger<PledgeDomain>, seq: u64) -> Option<projections::query::Serving> {
+    let id = l.store().get(seq).ok()??.hash;
+    let (_, index) = ledger::snapshot::index_at(l.store().dir(), seq, id)?;
+    let index = SnapshotIndex::decode(&index)
+        .map_err(|reason| tracing::debug!(seq, %reason, "the snapshot's serving tables not used"))
+        .ok()?;
+    Some(projections::query::serving_since(&l.domain().state, &index.serving))
+}
+
 /// Whether the trust state at the head of the ledger in `dir` is fewer than
 /// [`ledger::snapshot::EVERY`] events from the newest snapshot, or from genesis when there is
 /// none, as the journal names the head (without opening the store). A journal that names no
@@ -384,6 +439,9 @@ impl Backend {
             let dir = self.dir()?;
             require_ledger(dir)?;
             if let Some(answer) = ask_at_head(dir, q, parts)? {
+                return Ok(answer?);
+            }
+            if let Some(answer) = ask_since_snapshot(dir, q)? {
                 return Ok(answer?);
             }
         }

@@ -61,7 +61,7 @@ impl From<QueryError> for Failure {
     }
 }
 
-pub use projections::query::{ModelServing, Route, Timelines};
+pub use projections::query::{ModelServing, Route, Serving, Timelines};
 pub use projections::snapshot::SnapshotIndex;
 
 fn not_found(what: String) -> QueryError {
@@ -145,6 +145,16 @@ pub trait Query {
         _trust: &TrustState,
         _index: &SnapshotIndex,
     ) -> Option<Result<Self::Answer, QueryError>> {
+        None
+    }
+    /// Whether it is answered by [`Query::answer_from_serving`]: from what serves each model
+    /// alone (its champions and routes, [`projections::query::Serving`]). Locally, when no
+    /// snapshot is of the head, those tables are the snapshot's, derived again only for the
+    /// models the events after it touched (`app::backend::ask_since_snapshot`).
+    const READS_SERVING: bool = false;
+    /// The answer from what serves each model, for a question with [`Query::READS_SERVING`]
+    /// (which then answers the same in [`Query::answer`]); `None` for any other.
+    fn answer_from_serving(&self, _serving: &Serving) -> Option<Result<Self::Answer, QueryError>> {
         None
     }
     /// Whether it is answered by [`Query::answer_indexed`]: locally from the committed events
@@ -287,14 +297,14 @@ impl Query for Champions {
         _: &TrustState,
         index: &SnapshotIndex,
     ) -> Option<Result<ChampionsAnswer, QueryError>> {
+        self.answer_from_serving(&index.serving)
+    }
+    const READS_SERVING: bool = true;
+    fn answer_from_serving(&self, serving: &Serving) -> Option<Result<ChampionsAnswer, QueryError>> {
         let known = |name: &str| {
-            index
-                .serving
-                .get(name)
-                .map(drop)
-                .ok_or_else(|| not_found(format!("no model `{name}` in this ledger")))
+            serving.get(name).map(drop).ok_or_else(|| not_found(format!("no model `{name}` in this ledger")))
         };
-        let models = index.serving.iter().filter(|(name, _)| self.wants(name));
+        let models = serving.iter().filter(|(name, _)| self.wants(name));
         Some(self.answer_from(models.map(|(name, s)| (name, s.clone())), known))
     }
 }

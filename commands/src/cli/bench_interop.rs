@@ -12,20 +12,6 @@ use crate::app::backend::{Backend, Signer};
 use crate::app::failure::Failure;
 use crate::app::keystore;
 
-/// The bytes of the files under `p`, recursively.
-pub(super) fn dir_bytes(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 fn timed<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<(T, f64), Failure> {
     let t = Instant::now();
     let v = f()?;
@@ -95,7 +81,7 @@ pub fn run(dir: &Path, events: usize) -> Result<Value, Failure> {
         "lineage_read_secs": lineage_secs,
         "openlineage": {"secs": ol_secs, "run_events": ol.0, "bytes": ol.1,
                          "run_events_per_sec": ol.0 as f64 / ol_secs.max(1e-9)},
-        "in_toto": {"secs": intoto_secs, "attestations": report.attestations.len(), "bytes": dir_bytes(&att_dir),
+        "in_toto": {"secs": intoto_secs, "attestations": report.attestations.len(), "bytes": ledger::bench::dir_bytes(&att_dir),
                      "attestations_per_sec": report.attestations.len() as f64 / intoto_secs.max(1e-9)},
         "export_jsonl_secs": export_secs,
         "import": {"secs": import_secs, "events_per_sec": per_sec(import_secs)},

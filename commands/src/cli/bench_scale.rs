@@ -1,6 +1,7 @@
 //! `pledge bench`'s scale figures, on the review desk's team ledger of `--scale-events` events
 //! (written afresh, or kept in `--scale-ledger DIR` and reused by later runs): its bytes on
-//! disk, a rebuild of the read models from genesis, the snapshot of the state (encoding,
+//! disk, a rebuild of the read models from genesis (its time, and its own peak memory beside
+//! what the process held before it), the snapshot of the state (encoding,
 //! size, decoding), and real `pledge` commands run as child processes of this binary, each
 //! timed from spawn to exit with its peak resident memory: `pledge champion` with no snapshot
 //! (a fold from genesis, which writes one), then again from the snapshot (the figure a user
@@ -79,10 +80,11 @@ fn median(mut times: Vec<f64>, peak: u64) -> Value {
 /// A write command: `pledge hypothesis propose` signed by the bench's scientist, a new
 /// hypothesis each run, then the read a user makes next, `pledge champion`: [`RUNS`] rounds,
 /// medians as [`repeated`] gives them. On a ledger of 2,000 events or more, a write opens the
-/// ledger from a snapshot at its head (the bench's, then the one the read before it left);
-/// the read after it finds no snapshot at the new head, so it opens the ledger, folds the
-/// write's event and writes a snapshot at the head for the questions after it. It runs last,
-/// since it moves the head past the snapshot the reads above use.
+/// ledger from the bench's snapshot and folds the writes before it; the read after it finds
+/// no snapshot at the new head, so it restores the bench's snapshot on demand, folds the
+/// writes' events and answers from that snapshot's serving tables and the blocks of the model
+/// they touched (`app::backend::ask_since_snapshot`), writing no snapshot. It runs last, since
+/// it moves the head past the snapshot the reads above use.
 fn writes(ledger: &Path) -> Result<(Value, Value), Failure> {
     let home = ledger.parent().unwrap_or(ledger).join("home");
     let home = home.to_string_lossy();
@@ -185,7 +187,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
     let _ = std::fs::remove_dir_all(&snapshots);
     let (n, disk) = {
         let store = ledger::Store::open(&ledger_dir)?;
-        (store.len(), super::bench_interop::dir_bytes(&ledger_dir))
+        (store.len(), ledger::bench::dir_bytes(&ledger_dir))
     };
 
     // A child process with no snapshot: a fold from genesis (it writes one when the ledger
@@ -194,15 +196,32 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
 
     // In process: a rebuild from genesis, the snapshot of its state, and event queries
     // through the indexes (what `GET /api/v1/events` and `pledge log` run once open).
-    let (rebuild_secs, encode_secs, decode_secs, (snapshot_bytes, index_bytes), queries, limits, middle_hash) = {
+    let (
+        (rebuild_secs, rebuild_memory),
+        encode_secs,
+        decode_secs,
+        (snapshot_bytes, index_bytes),
+        queries,
+        limits,
+        middle_hash,
+    ) = {
         let l = Ledger::open(&ledger_dir, std::sync::Arc::new(SystemClock), PledgeDomain::default())?;
         let queries = event_queries(l.store(), l.trust())?;
         let (sample, middle_hash) =
             l.store().get(n / 2)?.map(|e| (e.bytes, e.hash.to_string())).unwrap_or_default();
         let limits = ledger::bench::limits(&sample);
+        // The rebuild's own peak: the resident memory before it (this process holds the
+        // ledger opened above) and the highest during it.
+        let resident_before = ledger::bench::resident_bytes();
+        let peak_reset = ledger::bench::reset_peak_resident();
         let t = Instant::now();
         let state = replay::rebuild(l.store(), AsOf::Head)?;
         let rebuild_secs = t.elapsed().as_secs_f64();
+        let rebuild_memory = json!({
+            "resident_before_bytes": resident_before,
+            "peak_bytes": ledger::bench::peak_resident_bytes(),
+            "peak_is_the_rebuilds": peak_reset,
+        });
         let t = Instant::now();
         let snap = l.snapshot().ok_or_else(|| Failure::internal(anyhow::anyhow!("no snapshot")))?;
         let bytes = snap.encode();
@@ -221,7 +240,15 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         }
         // The snapshot the next children open from (a small ledger got none from the first).
         ledger::snapshot::write(&ledger_dir, &snap).map_err(Failure::internal)?;
-        (rebuild_secs, encode_secs, decode_secs, snapshot_bytes, queries, limits, middle_hash)
+        (
+            (rebuild_secs, rebuild_memory),
+            encode_secs,
+            decode_secs,
+            snapshot_bytes,
+            queries,
+            limits,
+            middle_hash,
+        )
     };
 
     let written = ledger::snapshot::list(&ledger_dir);
@@ -248,6 +275,7 @@ pub fn run(dir: &Path, events: usize, keep: Option<&Path>) -> Result<Value, Fail
         "disk_bytes_per_event": disk as f64 / n.max(1) as f64,
         "rebuild_secs": rebuild_secs,
         "rebuild_events_per_sec": n as f64 / rebuild_secs.max(1e-9),
+        "rebuild_memory": rebuild_memory,
         "snapshot": {
             "seq": snap_seq,
             "bytes": snapshot_bytes,
@@ -287,12 +315,14 @@ pub fn render(s: &Value) -> String {
         )
     };
     let mut out = format!(
-        "scale: {} events, {:.1} MiB on disk ({:.0} bytes/event)\n  rebuild from genesis {:.2} s ({:.0} events/s)\n  snapshot at event {}: {:.1} MiB (index {:.1} KiB), encoded in {:.3} s, decoded in {:.3} s\n",
+        "scale: {} events, {:.1} MiB on disk ({:.0} bytes/event)\n  rebuild from genesis {:.2} s ({:.0} events/s), peak {:.1} MiB (resident before it {:.1} MiB)\n  snapshot at event {}: {:.1} MiB (index {:.1} KiB), encoded in {:.3} s, decoded in {:.3} s\n",
         s["events"],
         mib(&s["disk_bytes"]),
         s["disk_bytes_per_event"].as_f64().unwrap_or(0.0),
         s["rebuild_secs"].as_f64().unwrap_or(0.0),
         s["rebuild_events_per_sec"].as_f64().unwrap_or(0.0),
+        mib(&s["rebuild_memory"]["peak_bytes"]),
+        mib(&s["rebuild_memory"]["resident_before_bytes"]),
         s["snapshot"]["seq"],
         mib(&s["snapshot"]["bytes"]),
         s["snapshot"]["index_bytes"].as_f64().unwrap_or(0.0) / 1024.0,

@@ -440,8 +440,9 @@ fn closing_writes_the_heads_snapshot(close: fn(Ledger<PledgeDomain>), reads: boo
         return;
     }
 
-    // With only a snapshot fewer than 2,000 events behind the head, opening writes none; a
-    // question about the read models that had to open this ledger (of 2,000 events or more)
+    // With only a snapshot fewer than 2,000 events behind the head, opening writes none, and
+    // neither does a question about the read models alone, answered from that snapshot read on
+    // demand; a question of the events that had to open this ledger (of 2,000 events or more)
     // writes one at the head, from which the next question is answered.
     std::fs::remove_file(&snapshot::list(&dir)[0].1).unwrap();
     let early = early.unwrap();
@@ -450,9 +451,13 @@ fn closing_writes_the_heads_snapshot(close: fn(Ledger<PledgeDomain>), reads: boo
     let champions = commands::app::query::Champions { model: None };
     let at_head = || commands::app::backend::ask_at_head(&dir, &champions, projections::Parts::CORE).unwrap();
     assert!(at_head().is_none());
-    let answer = commands::app::backend::Backend::Local(dir.clone()).ask(&champions).unwrap();
-    let kept: Vec<u64> = snapshot::list(&dir).into_iter().map(|s| s.0).collect();
-    assert_eq!(kept, vec![head, early.seq], "the read wrote the head's snapshot");
+    let backend = commands::app::backend::Backend::Local(dir.clone());
+    let answer = backend.ask(&champions).unwrap();
+    let kept = || snapshot::list(&dir).into_iter().map(|s| s.0).collect::<Vec<_>>();
+    assert_eq!(kept(), vec![early.seq], "the champions were read on demand, nothing written");
+    let timeline = commands::app::query::Timeline { model: "demand".into(), segment: None, as_of: None };
+    backend.ask(&timeline).unwrap();
+    assert_eq!(kept(), vec![head, early.seq], "the timeline's open wrote the head's snapshot");
     assert_eq!(at_head().map(|a| a.unwrap()), Some(answer));
 }
 
@@ -670,8 +675,8 @@ fn questions_that_read_no_events_are_answered_from_the_snapshot_at_the_head_as_a
         answers_from_index(&dir).iter().all(|(_, a)| a.is_none()),
         "the index of a snapshot behind the head answers nothing"
     );
-    // A read through the CLI's backend answers by opening the ledger; this one is under
-    // 2,000 events, so it keeps no snapshot of the head (every open checks all of it).
+    // A read through the CLI's backend answers from the snapshot behind the head read on
+    // demand and the events after it, and keeps no snapshot of the head.
     let backend = commands::app::backend::Backend::Local(dir.clone());
     let via_backend = backend.ask(&commands::app::query::Champions { model: None }).unwrap();
     assert_eq!(serde_json::to_value(via_backend).unwrap(), expected[0].1);
@@ -1208,4 +1213,149 @@ fn a_write_on_a_state_read_on_demand_reads_only_the_blocks_of_what_it_names() {
     let written = on_demand.domain().state.to_snapshot();
     on_demand.close();
     assert_eq!(full_fold(&dir).1, written, "the state after the writes is the full fold's");
+}
+
+/// Given a ledger of 300 models (several blocks of the models part), a champion of `demand`
+/// with a challenger and a drift alert, a snapshot, and after it a promotion of `demand`, a new
+/// model with its own champion and a hypothesis (what a user's writes leave between snapshots).
+fn ledger_written_after_its_snapshot() -> (PathBuf, tempfile::TempDir, PathBuf) {
+    let mut w = with_champion();
+    for i in 0..300 {
+        let model = json!({"model": format!("m-{i:03}-{}", "x".repeat(100)), "task": "classification"});
+        w.ok("maya", "model.register", model);
+    }
+    w.ok("scheduler", "drift.record", json!({"model": "demand", "baseline": 12.8, "recent": 18.5}));
+    w.ok("scheduler", "run.record", run("r2", "new_data", 11.0, 0.17, 0.9));
+    let path = snapshot::write(w.ledger.store().dir(), &w.ledger.snapshot().unwrap()).unwrap();
+    let ev = w.ok("ana", "arena.propose", json!({"model": "demand", "segment": null}));
+    let id = ev[0].event.payload["proposal_id"].as_str().unwrap().to_string();
+    w.ok("colby", "arena.approve", json!({"proposal_id": id}));
+    let mut r = run("r3", "manual", 9.0, 0.1, 0.9);
+    r["model"] = json!("zz-new");
+    w.ok("maya", "run.record", r);
+    w.ok("colby", "champion.bootstrap", json!({"model": "zz-new", "segment": null, "version": 1}));
+    w.ok("maya", "hypothesis.propose", hypothesis_body("H-1", "lags help"));
+    assert_eq!(w.champion("demand", None), Some(2));
+    let (l, tmp, _) = w.into_parts();
+    let dir = l.store().dir().to_path_buf();
+    drop(l);
+    (dir, tmp, path)
+}
+
+/// The questions that read no events, answered since the newest snapshot
+/// (`backend::ask_since_snapshot`; `None` for each not answered so).
+fn answers_since_snapshot(dir: &Path) -> Vec<(&'static str, Option<serde_json::Value>)> {
+    use commands::app::backend::ask_since_snapshot;
+    let alert = {
+        let l = Ledger::open(dir, clock(), PledgeDomain::default()).unwrap();
+        let id = l.domain().state.alerts.keys().next().expect("an alert").clone();
+        id
+    };
+    every_question!(alert, q => ask_since_snapshot(dir, q).unwrap().map(as_json))
+}
+
+/// Questions that read no events, asked when the newest snapshot is behind the head (after a
+/// write), are answered from that snapshot restored on demand and the events after it as a full
+/// open answers them, and leave no snapshot. The events after it read the blocks of the two
+/// models they name, not the others; what serves each model is the snapshot's index with those
+/// models' tables derived again (`projections::query::serving_since`), the same as the full
+/// state's. With the index unreadable the answers are still the full open's (derived from the
+/// state); with the block of a model the events read damaged, none is given here, and the
+/// backend answers by opening the ledger whole.
+#[test]
+fn questions_after_a_write_are_answered_from_the_snapshot_before_it_as_a_full_open_answers_them() {
+    let (dir, _tmp, path) = ledger_written_after_its_snapshot();
+    let expected = questions_and_full_answers(&dir);
+    assert_eq!(expected[0].1["champions"].as_array().map(Vec::len), Some(2), "{:?}", expected[0]);
+    let snapshots = || snapshot::list(&dir).into_iter().map(|s| s.0).collect::<Vec<_>>();
+    let before = snapshots();
+    assert!(answers_at_head(&dir).iter().all(|(_, a)| a.is_none()), "no snapshot of the head");
+    let since = answers_since_snapshot(&dir);
+    for ((name, full), (_, answered)) in expected.iter().zip(&since) {
+        assert_eq!(answered.as_ref(), Some(full), "{name}");
+    }
+    assert_eq!(snapshots(), before, "nothing written by the reads");
+
+    // The fold of the events after the snapshot read two blocks of the models, and what serves
+    // each model is derived from the index and those blocks without reading more.
+    {
+        use projections::query::{serving, serving_since};
+        let l = Ledger::open_to_read(&dir, clock(), PledgeDomain::default()).unwrap();
+        let seq = l.snapshot_seq().expect("restored from the snapshot");
+        assert_eq!(seq, before[0]);
+        let models = &l.domain().state.models;
+        let (read, all) = models.blocks_read();
+        assert!(all >= 4 && read == 2, "blocks of the models read {read} of {all}");
+        let id = l.store().get(seq).unwrap().unwrap().hash;
+        let (_, index) = snapshot::index_at(&dir, seq, id).expect("the snapshot's index");
+        let index = commands::app::query::SnapshotIndex::decode(&index).unwrap();
+        let derived = serving_since(&l.domain().state, &index.serving);
+        assert_eq!(models.blocks_read(), (read, all), "deriving read no other block");
+        assert_ne!(index.serving, derived, "the events after the snapshot changed what serves");
+        drop(l);
+        let whole = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
+        assert_eq!(derived, serving(&whole.domain().state));
+    }
+
+    // An index that does not decode: the champions come from the state instead.
+    let bytes = std::fs::read(&path).unwrap();
+    rewrite(&path, |s| s.index = b"pledge-index/2\nnot messagepack".to_vec());
+    let since = answers_since_snapshot(&dir);
+    for ((name, full), (_, answered)) in expected.iter().zip(&since) {
+        assert_eq!(answered.as_ref(), Some(full), "{name}, the index unreadable");
+    }
+
+    // A block of models the events after the snapshot did not touch, damaged under a valid
+    // file checksum: the champions are still answered (that block is not read), the versions of
+    // a model in it are not (the block is read and found damaged), and the backend answers
+    // them by opening the ledger whole, which skips that snapshot.
+    std::fs::write(&path, &bytes).unwrap();
+    let mut damaged_model = String::new();
+    rewrite(&path, |s| {
+        let (at, len, first) = block_at(&s.domain, 1, 2);
+        s.domain[at + len / 2] ^= 0x01;
+        damaged_model = first;
+    });
+    assert!(damaged_model.starts_with("m-"), "{damaged_model}");
+    let since = |q| commands::app::backend::ask_since_snapshot(&dir, q).unwrap().map(as_json);
+    assert_eq!(since(&commands::app::query::Champions { model: None }), Some(expected[0].1.clone()));
+    let versions = commands::app::query::Versions { model: damaged_model };
+    assert_eq!(
+        commands::app::backend::ask_since_snapshot(&dir, &versions).unwrap().map(as_json),
+        None,
+        "no answer from a damaged block"
+    );
+    let full = {
+        let l = Ledger::open(&dir, clock(), PledgeDomain::default()).unwrap();
+        let view = commands::app::query::View::new(
+            l.store(),
+            l.trust(),
+            &l.domain().state,
+            l.domain().policy.as_deref(),
+        );
+        as_json(commands::app::query::Query::answer(&versions, &view))
+    };
+    assert!(full["versions"].is_array(), "{full}");
+    let backend = commands::app::backend::Backend::Local(dir.clone());
+    assert_eq!(as_json(Ok(backend.ask(&versions).unwrap())), full);
+}
+
+/// Where block `k` of the keyed part `part` of a domain section starts, its length and its
+/// first key (FORMAT.md section 19: a `u32` count of blocks, a table of rows of the first
+/// key, entries, length and digest, then the blocks' bytes in order).
+fn block_at(domain: &[u8], part: usize, k: usize) -> (usize, usize, String) {
+    let (at, _) = part_at(domain, part);
+    let u32_at = |i: usize| u32::from_le_bytes(domain[i..i + 4].try_into().unwrap()) as usize;
+    let u64_at = |i: usize| u64::from_le_bytes(domain[i..i + 8].try_into().unwrap()) as usize;
+    let mut i = at + 4;
+    let mut rows = vec![];
+    for _ in 0..u32_at(at) {
+        let key_len = u32_at(i);
+        let key = String::from_utf8(domain[i + 4..i + 4 + key_len].to_vec()).unwrap();
+        i += 4 + key_len;
+        rows.push((key, u64_at(i + 8)));
+        i += 8 + 8 + 32;
+    }
+    let start = i + rows[..k].iter().map(|r| r.1).sum::<usize>();
+    (start, rows[k].1, rows[k].0.clone())
 }
