@@ -53,8 +53,9 @@ plain_entry!(String, (u64, String));
 
 /// A map from text keys to `V` in blocks of consecutive keys. A map built in memory, folded
 /// from events or decoded whole from a snapshot, holds every block; one restored on demand
-/// ([`Keyed::on_demand`]) reads a block from its snapshot the first time a key in it (or the
-/// whole map) is read or changed, checking the block's digest, its entries and their range.
+/// (`State::from_section_on_demand`) reads a block from its snapshot the first time a key in
+/// it (or the whole map) is read or changed, checking the block's digest, its entries and
+/// their range.
 /// A block that fails is held as empty and the map remembers why ([`Keyed::damage`]): every
 /// answer of the map after that may be wrong, and whoever restored it on demand must ask.
 pub struct Keyed<V> {
@@ -162,9 +163,7 @@ impl<V> Keyed<V> {
         let (read, all) = stored.fold((0, 0), |(r, a), b| (r + usize::from(b.map.get().is_some()), a + 1));
         (read, all)
     }
-}
 
-impl<V> Keyed<V> {
     /// The blocks held in memory (read from the snapshot, or never in one), each with the
     /// range of keys it covers, from its first key up to the next block's first (`None` for
     /// the last), and its entries. Every entry of the map that is not in one of them is as the

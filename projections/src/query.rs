@@ -496,7 +496,7 @@ pub fn serving(state: &State) -> Serving {
 }
 
 /// The [`ModelServing`] of every model in `state`, given `before`, the serving tables of the
-/// snapshot `state` was restored from on demand (`Keyed::on_demand`): a model whose block was
+/// snapshot `state` was restored from on demand ([`State::from_section_on_demand`]): a model whose block was
 /// not read since cannot have changed, so its table is taken from `before`; the tables of the
 /// models in every block read (and of none that left such a block) are derived again. For a
 /// state restored or folded whole, every block is in memory and this is [`serving`].
